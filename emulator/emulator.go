@@ -1,0 +1,247 @@
+// Package emulator is a multi-region, multi-account Rackspace cloud for tests, demos and first
+// tries: Identity v2.0, Cloud Images (Glance v2 with Rackspace additions: members, import and
+// export tasks) and Cloud Files (Swift), with fault injection. Each region is its own host, as at
+// Rackspace; clients find them through the service catalog.
+package emulator
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// Regions are Rackspace's public-cloud regions, in the order their default ports follow identity's.
+var Regions = []string{"DFW", "ORD", "IAD", "LON", "SYD", "HKG"}
+
+// Account is one customer of the emulated cloud.
+type Account struct {
+	Username      string `json:"username"`
+	APIKey        string `json:"api_key"`
+	Password      string `json:"password"`
+	Tenant        string `json:"tenant"`
+	DefaultRegion string `json:"default_region"`
+}
+
+// DefaultAccounts are the accounts the emulator serves when none are configured.
+func DefaultAccounts() []Account {
+	return []Account{
+		{Username: "demo", APIKey: "demo-api-key", Password: "demo-password", Tenant: "100001", DefaultRegion: "DFW"},
+		{Username: "partner", APIKey: "partner-api-key", Password: "partner-password", Tenant: "100002", DefaultRegion: "IAD"},
+	}
+}
+
+// LoadAccounts reads a JSON array of accounts from path.
+func LoadAccounts(path string) ([]Account, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read accounts file: %w", err)
+	}
+	var accts []Account
+	if err := json.Unmarshal(b, &accts); err != nil {
+		return nil, fmt.Errorf("parse accounts file %s: %w", path, err)
+	}
+	for i, a := range accts {
+		if a.Username == "" || a.Tenant == "" || (a.APIKey == "" && a.Password == "") {
+			return nil, fmt.Errorf("accounts file %s: entry %d needs username, tenant and api_key or password", path, i)
+		}
+	}
+	return accts, nil
+}
+
+// Config sets up an emulator. The zero value is usable: default accounts, all regions, a
+// temporary data folder, one-second tasks.
+type Config struct {
+	Accounts []Account
+	// PublicHost is the host written into catalog URLs; empty means the listener's host.
+	PublicHost string
+	// DataDir holds object bytes and state.json; empty means a temporary folder removed by Close.
+	DataDir string
+	// TaskDuration is how long a task stays pending and processing before it runs (default 1s).
+	TaskDuration time.Duration
+	// ExportSegmentSize is the size of export segments (default 1,048,576,000 bytes, as Rackspace).
+	ExportSegmentSize int64
+	// MaxImportSize bounds imported images, physical and virtual (default 160 GB).
+	MaxImportSize int64
+	// MaxObjectSize bounds one object PUT (default 5 GiB).
+	MaxObjectSize int64
+	// TokenTTL is the lifetime of new tokens (default 24h).
+	TokenTTL time.Duration
+	// Faults are injected from the start; more can be set at run time via /_emulator/faults.
+	Faults []Fault
+	// NoSeed skips the seed images (for tests that want an empty cloud).
+	NoSeed bool
+	Logger *slog.Logger
+}
+
+// Emulator holds the whole cloud's state; its handlers serve identity and each region.
+type Emulator struct {
+	cfg     Config
+	dataDir string
+	tempDir bool
+	log     *slog.Logger
+	faults  *faultSet
+
+	mu sync.Mutex
+	st *state
+
+	tasksWG   sync.WaitGroup
+	closing   chan struct{}
+	closeOnce sync.Once
+	srv       *servers
+}
+
+// New builds an emulator from cfg, loading state from cfg.DataDir when it has some.
+func New(cfg Config) (*Emulator, error) {
+	if len(cfg.Accounts) == 0 {
+		cfg.Accounts = DefaultAccounts()
+	}
+	if cfg.TaskDuration == 0 {
+		cfg.TaskDuration = time.Second
+	}
+	if cfg.ExportSegmentSize <= 0 {
+		cfg.ExportSegmentSize = 1_048_576_000
+	}
+	if cfg.MaxImportSize <= 0 {
+		cfg.MaxImportSize = 160_000_000_000
+	}
+	if cfg.MaxObjectSize <= 0 {
+		cfg.MaxObjectSize = 5 << 30
+	}
+	if cfg.TokenTTL <= 0 {
+		cfg.TokenTTL = 24 * time.Hour
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	e := &Emulator{cfg: cfg, log: cfg.Logger, closing: make(chan struct{})}
+	faults, err := newFaultSet(cfg.Faults)
+	if err != nil {
+		return nil, err
+	}
+	e.faults = faults
+	if err := e.openDataDir(); err != nil {
+		return nil, err
+	}
+	loaded, err := e.load()
+	if err != nil {
+		return nil, err
+	}
+	if !loaded {
+		e.st = newState()
+		if !cfg.NoSeed {
+			e.seed()
+		}
+		if err := e.save(); err != nil {
+			return nil, err
+		}
+	}
+	e.resumeTasks()
+	return e, nil
+}
+
+func (e *Emulator) openDataDir() error {
+	if e.cfg.DataDir == "" {
+		d, err := os.MkdirTemp("", "imageflow-emulator-*")
+		if err != nil {
+			return fmt.Errorf("make emulator data folder: %w", err)
+		}
+		e.dataDir, e.tempDir = d, true
+		return nil
+	}
+	if err := os.MkdirAll(e.cfg.DataDir, 0o755); err != nil {
+		return fmt.Errorf("make emulator data folder: %w", err)
+	}
+	e.dataDir = e.cfg.DataDir
+	return nil
+}
+
+// Accounts returns the accounts the emulator serves.
+func (e *Emulator) Accounts() []Account { return append([]Account(nil), e.cfg.Accounts...) }
+
+func (e *Emulator) accountByTenant(tenant string) (Account, bool) {
+	for _, a := range e.cfg.Accounts {
+		if a.Tenant == tenant {
+			return a, true
+		}
+	}
+	return Account{}, false
+}
+
+// Close stops the listeners, waits for running tasks and removes a temporary data folder.
+func (e *Emulator) Close() error {
+	var err error
+	e.closeOnce.Do(func() {
+		close(e.closing)
+		if e.srv != nil {
+			err = e.srv.close()
+		}
+		e.tasksWG.Wait()
+		e.mu.Lock()
+		if serr := e.saveLocked(); serr != nil && err == nil {
+			err = serr
+		}
+		e.mu.Unlock()
+		if e.tempDir {
+			if rerr := os.RemoveAll(e.dataDir); rerr != nil && err == nil {
+				err = rerr
+			}
+		}
+	})
+	return err
+}
+
+const stateFile = "state.json"
+
+func (e *Emulator) load() (bool, error) {
+	b, err := os.ReadFile(filepath.Join(e.dataDir, stateFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("read emulator state: %w", err)
+	}
+	st := newState()
+	if err := json.Unmarshal(b, st); err != nil {
+		return false, fmt.Errorf("parse emulator state %s: %w", filepath.Join(e.dataDir, stateFile), err)
+	}
+	st.fill()
+	e.st = st
+	return true, nil
+}
+
+func (e *Emulator) save() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.saveLocked()
+}
+
+// saveLocked writes the whole state atomically (write then rename), so a crash never leaves a
+// half-written file behind.
+func (e *Emulator) saveLocked() error {
+	b, err := json.Marshal(e.st)
+	if err != nil {
+		return fmt.Errorf("encode emulator state: %w", err)
+	}
+	tmp := filepath.Join(e.dataDir, stateFile+".tmp")
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return fmt.Errorf("write emulator state: %w", err)
+	}
+	if err := os.Rename(tmp, filepath.Join(e.dataDir, stateFile)); err != nil {
+		return fmt.Errorf("write emulator state: %w", err)
+	}
+	return nil
+}
+
+// commit saves after a mutation made under e.mu; a failure is logged, the request still succeeds
+// because the in-memory state is already changed.
+func (e *Emulator) commit() {
+	if err := e.saveLocked(); err != nil {
+		e.log.Error("save state", "err", err)
+	}
+}

@@ -1,0 +1,3 @@
+module github.com/imageflow/imageflow
+
+go 1.26.8

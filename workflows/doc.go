@@ -1,0 +1,3 @@
+// Package workflows holds imageflow's Temporal workflows: MigrateImage, ShareImage,
+// AcceptShare and BulkMigrate.
+package workflows
