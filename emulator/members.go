@@ -39,14 +39,16 @@ func (e *Emulator) addMember(w http.ResponseWriter, r *http.Request, reg *region
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if img := reg.Images[r.PathValue("id")]; img != nil && img.Visibility == "public" {
+		fail(w, 403, "Public images cannot have members.")
+		return
+	}
 	img := producerImage(w, reg, r.PathValue("id"), caller(r))
 	if img == nil {
 		return
 	}
 	id := *body.Member
 	switch {
-	case img.Visibility == "public":
-		fail(w, 403, "Public images cannot have members.")
 	case id == img.Owner:
 		fail(w, 400, "An image cannot be shared with its owner.")
 	case img.Members[id] != nil:

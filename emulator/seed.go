@@ -80,7 +80,7 @@ func (e *Emulator) seed() {
 	base := e.st.Regions[region].Images[stableID(region+"/"+baseImages[0].name)]
 	for i, s := range DemoImages {
 		g := generatedImage{seed: "demo:" + s.Name, size: s.Size}
-		img := newSeedImage(stableID(region+"/"+owner.Tenant+"/"+s.Name), s.Name, owner.Tenant, "private", g, created.Add(time.Duration(i)*time.Hour))
+		img := newSeedImage(stableID(region+"/"+owner.Tenant+"/"+s.Name), s.Name, owner.Tenant, "private", g, created.Add(time.Duration(i+1)*time.Hour))
 		img.Props = map[string]string{
 			"image_type":                  "snapshot",
 			"instance_uuid":               stableID("server/" + s.Name),
