@@ -1,3 +1,5 @@
 module github.com/imageflow/imageflow
 
 go 1.26.8
+
+require github.com/gophercloud/gophercloud/v2 v2.15.0
