@@ -95,7 +95,7 @@ func TestQuickstartCurl(t *testing.T) {
 	run := func(cmd string) string {
 		c := exec.Command("bash", "-c", fill.Replace(cmd))
 		c.Env = env
-		out, err := c.CombinedOutput()
+		out, err := c.Output()
 		if err != nil {
 			t.Fatalf("%s: %v: %s", cmd, err, out)
 		}
