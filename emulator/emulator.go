@@ -76,6 +76,9 @@ type Config struct {
 	Faults []Fault
 	// NoSeed skips the seed images (for tests that want an empty cloud).
 	NoSeed bool
+	// Images are extra snapshots for the first account in its default region, next to DemoImages
+	// (tests and benchmarks use them for large images).
+	Images []SeedImage
 	Logger *slog.Logger
 }
 

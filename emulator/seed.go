@@ -78,7 +78,7 @@ func (e *Emulator) seed() {
 		region = "DFW"
 	}
 	base := e.st.Regions[region].Images[stableID(region+"/"+baseImages[0].name)]
-	for i, s := range DemoImages {
+	for i, s := range append(append([]SeedImage{}, DemoImages...), e.cfg.Images...) {
 		g := generatedImage{seed: "demo:" + s.Name, size: s.Size}
 		img := newSeedImage(stableID(region+"/"+owner.Tenant+"/"+s.Name), s.Name, owner.Tenant, "private", g, created.Add(time.Duration(i+1)*time.Hour))
 		img.Props = map[string]string{

@@ -1,0 +1,423 @@
+package cloud
+
+import (
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+)
+
+// ObjectRef names an object in a region of the client's account.
+type ObjectRef struct {
+	Region    string `json:"region"`
+	Container string `json:"container"`
+	Object    string `json:"object"`
+}
+
+func (o ObjectRef) String() string { return o.Region + ":" + o.Container + "/" + o.Object }
+
+// CopyOptions tune CopyAcrossRegions; the zero value is usable.
+type CopyOptions struct {
+	Parallelism int   // concurrent segment transfers (default 4)
+	SegmentSize int64 // largest segment written at the target (default 100 MiB)
+	// Done holds segments finished by an earlier attempt (index -> ETag), e.g. from heartbeats.
+	Done map[int]string
+	// Progress is called after each segment, one call at a time.
+	Progress func(CopyProgress)
+	// SegmentRetries is how often one segment is restarted after a transient failure (default 4).
+	SegmentRetries int
+	// VerifyMD5, when set, re-reads the target and checks the whole object's MD5 against it.
+	VerifyMD5 string
+}
+
+// CopyProgress is a copy's state: safe to record as heartbeat details and hand back as Done.
+type CopyProgress struct {
+	SegmentsTotal int            `json:"segments_total"`
+	SegmentsDone  int            `json:"segments_done"`
+	BytesTotal    int64          `json:"bytes_total"`
+	BytesDone     int64          `json:"bytes_done"`
+	BytesSent     int64          `json:"bytes_sent"` // uploaded by this attempt
+	Done          map[int]string `json:"done"`
+}
+
+// CopyResult reports a finished copy.
+type CopyResult struct {
+	Bytes           int64  `json:"bytes"`
+	Segments        int    `json:"segments"`
+	SegmentsSkipped int    `json:"segments_skipped"` // already at the target from an earlier attempt
+	BytesSent       int64  `json:"bytes_sent"`
+	Manifest        string `json:"manifest"` // slo or dlo
+	ETag            string `json:"etag"`
+}
+
+// piece is one target segment: a byte range of the source. wantETag is known when the range is
+// exactly one source segment (the source listing gives its MD5).
+type piece struct {
+	index    int
+	off      int64
+	size     int64
+	wantETag string
+}
+
+// SegmentPrefix is where CopyAcrossRegions writes dst's segments; cleanup deletes under it.
+func SegmentPrefix(dstObject string) string { return dstObject + ".parts/" }
+
+// CopyAcrossRegions streams src into dst (another region of the same account) as segments plus a
+// manifest: Parallelism transfers, each GET range piped into a PUT with no buffering beyond the
+// HTTP copy buffers, every segment's MD5 checked against the ETag the target returned. Segments an
+// earlier attempt finished (present at the target with the right size and a known matching MD5)
+// are not sent again.
+func (c *Client) CopyAcrossRegions(ctx context.Context, src, dst ObjectRef, opts CopyOptions) (CopyResult, error) {
+	if opts.Parallelism <= 0 {
+		opts.Parallelism = 4
+	}
+	if opts.SegmentSize <= 0 {
+		opts.SegmentSize = 100 << 20
+	}
+	if opts.SegmentRetries <= 0 {
+		opts.SegmentRetries = 4
+	}
+	info, err := c.HeadObject(ctx, src.Region, src.Container, src.Object)
+	if err != nil {
+		return CopyResult{}, err
+	}
+	if info.Size == 0 {
+		return CopyResult{}, &Error{Kind: Invalid, Op: "copy " + src.String(), Message: "the source object is empty"}
+	}
+	segs, err := c.Segments(ctx, src.Region, src.Container, info)
+	if err != nil {
+		return CopyResult{}, err
+	}
+	pieces, err := plan(segs, info.Size, opts.SegmentSize)
+	if err != nil {
+		return CopyResult{}, &Error{Kind: Invalid, Op: "copy " + src.String(), Message: err.Error()}
+	}
+	prefix := SegmentPrefix(dst.Object) + sourceTag(info.ETag) + "/"
+	if err := c.EnsureContainer(ctx, dst.Region, dst.Container); err != nil {
+		return CopyResult{}, err
+	}
+	existing, err := c.ListObjects(ctx, dst.Region, dst.Container, prefix)
+	if err != nil {
+		return CopyResult{}, err
+	}
+	run := &copyRun{c: c, src: src, dst: dst, prefix: prefix, pieces: pieces, opts: opts, etags: make([]string, len(pieces)),
+		prog: CopyProgress{SegmentsTotal: len(pieces), BytesTotal: info.Size, Done: map[int]string{}}}
+	todo, skipped, err := run.skipFinished(ctx, pieces, existing)
+	if err != nil {
+		return CopyResult{}, err
+	}
+	if err := run.transfer(ctx, todo); err != nil {
+		return CopyResult{}, err
+	}
+	res, err := run.writeManifest(ctx, info.Size)
+	res.SegmentsSkipped = skipped
+	return res, err
+}
+
+// plan cuts the source into pieces of at most size bytes without crossing source segment
+// boundaries, so a piece that is a whole source segment has a known MD5.
+func plan(segs []Segment, total, size int64) ([]piece, error) {
+	var out []piece
+	var off int64
+	for _, s := range segs {
+		for in := int64(0); in < s.Size; in += size {
+			n := min(size, s.Size-in)
+			p := piece{index: len(out), off: off + in, size: n}
+			if n == s.Size {
+				p.wantETag = s.ETag
+			}
+			out = append(out, p)
+		}
+		off += s.Size
+	}
+	if off != total {
+		return nil, fmt.Errorf("the source's segments add up to %d bytes but it reports %d; it may be changing", off, total)
+	}
+	return out, nil
+}
+
+// sourceTag names the source version in segment names, so a changed source never reuses segments.
+func sourceTag(etag string) string {
+	t := strings.Trim(etag, `"`)
+	if len(t) > 16 {
+		t = t[:16]
+	}
+	if t == "" {
+		t = "unknown"
+	}
+	return t
+}
+
+type copyRun struct {
+	c        *Client
+	src, dst ObjectRef
+	prefix   string
+	pieces   []piece
+	opts     CopyOptions
+	etags    []string
+
+	mu   sync.Mutex
+	prog CopyProgress
+}
+
+func (r *copyRun) segName(i int) string { return fmt.Sprintf("%s%06d", r.prefix, i) }
+
+// skipFinished keeps the pieces that must be sent: a target segment of the right size is kept
+// when its MD5 matches what the source segment or an earlier attempt says, or, failing both, what
+// a read of the source range gives (reading costs no upload).
+func (r *copyRun) skipFinished(ctx context.Context, pieces []piece, existing []ObjectInfo) ([]piece, int, error) {
+	have := map[string]ObjectInfo{}
+	for _, o := range existing {
+		have[o.Name] = o
+	}
+	var todo []piece
+	skipped := 0
+	for _, p := range pieces {
+		o, ok := have[r.segName(p.index)]
+		if !ok || o.Size != p.size {
+			todo = append(todo, p)
+			continue
+		}
+		want := p.wantETag
+		if want == "" {
+			want = r.opts.Done[p.index]
+		}
+		if want == "" {
+			sum, err := r.hashSource(ctx, p)
+			if err != nil {
+				return nil, 0, err
+			}
+			want = sum
+		}
+		if o.ETag != want {
+			todo = append(todo, p)
+			continue
+		}
+		r.etags[p.index] = o.ETag
+		r.prog.SegmentsDone++
+		r.prog.BytesDone += p.size
+		r.prog.Done[p.index] = o.ETag
+		skipped++
+	}
+	return todo, skipped, nil
+}
+
+func (r *copyRun) hashSource(ctx context.Context, p piece) (string, error) {
+	rc, err := r.c.OpenRange(ctx, r.src.Region, r.src.Container, r.src.Object, p.off, p.size)
+	if err != nil {
+		return "", err
+	}
+	defer rc.Close()
+	h := md5.New()
+	if _, err := io.Copy(h, rc); err != nil {
+		return "", classify("read "+r.src.String(), err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// transfer runs the pieces through Parallelism workers; the first hard failure stops the rest.
+func (r *copyRun) transfer(ctx context.Context, todo []piece) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	work := make(chan piece)
+	var wg sync.WaitGroup
+	var firstErr error
+	var errOnce sync.Once
+	for w := 0; w < r.opts.Parallelism; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for p := range work {
+				if err := r.copyPiece(ctx, p); err != nil {
+					errOnce.Do(func() { firstErr = err; cancel() })
+					return
+				}
+			}
+		}()
+	}
+	for _, p := range todo {
+		select {
+		case work <- p:
+			continue
+		case <-ctx.Done():
+		}
+		break
+	}
+	close(work)
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	return ctx.Err()
+}
+
+// copyPiece pipes one source range into one target segment, restarting it on transient failures.
+func (r *copyRun) copyPiece(ctx context.Context, p piece) error {
+	name := r.segName(p.index)
+	var lastErr error
+	for attempt := 0; attempt <= r.opts.SegmentRetries; attempt++ {
+		if attempt > 0 {
+			if err := sleepCtx(ctx, retryDelay(lastErr, attempt)); err != nil {
+				return err
+			}
+		}
+		etag, sent, err := r.pipe(ctx, p, name)
+		r.addSent(sent)
+		if err == nil {
+			r.finish(p, etag)
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		switch KindOf(err) {
+		case NotFound, Forbidden, Invalid, Conflict:
+			return err
+		}
+		lastErr = err
+	}
+	return fmt.Errorf("segment %d of %s after %d attempts: %w", p.index, r.src, r.opts.SegmentRetries+1, lastErr)
+}
+
+func (r *copyRun) pipe(ctx context.Context, p piece, name string) (string, int64, error) {
+	rc, err := r.c.OpenRange(ctx, r.src.Region, r.src.Container, r.src.Object, p.off, p.size)
+	if err != nil {
+		return "", 0, err
+	}
+	defer rc.Close()
+	h := md5.New()
+	body := &countingReader{r: io.TeeReader(rc, h)}
+	etag, err := r.c.PutStream(ctx, r.dst.Region, r.dst.Container, name, body, p.size, p.wantETag)
+	if err != nil {
+		return "", body.n, err
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); !strings.EqualFold(got, etag) {
+		_ = r.c.DeleteObject(ctx, r.dst.Region, r.dst.Container, name)
+		return "", body.n, &Error{Kind: Unavailable, Op: "write " + name, Message: fmt.Sprintf("target ETag %s does not match the MD5 %s of the bytes sent", etag, got)}
+	}
+	return etag, body.n, nil
+}
+
+func (r *copyRun) addSent(n int64) {
+	r.mu.Lock()
+	r.prog.BytesSent += n
+	r.mu.Unlock()
+}
+
+func (r *copyRun) finish(p piece, etag string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.etags[p.index] = etag
+	r.prog.SegmentsDone++
+	r.prog.BytesDone += p.size
+	r.prog.Done[p.index] = etag
+	if r.opts.Progress != nil {
+		snap := r.prog
+		snap.Done = make(map[int]string, len(r.prog.Done))
+		for k, v := range r.prog.Done {
+			snap.Done[k] = v
+		}
+		r.opts.Progress(snap)
+	}
+}
+
+// writeManifest joins the segments: an SLO when Swift's limits allow, else a DLO over the prefix.
+func (r *copyRun) writeManifest(ctx context.Context, total int64) (CopyResult, error) {
+	res := CopyResult{Bytes: total, Segments: len(r.etags), BytesSent: r.prog.BytesSent}
+	segs := make([]Segment, len(r.pieces))
+	sloOK := len(segs) <= 1000
+	for i, p := range r.pieces {
+		segs[i] = Segment{Container: r.dst.Container, Name: r.segName(i), ETag: r.etags[i], Size: p.size}
+		if i < len(segs)-1 && p.size < 1<<20 {
+			sloOK = false // Swift's SLO wants every segment but the last to be at least 1 MiB
+		}
+	}
+	var concat strings.Builder
+	for _, e := range r.etags {
+		concat.WriteString(e)
+	}
+	sum := md5.Sum([]byte(concat.String()))
+	want := hex.EncodeToString(sum[:])
+	if sloOK {
+		res.Manifest = "slo"
+		etag, err := r.c.PutSLO(ctx, r.dst.Region, r.dst.Container, r.dst.Object, segs)
+		if err != nil {
+			return res, err
+		}
+		res.ETag = etag
+	} else {
+		res.Manifest = "dlo"
+		if err := r.c.PutDLO(ctx, r.dst.Region, r.dst.Container, r.dst.Object, r.dst.Container, r.prefix); err != nil {
+			return res, err
+		}
+	}
+	head, err := r.c.HeadObject(ctx, r.dst.Region, r.dst.Container, r.dst.Object)
+	if err != nil {
+		return res, err
+	}
+	if head.Size != total || head.ETag != want {
+		return res, &Error{Kind: Unavailable, Op: "copy " + r.src.String(),
+			Message: fmt.Sprintf("target %s is %d bytes with ETag %s, want %d bytes and %s", r.dst, head.Size, head.ETag, total, want)}
+	}
+	res.ETag = head.ETag
+	if r.opts.VerifyMD5 != "" {
+		if err := r.verify(ctx, total); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// verify reads the whole target back and compares its MD5 with the expected one.
+func (r *copyRun) verify(ctx context.Context, total int64) error {
+	rc, err := r.c.OpenRange(ctx, r.dst.Region, r.dst.Container, r.dst.Object, 0, total)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	h := md5.New()
+	if _, err := io.Copy(h, rc); err != nil {
+		return classify("verify "+r.dst.String(), err)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != r.opts.VerifyMD5 {
+		return &Error{Kind: Invalid, Op: "verify " + r.dst.String(), Message: fmt.Sprintf("whole-object MD5 %s, want %s", got, r.opts.VerifyMD5)}
+	}
+	return nil
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// retryDelay waits what a rate limit asked for, else backs off exponentially from 200ms.
+func retryDelay(err error, attempt int) time.Duration {
+	var ce *Error
+	if errors.As(err, &ce) && ce.Kind == RateLimited && ce.RetryAfter > 0 {
+		return ce.RetryAfter
+	}
+	d := 200 * time.Millisecond << (attempt - 1)
+	return min(d, 10*time.Second)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

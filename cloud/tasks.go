@@ -1,0 +1,79 @@
+package cloud
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/gophercloud/gophercloud/v2/openstack/image/v2/tasks"
+)
+
+// Task is an export or import task.
+type Task struct {
+	ID        string            `json:"id"`
+	Type      string            `json:"type"`
+	Status    string            `json:"status"` // pending, processing, success, failure
+	Message   string            `json:"message,omitempty"`
+	Result    map[string]string `json:"result,omitempty"`
+	CreatedAt time.Time         `json:"created_at"`
+	UpdatedAt time.Time         `json:"updated_at"`
+}
+
+// Done reports whether the task has finished, either way.
+func (t Task) Done() bool { return t.Status == "success" || t.Status == "failure" }
+
+func fromTask(t *tasks.Task) Task {
+	res := map[string]string{}
+	for k, v := range t.Result {
+		res[k] = fmt.Sprint(v)
+	}
+	msg := t.Message
+	if msg == "None" {
+		msg = ""
+	}
+	return Task{ID: t.ID, Type: t.Type, Status: t.Status, Message: msg, Result: res, CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt}
+}
+
+// Export starts exporting an image to a container in the same region.
+func (c *Client) Export(ctx context.Context, region, imageID, container string) (Task, error) {
+	return c.createTask(ctx, region, fmt.Sprintf("export image %s in %s to %s", imageID, region, container), "export",
+		map[string]any{"image_uuid": imageID, "receiving_swift_container": container})
+}
+
+// Import starts importing "<container>/<object>" (a VHD) as a new image named name.
+func (c *Client) Import(ctx context.Context, region, container, object, name string) (Task, error) {
+	return c.createTask(ctx, region, fmt.Sprintf("import %s/%s in %s", container, object, region), "import",
+		map[string]any{"import_from": container + "/" + object, "import_from_format": "vhd",
+			"image_properties": map[string]any{"name": name}})
+}
+
+func (c *Client) createTask(ctx context.Context, region, op, typ string, input map[string]any) (Task, error) {
+	sc, err := c.Images(region)
+	if err != nil {
+		return Task{}, err
+	}
+	t, err := tasks.Create(ctx, sc, tasks.CreateOpts{Type: typ, Input: input}).Extract()
+	if err != nil {
+		return Task{}, classify(op, err)
+	}
+	return fromTask(t), nil
+}
+
+// GetTask reads a task the account created.
+func (c *Client) GetTask(ctx context.Context, region, id string) (Task, error) {
+	sc, err := c.Images(region)
+	if err != nil {
+		return Task{}, err
+	}
+	t, err := tasks.Get(ctx, sc, id).Extract()
+	if err != nil {
+		return Task{}, classify(fmt.Sprintf("get task %s in %s", id, region), err)
+	}
+	return fromTask(t), nil
+}
+
+// ExportLocation splits a finished export's result into container and object.
+func (t Task) ExportLocation() (container, object string, ok bool) {
+	return strings.Cut(t.Result["export_location"], "/")
+}
