@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -122,6 +123,10 @@ func (e *Emulator) RegionHandler(name string) http.Handler {
 		case p == "/v2" || p == "/v2/" || hasPrefix(p, "/v2/"):
 			imagesH.ServeHTTP(w, r)
 		case hasPrefix(p, "/v1/"):
+			if strings.Count(p, "/") == 3 && strings.HasSuffix(p, "/") {
+				// "/v1/<account>/" is the account, as Swift treats it (gophercloud's bulk delete uses it)
+				r.URL.Path = strings.TrimSuffix(p, "/")
+			}
 			filesH.ServeHTTP(w, r)
 		default:
 			fail(w, 404, "no service at %s in region %s", p, name)

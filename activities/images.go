@@ -1,0 +1,185 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/imageflow/imageflow/cloud"
+)
+
+// ImageRef names an image in a region.
+type ImageRef struct {
+	Region  string `json:"region"`
+	ImageID string `json:"image_id"`
+}
+
+// ListImagesInput filters a listing in one region.
+type ListImagesInput struct {
+	Region string            `json:"region"`
+	Filter cloud.ImageFilter `json:"filter"`
+}
+
+// ListImages lists the images visible to the account that match the filter.
+func (a *Activities) ListImages(ctx context.Context, in ListImagesInput) ([]cloud.Image, error) {
+	imgs, err := a.cloud.ListImages(ctx, in.Region, in.Filter)
+	return imgs, temporalError(err, "")
+}
+
+// GetImage reads an image visible to the account.
+func (a *Activities) GetImage(ctx context.Context, in ImageRef) (cloud.Image, error) {
+	img, err := a.cloud.GetImage(ctx, in.Region, in.ImageID)
+	if cloud.IsNotFound(err) {
+		return img, temporalError(err, fmt.Sprintf("image %s was not found in %s for account %s (it does not exist there or is not shared with this account)",
+			in.ImageID, in.Region, a.cloud.Tenant()))
+	}
+	return img, temporalError(err, "")
+}
+
+// CheckExportable returns the image when the account may export it, and otherwise fails at once
+// (non-retryable) saying why: unknown, not owned, base, licence-restricted or not active.
+func (a *Activities) CheckExportable(ctx context.Context, in ImageRef) (cloud.Image, error) {
+	img, err := a.GetImage(ctx, in)
+	if err != nil {
+		return img, err
+	}
+	tenant := a.cloud.Tenant()
+	switch {
+	case img.Visibility == "public" || img.Type() == "base":
+		return img, nonRetryable(ErrNotExportable, fmt.Sprintf("image %s (%s) in %s is a Rackspace base image; only your own snapshots can be exported", img.ID, img.Name, in.Region))
+	case img.Owner != tenant:
+		return img, nonRetryable(ErrNotExportable, fmt.Sprintf("image %s (%s) is not owned by account %s in %s (owner %s); ask the owner to migrate it", img.ID, img.Name, tenant, in.Region, img.Owner))
+	case img.LicenceRestricted():
+		return img, nonRetryable(ErrNotExportable, fmt.Sprintf("image %s (%s) in %s carries licensed software (com.rackspace__1__options=%s) and cannot be exported", img.ID, img.Name, in.Region, img.Properties["com.rackspace__1__options"]))
+	case img.Status != "active":
+		return img, nonRetryable(ErrNotExportable, fmt.Sprintf("image %s (%s) in %s is %s, not active", img.ID, img.Name, in.Region, img.Status))
+	}
+	return img, nil
+}
+
+// UpdateImageInput sets properties and tags on an image; values already equal are left alone,
+// so running it twice changes nothing the second time.
+type UpdateImageInput struct {
+	Region     string            `json:"region"`
+	ImageID    string            `json:"image_id"`
+	Name       string            `json:"name,omitempty"`
+	Properties map[string]string `json:"properties,omitempty"`
+	Remove     []string          `json:"remove,omitempty"`
+	Tags       []string          `json:"tags,omitempty"`
+}
+
+// UpdateImage applies the changes as one JSON-patch plus one call per new tag.
+func (a *Activities) UpdateImage(ctx context.Context, in UpdateImageInput) (cloud.Image, error) {
+	img, err := a.GetImage(ctx, ImageRef{in.Region, in.ImageID})
+	if err != nil {
+		return img, err
+	}
+	ops := patchOps(img, in)
+	if len(ops) > 0 {
+		if img, err = a.cloud.PatchImage(ctx, in.Region, in.ImageID, ops); err != nil {
+			return img, temporalError(err, "")
+		}
+	}
+	added := false
+	for _, t := range in.Tags {
+		if !contains(img.Tags, t) {
+			if err := a.cloud.AddTag(ctx, in.Region, in.ImageID, t); err != nil {
+				return img, temporalError(err, "")
+			}
+			added = true
+		}
+	}
+	if added {
+		img, err = a.cloud.GetImage(ctx, in.Region, in.ImageID)
+	}
+	return img, temporalError(err, "")
+}
+
+// patchOps builds the operations that take img to the wanted state, in a stable order.
+func patchOps(img cloud.Image, in UpdateImageInput) []cloud.PatchOp {
+	var ops []cloud.PatchOp
+	if in.Name != "" && in.Name != img.Name {
+		ops = append(ops, cloud.PatchOp{Op: "replace", Path: "/name", Value: in.Name})
+	}
+	keys := make([]string, 0, len(in.Properties))
+	for k := range in.Properties {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		v := in.Properties[k]
+		old, ok := img.Properties[k]
+		switch {
+		case !ok:
+			ops = append(ops, cloud.PatchOp{Op: "add", Path: cloud.PropertyPath(k), Value: v})
+		case old != v:
+			ops = append(ops, cloud.PatchOp{Op: "replace", Path: cloud.PropertyPath(k), Value: v})
+		}
+	}
+	for _, k := range in.Remove {
+		if _, ok := img.Properties[k]; ok {
+			ops = append(ops, cloud.PatchOp{Op: "remove", Path: cloud.PropertyPath(k)})
+		}
+	}
+	return ops
+}
+
+// CustomProperties are the properties a migration carries to the new image: everything but
+// Rackspace's own (com.rackspace*, org.openstack*) and those the cloud sets on every image.
+func CustomProperties(img cloud.Image) map[string]string {
+	out := map[string]string{}
+	for k, v := range img.Properties {
+		if strings.HasPrefix(k, "com.rackspace") || strings.HasPrefix(k, "org.openstack") || cloudOwned[k] {
+			continue
+		}
+		out[k] = v
+	}
+	return out
+}
+
+var cloudOwned = map[string]bool{"image_type": true, "instance_uuid": true, "base_image_ref": true,
+	"os_type": true, "vm_mode": true, "auto_disk_config": true, "direct_url": true, "virtual_size": true}
+
+// FindImageInput looks for an image carrying an exact property value.
+type FindImageInput struct {
+	Region string `json:"region"`
+	Key    string `json:"key"`
+	Value  string `json:"value"`
+}
+
+// FindImageResult is the image found, if any.
+type FindImageResult struct {
+	Found bool        `json:"found"`
+	Image cloud.Image `json:"image"`
+}
+
+// FindImageByProperty finds the account's own image with Key=Value (how a retried migration
+// finds the image it already imported). More than one match is a conflict a person must resolve.
+func (a *Activities) FindImageByProperty(ctx context.Context, in FindImageInput) (FindImageResult, error) {
+	imgs, err := a.cloud.ListImages(ctx, in.Region, cloud.ImageFilter{Owner: a.cloud.Tenant(), Properties: map[string]string{in.Key: in.Value}})
+	if err != nil {
+		return FindImageResult{}, temporalError(err, "")
+	}
+	switch len(imgs) {
+	case 0:
+		return FindImageResult{}, nil
+	case 1:
+		return FindImageResult{Found: true, Image: imgs[0]}, nil
+	}
+	ids := make([]string, len(imgs))
+	for i, img := range imgs {
+		ids[i] = img.ID
+	}
+	return FindImageResult{}, nonRetryable(ErrConflict, fmt.Sprintf("%d images in %s carry %s=%s (%s); delete the extra ones",
+		len(imgs), in.Region, in.Key, in.Value, strings.Join(ids, ", ")))
+}
+
+func contains(xs []string, x string) bool {
+	for _, v := range xs {
+		if v == x {
+			return true
+		}
+	}
+	return false
+}

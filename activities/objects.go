@@ -1,0 +1,133 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+
+	"github.com/imageflow/imageflow/cloud"
+)
+
+// ContainerInput names a container in a region.
+type ContainerInput struct {
+	Region    string `json:"region"`
+	Container string `json:"container"`
+}
+
+// EnsureContainer creates the container if it is missing.
+func (a *Activities) EnsureContainer(ctx context.Context, in ContainerInput) error {
+	return temporalError(a.cloud.EnsureContainer(ctx, in.Region, in.Container), "")
+}
+
+// DeleteObjectsInput deletes every object under Prefix in a container.
+type DeleteObjectsInput struct {
+	Region    string `json:"region"`
+	Container string `json:"container"`
+	Prefix    string `json:"prefix"`
+}
+
+// DeleteObjects removes the objects under the prefix with bulk delete and returns how many went.
+// A missing container means there is nothing to delete.
+func (a *Activities) DeleteObjects(ctx context.Context, in DeleteObjectsInput) (int, error) {
+	if in.Prefix == "" {
+		return 0, nonRetryable(ErrInvalid, "refusing to delete a whole container: DeleteObjects needs a prefix")
+	}
+	objs, err := a.cloud.ListObjects(ctx, in.Region, in.Container, in.Prefix)
+	if cloud.IsNotFound(err) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, temporalError(err, "")
+	}
+	names := make([]string, len(objs))
+	for i, o := range objs {
+		names[i] = o.Name
+	}
+	n, err := a.cloud.DeleteObjects(ctx, in.Region, in.Container, names)
+	return n, temporalError(err, "")
+}
+
+// CopyInput copies an object to another region of the same account.
+type CopyInput struct {
+	Source cloud.ObjectRef `json:"source"`
+	Target cloud.ObjectRef `json:"target"`
+	// ExpectedMD5 is the whole object's MD5 (the image checksum) checked at the target when the
+	// worker is configured to verify copies.
+	ExpectedMD5 string `json:"expected_md5,omitempty"`
+}
+
+// CopyObjectAcrossRegions streams the object across regions in parallel segments. Progress
+// (segments and bytes) is recorded as heartbeat details; a retry reads them back and skips the
+// segments already at the target.
+func (a *Activities) CopyObjectAcrossRegions(ctx context.Context, in CopyInput) (cloud.CopyResult, error) {
+	if in.Source.Region == in.Target.Region {
+		return cloud.CopyResult{}, nonRetryable(ErrInvalid, fmt.Sprintf("source and target are both in %s; a copy within a region needs no transfer", in.Source.Region))
+	}
+	var prev cloud.CopyProgress
+	if activity.HasHeartbeatDetails(ctx) {
+		_ = activity.GetHeartbeatDetails(ctx, &prev)
+	}
+	hb := &heartbeat{last: prev}
+	opts := cloud.CopyOptions{Parallelism: a.cfg.CopyParallelism, SegmentSize: a.cfg.CopySegmentSize, Done: prev.Done,
+		Progress: func(p cloud.CopyProgress) { hb.record(ctx, p) }}
+	if a.cfg.CopyVerify {
+		opts.VerifyMD5 = in.ExpectedMD5
+	}
+	stop := hb.keepAlive(ctx)
+	res, err := a.cloud.CopyAcrossRegions(ctx, in.Source, in.Target, opts)
+	stop()
+	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			return res, err
+		}
+		if cloud.KindOf(err) == cloud.Invalid && opts.VerifyMD5 != "" {
+			return res, nonRetryable(ErrIntegrity, err.Error())
+		}
+		return res, temporalError(err, "")
+	}
+	activity.GetLogger(ctx).Info("copy finished", "source", in.Source.String(), "target", in.Target.String(),
+		"bytes", res.Bytes, "sent", res.BytesSent, "segments", res.Segments, "skipped", res.SegmentsSkipped)
+	return res, nil
+}
+
+// heartbeat keeps the latest copy progress, so every heartbeat (progress or keep-alive) carries
+// it: the server keeps only the last heartbeat's details.
+type heartbeat struct {
+	mu   sync.Mutex
+	last cloud.CopyProgress
+}
+
+func (h *heartbeat) record(ctx context.Context, p cloud.CopyProgress) {
+	h.mu.Lock()
+	h.last = p
+	h.mu.Unlock()
+	activity.RecordHeartbeat(ctx, p)
+}
+
+// keepAlive re-sends the latest progress every few seconds until stopped, so a long segment in
+// flight is not taken for a dead worker.
+func (h *heartbeat) keepAlive(ctx context.Context) func() {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(5 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				h.mu.Lock()
+				p := h.last
+				h.mu.Unlock()
+				activity.RecordHeartbeat(ctx, p)
+			}
+		}
+	}()
+	return func() { close(done) }
+}
