@@ -249,6 +249,10 @@ func TestTaskActivities(t *testing.T) {
 	if err := f.run(f.demo, f.demo.StartImport, &tk, ImportInput{"IAD", "imports", "web.vhd", "web (IAD)"}); err != nil {
 		t.Fatal(err)
 	}
+	var repeat cloud.Task
+	if err := f.run(f.demo, f.demo.StartImport, &repeat, ImportInput{"IAD", "imports", "web.vhd", "web (IAD)"}); err != nil || repeat.ID != tk.ID {
+		t.Fatalf("a repeated StartImport started task %s, want the first one %s (%v)", repeat.ID, tk.ID, err)
+	}
 	if err := f.run(f.demo, f.demo.WaitForTask, &tk, TaskRef{"IAD", tk.ID}); err != nil {
 		t.Fatal(err)
 	}

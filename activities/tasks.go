@@ -39,8 +39,17 @@ type ImportInput struct {
 	Name      string `json:"name"`
 }
 
-// StartImport starts an import task.
+// StartImport starts an import task, unless an earlier attempt already started one for the same
+// object (its answer may have been lost with a crashed worker): then it returns that task, so a
+// retry never imports twice.
 func (a *Activities) StartImport(ctx context.Context, in ImportInput) (cloud.Task, error) {
+	from := in.Container + "/" + in.Object
+	if t, ok, err := a.cloud.FindTask(ctx, in.Region, "import", "import_from", from); err != nil {
+		return t, temporalError(err, "")
+	} else if ok {
+		activity.GetLogger(ctx).Info("found the import task an earlier attempt started", "task", t.ID, "import_from", from)
+		return t, nil
+	}
 	t, err := a.cloud.Import(ctx, in.Region, in.Container, in.Object, in.Name)
 	return t, temporalError(err, "")
 }

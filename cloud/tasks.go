@@ -77,3 +77,38 @@ func (c *Client) GetTask(ctx context.Context, region, id string) (Task, error) {
 func (t Task) ExportLocation() (container, object string, ok bool) {
 	return strings.Cut(t.Result["export_location"], "/")
 }
+
+// FindTask returns the newest task of type typ, not failed, whose input has key=value, looking at
+// the account's most recent tasks in the region. It lets a retried StartImport find the task an
+// earlier attempt created instead of importing twice.
+func (c *Client) FindTask(ctx context.Context, region, typ, key, value string) (Task, bool, error) {
+	op := fmt.Sprintf("look for a %s task with %s=%s in %s", typ, key, value, region)
+	sc, err := c.Images(region)
+	if err != nil {
+		return Task{}, false, err
+	}
+	page, err := tasks.List(sc, tasks.ListOpts{Limit: 100, SortKey: "created_at", SortDir: "desc"}).AllPages(ctx)
+	if err != nil {
+		return Task{}, false, classify(op, err)
+	}
+	summaries, err := tasks.ExtractTasks(page)
+	if err != nil {
+		return Task{}, false, classify(op, err)
+	}
+	for i, s := range summaries {
+		if i >= 100 {
+			break
+		}
+		if s.Type != typ || s.Status == "failure" {
+			continue
+		}
+		full, err := tasks.Get(ctx, sc, s.ID).Extract()
+		if err != nil {
+			return Task{}, false, classify(op, err)
+		}
+		if fmt.Sprint(full.Input[key]) == value {
+			return fromTask(full), true, nil
+		}
+	}
+	return Task{}, false, nil
+}

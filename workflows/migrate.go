@@ -1,0 +1,422 @@
+package workflows
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/imageflow/imageflow/activities"
+	"github.com/imageflow/imageflow/cloud"
+)
+
+// Properties stamped on every image a migration makes, so a retry finds it instead of
+// importing twice, and a person can trace it to its source.
+const (
+	PropMigrationID   = "imageflow_migration_id"
+	PropSourceRegion  = "imageflow_source_region"
+	PropSourceImageID = "imageflow_source_image_id"
+)
+
+// Target policies and cleanup policies.
+const (
+	PolicyAll        = "all"         // every target must succeed or the migration fails
+	PolicyBestEffort = "best-effort" // succeed when at least one target does
+	CleanupOnSuccess = "on-success"  // delete intermediate objects when every target succeeded
+	CleanupAlways    = "always"
+	CleanupNever     = "never"
+)
+
+// MigrateInput asks to copy an image of the worker's account to other regions.
+type MigrateInput struct {
+	ImageID       string   `json:"image_id"`
+	SourceRegion  string   `json:"source_region"`
+	TargetRegions []string `json:"target_regions"`
+	TargetName    string   `json:"target_name,omitempty"` // default: the source image's name
+	Policy        string   `json:"policy,omitempty"`      // all (default) or best-effort
+	Cleanup       string   `json:"cleanup,omitempty"`     // on-success (default), always, never
+	ShareWith     []string `json:"share_with,omitempty"`  // tenants to share each new image with
+	// HeartbeatTimeout bounds how long a dead worker holds a copy or task wait (default 2m).
+	HeartbeatTimeout Duration `json:"heartbeat_timeout,omitempty"`
+}
+
+// Normalize fills defaults and rejects a request that cannot be run, saying what is wrong.
+func (in *MigrateInput) Normalize() error {
+	in.SourceRegion = strings.ToUpper(in.SourceRegion)
+	if in.ImageID == "" {
+		return invalid("migrate: image_id is required")
+	}
+	if !knownRegion(in.SourceRegion) {
+		return invalid("migrate: source_region %q is not one of %s", in.SourceRegion, strings.Join(Regions, ", "))
+	}
+	if len(in.TargetRegions) == 0 {
+		return invalid("migrate: target_regions needs at least one region")
+	}
+	seen := map[string]bool{}
+	for i, r := range in.TargetRegions {
+		r = strings.ToUpper(r)
+		in.TargetRegions[i] = r
+		switch {
+		case !knownRegion(r):
+			return invalid("migrate: target region %q is not one of %s", r, strings.Join(Regions, ", "))
+		case r == in.SourceRegion:
+			return invalid("migrate: target region %s is the source region", r)
+		case seen[r]:
+			return invalid("migrate: target region %s is listed twice", r)
+		}
+		seen[r] = true
+	}
+	switch in.Policy {
+	case "":
+		in.Policy = PolicyAll
+	case PolicyAll, PolicyBestEffort:
+	default:
+		return invalid("migrate: policy %q is not all or best-effort", in.Policy)
+	}
+	switch in.Cleanup {
+	case "":
+		in.Cleanup = CleanupOnSuccess
+	case CleanupOnSuccess, CleanupAlways, CleanupNever:
+	default:
+		return invalid("migrate: cleanup %q is not on-success, always or never", in.Cleanup)
+	}
+	if in.HeartbeatTimeout <= 0 {
+		in.HeartbeatTimeout = Duration(2 * time.Minute)
+	}
+	return nil
+}
+
+// MigrateWorkflowID is the id of the run for this request: the same request maps to the same run.
+func MigrateWorkflowID(tenant string, in MigrateInput) string {
+	return key("migrate", tenant, strings.ToUpper(in.SourceRegion), in.ImageID, "to", strings.Join(sortedCopy(upper(in.TargetRegions)), "+"))
+}
+
+func upper(xs []string) []string {
+	out := make([]string, len(xs))
+	for i, x := range xs {
+		out[i] = strings.ToUpper(x)
+	}
+	return out
+}
+
+// TargetResult is one target region's outcome.
+type TargetResult struct {
+	Region        string  `json:"region"`
+	Status        string  `json:"status"` // succeeded, failed, cancelled
+	ImageID       string  `json:"image_id,omitempty"`
+	Reused        bool    `json:"reused,omitempty"` // an earlier attempt had already made the image
+	Bytes         int64   `json:"bytes,omitempty"`
+	BytesSent     int64   `json:"bytes_sent,omitempty"`
+	CopySeconds   float64 `json:"copy_seconds,omitempty"`
+	ImportSeconds float64 `json:"import_seconds,omitempty"`
+	Error         string  `json:"error,omitempty"`
+}
+
+// MigrateResult is the whole migration's outcome.
+type MigrateResult struct {
+	MigrationID    string         `json:"migration_id"`
+	SourceRegion   string         `json:"source_region"`
+	SourceImageID  string         `json:"source_image_id"`
+	Checksum       string         `json:"checksum"`
+	Targets        []TargetResult `json:"targets"`
+	ExportSeconds  float64        `json:"export_seconds"`
+	TotalSeconds   float64        `json:"total_seconds"`
+	ObjectsDeleted int            `json:"objects_deleted"`
+}
+
+// MigrateStatus answers the status query.
+type MigrateStatus struct {
+	Step    string            `json:"step"`
+	Targets map[string]string `json:"targets"` // region -> step
+}
+
+type migration struct {
+	in        MigrateInput
+	id        string
+	container string
+	source    cloud.Image
+	status    MigrateStatus
+	result    MigrateResult
+}
+
+// MigrateImage validates the image, exports it, then for each target region in parallel copies
+// the export across, imports it, carries over custom properties and tags, stamps the coordinating
+// properties and shares it; finally it removes intermediate objects per the cleanup policy.
+func MigrateImage(ctx workflow.Context, in MigrateInput) (MigrateResult, error) {
+	if err := in.Normalize(); err != nil {
+		return MigrateResult{}, err
+	}
+	m := &migration{in: in, id: workflow.GetInfo(ctx).WorkflowExecution.ID,
+		status: MigrateStatus{Step: "validating", Targets: map[string]string{}}}
+	m.container = migrationContainer(m.id)
+	m.result = MigrateResult{MigrationID: m.id, SourceRegion: in.SourceRegion, SourceImageID: in.ImageID}
+	for _, r := range in.TargetRegions {
+		m.status.Targets[r] = "waiting"
+	}
+	if err := workflow.SetQueryHandler(ctx, StatusQuery, func() (MigrateStatus, error) { return m.status, nil }); err != nil {
+		return MigrateResult{}, err
+	}
+	start := workflow.Now(ctx)
+	setJobStatus(ctx, JobRunning, fmt.Sprintf("validating image %s in %s", in.ImageID, in.SourceRegion))
+	err := m.run(ctx)
+	m.result.TotalSeconds = workflow.Now(ctx).Sub(start).Seconds()
+	m.cleanup(ctx, err == nil)
+	m.status.Step = "done"
+	m.finish(ctx, err)
+	return m.result, err
+}
+
+func (m *migration) run(ctx workflow.Context) error {
+	in := m.in
+	vctx := withActivity(ctx, "check "+in.ImageID+" is exportable", time.Minute)
+	if err := workflow.ExecuteActivity(vctx, a.CheckExportable, activities.ImageRef{Region: in.SourceRegion, ImageID: in.ImageID}).Get(ctx, &m.source); err != nil {
+		return fmt.Errorf("migration %s cannot start: %w", m.id, err)
+	}
+	m.result.Checksum = m.source.Checksum
+	publish(ctx, "migration.started", m.id+":started", map[string]any{"migration_id": m.id, "image_id": in.ImageID,
+		"source_region": in.SourceRegion, "target_regions": in.TargetRegions})
+
+	existing := m.findExisting(ctx)
+	pending := 0
+	for _, r := range in.TargetRegions {
+		if _, ok := existing[r]; !ok {
+			pending++
+		}
+	}
+	var export cloud.ObjectRef
+	if pending > 0 {
+		var err error
+		if export, err = m.export(ctx); err != nil {
+			return err
+		}
+	}
+	return m.targets(ctx, export, existing)
+}
+
+// findExisting asks each target for an image this migration already made.
+func (m *migration) findExisting(ctx workflow.Context) map[string]cloud.Image {
+	found := map[string]cloud.Image{}
+	futures := map[string]workflow.Future{}
+	for _, r := range m.in.TargetRegions {
+		fctx := withActivity(ctx, "look for an earlier import in "+r, time.Minute)
+		futures[r] = workflow.ExecuteActivity(fctx, a.FindImageByProperty, activities.FindImageInput{Region: r, Key: PropMigrationID, Value: m.id})
+	}
+	for _, r := range m.in.TargetRegions {
+		var res activities.FindImageResult
+		if err := futures[r].Get(ctx, &res); err == nil && res.Found {
+			found[r] = res.Image
+		}
+	}
+	return found
+}
+
+func (m *migration) export(ctx workflow.Context) (cloud.ObjectRef, error) {
+	in := m.in
+	m.status.Step = "exporting"
+	workflow.SetCurrentDetails(ctx, fmt.Sprintf("exporting %s (%s, %d MiB) in %s", m.source.Name, in.ImageID, m.source.Size>>20, in.SourceRegion))
+	start := workflow.Now(ctx)
+	if err := workflow.ExecuteActivity(withActivity(ctx, "container "+m.container+" in "+in.SourceRegion, time.Minute), a.EnsureContainer,
+		activities.ContainerInput{Region: in.SourceRegion, Container: m.container}).Get(ctx, nil); err != nil {
+		return cloud.ObjectRef{}, fmt.Errorf("prepare export container: %w", err)
+	}
+	var task cloud.Task
+	if err := workflow.ExecuteActivity(withActivity(ctx, "export "+in.ImageID, time.Minute), a.StartExport,
+		activities.ExportInput{Region: in.SourceRegion, ImageID: in.ImageID, Container: m.container}).Get(ctx, &task); err != nil {
+		return cloud.ObjectRef{}, fmt.Errorf("export %s in %s: %w", in.ImageID, in.SourceRegion, err)
+	}
+	if !task.Done() {
+		wctx := withLongActivity(ctx, "wait for export task "+task.ID, 24*time.Hour, m.in.HeartbeatTimeout.D())
+		if err := workflow.ExecuteActivity(wctx, a.WaitForTask, activities.TaskRef{Region: in.SourceRegion, TaskID: task.ID}).Get(ctx, &task); err != nil {
+			return cloud.ObjectRef{}, fmt.Errorf("export %s in %s: %w", in.ImageID, in.SourceRegion, err)
+		}
+	}
+	m.result.ExportSeconds = workflow.Now(ctx).Sub(start).Seconds()
+	c, o, ok := task.ExportLocation()
+	if !ok {
+		return cloud.ObjectRef{}, temporal.NewNonRetryableApplicationError("export finished without an export_location", "TaskFailed", nil)
+	}
+	return cloud.ObjectRef{Region: in.SourceRegion, Container: c, Object: o}, nil
+}
+
+// targets runs every target in parallel. Under the all policy the first failure cancels the rest.
+func (m *migration) targets(ctx workflow.Context, export cloud.ObjectRef, existing map[string]cloud.Image) error {
+	m.status.Step = "copying"
+	workflow.SetCurrentDetails(ctx, fmt.Sprintf("moving %s to %s", m.source.Name, strings.Join(m.in.TargetRegions, ", ")))
+	tctx, cancel := workflow.WithCancel(ctx)
+	defer cancel()
+	results := make([]TargetResult, len(m.in.TargetRegions))
+	wg := workflow.NewWaitGroup(ctx)
+	for i, r := range m.in.TargetRegions {
+		wg.Add(1)
+		workflow.Go(tctx, func(gctx workflow.Context) {
+			defer wg.Done()
+			img, ok := existing[r]
+			results[i] = m.target(gctx, r, export, img, ok)
+			if results[i].Status == "failed" && m.in.Policy == PolicyAll {
+				cancel()
+			}
+		})
+	}
+	wg.Wait(ctx)
+	m.result.Targets = results
+	var failed []string
+	for _, t := range results {
+		if t.Status != "succeeded" {
+			failed = append(failed, fmt.Sprintf("%s: %s", t.Region, t.Error))
+		}
+	}
+	switch {
+	case len(failed) == 0:
+		return nil
+	case m.in.Policy == PolicyBestEffort && len(failed) < len(results):
+		return nil
+	}
+	return temporal.NewNonRetryableApplicationError(fmt.Sprintf("migration %s of image %s failed for %d of %d targets: %s",
+		m.id, m.in.ImageID, len(failed), len(results), strings.Join(failed, "; ")), "MigrationFailed", nil, m.result)
+}
+
+// target brings one region to the wanted state: an image carrying the source's properties, tags
+// and the coordinating stamp, shared as asked.
+func (m *migration) target(ctx workflow.Context, region string, export cloud.ObjectRef, found cloud.Image, reused bool) TargetResult {
+	res := TargetResult{Region: region, Reused: reused}
+	fail := func(step string, err error) TargetResult {
+		res.Status, res.Error = "failed", fmt.Sprintf("%s: %v", step, err)
+		if temporal.IsCanceledError(err) || errors.Is(ctx.Err(), workflow.ErrCanceled) {
+			res.Status, res.Error = "cancelled", "cancelled after another target failed"
+		}
+		m.status.Targets[region] = res.Status
+		return res
+	}
+	imageID := found.ID
+	if !reused {
+		m.status.Targets[region] = "copying"
+		obj := cloud.ObjectRef{Region: region, Container: m.container, Object: m.in.ImageID + ".vhd"}
+		if err := workflow.ExecuteActivity(withActivity(ctx, "container "+m.container+" in "+region, time.Minute), a.EnsureContainer,
+			activities.ContainerInput{Region: region, Container: m.container}).Get(ctx, nil); err != nil {
+			return fail("prepare container", err)
+		}
+		start := workflow.Now(ctx)
+		var copied cloud.CopyResult
+		cctx := withLongActivity(ctx, fmt.Sprintf("copy %d MiB %s -> %s", m.source.Size>>20, export.Region, region), 48*time.Hour, m.in.HeartbeatTimeout.D())
+		if err := workflow.ExecuteActivity(cctx, a.CopyObjectAcrossRegions, activities.CopyInput{Source: export, Target: obj, ExpectedMD5: m.source.Checksum}).Get(ctx, &copied); err != nil {
+			return fail("copy", err)
+		}
+		res.Bytes, res.BytesSent, res.CopySeconds = copied.Bytes, copied.BytesSent, workflow.Now(ctx).Sub(start).Seconds()
+
+		m.status.Targets[region] = "importing"
+		start = workflow.Now(ctx)
+		var task cloud.Task
+		if err := workflow.ExecuteActivity(withActivity(ctx, "import into "+region, time.Minute), a.StartImport,
+			activities.ImportInput{Region: region, Container: obj.Container, Object: obj.Object, Name: m.targetName()}).Get(ctx, &task); err != nil {
+			return fail("import", err)
+		}
+		if !task.Done() {
+			wctx := withLongActivity(ctx, "wait for import task "+task.ID, 24*time.Hour, m.in.HeartbeatTimeout.D())
+			if err := workflow.ExecuteActivity(wctx, a.WaitForTask, activities.TaskRef{Region: region, TaskID: task.ID}).Get(ctx, &task); err != nil {
+				return fail("import", err)
+			}
+		}
+		res.ImportSeconds = workflow.Now(ctx).Sub(start).Seconds()
+		imageID = task.Result["image_id"]
+	}
+	res.ImageID = imageID
+
+	m.status.Targets[region] = "tagging"
+	var img cloud.Image
+	update := activities.UpdateImageInput{Region: region, ImageID: imageID, Properties: m.carriedProperties(), Tags: m.source.Tags}
+	if err := workflow.ExecuteActivity(withActivity(ctx, "carry properties and tags to "+imageID, time.Minute), a.UpdateImage, update).Get(ctx, &img); err != nil {
+		return fail("update properties", err)
+	}
+	if img.Checksum != "" && m.source.Checksum != "" && img.Checksum != m.source.Checksum {
+		return fail("verify", fmt.Errorf("imported image %s has checksum %s, the source has %s", imageID, img.Checksum, m.source.Checksum))
+	}
+	for _, member := range m.in.ShareWith {
+		m.status.Targets[region] = "sharing"
+		if err := workflow.ExecuteActivity(withActivity(ctx, "share "+imageID+" with "+member, time.Minute), a.AddMember,
+			activities.MemberInput{Region: region, ImageID: imageID, Member: member}).Get(ctx, nil); err != nil {
+			return fail("share with "+member, err)
+		}
+	}
+	res.Status = "succeeded"
+	m.status.Targets[region] = "done"
+	publish(ctx, "migration.target-completed", m.id+":target:"+region, map[string]any{"migration_id": m.id,
+		"source_image_id": m.in.ImageID, "region": region, "image_id": imageID, "bytes": res.Bytes})
+	return res
+}
+
+func (m *migration) targetName() string {
+	if m.in.TargetName != "" {
+		return m.in.TargetName
+	}
+	return m.source.Name
+}
+
+// carriedProperties are the source's custom properties plus the coordinating stamp.
+func (m *migration) carriedProperties() map[string]string {
+	props := activities.CustomProperties(m.source)
+	props[PropMigrationID] = m.id
+	props[PropSourceRegion] = m.in.SourceRegion
+	props[PropSourceImageID] = m.in.ImageID
+	return props
+}
+
+// cleanup deletes the export and the copies per the policy. It runs on a disconnected context so
+// a cancelled migration still tidies up.
+func (m *migration) cleanup(ctx workflow.Context, succeeded bool) {
+	if m.in.Cleanup == CleanupNever || (m.in.Cleanup == CleanupOnSuccess && !succeeded) {
+		return
+	}
+	m.status.Step = "cleaning up"
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	regions := append([]string{m.in.SourceRegion}, m.in.TargetRegions...)
+	for _, r := range regions {
+		var n int
+		err := workflow.ExecuteActivity(withActivity(dctx, "delete intermediate objects in "+r, 10*time.Minute), a.DeleteObjects,
+			activities.DeleteObjectsInput{Region: r, Container: m.container, Prefix: m.in.ImageID}).Get(dctx, &n)
+		if err != nil {
+			workflow.GetLogger(ctx).Warn("cleanup failed; intermediate objects remain", "region", r, "container", m.container, "error", err)
+			continue
+		}
+		m.result.ObjectsDeleted += n
+	}
+}
+
+func (m *migration) finish(ctx workflow.Context, err error) {
+	status, typ := JobSucceeded, "migration.completed"
+	for _, t := range m.result.Targets {
+		if t.Status != "succeeded" {
+			status = JobPartial
+		}
+	}
+	data := map[string]any{"migration_id": m.id, "source_image_id": m.in.ImageID, "targets": m.result.Targets}
+	if err != nil {
+		status, typ = JobFailed, "migration.failed"
+		data["error"] = err.Error()
+	}
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	setJobStatus(dctx, status, fmt.Sprintf("%s: %s", strings.ToLower(status), summarize(m.result)))
+	publish(dctx, typ, m.id+":"+typ, data)
+}
+
+func summarize(r MigrateResult) string {
+	var parts []string
+	for _, t := range r.Targets {
+		if t.Status == "succeeded" {
+			parts = append(parts, t.Region+" "+t.ImageID)
+		} else {
+			parts = append(parts, t.Region+" "+t.Status)
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// migrationContainer is the per-migration Cloud Files container for intermediate objects.
+func migrationContainer(id string) string {
+	sum := sha256.Sum256([]byte(id))
+	return "imageflow-" + hex.EncodeToString(sum[:6])
+}
