@@ -175,7 +175,7 @@ func (m *migration) run(ctx workflow.Context) error {
 	in := m.in
 	vctx := withActivity(ctx, "check "+in.ImageID+" is exportable", time.Minute)
 	if err := workflow.ExecuteActivity(vctx, a.CheckExportable, activities.ImageRef{Region: in.SourceRegion, ImageID: in.ImageID}).Get(ctx, &m.source); err != nil {
-		return fmt.Errorf("migration %s cannot start: %w", m.id, err)
+		return failWith(err, "migration %s cannot start", m.id)
 	}
 	m.result.Checksum = m.source.Checksum
 	publish(ctx, "migration.started", m.id+":started", map[string]any{"migration_id": m.id, "image_id": in.ImageID,
@@ -222,17 +222,17 @@ func (m *migration) export(ctx workflow.Context) (cloud.ObjectRef, error) {
 	start := workflow.Now(ctx)
 	if err := workflow.ExecuteActivity(withActivity(ctx, "container "+m.container+" in "+in.SourceRegion, time.Minute), a.EnsureContainer,
 		activities.ContainerInput{Region: in.SourceRegion, Container: m.container}).Get(ctx, nil); err != nil {
-		return cloud.ObjectRef{}, fmt.Errorf("prepare export container: %w", err)
+		return cloud.ObjectRef{}, failWith(err, "prepare export container")
 	}
 	var task cloud.Task
 	if err := workflow.ExecuteActivity(withActivity(ctx, "export "+in.ImageID, time.Minute), a.StartExport,
 		activities.ExportInput{Region: in.SourceRegion, ImageID: in.ImageID, Container: m.container}).Get(ctx, &task); err != nil {
-		return cloud.ObjectRef{}, fmt.Errorf("export %s in %s: %w", in.ImageID, in.SourceRegion, err)
+		return cloud.ObjectRef{}, failWith(err, "export %s in %s", in.ImageID, in.SourceRegion)
 	}
 	if !task.Done() {
 		wctx := withLongActivity(ctx, "wait for export task "+task.ID, 24*time.Hour, m.in.HeartbeatTimeout.D())
 		if err := workflow.ExecuteActivity(wctx, a.WaitForTask, activities.TaskRef{Region: in.SourceRegion, TaskID: task.ID}).Get(ctx, &task); err != nil {
-			return cloud.ObjectRef{}, fmt.Errorf("export %s in %s: %w", in.ImageID, in.SourceRegion, err)
+			return cloud.ObjectRef{}, failWith(err, "export %s in %s", in.ImageID, in.SourceRegion)
 		}
 	}
 	m.result.ExportSeconds = workflow.Now(ctx).Sub(start).Seconds()
@@ -285,7 +285,7 @@ func (m *migration) targets(ctx workflow.Context, export cloud.ObjectRef, existi
 func (m *migration) target(ctx workflow.Context, region string, export cloud.ObjectRef, found cloud.Image, reused bool) TargetResult {
 	res := TargetResult{Region: region, Reused: reused}
 	fail := func(step string, err error) TargetResult {
-		res.Status, res.Error = "failed", fmt.Sprintf("%s: %v", step, err)
+		res.Status, res.Error = "failed", step+": "+reason(err)
 		if temporal.IsCanceledError(err) || errors.Is(ctx.Err(), workflow.ErrCanceled) {
 			res.Status, res.Error = "cancelled", "cancelled after another target failed"
 		}

@@ -7,6 +7,7 @@ package workflows
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -139,4 +140,27 @@ func publish(ctx workflow.Context, typ, id string, data map[string]any) {
 	if err := workflow.ExecuteActivity(ctx, a.PublishFact, activities.Fact{Type: typ, ID: id, Data: data}).Get(ctx, nil); err != nil {
 		workflow.GetLogger(ctx).Warn("could not publish fact", "type", typ, "error", err)
 	}
+}
+
+// failWith adds context to an activity failure while keeping its error type (NotExportable,
+// NotFound, TaskFailed...) at the top, so callers and the UI see the reason first.
+func failWith(err error, format string, args ...any) error {
+	if err == nil || temporal.IsCanceledError(err) {
+		return err
+	}
+	msg := fmt.Sprintf(format, args...)
+	var ae *temporal.ApplicationError
+	if errors.As(err, &ae) {
+		return temporal.NewNonRetryableApplicationError(msg+": "+ae.Message(), ae.Type(), err)
+	}
+	return temporal.NewNonRetryableApplicationError(msg+": "+err.Error(), "Failed", err)
+}
+
+// reason is the human part of an activity failure: the application error's own message.
+func reason(err error) string {
+	var ae *temporal.ApplicationError
+	if errors.As(err, &ae) {
+		return ae.Message()
+	}
+	return err.Error()
 }

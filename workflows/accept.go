@@ -1,0 +1,137 @@
+package workflows
+
+import (
+	"fmt"
+	"path"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/imageflow/imageflow/activities"
+	"github.com/imageflow/imageflow/cloud"
+)
+
+// AcceptPolicy decides offers: accept when the producer is trusted and the image name matches.
+type AcceptPolicy struct {
+	TrustedProducers []string `json:"trusted_producers,omitempty"` // empty: trust nobody
+	NamePattern      string   `json:"name_pattern,omitempty"`      // shell glob on the image name; empty: any
+	// Decision forces accepted or rejected (the starter's accept and reject commands).
+	Decision string `json:"decision,omitempty"`
+}
+
+// AcceptInput is the consumer side of a share: decide on the offer of ImageID from Producer.
+type AcceptInput struct {
+	Region   string       `json:"region"`
+	ImageID  string       `json:"image_id"`
+	Producer string       `json:"producer"`
+	Policy   AcceptPolicy `json:"policy"`
+	// ShareWorkflowID is the producer's ShareImage run, echoed in the decision so it is signalled.
+	ShareWorkflowID string `json:"share_workflow_id,omitempty"`
+}
+
+// Normalize rejects a request that cannot be run.
+func (in *AcceptInput) Normalize() error {
+	in.Region = strings.ToUpper(in.Region)
+	switch {
+	case in.ImageID == "":
+		return invalid("accept: image_id is required")
+	case !knownRegion(in.Region):
+		return invalid("accept: region %q is not one of %s", in.Region, strings.Join(Regions, ", "))
+	case in.Producer == "":
+		return invalid("accept: producer (the sharing tenant) is required")
+	case in.Policy.Decision != "" && in.Policy.Decision != "accepted" && in.Policy.Decision != "rejected":
+		return invalid("accept: decision %q is not accepted or rejected", in.Policy.Decision)
+	}
+	if _, err := path.Match(in.Policy.NamePattern, ""); err != nil {
+		return invalid("accept: name_pattern %q is not a valid pattern: %v", in.Policy.NamePattern, err)
+	}
+	return nil
+}
+
+// AcceptWorkflowID is the run for this offer.
+func AcceptWorkflowID(tenant string, in AcceptInput) string {
+	return key("accept", tenant, strings.ToUpper(in.Region), in.ImageID)
+}
+
+// AcceptResult is the consumer's decision.
+type AcceptResult struct {
+	Region   string `json:"region"`
+	ImageID  string `json:"image_id"`
+	Producer string `json:"producer"`
+	Member   string `json:"member"`
+	Decision string `json:"decision"` // accepted or rejected
+	Reason   string `json:"reason"`
+}
+
+// AcceptShare finds the pending offer, decides by policy, records the decision as the worker's own
+// account, and reports it (member-status) so the producer's ShareImage hears it.
+func AcceptShare(ctx workflow.Context, in AcceptInput) (AcceptResult, error) {
+	if err := in.Normalize(); err != nil {
+		return AcceptResult{}, err
+	}
+	step := "finding the offer"
+	if err := workflow.SetQueryHandler(ctx, StatusQuery, func() (string, error) { return step, nil }); err != nil {
+		return AcceptResult{}, err
+	}
+	setJobStatus(ctx, JobRunning, fmt.Sprintf("deciding on %s from %s in %s", in.ImageID, in.Producer, in.Region))
+	var acct activities.Account
+	if err := workflow.ExecuteActivity(withActivity(ctx, "who am I", time.Minute), a.Authenticate).Get(ctx, &acct); err != nil {
+		return AcceptResult{}, err
+	}
+	res := AcceptResult{Region: in.Region, ImageID: in.ImageID, Producer: in.Producer, Member: acct.Tenant}
+	var offers []cloud.Image
+	filter := cloud.ImageFilter{Visibility: "shared", MemberStatus: "all", Owner: in.Producer}
+	if err := workflow.ExecuteActivity(withActivity(ctx, "find offers from "+in.Producer, time.Minute), a.ListImages,
+		activities.ListImagesInput{Region: in.Region, Filter: filter}).Get(ctx, &offers); err != nil {
+		return res, err
+	}
+	var offer *cloud.Image
+	for i := range offers {
+		if offers[i].ID == in.ImageID {
+			offer = &offers[i]
+		}
+	}
+	if offer == nil {
+		setJobStatus(ctx, JobFailed, "no offer found")
+		return res, temporal.NewNonRetryableApplicationError(fmt.Sprintf("account %s has no offer of image %s from %s in %s",
+			acct.Tenant, in.ImageID, in.Producer, in.Region), "NotFound", nil)
+	}
+	res.Decision, res.Reason = decide(in.Policy, in.Producer, offer.Name)
+	step = "recording the decision"
+	var mem cloud.Member
+	if err := workflow.ExecuteActivity(withActivity(ctx, res.Decision+" "+in.ImageID, time.Minute), a.UpdateMember,
+		activities.UpdateMemberInput{Region: in.Region, ImageID: in.ImageID, Status: res.Decision}).Get(ctx, &mem); err != nil {
+		return res, err
+	}
+	step = "reporting the decision"
+	publish(ctx, "cmd.member-status", workflow.GetInfo(ctx).WorkflowExecution.ID+":"+res.Decision, map[string]any{
+		"image_id": in.ImageID, "region": in.Region, "producer": in.Producer, "member": acct.Tenant,
+		"status": res.Decision, "share_workflow_id": in.ShareWorkflowID})
+	step = "done"
+	setJobStatus(ctx, JobSucceeded, fmt.Sprintf("%s %s from %s: %s", res.Decision, offer.Name, in.Producer, res.Reason))
+	return res, nil
+}
+
+// decide applies the policy to an offer.
+func decide(p AcceptPolicy, producer, name string) (decision, reason string) {
+	if p.Decision != "" {
+		return p.Decision, "decided by the operator"
+	}
+	trusted := false
+	for _, t := range p.TrustedProducers {
+		if t == producer {
+			trusted = true
+		}
+	}
+	if !trusted {
+		return "rejected", fmt.Sprintf("producer %s is not in the trusted list", producer)
+	}
+	if p.NamePattern != "" {
+		if ok, _ := path.Match(p.NamePattern, name); !ok {
+			return "rejected", fmt.Sprintf("image name %q does not match %q", name, p.NamePattern)
+		}
+	}
+	return "accepted", fmt.Sprintf("producer %s is trusted", producer)
+}

@@ -1,0 +1,152 @@
+package workflows
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/imageflow/imageflow/activities"
+	"github.com/imageflow/imageflow/cloud"
+)
+
+// BulkInput migrates every image of the account that matches the filter.
+type BulkInput struct {
+	SourceRegion  string            `json:"source_region"`
+	TargetRegions []string          `json:"target_regions"`
+	Filter        cloud.ImageFilter `json:"filter"`                // name, tags, properties
+	Concurrency   int               `json:"concurrency,omitempty"` // migrations at once (default 4)
+	Policy        string            `json:"policy,omitempty"`
+	Cleanup       string            `json:"cleanup,omitempty"`
+	// BatchSize is how many migrations one run starts before it continues as new (default 100),
+	// keeping each run's history small for lists of thousands.
+	BatchSize int `json:"batch_size,omitempty"`
+
+	// Carried across continue-as-new; leave empty when starting.
+	Pending []string    `json:"pending,omitempty"`
+	Listed  bool        `json:"listed,omitempty"`
+	Summary BulkSummary `json:"summary"`
+}
+
+// BulkSummary counts outcomes; Failures keeps the first 100 reasons.
+type BulkSummary struct {
+	Total     int           `json:"total"`
+	Succeeded int           `json:"succeeded"`
+	Failed    int           `json:"failed"`
+	Failures  []BulkFailure `json:"failures,omitempty"`
+	Runs      int           `json:"runs"`
+}
+
+// BulkFailure is one image that did not migrate, and why.
+type BulkFailure struct {
+	ImageID string `json:"image_id"`
+	Error   string `json:"error"`
+}
+
+// BulkStatus answers the status query.
+type BulkStatus struct {
+	Step    string      `json:"step"`
+	Running int         `json:"running"`
+	Left    int         `json:"left"`
+	Summary BulkSummary `json:"summary"`
+}
+
+// BulkWorkflowID is the run for this request.
+func BulkWorkflowID(tenant string, in BulkInput) string {
+	f := in.Filter
+	parts := []string{strings.ToUpper(in.SourceRegion), "to", strings.Join(sortedCopy(upper(in.TargetRegions)), "+"), "name=" + f.Name}
+	for _, t := range sortedCopy(f.Tags) {
+		parts = append(parts, "tag="+t)
+	}
+	keys := make([]string, 0, len(f.Properties))
+	for k := range f.Properties {
+		keys = append(keys, k)
+	}
+	for _, k := range sortedCopy(keys) {
+		parts = append(parts, k+"="+f.Properties[k])
+	}
+	return key("bulk", tenant, parts...)
+}
+
+// BulkMigrate lists the matching images once, then runs MigrateImage children, Concurrency at a
+// time, continuing as new every BatchSize children.
+func BulkMigrate(ctx workflow.Context, in BulkInput) (BulkSummary, error) {
+	probe := MigrateInput{ImageID: "probe", SourceRegion: in.SourceRegion, TargetRegions: append([]string{}, in.TargetRegions...), Policy: in.Policy, Cleanup: in.Cleanup}
+	if err := probe.Normalize(); err != nil {
+		return in.Summary, err
+	}
+	if in.Concurrency <= 0 {
+		in.Concurrency = 4
+	}
+	if in.BatchSize <= 0 {
+		in.BatchSize = 100
+	}
+	in.Summary.Runs++
+	st := &BulkStatus{Step: "listing", Summary: in.Summary}
+	if err := workflow.SetQueryHandler(ctx, StatusQuery, func() (BulkStatus, error) { return *st, nil }); err != nil {
+		return in.Summary, err
+	}
+	var acct activities.Account
+	if err := workflow.ExecuteActivity(withActivity(ctx, "who am I", time.Minute), a.Authenticate).Get(ctx, &acct); err != nil {
+		return in.Summary, err
+	}
+	if !in.Listed {
+		f := in.Filter
+		f.Owner = acct.Tenant
+		var imgs []cloud.Image
+		if err := workflow.ExecuteActivity(withActivity(ctx, "list images to migrate", 10*time.Minute), a.ListImages,
+			activities.ListImagesInput{Region: probe.SourceRegion, Filter: f}).Get(ctx, &imgs); err != nil {
+			return in.Summary, err
+		}
+		for _, img := range imgs {
+			in.Pending = append(in.Pending, img.ID)
+		}
+		in.Listed, in.Summary.Total = true, len(imgs)
+	}
+	st.Step = "migrating"
+	started, running := 0, 0
+	sel := workflow.NewSelector(ctx)
+	for len(in.Pending) > 0 || running > 0 {
+		for running < in.Concurrency && len(in.Pending) > 0 && started < in.BatchSize {
+			id := in.Pending[0]
+			in.Pending = in.Pending[1:]
+			child := MigrateInput{ImageID: id, SourceRegion: probe.SourceRegion, TargetRegions: probe.TargetRegions, Policy: probe.Policy, Cleanup: probe.Cleanup}
+			cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+				WorkflowID:            MigrateWorkflowID(acct.Tenant, child),
+				WorkflowIDReusePolicy: enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY,
+				StaticSummary:         fmt.Sprintf("migrate %s from %s to %s", id, probe.SourceRegion, strings.Join(probe.TargetRegions, ", ")),
+			})
+			sel.AddFuture(workflow.ExecuteChildWorkflow(cctx, MigrateImageWorkflow, child), func(f workflow.Future) {
+				running--
+				if err := f.Get(ctx, nil); err != nil {
+					in.Summary.Failed++
+					if len(in.Summary.Failures) < 100 {
+						in.Summary.Failures = append(in.Summary.Failures, BulkFailure{ImageID: id, Error: err.Error()})
+					}
+				} else {
+					in.Summary.Succeeded++
+				}
+			})
+			started++
+			running++
+		}
+		st.Running, st.Left, st.Summary = running, len(in.Pending), in.Summary
+		workflow.SetCurrentDetails(ctx, fmt.Sprintf("%d of %d done (%d failed), %d running", in.Summary.Succeeded+in.Summary.Failed, in.Summary.Total, in.Summary.Failed, running))
+		if running == 0 {
+			break
+		}
+		sel.Select(ctx)
+		if running == 0 && started >= in.BatchSize && len(in.Pending) > 0 {
+			return in.Summary, workflow.NewContinueAsNewError(ctx, BulkMigrateWorkflow, in)
+		}
+	}
+	st.Step, st.Summary = "done", in.Summary
+	status := JobSucceeded
+	if in.Summary.Failed > 0 {
+		status = JobPartial
+	}
+	setJobStatus(ctx, status, fmt.Sprintf("%d migrated, %d failed of %d", in.Summary.Succeeded, in.Summary.Failed, in.Summary.Total))
+	return in.Summary, nil
+}

@@ -1,0 +1,253 @@
+package workflows
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/imageflow/imageflow/activities"
+	"github.com/imageflow/imageflow/cloud"
+)
+
+var source = cloud.Image{ID: "img-1", Name: "web-01", Status: "active", Owner: "100001", Checksum: "abc", Size: 64 << 20,
+	Tags: []string{"web"}, Properties: map[string]string{"app": "web", "image_type": "snapshot", "com.rackspace__1__options": "0"}}
+
+func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
+	var s testsuite.WorkflowTestSuite
+	s.SetLogger(log.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterActivity(&activities.Activities{})
+	Register(env)
+	t.Cleanup(func() { env.AssertExpectations(t) })
+	return env
+}
+
+// calls records which activities ran with which inputs.
+type calls struct{ names []string }
+
+func (c *calls) add(s string) { c.names = append(c.names, s) }
+func (c *calls) has(prefix string) int {
+	n := 0
+	for _, s := range c.names {
+		if strings.HasPrefix(s, prefix) {
+			n++
+		}
+	}
+	return n
+}
+
+// mockMigration answers every migration activity; failCopy names regions whose copy fails and
+// existing names regions that already hold this migration's image.
+func mockMigration(env *testsuite.TestWorkflowEnvironment, c *calls, failCopy map[string]bool, existing map[string]string) {
+	env.OnActivity(a.CheckExportable, mock.Anything, mock.Anything).Return(source, nil)
+	env.OnActivity(a.PublishFact, mock.Anything, mock.Anything).Return(func(_ context.Context, f activities.Fact) error {
+		c.add("fact " + f.Type)
+		return nil
+	})
+	env.OnActivity(a.FindImageByProperty, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.FindImageInput) (activities.FindImageResult, error) {
+		if id, ok := existing[in.Region]; ok {
+			return activities.FindImageResult{Found: true, Image: cloud.Image{ID: id, Checksum: "abc"}}, nil
+		}
+		return activities.FindImageResult{}, nil
+	}).Maybe()
+	env.OnActivity(a.EnsureContainer, mock.Anything, mock.Anything).Return(nil).Maybe()
+	env.OnActivity(a.StartExport, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ExportInput) (cloud.Task, error) {
+		c.add("export")
+		return cloud.Task{ID: "t-exp", Type: "export", Status: "pending"}, nil
+	}).Maybe()
+	env.OnActivity(a.WaitForTask, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.TaskRef) (cloud.Task, error) {
+		if in.TaskID == "t-exp" {
+			return cloud.Task{ID: "t-exp", Status: "success", Result: map[string]string{"export_location": "c/img-1.vhd"}}, nil
+		}
+		return cloud.Task{ID: in.TaskID, Status: "success", Result: map[string]string{"image_id": "new-" + in.Region}}, nil
+	}).Maybe()
+	env.OnActivity(a.CopyObjectAcrossRegions, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.CopyInput) (cloud.CopyResult, error) {
+		c.add("copy " + in.Target.Region)
+		if failCopy[in.Target.Region] {
+			return cloud.CopyResult{}, temporal.NewNonRetryableApplicationError("link down", "Unavailable", nil)
+		}
+		return cloud.CopyResult{Bytes: 64 << 20, BytesSent: 64 << 20, Segments: 1}, nil
+	}).Maybe()
+	env.OnActivity(a.StartImport, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ImportInput) (cloud.Task, error) {
+		c.add("import " + in.Region)
+		return cloud.Task{ID: "t-imp-" + in.Region, Status: "pending"}, nil
+	}).Maybe()
+	env.OnActivity(a.UpdateImage, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.UpdateImageInput) (cloud.Image, error) {
+		c.add("update " + in.Region + " " + in.Properties[PropMigrationID] + " app=" + in.Properties["app"] + " type=" + in.Properties["image_type"] + " tags=" + strings.Join(in.Tags, ","))
+		return cloud.Image{ID: in.ImageID, Checksum: "abc"}, nil
+	}).Maybe()
+	env.OnActivity(a.AddMember, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.MemberInput) (cloud.Member, error) {
+		c.add("share " + in.Region + " " + in.Member)
+		return cloud.Member{Status: "pending"}, nil
+	}).Maybe()
+	env.OnActivity(a.DeleteObjects, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.DeleteObjectsInput) (int, error) {
+		c.add("cleanup " + in.Region)
+		return 3, nil
+	}).Maybe()
+}
+
+func migrateInput() MigrateInput {
+	return MigrateInput{ImageID: "img-1", SourceRegion: "dfw", TargetRegions: []string{"IAD", "lon"}, ShareWith: []string{"100002"}}
+}
+
+func TestMigrateSucceeds(t *testing.T) {
+	env := newEnv(t)
+	c := &calls{}
+	mockMigration(env, c, nil, nil)
+	env.SetStartWorkflowOptions(clientStart("migrate-100001-x"))
+	env.ExecuteWorkflow(MigrateImage, migrateInput())
+	var res MigrateResult
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	_ = env.GetWorkflowResult(&res)
+	if len(res.Targets) != 2 || res.Targets[0].ImageID != "new-IAD" || res.Targets[1].ImageID != "new-LON" || res.ObjectsDeleted != 9 || res.Checksum != "abc" {
+		t.Fatalf("result %+v", res)
+	}
+	for _, want := range []string{"export", "copy IAD", "copy LON", "import IAD", "import LON",
+		"update IAD migrate-100001-x app=web type= tags=web", "update LON migrate-100001-x app=web type= tags=web",
+		"share IAD 100002", "share LON 100002", "cleanup DFW", "cleanup IAD", "cleanup LON",
+		"fact migration.started", "fact migration.target-completed", "fact migration.completed"} {
+		if c.has(want) == 0 {
+			t.Errorf("no %q among %v", want, c.names)
+		}
+	}
+	var st MigrateStatus
+	v, err := env.QueryWorkflow(StatusQuery)
+	if err != nil || v.Get(&st) != nil || st.Step != "done" || st.Targets["IAD"] != "done" {
+		t.Fatalf("status %+v %v", st, err)
+	}
+}
+
+func TestMigrateValidationFailsAtOnce(t *testing.T) {
+	env := newEnv(t)
+	c := &calls{}
+	env.OnActivity(a.CheckExportable, mock.Anything, mock.Anything).Return(cloud.Image{},
+		temporal.NewNonRetryableApplicationError("image img-1 (rhel) in DFW carries licensed software", activities.ErrNotExportable, nil))
+	env.OnActivity(a.PublishFact, mock.Anything, mock.Anything).Return(func(_ context.Context, f activities.Fact) error { c.add("fact " + f.Type); return nil })
+	env.ExecuteWorkflow(MigrateImage, migrateInput())
+	err := env.GetWorkflowError()
+	var ae *temporal.ApplicationError
+	if !errors.As(err, &ae) || ae.Type() != activities.ErrNotExportable || !strings.Contains(err.Error(), "licensed software") {
+		t.Fatalf("error %v", err)
+	}
+	if c.has("fact migration.failed") != 1 || c.has("fact migration.started") != 0 {
+		t.Fatalf("facts %v", c.names)
+	}
+}
+
+func TestMigrateRejectsBadRequests(t *testing.T) {
+	for _, in := range []MigrateInput{
+		{SourceRegion: "DFW", TargetRegions: []string{"IAD"}},
+		{ImageID: "x", SourceRegion: "MARS", TargetRegions: []string{"IAD"}},
+		{ImageID: "x", SourceRegion: "DFW"},
+		{ImageID: "x", SourceRegion: "DFW", TargetRegions: []string{"DFW"}},
+		{ImageID: "x", SourceRegion: "DFW", TargetRegions: []string{"IAD", "iad"}},
+		{ImageID: "x", SourceRegion: "DFW", TargetRegions: []string{"IAD"}, Policy: "most"},
+		{ImageID: "x", SourceRegion: "DFW", TargetRegions: []string{"IAD"}, Cleanup: "sometimes"},
+	} {
+		env := newEnv(t)
+		env.ExecuteWorkflow(MigrateImage, in)
+		var ae *temporal.ApplicationError
+		if err := env.GetWorkflowError(); !errors.As(err, &ae) || ae.Type() != ErrInvalidRequest {
+			t.Errorf("%+v: %v", in, err)
+		}
+	}
+}
+
+func TestMigrateAllPolicyFailsOnOneTarget(t *testing.T) {
+	env := newEnv(t)
+	c := &calls{}
+	mockMigration(env, c, map[string]bool{"IAD": true}, nil)
+	env.ExecuteWorkflow(MigrateImage, migrateInput())
+	err := env.GetWorkflowError()
+	if err == nil || !strings.Contains(err.Error(), "IAD: copy") || !strings.Contains(err.Error(), "link down") {
+		t.Fatalf("error %v", err)
+	}
+	if c.has("cleanup") != 0 || c.has("fact migration.failed") != 1 {
+		t.Fatalf("on-success cleanup ran after a failure, or no failed fact: %v", c.names)
+	}
+}
+
+func TestMigrateBestEffortAndCleanupAlways(t *testing.T) {
+	env := newEnv(t)
+	c := &calls{}
+	mockMigration(env, c, map[string]bool{"IAD": true}, nil)
+	in := migrateInput()
+	in.Policy, in.Cleanup = PolicyBestEffort, CleanupAlways
+	env.ExecuteWorkflow(MigrateImage, in)
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	var res MigrateResult
+	_ = env.GetWorkflowResult(&res)
+	if res.Targets[0].Status != "failed" || res.Targets[1].Status != "succeeded" || c.has("cleanup") != 3 {
+		t.Fatalf("result %+v calls %v", res, c.names)
+	}
+	// Both targets failing fails the migration even under best effort, and cleanup never keeps objects.
+	env = newEnv(t)
+	c = &calls{}
+	mockMigration(env, c, map[string]bool{"IAD": true, "LON": true}, nil)
+	in.Cleanup = CleanupNever
+	env.ExecuteWorkflow(MigrateImage, in)
+	if err := env.GetWorkflowError(); err == nil || c.has("cleanup") != 0 {
+		t.Fatalf("all targets failed: %v %v", err, c.names)
+	}
+}
+
+func TestMigrateRerunReusesImages(t *testing.T) {
+	env := newEnv(t)
+	c := &calls{}
+	mockMigration(env, c, nil, map[string]string{"IAD": "old-iad", "LON": "old-lon"})
+	env.ExecuteWorkflow(MigrateImage, migrateInput())
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	var res MigrateResult
+	_ = env.GetWorkflowResult(&res)
+	if c.has("export") != 0 || c.has("copy") != 0 || c.has("import") != 0 {
+		t.Fatalf("a re-run exported or imported again: %v", c.names)
+	}
+	if !res.Targets[0].Reused || res.Targets[0].ImageID != "old-iad" || c.has("update") != 2 {
+		t.Fatalf("result %+v calls %v", res, c.names)
+	}
+}
+
+func TestMigrateOneTargetAlreadyDone(t *testing.T) {
+	env := newEnv(t)
+	c := &calls{}
+	mockMigration(env, c, nil, map[string]string{"IAD": "old-iad"})
+	env.ExecuteWorkflow(MigrateImage, migrateInput())
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if c.has("export") != 1 || c.has("copy IAD") != 0 || c.has("copy LON") != 1 {
+		t.Fatalf("calls %v", c.names)
+	}
+}
+
+func TestMigrateWorkflowIDIsStable(t *testing.T) {
+	a := MigrateWorkflowID("100001", MigrateInput{ImageID: "x", SourceRegion: "dfw", TargetRegions: []string{"LON", "iad"}})
+	b := MigrateWorkflowID("100001", MigrateInput{ImageID: "x", SourceRegion: "DFW", TargetRegions: []string{"IAD", "LON"}})
+	if a != b || a != "migrate-100001-DFW-x-to-IAD+LON" {
+		t.Fatalf("%s vs %s", a, b)
+	}
+	long := MigrateWorkflowID("1", MigrateInput{ImageID: strings.Repeat("x", 300), SourceRegion: "DFW", TargetRegions: []string{"IAD"}})
+	if len(long) > 200 {
+		t.Fatalf("id of %d chars", len(long))
+	}
+	if migrationContainer(a) != migrationContainer(b) || !strings.HasPrefix(migrationContainer(a), "imageflow-") {
+		t.Fatal("container name unstable")
+	}
+}
+
+func clientStart(id string) client.StartWorkflowOptions { return client.StartWorkflowOptions{ID: id} }

@@ -1,0 +1,14 @@
+package workflows
+
+import (
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+)
+
+// Register adds every imageflow workflow to a worker under its stable name.
+func Register(r worker.WorkflowRegistry) {
+	r.RegisterWorkflowWithOptions(MigrateImage, workflow.RegisterOptions{Name: MigrateImageWorkflow})
+	r.RegisterWorkflowWithOptions(ShareImage, workflow.RegisterOptions{Name: ShareImageWorkflow})
+	r.RegisterWorkflowWithOptions(AcceptShare, workflow.RegisterOptions{Name: AcceptShareWorkflow})
+	r.RegisterWorkflowWithOptions(BulkMigrate, workflow.RegisterOptions{Name: BulkMigrateWorkflow})
+}

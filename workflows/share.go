@@ -1,0 +1,264 @@
+package workflows
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/imageflow/imageflow/activities"
+	"github.com/imageflow/imageflow/cloud"
+)
+
+// What to do with a member that rejected the offer or did not answer by the deadline.
+const (
+	Revoke = "revoke" // delete the member
+	Keep   = "keep"   // leave it as it is
+)
+
+// ShareInput shares an image of the worker's account with other tenants and waits for them.
+type ShareInput struct {
+	Region    string   `json:"region"`
+	ImageID   string   `json:"image_id"`
+	Members   []string `json:"members"`
+	Deadline  Duration `json:"deadline,omitempty"`   // how long to wait for decisions (default 72h)
+	OnTimeout string   `json:"on_timeout,omitempty"` // revoke (default) or keep
+	OnReject  string   `json:"on_reject,omitempty"`  // keep (default) or revoke
+	// PollInterval is the backstop poll of member status, in case a decision event is lost
+	// (default 1h).
+	PollInterval Duration `json:"poll_interval,omitempty"`
+}
+
+// Normalize fills defaults and rejects a request that cannot be run.
+func (in *ShareInput) Normalize() error {
+	in.Region = strings.ToUpper(in.Region)
+	switch {
+	case in.ImageID == "":
+		return invalid("share: image_id is required")
+	case !knownRegion(in.Region):
+		return invalid("share: region %q is not one of %s", in.Region, strings.Join(Regions, ", "))
+	case len(in.Members) == 0:
+		return invalid("share: members needs at least one tenant id")
+	}
+	seen := map[string]bool{}
+	for _, m := range in.Members {
+		if m == "" || seen[m] {
+			return invalid("share: member %q is empty or listed twice", m)
+		}
+		seen[m] = true
+	}
+	if in.Deadline <= 0 {
+		in.Deadline = Duration(72 * time.Hour)
+	}
+	if in.PollInterval <= 0 {
+		in.PollInterval = Duration(time.Hour)
+	}
+	if in.OnTimeout == "" {
+		in.OnTimeout = Revoke
+	}
+	if in.OnReject == "" {
+		in.OnReject = Keep
+	}
+	for _, p := range [][2]string{{"on_timeout", in.OnTimeout}, {"on_reject", in.OnReject}} {
+		if p[1] != Revoke && p[1] != Keep {
+			return invalid("share: %s %q is not revoke or keep", p[0], p[1])
+		}
+	}
+	return nil
+}
+
+// ShareWorkflowID is the run for this request.
+func ShareWorkflowID(tenant string, in ShareInput) string {
+	return key("share", tenant, strings.ToUpper(in.Region), in.ImageID, strings.Join(sortedCopy(in.Members), "+"))
+}
+
+// MemberDecision is the member-status signal: a consumer accepted or rejected an offer.
+type MemberDecision struct {
+	ImageID string `json:"image_id"`
+	Member  string `json:"member"`
+	Status  string `json:"status"` // accepted or rejected
+}
+
+// MemberOutcome is one member's final state.
+type MemberOutcome struct {
+	Member  string `json:"member"`
+	Status  string `json:"status"` // accepted, rejected, expired
+	Revoked bool   `json:"revoked,omitempty"`
+	Via     string `json:"via,omitempty"` // signal, poll or add (already decided when added)
+}
+
+// ShareResult is the share's outcome.
+type ShareResult struct {
+	Region  string          `json:"region"`
+	ImageID string          `json:"image_id"`
+	Members []MemberOutcome `json:"members"`
+}
+
+// ShareStatus answers the status query.
+type ShareStatus struct {
+	Step    string            `json:"step"`
+	Members map[string]string `json:"members"` // member -> pending, accepted, rejected, expired
+}
+
+type share struct {
+	in       ShareInput
+	id       string
+	producer string
+	status   ShareStatus
+	outcome  map[string]*MemberOutcome
+}
+
+// ShareImage adds each member, announces the offer, and waits for each member's decision by
+// signal (with a slow backstop poll) until the deadline; then applies the policies.
+func ShareImage(ctx workflow.Context, in ShareInput) (ShareResult, error) {
+	if err := in.Normalize(); err != nil {
+		return ShareResult{}, err
+	}
+	s := &share{in: in, id: workflow.GetInfo(ctx).WorkflowExecution.ID,
+		status: ShareStatus{Step: "adding members", Members: map[string]string{}}, outcome: map[string]*MemberOutcome{}}
+	for _, m := range in.Members {
+		s.status.Members[m] = "pending"
+	}
+	if err := workflow.SetQueryHandler(ctx, StatusQuery, func() (ShareStatus, error) { return s.status, nil }); err != nil {
+		return ShareResult{}, err
+	}
+	decisions := workflow.GetSignalChannel(ctx, MemberStatusSignal)
+	setJobStatus(ctx, JobRunning, fmt.Sprintf("sharing %s in %s with %s", in.ImageID, in.Region, strings.Join(in.Members, ", ")))
+	if err := s.offer(ctx); err != nil {
+		setJobStatus(ctx, JobFailed, "share failed: "+err.Error())
+		return ShareResult{}, err
+	}
+	s.status.Step = "waiting for decisions"
+	setJobStatus(ctx, JobWaiting, fmt.Sprintf("waiting up to %s for %s", in.Deadline.D(), strings.Join(s.pending(), ", ")))
+	s.wait(ctx, decisions)
+	s.status.Step = "applying policy"
+	s.settle(ctx)
+	s.status.Step = "done"
+	res := ShareResult{Region: in.Region, ImageID: in.ImageID}
+	accepted := 0
+	for _, m := range in.Members {
+		res.Members = append(res.Members, *s.outcome[m])
+		if s.outcome[m].Status == "accepted" {
+			accepted++
+		}
+	}
+	status := JobSucceeded
+	if accepted < len(in.Members) {
+		status = JobPartial
+	}
+	setJobStatus(ctx, status, fmt.Sprintf("%d of %d members accepted", accepted, len(in.Members)))
+	return res, nil
+}
+
+// offer adds every member (already added counts) and publishes share.offered for those pending.
+func (s *share) offer(ctx workflow.Context) error {
+	var acct activities.Account
+	if err := workflow.ExecuteActivity(withActivity(ctx, "who am I", time.Minute), a.Authenticate).Get(ctx, &acct); err != nil {
+		return err
+	}
+	s.producer = acct.Tenant
+	for _, m := range s.in.Members {
+		var mem cloud.Member
+		if err := workflow.ExecuteActivity(withActivity(ctx, "share "+s.in.ImageID+" with "+m, time.Minute), a.AddMember,
+			activities.MemberInput{Region: s.in.Region, ImageID: s.in.ImageID, Member: m}).Get(ctx, &mem); err != nil {
+			return failWith(err, "share %s in %s with %s", s.in.ImageID, s.in.Region, m)
+		}
+		if mem.Status == "accepted" || mem.Status == "rejected" {
+			s.decide(m, mem.Status, "add")
+			continue
+		}
+		publish(ctx, "share.offered", s.id+":offered:"+m, map[string]any{"image_id": s.in.ImageID, "region": s.in.Region,
+			"producer": s.producer, "member": m, "share_workflow_id": s.id})
+	}
+	return nil
+}
+
+func (s *share) pending() []string {
+	var out []string
+	for _, m := range s.in.Members {
+		if s.outcome[m] == nil {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func (s *share) decide(member, status, via string) {
+	if s.outcome[member] != nil || (status != "accepted" && status != "rejected") {
+		return
+	}
+	s.outcome[member] = &MemberOutcome{Member: member, Status: status, Via: via}
+	s.status.Members[member] = status
+}
+
+// wait takes decisions from signals, polls pending members every PollInterval, and stops when
+// all have decided or the deadline passes.
+func (s *share) wait(ctx workflow.Context, decisions workflow.ReceiveChannel) {
+	deadline := workflow.Now(ctx).Add(s.in.Deadline.D())
+	for len(s.pending()) > 0 {
+		left := deadline.Sub(workflow.Now(ctx))
+		if left <= 0 {
+			return
+		}
+		tctx, cancelTimer := workflow.WithCancel(ctx)
+		timer := workflow.NewTimerWithOptions(tctx, min(left, s.in.PollInterval.D()), workflow.TimerOptions{Summary: "backstop poll of member status"})
+		sel := workflow.NewSelector(ctx)
+		sel.AddReceive(decisions, func(c workflow.ReceiveChannel, _ bool) {
+			var d MemberDecision
+			c.Receive(ctx, &d)
+			if d.ImageID != s.in.ImageID || s.status.Members[d.Member] == "" {
+				workflow.GetLogger(ctx).Warn("ignoring a decision for another image or member", "image", d.ImageID, "member", d.Member)
+				return
+			}
+			s.decide(d.Member, d.Status, "signal")
+		})
+		polled := false
+		sel.AddFuture(timer, func(workflow.Future) { polled = true })
+		sel.Select(ctx)
+		cancelTimer()
+		if polled && workflow.Now(ctx).Before(deadline) {
+			s.poll(ctx)
+		}
+	}
+}
+
+func (s *share) poll(ctx workflow.Context) {
+	for _, m := range s.pending() {
+		var mem cloud.Member
+		err := workflow.ExecuteActivity(withActivity(ctx, "poll member "+m, time.Minute), a.GetMember,
+			activities.MemberInput{Region: s.in.Region, ImageID: s.in.ImageID, Member: m}).Get(ctx, &mem)
+		if err != nil {
+			workflow.GetLogger(ctx).Warn("member poll failed; will try at the next poll", "member", m, "error", err)
+			continue
+		}
+		s.decide(m, mem.Status, "poll")
+	}
+}
+
+// settle marks undecided members expired and applies the reject and timeout policies.
+func (s *share) settle(ctx workflow.Context) {
+	for _, m := range s.in.Members {
+		o := s.outcome[m]
+		if o == nil {
+			o = &MemberOutcome{Member: m, Status: "expired"}
+			s.outcome[m] = o
+			s.status.Members[m] = "expired"
+		}
+		policy := map[string]string{"rejected": s.in.OnReject, "expired": s.in.OnTimeout}[o.Status]
+		if policy == Revoke {
+			err := workflow.ExecuteActivity(withActivity(ctx, "revoke "+m, time.Minute), a.DeleteMember,
+				activities.MemberInput{Region: s.in.Region, ImageID: s.in.ImageID, Member: m}).Get(ctx, nil)
+			if err != nil {
+				workflow.GetLogger(ctx).Error("could not revoke member", "member", m, "error", err)
+			} else {
+				o.Revoked = true
+			}
+		}
+		data := map[string]any{"image_id": s.in.ImageID, "region": s.in.Region, "producer": s.producer, "member": m, "share_workflow_id": s.id}
+		publish(ctx, "share."+o.Status, s.id+":"+o.Status+":"+m, data)
+		if o.Revoked {
+			publish(ctx, "share.revoked", s.id+":revoked:"+m, data)
+		}
+	}
+}
