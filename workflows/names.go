@@ -164,3 +164,22 @@ func reason(err error) string {
 	}
 	return err.Error()
 }
+
+// StartAttributes are the search attributes a run is started with; empty values are left out.
+// A run started with them (JobStatus included) keeps JobStatus current as it goes.
+func StartAttributes(imageID, sourceRegion string, targets, members []string) temporal.SearchAttributes {
+	updates := []temporal.SearchAttributeUpdate{SearchJobStatus.ValueSet(JobRunning)}
+	if imageID != "" {
+		updates = append(updates, SearchImageID.ValueSet(imageID))
+	}
+	if sourceRegion != "" {
+		updates = append(updates, SearchSourceRegion.ValueSet(strings.ToUpper(sourceRegion)))
+	}
+	if len(targets) > 0 {
+		updates = append(updates, SearchTargetRegions.ValueSet(upper(targets)))
+	}
+	if len(members) > 0 {
+		updates = append(updates, SearchMember.ValueSet(members))
+	}
+	return temporal.NewSearchAttributes(updates...)
+}

@@ -1,0 +1,115 @@
+// Package testenv gives an integration test the whole system in one call: a real Temporal server
+// (temporaltest, with imageflow's search attributes), a real NATS server with JetStream, and the
+// cloud emulator, plus helpers that start imageflow workers for the emulator's accounts.
+package testenv
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	natsserver "github.com/nats-io/nats-server/v2/server"
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/server/temporaltest"
+
+	"github.com/imageflow/imageflow/activities"
+	"github.com/imageflow/imageflow/cloud"
+	"github.com/imageflow/imageflow/emulator"
+	"github.com/imageflow/imageflow/internal/searchattr"
+	"github.com/imageflow/imageflow/workflows"
+)
+
+// Env is one test's world. Everything stops when the test ends.
+type Env struct {
+	Temporal  *temporaltest.TestServer
+	Client    client.Client
+	Namespace string
+	NATS      *natsserver.Server
+	NATSURL   string
+	Emulator  *emulator.Emulator
+	t         testing.TB
+}
+
+// Options adjust the world.
+type Options struct {
+	Emulator func(*emulator.Config) // adjust the emulator before it starts
+}
+
+// New starts Temporal, NATS and the emulator.
+func New(t *testing.T, opts ...Options) *Env {
+	t.Helper()
+	var o Options
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	quiet := tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ts := temporaltest.NewServer(temporaltest.WithT(t), temporaltest.WithBaseClientOptions(client.Options{Logger: quiet}))
+	e := &Env{Temporal: ts, Client: ts.GetDefaultClient(), Namespace: ts.GetDefaultNamespace(), t: t}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := searchattr.Register(ctx, e.Client, e.Namespace); err != nil {
+		t.Fatalf("register search attributes: %v", err)
+	}
+	e.NATS, e.NATSURL = StartNATS(t, t.TempDir())
+	cfg := emulator.Config{TaskDuration: 50 * time.Millisecond}
+	if o.Emulator != nil {
+		o.Emulator(&cfg)
+	}
+	emu, err := emulator.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := emu.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = emu.Close() })
+	e.Emulator = emu
+	return e
+}
+
+// StartNATS runs an embedded NATS server with JetStream storing under dir.
+func StartNATS(t testing.TB, dir string) (*natsserver.Server, string) {
+	t.Helper()
+	ns, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: dir, NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("NATS server did not start")
+	}
+	t.Cleanup(ns.Shutdown)
+	return ns, ns.ClientURL()
+}
+
+// Cloud logs in to the emulator as user ("demo" or "partner"; the API key is "<user>-api-key").
+func (e *Env) Cloud(user string) *cloud.Client {
+	e.t.Helper()
+	c, err := cloud.New(context.Background(), cloud.Credentials{IdentityURL: e.Emulator.IdentityURL(), Username: user, APIKey: user + "-api-key"}, cloud.Options{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return c
+}
+
+// TaskQueue is the queue a user's worker listens on: one account per queue, so a job always
+// runs as the account that owns the queue.
+func TaskQueue(user string) string { return "imageflow-" + user }
+
+// ActivityConfig is fast polling for the emulator.
+var ActivityConfig = activities.Config{TaskPollInterval: 50 * time.Millisecond, TaskPollMaxInterval: 200 * time.Millisecond, CopySegmentSize: 16 << 20, CopyVerify: true}
+
+// StartWorker runs an imageflow worker for user on TaskQueue(user), publishing facts through
+// facts (may be nil).
+func (e *Env) StartWorker(user string, facts activities.FactPublisher) worker.Worker {
+	e.t.Helper()
+	acts := activities.New(e.Cloud(user), ActivityConfig, facts)
+	return e.Temporal.NewWorker(TaskQueue(user), func(r worker.Registry) {
+		workflows.Register(r)
+		r.RegisterActivity(acts)
+	})
+}
