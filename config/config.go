@@ -1,0 +1,218 @@
+// Package config holds imageflow's settings, read from IMAGEFLOW_* environment variables with
+// envconfig: Temporal, NATS, the cloud account and worker tuning. Load validates everything at
+// start and names the variable that is wrong.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/kelseyhightower/envconfig"
+)
+
+// Prefix of every variable.
+const Prefix = "IMAGEFLOW"
+
+// Temporal says where the workflows run.
+type Temporal struct {
+	Address       string `split_words:"true" default:"localhost:7233" desc:"Temporal frontend host:port"`
+	Namespace     string `split_words:"true" default:"default" desc:"Temporal namespace"`
+	TaskQueue     string `split_words:"true" default:"imageflow" desc:"task queue this worker serves; one account per queue"`
+	TLSCert       string `split_words:"true" desc:"client certificate file for mTLS"`
+	TLSKey        string `split_words:"true" desc:"client key file for mTLS"`
+	CAFile        string `split_words:"true" desc:"CA bundle to verify the Temporal server (default: system roots)"`
+	TLSServerName string `split_words:"true" desc:"server name to verify, when it differs from the address"`
+	TLS           bool   `split_words:"true" desc:"use TLS even without certificate files (Temporal Cloud with an API key)"`
+	APIKey        Secret `split_words:"true" desc:"Temporal Cloud API key (implies TLS)"`
+}
+
+// NATS says where events come from and go to.
+type NATS struct {
+	URL           string        `split_words:"true" default:"nats://localhost:4222" desc:"NATS server URL(s), comma-separated"`
+	User          string        `split_words:"true" desc:"NATS user"`
+	Password      Secret        `split_words:"true" desc:"NATS password"`
+	CredsFile     string        `split_words:"true" desc:"NATS credentials file (JWT and NKey)"`
+	TLSCert       string        `split_words:"true" desc:"client certificate file for NATS TLS"`
+	TLSKey        string        `split_words:"true" desc:"client key file for NATS TLS"`
+	CAFile        string        `split_words:"true" desc:"CA bundle to verify the NATS server"`
+	SubjectPrefix string        `split_words:"true" default:"imageflow" desc:"subject prefix: <prefix>.cmd.*, <prefix>.evt.*, <prefix>.dlq"`
+	Stream        string        `split_words:"true" default:"IMAGEFLOW" desc:"JetStream stream holding commands and events"`
+	MaxDeliver    int           `split_words:"true" default:"5" desc:"deliveries of one event before it is dead-lettered"`
+	AckWait       time.Duration `split_words:"true" default:"30s" desc:"time to handle an event before it is redelivered"`
+	Disabled      bool          `split_words:"true" desc:"run without NATS: no event bridge, facts are only logged"`
+}
+
+// Cloud is the account the worker acts as. Every job runs with these credentials only.
+type Cloud struct {
+	IdentityURL       string  `split_words:"true" default:"https://identity.api.rackspacecloud.com/v2.0/" desc:"Identity v2.0 endpoint"`
+	Username          string  `split_words:"true" desc:"account username (required)"`
+	APIKey            Secret  `split_words:"true" desc:"account API key (this or the password is required)"`
+	Password          Secret  `split_words:"true" desc:"account password"`
+	RequestsPerSecond float64 `split_words:"true" default:"10" desc:"client-side pacing per region; 0 for none"`
+}
+
+// Worker tunes the worker process.
+type Worker struct {
+	ActivityConcurrency int           `split_words:"true" default:"32" desc:"activities run at once"`
+	CopyParallelism     int           `split_words:"true" default:"4" desc:"parallel segment transfers per cross-region copy"`
+	CopySegmentSize     int64         `split_words:"true" default:"104857600" desc:"bytes per copied segment"`
+	CopyVerify          bool          `split_words:"true" desc:"re-read each copy at the target to check its whole MD5"`
+	TaskPollInterval    time.Duration `split_words:"true" default:"30s" desc:"first wait between polls of an export/import task (Rackspace asks for 30s)"`
+	TaskPollMaxInterval time.Duration `split_words:"true" default:"2m" desc:"longest wait between task polls"`
+	HTTPAddr            string        `split_words:"true" default:":9090" desc:"address of /healthz and /metrics; empty to disable"`
+	LogLevel            string        `split_words:"true" default:"info" desc:"debug, info, warn or error"`
+	AutoAccept          bool          `split_words:"true" desc:"run AcceptShare for offers made to this account"`
+	TrustedProducers    []string      `split_words:"true" desc:"tenants whose offers AcceptShare accepts (comma-separated)"`
+	AcceptNamePattern   string        `split_words:"true" desc:"shell pattern an offered image's name must match to be accepted"`
+	StopTimeout         time.Duration `split_words:"true" default:"30s" desc:"how long a stopping worker waits for running activities"`
+}
+
+// Config is everything.
+type Config struct {
+	Temporal Temporal
+	NATS     NATS
+	Cloud    Cloud
+	Worker   Worker
+}
+
+// Secret is a string that never prints itself.
+type Secret string
+
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return "[redacted]"
+}
+
+// GoString hides the value from %#v too.
+func (s Secret) GoString() string { return s.String() }
+
+// Value is the secret itself, for the one place that sends it.
+func (s Secret) Value() string { return string(s) }
+
+// Load reads the environment, rejecting unknown IMAGEFLOW_* variables and malformed values.
+func Load() (Config, error) {
+	var c Config
+	if err := checkUnknown(); err != nil {
+		return c, err
+	}
+	if err := envconfig.Process(Prefix, &c); err != nil {
+		var pe *envconfig.ParseError
+		if errors.As(err, &pe) {
+			return c, fmt.Errorf("%s=%q is not a valid %s", pe.KeyName, pe.Value, pe.TypeName)
+		}
+		return c, err
+	}
+	return c, c.Validate()
+}
+
+// Validate checks what envconfig cannot.
+func (c Config) Validate() error {
+	var errs []string
+	if c.Cloud.Username == "" {
+		errs = append(errs, "IMAGEFLOW_CLOUD_USERNAME is required")
+	}
+	if c.Cloud.APIKey == "" && c.Cloud.Password == "" {
+		errs = append(errs, "IMAGEFLOW_CLOUD_API_KEY or IMAGEFLOW_CLOUD_PASSWORD is required")
+	}
+	if (c.Temporal.TLSCert == "") != (c.Temporal.TLSKey == "") {
+		errs = append(errs, "IMAGEFLOW_TEMPORAL_TLS_CERT and IMAGEFLOW_TEMPORAL_TLS_KEY go together")
+	}
+	if (c.NATS.TLSCert == "") != (c.NATS.TLSKey == "") {
+		errs = append(errs, "IMAGEFLOW_NATS_TLS_CERT and IMAGEFLOW_NATS_TLS_KEY go together")
+	}
+	if c.NATS.MaxDeliver < 1 {
+		errs = append(errs, "IMAGEFLOW_NATS_MAX_DELIVER must be at least 1")
+	}
+	if c.Worker.CopyParallelism < 1 || c.Worker.CopySegmentSize < 1<<20 {
+		errs = append(errs, "IMAGEFLOW_WORKER_COPY_PARALLELISM must be at least 1 and IMAGEFLOW_WORKER_COPY_SEGMENT_SIZE at least 1048576")
+	}
+	switch strings.ToLower(c.Worker.LogLevel) {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Sprintf("IMAGEFLOW_WORKER_LOG_LEVEL=%q is not debug, info, warn or error", c.Worker.LogLevel))
+	}
+	if len(errs) > 0 {
+		return errors.New(strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// Vars lists every variable with its default and meaning, in declaration order.
+func Vars() []Var {
+	var out []Var
+	walk(Prefix, &Config{}, &out)
+	return out
+}
+
+// Var describes one variable.
+type Var struct {
+	Name, Type, Default, Desc string
+}
+
+func checkUnknown() error {
+	known := map[string]bool{}
+	for _, v := range Vars() {
+		known[v.Name] = true
+	}
+	var unknown []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, Prefix+"_") && !known[name] {
+			unknown = append(unknown, name)
+		}
+	}
+	sort.Strings(unknown)
+	if len(unknown) > 0 {
+		return fmt.Errorf("unknown variable %s (see `go run ./worker -h` for the list)", strings.Join(unknown, ", "))
+	}
+	return nil
+}
+
+const varsFormat = "{{range .}}{{usage_key .}}\t{{usage_type .}}\t{{usage_default .}}\t{{usage_description .}}\n{{end}}"
+
+// walk asks envconfig itself for the variable names, so the list never drifts from Load.
+func walk(prefix string, spec any, out *[]Var) {
+	var b strings.Builder
+	if err := envconfig.Usagef(prefix, spec, &b, varsFormat); err != nil {
+		panic(err) // the spec is a constant; a failure is a programming error
+	}
+	for _, line := range strings.Split(strings.TrimSpace(b.String()), "\n") {
+		f := strings.SplitN(line, "\t", 4)
+		if len(f) < 4 || strings.Count(f[0], "_") < 2 {
+			continue // the section structs themselves
+		}
+		*out = append(*out, Var{Name: f[0], Type: f[1], Default: f[2], Desc: f[3]})
+	}
+}
+
+// Usage prints every variable with its default and meaning.
+func Usage(w interface{ Write([]byte) (int, error) }) {
+	fmt.Fprintf(w, "Configuration comes from the environment:\n\n")
+	for _, v := range Vars() {
+		def := v.Default
+		if def == "" {
+			def = "(none)"
+		}
+		fmt.Fprintf(w, "  %-40s %s\n      default %s\n", v.Name, v.Desc, def)
+	}
+}
+
+// Markdown is the configuration table for the README.
+func Markdown() string {
+	var b strings.Builder
+	b.WriteString("| variable | default | meaning |\n| --- | --- | --- |\n")
+	for _, v := range Vars() {
+		def := v.Default
+		if def != "" {
+			def = "`" + def + "`"
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", v.Name, def, v.Desc)
+	}
+	return b.String()
+}

@@ -1,0 +1,77 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+func setEnv(t *testing.T, kv ...string) {
+	for i := 0; i+1 < len(kv); i += 2 {
+		t.Setenv(kv[i], kv[i+1])
+	}
+}
+
+func TestLoadDefaultsAndValues(t *testing.T) {
+	setEnv(t, "IMAGEFLOW_CLOUD_USERNAME", "demo", "IMAGEFLOW_CLOUD_API_KEY", "sekret-key",
+		"IMAGEFLOW_WORKER_TRUSTED_PRODUCERS", "100001,100003", "IMAGEFLOW_NATS_ACK_WAIT", "45s")
+	c, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Temporal.Address != "localhost:7233" || c.Temporal.TaskQueue != "imageflow" || c.NATS.AckWait != 45*time.Second ||
+		c.Cloud.APIKey.Value() != "sekret-key" || len(c.Worker.TrustedProducers) != 2 || c.Worker.CopySegmentSize != 100<<20 {
+		t.Fatalf("%+v", c)
+	}
+	for _, s := range []string{fmt.Sprintf("%v", c), fmt.Sprintf("%+v", c), fmt.Sprintf("%#v", c)} {
+		if strings.Contains(s, "sekret-key") {
+			t.Fatalf("config prints its secret: %s", s)
+		}
+	}
+}
+
+func TestLoadRejectsBadInput(t *testing.T) {
+	cases := []struct {
+		env  []string
+		want string
+	}{
+		{[]string{"IMAGEFLOW_CLOUD_USERNAME", "demo"}, "IMAGEFLOW_CLOUD_API_KEY or IMAGEFLOW_CLOUD_PASSWORD is required"},
+		{[]string{"IMAGEFLOW_CLOUD_API_KEY", "k"}, "IMAGEFLOW_CLOUD_USERNAME is required"},
+		{[]string{"IMAGEFLOW_CLOUD_USERNAME", "demo", "IMAGEFLOW_CLOUD_API_KEY", "k", "IMAGEFLOW_NATS_MAX_DELIVER", "many"}, `IMAGEFLOW_NATS_MAX_DELIVER="many" is not a valid int`},
+		{[]string{"IMAGEFLOW_CLOUD_USERNAME", "demo", "IMAGEFLOW_CLOUD_API_KEY", "k", "IMAGEFLOW_WORKER_TASK_POLL_INTERVAL", "soon"}, "IMAGEFLOW_WORKER_TASK_POLL_INTERVAL"},
+		{[]string{"IMAGEFLOW_CLOUD_USERNAME", "demo", "IMAGEFLOW_CLOUD_API_KEY", "k", "IMAGEFLOW_TEMPORAL_ADRESS", "x"}, "unknown variable IMAGEFLOW_TEMPORAL_ADRESS"},
+		{[]string{"IMAGEFLOW_CLOUD_USERNAME", "demo", "IMAGEFLOW_CLOUD_API_KEY", "k", "IMAGEFLOW_WORKER_LOG_LEVEL", "loud"}, "IMAGEFLOW_WORKER_LOG_LEVEL"},
+		{[]string{"IMAGEFLOW_CLOUD_USERNAME", "demo", "IMAGEFLOW_CLOUD_API_KEY", "k", "IMAGEFLOW_TEMPORAL_TLS_CERT", "c.pem"}, "go together"},
+	}
+	for _, c := range cases {
+		t.Run(c.want, func(t *testing.T) {
+			setEnv(t, c.env...)
+			if _, err := Load(); err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %v, want %q", err, c.want)
+			}
+		})
+	}
+}
+
+// TestNoUnprefixedFallback guards the envconfig trap: a bare USERNAME must not fill the config.
+func TestNoUnprefixedFallback(t *testing.T) {
+	setEnv(t, "USERNAME", "intruder", "API_KEY", "x", "ADDRESS", "evil:1")
+	c, err := Load()
+	if err == nil || c.Cloud.Username != "" || c.Temporal.Address != "localhost:7233" {
+		t.Fatalf("unprefixed variables leaked in: %+v %v", c, err)
+	}
+}
+
+func TestUsageListsEveryVariable(t *testing.T) {
+	var b strings.Builder
+	Usage(&b)
+	for _, v := range Vars() {
+		if !strings.Contains(b.String(), v.Name) || v.Desc == "" {
+			t.Fatalf("%s missing from usage or undocumented", v.Name)
+		}
+	}
+	if len(Vars()) < 30 {
+		t.Fatalf("only %d variables", len(Vars()))
+	}
+}
