@@ -43,9 +43,12 @@ func (c Config) withDefaults() Config {
 
 // Fact is a lifecycle event an activity publishes (imageflow.evt.<Type>). ID deduplicates it.
 type Fact struct {
-	Type string         `json:"type"` // e.g. migration.completed, share.offered
+	Type string         `json:"type"` // e.g. migration.completed, share.offered; cmd.* for commands
 	ID   string         `json:"id"`
 	Data map[string]any `json:"data"`
+	// Tenant routes a command to the worker of that account (the producer, for member-status);
+	// empty means the publishing worker's own account.
+	Tenant string `json:"tenant,omitempty"`
 }
 
 // FactPublisher delivers facts; the events package implements it over NATS JetStream.

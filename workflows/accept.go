@@ -106,9 +106,14 @@ func AcceptShare(ctx workflow.Context, in AcceptInput) (AcceptResult, error) {
 		return res, err
 	}
 	step = "reporting the decision"
-	publish(ctx, "cmd.member-status", workflow.GetInfo(ctx).WorkflowExecution.ID+":"+res.Decision, map[string]any{
-		"image_id": in.ImageID, "region": in.Region, "producer": in.Producer, "member": acct.Tenant,
-		"status": res.Decision, "share_workflow_id": in.ShareWorkflowID})
+	// The decision goes to the producer's worker as a member-status command.
+	fctx := withActivity(ctx, "report "+res.Decision+" to "+in.Producer, 30*time.Second)
+	fact := activities.Fact{Type: "cmd.member-status", ID: workflow.GetInfo(ctx).WorkflowExecution.ID + ":" + res.Decision, Tenant: in.Producer,
+		Data: map[string]any{"image_id": in.ImageID, "region": in.Region, "member": acct.Tenant,
+			"status": res.Decision, "share_workflow_id": in.ShareWorkflowID}}
+	if err := workflow.ExecuteActivity(fctx, a.PublishFact, fact).Get(ctx, nil); err != nil {
+		workflow.GetLogger(ctx).Warn("could not report the decision; the producer's poll will see it", "error", err)
+	}
 	step = "done"
 	setJobStatus(ctx, JobSucceeded, fmt.Sprintf("%s %s from %s: %s", res.Decision, offer.Name, in.Producer, res.Reason))
 	return res, nil

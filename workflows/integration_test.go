@@ -23,8 +23,8 @@ import (
 // With IMAGEFLOW_RECORD_HISTORIES=1 it refreshes the histories the replay test uses.
 func TestMigrateAndShareOnRealTemporal(t *testing.T) {
 	env := testenv.New(t)
-	env.StartWorker("demo", nil)
-	env.StartWorker("partner", nil)
+	env.StartWorker("demo")
+	env.StartWorker("partner")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	demo := env.Cloud("demo")

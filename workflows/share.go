@@ -204,23 +204,43 @@ func (s *share) wait(ctx workflow.Context, decisions workflow.ReceiveChannel) {
 		tctx, cancelTimer := workflow.WithCancel(ctx)
 		timer := workflow.NewTimerWithOptions(tctx, min(left, s.in.PollInterval.D()), workflow.TimerOptions{Summary: "backstop poll of member status"})
 		sel := workflow.NewSelector(ctx)
+		var signalled *MemberDecision
 		sel.AddReceive(decisions, func(c workflow.ReceiveChannel, _ bool) {
 			var d MemberDecision
 			c.Receive(ctx, &d)
-			if d.ImageID != s.in.ImageID || s.status.Members[d.Member] == "" {
-				workflow.GetLogger(ctx).Warn("ignoring a decision for another image or member", "image", d.ImageID, "member", d.Member)
-				return
-			}
-			s.decide(d.Member, d.Status, "signal")
+			signalled = &d
 		})
 		polled := false
 		sel.AddFuture(timer, func(workflow.Future) { polled = true })
 		sel.Select(ctx)
 		cancelTimer()
+		if signalled != nil {
+			s.confirm(ctx, *signalled)
+		}
 		if polled && workflow.Now(ctx).Before(deadline) {
 			s.poll(ctx)
 		}
 	}
+}
+
+// confirm checks a signalled decision against the cloud before recording it: a signal is only a
+// hint, so a forged or stale event can never mark a member accepted that is not.
+func (s *share) confirm(ctx workflow.Context, d MemberDecision) {
+	if d.ImageID != s.in.ImageID || s.status.Members[d.Member] == "" || s.outcome[d.Member] != nil {
+		workflow.GetLogger(ctx).Warn("ignoring a decision for another image, an unknown member or a settled one", "image", d.ImageID, "member", d.Member)
+		return
+	}
+	var mem cloud.Member
+	err := workflow.ExecuteActivity(withActivity(ctx, "confirm "+d.Member+" "+d.Status, time.Minute), a.GetMember,
+		activities.MemberInput{Region: s.in.Region, ImageID: s.in.ImageID, Member: d.Member}).Get(ctx, &mem)
+	if err != nil {
+		workflow.GetLogger(ctx).Warn("could not confirm a decision; the next poll will", "member", d.Member, "error", err)
+		return
+	}
+	if mem.Status != d.Status {
+		workflow.GetLogger(ctx).Warn("signalled decision does not match the cloud; ignored", "member", d.Member, "signalled", d.Status, "cloud", mem.Status)
+	}
+	s.decide(d.Member, mem.Status, "signal")
 }
 
 func (s *share) poll(ctx workflow.Context) {

@@ -15,6 +15,16 @@ import (
 	"github.com/imageflow/imageflow/cloud"
 )
 
+// cloudState is each member's status as the cloud holds it (pending when unset).
+type cloudState map[string]string
+
+func (cs cloudState) get(m string) string {
+	if s := cs[m]; s != "" {
+		return s
+	}
+	return "pending"
+}
+
 // mockShare answers the share activities; pollStatus is what GetMember reports.
 func mockShare(env *testsuite.TestWorkflowEnvironment, c *calls, pollStatus func(member string) string) {
 	env.OnActivity(a.Authenticate, mock.Anything).Return(activities.Account{Tenant: "100001", DefaultRegion: "DFW"}, nil)
@@ -54,22 +64,30 @@ func shareResult(t *testing.T, env *testsuite.TestWorkflowEnvironment) map[strin
 	return out
 }
 
-func signal(env *testsuite.TestWorkflowEnvironment, after time.Duration, d MemberDecision) {
-	env.RegisterDelayedCallback(func() { env.SignalWorkflow(MemberStatusSignal, d) }, after)
+// signal delivers a decision after a delay; when cs is given, the cloud records it first, as a
+// real consumer's UpdateMember would.
+func signal(env *testsuite.TestWorkflowEnvironment, after time.Duration, d MemberDecision, cs cloudState) {
+	env.RegisterDelayedCallback(func() {
+		if cs != nil {
+			cs[d.Member] = d.Status
+		}
+		env.SignalWorkflow(MemberStatusSignal, d)
+	}, after)
 }
 
 func TestShareAcceptedBySignal(t *testing.T) {
 	env := newEnv(t)
 	c := &calls{}
-	mockShare(env, c, func(string) string { return "pending" })
-	signal(env, time.Hour, MemberDecision{ImageID: "other", Member: "100002", Status: "accepted"}) // ignored
-	signal(env, 2*time.Hour, MemberDecision{ImageID: "img-1", Member: "100002", Status: "accepted"})
+	cs := cloudState{}
+	mockShare(env, c, cs.get)
+	signal(env, time.Hour, MemberDecision{ImageID: "other", Member: "100002", Status: "accepted"}, nil) // ignored
+	signal(env, 2*time.Hour, MemberDecision{ImageID: "img-1", Member: "100002", Status: "accepted"}, cs)
 	env.ExecuteWorkflow(ShareImage, shareInput("100002"))
 	out := shareResult(t, env)
 	if o := out["100002"]; o.Status != "accepted" || o.Via != "signal" || o.Revoked {
 		t.Fatalf("outcome %+v", o)
 	}
-	if c.has("fact share.offered 100002") != 1 || c.has("fact share.accepted 100002") != 1 || c.has("poll") != 0 || c.has("revoke") != 0 {
+	if c.has("fact share.offered 100002") != 1 || c.has("fact share.accepted 100002") != 1 || c.has("poll") != 1 || c.has("revoke") != 0 {
 		t.Fatalf("calls %v", c.names)
 	}
 }
@@ -77,9 +95,10 @@ func TestShareAcceptedBySignal(t *testing.T) {
 func TestShareRejectedWithRevoke(t *testing.T) {
 	env := newEnv(t)
 	c := &calls{}
-	mockShare(env, c, func(string) string { return "pending" })
-	signal(env, time.Hour, MemberDecision{ImageID: "img-1", Member: "100002", Status: "rejected"})
-	signal(env, 2*time.Hour, MemberDecision{ImageID: "img-1", Member: "100003", Status: "accepted"})
+	cs := cloudState{}
+	mockShare(env, c, cs.get)
+	signal(env, time.Hour, MemberDecision{ImageID: "img-1", Member: "100002", Status: "rejected"}, cs)
+	signal(env, 2*time.Hour, MemberDecision{ImageID: "img-1", Member: "100003", Status: "accepted"}, cs)
 	in := shareInput("100002", "100003")
 	in.OnReject = Revoke
 	env.ExecuteWorkflow(ShareImage, in)
@@ -95,8 +114,9 @@ func TestShareRejectedWithRevoke(t *testing.T) {
 func TestShareRejectedKept(t *testing.T) {
 	env := newEnv(t)
 	c := &calls{}
-	mockShare(env, c, func(string) string { return "pending" })
-	signal(env, time.Hour, MemberDecision{ImageID: "img-1", Member: "100002", Status: "rejected"})
+	cs := cloudState{}
+	mockShare(env, c, cs.get)
+	signal(env, time.Hour, MemberDecision{ImageID: "img-1", Member: "100002", Status: "rejected"}, cs)
 	env.ExecuteWorkflow(ShareImage, shareInput("100002")) // on_reject defaults to keep
 	if o := shareResult(t, env)["100002"]; o.Status != "rejected" || o.Revoked || c.has("revoke") != 0 {
 		t.Fatalf("outcome %+v calls %v", o, c.names)
@@ -129,16 +149,17 @@ func TestShareSignalAndPollBothArrive(t *testing.T) {
 	env := newEnv(t)
 	c := &calls{}
 	status := "pending"
+	cs := cloudState{}
 	mockShare(env, c, func(m string) string {
 		if m == "100002" {
 			return status
 		}
-		return "pending"
+		return cs.get(m)
 	})
 	env.RegisterDelayedCallback(func() { status = "accepted" }, 5*time.Hour)
-	signal(env, 7*time.Hour, MemberDecision{ImageID: "img-1", Member: "100002", Status: "rejected"})
+	signal(env, 7*time.Hour, MemberDecision{ImageID: "img-1", Member: "100002", Status: "rejected"}, nil) // stale
 	in := shareInput("100002", "100003")
-	signal(env, 8*time.Hour, MemberDecision{ImageID: "img-1", Member: "100003", Status: "accepted"})
+	signal(env, 8*time.Hour, MemberDecision{ImageID: "img-1", Member: "100003", Status: "accepted"}, cs)
 	env.ExecuteWorkflow(ShareImage, in)
 	out := shareResult(t, env)
 	if out["100002"].Status != "accepted" || out["100002"].Via != "poll" || out["100003"].Via != "signal" {
@@ -146,6 +167,20 @@ func TestShareSignalAndPollBothArrive(t *testing.T) {
 	}
 	if c.has("fact share.accepted") != 2 || c.has("fact share.rejected") != 0 {
 		t.Fatalf("calls %v", c.names)
+	}
+}
+
+// TestShareForgedSignalIsIgnored: a decision the cloud does not confirm changes nothing.
+func TestShareForgedSignalIsIgnored(t *testing.T) {
+	env := newEnv(t)
+	c := &calls{}
+	mockShare(env, c, cloudState{}.get)
+	signal(env, time.Hour, MemberDecision{ImageID: "img-1", Member: "100002", Status: "accepted"}, nil)
+	in := shareInput("100002")
+	in.OnTimeout = Keep
+	env.ExecuteWorkflow(ShareImage, in)
+	if o := shareResult(t, env)["100002"]; o.Status != "expired" || c.has("fact share.accepted") != 0 {
+		t.Fatalf("a forged acceptance was believed: %+v %v", o, c.names)
 	}
 }
 

@@ -11,14 +11,17 @@ import (
 	"time"
 
 	natsserver "github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
-	"go.temporal.io/sdk/worker"
 	"go.temporal.io/server/temporaltest"
 
 	"github.com/imageflow/imageflow/activities"
 	"github.com/imageflow/imageflow/cloud"
 	"github.com/imageflow/imageflow/emulator"
+	"github.com/imageflow/imageflow/events"
+	"github.com/imageflow/imageflow/internal/runner"
 	"github.com/imageflow/imageflow/internal/searchattr"
 	"github.com/imageflow/imageflow/workflows"
 )
@@ -103,13 +106,48 @@ func TaskQueue(user string) string { return "imageflow-" + user }
 // ActivityConfig is fast polling for the emulator.
 var ActivityConfig = activities.Config{TaskPollInterval: 50 * time.Millisecond, TaskPollMaxInterval: 200 * time.Millisecond, CopySegmentSize: 16 << 20, CopyVerify: true}
 
-// StartWorker runs an imageflow worker for user on TaskQueue(user), publishing facts through
-// facts (may be nil).
-func (e *Env) StartWorker(user string, facts activities.FactPublisher) worker.Worker {
+// Subjects are the default subjects.
+var Subjects = events.Subjects{Prefix: "imageflow"}
+
+// WorkerOptions adjust a worker.
+type WorkerOptions struct {
+	Events       bool // run the bridge and publish facts over the test's NATS
+	AutoAccept   bool
+	AcceptPolicy workflows.AcceptPolicy
+}
+
+// JetStream connects to the test's NATS.
+func (e *Env) JetStream() jetstream.JetStream {
 	e.t.Helper()
-	acts := activities.New(e.Cloud(user), ActivityConfig, facts)
-	return e.Temporal.NewWorker(TaskQueue(user), func(r worker.Registry) {
-		workflows.Register(r)
-		r.RegisterActivity(acts)
-	})
+	nc, err := nats.Connect(e.NATSURL)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return js
+}
+
+// StartWorker runs an imageflow worker for user on TaskQueue(user); it stops with the test.
+func (e *Env) StartWorker(user string, opts ...WorkerOptions) *runner.Runner {
+	e.t.Helper()
+	var o WorkerOptions
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	ro := runner.Options{Cloud: e.Cloud(user), Temporal: e.Client, TaskQueue: TaskQueue(user), Activities: ActivityConfig,
+		StopTimeout: 5 * time.Second, SearchAttributes: true, AutoAccept: o.AutoAccept, AcceptPolicy: o.AcceptPolicy,
+		MaxDeliver: 5, AckWait: 10 * time.Second}
+	if o.Events {
+		ro.JetStream, ro.Subjects, ro.Stream = e.JetStream(), Subjects, "IMAGEFLOW"
+	}
+	r, err := runner.Start(context.Background(), ro)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(r.Stop)
+	return r
 }

@@ -1,0 +1,363 @@
+package events
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/imageflow/imageflow/workflows"
+)
+
+// Temporal is what the bridge needs of a Temporal client.
+type Temporal interface {
+	ExecuteWorkflow(ctx context.Context, options client.StartWorkflowOptions, workflow any, args ...any) (client.WorkflowRun, error)
+	SignalWorkflow(ctx context.Context, workflowID, runID, signalName string, arg any) error
+}
+
+// Validator checks a command against the cloud before its workflow starts (say, that the image
+// exists and may be exported), so a doomed request is dead-lettered with the reason instead of
+// starting a run that can only fail. Return ErrRejected (wrapped) for a permanent refusal.
+type Validator func(ctx context.Context, workflow string, input any) error
+
+// ErrRejected marks a validation failure that no retry can fix.
+var ErrRejected = errors.New("rejected")
+
+// BridgeConfig sets up a bridge for one worker: one account, one task queue, one durable consumer.
+type BridgeConfig struct {
+	Subjects  Subjects
+	Stream    string
+	Tenant    string // the worker's account; commands for other tenants are left to their workers
+	TaskQueue string
+	// Consumer is the durable consumer's name (default "imageflow-<tenant>").
+	Consumer   string
+	MaxDeliver int           // default 5
+	AckWait    time.Duration // default 30s
+	NakDelay   time.Duration // redelivery delay while Temporal is unreachable (default 5s)
+	// AutoAccept runs AcceptShare with AcceptPolicy for share.offered facts addressed to Tenant.
+	AutoAccept   bool
+	AcceptPolicy workflows.AcceptPolicy
+	// SearchAttributes says the namespace has imageflow's search attributes, so starts set them.
+	SearchAttributes bool
+	Validate         Validator
+	Concurrency      int // events handled at once (default 16)
+	Logger           *slog.Logger
+}
+
+// Stats count what the bridge did; safe to read at any time.
+type Stats struct {
+	Received, Started, Signalled, Duplicates, Skipped, DeadLettered, Retried atomic.Int64
+}
+
+// Bridge turns command events into workflow starts and signals. It acks an event only after
+// Temporal accepted it (or said the run exists), naks it while Temporal is unreachable, and
+// dead-letters what can never be handled.
+type Bridge struct {
+	js     jetstream.JetStream
+	t      Temporal
+	cfg    BridgeConfig
+	cons   jetstream.Consumer
+	stream jetstream.Stream
+	log    *slog.Logger
+	Stats  Stats
+}
+
+// EnsureStream creates or updates the stream holding commands, facts and dead letters, with a
+// two-minute duplicate window for publishers' message ids.
+func EnsureStream(ctx context.Context, js jetstream.JetStream, name string, s Subjects) (jetstream.Stream, error) {
+	st, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:       name,
+		Subjects:   []string{s.Prefix + ".cmd.>", s.Prefix + ".evt.>", s.DLQ()},
+		Storage:    jetstream.FileStorage,
+		Duplicates: 2 * time.Minute,
+		MaxAge:     7 * 24 * time.Hour,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create or update stream %s: %w", name, err)
+	}
+	return st, nil
+}
+
+// NewBridge creates or updates the stream and the worker's durable consumer.
+func NewBridge(ctx context.Context, js jetstream.JetStream, t Temporal, cfg BridgeConfig) (*Bridge, error) {
+	if cfg.Tenant == "" || cfg.TaskQueue == "" {
+		return nil, errors.New("bridge needs the worker's tenant and task queue")
+	}
+	if cfg.Consumer == "" {
+		cfg.Consumer = "imageflow-" + cfg.Tenant
+	}
+	if cfg.MaxDeliver <= 0 {
+		cfg.MaxDeliver = 5
+	}
+	if cfg.AckWait <= 0 {
+		cfg.AckWait = 30 * time.Second
+	}
+	if cfg.NakDelay <= 0 {
+		cfg.NakDelay = 5 * time.Second
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 16
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	st, err := EnsureStream(ctx, js, cfg.Stream, cfg.Subjects)
+	if err != nil {
+		return nil, err
+	}
+	filters := []string{cfg.Subjects.Prefix + ".cmd.>"}
+	if cfg.AutoAccept {
+		filters = append(filters, cfg.Subjects.Evt(EvtShareOffered))
+	}
+	cons, err := st.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+		Durable:        cfg.Consumer,
+		FilterSubjects: filters,
+		AckPolicy:      jetstream.AckExplicitPolicy,
+		AckWait:        cfg.AckWait,
+		MaxDeliver:     cfg.MaxDeliver,
+		DeliverPolicy:  jetstream.DeliverAllPolicy,
+		MaxAckPending:  cfg.Concurrency * 4,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create or update consumer %s on %s: %w", cfg.Consumer, cfg.Stream, err)
+	}
+	return &Bridge{js: js, t: t, cfg: cfg, cons: cons, stream: st, log: cfg.Logger}, nil
+}
+
+// Run handles events until ctx ends. Then it stops taking new ones, lets the ones in hand finish
+// (each is acked, nakked or dead-lettered) and returns; events it never took stay unacked and are
+// redelivered to the next worker.
+func (b *Bridge) Run(ctx context.Context) error {
+	it, err := b.cons.Messages(jetstream.PullMaxMessages(b.cfg.Concurrency))
+	if err != nil {
+		return fmt.Errorf("consume %s: %w", b.cfg.Consumer, err)
+	}
+	go func() {
+		<-ctx.Done()
+		it.Stop()
+	}()
+	sem := make(chan struct{}, b.cfg.Concurrency)
+	var wg sync.WaitGroup
+	for {
+		msg, err := it.Next()
+		if err != nil {
+			if errors.Is(err, jetstream.ErrMsgIteratorClosed) || ctx.Err() != nil {
+				break
+			}
+			b.log.Warn("reading events failed; retrying", "error", err)
+			time.Sleep(time.Second)
+			continue
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			// Handling outlives ctx on purpose: an event taken is finished, not abandoned.
+			hctx, cancel := context.WithTimeout(context.Background(), b.cfg.AckWait)
+			defer cancel()
+			b.handle(hctx, msg)
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+// outcome of one event.
+type outcome struct {
+	retry  bool   // nak: try again later
+	dead   string // dead-letter with this reason
+	reason string // log line for acks
+}
+
+func (b *Bridge) handle(ctx context.Context, msg jetstream.Msg) {
+	b.Stats.Received.Add(1)
+	o := b.decide(ctx, msg)
+	meta, _ := msg.Metadata()
+	switch {
+	case o.retry && meta != nil && int(meta.NumDelivered) >= b.cfg.MaxDeliver:
+		b.deadLetter(ctx, msg, fmt.Sprintf("gave up after %d deliveries: %s", meta.NumDelivered, o.reason))
+	case o.retry:
+		b.Stats.Retried.Add(1)
+		b.log.Warn("event will be redelivered", "subject", msg.Subject(), "reason", o.reason)
+		_ = msg.NakWithDelay(b.cfg.NakDelay)
+	case o.dead != "":
+		b.deadLetter(ctx, msg, o.dead)
+	default:
+		if err := msg.Ack(); err != nil {
+			b.log.Warn("ack failed; the event will come again and be found a duplicate", "error", err)
+		}
+	}
+}
+
+func (b *Bridge) decide(ctx context.Context, msg jetstream.Msg) outcome {
+	ev, err := ParseEvent(msg.Data())
+	if err != nil {
+		return outcome{dead: err.Error()}
+	}
+	if want := b.cfg.Subjects.Type(msg.Subject()); ev.Type != want {
+		return outcome{dead: fmt.Sprintf("event type %q does not match subject %s (want %q)", ev.Type, msg.Subject(), want)}
+	}
+	name := strings.TrimPrefix(msg.Subject(), b.cfg.Subjects.Prefix+".")
+	var s start
+	if name == "evt."+EvtShareOffered {
+		var mine bool
+		s, mine, err = offerToAccept(ev, b.cfg.Tenant, b.cfg.AcceptPolicy)
+		if err != nil {
+			return outcome{dead: plain(err)}
+		}
+		if !mine {
+			b.Stats.Skipped.Add(1)
+			return outcome{reason: "offer for another tenant"}
+		}
+	} else {
+		if ev.Tenant == "" {
+			return outcome{dead: "command has no tenant attribute: name the account whose worker must act"}
+		}
+		if ev.Tenant != b.cfg.Tenant {
+			b.Stats.Skipped.Add(1)
+			return outcome{reason: "command for tenant " + ev.Tenant}
+		}
+		if s, err = command(name, ev, b.cfg.Tenant); err != nil {
+			return outcome{dead: plain(err)}
+		}
+	}
+	if s.signalTo != "" {
+		return b.signal(ctx, s)
+	}
+	if b.cfg.Validate != nil {
+		if err := b.cfg.Validate(ctx, s.workflow, s.input); err != nil {
+			if errors.Is(err, ErrRejected) || nonRetryable(err) {
+				return outcome{dead: strings.TrimPrefix(plain(err), ErrRejected.Error()+": ")}
+			}
+			return outcome{retry: true, reason: "validation: " + err.Error()}
+		}
+	}
+	return b.start(ctx, s, ev.ID)
+}
+
+func (b *Bridge) start(ctx context.Context, s start, eventID string) outcome {
+	opts := client.StartWorkflowOptions{
+		ID:                    s.id,
+		TaskQueue:             b.cfg.TaskQueue,
+		WorkflowIDReusePolicy: enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY,
+		StaticSummary:         "started by event " + eventID,
+		// An existing run is reported, not silently joined, so duplicates are counted.
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+	}
+	if b.cfg.SearchAttributes {
+		opts.TypedSearchAttributes = workflows.StartAttributes(s.attrs.imageID, s.attrs.region, s.attrs.targets, s.attrs.members)
+	}
+	_, err := b.t.ExecuteWorkflow(ctx, opts, s.workflow, s.input)
+	var already *serviceerror.WorkflowExecutionAlreadyStarted
+	switch {
+	case err == nil:
+		b.Stats.Started.Add(1)
+		b.log.Info("workflow started by event", "workflow", s.workflow, "workflow_id", s.id, "event_id", eventID)
+		return outcome{}
+	case errors.As(err, &already):
+		b.Stats.Duplicates.Add(1)
+		b.log.Info("event joins the existing run", "workflow_id", s.id, "event_id", eventID)
+		return outcome{}
+	case transient(err):
+		return outcome{retry: true, reason: "Temporal unreachable: " + err.Error()}
+	}
+	return outcome{dead: "Temporal refused the start: " + err.Error()}
+}
+
+func (b *Bridge) signal(ctx context.Context, s start) outcome {
+	err := b.t.SignalWorkflow(ctx, s.signalTo, "", s.signalName, s.input)
+	var nf *serviceerror.NotFound
+	switch {
+	case err == nil:
+		b.Stats.Signalled.Add(1)
+		return outcome{}
+	case errors.As(err, &nf):
+		// The share already ended (its poll saw the decision) or never ran here: nothing to do.
+		b.Stats.Skipped.Add(1)
+		b.log.Info("no running share for the decision", "workflow_id", s.signalTo)
+		return outcome{}
+	case transient(err):
+		return outcome{retry: true, reason: "Temporal unreachable: " + err.Error()}
+	}
+	return outcome{dead: "Temporal refused the signal: " + err.Error()}
+}
+
+// transient reports an error that a later attempt may not meet.
+func transient(err error) bool {
+	var unavailable *serviceerror.Unavailable
+	var deadline *serviceerror.DeadlineExceeded
+	var busy *serviceerror.ResourceExhausted
+	var ne net.Error
+	return errors.As(err, &unavailable) || errors.As(err, &deadline) || errors.As(err, &busy) || errors.As(err, &ne) ||
+		errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "connection refused")
+}
+
+// DeadLetter is what lands on <prefix>.dlq: the original event and why it was not handled.
+type DeadLetter struct {
+	Reason     string          `json:"reason"`
+	Subject    string          `json:"subject"`
+	Event      json.RawMessage `json:"event,omitempty"` // the original, when it was JSON
+	Raw        string          `json:"raw,omitempty"`   // the original, when it was not
+	StreamSeq  uint64          `json:"stream_seq"`
+	Deliveries uint64          `json:"deliveries"`
+	Consumer   string          `json:"consumer"`
+	Time       time.Time       `json:"time"`
+}
+
+func (b *Bridge) deadLetter(ctx context.Context, msg jetstream.Msg, reason string) {
+	dl := DeadLetter{Reason: reason, Subject: msg.Subject(), Consumer: b.cfg.Consumer, Time: time.Now().UTC()}
+	if json.Valid(msg.Data()) {
+		dl.Event = msg.Data()
+	} else {
+		dl.Raw = string(msg.Data())
+	}
+	id := "dlq-" + msg.Subject()
+	if meta, err := msg.Metadata(); err == nil {
+		dl.StreamSeq, dl.Deliveries = meta.Sequence.Stream, meta.NumDelivered
+		id = fmt.Sprintf("dlq-%s-%d", b.cfg.Consumer, meta.Sequence.Stream)
+	}
+	body, _ := json.Marshal(dl)
+	if _, err := b.js.Publish(ctx, b.cfg.Subjects.DLQ(), body, jetstream.WithMsgID(id)); err != nil {
+		// Never drop an event we could not park: let it come again.
+		b.log.Error("dead-letter publish failed; event will be redelivered", "error", err)
+		_ = msg.NakWithDelay(b.cfg.NakDelay)
+		return
+	}
+	b.Stats.DeadLettered.Add(1)
+	b.log.Warn("event dead-lettered", "subject", msg.Subject(), "reason", reason)
+	_ = msg.TermWithReason(truncate(reason, 200))
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
+// plain is an error's message without Temporal's "(type: ..., retryable: ...)" suffix.
+func plain(err error) string {
+	var ae *temporal.ApplicationError
+	if errors.As(err, &ae) {
+		return ae.Message()
+	}
+	return err.Error()
+}
+
+func nonRetryable(err error) bool {
+	var ae *temporal.ApplicationError
+	return errors.As(err, &ae) && ae.NonRetryable()
+}

@@ -1,0 +1,234 @@
+package events_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.temporal.io/api/workflowservice/v1"
+
+	"github.com/imageflow/imageflow/cloud"
+	"github.com/imageflow/imageflow/events"
+	"github.com/imageflow/imageflow/internal/testenv"
+	"github.com/imageflow/imageflow/workflows"
+)
+
+var subjects = testenv.Subjects
+
+// collector gathers messages on a subject.
+type collector struct {
+	mu   sync.Mutex
+	msgs [][]byte
+}
+
+func collect(t *testing.T, env *testenv.Env, subject string) *collector {
+	t.Helper()
+	nc, err := nats.Connect(env.NATSURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	c := &collector{}
+	if _, err := nc.Subscribe(subject, func(m *nats.Msg) {
+		c.mu.Lock()
+		c.msgs = append(c.msgs, m.Data)
+		c.mu.Unlock()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func (c *collector) wait(t *testing.T, n int, timeout time.Duration) [][]byte {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		c.mu.Lock()
+		got := append([][]byte{}, c.msgs...)
+		c.mu.Unlock()
+		if len(got) >= n {
+			return got
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t.Fatalf("want %d messages, got %d: %s", n, len(c.msgs), c.msgs)
+	return nil
+}
+
+func imageID(t *testing.T, env *testenv.Env, name string) string {
+	t.Helper()
+	imgs, err := env.Cloud("demo").ListImages(context.Background(), "DFW", cloud.ImageFilter{Name: name})
+	if err != nil || len(imgs) != 1 {
+		t.Fatalf("find %s: %v", name, err)
+	}
+	return imgs[0].ID
+}
+
+func publisher(env *testenv.Env, source string) *events.Publisher {
+	return events.NewPublisher(env.JetStream(), subjects, source)
+}
+
+func countRuns(t *testing.T, env *testenv.Env, id string) int {
+	t.Helper()
+	resp, err := env.Client.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{
+		Namespace: env.Namespace, Query: fmt.Sprintf("WorkflowId = %q", id)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(resp.Executions)
+}
+
+func TestMigrateEventRunsAndAnnouncesCompletion(t *testing.T) {
+	env := testenv.New(t)
+	r := env.StartWorker("demo", testenv.WorkerOptions{Events: true})
+	done := collect(t, env, subjects.Evt("migration.completed"))
+	started := collect(t, env, subjects.Evt("migration.started"))
+	in := workflows.MigrateInput{ImageID: imageID(t, env, "demo-web-01"), SourceRegion: "DFW", TargetRegions: []string{"IAD"}}
+	p := publisher(env, "test")
+	// Ten publishes of the same event: the stream drops the repeats by message id, and five more
+	// with new ids (a republish after the duplicate window) join the run that exists.
+	for i := 0; i < 10; i++ {
+		if err := p.Command(context.Background(), events.CmdMigrate, "evt-1", "100001", in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 5; i++ {
+		if err := p.Command(context.Background(), events.CmdMigrate, fmt.Sprintf("evt-1-again-%d", i), "100001", in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	msgs := done.wait(t, 1, 2*time.Minute)
+	var ev events.Event
+	if err := json.Unmarshal(msgs[0], &ev); err != nil || ev.Type != "imageflow.evt.migration.completed" || ev.SpecVersion != "1.0" {
+		t.Fatalf("completed event %s", msgs[0])
+	}
+	var data map[string]any
+	_ = json.Unmarshal(ev.Data, &data)
+	if data["migration_id"] != workflows.MigrateWorkflowID("100001", in) {
+		t.Fatalf("completed event data %v", data)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if n := countRuns(t, env, workflows.MigrateWorkflowID("100001", in)); n != 1 {
+		t.Fatalf("%d runs for one request", n)
+	}
+	if s := &r.Bridge.Stats; s.Started.Load() != 1 || s.Duplicates.Load() != 5 || s.Received.Load() != 6 {
+		t.Fatalf("bridge stats: received %d started %d duplicates %d", s.Received.Load(), s.Started.Load(), s.Duplicates.Load())
+	}
+	if len(started.wait(t, 1, time.Second)) != 1 {
+		t.Fatal("started announced more than once")
+	}
+}
+
+func TestEventWaitsForStoppedWorker(t *testing.T) {
+	env := testenv.New(t)
+	r := env.StartWorker("demo", testenv.WorkerOptions{Events: true})
+	r.Stop() // the durable consumer stays; events queue up for it
+	in := workflows.ShareInput{Region: "DFW", ImageID: imageID(t, env, "demo-db-01"), Members: []string{"100002"}, Deadline: workflows.Duration(time.Second)}
+	if err := publisher(env, "test").Command(context.Background(), events.CmdShare, "share-while-down", "100001", in); err != nil {
+		t.Fatal(err)
+	}
+	expired := collect(t, env, subjects.Evt("share.expired"))
+	time.Sleep(300 * time.Millisecond)
+	if n := countRuns(t, env, workflows.ShareWorkflowID("100001", in)); n != 0 {
+		t.Fatalf("a run started with no worker: %d", n)
+	}
+	env.StartWorker("demo", testenv.WorkerOptions{Events: true})
+	expired.wait(t, 1, time.Minute)
+}
+
+func TestBadEventsAreDeadLettered(t *testing.T) {
+	env := testenv.New(t)
+	r := env.StartWorker("demo", testenv.WorkerOptions{Events: true})
+	dlq := collect(t, env, subjects.DLQ())
+	js := env.JetStream()
+	raw := func(subject, id, body string) {
+		if _, err := js.Publish(context.Background(), subject, []byte(body), jetstream.WithMsgID(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw(subjects.Cmd("migrate"), "bad-1", `{not json`)
+	raw(subjects.Cmd("migrate"), "bad-2", `{"specversion":"1.0","id":"x","source":"s","type":"imageflow.cmd.share","tenant":"100001","data":{}}`)
+	raw(subjects.Cmd("migrate"), "bad-3", strings.Repeat("x", events.MaxEventSize+1))
+	p := publisher(env, "test")
+	ctx := context.Background()
+	_ = p.Command(ctx, events.CmdMigrate, "bad-4", "100001", map[string]any{"image_id": "x", "source_region": "DFW", "target_regions": []string{"IAD"}, "colour": "red"})
+	_ = p.Command(ctx, events.CmdMigrate, "bad-5", "100001", map[string]any{"image_id": "x", "source_region": "DFW", "target_regions": "IAD"})
+	_ = p.Command(ctx, events.CmdMigrate, "bad-6", "100001", workflows.MigrateInput{ImageID: "no-such-image", SourceRegion: "DFW", TargetRegions: []string{"IAD"}})
+	_ = p.Command(ctx, events.CmdMigrate, "bad-7", "100001", workflows.MigrateInput{ImageID: imageID(t, env, "demo-rhel-01"), SourceRegion: "DFW", TargetRegions: []string{"IAD"}})
+	_ = p.Command(ctx, events.CmdMigrate, "bad-8", "", workflows.MigrateInput{ImageID: "x", SourceRegion: "DFW", TargetRegions: []string{"MARS"}})
+	_ = p.Command(ctx, events.CmdMigrate, "bad-9", "100001", workflows.MigrateInput{ImageID: "x", SourceRegion: "DFW", TargetRegions: []string{"MARS"}})
+	// A command for another account's worker is not this worker's business: skipped, not dead.
+	_ = p.Command(ctx, events.CmdMigrate, "other-tenant", "100002", workflows.MigrateInput{ImageID: "x", SourceRegion: "DFW", TargetRegions: []string{"IAD"}})
+	// The next good event still runs.
+	good := workflows.ShareInput{Region: "DFW", ImageID: imageID(t, env, "demo-web-01"), Members: []string{"100002"}, Deadline: workflows.Duration(time.Second)}
+	expired := collect(t, env, subjects.Evt("share.expired"))
+	_ = p.Command(ctx, events.CmdShare, "good-1", "100001", good)
+	expired.wait(t, 1, time.Minute)
+
+	letters := dlq.wait(t, 9, 30*time.Second)
+	reasons := map[string]string{}
+	for _, l := range letters {
+		var dl events.DeadLetter
+		if err := json.Unmarshal(l, &dl); err != nil {
+			t.Fatalf("dead letter is not JSON: %s", l)
+		}
+		var ev events.Event
+		_ = json.Unmarshal(dl.Event, &ev)
+		key := ev.ID
+		if key == "" {
+			key = fmt.Sprintf("raw-%d", len(dl.Raw))
+		}
+		reasons[key] = dl.Reason
+	}
+	want := map[string]string{
+		"bad-4": "unknown field \"colour\"",
+		"bad-5": "cannot unmarshal string",
+		"bad-6": "image no-such-image was not found in DFW for account 100001",
+		"bad-7": "licensed software",
+		"bad-8": "no tenant",
+		"bad-9": "target region \"MARS\" is not one of",
+		"x":     "does not match subject",
+	}
+	for id, text := range want {
+		if !strings.Contains(reasons[id], text) {
+			t.Errorf("%s: reason %q, want it to mention %q", id, reasons[id], text)
+		}
+	}
+	if !strings.Contains(reasons["raw-9"], "not a CloudEvents JSON envelope") || !strings.Contains(reasons[fmt.Sprintf("raw-%d", events.MaxEventSize+1)], "more than the") {
+		t.Errorf("malformed and oversized: %v", reasons)
+	}
+	if r.Bridge.Stats.Skipped.Load() != 1 {
+		t.Errorf("skipped %d, want the other tenant's command", r.Bridge.Stats.Skipped.Load())
+	}
+}
+
+// TestShareLoopByEventsAlone: the producer shares by event, the partner's worker accepts the
+// offer it hears, its decision event signals the producer's ShareImage. The backstop poll is an
+// hour away, so only events can close the loop.
+func TestShareLoopByEventsAlone(t *testing.T) {
+	env := testenv.New(t)
+	env.StartWorker("demo", testenv.WorkerOptions{Events: true})
+	env.StartWorker("partner", testenv.WorkerOptions{Events: true, AutoAccept: true, AcceptPolicy: workflows.AcceptPolicy{TrustedProducers: []string{"100001"}}})
+	accepted := collect(t, env, subjects.Evt("share.accepted"))
+	in := workflows.ShareInput{Region: "DFW", ImageID: imageID(t, env, "demo-web-01"), Members: []string{"100002"}, Deadline: workflows.Duration(time.Hour), PollInterval: workflows.Duration(time.Hour)}
+	if err := publisher(env, "test").Command(context.Background(), events.CmdShare, "share-loop", "100001", in); err != nil {
+		t.Fatal(err)
+	}
+	accepted.wait(t, 1, time.Minute)
+	run := env.Client.GetWorkflow(context.Background(), workflows.ShareWorkflowID("100001", in), "")
+	var res workflows.ShareResult
+	if err := run.Get(context.Background(), &res); err != nil || res.Members[0].Status != "accepted" || res.Members[0].Via != "signal" {
+		t.Fatalf("share %+v %v", res, err)
+	}
+	if img, err := env.Cloud("partner").GetImage(context.Background(), "DFW", in.ImageID); err != nil || img.ID != in.ImageID {
+		t.Fatalf("the partner does not see the image it accepted: %v", err)
+	}
+}

@@ -1,0 +1,118 @@
+package events
+
+import (
+	"fmt"
+
+	"github.com/imageflow/imageflow/workflows"
+)
+
+// MemberStatus is the data of a member-status command: a consumer's decision on an offer,
+// addressed (by the envelope's tenant) to the producer's worker.
+type MemberStatus struct {
+	ImageID         string `json:"image_id"`
+	Region          string `json:"region"`
+	Member          string `json:"member"`
+	Status          string `json:"status"`
+	ShareWorkflowID string `json:"share_workflow_id"`
+}
+
+// ShareOffered is the data of a share.offered fact.
+type ShareOffered struct {
+	ImageID         string `json:"image_id"`
+	Region          string `json:"region"`
+	Producer        string `json:"producer"`
+	Member          string `json:"member"`
+	ShareWorkflowID string `json:"share_workflow_id"`
+}
+
+// start is what a command asks of Temporal: a workflow start or a signal.
+type start struct {
+	workflow   string
+	id         string
+	input      any
+	attrs      startAttrs
+	signalTo   string // workflow id to signal instead of starting
+	signalName string
+}
+
+type startAttrs struct {
+	imageID, region string
+	targets         []string
+	members         []string
+}
+
+// command decodes and validates an event's data into what to do with it, for the worker of
+// tenant. The error is the reason the event is dead-lettered.
+func command(name string, e Event, tenant string) (start, error) {
+	switch name {
+	case "cmd." + CmdMigrate:
+		var in workflows.MigrateInput
+		if err := e.decodeData(&in); err != nil {
+			return start{}, err
+		}
+		if err := in.Normalize(); err != nil {
+			return start{}, err
+		}
+		return start{workflow: workflows.MigrateImageWorkflow, id: workflows.MigrateWorkflowID(tenant, in), input: in,
+			attrs: startAttrs{imageID: in.ImageID, region: in.SourceRegion, targets: in.TargetRegions, members: in.ShareWith}}, nil
+	case "cmd." + CmdBulkMigrate:
+		var in workflows.BulkInput
+		if err := e.decodeData(&in); err != nil {
+			return start{}, err
+		}
+		probe := workflows.MigrateInput{ImageID: "bulk", SourceRegion: in.SourceRegion, TargetRegions: append([]string{}, in.TargetRegions...), Policy: in.Policy, Cleanup: in.Cleanup}
+		if err := probe.Normalize(); err != nil {
+			return start{}, err
+		}
+		return start{workflow: workflows.BulkMigrateWorkflow, id: workflows.BulkWorkflowID(tenant, in), input: in,
+			attrs: startAttrs{region: probe.SourceRegion, targets: probe.TargetRegions}}, nil
+	case "cmd." + CmdShare:
+		var in workflows.ShareInput
+		if err := e.decodeData(&in); err != nil {
+			return start{}, err
+		}
+		if err := in.Normalize(); err != nil {
+			return start{}, err
+		}
+		return start{workflow: workflows.ShareImageWorkflow, id: workflows.ShareWorkflowID(tenant, in), input: in,
+			attrs: startAttrs{imageID: in.ImageID, region: in.Region, members: in.Members}}, nil
+	case "cmd." + CmdAccept:
+		var in workflows.AcceptInput
+		if err := e.decodeData(&in); err != nil {
+			return start{}, err
+		}
+		if err := in.Normalize(); err != nil {
+			return start{}, err
+		}
+		return start{workflow: workflows.AcceptShareWorkflow, id: workflows.AcceptWorkflowID(tenant, in), input: in,
+			attrs: startAttrs{imageID: in.ImageID, region: in.Region, members: []string{tenant}}}, nil
+	case "cmd." + CmdMemberStatus:
+		var ms MemberStatus
+		if err := e.decodeData(&ms); err != nil {
+			return start{}, err
+		}
+		if ms.ShareWorkflowID == "" || ms.ImageID == "" || ms.Member == "" || (ms.Status != "accepted" && ms.Status != "rejected") {
+			return start{}, fmt.Errorf("member-status needs image_id, member, share_workflow_id and status accepted or rejected")
+		}
+		return start{signalTo: ms.ShareWorkflowID, signalName: workflows.MemberStatusSignal,
+			input: workflows.MemberDecision{ImageID: ms.ImageID, Member: ms.Member, Status: ms.Status}}, nil
+	}
+	return start{}, fmt.Errorf("unknown command %q", name)
+}
+
+// offerToAccept turns a share.offered fact addressed to tenant into an AcceptShare start.
+func offerToAccept(e Event, tenant string, policy workflows.AcceptPolicy) (start, bool, error) {
+	var o ShareOffered
+	if err := e.decodeData(&o); err != nil {
+		return start{}, false, err
+	}
+	if o.Member != tenant {
+		return start{}, false, nil
+	}
+	in := workflows.AcceptInput{Region: o.Region, ImageID: o.ImageID, Producer: o.Producer, Policy: policy, ShareWorkflowID: o.ShareWorkflowID}
+	if err := in.Normalize(); err != nil {
+		return start{}, false, err
+	}
+	return start{workflow: workflows.AcceptShareWorkflow, id: workflows.AcceptWorkflowID(tenant, in), input: in,
+		attrs: startAttrs{imageID: in.ImageID, region: in.Region, members: []string{tenant}}}, true, nil
+}

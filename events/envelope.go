@@ -1,0 +1,114 @@
+// Package events connects imageflow to NATS JetStream: command events (CloudEvents 1.0 JSON) start
+// or signal workflows through the Bridge; the Publisher announces lifecycle facts; what cannot be
+// handled lands in the dead-letter subject with the reason.
+package events
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// MaxEventSize bounds an event; larger ones are dead-lettered unread.
+const MaxEventSize = 64 << 10
+
+// Command and fact names (the part after <prefix>.cmd. or <prefix>.evt.).
+const (
+	CmdMigrate      = "migrate"
+	CmdBulkMigrate  = "bulk-migrate"
+	CmdShare        = "share"
+	CmdAccept       = "accept"
+	CmdMemberStatus = "member-status"
+	EvtShareOffered = "share.offered"
+)
+
+// Subjects builds subject names under a prefix (default "imageflow").
+type Subjects struct{ Prefix string }
+
+// Cmd is <prefix>.cmd.<name>.
+func (s Subjects) Cmd(name string) string { return s.Prefix + ".cmd." + name }
+
+// Evt is <prefix>.evt.<name>.
+func (s Subjects) Evt(name string) string { return s.Prefix + ".evt." + name }
+
+// DLQ is where unhandleable events go.
+func (s Subjects) DLQ() string { return s.Prefix + ".dlq" }
+
+// Type is the CloudEvents type for a subject: the subject without the prefix, under "imageflow.".
+func (s Subjects) Type(subject string) string {
+	return "imageflow." + strings.TrimPrefix(subject, s.Prefix+".")
+}
+
+// Event is a CloudEvents 1.0 JSON envelope. Tenant is an extension attribute naming the account
+// whose worker must handle a command; a worker ignores commands for other tenants and always acts
+// with its own configured credentials.
+type Event struct {
+	SpecVersion     string          `json:"specversion"`
+	ID              string          `json:"id"`
+	Source          string          `json:"source"`
+	Type            string          `json:"type"`
+	Subject         string          `json:"subject,omitempty"`
+	Time            *time.Time      `json:"time,omitempty"`
+	DataContentType string          `json:"datacontenttype,omitempty"`
+	Tenant          string          `json:"tenant,omitempty"`
+	Data            json.RawMessage `json:"data"`
+}
+
+// NewEvent wraps data in an envelope.
+func NewEvent(id, source, typ, tenant string, data any) (Event, error) {
+	b, err := json.Marshal(data)
+	if err != nil {
+		return Event{}, fmt.Errorf("encode event data: %w", err)
+	}
+	now := time.Now().UTC()
+	return Event{SpecVersion: "1.0", ID: id, Source: source, Type: typ, Time: &now,
+		DataContentType: "application/json", Tenant: tenant, Data: b}, nil
+}
+
+// ParseEvent decodes and checks an envelope; the error says what is wrong with it.
+func ParseEvent(b []byte) (Event, error) {
+	var e Event
+	if len(b) > MaxEventSize {
+		return e, fmt.Errorf("event is %d bytes, more than the %d allowed", len(b), MaxEventSize)
+	}
+	if err := json.Unmarshal(b, &e); err != nil {
+		return e, fmt.Errorf("event is not a CloudEvents JSON envelope: %v", err)
+	}
+	var problems []string
+	if e.SpecVersion != "1.0" {
+		problems = append(problems, fmt.Sprintf("specversion is %q, want \"1.0\"", e.SpecVersion))
+	}
+	if e.ID == "" || len(e.ID) > 256 {
+		problems = append(problems, "id must be 1 to 256 characters")
+	}
+	if e.Source == "" {
+		problems = append(problems, "source is required")
+	}
+	if e.Type == "" {
+		problems = append(problems, "type is required")
+	}
+	if e.DataContentType != "" && !strings.HasPrefix(e.DataContentType, "application/json") {
+		problems = append(problems, fmt.Sprintf("datacontenttype %q is not application/json", e.DataContentType))
+	}
+	if d := bytes.TrimSpace(e.Data); len(d) == 0 || d[0] != '{' {
+		problems = append(problems, "data must be a JSON object")
+	}
+	if len(problems) > 0 {
+		return e, errors.New("invalid event: " + strings.Join(problems, "; "))
+	}
+	return e, nil
+}
+
+// decodeData reads the event's data into v, refusing fields v does not have, so a typo in an
+// event is reported instead of silently ignored.
+func (e Event) decodeData(v any) error {
+	dec := json.NewDecoder(bytes.NewReader(e.Data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%s data: %v", e.Type, err)
+	}
+	return nil
+}

@@ -1,0 +1,121 @@
+// Package runner runs one imageflow worker for one account: the Temporal worker with every
+// workflow and activity registered, and, when NATS is configured, the event bridge and the fact
+// publisher. The worker command, devstack and the integration tests all start workers here.
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/imageflow/imageflow/activities"
+	"github.com/imageflow/imageflow/cloud"
+	"github.com/imageflow/imageflow/events"
+	"github.com/imageflow/imageflow/workflows"
+)
+
+// Options describe one worker.
+type Options struct {
+	Cloud      *cloud.Client // logged in as the worker's account
+	Temporal   client.Client
+	TaskQueue  string
+	Activities activities.Config
+	// ActivityConcurrency bounds activities at once (default 32).
+	ActivityConcurrency int
+	StopTimeout         time.Duration // default 30s
+
+	// JetStream enables the bridge and fact publishing; nil runs without events.
+	JetStream        jetstream.JetStream
+	Subjects         events.Subjects
+	Stream           string
+	MaxDeliver       int
+	AckWait          time.Duration
+	AutoAccept       bool
+	AcceptPolicy     workflows.AcceptPolicy
+	SearchAttributes bool
+	Logger           *slog.Logger
+}
+
+// Runner is a started worker.
+type Runner struct {
+	Worker worker.Worker
+	Bridge *events.Bridge
+	cancel context.CancelFunc
+	done   sync.WaitGroup
+	log    *slog.Logger
+}
+
+// Start registers everything and starts polling; the bridge, if any, consumes in the background.
+func Start(ctx context.Context, o Options) (*Runner, error) {
+	if o.Cloud == nil || o.Temporal == nil || o.TaskQueue == "" {
+		return nil, errors.New("runner needs a cloud client, a Temporal client and a task queue")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.ActivityConcurrency <= 0 {
+		o.ActivityConcurrency = 32
+	}
+	if o.StopTimeout <= 0 {
+		o.StopTimeout = 30 * time.Second
+	}
+	r := &Runner{log: o.Logger}
+	var facts activities.FactPublisher
+	if o.JetStream != nil {
+		facts = events.NewPublisher(o.JetStream, o.Subjects, o.Cloud.Tenant())
+	}
+	acts := activities.New(o.Cloud, o.Activities, facts)
+	r.Worker = worker.New(o.Temporal, o.TaskQueue, worker.Options{
+		MaxConcurrentActivityExecutionSize: o.ActivityConcurrency,
+		WorkerStopTimeout:                  o.StopTimeout,
+		EnableSessionWorker:                false,
+	})
+	workflows.Register(r.Worker)
+	r.Worker.RegisterActivity(acts)
+	if err := r.Worker.Start(); err != nil {
+		return nil, fmt.Errorf("start Temporal worker on %s: %w", o.TaskQueue, err)
+	}
+	if o.JetStream != nil {
+		b, err := events.NewBridge(ctx, o.JetStream, o.Temporal, events.BridgeConfig{
+			Subjects: o.Subjects, Stream: o.Stream, Tenant: o.Cloud.Tenant(), TaskQueue: o.TaskQueue,
+			MaxDeliver: o.MaxDeliver, AckWait: o.AckWait, AutoAccept: o.AutoAccept, AcceptPolicy: o.AcceptPolicy,
+			SearchAttributes: o.SearchAttributes, Validate: events.CloudValidator(acts), Logger: o.Logger,
+		})
+		if err != nil {
+			r.Worker.Stop()
+			return nil, err
+		}
+		r.Bridge = b
+		bctx, cancel := context.WithCancel(context.Background())
+		r.cancel = cancel
+		r.done.Add(1)
+		go func() {
+			defer r.done.Done()
+			if err := b.Run(bctx); err != nil {
+				o.Logger.Error("event bridge stopped", "error", err)
+			}
+		}()
+	}
+	o.Logger.Info("worker started", "tenant", o.Cloud.Tenant(), "task_queue", o.TaskQueue, "events", o.JetStream != nil)
+	return r, nil
+}
+
+// Stop stops taking events (those in hand are finished and acked), then stops the worker, which
+// waits up to the stop timeout for running activities; unfinished ones are retried elsewhere
+// after their heartbeat timeout.
+func (r *Runner) Stop() {
+	if r.cancel != nil {
+		r.cancel()
+		r.done.Wait()
+	}
+	r.Worker.Stop()
+	r.log.Info("worker stopped")
+}
