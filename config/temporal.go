@@ -1,0 +1,28 @@
+package config
+
+import (
+	"crypto/tls"
+
+	"go.temporal.io/sdk/client"
+)
+
+// ClientOptions are the Temporal client options for this configuration: mTLS from files, or TLS
+// with an API key (Temporal Cloud), or plain gRPC for a local server.
+func (t Temporal) ClientOptions() (client.Options, error) {
+	o := client.Options{HostPort: t.Address, Namespace: t.Namespace}
+	if t.TLSCert != "" || t.CAFile != "" || t.TLS || t.APIKey != "" {
+		tc := &tls.Config{MinVersion: tls.VersionTLS12}
+		if t.TLSCert != "" || t.CAFile != "" {
+			var err error
+			if tc, err = ClientTLS(t.TLSCert, t.TLSKey, t.CAFile); err != nil {
+				return o, err
+			}
+		}
+		tc.ServerName = t.TLSServerName
+		o.ConnectionOptions.TLS = tc
+	}
+	if t.APIKey != "" {
+		o.Credentials = client.NewAPIKeyStaticCredentials(t.APIKey.Value())
+	}
+	return o, nil
+}

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"bytes"
+	"context"
+
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/imageflow/imageflow/cloud"
+	"github.com/imageflow/imageflow/config"
+	"github.com/imageflow/imageflow/events"
+	"github.com/imageflow/imageflow/internal/runner"
+	"github.com/imageflow/imageflow/internal/testenv"
+	"github.com/imageflow/imageflow/workflows"
+)
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+func freeAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// TestWorkerProcess runs the worker's run() against real Temporal, NATS and the emulator: health,
+// a migration by event, metrics, JSON logs without the secret, and a graceful stop.
+func TestWorkerProcess(t *testing.T) {
+	env := testenv.New(t)
+	addr := freeAddr(t)
+	cfg := config.Config{
+		Temporal: config.Temporal{Address: env.Temporal.GetFrontendHostPort(), Namespace: env.Namespace, TaskQueue: "imageflow-demo"},
+		NATS:     config.NATS{URL: env.NATSURL, SubjectPrefix: "imageflow", Stream: "IMAGEFLOW", MaxDeliver: 5, AckWait: 10 * time.Second},
+		Cloud:    config.Cloud{IdentityURL: env.Emulator.IdentityURL(), Username: "demo", APIKey: "demo-api-key"},
+		Worker: config.Worker{ActivityConcurrency: 8, CopyParallelism: 4, CopySegmentSize: 16 << 20, TaskPollInterval: 50 * time.Millisecond,
+			TaskPollMaxInterval: 200 * time.Millisecond, HTTPAddr: addr, StopTimeout: 5 * time.Second},
+	}
+	logs := &syncBuffer{}
+	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan *runner.Runner, 1)
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, cfg, logger, ready) }()
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("worker exited: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("worker did not start")
+	}
+	if body := get(t, "http://"+addr+"/healthz"); body != "ok\n" {
+		t.Fatalf("healthz %q", body)
+	}
+
+	nc, _ := nats.Connect(env.NATSURL)
+	defer nc.Close()
+	completed := make(chan *nats.Msg, 1)
+	_, _ = nc.ChanSubscribe("imageflow.evt.migration.completed", completed)
+	imgs, _ := env.Cloud("demo").ListImages(ctx, "DFW", cloud.ImageFilter{Name: "demo-web-01"})
+	in := workflows.MigrateInput{ImageID: imgs[0].ID, SourceRegion: "DFW", TargetRegions: []string{"ORD"}}
+	if err := events.NewPublisher(env.JetStream(), testenv.Subjects, "test").Command(ctx, events.CmdMigrate, "w-1", "100001", in); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-completed:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("no migration.completed event")
+	}
+	m := get(t, "http://"+addr+"/metrics")
+	for _, want := range []string{"imageflow_bridge_started_total 1", "imageflow_bridge_received_total 1", "temporal_", "go_goroutines"} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("stop: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("worker did not stop")
+	}
+	out := logs.String()
+	if !strings.Contains(out, `"msg":"stopped"`) || !strings.Contains(out, `"tenant":"100001"`) {
+		t.Fatalf("logs lack start/stop lines: %s", out)
+	}
+	if strings.Contains(out, "demo-api-key") {
+		t.Fatal("the API key appears in the logs")
+	}
+}
+
+func TestWorkerFailsClearlyOnBadCredentials(t *testing.T) {
+	env := testenv.New(t)
+	cfg := config.Config{Cloud: config.Cloud{IdentityURL: env.Emulator.IdentityURL(), Username: "demo", APIKey: "wrong-key-123"}}
+	err := run(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	if err == nil || !strings.Contains(err.Error(), "rejected the credentials") || strings.Contains(err.Error(), "wrong-key-123") {
+		t.Fatalf("error %v", err)
+	}
+}
+
+func TestHelpListsVariables(t *testing.T) {
+	out, err := exec.Command("go", "run", ".", "-h").CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	for _, v := range config.Vars() {
+		if !strings.Contains(string(out), v.Name) {
+			t.Fatalf("-h does not list %s:\n%s", v.Name, out)
+		}
+	}
+}
+
+func get(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("%s: %d %s", url, resp.StatusCode, b)
+	}
+	return string(b)
+}
