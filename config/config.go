@@ -96,7 +96,18 @@ func (s Secret) GoString() string { return s.String() }
 func (s Secret) Value() string { return string(s) }
 
 // Load reads the environment, rejecting unknown IMAGEFLOW_* variables and malformed values.
+// The worker needs the cloud account; see LoadWithoutAccount for tools that may not.
 func Load() (Config, error) {
+	c, err := LoadWithoutAccount()
+	if err != nil {
+		return c, err
+	}
+	return c, c.Validate()
+}
+
+// LoadWithoutAccount is Load without requiring cloud credentials (the starter asks Temporal or
+// NATS to run jobs, and needs the account only to read the cloud directly).
+func LoadWithoutAccount() (Config, error) {
 	var c Config
 	if err := checkUnknown(); err != nil {
 		return c, err
@@ -108,10 +119,13 @@ func Load() (Config, error) {
 		}
 		return c, err
 	}
-	return c, c.Validate()
+	if err := c.validateCommon(); err != nil {
+		return c, err
+	}
+	return c, nil
 }
 
-// Validate checks what envconfig cannot.
+// Validate checks what envconfig cannot, the cloud account included.
 func (c Config) Validate() error {
 	var errs []string
 	if c.Cloud.Username == "" {
@@ -120,6 +134,17 @@ func (c Config) Validate() error {
 	if c.Cloud.APIKey == "" && c.Cloud.Password == "" {
 		errs = append(errs, "IMAGEFLOW_CLOUD_API_KEY or IMAGEFLOW_CLOUD_PASSWORD is required")
 	}
+	if err := c.validateCommon(); err != nil {
+		errs = append(errs, err.Error())
+	}
+	if len(errs) > 0 {
+		return errors.New(strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+func (c Config) validateCommon() error {
+	var errs []string
 	if (c.Temporal.TLSCert == "") != (c.Temporal.TLSKey == "") {
 		errs = append(errs, "IMAGEFLOW_TEMPORAL_TLS_CERT and IMAGEFLOW_TEMPORAL_TLS_KEY go together")
 	}

@@ -1,0 +1,214 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+
+	"github.com/imageflow/imageflow/cloud"
+	"github.com/imageflow/imageflow/config"
+	"github.com/imageflow/imageflow/events"
+	"github.com/imageflow/imageflow/internal/searchattr"
+	"github.com/imageflow/imageflow/workflows"
+)
+
+// app holds the command's configuration and the connections it opened (lazily: list needs no
+// Temporal, migrate --via temporal needs no NATS).
+type app struct {
+	cfg            config.Config
+	stdout, stderr io.Writer
+	tty            bool
+	pollEvery      time.Duration
+
+	tc client.Client
+	nc *nats.Conn
+	cc *cloud.Client
+}
+
+func newApp(cfg config.Config, stdout, stderr io.Writer, tty bool) *app {
+	return &app{cfg: cfg, stdout: stdout, stderr: stderr, tty: tty, pollEvery: time.Second}
+}
+
+func (a *app) close() {
+	if a.tc != nil {
+		a.tc.Close()
+	}
+	if a.nc != nil {
+		a.nc.Close()
+	}
+}
+
+func (a *app) temporal(ctx context.Context) (client.Client, error) {
+	if a.tc != nil {
+		return a.tc, nil
+	}
+	opts, err := a.cfg.Temporal.ClientOptions()
+	if err != nil {
+		return nil, err
+	}
+	opts.Logger = quietLogger{}
+	tc, err := client.DialContext(ctx, opts)
+	if err != nil {
+		return nil, fmt.Errorf("connect to Temporal at %s: %w", a.cfg.Temporal.Address, err)
+	}
+	a.tc = tc
+	return tc, nil
+}
+
+func (a *app) jetstream() (jetstream.JetStream, error) {
+	if a.nc == nil {
+		nc, err := events.Connect(a.cfg.NATS, "imageflow-starter")
+		if err != nil {
+			return nil, err
+		}
+		a.nc = nc
+	}
+	return jetstream.New(a.nc)
+}
+
+func (a *app) cloud(ctx context.Context) (*cloud.Client, error) {
+	if a.cc != nil {
+		return a.cc, nil
+	}
+	c := a.cfg.Cloud
+	if c.Username == "" || (c.APIKey == "" && c.Password == "") {
+		return nil, usageErr("reading the cloud needs IMAGEFLOW_CLOUD_USERNAME and IMAGEFLOW_CLOUD_API_KEY (or _PASSWORD)")
+	}
+	cc, err := cloud.New(ctx, cloud.Credentials{IdentityURL: c.IdentityURL, Username: c.Username, APIKey: c.APIKey.Value(), Password: c.Password.Value()}, cloud.Options{})
+	if err != nil {
+		return nil, err
+	}
+	a.cc = cc
+	return cc, nil
+}
+
+// jobFlags are shared by the commands that start workflows.
+type jobFlags struct {
+	via, taskQueue, tenant, eventID string
+	wait                            bool
+}
+
+func (a *app) addJobFlags(fs interface {
+	StringVar(*string, string, string, string)
+	BoolVar(*bool, string, bool, string)
+}, j *jobFlags) {
+	fs.StringVar(&j.via, "via", "temporal", "temporal: start the workflow directly; nats: publish the command event")
+	fs.BoolVar(&j.wait, "wait", false, "follow the run, show progress, print the result as JSON")
+	fs.StringVar(&j.taskQueue, "task-queue", a.cfg.Temporal.TaskQueue, "task queue of the account's worker")
+	fs.StringVar(&j.tenant, "tenant", "", "account (tenant id) whose worker runs the job (default: the configured account's)")
+	fs.StringVar(&j.eventID, "event-id", "", "command event id with --via nats (default: random); the same id is never run twice")
+}
+
+// tenantFor resolves the account the job belongs to: the flag, else the configured account.
+func (a *app) tenantFor(ctx context.Context, j *jobFlags) (string, error) {
+	if j.tenant != "" {
+		return j.tenant, nil
+	}
+	cc, err := a.cloud(ctx)
+	if err != nil {
+		return "", usageErr("set --tenant, or configure the cloud account so the starter can look it up")
+	}
+	return cc.Tenant(), nil
+}
+
+// job is one workflow to start.
+type job struct {
+	workflow, id, command string
+	input                 any
+	attrs                 func() []string // imageID, region, for search attributes
+	targets, members      []string
+}
+
+// submit starts or publishes the job, then follows it when asked.
+func (a *app) submit(ctx context.Context, j *jobFlags, jb job) error {
+	switch j.via {
+	case "temporal":
+		tc, err := a.temporal(ctx)
+		if err != nil {
+			return err
+		}
+		opts := client.StartWorkflowOptions{ID: jb.id, TaskQueue: j.taskQueue,
+			WorkflowIDReusePolicy:    enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY,
+			WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING}
+		if searchattr.Present(ctx, tc, a.cfg.Temporal.Namespace) {
+			at := jb.attrs()
+			opts.TypedSearchAttributes = workflows.StartAttributes(at[0], at[1], jb.targets, jb.members)
+		}
+		run, err := tc.ExecuteWorkflow(ctx, opts, jb.workflow, jb.input)
+		if err != nil {
+			return fmt.Errorf("start %s: %w", jb.workflow, err)
+		}
+		if !j.wait {
+			return a.printJSON(map[string]string{"workflow_id": run.GetID(), "run_id": run.GetRunID(), "task_queue": j.taskQueue})
+		}
+	case "nats":
+		js, err := a.jetstream()
+		if err != nil {
+			return err
+		}
+		tenant, err := a.tenantFor(ctx, j)
+		if err != nil {
+			return err
+		}
+		id := j.eventID
+		if id == "" {
+			id = randomID()
+		}
+		if err := events.NewPublisher(js, events.Subjects{Prefix: a.cfg.NATS.SubjectPrefix}, "starter").Command(ctx, jb.command, id, tenant, jb.input); err != nil {
+			return err
+		}
+		if !j.wait {
+			return a.printJSON(map[string]string{"event_id": id, "workflow_id": jb.id})
+		}
+	default:
+		return usageErr("--via must be temporal or nats, not %q", j.via)
+	}
+	return a.follow(ctx, jb.id)
+}
+
+func (a *app) printJSON(v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(a.stdout, string(b))
+	return err
+}
+
+func randomID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return "starter-" + hex.EncodeToString(b[:])
+}
+
+func regionFlag(fs interface {
+	StringVar(*string, string, string, string)
+}, p *string, def string) {
+	fs.StringVar(p, "region", def, "region (DFW, ORD, IAD, LON, SYD, HKG)")
+}
+
+func upperAll(xs []string) []string {
+	out := make([]string, len(xs))
+	for i, x := range xs {
+		out[i] = strings.ToUpper(x)
+	}
+	return out
+}
+
+// quietLogger keeps the SDK's own logging off the starter's output.
+type quietLogger struct{}
+
+func (quietLogger) Debug(string, ...any) {}
+func (quietLogger) Info(string, ...any)  {}
+func (quietLogger) Warn(string, ...any)  {}
+func (quietLogger) Error(string, ...any) {}

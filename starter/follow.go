@@ -1,0 +1,198 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/imageflow/imageflow/cloud"
+	"github.com/imageflow/imageflow/workflows"
+)
+
+// runStatus is what status prints and follow watches.
+type runStatus struct {
+	WorkflowID string                `json:"workflow_id"`
+	RunID      string                `json:"run_id"`
+	Type       string                `json:"type"`
+	Status     string                `json:"status"` // Running, Completed, Failed, ...
+	Step       any                   `json:"step,omitempty"`
+	Copies     map[string]copyStatus `json:"copies,omitempty"` // by activity id
+}
+
+type copyStatus struct {
+	BytesDone  int64 `json:"bytes_done"`
+	BytesTotal int64 `json:"bytes_total"`
+	Segments   int   `json:"segments_done"`
+	Of         int   `json:"segments_total"`
+}
+
+func (a *app) describe(ctx context.Context, id string) (runStatus, error) {
+	tc, err := a.temporal(ctx)
+	if err != nil {
+		return runStatus{}, err
+	}
+	d, err := tc.DescribeWorkflowExecution(ctx, id, "")
+	if err != nil {
+		var nf *serviceerror.NotFound
+		if errors.As(err, &nf) {
+			return runStatus{}, fmt.Errorf("no run with workflow id %q in namespace %s", id, a.cfg.Temporal.Namespace)
+		}
+		return runStatus{}, err
+	}
+	info := d.GetWorkflowExecutionInfo()
+	st := runStatus{WorkflowID: id, RunID: info.GetExecution().GetRunId(), Type: info.GetType().GetName(),
+		Status: statusName(info.GetStatus()), Copies: map[string]copyStatus{}}
+	for _, pa := range d.GetPendingActivities() {
+		if pa.GetActivityType().GetName() != "CopyObjectAcrossRegions" || pa.GetHeartbeatDetails() == nil {
+			continue
+		}
+		var p cloud.CopyProgress
+		if converter.GetDefaultDataConverter().FromPayloads(pa.GetHeartbeatDetails(), &p) == nil {
+			st.Copies[pa.GetActivityId()] = copyStatus{p.BytesDone, p.BytesTotal, p.SegmentsDone, p.SegmentsTotal}
+		}
+	}
+	if info.GetStatus() == enums.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		if v, err := tc.QueryWorkflow(ctx, id, "", workflows.StatusQuery); err == nil {
+			var step any
+			if v.Get(&step) == nil {
+				st.Step = step
+			}
+		}
+	}
+	return st, nil
+}
+
+func statusName(s enums.WorkflowExecutionStatus) string {
+	name := s.String()
+	return strings.TrimPrefix(name, "WorkflowExecutionStatus")
+}
+
+// follow waits for a run (which may not exist yet, after --via nats), shows progress, and prints
+// the result as JSON. A failed run returns its error.
+func (a *app) follow(ctx context.Context, id string) error {
+	tc, err := a.temporal(ctx)
+	if err != nil {
+		return err
+	}
+	last := ""
+	for {
+		st, err := a.describe(ctx, id)
+		if err != nil && strings.HasPrefix(err.Error(), "no run") {
+			if last == "" {
+				a.progress(fmt.Sprintf("waiting for run %s to start", id))
+				last = "waiting"
+			}
+		} else if err != nil {
+			return err
+		} else {
+			if line := progressLine(st); line != last {
+				a.progress(line)
+				last = line
+			}
+			if st.Status != "Running" {
+				break
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(a.pollEvery):
+		}
+	}
+	if a.tty {
+		fmt.Fprintln(a.stderr)
+	}
+	var result any
+	if err := tc.GetWorkflow(ctx, id, "").Get(ctx, &result); err != nil {
+		var ae *temporal.ApplicationError
+		if errors.As(err, &ae) {
+			return fmt.Errorf("run %s failed: %s", id, ae.Message())
+		}
+		return fmt.Errorf("run %s: %w", id, err)
+	}
+	return a.printJSON(map[string]any{"workflow_id": id, "result": result})
+}
+
+// progress shows a line: rewritten in place on a terminal, one per change otherwise.
+func (a *app) progress(line string) {
+	if a.tty {
+		fmt.Fprintf(a.stderr, "\r\033[K%s", line)
+		return
+	}
+	fmt.Fprintln(a.stderr, line)
+}
+
+func progressLine(st runStatus) string {
+	parts := []string{st.Type + " " + st.Status}
+	if st.Step != nil {
+		parts = append(parts, fmt.Sprint(stepText(st.Step)))
+	}
+	keys := make([]string, 0, len(st.Copies))
+	for k := range st.Copies {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		c := st.Copies[k]
+		parts = append(parts, bar(c.BytesDone, c.BytesTotal)+fmt.Sprintf(" %d/%d MiB", c.BytesDone>>20, c.BytesTotal>>20))
+	}
+	return strings.Join(parts, "  ")
+}
+
+func stepText(step any) string {
+	m, ok := step.(map[string]any)
+	if !ok {
+		return fmt.Sprint(step)
+	}
+	s := fmt.Sprint(m["step"])
+	if t, ok := m["targets"].(map[string]any); ok {
+		keys := make([]string, 0, len(t))
+		for k := range t {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			s += fmt.Sprintf(" %s:%v", k, t[k])
+		}
+	}
+	if ms, ok := m["members"].(map[string]any); ok {
+		keys := make([]string, 0, len(ms))
+		for k := range ms {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			s += fmt.Sprintf(" %s:%v", k, ms[k])
+		}
+	}
+	return s
+}
+
+// bar draws [#####-----] 50%.
+func bar(done, total int64) string {
+	if total <= 0 {
+		return ""
+	}
+	const width = 20
+	n := int(done * width / total)
+	return "[" + strings.Repeat("#", n) + strings.Repeat("-", width-n) + fmt.Sprintf("] %3d%%", done*100/total)
+}
+
+// plain is an error's message without Temporal's "(type: ..., retryable: ...)" suffix.
+func plain(err error) string {
+	var ae *temporal.ApplicationError
+	if errors.As(err, &ae) {
+		return ae.Message()
+	}
+	return err.Error()
+}
+
+func plainErr(err error) error { return errors.New(plain(err)) }

@@ -1,0 +1,143 @@
+// Command starter runs imageflow jobs and looks at the cloud:
+//
+//	go run ./starter migrate --image ID --from DFW --to IAD,LON [--wait]
+//	go run ./starter share   --image ID --region DFW --members 100002 [--deadline 72h] [--wait]
+//	go run ./starter accept  --image ID --region DFW --producer 100001 [--wait]
+//	go run ./starter reject  --image ID --region DFW --producer 100001 [--wait]
+//	go run ./starter status  --workflow-id ID
+//	go run ./starter list    --region DFW [--name N] [--tag T] [--visibility shared --member-status pending]
+//	go run ./starter get     --image ID --region DFW
+//	go run ./starter update  --image ID --region DFW [--set k=v ...] [--remove k ...] [--tag t ...] [--name N]
+//
+// Jobs start in Temporal directly (--via temporal, the default) or as command events (--via
+// nats). --wait follows the run and prints its result as JSON; the exit code is 0 only on success.
+// Configuration comes from the same IMAGEFLOW_* variables as the worker.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/imageflow/imageflow/config"
+)
+
+// Exit codes.
+const (
+	exitOK     = 0
+	exitFailed = 1 // the job or the call failed
+	exitUsage  = 2 // the command line or configuration is wrong
+)
+
+func main() {
+	cfg, err := config.LoadWithoutAccount()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "starter: configuration:", err)
+		os.Exit(exitUsage)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(newApp(cfg, os.Stdout, os.Stderr, isTerminal(os.Stdout)).run(ctx, os.Args[1:]))
+}
+
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+const usage = `usage: starter <command> [flags]
+
+commands:
+  migrate   copy an image to other regions (MigrateImage)
+  share     share an image with other accounts and wait for them (ShareImage)
+  accept    accept an image shared with this account (AcceptShare)
+  reject    reject an image shared with this account (AcceptShare)
+  status    show a run's current step and progress
+  list      list images in a region (reads the cloud directly)
+  get       show one image (reads the cloud directly)
+  update    set or remove properties and tags on an image (writes the cloud directly)
+
+"starter <command> -h" lists a command's flags. Configuration: IMAGEFLOW_* variables
+("go run ./worker -h" lists them).
+`
+
+// errUsage marks a command-line mistake (exit 2).
+var errUsage = errors.New("usage")
+
+func (a *app) run(ctx context.Context, args []string) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(a.stderr, usage)
+		if len(args) == 0 {
+			return exitUsage
+		}
+		return exitOK
+	}
+	cmds := map[string]func(context.Context, []string) error{
+		"migrate": a.migrate, "share": a.share, "accept": a.accept("accepted"), "reject": a.accept("rejected"),
+		"status": a.status, "list": a.list, "get": a.get, "update": a.update,
+	}
+	cmd, ok := cmds[args[0]]
+	if !ok {
+		fmt.Fprintf(a.stderr, "starter: unknown command %q\n\n%s", args[0], usage)
+		return exitUsage
+	}
+	err := cmd(ctx, args[1:])
+	defer a.close()
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, flag.ErrHelp):
+		return exitOK
+	case errors.Is(err, errUsage):
+		fmt.Fprintf(a.stderr, "starter %s: %v\n", args[0], strings.TrimPrefix(err.Error(), "usage: "))
+		return exitUsage
+	}
+	fmt.Fprintf(a.stderr, "starter %s: %v\n", args[0], err)
+	return exitFailed
+}
+
+func usageErr(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", errUsage, fmt.Sprintf(format, args...))
+}
+
+// flags makes a command's flag set whose errors are usage errors.
+func (a *app) flags(name, synopsis string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(a.stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(a.stderr, "usage: starter %s %s\n\nflags:\n", name, synopsis)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageErr("%v", err)
+	}
+	if fs.NArg() > 0 {
+		return usageErr("unexpected argument %q", fs.Arg(0))
+	}
+	return nil
+}
+
+// list is a repeatable or comma-separated flag.
+type list []string
+
+func (l *list) String() string { return strings.Join(*l, ",") }
+func (l *list) Set(s string) error {
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			*l = append(*l, p)
+		}
+	}
+	return nil
+}

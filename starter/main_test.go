@@ -1,0 +1,112 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/imageflow/imageflow/cloud"
+	"github.com/imageflow/imageflow/config"
+	"github.com/imageflow/imageflow/internal/testenv"
+)
+
+type harness struct {
+	t   *testing.T
+	env *testenv.Env
+	cfg config.Config
+}
+
+func (h *harness) run(args ...string) (int, string, string) {
+	var out, errb bytes.Buffer
+	a := newApp(h.cfg, &out, &errb, false)
+	a.pollEvery = 100 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	code := a.run(ctx, args)
+	return code, out.String(), errb.String()
+}
+
+func setup(t *testing.T) *harness {
+	env := testenv.New(t)
+	env.StartWorker("demo", testenv.WorkerOptions{Events: true})
+	return &harness{t: t, env: env, cfg: config.Config{
+		Temporal: config.Temporal{Address: env.Temporal.GetFrontendHostPort(), Namespace: env.Namespace, TaskQueue: testenv.TaskQueue("demo")},
+		NATS:     config.NATS{URL: env.NATSURL, SubjectPrefix: "imageflow", Stream: "IMAGEFLOW"},
+		Cloud:    config.Cloud{IdentityURL: env.Emulator.IdentityURL(), Username: "demo", APIKey: "demo-api-key"},
+	}}
+}
+
+func TestStarterCommands(t *testing.T) {
+	h := setup(t)
+	code, out, errs := h.run("list", "--region", "dfw", "--tag", "web")
+	var imgs []cloud.Image
+	if code != 0 || json.Unmarshal([]byte(out), &imgs) != nil || len(imgs) != 1 || imgs[0].Name != "demo-web-01" {
+		t.Fatalf("list: %d %s %s", code, out, errs)
+	}
+	web := imgs[0].ID
+
+	code, out, errs = h.run("migrate", "--image", web, "--from", "DFW", "--to", "IAD", "--wait")
+	if code != 0 || !strings.Contains(out, `"status": "succeeded"`) || !strings.Contains(errs, "MigrateImage") {
+		t.Fatalf("migrate: %d\n%s\n%s", code, out, errs)
+	}
+	var res struct {
+		WorkflowID string `json:"workflow_id"`
+		Result     struct {
+			Targets []struct {
+				ImageID string `json:"image_id"`
+			} `json:"targets"`
+		} `json:"result"`
+	}
+	_ = json.Unmarshal([]byte(out), &res)
+	// The same request joins the finished run instead of migrating again.
+	code, out2, _ := h.run("migrate", "--image", web, "--from", "DFW", "--to", "IAD", "--wait")
+	if code != 0 || !strings.Contains(out2, res.Result.Targets[0].ImageID) {
+		t.Fatalf("repeat migrate: %d %s", code, out2)
+	}
+	code, out, _ = h.run("status", "--workflow-id", res.WorkflowID)
+	if code != 0 || !strings.Contains(out, `"status": "Completed"`) {
+		t.Fatalf("status: %d %s", code, out)
+	}
+	code, out, _ = h.run("get", "--region", "IAD", "--image", res.Result.Targets[0].ImageID)
+	if code != 0 || !strings.Contains(out, `"imageflow_source_image_id": "`+web+`"`) {
+		t.Fatalf("get: %d %s", code, out)
+	}
+	code, out, _ = h.run("update", "--region", "IAD", "--image", res.Result.Targets[0].ImageID, "--set", "owner_team=ops", "--tag", "moved")
+	if code != 0 || !strings.Contains(out, `"owner_team": "ops"`) || !strings.Contains(out, `"moved"`) {
+		t.Fatalf("update: %d %s", code, out)
+	}
+	// By event, waiting for the run the bridge starts.
+	code, out, errs = h.run("share", "--via", "nats", "--image", web, "--region", "DFW", "--members", "100002", "--deadline", "1s", "--wait")
+	if code != 0 || !strings.Contains(out, `"status": "expired"`) {
+		t.Fatalf("share via nats: %d\n%s\n%s", code, out, errs)
+	}
+}
+
+func TestStarterErrors(t *testing.T) {
+	h := setup(t)
+	cases := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"fly"}, 2, `unknown command "fly"`},
+		{nil, 2, "usage: starter <command>"},
+		{[]string{"migrate", "--from", "DFW", "--to", "IAD"}, 2, "image_id is required"},
+		{[]string{"migrate", "--image", "x", "--from", "DFW", "--to", "MARS"}, 2, `target region "MARS"`},
+		{[]string{"migrate", "--image", "x", "--from", "DFW", "--to", "IAD", "--via", "carrier-pigeon"}, 2, "--via must be temporal or nats"},
+		{[]string{"migrate", "--bogus"}, 2, "flag provided but not defined"},
+		{[]string{"get", "--region", "DFW", "--image", "nope"}, 1, "image nope was not found in DFW for account 100001"},
+		{[]string{"migrate", "--image", "nope", "--from", "DFW", "--to", "IAD", "--wait"}, 1, "image nope was not found"},
+		{[]string{"status", "--workflow-id", "nothing-here"}, 1, `no run with workflow id "nothing-here"`},
+		{[]string{"update", "--region", "DFW", "--image", "x", "--set", "novalue"}, 2, "--set wants key=value"},
+	}
+	for _, c := range cases {
+		code, _, errs := h.run(c.args...)
+		if code != c.code || !strings.Contains(errs, c.want) {
+			t.Errorf("%v: exit %d, stderr %q; want %d and %q", c.args, code, errs, c.code, c.want)
+		}
+	}
+}
