@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"go.temporal.io/api/serviceerror"
+
+	"github.com/imageflow/imageflow/cloud"
+	"github.com/imageflow/imageflow/events"
+	"github.com/imageflow/imageflow/workflows"
+)
+
+// demo results, for the summary and for tests.
+type demoRun struct {
+	what, workflowID, runID string
+	ok                      bool
+	detail                  string
+}
+
+// runDemo publishes the demo's commands as events, as another system would, and waits for the
+// runs: a migration of demo-web-01 from DFW to IAD and LON, then a share of the IAD copy with the
+// partner, whose worker accepts it by event. It prints a summary with links to the UI.
+func (s *stack) runDemo(ctx context.Context) bool {
+	fmt.Fprintln(s.out, "\nDemo")
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	var runs []demoRun
+	pub := events.NewPublisher(s.js, subjects, "devstack")
+	cc, err := cloud.New(ctx, cloud.Credentials{IdentityURL: s.emu.IdentityURL(), Username: "demo", APIKey: "demo-api-key"}, cloud.Options{})
+	if err != nil {
+		fmt.Fprintln(s.out, "  cannot log in to the emulator:", err)
+		return false
+	}
+	imgs, err := cc.ListImages(ctx, "DFW", cloud.ImageFilter{Name: "demo-web-01", Owner: cc.Tenant()})
+	if err != nil || len(imgs) != 1 {
+		fmt.Fprintln(s.out, "  demo-web-01 is missing from the emulator's DFW region:", err)
+		return false
+	}
+	web := imgs[0]
+
+	mig := workflows.MigrateInput{ImageID: web.ID, SourceRegion: "DFW", TargetRegions: []string{"IAD", "LON"}}
+	migID := workflows.MigrateWorkflowID(cc.Tenant(), mig)
+	fmt.Fprintf(s.out, "  publishing imageflow.cmd.migrate: %s (%s, %d MiB) DFW -> IAD, LON\n", web.Name, web.ID, web.Size>>20)
+	var res workflows.MigrateResult
+	run := s.await(ctx, "migrate", migID, func() error { return pub.Command(ctx, events.CmdMigrate, "devstack-demo-migrate", cc.Tenant(), mig) }, &res)
+	if run.ok {
+		run.detail = fmt.Sprintf("%d MiB moved in %.1fs:", web.Size>>20, res.TotalSeconds)
+		for _, t := range res.Targets {
+			run.detail += fmt.Sprintf(" %s %s (%s)", t.Region, t.ImageID, t.Status)
+		}
+	}
+	runs = append(runs, run)
+
+	if run.ok && len(res.Targets) > 0 {
+		share := workflows.ShareInput{Region: "IAD", ImageID: res.Targets[0].ImageID, Members: []string{"100002"},
+			Deadline: workflows.Duration(5 * time.Minute), PollInterval: workflows.Duration(time.Minute)}
+		shareID := workflows.ShareWorkflowID(cc.Tenant(), share)
+		fmt.Fprintf(s.out, "  publishing imageflow.cmd.share: %s in IAD with tenant 100002 (the partner's worker accepts by event)\n", share.ImageID)
+		var sres workflows.ShareResult
+		srun := s.await(ctx, "share", shareID, func() error { return pub.Command(ctx, events.CmdShare, "devstack-demo-share", cc.Tenant(), share) }, &sres)
+		if srun.ok {
+			srun.ok = len(sres.Members) == 1 && sres.Members[0].Status == "accepted"
+			srun.detail = fmt.Sprintf("member 100002 %s", sres.Members[0].Status)
+		}
+		runs = append(runs, srun)
+		acc := workflows.AcceptWorkflowID("100002", workflows.AcceptInput{Region: "IAD", ImageID: share.ImageID})
+		if d, err := s.client.DescribeWorkflowExecution(ctx, acc, ""); err == nil {
+			runs = append(runs, demoRun{what: "accept (partner)", workflowID: acc, runID: d.GetWorkflowExecutionInfo().GetExecution().GetRunId(), ok: true, detail: "accepted by policy: producer 100001 is trusted"})
+		}
+	}
+	return s.summary(runs)
+}
+
+// await publishes (once) and waits for the run with the given id to finish, decoding its result.
+func (s *stack) await(ctx context.Context, what, id string, publish func() error, result any) demoRun {
+	r := demoRun{what: what, workflowID: id}
+	if err := publish(); err != nil {
+		r.detail = "publish failed: " + err.Error()
+		return r
+	}
+	for {
+		d, err := s.client.DescribeWorkflowExecution(ctx, id, "")
+		var nf *serviceerror.NotFound
+		if err == nil {
+			r.runID = d.GetWorkflowExecutionInfo().GetExecution().GetRunId()
+			break
+		}
+		if !errors.As(err, &nf) || ctx.Err() != nil {
+			r.detail = "waiting for the run: " + err.Error()
+			return r
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if err := s.client.GetWorkflow(ctx, id, r.runID).Get(ctx, result); err != nil {
+		r.detail = "failed: " + err.Error()
+		return r
+	}
+	r.ok = true
+	return r
+}
+
+func (s *stack) link(r demoRun) string {
+	return fmt.Sprintf("%s/namespaces/%s/workflows/%s/%s/history", s.ui.URL, s.temporal.Namespace, url.PathEscape(r.workflowID), r.runID)
+}
+
+func (s *stack) summary(runs []demoRun) bool {
+	fmt.Fprintln(s.out, "\nSummary")
+	all := len(runs) > 0
+	for _, r := range runs {
+		mark := "ok    "
+		if !r.ok {
+			mark, all = "FAILED", false
+		}
+		fmt.Fprintf(s.out, "  %s %-17s %s\n         %s\n", mark, r.what, r.detail, s.link(r))
+	}
+	fmt.Fprintf(s.out, "\n  All runs: %s/namespaces/%s/workflows\n", s.ui.URL, s.temporal.Namespace)
+	fmt.Fprintf(s.out, "  Try: temporal workflow list --address %s\n", s.temporal.Address)
+	return all
+}

@@ -1,0 +1,231 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	natsserver "github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.temporal.io/sdk/client"
+
+	"github.com/imageflow/imageflow/activities"
+	"github.com/imageflow/imageflow/cloud"
+	"github.com/imageflow/imageflow/emulator"
+	"github.com/imageflow/imageflow/events"
+	"github.com/imageflow/imageflow/internal/devserver"
+	"github.com/imageflow/imageflow/internal/runner"
+	"github.com/imageflow/imageflow/workflows"
+)
+
+// Task queues of the two workers: one account per queue.
+const (
+	producerQueue = "imageflow-demo"
+	partnerQueue  = "imageflow-partner"
+)
+
+var subjects = events.Subjects{Prefix: "imageflow"}
+
+type stack struct {
+	out      io.Writer
+	o        options
+	temporal *devserver.Temporal
+	ui       *devserver.UI
+	nats     *natsserver.Server
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	emu      *emulator.Emulator
+	client   client.Client
+	workers  []*runner.Runner
+}
+
+func (s *stack) step(what string, f func() (string, error)) error {
+	fmt.Fprintf(s.out, "  %-28s ", what)
+	t := time.Now()
+	detail, err := f()
+	if err != nil {
+		fmt.Fprintln(s.out, "failed")
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	fmt.Fprintf(s.out, "%s (%.1fs)\n", detail, time.Since(t).Seconds())
+	return nil
+}
+
+func start(ctx context.Context, o options, out io.Writer) (*stack, error) {
+	s := &stack{out: out, o: o}
+	if o.fresh {
+		if err := os.RemoveAll(o.dir); err != nil {
+			return nil, fmt.Errorf("remove %s: %w", o.dir, err)
+		}
+	}
+	if err := os.MkdirAll(o.dir, 0o755); err != nil {
+		return nil, fmt.Errorf("make state folder %s: %w", o.dir, err)
+	}
+	fmt.Fprintf(out, "imageflow devstack (state in %s)\n", o.dir)
+	if err := s.checkPorts(); err != nil {
+		return nil, err
+	}
+	steps := []struct {
+		name string
+		f    func() (string, error)
+	}{
+		{"Temporal server", s.startTemporal},
+		{"Temporal UI", s.startUI},
+		{"NATS JetStream", s.startNATS},
+		{"cloud emulator", s.startEmulator},
+		{"producer worker (demo)", func() (string, error) { return s.startWorker(ctx, "demo", producerQueue, false) }},
+		{"partner worker (partner)", func() (string, error) { return s.startWorker(ctx, "partner", partnerQueue, true) }},
+	}
+	for _, st := range steps {
+		if err := s.step(st.name, st.f); err != nil {
+			s.stop()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+func (s *stack) addr(port int) string { return net.JoinHostPort(s.o.host, strconv.Itoa(port)) }
+
+// checkPorts names the first busy port before anything starts.
+func (s *stack) checkPorts() error {
+	check := []struct {
+		what string
+		port int
+		flag string
+	}{{"Temporal", s.o.temporalPort, "--temporal-port"}, {"Temporal UI", s.o.uiPort, "--ui-port"}, {"NATS", s.o.natsPort, "--nats-port"}}
+	for i := 0; i < 7; i++ {
+		check = append(check, struct {
+			what string
+			port int
+			flag string
+		}{"the emulator", s.o.emulatorPort + i, "--emulator-port"})
+	}
+	for _, c := range check {
+		if err := devserver.PortFree(c.what, s.addr(c.port)); err != nil {
+			return fmt.Errorf("port %d for %s is busy; stop what holds it or pass %s", c.port, c.what, c.flag)
+		}
+	}
+	return nil
+}
+
+func (s *stack) startTemporal() (string, error) {
+	t, err := devserver.StartTemporal(devserver.TemporalOptions{DBPath: filepath.Join(s.o.dir, "temporal.db"), Host: s.o.host, Port: s.o.temporalPort})
+	if err != nil {
+		return "", err
+	}
+	s.temporal = t
+	c, err := client.Dial(client.Options{HostPort: t.Address, Namespace: t.Namespace, Logger: quiet{}})
+	if err != nil {
+		return "", err
+	}
+	s.client = c
+	return "gRPC " + t.Address + ", namespace " + t.Namespace, nil
+}
+
+func (s *stack) startUI() (string, error) {
+	u, err := devserver.StartUI(s.temporal.Address, s.temporal.Namespace, s.o.host, s.o.uiPort)
+	if err != nil {
+		return "", err
+	}
+	s.ui = u
+	return u.URL, nil
+}
+
+func (s *stack) startNATS() (string, error) {
+	ns, err := natsserver.NewServer(&natsserver.Options{Host: s.o.host, Port: s.o.natsPort, JetStream: true,
+		StoreDir: filepath.Join(s.o.dir, "nats"), NoLog: true, NoSigs: true})
+	if err != nil {
+		return "", err
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(15 * time.Second) {
+		return "", fmt.Errorf("NATS did not start on %s", s.addr(s.o.natsPort))
+	}
+	s.nats = ns
+	if s.nc, err = nats.Connect(ns.ClientURL()); err != nil {
+		return "", err
+	}
+	if s.js, err = jetstream.New(s.nc); err != nil {
+		return "", err
+	}
+	return ns.ClientURL(), nil
+}
+
+func (s *stack) startEmulator() (string, error) {
+	e, err := emulator.New(emulator.Config{DataDir: filepath.Join(s.o.dir, "emulator"), ExportSegmentSize: 16 << 20})
+	if err != nil {
+		return "", err
+	}
+	if err := e.Start(s.addr(s.o.emulatorPort)); err != nil {
+		_ = e.Close()
+		return "", err
+	}
+	s.emu = e
+	return "identity " + e.IdentityURL(), nil
+}
+
+func (s *stack) startWorker(ctx context.Context, user, queue string, autoAccept bool) (string, error) {
+	var acct emulator.Account
+	for _, a := range s.emu.Accounts() {
+		if a.Username == user {
+			acct = a
+		}
+	}
+	cc, err := cloud.New(ctx, cloud.Credentials{IdentityURL: s.emu.IdentityURL(), Username: acct.Username, APIKey: acct.APIKey}, cloud.Options{})
+	if err != nil {
+		return "", err
+	}
+	r, err := runner.Start(ctx, runner.Options{
+		Cloud: cc, Temporal: s.client, TaskQueue: queue, SearchAttributes: true,
+		Activities: activities.Config{TaskPollInterval: 500 * time.Millisecond, TaskPollMaxInterval: 2 * time.Second, CopyParallelism: 4, CopySegmentSize: 16 << 20},
+		JetStream:  s.js, Subjects: subjects, Stream: "IMAGEFLOW", MaxDeliver: 5, AckWait: 30 * time.Second,
+		AutoAccept: autoAccept, AcceptPolicy: workflows.AcceptPolicy{TrustedProducers: []string{"100001"}},
+		StopTimeout: 5 * time.Second, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		return "", err
+	}
+	s.workers = append(s.workers, r)
+	return fmt.Sprintf("tenant %s on task queue %s", cc.Tenant(), queue), nil
+}
+
+// stop takes everything down in reverse order.
+func (s *stack) stop() {
+	for i := len(s.workers) - 1; i >= 0; i-- {
+		s.workers[i].Stop()
+	}
+	if s.client != nil {
+		s.client.Close()
+	}
+	if s.nc != nil {
+		s.nc.Close()
+	}
+	if s.nats != nil {
+		s.nats.Shutdown()
+		s.nats.WaitForShutdown()
+	}
+	if s.emu != nil {
+		_ = s.emu.Close()
+	}
+	if s.ui != nil {
+		s.ui.Stop()
+	}
+	if s.temporal != nil {
+		_ = s.temporal.Stop()
+	}
+}
+
+type quiet struct{}
+
+func (quiet) Debug(string, ...any) {}
+func (quiet) Info(string, ...any)  {}
+func (quiet) Warn(string, ...any)  {}
+func (quiet) Error(string, ...any) {}

@@ -1,0 +1,191 @@
+// Package devserver embeds the servers devstack runs in one process: a Temporal server persisted
+// in a SQLite file (so workflows survive a restart) and the Temporal UI.
+package devserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	sdkclient "go.temporal.io/sdk/client"
+	"go.temporal.io/server/common/cluster"
+	"go.temporal.io/server/common/config"
+	"go.temporal.io/server/common/dynamicconfig"
+	"go.temporal.io/server/common/log"
+	"go.temporal.io/server/common/membership/static"
+	sqliteplugin "go.temporal.io/server/common/persistence/sql/sqlplugin/sqlite"
+	"go.temporal.io/server/common/primitives"
+	"go.temporal.io/server/schema/sqlite"
+	"go.temporal.io/server/temporal"
+
+	"github.com/imageflow/imageflow/internal/searchattr"
+	"github.com/imageflow/imageflow/workflows"
+)
+
+// TemporalOptions configure the embedded server.
+type TemporalOptions struct {
+	DBPath    string // SQLite file; created with the schema when missing
+	Host      string // address to bind, default 127.0.0.1
+	Port      int    // frontend gRPC port (7233 for the temporal CLI)
+	Namespace string // created when missing, default "default"
+	LogLevel  string // server log level, default "error" (it is chatty at info)
+}
+
+// Temporal is a running embedded server.
+type Temporal struct {
+	srv       temporal.Server
+	Address   string // host:port of the frontend
+	Namespace string
+}
+
+// PortFree reports a clear error when something already listens on addr.
+func PortFree(what, addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("%s cannot use %s: it is busy (another devstack or server?); choose another port with its flag: %w", what, addr, err)
+	}
+	return ln.Close()
+}
+
+func freePort(host string) (int, error) {
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// StartTemporal starts frontend, history, matching and worker services in this process.
+func StartTemporal(o TemporalOptions) (*Temporal, error) {
+	if o.Host == "" {
+		o.Host = "127.0.0.1"
+	}
+	if o.Namespace == "" {
+		o.Namespace = "default"
+	}
+	if o.LogLevel == "" {
+		o.LogLevel = "error"
+	}
+	frontend := net.JoinHostPort(o.Host, strconv.Itoa(o.Port))
+	if err := PortFree("Temporal", frontend); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(o.DBPath), 0o755); err != nil {
+		return nil, fmt.Errorf("make folder for %s: %w", o.DBPath, err)
+	}
+	sqlCfg := &config.SQL{PluginName: sqliteplugin.PluginName, DatabaseName: o.DBPath,
+		ConnectAttributes: map[string]string{"mode": "rwc", "journal_mode": "wal", "synchronous": "normal"}}
+	if _, err := os.Stat(o.DBPath); errors.Is(err, os.ErrNotExist) {
+		if err := sqlite.SetupSchema(sqlCfg); err != nil {
+			return nil, fmt.Errorf("create Temporal schema in %s: %w", o.DBPath, err)
+		}
+	}
+	attrs := map[string]enumspb.IndexedValueType{}
+	for _, k := range workflows.SearchAttributeKeys {
+		attrs[k.GetName()] = k.GetValueType()
+	}
+	ns, err := sqlite.NewNamespaceConfig("active", o.Namespace, false, attrs)
+	if err != nil {
+		return nil, err
+	}
+	// Does nothing for a namespace that exists; its search attributes are added after start.
+	if err := sqlite.CreateNamespaces(sqlCfg, ns); err != nil {
+		return nil, fmt.Errorf("create namespace %s: %w", o.Namespace, err)
+	}
+	cfg, hosts, err := serverConfig(o, sqlCfg)
+	if err != nil {
+		return nil, err
+	}
+	logger := log.NewZapLogger(log.BuildZapLogger(log.Config{Stdout: true, Level: o.LogLevel}))
+	srv, err := temporal.NewServer(
+		temporal.WithConfig(cfg),
+		temporal.ForServices(temporal.DefaultServices),
+		temporal.WithStaticHosts(hosts),
+		temporal.WithLogger(logger),
+		temporal.WithDynamicConfigClient(dynamicconfig.StaticClient{
+			dynamicconfig.ForceSearchAttributesCacheRefreshOnRead.Key(): []dynamicconfig.ConstrainedValue{{Value: true}},
+		}),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("create Temporal server: %w", err)
+	}
+	if err := srv.Start(); err != nil {
+		return nil, fmt.Errorf("start Temporal server: %w", err)
+	}
+	t := &Temporal{srv: srv, Address: frontend, Namespace: o.Namespace}
+	if err := t.registerSearchAttributes(); err != nil {
+		_ = srv.Stop()
+		return nil, err
+	}
+	return t, nil
+}
+
+func (t *Temporal) registerSearchAttributes() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := sdkclient.DialContext(ctx, sdkclient.Options{HostPort: t.Address, Namespace: t.Namespace, Logger: quiet{}})
+	if err != nil {
+		return fmt.Errorf("connect to the embedded Temporal: %w", err)
+	}
+	defer c.Close()
+	return searchattr.Register(ctx, c, t.Namespace)
+}
+
+// Stop stops every service.
+func (t *Temporal) Stop() error { return t.srv.Stop() }
+
+func serverConfig(o TemporalOptions, sqlCfg *config.SQL) (*config.Config, map[primitives.ServiceName]static.Hosts, error) {
+	ports := map[string]int{"frontend": o.Port}
+	for _, s := range []string{"history", "matching", "worker", "frontend-http"} {
+		p, err := freePort(o.Host)
+		if err != nil {
+			return nil, nil, fmt.Errorf("find a free port for %s: %w", s, err)
+		}
+		ports[s] = p
+	}
+	addr := func(s string) string { return net.JoinHostPort(o.Host, strconv.Itoa(ports[s])) }
+	svc := func(s string) config.Service {
+		rpc := config.RPC{GRPCPort: ports[s], BindOnIP: o.Host}
+		if s == "frontend" {
+			rpc.HTTPPort = ports["frontend-http"]
+		}
+		return config.Service{RPC: rpc}
+	}
+	cfg := &config.Config{
+		Global: config.Global{Membership: config.Membership{MaxJoinDuration: 30 * time.Second, BroadcastAddress: o.Host}},
+		Persistence: config.Persistence{DefaultStore: "sqlite", VisibilityStore: "sqlite", NumHistoryShards: 1,
+			DataStores: map[string]config.DataStore{"sqlite": {SQL: sqlCfg}}},
+		ClusterMetadata: &cluster.Config{EnableGlobalNamespace: false, FailoverVersionIncrement: 10,
+			MasterClusterName: "active", CurrentClusterName: "active",
+			ClusterInformation: map[string]cluster.ClusterInformation{"active": {Enabled: true, InitialFailoverVersion: 1, RPCAddress: addr("frontend")}}},
+		DCRedirectionPolicy: config.DCRedirectionPolicy{Policy: "noop"},
+		Services: map[string]config.Service{"frontend": svc("frontend"), "history": svc("history"),
+			"matching": svc("matching"), "worker": svc("worker")},
+		Archival:     config.Archival{History: config.HistoryArchival{State: "disabled"}, Visibility: config.VisibilityArchival{State: "disabled"}},
+		PublicClient: config.PublicClient{HostPort: addr("frontend")},
+		NamespaceDefaults: config.NamespaceDefaults{Archival: config.ArchivalNamespaceDefaults{
+			History: config.HistoryArchivalNamespaceDefaults{State: "disabled"}, Visibility: config.VisibilityArchivalNamespaceDefaults{State: "disabled"}}},
+	}
+	hosts := map[primitives.ServiceName]static.Hosts{
+		primitives.FrontendService: static.SingleLocalHost(addr("frontend")),
+		primitives.HistoryService:  static.SingleLocalHost(addr("history")),
+		primitives.MatchingService: static.SingleLocalHost(addr("matching")),
+		primitives.WorkerService:   static.SingleLocalHost(addr("worker")),
+	}
+	return cfg, hosts, nil
+}
+
+// quiet keeps the SDK client's logging out of devstack's output.
+type quiet struct{}
+
+func (quiet) Debug(string, ...any) {}
+func (quiet) Info(string, ...any)  {}
+func (quiet) Warn(string, ...any)  {}
+func (quiet) Error(string, ...any) {}
