@@ -1,0 +1,155 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func freePort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// freeRun finds seven consecutive free ports for the emulator (identity plus six regions).
+func freeRun(t *testing.T) int {
+	for i := 0; i < 50; i++ {
+		base := freePort(t)
+		ok := true
+		for j := 1; j < 7 && ok; j++ {
+			l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(base+j)))
+			if err != nil {
+				ok = false
+				continue
+			}
+			l.Close()
+		}
+		if ok {
+			return base
+		}
+	}
+	t.Fatal("no seven free ports in a row")
+	return 0
+}
+
+func testOptions(t *testing.T, dir string) options {
+	o := defaultOptions()
+	o.dir, o.temporalPort, o.uiPort, o.natsPort, o.emulatorPort = dir, freePort(t), freePort(t), freePort(t), freeRun(t)
+	return o
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+
+// TestDevstackDemoAndUI runs the whole stack and its demo, checks that the Temporal UI serves and
+// lists the demo's runs, then restarts the stack on the same folder: the runs are still there and
+// the demo finds them instead of running again.
+func TestDevstackDemoAndUI(t *testing.T) {
+	dir := t.TempDir()
+	o := testOptions(t, dir)
+	out := &lockedBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan int, 1)
+	checked := make(chan struct{})
+	go func() {
+		done <- run(ctx, o, out, func(s *stack) {
+			defer close(checked)
+			page := httpGet(t, s.ui.URL+"/")
+			if !strings.Contains(strings.ToLower(page), "<html") {
+				t.Errorf("UI root is not HTML: %.200s", page)
+			}
+			list := httpGet(t, s.ui.URL+"/api/v1/namespaces/default/workflows?query=")
+			for _, want := range []string{"MigrateImage", "ShareImage", "AcceptShare"} {
+				if !strings.Contains(list, want) {
+					t.Errorf("UI API does not list %s: %.500s", want, list)
+				}
+			}
+			cancel()
+		})
+	}()
+	select {
+	case <-checked:
+	case <-time.After(4 * time.Minute):
+		t.Fatalf("demo did not finish:\n%s", out.String())
+	}
+	if code := <-done; code != 0 {
+		t.Fatalf("exit %d:\n%s", code, out.String())
+	}
+	first := out.String()
+	if strings.Count(first, "ok    ") != 3 || strings.Contains(first, "FAILED") {
+		t.Fatalf("summary:\n%s", first)
+	}
+
+	// Restart on the same folder: Temporal's SQLite file and the emulator's state are kept.
+	o2 := testOptions(t, dir)
+	o2.exitAfterDemo = true
+	out2 := &lockedBuffer{}
+	if code := run(context.Background(), o2, out2, nil); code != 0 {
+		t.Fatalf("second run exit %d:\n%s", code, out2.String())
+	}
+	if runID(first, "migrate") == "" || runID(first, "migrate") != runID(out2.String(), "migrate") {
+		t.Fatalf("the restarted stack ran the migration again:\n%s\n---\n%s", first, out2.String())
+	}
+}
+
+// runID finds the run id in the summary link after the line naming what.
+func runID(summary, what string) string {
+	lines := strings.Split(summary, "\n")
+	for i, l := range lines {
+		if strings.Contains(l, " "+what+" ") && i+1 < len(lines) {
+			parts := strings.Split(strings.TrimSpace(lines[i+1]), "/")
+			if len(parts) >= 2 {
+				return parts[len(parts)-2]
+			}
+		}
+	}
+	return ""
+}
+
+func TestBusyPortIsNamed(t *testing.T) {
+	o := testOptions(t, t.TempDir())
+	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(o.natsPort)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	_, err = start(context.Background(), o, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "port "+strconv.Itoa(o.natsPort)+" for NATS is busy") || !strings.Contains(err.Error(), "--nats-port") {
+		t.Fatalf("error %v", err)
+	}
+}
+
+func httpGet(t *testing.T, url string) string {
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Errorf("GET %s: %v", url, err)
+		return ""
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Errorf("GET %s: %d %.300s", url, resp.StatusCode, b)
+	}
+	return string(b)
+}
