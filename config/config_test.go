@@ -2,6 +2,8 @@ package config
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -73,5 +75,16 @@ func TestUsageListsEveryVariable(t *testing.T) {
 	}
 	if len(Vars()) < 30 {
 		t.Fatalf("only %d variables", len(Vars()))
+	}
+}
+
+// TestReadmeConfigTable keeps the README's configuration table in step with the specs.
+func TestReadmeConfigTable(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), Markdown()) {
+		t.Fatalf("README.md's configuration table is out of date; replace it with:\n%s", Markdown())
 	}
 }

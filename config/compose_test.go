@@ -1,0 +1,127 @@
+package config
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/compose-spec/compose-go/v2/loader"
+	"github.com/compose-spec/compose-go/v2/types"
+)
+
+// readmeServices parses the README's docker-compose table: service, ports, volume.
+func readmeServices(t *testing.T) map[string][2][]string {
+	b, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	section := string(b)
+	i := strings.Index(section, "## Deploy with docker-compose")
+	if i < 0 {
+		t.Fatal("README has no \"## Deploy with docker-compose\" section")
+	}
+	section = section[i:]
+	out := map[string][2][]string{}
+	row := regexp.MustCompile("^\\| `([a-z-]+)` \\|[^|]*\\|([^|]*)\\|([^|]*)\\|")
+	tick := regexp.MustCompile("`([^`]+)`")
+	for _, line := range strings.Split(section, "\n") {
+		m := row.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		var ports, vols []string
+		for _, p := range tick.FindAllStringSubmatch(m[2], -1) {
+			ports = append(ports, p[1])
+		}
+		for _, v := range tick.FindAllStringSubmatch(m[3], -1) {
+			vols = append(vols, v[1])
+		}
+		out[m[1]] = [2][]string{ports, vols}
+	}
+	if len(out) < 7 {
+		t.Fatalf("README's compose table lists %d services", len(out))
+	}
+	return out
+}
+
+// TestDockerCompose loads docker-compose.yml with the compose-spec loader and checks that every
+// service, port and volume the README promises is there, and that every IMAGEFLOW_ variable the
+// workers get is one the worker knows.
+func TestDockerCompose(t *testing.T) {
+	path, _ := filepath.Abs(filepath.Join("..", "docker-compose.yml"))
+	project, err := loader.LoadWithContext(context.Background(), types.ConfigDetails{
+		WorkingDir:  filepath.Dir(path),
+		ConfigFiles: []types.ConfigFile{{Filename: path}},
+		Environment: types.Mapping{},
+	}, func(o *loader.Options) { o.SetProjectName("imageflow", true) })
+	if err != nil {
+		t.Fatalf("docker-compose.yml does not load: %v", err)
+	}
+	known := map[string]bool{}
+	for _, v := range Vars() {
+		known[v.Name] = true
+	}
+	for name, want := range readmeServices(t) {
+		svc, ok := project.Services[name]
+		if !ok {
+			t.Errorf("README promises service %s; docker-compose.yml lacks it", name)
+			continue
+		}
+		for _, p := range want[0] {
+			if !publishes(svc, p) {
+				t.Errorf("%s does not publish port %s", name, p)
+			}
+		}
+		for _, v := range want[1] {
+			if !mounts(svc, v) {
+				t.Errorf("%s does not mount volume %s", name, v)
+			}
+			if _, ok := project.Volumes[v]; !ok {
+				t.Errorf("volume %s is not declared", v)
+			}
+		}
+	}
+	for _, name := range []string{"worker", "partner-worker"} {
+		svc := project.Services[name]
+		for _, must := range []string{"IMAGEFLOW_TEMPORAL_ADDRESS", "IMAGEFLOW_NATS_URL", "IMAGEFLOW_CLOUD_IDENTITY_URL", "IMAGEFLOW_CLOUD_USERNAME", "IMAGEFLOW_CLOUD_API_KEY", "IMAGEFLOW_TEMPORAL_TASK_QUEUE"} {
+			if v := svc.Environment[must]; v == nil || *v == "" {
+				t.Errorf("%s: %s is not set", name, must)
+			}
+		}
+		for k := range svc.Environment {
+			if strings.HasPrefix(k, "IMAGEFLOW_") && !known[k] {
+				t.Errorf("%s sets %s, which the worker does not know", name, k)
+			}
+		}
+		if svc.Build == nil {
+			t.Errorf("%s is not built from the repository's Dockerfile", name)
+		}
+	}
+	if q1, q2 := *project.Services["worker"].Environment["IMAGEFLOW_TEMPORAL_TASK_QUEUE"], *project.Services["partner-worker"].Environment["IMAGEFLOW_TEMPORAL_TASK_QUEUE"]; q1 == q2 {
+		t.Errorf("both workers serve task queue %s: one account per queue", q1)
+	}
+	if _, err := os.Stat(filepath.Join("..", "Dockerfile")); err != nil {
+		t.Error("no Dockerfile")
+	}
+}
+
+func publishes(svc types.ServiceConfig, want string) bool {
+	for _, p := range svc.Ports {
+		if p.Published == want || strings.HasPrefix(want, p.Published+"-") || strings.HasPrefix(p.Published, want) {
+			return true
+		}
+	}
+	return false
+}
+
+func mounts(svc types.ServiceConfig, vol string) bool {
+	for _, v := range svc.Volumes {
+		if v.Source == vol {
+			return true
+		}
+	}
+	return false
+}
