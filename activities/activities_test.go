@@ -246,11 +246,11 @@ func TestTaskActivities(t *testing.T) {
 	if f.lastBeat.SegmentsDone == 0 || f.lastBeat.BytesTotal != img.Size {
 		t.Fatalf("no progress heartbeat: %+v", f.lastBeat)
 	}
-	if err := f.run(f.demo, f.demo.StartImport, &tk, ImportInput{"IAD", "imports", "web.vhd", "web (IAD)"}); err != nil {
+	if err := f.run(f.demo, f.demo.StartImport, &tk, ImportInput{Region: "IAD", Container: "imports", Object: "web.vhd", Name: "web (IAD)"}); err != nil {
 		t.Fatal(err)
 	}
 	var repeat cloud.Task
-	if err := f.run(f.demo, f.demo.StartImport, &repeat, ImportInput{"IAD", "imports", "web.vhd", "web (IAD)"}); err != nil || repeat.ID != tk.ID {
+	if err := f.run(f.demo, f.demo.StartImport, &repeat, ImportInput{Region: "IAD", Container: "imports", Object: "web.vhd", Name: "web (IAD)"}); err != nil || repeat.ID != tk.ID {
 		t.Fatalf("a repeated StartImport started task %s, want the first one %s (%v)", repeat.ID, tk.ID, err)
 	}
 	if err := f.run(f.demo, f.demo.WaitForTask, &tk, TaskRef{"IAD", tk.ID}); err != nil {
@@ -267,7 +267,7 @@ func TestTaskActivities(t *testing.T) {
 	if _, err := f.demo.cloud.PutStream(context.Background(), "IAD", "junk", "notes.txt", strings.NewReader(strings.Repeat("hello ", 200)), 1200, ""); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.run(f.demo, f.demo.StartImport, &tk, ImportInput{"IAD", "junk", "notes.txt", "junk"}); err != nil {
+	if err := f.run(f.demo, f.demo.StartImport, &tk, ImportInput{Region: "IAD", Container: "junk", Object: "notes.txt", Name: "junk"}); err != nil {
 		t.Fatal(err)
 	}
 	wantAppErr(t, f.run(f.demo, f.demo.WaitForTask, nil, TaskRef{"IAD", tk.ID}), ErrTaskFailed, false, "Error code 396")

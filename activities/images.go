@@ -183,3 +183,53 @@ func contains(xs []string, x string) bool {
 	}
 	return false
 }
+
+// FindImagesInput looks for the account's image with Key=Value in each region.
+type FindImagesInput struct {
+	Regions []string `json:"regions"`
+	Key     string   `json:"key"`
+	Value   string   `json:"value"`
+}
+
+// FindImagesByProperty is FindImageByProperty over several regions at once; regions without a
+// match are absent from the result.
+func (a *Activities) FindImagesByProperty(ctx context.Context, in FindImagesInput) (map[string]cloud.Image, error) {
+	out := map[string]cloud.Image{}
+	for _, r := range in.Regions {
+		res, err := a.FindImageByProperty(ctx, FindImageInput{Region: r, Key: in.Key, Value: in.Value})
+		if err != nil {
+			return nil, err
+		}
+		if res.Found {
+			out[r] = res.Image
+		}
+	}
+	return out, nil
+}
+
+// FinishTargetInput is the last step of a migration in one region.
+type FinishTargetInput struct {
+	Update    UpdateImageInput `json:"update"`
+	ShareWith []string         `json:"share_with,omitempty"`
+	Fact      *Fact            `json:"fact,omitempty"`
+}
+
+// FinishTarget carries properties and tags to the new image, shares it, and announces it: each
+// part is idempotent, so a retry repeats none of them twice in effect.
+func (a *Activities) FinishTarget(ctx context.Context, in FinishTargetInput) (cloud.Image, error) {
+	img, err := a.UpdateImage(ctx, in.Update)
+	if err != nil {
+		return img, err
+	}
+	for _, m := range in.ShareWith {
+		if _, err := a.AddMember(ctx, MemberInput{Region: in.Update.Region, ImageID: in.Update.ImageID, Member: m}); err != nil {
+			return img, err
+		}
+	}
+	if in.Fact != nil {
+		if err := a.PublishFact(ctx, *in.Fact); err != nil {
+			return img, err
+		}
+	}
+	return img, nil
+}

@@ -51,6 +51,26 @@ func (a *Activities) DeleteObjects(ctx context.Context, in DeleteObjectsInput) (
 	return n, temporalError(err, "")
 }
 
+// CleanupInput deletes everything under Prefix in Container in each region.
+type CleanupInput struct {
+	Regions   []string `json:"regions"`
+	Container string   `json:"container"`
+	Prefix    string   `json:"prefix"`
+}
+
+// DeleteObjectsInRegions is DeleteObjects over several regions; it returns the total deleted.
+func (a *Activities) DeleteObjectsInRegions(ctx context.Context, in CleanupInput) (int, error) {
+	total := 0
+	for _, r := range in.Regions {
+		n, err := a.DeleteObjects(ctx, DeleteObjectsInput{Region: r, Container: in.Container, Prefix: in.Prefix})
+		total += n
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
 // CopyInput copies an object to another region of the same account.
 type CopyInput struct {
 	Source cloud.ObjectRef `json:"source"`
@@ -130,4 +150,22 @@ func (h *heartbeat) keepAlive(ctx context.Context) func() {
 		}
 	}()
 	return func() { close(done) }
+}
+
+// FinishMigrationInput ends a migration: optional cleanup, then the final fact.
+type FinishMigrationInput struct {
+	Cleanup *CleanupInput `json:"cleanup,omitempty"`
+	Fact    Fact          `json:"fact"`
+}
+
+// FinishMigration deletes intermediate objects (when asked) and publishes the final fact.
+func (a *Activities) FinishMigration(ctx context.Context, in FinishMigrationInput) (int, error) {
+	n := 0
+	if in.Cleanup != nil {
+		var err error
+		if n, err = a.DeleteObjectsInRegions(ctx, *in.Cleanup); err != nil {
+			return n, err
+		}
+	}
+	return n, a.PublishFact(ctx, in.Fact)
 }

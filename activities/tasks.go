@@ -37,6 +37,8 @@ type ImportInput struct {
 	Container string `json:"container"`
 	Object    string `json:"object"`
 	Name      string `json:"name"`
+	// ExpectedMD5, when set, must equal the new image's checksum (the source image's).
+	ExpectedMD5 string `json:"expected_md5,omitempty"`
 }
 
 // StartImport starts an import task, unless an earlier attempt already started one for the same
@@ -71,6 +73,45 @@ func (a *Activities) GetTask(ctx context.Context, in TaskRef) (cloud.Task, error
 // becomes a non-retryable TaskFailed error carrying the cloud's message. Polling here keeps the
 // loop out of workflow history.
 func (a *Activities) WaitForTask(ctx context.Context, in TaskRef) (cloud.Task, error) {
+	return a.waitTask(ctx, in)
+}
+
+// ExportImage ensures the container, starts the export (or finds the finished one) and waits for
+// it: one activity in the workflow's history instead of three.
+func (a *Activities) ExportImage(ctx context.Context, in ExportInput) (cloud.Task, error) {
+	if err := a.EnsureContainer(ctx, ContainerInput{Region: in.Region, Container: in.Container}); err != nil {
+		return cloud.Task{}, err
+	}
+	t, err := a.StartExport(ctx, in)
+	if err != nil || t.Done() {
+		return t, err
+	}
+	return a.waitTask(ctx, TaskRef{Region: in.Region, TaskID: t.ID})
+}
+
+// ImportImage starts the import (or finds the one an earlier attempt started), waits for it,
+// and checks the new image's checksum against ExpectedMD5: the end-to-end proof that the bytes
+// that left the source are the bytes that arrived.
+func (a *Activities) ImportImage(ctx context.Context, in ImportInput) (cloud.Task, error) {
+	t, err := a.StartImport(ctx, in)
+	if err == nil && !t.Done() {
+		t, err = a.waitTask(ctx, TaskRef{Region: in.Region, TaskID: t.ID})
+	}
+	if err != nil || in.ExpectedMD5 == "" {
+		return t, err
+	}
+	img, err := a.GetImage(ctx, ImageRef{Region: in.Region, ImageID: t.Result["image_id"]})
+	if err != nil {
+		return t, err
+	}
+	if img.Checksum != in.ExpectedMD5 {
+		return t, nonRetryable(ErrIntegrity, fmt.Sprintf("imported image %s in %s has checksum %s, the source has %s; it was left in place for inspection",
+			img.ID, in.Region, img.Checksum, in.ExpectedMD5))
+	}
+	return t, nil
+}
+
+func (a *Activities) waitTask(ctx context.Context, in TaskRef) (cloud.Task, error) {
 	wait := a.cfg.TaskPollInterval
 	for {
 		t, err := a.cloud.GetTask(ctx, in.Region, in.TaskID)

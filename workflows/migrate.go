@@ -165,9 +165,8 @@ func MigrateImage(ctx workflow.Context, in MigrateInput) (MigrateResult, error) 
 	setJobStatus(ctx, JobRunning, fmt.Sprintf("validating image %s in %s", in.ImageID, in.SourceRegion))
 	err := m.run(ctx)
 	m.result.TotalSeconds = workflow.Now(ctx).Sub(start).Seconds()
-	m.cleanup(ctx, err == nil)
-	m.status.Step = "done"
 	m.finish(ctx, err)
+	m.status.Step = "done"
 	return m.result, err
 }
 
@@ -178,10 +177,14 @@ func (m *migration) run(ctx workflow.Context) error {
 		return failWith(err, "migration %s cannot start", m.id)
 	}
 	m.result.Checksum = m.source.Checksum
-	publish(ctx, "migration.started", m.id+":started", map[string]any{"migration_id": m.id, "image_id": in.ImageID,
-		"source_region": in.SourceRegion, "target_regions": in.TargetRegions})
-
+	// Announce the start while looking for earlier imports: one wait for both.
+	started := workflow.ExecuteActivity(withActivity(ctx, "announce migration.started", 30*time.Second), a.PublishFact,
+		activities.Fact{Type: "migration.started", ID: m.id + ":started", Data: map[string]any{"migration_id": m.id, "image_id": in.ImageID,
+			"source_region": in.SourceRegion, "target_regions": in.TargetRegions}})
 	existing := m.findExisting(ctx)
+	if err := started.Get(ctx, nil); err != nil {
+		workflow.GetLogger(ctx).Warn("could not announce the start", "error", err)
+	}
 	pending := 0
 	for _, r := range in.TargetRegions {
 		if _, ok := existing[r]; !ok {
@@ -198,19 +201,16 @@ func (m *migration) run(ctx workflow.Context) error {
 	return m.targets(ctx, export, existing)
 }
 
-// findExisting asks each target for an image this migration already made.
+// findExisting asks the targets for images this migration already made (one activity for all).
 func (m *migration) findExisting(ctx workflow.Context) map[string]cloud.Image {
 	found := map[string]cloud.Image{}
-	futures := map[string]workflow.Future{}
-	for _, r := range m.in.TargetRegions {
-		fctx := withActivity(ctx, "look for an earlier import in "+r, time.Minute)
-		futures[r] = workflow.ExecuteActivity(fctx, a.FindImageByProperty, activities.FindImageInput{Region: r, Key: PropMigrationID, Value: m.id})
-	}
-	for _, r := range m.in.TargetRegions {
-		var res activities.FindImageResult
-		if err := futures[r].Get(ctx, &res); err == nil && res.Found {
-			found[r] = res.Image
-		}
+	fctx := withActivity(ctx, "look for earlier imports in "+strings.Join(m.in.TargetRegions, ", "), 2*time.Minute)
+	err := workflow.ExecuteActivity(fctx, a.FindImagesByProperty, activities.FindImagesInput{Regions: m.in.TargetRegions, Key: PropMigrationID, Value: m.id}).Get(ctx, &found)
+	if err != nil {
+		// Not fatal: an import may then happen where one exists, and the stamp check below
+		// would show two; the activity's own conflict error names them for a person.
+		workflow.GetLogger(ctx).Warn("could not look for earlier imports", "error", err)
+		return map[string]cloud.Image{}
 	}
 	return found
 }
@@ -220,20 +220,11 @@ func (m *migration) export(ctx workflow.Context) (cloud.ObjectRef, error) {
 	m.status.Step = "exporting"
 	workflow.SetCurrentDetails(ctx, fmt.Sprintf("exporting %s (%s, %d MiB) in %s", m.source.Name, in.ImageID, m.source.Size>>20, in.SourceRegion))
 	start := workflow.Now(ctx)
-	if err := workflow.ExecuteActivity(withActivity(ctx, "container "+m.container+" in "+in.SourceRegion, time.Minute), a.EnsureContainer,
-		activities.ContainerInput{Region: in.SourceRegion, Container: m.container}).Get(ctx, nil); err != nil {
-		return cloud.ObjectRef{}, failWith(err, "prepare export container")
-	}
 	var task cloud.Task
-	if err := workflow.ExecuteActivity(withActivity(ctx, "export "+in.ImageID, time.Minute), a.StartExport,
+	ectx := withLongActivity(ctx, fmt.Sprintf("export %s to %s", in.ImageID, m.container), 24*time.Hour, m.in.HeartbeatTimeout.D())
+	if err := workflow.ExecuteActivity(ectx, a.ExportImage,
 		activities.ExportInput{Region: in.SourceRegion, ImageID: in.ImageID, Container: m.container}).Get(ctx, &task); err != nil {
 		return cloud.ObjectRef{}, failWith(err, "export %s in %s", in.ImageID, in.SourceRegion)
-	}
-	if !task.Done() {
-		wctx := withLongActivity(ctx, "wait for export task "+task.ID, 24*time.Hour, m.in.HeartbeatTimeout.D())
-		if err := workflow.ExecuteActivity(wctx, a.WaitForTask, activities.TaskRef{Region: in.SourceRegion, TaskID: task.ID}).Get(ctx, &task); err != nil {
-			return cloud.ObjectRef{}, failWith(err, "export %s in %s", in.ImageID, in.SourceRegion)
-		}
 	}
 	m.result.ExportSeconds = workflow.Now(ctx).Sub(start).Seconds()
 	c, o, ok := task.ExportLocation()
@@ -296,10 +287,6 @@ func (m *migration) target(ctx workflow.Context, region string, export cloud.Obj
 	if !reused {
 		m.status.Targets[region] = "copying"
 		obj := cloud.ObjectRef{Region: region, Container: m.container, Object: m.in.ImageID + ".vhd"}
-		if err := workflow.ExecuteActivity(withActivity(ctx, "container "+m.container+" in "+region, time.Minute), a.EnsureContainer,
-			activities.ContainerInput{Region: region, Container: m.container}).Get(ctx, nil); err != nil {
-			return fail("prepare container", err)
-		}
 		start := workflow.Now(ctx)
 		var copied cloud.CopyResult
 		cctx := withLongActivity(ctx, fmt.Sprintf("copy %d MiB %s -> %s", m.source.Size>>20, export.Region, region), 48*time.Hour, m.in.HeartbeatTimeout.D())
@@ -311,41 +298,29 @@ func (m *migration) target(ctx workflow.Context, region string, export cloud.Obj
 		m.status.Targets[region] = "importing"
 		start = workflow.Now(ctx)
 		var task cloud.Task
-		if err := workflow.ExecuteActivity(withActivity(ctx, "import into "+region, time.Minute), a.StartImport,
-			activities.ImportInput{Region: region, Container: obj.Container, Object: obj.Object, Name: m.targetName()}).Get(ctx, &task); err != nil {
+		ictx := withLongActivity(ctx, "import into "+region, 24*time.Hour, m.in.HeartbeatTimeout.D())
+		if err := workflow.ExecuteActivity(ictx, a.ImportImage,
+			activities.ImportInput{Region: region, Container: obj.Container, Object: obj.Object, Name: m.targetName(), ExpectedMD5: m.source.Checksum}).Get(ctx, &task); err != nil {
 			return fail("import", err)
-		}
-		if !task.Done() {
-			wctx := withLongActivity(ctx, "wait for import task "+task.ID, 24*time.Hour, m.in.HeartbeatTimeout.D())
-			if err := workflow.ExecuteActivity(wctx, a.WaitForTask, activities.TaskRef{Region: region, TaskID: task.ID}).Get(ctx, &task); err != nil {
-				return fail("import", err)
-			}
 		}
 		res.ImportSeconds = workflow.Now(ctx).Sub(start).Seconds()
 		imageID = task.Result["image_id"]
 	}
 	res.ImageID = imageID
 
+	if reused && found.Checksum != m.source.Checksum {
+		return fail("verify", fmt.Errorf("image %s found in %s has checksum %s, the source has %s", imageID, region, found.Checksum, m.source.Checksum))
+	}
 	m.status.Targets[region] = "tagging"
-	var img cloud.Image
-	update := activities.UpdateImageInput{Region: region, ImageID: imageID, Properties: m.carriedProperties(), Tags: m.source.Tags}
-	if err := workflow.ExecuteActivity(withActivity(ctx, "carry properties and tags to "+imageID, time.Minute), a.UpdateImage, update).Get(ctx, &img); err != nil {
-		return fail("update properties", err)
-	}
-	if img.Checksum != "" && m.source.Checksum != "" && img.Checksum != m.source.Checksum {
-		return fail("verify", fmt.Errorf("imported image %s has checksum %s, the source has %s", imageID, img.Checksum, m.source.Checksum))
-	}
-	for _, member := range m.in.ShareWith {
-		m.status.Targets[region] = "sharing"
-		if err := workflow.ExecuteActivity(withActivity(ctx, "share "+imageID+" with "+member, time.Minute), a.AddMember,
-			activities.MemberInput{Region: region, ImageID: imageID, Member: member}).Get(ctx, nil); err != nil {
-			return fail("share with "+member, err)
-		}
+	fact := activities.Fact{Type: "migration.target-completed", ID: m.id + ":target:" + region, Data: map[string]any{"migration_id": m.id,
+		"source_image_id": m.in.ImageID, "region": region, "image_id": imageID, "bytes": res.Bytes}}
+	finish := activities.FinishTargetInput{ShareWith: m.in.ShareWith, Fact: &fact,
+		Update: activities.UpdateImageInput{Region: region, ImageID: imageID, Properties: m.carriedProperties(), Tags: m.source.Tags}}
+	if err := workflow.ExecuteActivity(withActivity(ctx, "carry properties and tags to "+imageID+", share, announce", 2*time.Minute), a.FinishTarget, finish).Get(ctx, nil); err != nil {
+		return fail("finish", err)
 	}
 	res.Status = "succeeded"
 	m.status.Targets[region] = "done"
-	publish(ctx, "migration.target-completed", m.id+":target:"+region, map[string]any{"migration_id": m.id,
-		"source_image_id": m.in.ImageID, "region": region, "image_id": imageID, "bytes": res.Bytes})
 	return res
 }
 
@@ -365,27 +340,8 @@ func (m *migration) carriedProperties() map[string]string {
 	return props
 }
 
-// cleanup deletes the export and the copies per the policy. It runs on a disconnected context so
-// a cancelled migration still tidies up.
-func (m *migration) cleanup(ctx workflow.Context, succeeded bool) {
-	if m.in.Cleanup == CleanupNever || (m.in.Cleanup == CleanupOnSuccess && !succeeded) {
-		return
-	}
-	m.status.Step = "cleaning up"
-	dctx, _ := workflow.NewDisconnectedContext(ctx)
-	regions := append([]string{m.in.SourceRegion}, m.in.TargetRegions...)
-	for _, r := range regions {
-		var n int
-		err := workflow.ExecuteActivity(withActivity(dctx, "delete intermediate objects in "+r, 10*time.Minute), a.DeleteObjects,
-			activities.DeleteObjectsInput{Region: r, Container: m.container, Prefix: m.in.ImageID}).Get(dctx, &n)
-		if err != nil {
-			workflow.GetLogger(ctx).Warn("cleanup failed; intermediate objects remain", "region", r, "container", m.container, "error", err)
-			continue
-		}
-		m.result.ObjectsDeleted += n
-	}
-}
-
+// finish deletes intermediate objects per the cleanup policy and announces the outcome, in one
+// activity. It runs on a disconnected context so a cancelled migration still tidies up.
 func (m *migration) finish(ctx workflow.Context, err error) {
 	status, typ := JobSucceeded, "migration.completed"
 	for _, t := range m.result.Targets {
@@ -396,11 +352,21 @@ func (m *migration) finish(ctx workflow.Context, err error) {
 	data := map[string]any{"migration_id": m.id, "source_image_id": m.in.ImageID, "targets": m.result.Targets}
 	if err != nil {
 		status, typ = JobFailed, "migration.failed"
-		data["error"] = err.Error()
+		data["error"] = reason(err)
+	}
+	in := activities.FinishMigrationInput{Fact: activities.Fact{Type: typ, ID: m.id + ":" + typ, Data: data}}
+	if m.in.Cleanup == CleanupAlways || (m.in.Cleanup == CleanupOnSuccess && err == nil) {
+		in.Cleanup = &activities.CleanupInput{Regions: append([]string{m.in.SourceRegion}, m.in.TargetRegions...), Container: m.container, Prefix: m.in.ImageID}
+		m.status.Step = "cleaning up"
 	}
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	var n int
+	if ferr := workflow.ExecuteActivity(withActivity(dctx, "clean up and announce "+typ, 30*time.Minute), a.FinishMigration, in).Get(dctx, &n); ferr != nil {
+		workflow.GetLogger(ctx).Warn("cleanup failed; intermediate objects remain", "container", m.container, "error", ferr)
+		publish(dctx, typ, m.id+":"+typ, data)
+	}
+	m.result.ObjectsDeleted = n
 	setJobStatus(dctx, status, fmt.Sprintf("%s: %s", strings.ToLower(status), summarize(m.result)))
-	publish(dctx, typ, m.id+":"+typ, data)
 }
 
 func summarize(r MigrateResult) string {

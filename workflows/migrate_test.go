@@ -53,22 +53,18 @@ func mockMigration(env *testsuite.TestWorkflowEnvironment, c *calls, failCopy ma
 		c.add("fact " + f.Type)
 		return nil
 	})
-	env.OnActivity(a.FindImageByProperty, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.FindImageInput) (activities.FindImageResult, error) {
-		if id, ok := existing[in.Region]; ok {
-			return activities.FindImageResult{Found: true, Image: cloud.Image{ID: id, Checksum: "abc"}}, nil
+	env.OnActivity(a.FindImagesByProperty, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.FindImagesInput) (map[string]cloud.Image, error) {
+		out := map[string]cloud.Image{}
+		for _, r := range in.Regions {
+			if id, ok := existing[r]; ok {
+				out[r] = cloud.Image{ID: id, Checksum: "abc"}
+			}
 		}
-		return activities.FindImageResult{}, nil
+		return out, nil
 	}).Maybe()
-	env.OnActivity(a.EnsureContainer, mock.Anything, mock.Anything).Return(nil).Maybe()
-	env.OnActivity(a.StartExport, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ExportInput) (cloud.Task, error) {
+	env.OnActivity(a.ExportImage, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ExportInput) (cloud.Task, error) {
 		c.add("export")
-		return cloud.Task{ID: "t-exp", Type: "export", Status: "pending"}, nil
-	}).Maybe()
-	env.OnActivity(a.WaitForTask, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.TaskRef) (cloud.Task, error) {
-		if in.TaskID == "t-exp" {
-			return cloud.Task{ID: "t-exp", Status: "success", Result: map[string]string{"export_location": "c/img-1.vhd"}}, nil
-		}
-		return cloud.Task{ID: in.TaskID, Status: "success", Result: map[string]string{"image_id": "new-" + in.Region}}, nil
+		return cloud.Task{ID: "t-exp", Status: "success", Result: map[string]string{"export_location": "c/img-1.vhd"}}, nil
 	}).Maybe()
 	env.OnActivity(a.CopyObjectAcrossRegions, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.CopyInput) (cloud.CopyResult, error) {
 		c.add("copy " + in.Target.Region)
@@ -77,21 +73,28 @@ func mockMigration(env *testsuite.TestWorkflowEnvironment, c *calls, failCopy ma
 		}
 		return cloud.CopyResult{Bytes: 64 << 20, BytesSent: 64 << 20, Segments: 1}, nil
 	}).Maybe()
-	env.OnActivity(a.StartImport, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ImportInput) (cloud.Task, error) {
+	env.OnActivity(a.ImportImage, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ImportInput) (cloud.Task, error) {
 		c.add("import " + in.Region)
-		return cloud.Task{ID: "t-imp-" + in.Region, Status: "pending"}, nil
+		return cloud.Task{ID: "t-imp-" + in.Region, Status: "success", Result: map[string]string{"image_id": "new-" + in.Region}}, nil
 	}).Maybe()
-	env.OnActivity(a.UpdateImage, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.UpdateImageInput) (cloud.Image, error) {
-		c.add("update " + in.Region + " " + in.Properties[PropMigrationID] + " app=" + in.Properties["app"] + " type=" + in.Properties["image_type"] + " tags=" + strings.Join(in.Tags, ","))
-		return cloud.Image{ID: in.ImageID, Checksum: "abc"}, nil
+	env.OnActivity(a.FinishTarget, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.FinishTargetInput) (cloud.Image, error) {
+		u := in.Update
+		c.add("update " + u.Region + " " + u.Properties[PropMigrationID] + " app=" + u.Properties["app"] + " type=" + u.Properties["image_type"] + " tags=" + strings.Join(u.Tags, ","))
+		for _, m := range in.ShareWith {
+			c.add("share " + u.Region + " " + m)
+		}
+		c.add("fact " + in.Fact.Type)
+		return cloud.Image{ID: u.ImageID, Checksum: "abc"}, nil
 	}).Maybe()
-	env.OnActivity(a.AddMember, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.MemberInput) (cloud.Member, error) {
-		c.add("share " + in.Region + " " + in.Member)
-		return cloud.Member{Status: "pending"}, nil
-	}).Maybe()
-	env.OnActivity(a.DeleteObjects, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.DeleteObjectsInput) (int, error) {
-		c.add("cleanup " + in.Region)
-		return 3, nil
+	env.OnActivity(a.FinishMigration, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.FinishMigrationInput) (int, error) {
+		c.add("fact " + in.Fact.Type)
+		if in.Cleanup == nil {
+			return 0, nil
+		}
+		for _, r := range in.Cleanup.Regions {
+			c.add("cleanup " + r)
+		}
+		return 3 * len(in.Cleanup.Regions), nil
 	}).Maybe()
 }
 
@@ -133,7 +136,10 @@ func TestMigrateValidationFailsAtOnce(t *testing.T) {
 	c := &calls{}
 	env.OnActivity(a.CheckExportable, mock.Anything, mock.Anything).Return(cloud.Image{},
 		temporal.NewNonRetryableApplicationError("image img-1 (rhel) in DFW carries licensed software", activities.ErrNotExportable, nil))
-	env.OnActivity(a.PublishFact, mock.Anything, mock.Anything).Return(func(_ context.Context, f activities.Fact) error { c.add("fact " + f.Type); return nil })
+	env.OnActivity(a.FinishMigration, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.FinishMigrationInput) (int, error) {
+		c.add("fact " + in.Fact.Type)
+		return 0, nil
+	})
 	env.ExecuteWorkflow(MigrateImage, migrateInput())
 	err := env.GetWorkflowError()
 	var ae *temporal.ApplicationError
