@@ -353,3 +353,34 @@ func TestCopyResumesFromHeartbeatDetails(t *testing.T) {
 		t.Fatalf("resumed copy %+v", res)
 	}
 }
+
+func TestOfferAndSettle(t *testing.T) {
+	f := setup(t)
+	in := OfferInput{Region: "DFW", ImageID: f.webID, Member: "100002", ShareWorkflowID: "share-x"}
+	var m cloud.Member
+	if err := f.run(f.demo, f.demo.OfferShare, &m, in); err != nil || m.Status != "pending" {
+		t.Fatalf("offer %+v %v", m, err)
+	}
+	settle := SettleInput{Region: "DFW", ImageID: f.webID, Member: "100002", ShareWorkflowID: "share-x", OnReject: "revoke", OnTimeout: "keep"}
+	var res SettleResult
+	if err := f.run(f.demo, f.demo.SettleMember, &res, settle); err != nil || res.Status != "pending" {
+		t.Fatalf("settle while pending %+v %v", res, err)
+	}
+	if _, err := f.partner.cloud.UpdateMember(context.Background(), "DFW", f.webID, "rejected"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.run(f.demo, f.demo.SettleMember, &res, settle); err != nil || res.Status != "rejected" || !res.Revoked {
+		t.Fatalf("settle rejected %+v %v", res, err)
+	}
+	if _, err := f.demo.cloud.GetMember(context.Background(), "DFW", f.webID, "100002"); !cloud.IsNotFound(err) {
+		t.Fatalf("revoked member still there: %v", err)
+	}
+	// Offered again and left unanswered past the deadline, with keep: expired, still a member.
+	if err := f.run(f.demo, f.demo.OfferShare, &m, in); err != nil {
+		t.Fatal(err)
+	}
+	settle.Expired = true
+	if err := f.run(f.demo, f.demo.SettleMember, &res, settle); err != nil || res.Status != "expired" || res.Revoked {
+		t.Fatalf("settle expired %+v %v", res, err)
+	}
+}

@@ -102,15 +102,15 @@ type ShareStatus struct {
 }
 
 type share struct {
-	in       ShareInput
-	id       string
-	producer string
-	status   ShareStatus
-	outcome  map[string]*MemberOutcome
+	in      ShareInput
+	id      string
+	status  ShareStatus
+	outcome map[string]*MemberOutcome
 }
 
-// ShareImage adds each member, announces the offer, and waits for each member's decision by
-// signal (with a slow backstop poll) until the deadline; then applies the policies.
+// ShareImage offers the image to each member, then waits for each member's decision by signal
+// (a hint, confirmed against the cloud) with a slow backstop poll, until the deadline; rejected
+// and expired members get their policy. Each offer and each settlement is one activity.
 func ShareImage(ctx workflow.Context, in ShareInput) (ShareResult, error) {
 	if err := in.Normalize(); err != nil {
 		return ShareResult{}, err
@@ -126,20 +126,26 @@ func ShareImage(ctx workflow.Context, in ShareInput) (ShareResult, error) {
 	decisions := workflow.GetSignalChannel(ctx, MemberStatusSignal)
 	setJobStatus(ctx, JobRunning, fmt.Sprintf("sharing %s in %s with %s", in.ImageID, in.Region, strings.Join(in.Members, ", ")))
 	if err := s.offer(ctx); err != nil {
-		setJobStatus(ctx, JobFailed, "share failed: "+err.Error())
+		setJobStatus(ctx, JobFailed, "share failed: "+reason(err))
 		return ShareResult{}, err
 	}
 	s.status.Step = "waiting for decisions"
 	setJobStatus(ctx, JobWaiting, fmt.Sprintf("waiting up to %s for %s", in.Deadline.D(), strings.Join(s.pending(), ", ")))
 	s.wait(ctx, decisions)
 	s.status.Step = "applying policy"
-	s.settle(ctx)
+	for _, m := range s.pending() {
+		s.settle(ctx, m, true, "deadline")
+	}
 	s.status.Step = "done"
 	res := ShareResult{Region: in.Region, ImageID: in.ImageID}
 	accepted := 0
 	for _, m := range in.Members {
-		res.Members = append(res.Members, *s.outcome[m])
-		if s.outcome[m].Status == "accepted" {
+		o := s.outcome[m]
+		if o == nil { // could not be settled (the cloud kept failing): report it as it stands
+			o = &MemberOutcome{Member: m, Status: "pending"}
+		}
+		res.Members = append(res.Members, *o)
+		if o.Status == "accepted" {
 			accepted++
 		}
 	}
@@ -151,25 +157,21 @@ func ShareImage(ctx workflow.Context, in ShareInput) (ShareResult, error) {
 	return res, nil
 }
 
-// offer adds every member (already added counts) and publishes share.offered for those pending.
+// offer offers the image to every member at once; a member that already decided is settled.
 func (s *share) offer(ctx workflow.Context) error {
-	var acct activities.Account
-	if err := workflow.ExecuteActivity(withActivity(ctx, "who am I", time.Minute), a.Authenticate).Get(ctx, &acct); err != nil {
-		return err
+	futures := make([]workflow.Future, len(s.in.Members))
+	for i, m := range s.in.Members {
+		futures[i] = workflow.ExecuteActivity(withActivity(ctx, "offer "+s.in.ImageID+" to "+m, time.Minute), a.OfferShare,
+			activities.OfferInput{Region: s.in.Region, ImageID: s.in.ImageID, Member: m, ShareWorkflowID: s.id})
 	}
-	s.producer = acct.Tenant
-	for _, m := range s.in.Members {
+	for i, m := range s.in.Members {
 		var mem cloud.Member
-		if err := workflow.ExecuteActivity(withActivity(ctx, "share "+s.in.ImageID+" with "+m, time.Minute), a.AddMember,
-			activities.MemberInput{Region: s.in.Region, ImageID: s.in.ImageID, Member: m}).Get(ctx, &mem); err != nil {
+		if err := futures[i].Get(ctx, &mem); err != nil {
 			return failWith(err, "share %s in %s with %s", s.in.ImageID, s.in.Region, m)
 		}
-		if mem.Status == "accepted" || mem.Status == "rejected" {
-			s.decide(m, mem.Status, "add")
-			continue
+		if mem.Status != "pending" {
+			s.settle(ctx, m, false, "add")
 		}
-		publish(ctx, "share.offered", s.id+":offered:"+m, map[string]any{"image_id": s.in.ImageID, "region": s.in.Region,
-			"producer": s.producer, "member": m, "share_workflow_id": s.id})
 	}
 	return nil
 }
@@ -184,16 +186,26 @@ func (s *share) pending() []string {
 	return out
 }
 
-func (s *share) decide(member, status, via string) {
-	if s.outcome[member] != nil || (status != "accepted" && status != "rejected") {
+// settle asks the cloud for member's decision and applies the policy; a still-pending member
+// stays pending unless expired.
+func (s *share) settle(ctx workflow.Context, member string, expired bool, via string) {
+	var res activities.SettleResult
+	err := workflow.ExecuteActivity(withActivity(ctx, "settle "+member, time.Minute), a.SettleMember, activities.SettleInput{
+		Region: s.in.Region, ImageID: s.in.ImageID, Member: member, ShareWorkflowID: s.id,
+		OnReject: s.in.OnReject, OnTimeout: s.in.OnTimeout, Expired: expired}).Get(ctx, &res)
+	if err != nil {
+		workflow.GetLogger(ctx).Warn("could not settle a member; the next poll will", "member", member, "error", err)
 		return
 	}
-	s.outcome[member] = &MemberOutcome{Member: member, Status: status, Via: via}
-	s.status.Members[member] = status
+	if res.Status == "pending" {
+		return
+	}
+	s.outcome[member] = &MemberOutcome{Member: member, Status: res.Status, Revoked: res.Revoked, Via: via}
+	s.status.Members[member] = res.Status
 }
 
-// wait takes decisions from signals, polls pending members every PollInterval, and stops when
-// all have decided or the deadline passes.
+// wait takes decisions from signals and polls pending members every PollInterval, until all
+// have decided or the deadline passes.
 func (s *share) wait(ctx workflow.Context, decisions workflow.ReceiveChannel) {
 	deadline := workflow.Now(ctx).Add(s.in.Deadline.D())
 	for len(s.pending()) > 0 {
@@ -213,72 +225,18 @@ func (s *share) wait(ctx workflow.Context, decisions workflow.ReceiveChannel) {
 		polled := false
 		sel.AddFuture(timer, func(workflow.Future) { polled = true })
 		sel.Select(ctx)
-		cancelTimer()
 		if signalled != nil {
-			s.confirm(ctx, *signalled)
-		}
-		if polled && workflow.Now(ctx).Before(deadline) {
-			s.poll(ctx)
-		}
-	}
-}
-
-// confirm checks a signalled decision against the cloud before recording it: a signal is only a
-// hint, so a forged or stale event can never mark a member accepted that is not.
-func (s *share) confirm(ctx workflow.Context, d MemberDecision) {
-	if d.ImageID != s.in.ImageID || s.status.Members[d.Member] == "" || s.outcome[d.Member] != nil {
-		workflow.GetLogger(ctx).Warn("ignoring a decision for another image, an unknown member or a settled one", "image", d.ImageID, "member", d.Member)
-		return
-	}
-	var mem cloud.Member
-	err := workflow.ExecuteActivity(withActivity(ctx, "confirm "+d.Member+" "+d.Status, time.Minute), a.GetMember,
-		activities.MemberInput{Region: s.in.Region, ImageID: s.in.ImageID, Member: d.Member}).Get(ctx, &mem)
-	if err != nil {
-		workflow.GetLogger(ctx).Warn("could not confirm a decision; the next poll will", "member", d.Member, "error", err)
-		return
-	}
-	if mem.Status != d.Status {
-		workflow.GetLogger(ctx).Warn("signalled decision does not match the cloud; ignored", "member", d.Member, "signalled", d.Status, "cloud", mem.Status)
-	}
-	s.decide(d.Member, mem.Status, "signal")
-}
-
-func (s *share) poll(ctx workflow.Context) {
-	for _, m := range s.pending() {
-		var mem cloud.Member
-		err := workflow.ExecuteActivity(withActivity(ctx, "poll member "+m, time.Minute), a.GetMember,
-			activities.MemberInput{Region: s.in.Region, ImageID: s.in.ImageID, Member: m}).Get(ctx, &mem)
-		if err != nil {
-			workflow.GetLogger(ctx).Warn("member poll failed; will try at the next poll", "member", m, "error", err)
-			continue
-		}
-		s.decide(m, mem.Status, "poll")
-	}
-}
-
-// settle marks undecided members expired and applies the reject and timeout policies.
-func (s *share) settle(ctx workflow.Context) {
-	for _, m := range s.in.Members {
-		o := s.outcome[m]
-		if o == nil {
-			o = &MemberOutcome{Member: m, Status: "expired"}
-			s.outcome[m] = o
-			s.status.Members[m] = "expired"
-		}
-		policy := map[string]string{"rejected": s.in.OnReject, "expired": s.in.OnTimeout}[o.Status]
-		if policy == Revoke {
-			err := workflow.ExecuteActivity(withActivity(ctx, "revoke "+m, time.Minute), a.DeleteMember,
-				activities.MemberInput{Region: s.in.Region, ImageID: s.in.ImageID, Member: m}).Get(ctx, nil)
-			if err != nil {
-				workflow.GetLogger(ctx).Error("could not revoke member", "member", m, "error", err)
+			cancelTimer()
+			if d := *signalled; d.ImageID == s.in.ImageID && s.status.Members[d.Member] == "pending" {
+				s.settle(ctx, d.Member, false, "signal")
 			} else {
-				o.Revoked = true
+				workflow.GetLogger(ctx).Warn("ignoring a decision for another image, an unknown member or a settled one", "image", d.ImageID, "member", d.Member)
 			}
 		}
-		data := map[string]any{"image_id": s.in.ImageID, "region": s.in.Region, "producer": s.producer, "member": m, "share_workflow_id": s.id}
-		publish(ctx, "share."+o.Status, s.id+":"+o.Status+":"+m, data)
-		if o.Revoked {
-			publish(ctx, "share.revoked", s.id+":revoked:"+m, data)
+		if polled && workflow.Now(ctx).Before(deadline) {
+			for _, m := range s.pending() {
+				s.settle(ctx, m, false, "poll")
+			}
 		}
 	}
 }

@@ -25,25 +25,39 @@ func (cs cloudState) get(m string) string {
 	return "pending"
 }
 
-// mockShare answers the share activities; pollStatus is what GetMember reports.
+// mockShare answers the share activities the way the real ones behave; pollStatus is each
+// member's status as the cloud holds it.
 func mockShare(env *testsuite.TestWorkflowEnvironment, c *calls, pollStatus func(member string) string) {
-	env.OnActivity(a.Authenticate, mock.Anything).Return(activities.Account{Tenant: "100001", DefaultRegion: "DFW"}, nil)
-	env.OnActivity(a.AddMember, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.MemberInput) (cloud.Member, error) {
+	env.OnActivity(a.OfferShare, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.OfferInput) (cloud.Member, error) {
 		c.add("add " + in.Member)
-		return cloud.Member{MemberID: in.Member, Status: "pending"}, nil
+		st := pollStatus(in.Member)
+		if st == "pending" {
+			c.add("fact share.offered " + in.Member)
+		}
+		return cloud.Member{MemberID: in.Member, Status: st}, nil
 	})
-	env.OnActivity(a.GetMember, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.MemberInput) (cloud.Member, error) {
+	env.OnActivity(a.SettleMember, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.SettleInput) (activities.SettleResult, error) {
 		c.add("poll " + in.Member)
-		return cloud.Member{MemberID: in.Member, Status: pollStatus(in.Member)}, nil
+		res := activities.SettleResult{Status: pollStatus(in.Member)}
+		policy := ""
+		switch {
+		case res.Status == "rejected":
+			policy = in.OnReject
+		case res.Status == "pending" && in.Expired:
+			res.Status, policy = "expired", in.OnTimeout
+		case res.Status == "pending":
+			return res, nil
+		}
+		if policy == Revoke {
+			c.add("revoke " + in.Member)
+			res.Revoked = true
+		}
+		c.add("fact share." + res.Status + " " + in.Member)
+		if res.Revoked {
+			c.add("fact share.revoked " + in.Member)
+		}
+		return res, nil
 	}).Maybe()
-	env.OnActivity(a.DeleteMember, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.MemberInput) error {
-		c.add("revoke " + in.Member)
-		return nil
-	}).Maybe()
-	env.OnActivity(a.PublishFact, mock.Anything, mock.Anything).Return(func(_ context.Context, f activities.Fact) error {
-		c.add("fact " + f.Type + " " + f.Data["member"].(string))
-		return nil
-	})
 }
 
 func shareInput(members ...string) ShareInput {
@@ -136,8 +150,8 @@ func TestShareTimesOut(t *testing.T) {
 			if o.Status != "expired" || o.Revoked != (policy == Revoke) || c.has("revoke") != map[string]int{Revoke: 1, Keep: 0}[policy] {
 				t.Fatalf("outcome %+v calls %v", o, c.names)
 			}
-			// 48h deadline with a 6h backstop: seven polls before it ends.
-			if n := c.has("poll"); n != 7 || c.has("fact share.expired") != 1 {
+			// 48h deadline with a 6h backstop: seven polls, then the deadline settles it.
+			if n := c.has("poll"); n != 8 || c.has("fact share.expired") != 1 {
 				t.Fatalf("%d polls, calls %v", n, c.names)
 			}
 		})
@@ -186,20 +200,17 @@ func TestShareForgedSignalIsIgnored(t *testing.T) {
 
 func TestShareAlreadyAccepted(t *testing.T) {
 	env := newEnv(t)
-	env.OnActivity(a.Authenticate, mock.Anything).Return(activities.Account{Tenant: "100001"}, nil)
-	env.OnActivity(a.AddMember, mock.Anything, mock.Anything).Return(cloud.Member{MemberID: "100002", Status: "accepted"}, nil)
 	c := &calls{}
-	env.OnActivity(a.PublishFact, mock.Anything, mock.Anything).Return(func(_ context.Context, f activities.Fact) error { c.add("fact " + f.Type); return nil })
+	mockShare(env, c, cloudState{"100002": "accepted"}.get)
 	env.ExecuteWorkflow(ShareImage, shareInput("100002"))
-	if o := shareResult(t, env)["100002"]; o.Status != "accepted" || o.Via != "add" || c.has("fact share.offered") != 0 {
+	if o := shareResult(t, env)["100002"]; o.Status != "accepted" || o.Via != "add" || c.has("fact share.offered") != 0 || c.has("fact share.accepted") != 1 {
 		t.Fatalf("outcome %+v calls %v", o, c.names)
 	}
 }
 
 func TestShareAddFails(t *testing.T) {
 	env := newEnv(t)
-	env.OnActivity(a.Authenticate, mock.Anything).Return(activities.Account{Tenant: "100001"}, nil)
-	env.OnActivity(a.AddMember, mock.Anything, mock.Anything).Return(cloud.Member{},
+	env.OnActivity(a.OfferShare, mock.Anything, mock.Anything).Return(cloud.Member{},
 		temporal.NewNonRetryableApplicationError("image img-1 is not owned by account 100001 in DFW, so it cannot be shared", activities.ErrNotFound, nil))
 	env.ExecuteWorkflow(ShareImage, shareInput("100002"))
 	var ae *temporal.ApplicationError

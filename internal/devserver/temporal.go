@@ -34,7 +34,9 @@ type TemporalOptions struct {
 	Host      string // address to bind, default 127.0.0.1
 	Port      int    // frontend gRPC port (7233 for the temporal CLI)
 	Namespace string // created when missing, default "default"
-	LogLevel  string // server log level, default "error" (it is chatty at info)
+	// LogLevel of the server's own log on stderr; empty keeps it silent (it is chatty even at
+	// error level when shutting down).
+	LogLevel string
 }
 
 // Temporal is a running embedded server.
@@ -70,9 +72,6 @@ func StartTemporal(o TemporalOptions) (*Temporal, error) {
 	if o.Namespace == "" {
 		o.Namespace = "default"
 	}
-	if o.LogLevel == "" {
-		o.LogLevel = "error"
-	}
 	frontend := net.JoinHostPort(o.Host, strconv.Itoa(o.Port))
 	if err := PortFree("Temporal", frontend); err != nil {
 		return nil, err
@@ -103,7 +102,10 @@ func StartTemporal(o TemporalOptions) (*Temporal, error) {
 	if err != nil {
 		return nil, err
 	}
-	logger := log.NewZapLogger(log.BuildZapLogger(log.Config{Stdout: true, Level: o.LogLevel}))
+	var logger log.Logger = log.NewNoopLogger()
+	if o.LogLevel != "" {
+		logger = log.NewZapLogger(log.BuildZapLogger(log.Config{Level: o.LogLevel}))
+	}
 	srv, err := temporal.NewServer(
 		temporal.WithConfig(cfg),
 		temporal.ForServices(temporal.DefaultServices),

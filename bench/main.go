@@ -1,0 +1,123 @@
+// Command bench measures imageflow against its limits and alternatives, each against a baseline in
+// the same run, and prints a table (and writes it as Markdown with --out):
+//
+//	go run ./bench                  # all six rows, about ten minutes on two cores
+//	go run ./bench --only 1,4       # some rows
+//	go run ./bench --quick          # smaller sizes, a smoke run of every row
+//
+// Everything runs on this machine: the emulator (in this process), an embedded Temporal server on
+// SQLite, an embedded NATS server, and the real worker binary as a child process where a row
+// measures the worker itself.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// row is one result line of the table.
+type row struct {
+	n        int
+	name     string
+	measured string
+	baseline string
+	ratio    string
+	goal     string
+	met      bool
+	note     string
+}
+
+type sizes struct {
+	loopback, slow, memSmall, memLarge int64
+	events, shares                     int
+}
+
+func main() {
+	only := flag.String("only", "", "comma-separated rows to run (1-6); default all")
+	quick := flag.Bool("quick", false, "smaller sizes: a smoke run of every row (numbers are not comparable)")
+	out := flag.String("out", "", "also write the table as Markdown to this file")
+	dir := flag.String("dir", "", "working folder (default: a temporary one, removed at the end)")
+	flag.Parse()
+	sz := sizes{loopback: 2 << 30, slow: 512 << 20, memSmall: 1 << 30, memLarge: 4 << 30, events: 2000, shares: 1000}
+	if *quick {
+		sz = sizes{loopback: 256 << 20, slow: 64 << 20, memSmall: 128 << 20, memLarge: 512 << 20, events: 200, shares: 100}
+	}
+	want := map[int]bool{}
+	for _, s := range strings.Split(*only, ",") {
+		if n, err := strconv.Atoi(strings.TrimSpace(s)); err == nil {
+			want[n] = true
+		}
+	}
+	run := func(n int) bool { return len(want) == 0 || want[n] }
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	e, err := setup(ctx, *dir, sz, run)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+	defer e.close()
+	started := time.Now()
+	var rows []row
+	steps := []struct {
+		n int
+		f func(context.Context) ([]row, error)
+	}{
+		{1, e.loopbackCopy}, {2, e.slowLink}, {3, e.memory}, {4, e.eventStarts}, {5, e.orchestration}, {6, e.scale},
+	}
+	for _, s := range steps {
+		if !run(s.n) {
+			continue
+		}
+		fmt.Fprintf(os.Stderr, "row %d ...\n", s.n)
+		rs, err := s.f(ctx)
+		if err != nil {
+			rows = append(rows, row{n: s.n, name: "error", measured: err.Error()})
+			fmt.Fprintf(os.Stderr, "row %d failed: %v\n", s.n, err)
+			continue
+		}
+		rows = append(rows, rs...)
+	}
+	table := markdown(rows, time.Since(started), *quick)
+	fmt.Println(table)
+	if *out != "" {
+		if err := os.WriteFile(*out, []byte(table), 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+	}
+}
+
+func markdown(rows []row, took time.Duration, quick bool) string {
+	var b strings.Builder
+	host, _ := os.Hostname()
+	fmt.Fprintf(&b, "Run %s on %s (%d CPUs), %s%s.\n\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"), host, numCPU(), took.Round(time.Second),
+		map[bool]string{true: ", --quick sizes", false: ""}[quick])
+	b.WriteString("| # | measurement | imageflow | baseline | ratio | goal | met |\n| --- | --- | --- | --- | --- | --- | --- |\n")
+	for _, r := range rows {
+		met := "yes"
+		if !r.met {
+			met = "**no**"
+		}
+		fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %s | %s |\n", r.n, r.name, r.measured, r.baseline, r.ratio, r.goal, met)
+	}
+	var notes []string
+	for _, r := range rows {
+		if r.note != "" {
+			notes = append(notes, fmt.Sprintf("- row %d (%s): %s", r.n, r.name, r.note))
+		}
+	}
+	if len(notes) > 0 {
+		b.WriteString("\n" + strings.Join(notes, "\n") + "\n")
+	}
+	return b.String()
+}
+
+func mibps(bytes int64, d time.Duration) float64 { return float64(bytes) / (1 << 20) / d.Seconds() }

@@ -1,0 +1,295 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/sdk/client"
+
+	"github.com/imageflow/imageflow/activities"
+	"github.com/imageflow/imageflow/events"
+	"github.com/imageflow/imageflow/internal/runner"
+	"github.com/imageflow/imageflow/workflows"
+)
+
+// parallel runs f(i) for i in [0,n) on k goroutines and returns the first error.
+func parallel(n, k int, f func(i int) error) error {
+	var next atomic.Int64
+	var first error
+	var once sync.Once
+	var wg sync.WaitGroup
+	for w := 0; w < k; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				if err := f(i); err != nil {
+					once.Do(func() { first = err })
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return first
+}
+
+// Row 4: starts per second through the event bridge versus direct client starts, same server,
+// same concurrency (16), onto a queue no worker serves, so only the starts are measured.
+func (e *env) eventStarts(ctx context.Context) ([]row, error) {
+	n := e.sz.events
+	const conc = 16
+	input := func(prefix string, i int) workflows.MigrateInput {
+		return workflows.MigrateInput{ImageID: fmt.Sprintf("%s-%05d", prefix, i), SourceRegion: "DFW", TargetRegions: []string{"IAD"}}
+	}
+	start := time.Now()
+	err := parallel(n, conc, func(i int) error {
+		in := input("direct", i)
+		_, err := e.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.MigrateWorkflowID("100001", in), TaskQueue: "bench-nobody",
+			WorkflowIDReusePolicy: enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY}, workflows.MigrateImageWorkflow, in)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	direct := time.Since(start)
+
+	pub := events.NewPublisher(e.js, subjects, "bench")
+	if _, err := events.EnsureStream(ctx, e.js, "IMAGEFLOW", subjects); err != nil {
+		return nil, err
+	}
+	if err := parallel(n, conc, func(i int) error {
+		return pub.Command(ctx, events.CmdMigrate, fmt.Sprintf("bench-evt-%05d", i), "100001", input("event", i))
+	}); err != nil {
+		return nil, err
+	}
+	// The events wait in the stream; the clock runs from the bridge's start to its last start.
+	b, err := events.NewBridge(ctx, e.js, e.tc, events.BridgeConfig{Subjects: subjects, Stream: "IMAGEFLOW", Tenant: "100001",
+		TaskQueue: "bench-nobody", Consumer: "bench-bridge", Concurrency: conc, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		return nil, err
+	}
+	bctx, cancel := context.WithCancel(ctx)
+	start = time.Now()
+	go func() { _ = b.Run(bctx) }()
+	for b.Stats.Started.Load()+b.Stats.Duplicates.Load() < int64(n) {
+		if time.Since(start) > 10*time.Minute {
+			cancel()
+			return nil, fmt.Errorf("bridge started %d of %d", b.Stats.Started.Load(), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	bridged := time.Since(start)
+	cancel()
+	d, br := float64(n)/direct.Seconds(), float64(n)/bridged.Seconds()
+	return []row{{n: 4, name: fmt.Sprintf("event to workflow start, %d migrate commands", n),
+		measured: fmt.Sprintf("%.0f starts/s via the bridge", br), baseline: fmt.Sprintf("%.0f starts/s direct", d),
+		ratio: fmt.Sprintf("%.2f", br/d), goal: ">= 0.90", met: br/d >= 0.9,
+		note: fmt.Sprintf("both at concurrency %d against one embedded Temporal on SQLite; dead-lettered %d, duplicates %d", conc, b.Stats.DeadLettered.Load(), b.Stats.Duplicates.Load())}}, nil
+}
+
+// history returns a run's events.
+func (e *env) history(ctx context.Context, id, runID string) ([]*historypb.HistoryEvent, error) {
+	it := e.tc.GetWorkflowHistory(ctx, id, runID, false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	var evs []*historypb.HistoryEvent
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			return nil, err
+		}
+		evs = append(evs, ev)
+	}
+	return evs, nil
+}
+
+// activityTime sums started-to-completed time of the named activities in a history.
+func activityTime(evs []*historypb.HistoryEvent, names map[string]bool) time.Duration {
+	sched := map[int64]string{}
+	started := map[int64]time.Time{}
+	var total time.Duration
+	for _, ev := range evs {
+		switch ev.GetEventType() {
+		case enums.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+			sched[ev.GetEventId()] = ev.GetActivityTaskScheduledEventAttributes().GetActivityType().GetName()
+		case enums.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+			started[ev.GetActivityTaskStartedEventAttributes().GetScheduledEventId()] = ev.GetEventTime().AsTime()
+		case enums.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+			a := ev.GetActivityTaskCompletedEventAttributes()
+			if names[sched[a.GetScheduledEventId()]] {
+				total += ev.GetEventTime().AsTime().Sub(started[a.GetScheduledEventId()])
+			}
+		}
+	}
+	return total
+}
+
+func (e *env) inProcessWorker(ctx context.Context, user, queue string, autoAccept bool) (*runner.Runner, error) {
+	cc := e.demo
+	if user == "partner" {
+		cc = e.partner
+	}
+	return runner.Start(ctx, runner.Options{Cloud: cc, Temporal: e.tc, TaskQueue: queue, JetStream: e.js, Subjects: subjects, Stream: "IMAGEFLOW",
+		Activities: activities.Config{TaskPollInterval: 100 * time.Millisecond, TaskPollMaxInterval: 500 * time.Millisecond},
+		AutoAccept: autoAccept, AcceptPolicy: workflows.AcceptPolicy{TrustedProducers: []string{"100001"}},
+		StopTimeout: 5 * time.Second})
+}
+
+// Row 5: a migration's wall time minus its export, copy and import activity times, and the
+// history events per migration (one target) and per share (accepted by event).
+func (e *env) orchestration(ctx context.Context) ([]row, error) {
+	prod, err := e.inProcessWorker(ctx, "demo", "bench-orch-demo", false)
+	if err != nil {
+		return nil, err
+	}
+	defer prod.Stop()
+	part, err := e.inProcessWorker(ctx, "partner", "bench-orch-partner", true)
+	if err != nil {
+		return nil, err
+	}
+	defer part.Stop()
+	img, err := e.image("demo-web-01")
+	if err != nil {
+		return nil, err
+	}
+	in := workflows.MigrateInput{ImageID: img.ID, SourceRegion: "DFW", TargetRegions: []string{"HKG"}}
+	run, err := e.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.MigrateWorkflowID("100001", in), TaskQueue: "bench-orch-demo"}, workflows.MigrateImageWorkflow, in)
+	if err != nil {
+		return nil, err
+	}
+	var res workflows.MigrateResult
+	if err := run.Get(ctx, &res); err != nil {
+		return nil, err
+	}
+	evs, err := e.history(ctx, run.GetID(), run.GetRunID())
+	if err != nil {
+		return nil, err
+	}
+	total := evs[len(evs)-1].GetEventTime().AsTime().Sub(evs[0].GetEventTime().AsTime())
+	work := activityTime(evs, map[string]bool{"ExportImage": true, "CopyObjectAcrossRegions": true, "ImportImage": true})
+	overhead := total - work
+
+	share := workflows.ShareInput{Region: "HKG", ImageID: res.Targets[0].ImageID, Members: []string{"100002"},
+		Deadline: workflows.Duration(10 * time.Minute), PollInterval: workflows.Duration(10 * time.Minute)}
+	srun, err := e.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.ShareWorkflowID("100001", share), TaskQueue: "bench-orch-demo"}, workflows.ShareImageWorkflow, share)
+	if err != nil {
+		return nil, err
+	}
+	var sres workflows.ShareResult
+	if err := srun.Get(ctx, &sres); err != nil {
+		return nil, err
+	}
+	sevs, err := e.history(ctx, srun.GetID(), srun.GetRunID())
+	if err != nil {
+		return nil, err
+	}
+	return []row{
+		{n: 5, name: "orchestration overhead of a 64 MiB migration to one region", measured: fmt.Sprintf("%.2f s", overhead.Seconds()),
+			baseline: fmt.Sprintf("%.2f s end to end, %.2f s in export+copy+import", total.Seconds(), work.Seconds()), ratio: "-", goal: "< 1 s", met: overhead < time.Second,
+			note: "overhead includes validation, the property stamp, cleanup and the facts, each a real call to the emulator"},
+		{n: 5, name: "history events per migration (one target)", measured: fmt.Sprint(len(evs)), baseline: "-", ratio: "-", goal: "<= 60", met: len(evs) <= 60},
+		{n: 5, name: "history events per share (accepted by event: " + sres.Members[0].Status + ")", measured: fmt.Sprint(len(sevs)), baseline: "-", ratio: "-", goal: "<= 30", met: len(sevs) <= 30},
+	}, nil
+}
+
+// Row 6: many ShareImage runs waiting at once on one worker process, then accepted by events.
+func (e *env) scale(ctx context.Context) ([]row, error) {
+	n := e.sz.shares
+	w, err := e.startWorker("demo", "bench-scale", "IMAGEFLOW_WORKER_ACTIVITY_CONCURRENCY=64")
+	if err != nil {
+		return nil, err
+	}
+	defer w.shutdown()
+	offered, accepted := make(chan struct{}, n), make(chan struct{}, n)
+	count := func(subject string, ch chan struct{}) (*nats.Subscription, error) {
+		return e.nc.Subscribe(subject, func(*nats.Msg) { ch <- struct{}{} })
+	}
+	s1, err := count("imageflow.evt.share.offered", offered)
+	if err != nil {
+		return nil, err
+	}
+	defer s1.Unsubscribe()
+	s2, err := count("imageflow.evt.share.accepted", accepted)
+	if err != nil {
+		return nil, err
+	}
+	defer s2.Unsubscribe()
+	ids := make([]string, n)
+	imgs := make([]string, n)
+	for i := range ids {
+		img, err := e.image(fmt.Sprintf("bench-share-%04d", i))
+		if err != nil {
+			return nil, err
+		}
+		imgs[i] = img.ID
+	}
+	time.Sleep(2 * time.Second)
+	baseRSS := float64(w.rss()) / 1024
+	if err := parallel(n, 16, func(i int) error {
+		in := workflows.ShareInput{Region: "DFW", ImageID: imgs[i], Members: []string{"100002"}, Deadline: workflows.Duration(time.Hour), PollInterval: workflows.Duration(time.Hour)}
+		ids[i] = workflows.ShareWorkflowID("100001", in)
+		_, err := e.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: ids[i], TaskQueue: "bench-scale"}, workflows.ShareImageWorkflow, in)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	if err := waitN(ctx, offered, n, 10*time.Minute); err != nil {
+		return nil, fmt.Errorf("offers: %w", err)
+	}
+	time.Sleep(2 * time.Second)
+	waitingRSS := float64(w.rss()) / 1024
+	pub := events.NewPublisher(e.js, subjects, "bench-partner")
+	var lastAccept atomic.Int64
+	if err := parallel(n, 16, func(i int) error {
+		if _, err := e.partner.UpdateMember(ctx, "DFW", imgs[i], "accepted"); err != nil {
+			return err
+		}
+		err := pub.Command(ctx, events.CmdMemberStatus, "bench-accept-"+imgs[i], "100001",
+			events.MemberStatus{ImageID: imgs[i], Region: "DFW", Member: "100002", Status: "accepted", ShareWorkflowID: ids[i]})
+		lastAccept.Store(time.Now().UnixNano())
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	if err := waitN(ctx, accepted, n, 10*time.Minute); err != nil {
+		return nil, fmt.Errorf("acceptances: %w", err)
+	}
+	tail := time.Since(time.Unix(0, lastAccept.Load()))
+	missed := 0
+	for _, id := range ids {
+		var res workflows.ShareResult
+		if err := e.tc.GetWorkflow(ctx, id, "").Get(ctx, &res); err != nil || res.Members[0].Status != "accepted" {
+			missed++
+		}
+	}
+	return []row{
+		{n: 6, name: fmt.Sprintf("%d ShareImage runs waiting on one worker: worker RSS", n), measured: fmt.Sprintf("%.0f MiB", waitingRSS),
+			baseline: fmt.Sprintf("%.0f MiB idle", baseRSS), ratio: fmt.Sprintf("%.0f KiB per run", (waitingRSS-baseRSS)*1024/float64(n)), goal: "-", met: true},
+		{n: 6, name: fmt.Sprintf("%d acceptances by event: last accept to last completion", n), measured: fmt.Sprintf("%.1f s", tail.Seconds()),
+			baseline: "-", ratio: "-", goal: "none missed", met: missed == 0, note: fmt.Sprintf("%d of %d runs ended accepted; %d missed", n-missed, n, missed)},
+	}, nil
+}
+
+func waitN(ctx context.Context, ch chan struct{}, n int, timeout time.Duration) error {
+	deadline := time.After(timeout)
+	for got := 0; got < n; got++ {
+		select {
+		case <-ch:
+		case <-deadline:
+			return fmt.Errorf("%d of %d after %s", got, n, timeout)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
