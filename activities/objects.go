@@ -132,8 +132,10 @@ func (h *heartbeat) record(ctx context.Context, p cloud.CopyProgress) {
 // flight is not taken for a dead worker.
 func (h *heartbeat) keepAlive(ctx context.Context) func() {
 	done := make(chan struct{})
+	// A third of the heartbeat timeout, so two beats can be lost before the server gives up.
+	every := min(max(activity.GetInfo(ctx).HeartbeatTimeout/3, time.Second), 10*time.Second)
 	go func() {
-		t := time.NewTicker(5 * time.Second)
+		t := time.NewTicker(every)
 		defer t.Stop()
 		for {
 			select {

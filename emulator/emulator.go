@@ -90,8 +90,9 @@ type Emulator struct {
 	log     *slog.Logger
 	faults  *faultSet
 
-	mu sync.Mutex
-	st *state
+	mu    sync.Mutex
+	st    *state
+	stats stats
 
 	tasksWG   sync.WaitGroup
 	closing   chan struct{}
@@ -247,4 +248,27 @@ func (e *Emulator) commit() {
 	if err := e.saveLocked(); err != nil {
 		e.log.Error("save state", "err", err)
 	}
+}
+
+// stats count traffic for tests and benchmarks.
+type stats struct {
+	mu      sync.Mutex
+	bytesIn map[string]int64
+}
+
+func (s *stats) received(region string, n int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.bytesIn == nil {
+		s.bytesIn = map[string]int64{}
+	}
+	s.bytesIn[region] += n
+}
+
+// BytesReceived is how many object bytes PUT requests delivered to region since start, counting
+// uploads that were cut off (a killed copy's partial segments included).
+func (e *Emulator) BytesReceived(region string) int64 {
+	e.stats.mu.Lock()
+	defer e.stats.mu.Unlock()
+	return e.stats.bytesIn[region]
 }

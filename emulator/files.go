@@ -293,7 +293,9 @@ func (e *Emulator) putObject(w http.ResponseWriter, r *http.Request, fs *fileSpa
 		fail(w, 413, "Your request is too large: objects are limited to %d bytes; use segments and a manifest.", e.cfg.MaxObjectSize)
 		return
 	}
-	rel, size, etag, err := e.writeBlob(fs.dataDir(), r.Body, e.cfg.MaxObjectSize)
+	body := &countingBody{r: r.Body}
+	rel, size, etag, err := e.writeBlob(fs.dataDir(), body, e.cfg.MaxObjectSize)
+	e.stats.received(fs.region, body.n)
 	switch {
 	case errors.Is(err, errTooLarge):
 		fail(w, 413, "Your request is too large: objects are limited to %d bytes; use segments and a manifest.", e.cfg.MaxObjectSize)
@@ -673,4 +675,16 @@ func (e *Emulator) bulkDelete(w http.ResponseWriter, r *http.Request, fs *fileSp
 	}
 	writeJSON(w, 200, map[string]any{"Number Deleted": deleted, "Number Not Found": notFound,
 		"Response Status": status, "Response Body": "", "Errors": errs})
+}
+
+// countingBody counts the bytes a request body delivered, whether or not the upload completed.
+type countingBody struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingBody) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
@@ -43,8 +44,11 @@ func (in *ShareInput) Normalize() error {
 	}
 	seen := map[string]bool{}
 	for _, m := range in.Members {
-		if m == "" || seen[m] {
-			return invalid("share: member %q is empty or listed twice", m)
+		if seen[m] {
+			return invalid("share: member %q is listed twice", m)
+		}
+		if !tenantID.MatchString(m) {
+			return invalid("share: member %q is not a tenant id (a Rackspace account number, or a 32-hex OpenStack project id)", m)
 		}
 		seen[m] = true
 	}
@@ -67,6 +71,8 @@ func (in *ShareInput) Normalize() error {
 	}
 	return nil
 }
+
+var tenantID = regexp.MustCompile(`^([0-9]{1,20}|[0-9a-f]{32})$`)
 
 // ShareWorkflowID is the run for this request.
 func ShareWorkflowID(tenant string, in ShareInput) string {
