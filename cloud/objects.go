@@ -276,3 +276,32 @@ func (c *Client) DeleteObjects(ctx context.Context, region, container string, na
 	}
 	return deleted, nil
 }
+
+// ContainerInfo is a container and what it holds.
+type ContainerInfo struct {
+	Name  string `json:"name"`
+	Count int64  `json:"count"`
+	Bytes int64  `json:"bytes"`
+}
+
+// ListContainers lists the account's containers in region.
+func (c *Client) ListContainers(ctx context.Context, region string) ([]ContainerInfo, error) {
+	op := "list containers in " + region
+	sc, err := c.Files(region)
+	if err != nil {
+		return nil, err
+	}
+	pages, err := containers.List(sc, containers.ListOpts{}).AllPages(ctx)
+	if err != nil {
+		return nil, classify(op, err)
+	}
+	infos, err := containers.ExtractInfo(pages)
+	if err != nil {
+		return nil, classify(op, err)
+	}
+	out := make([]ContainerInfo, len(infos))
+	for i, in := range infos {
+		out[i] = ContainerInfo{Name: in.Name, Count: in.Count, Bytes: in.Bytes}
+	}
+	return out, nil
+}

@@ -69,7 +69,18 @@ func (e *Emulator) accountOp(w http.ResponseWriter, r *http.Request, fs *fileSpa
 			Bytes int64  `json:"bytes"`
 		}
 		rows := map[string]row{}
+		q := r.URL.Query()
+		prefix, marker, endMarker := q.Get("prefix"), q.Get("marker"), q.Get("end_marker")
+		limit := 10000
+		if v := q.Get("limit"); v != "" {
+			if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+				limit = min(n, 10000)
+			}
+		}
 		for name, c := range fs.containers() {
+			if !strings.HasPrefix(name, prefix) || (marker != "" && name <= marker) || (endMarker != "" && name >= endMarker) {
+				continue
+			}
 			names = append(names, name)
 			rw := row{Name: name, Count: len(c.Objects)}
 			for _, o := range c.Objects {
@@ -81,6 +92,9 @@ func (e *Emulator) accountOp(w http.ResponseWriter, r *http.Request, fs *fileSpa
 		}
 		e.mu.Unlock()
 		sort.Strings(names)
+		if len(names) > limit {
+			names = names[:limit]
+		}
 		w.Header().Set("X-Account-Container-Count", strconv.Itoa(len(names)))
 		w.Header().Set("X-Account-Object-Count", strconv.FormatInt(objects, 10))
 		w.Header().Set("X-Account-Bytes-Used", strconv.FormatInt(bytes, 10))

@@ -199,3 +199,20 @@ func TestBulkDelete(t *testing.T) {
 		t.Fatalf("bulk delete %v", m)
 	}
 }
+
+func TestAccountListingPages(t *testing.T) {
+	e := startEmu(t)
+	s := demo(t, e)
+	for _, c := range []string{"a", "b", "c", "d"} {
+		wantCode(t, s.do("PUT", "DFW", s.files(c), nil), 201)
+	}
+	if got := string(s.do("GET", "DFW", s.files("")+"?marker=b&limit=1", nil).body); got != "c\n" {
+		t.Fatalf("page after b: %q", got)
+	}
+	if code := s.do("GET", "DFW", s.files("")+"?marker=d", nil).code; code != 204 {
+		t.Fatalf("past the end: %d", code)
+	}
+	if got := string(s.do("GET", "DFW", s.files("")+"?prefix=c", nil).body); got != "c\n" {
+		t.Fatalf("prefix: %q", got)
+	}
+}

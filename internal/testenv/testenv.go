@@ -39,7 +39,8 @@ type Env struct {
 
 // Options adjust the world.
 type Options struct {
-	Emulator func(*emulator.Config) // adjust the emulator before it starts
+	Emulator     func(*emulator.Config) // adjust the emulator before it starts
+	EmulatorAddr string                 // identity address (regions on the next six ports); default free ports
 }
 
 // New starts Temporal, NATS and the emulator.
@@ -66,7 +67,11 @@ func New(t *testing.T, opts ...Options) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := emu.Start("127.0.0.1:0"); err != nil {
+	addr := o.EmulatorAddr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	if err := emu.Start(addr); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = emu.Close() })
