@@ -17,6 +17,7 @@ import (
 
 	"github.com/imageflow/imageflow/cloud"
 	"github.com/imageflow/imageflow/emulator"
+	"github.com/imageflow/imageflow/internal/emutest"
 )
 
 type fixture struct {
@@ -33,18 +34,7 @@ type fixture struct {
 
 func setup(t *testing.T, mod ...func(*emulator.Config)) *fixture {
 	t.Helper()
-	cfg := emulator.Config{TaskDuration: 40 * time.Millisecond}
-	for _, m := range mod {
-		m(&cfg)
-	}
-	e, err := emulator.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = e.Close() })
+	e := emutest.Start(t, mod...)
 	f := &fixture{t: t, emu: e}
 	f.suite.SetLogger(log.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	acfg := Config{TaskPollInterval: 20 * time.Millisecond, TaskPollMaxInterval: 100 * time.Millisecond, CopySegmentSize: 16 << 20, CopyVerify: true}

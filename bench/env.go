@@ -23,6 +23,7 @@ import (
 	"github.com/imageflow/imageflow/emulator"
 	"github.com/imageflow/imageflow/events"
 	"github.com/imageflow/imageflow/internal/devserver"
+	"github.com/imageflow/imageflow/internal/silent"
 )
 
 var subjects = events.Subjects{Prefix: "imageflow"}
@@ -88,7 +89,7 @@ func setup(ctx context.Context, dir string, sz sizes, run func(int) bool) (*env,
 	if e.temporal, err = devserver.StartTemporal(devserver.TemporalOptions{DBPath: filepath.Join(e.dir, "temporal.db"), Port: port}); err != nil {
 		return nil, err
 	}
-	if e.tc, err = client.Dial(client.Options{HostPort: e.temporal.Address, Namespace: e.temporal.Namespace, Logger: quiet{}}); err != nil {
+	if e.tc, err = client.Dial(client.Options{HostPort: e.temporal.Address, Namespace: e.temporal.Namespace, Logger: silent.Logger{}}); err != nil {
 		return nil, err
 	}
 	e.nats, err = natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: filepath.Join(e.dir, "nats"), NoLog: true, NoSigs: true})
@@ -281,10 +282,3 @@ func (c *child) shutdown() {
 	}
 	c.log.Close()
 }
-
-type quiet struct{}
-
-func (quiet) Debug(string, ...any) {}
-func (quiet) Info(string, ...any)  {}
-func (quiet) Warn(string, ...any)  {}
-func (quiet) Error(string, ...any) {}

@@ -8,23 +8,11 @@ import (
 	"time"
 
 	"github.com/imageflow/imageflow/emulator"
+	"github.com/imageflow/imageflow/internal/emutest"
 )
 
 func startEmu(t testing.TB, mod ...func(*emulator.Config)) *emulator.Emulator {
-	t.Helper()
-	cfg := emulator.Config{TaskDuration: 40 * time.Millisecond}
-	for _, m := range mod {
-		m(&cfg)
-	}
-	e, err := emulator.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Start("127.0.0.1:0"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = e.Close() })
-	return e
+	return emutest.Start(t, mod...)
 }
 
 func connect(t testing.TB, e *emulator.Emulator, user string, opts ...Options) *Client {

@@ -1,65 +1,22 @@
 package main
 
 import (
-	"bytes"
 	"context"
+	"github.com/imageflow/imageflow/internal/testenv"
 	"io"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
 
-func freePort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// freeRun finds seven consecutive free ports for the emulator (identity plus six regions).
-func freeRun(t *testing.T) int {
-	for i := 0; i < 50; i++ {
-		base := freePort(t)
-		ok := true
-		for j := 1; j < 7 && ok; j++ {
-			l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(base+j)))
-			if err != nil {
-				ok = false
-				continue
-			}
-			l.Close()
-		}
-		if ok {
-			return base
-		}
-	}
-	t.Fatal("no seven free ports in a row")
-	return 0
-}
-
 func testOptions(t *testing.T, dir string) options {
 	o := defaultOptions()
-	o.dir, o.temporalPort, o.uiPort, o.natsPort, o.emulatorPort = dir, freePort(t), freePort(t), freePort(t), freeRun(t)
+	o.dir, o.temporalPort, o.uiPort, o.natsPort, o.emulatorPort = dir, testenv.FreePort(t), testenv.FreePort(t), testenv.FreePort(t), testenv.FreePortRun(t, 7)
 	return o
 }
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
 // TestDevstackDemoAndUI runs the whole stack and its demo, checks that the Temporal UI serves and
 // lists the demo's runs, then restarts the stack on the same folder: the runs are still there and
@@ -67,7 +24,7 @@ func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); retur
 func TestDevstackDemoAndUI(t *testing.T) {
 	dir := t.TempDir()
 	o := testOptions(t, dir)
-	out := &lockedBuffer{}
+	out := &testenv.SyncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan int, 1)
@@ -104,7 +61,7 @@ func TestDevstackDemoAndUI(t *testing.T) {
 	// Restart on the same folder: Temporal's SQLite file and the emulator's state are kept.
 	o2 := testOptions(t, dir)
 	o2.exitAfterDemo = true
-	out2 := &lockedBuffer{}
+	out2 := &testenv.SyncBuffer{}
 	if code := run(context.Background(), o2, out2, nil); code != 0 {
 		t.Fatalf("second run exit %d:\n%s", code, out2.String())
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/imageflow/imageflow/events"
 	"github.com/imageflow/imageflow/internal/devserver"
 	"github.com/imageflow/imageflow/internal/runner"
+	"github.com/imageflow/imageflow/internal/silent"
 	"github.com/imageflow/imageflow/workflows"
 )
 
@@ -122,7 +123,7 @@ func (s *stack) startTemporal() (string, error) {
 		return "", err
 	}
 	s.temporal = t
-	c, err := client.Dial(client.Options{HostPort: t.Address, Namespace: t.Namespace, Logger: quiet{}})
+	c, err := client.Dial(client.Options{HostPort: t.Address, Namespace: t.Namespace, Logger: silent.Logger{}})
 	if err != nil {
 		return "", err
 	}
@@ -222,10 +223,3 @@ func (s *stack) stop() {
 		_ = s.temporal.Stop()
 	}
 }
-
-type quiet struct{}
-
-func (quiet) Debug(string, ...any) {}
-func (quiet) Info(string, ...any)  {}
-func (quiet) Warn(string, ...any)  {}
-func (quiet) Error(string, ...any) {}

@@ -339,24 +339,46 @@ func contentType(r *http.Request) string {
 	return "application/octet-stream"
 }
 
-// storeObject records o in its container, replacing (and deleting the bytes of) any object of the
-// same name. The container may have been deleted while the body streamed: then 404.
-func (e *Emulator) storeObject(w http.ResponseWriter, fs *fileSpace, cname string, o *object) bool {
+// errNoContainer says the container vanished while an object's bytes were written.
+var errNoContainer = errors.New("container not found")
+
+// store records o in its container, replacing (and deleting the bytes of) any object of the
+// same name. The container may have been deleted while the bytes were written: then the new
+// bytes are removed and errNoContainer returned.
+func (e *Emulator) store(fs *fileSpace, cname string, o *object) error {
 	o.LastModified = time.Now().UTC()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	c := fs.containers()[cname]
 	if c == nil {
 		e.removeFile(o.File)
-		fail(w, 404, "Container %s not found.", cname)
-		return false
+		return errNoContainer
 	}
 	if old := c.Objects[o.Name]; old != nil {
 		e.removeFile(old.File)
 	}
 	c.Objects[o.Name] = o
 	e.commit()
+	return nil
+}
+
+// storeObject is store for a request: it answers 404 itself when the container is gone.
+func (e *Emulator) storeObject(w http.ResponseWriter, fs *fileSpace, cname string, o *object) bool {
+	if err := e.store(fs, cname, o); err != nil {
+		fail(w, 404, "Container %s not found.", cname)
+		return false
+	}
 	return true
+}
+
+// open finds an object and resolves its parts under the lock; o is nil when it does not exist.
+func (fs *fileSpace) open(cname, oname string) (o *object, res *resolved, err error) {
+	fs.e.mu.Lock()
+	defer fs.e.mu.Unlock()
+	if o = fs.findObject(cname, oname); o != nil {
+		res, err = fs.resolve(o)
+	}
+	return o, res, err
 }
 
 // findObject resolves "container/object" in the account; call with e.mu held.
@@ -426,14 +448,7 @@ func quotedMD5(s string) string {
 }
 
 func (e *Emulator) getObject(w http.ResponseWriter, r *http.Request, fs *fileSpace, cname, oname string) {
-	e.mu.Lock()
-	o := fs.findObject(cname, oname)
-	var res *resolved
-	var err error
-	if o != nil {
-		res, err = fs.resolve(o)
-	}
-	e.mu.Unlock()
+	o, res, err := fs.open(cname, oname)
 	if o == nil {
 		fail(w, 404, "Object %s/%s not found.", cname, oname)
 		return
@@ -546,13 +561,8 @@ func (e *Emulator) copyObject(w http.ResponseWriter, r *http.Request, fs *fileSp
 	if u, err := url.PathUnescape(so); err == nil {
 		so = u
 	}
+	o, res, err := fs.open(sc, so)
 	e.mu.Lock()
-	o := fs.findObject(sc, so)
-	var res *resolved
-	var err error
-	if o != nil {
-		res, err = fs.resolve(o)
-	}
 	dstExists := fs.containers()[dc] != nil
 	e.mu.Unlock()
 	switch {

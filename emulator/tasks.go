@@ -291,19 +291,9 @@ func exportAllowed(img *image, owner, id string) error {
 }
 
 func (e *Emulator) storeTaskObject(fs *fileSpace, cname string, o *object) error {
-	o.LastModified = time.Now().UTC()
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	c := fs.containers()[cname]
-	if c == nil {
-		e.removeFile(o.File)
+	if err := e.store(fs, cname, o); err != nil {
 		return fmt.Errorf("Swift container '%s' was deleted during the export", cname)
 	}
-	if old := c.Objects[o.Name]; old != nil {
-		e.removeFile(old.File)
-	}
-	c.Objects[o.Name] = o
-	e.commit()
 	return nil
 }
 
@@ -314,14 +304,7 @@ func (e *Emulator) runImport(rname string, t *task) (map[string]string, error) {
 	_ = json.Unmarshal(t.Input, &in)
 	fs := &fileSpace{e: e, region: rname, tenant: t.Owner}
 	cname, oname, _ := strings.Cut(in.ImportFrom, "/")
-	e.mu.Lock()
-	o := fs.findObject(cname, oname)
-	var res *resolved
-	var err error
-	if o != nil {
-		res, err = fs.resolve(o)
-	}
-	e.mu.Unlock()
+	o, res, err := fs.open(cname, oname)
 	if o == nil || err != nil {
 		return nil, errors.New(importNotFound)
 	}

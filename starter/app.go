@@ -19,6 +19,7 @@ import (
 	"github.com/imageflow/imageflow/config"
 	"github.com/imageflow/imageflow/events"
 	"github.com/imageflow/imageflow/internal/searchattr"
+	"github.com/imageflow/imageflow/internal/silent"
 	"github.com/imageflow/imageflow/workflows"
 )
 
@@ -56,7 +57,7 @@ func (a *app) temporal(ctx context.Context) (client.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts.Logger = quietLogger{}
+	opts.Logger = silent.Logger{}
 	tc, err := client.DialContext(ctx, opts)
 	if err != nil {
 		return nil, fmt.Errorf("connect to Temporal at %s: %w", a.cfg.Temporal.Address, err)
@@ -204,11 +205,3 @@ func upperAll(xs []string) []string {
 	}
 	return out
 }
-
-// quietLogger keeps the SDK's own logging off the starter's output.
-type quietLogger struct{}
-
-func (quietLogger) Debug(string, ...any) {}
-func (quietLogger) Info(string, ...any)  {}
-func (quietLogger) Warn(string, ...any)  {}
-func (quietLogger) Error(string, ...any) {}

@@ -1,16 +1,14 @@
 package main
 
 import (
-	"bytes"
 	"context"
+	"strconv"
 
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,26 +22,7 @@ import (
 	"github.com/imageflow/imageflow/workflows"
 )
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
-func freeAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
+func freeAddr(t *testing.T) string { return "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t)) }
 
 // TestWorkerProcess runs the worker's run() against real Temporal, NATS and the emulator: health,
 // a migration by event, metrics, JSON logs without the secret, and a graceful stop.
@@ -57,7 +36,7 @@ func TestWorkerProcess(t *testing.T) {
 		Worker: config.Worker{ActivityConcurrency: 8, CopyParallelism: 4, CopySegmentSize: 16 << 20, TaskPollInterval: 50 * time.Millisecond,
 			TaskPollMaxInterval: 200 * time.Millisecond, HTTPAddr: addr, StopTimeout: 5 * time.Second},
 	}
-	logs := &syncBuffer{}
+	logs := &testenv.SyncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan *runner.Runner, 1)

@@ -25,6 +25,7 @@ import (
 	"go.temporal.io/server/temporal"
 
 	"github.com/imageflow/imageflow/internal/searchattr"
+	"github.com/imageflow/imageflow/internal/silent"
 	"github.com/imageflow/imageflow/workflows"
 )
 
@@ -132,7 +133,7 @@ func StartTemporal(o TemporalOptions) (*Temporal, error) {
 func (t *Temporal) registerSearchAttributes() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := sdkclient.DialContext(ctx, sdkclient.Options{HostPort: t.Address, Namespace: t.Namespace, Logger: quiet{}})
+	c, err := sdkclient.DialContext(ctx, sdkclient.Options{HostPort: t.Address, Namespace: t.Namespace, Logger: silent.Logger{}})
 	if err != nil {
 		return fmt.Errorf("connect to the embedded Temporal: %w", err)
 	}
@@ -183,11 +184,3 @@ func serverConfig(o TemporalOptions, sqlCfg *config.SQL) (*config.Config, map[pr
 	}
 	return cfg, hosts, nil
 }
-
-// quiet keeps the SDK client's logging out of devstack's output.
-type quiet struct{}
-
-func (quiet) Debug(string, ...any) {}
-func (quiet) Info(string, ...any)  {}
-func (quiet) Warn(string, ...any)  {}
-func (quiet) Error(string, ...any) {}

@@ -97,7 +97,7 @@ func TestCloudDownDuringMigration(t *testing.T) {
 	if long() {
 		outage = 2 * time.Minute
 	}
-	base := freeRun(t)
+	base := testenv.FreePortRun(t, 7)
 	dataDir := t.TempDir()
 	cfg := func(c *emulator.Config) {
 		c.DataDir, c.ExportSegmentSize = dataDir, 16<<20

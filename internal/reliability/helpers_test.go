@@ -1,14 +1,11 @@
 package reliability
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -60,23 +57,11 @@ func worker(t *testing.T) string {
 // proc is a worker process; its logs are kept for the secrets scan.
 type proc struct {
 	cmd  *exec.Cmd
-	logs *syncBuffer
+	logs *testenv.SyncBuffer
 }
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // startWorker runs the worker binary as user on queue against env, with extra variables.
-func startWorker(t *testing.T, env *testenv.Env, user, queue string, logs *syncBuffer, extra ...string) *proc {
+func startWorker(t *testing.T, env *testenv.Env, user, queue string, logs *testenv.SyncBuffer, extra ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(worker(t))
 	cmd.Env = append(os.Environ(),
@@ -196,32 +181,6 @@ func leftovers(t *testing.T, c *cloud.Client, region string) int64 {
 		}
 	}
 	return n
-}
-
-// freeRun finds seven consecutive free ports (the emulator's identity and six regions).
-func freeRun(t *testing.T) int {
-	for i := 0; i < 50; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		base := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		ok := true
-		for j := 1; j < 7 && ok; j++ {
-			l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(base+j))
-			if err != nil {
-				ok = false
-				continue
-			}
-			l.Close()
-		}
-		if ok {
-			return base
-		}
-	}
-	t.Fatal("no seven free ports in a row")
-	return 0
 }
 
 func wait(t *testing.T, what string, timeout time.Duration, ok func() bool) {

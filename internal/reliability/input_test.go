@@ -161,7 +161,7 @@ func TestIsolationByEvents(t *testing.T) {
 // every message in the stream (dead letters included) and every log line: no secret appears.
 func TestNoSecretsAnywhere(t *testing.T) {
 	env := testenv.New(t)
-	logs := &syncBuffer{}
+	logs := &testenv.SyncBuffer{}
 	startWorker(t, env, "demo", "imageflow-demo", logs)
 	startWorker(t, env, "partner", "imageflow-partner", logs, "IMAGEFLOW_WORKER_AUTO_ACCEPT=true", "IMAGEFLOW_WORKER_TRUSTED_PRODUCERS=100001")
 	demo := env.Cloud("demo")
