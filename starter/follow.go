@@ -4,7 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -135,12 +136,7 @@ func progressLine(st runStatus) string {
 	if st.Step != nil {
 		parts = append(parts, fmt.Sprint(stepText(st.Step)))
 	}
-	keys := make([]string, 0, len(st.Copies))
-	for k := range st.Copies {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(st.Copies)) {
 		c := st.Copies[k]
 		parts = append(parts, bar(c.BytesDone, c.BytesTotal)+fmt.Sprintf(" %d/%d MiB", c.BytesDone>>20, c.BytesTotal>>20))
 	}
@@ -153,24 +149,11 @@ func stepText(step any) string {
 		return fmt.Sprint(step)
 	}
 	s := fmt.Sprint(m["step"])
-	if t, ok := m["targets"].(map[string]any); ok {
-		keys := make([]string, 0, len(t))
-		for k := range t {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			s += fmt.Sprintf(" %s:%v", k, t[k])
-		}
-	}
-	if ms, ok := m["members"].(map[string]any); ok {
-		keys := make([]string, 0, len(ms))
-		for k := range ms {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			s += fmt.Sprintf(" %s:%v", k, ms[k])
+	for _, field := range []string{"targets", "members"} { // per region or per member
+		if each, ok := m[field].(map[string]any); ok {
+			for _, k := range slices.Sorted(maps.Keys(each)) {
+				s += fmt.Sprintf(" %s:%v", k, each[k])
+			}
 		}
 	}
 	return s
