@@ -98,8 +98,22 @@ func TestMigrateAndShareOnRealTemporal(t *testing.T) {
 	if img, err := env.Cloud("partner").GetImage(ctx, "IAD", share.ImageID); err != nil || img.ID != share.ImageID {
 		t.Fatalf("partner cannot see the accepted image: %v", err)
 	}
+	// BulkMigrate: every image tagged "db" (demo-db-01) to ORD, as a child MigrateImage.
+	bulk := workflows.BulkInput{SourceRegion: "DFW", TargetRegions: []string{"ORD"}, Filter: cloud.ImageFilter{Tags: []string{"db"}}}
+	brun, err := env.Client.ExecuteWorkflow(ctx, start(workflows.BulkWorkflowID(demo.Tenant(), bulk), "demo", ""), workflows.BulkMigrateWorkflow, bulk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum workflows.BulkSummary
+	if err := brun.Get(ctx, &sum); err != nil || sum.Total != 1 || sum.Succeeded != 1 {
+		t.Fatalf("bulk %+v %v", sum, err)
+	}
+	db := find(t, demo, "DFW", "demo-db-01")
+	if imgs, _ := demo.ListImages(ctx, "ORD", cloud.ImageFilter{Properties: map[string]string{workflows.PropSourceImageID: db.ID}}); len(imgs) != 1 || imgs[0].Checksum != db.Checksum {
+		t.Fatalf("bulk did not make one verified copy of demo-db-01 in ORD: %+v", imgs)
+	}
 	if os.Getenv("IMAGEFLOW_RECORD_HISTORIES") == "1" {
-		for name, r := range map[string]client.WorkflowRun{"migrate": run, "share": srun, "accept": arun} {
+		for name, r := range map[string]client.WorkflowRun{"migrate": run, "share": srun, "accept": arun, "bulk": brun} {
 			record(t, env.Client, r, name)
 		}
 	}

@@ -17,8 +17,8 @@ import (
 // Such a change needs workflow.GetVersion.
 func TestReplayRecordedHistories(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join("testdata", "histories", "*.json"))
-	if err != nil || len(files) < 3 {
-		t.Fatalf("want recorded histories for migrate, share and accept, found %v (%v)", files, err)
+	if err != nil || len(files) < 4 {
+		t.Fatalf("want recorded histories for migrate, share, accept and bulk, found %v (%v)", files, err)
 	}
 	logger := log.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
 	for _, f := range files {
