@@ -12,9 +12,11 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
 
 	"github.com/imageflow/imageflow/cloud"
 	"github.com/imageflow/imageflow/events"
+	"github.com/imageflow/imageflow/internal/silent"
 	"github.com/imageflow/imageflow/internal/testenv"
 	"github.com/imageflow/imageflow/workflows"
 )
@@ -230,5 +232,39 @@ func TestShareLoopByEventsAlone(t *testing.T) {
 	}
 	if img, err := env.Cloud("partner").GetImage(context.Background(), "DFW", in.ImageID); err != nil || img.ID != in.ImageID {
 		t.Fatalf("the partner does not see the image it accepted: %v", err)
+	}
+}
+
+// TestUnreachableTemporalNaksThenDeadLetters: with Temporal unreachable the bridge naks an event
+// for redelivery instead of dropping it, and after the last allowed delivery parks it in the
+// dead-letter subject with the reason.
+func TestUnreachableTemporalNaksThenDeadLetters(t *testing.T) {
+	env := testenv.New(t)
+	dead, err := client.NewLazyClient(client.Options{HostPort: "127.0.0.1:1", Namespace: env.Namespace, Logger: silent.Logger{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dead.Close()
+	js := env.JetStream()
+	b, err := events.NewBridge(context.Background(), js, dead, events.BridgeConfig{Subjects: subjects, Stream: "IMAGEFLOW", Tenant: "100001",
+		TaskQueue: "nobody", MaxDeliver: 3, NakDelay: 100 * time.Millisecond, AckWait: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dlq := collect(t, env, subjects.DLQ())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = b.Run(ctx) }()
+	in := workflows.MigrateInput{ImageID: "x", SourceRegion: "DFW", TargetRegions: []string{"IAD"}}
+	if err := publisher(env, "test").Command(context.Background(), events.CmdMigrate, "unreachable-1", "100001", in); err != nil {
+		t.Fatal(err)
+	}
+	letters := dlq.wait(t, 1, time.Minute)
+	var dl events.DeadLetter
+	if err := json.Unmarshal(letters[0], &dl); err != nil || dl.Deliveries != 3 || !strings.Contains(dl.Reason, "gave up after 3 deliveries: Temporal unreachable") {
+		t.Fatalf("dead letter %+v %v", dl, err)
+	}
+	if r := b.Stats.Retried.Load(); r != 2 {
+		t.Fatalf("%d naks before giving up, want 2", r)
 	}
 }
