@@ -315,7 +315,7 @@ func (e *Emulator) putObject(w http.ResponseWriter, r *http.Request, fs *fileSpa
 		fail(w, 413, "Your request is too large: objects are limited to %d bytes; use segments and a manifest.", e.cfg.MaxObjectSize)
 		return
 	case err != nil:
-		fail(w, 499, "Could not read the object body: %v", err)
+		fail(w, 400, "Could not read the object body (did the client hang up?): %v", err)
 		return
 	}
 	if want := strings.Trim(r.Header.Get("ETag"), "\""); want != "" && !strings.EqualFold(want, etag) {
