@@ -168,15 +168,6 @@ func (e *Emulator) openDataDir() error {
 // Accounts returns the accounts the emulator serves.
 func (e *Emulator) Accounts() []Account { return append([]Account(nil), e.cfg.Accounts...) }
 
-func (e *Emulator) accountByTenant(tenant string) (Account, bool) {
-	for _, a := range e.cfg.Accounts {
-		if a.Tenant == tenant {
-			return a, true
-		}
-	}
-	return Account{}, false
-}
-
 // Close stops the listeners, waits for running tasks and removes a temporary data folder.
 func (e *Emulator) Close() error {
 	var err error
