@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
-	"time"
 
 	"go.temporal.io/sdk/activity"
 
@@ -91,15 +89,15 @@ func (a *Activities) CopyObjectAcrossRegions(ctx context.Context, in CopyInput) 
 	if activity.HasHeartbeatDetails(ctx) {
 		_ = activity.GetHeartbeatDetails(ctx, &prev)
 	}
-	hb := &heartbeat{last: prev}
+	hb := startBeat(ctx, prev)
+	defer hb.stop()
 	opts := cloud.CopyOptions{Parallelism: a.cfg.CopyParallelism, SegmentSize: a.cfg.CopySegmentSize, Done: prev.Done,
-		Progress: func(p cloud.CopyProgress) { hb.record(ctx, p) }}
+		Progress: func(p cloud.CopyProgress) { hb.set(p) }}
 	if a.cfg.CopyVerify {
 		opts.VerifyMD5 = in.ExpectedMD5
 	}
-	stop := hb.keepAlive(ctx)
 	res, err := a.cloud.CopyAcrossRegions(ctx, in.Source, in.Target, opts)
-	stop()
+	hb.stop()
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
 			return res, err
@@ -112,46 +110,6 @@ func (a *Activities) CopyObjectAcrossRegions(ctx context.Context, in CopyInput) 
 	activity.GetLogger(ctx).Info("copy finished", "source", in.Source.String(), "target", in.Target.String(),
 		"bytes", res.Bytes, "sent", res.BytesSent, "segments", res.Segments, "skipped", res.SegmentsSkipped)
 	return res, nil
-}
-
-// heartbeat keeps the latest copy progress, so every heartbeat (progress or keep-alive) carries
-// it: the server keeps only the last heartbeat's details.
-type heartbeat struct {
-	mu   sync.Mutex
-	last cloud.CopyProgress
-}
-
-func (h *heartbeat) record(ctx context.Context, p cloud.CopyProgress) {
-	h.mu.Lock()
-	h.last = p
-	h.mu.Unlock()
-	activity.RecordHeartbeat(ctx, p)
-}
-
-// keepAlive re-sends the latest progress every few seconds until stopped, so a long segment in
-// flight is not taken for a dead worker.
-func (h *heartbeat) keepAlive(ctx context.Context) func() {
-	done := make(chan struct{})
-	// A third of the heartbeat timeout, so two beats can be lost before the server gives up.
-	every := min(max(activity.GetInfo(ctx).HeartbeatTimeout/3, time.Second), 10*time.Second)
-	go func() {
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				h.mu.Lock()
-				p := h.last
-				h.mu.Unlock()
-				activity.RecordHeartbeat(ctx, p)
-			}
-		}
-	}()
-	return func() { close(done) }
 }
 
 // FinishMigrationInput ends a migration: optional cleanup, then the final fact.

@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -17,8 +18,8 @@ type ExportInput struct {
 	Container string `json:"container"`
 }
 
-// StartExport starts an export task. If an earlier attempt's export already sits complete in
-// the container, it reports that as a finished task instead of exporting twice.
+// StartExport starts an export task, or adopts the one an earlier attempt of this activity
+// started (see adoptTask). An export already complete in the container counts as done.
 func (a *Activities) StartExport(ctx context.Context, in ExportInput) (cloud.Task, error) {
 	obj := in.ImageID + ".vhd"
 	if info, err := a.cloud.HeadObject(ctx, in.Region, in.Container, obj); err == nil && info.Manifest != "" && info.Size > 0 {
@@ -27,7 +28,14 @@ func (a *Activities) StartExport(ctx context.Context, in ExportInput) (cloud.Tas
 			return cloud.Task{Type: "export", Status: "success", Result: map[string]string{"export_location": in.Container + "/" + obj}}, nil
 		}
 	}
-	t, err := a.cloud.Export(ctx, in.Region, in.ImageID, in.Container)
+	filter := cloud.TaskFilter{Type: "export", Input: map[string]string{"image_uuid": in.ImageID, "receiving_swift_container": in.Container}}
+	t, ok, err := a.adoptTask(ctx, in.Region, filter)
+	// A successful export whose object is not (or no longer) complete is an earlier run's,
+	// cleaned up since: export again.
+	if err != nil || (ok && t.Status != "success") {
+		return t, err
+	}
+	t, err = a.cloud.Export(ctx, in.Region, in.ImageID, in.Container)
 	return t, temporalError(err, "")
 }
 
@@ -41,19 +49,47 @@ type ImportInput struct {
 	ExpectedMD5 string `json:"expected_md5,omitempty"`
 }
 
-// StartImport starts an import task, unless an earlier attempt already started one for the same
-// object (its answer may have been lost with a crashed worker): then it returns that task, so a
-// retry never imports twice.
+// StartImport starts an import task, or adopts the one an earlier attempt of this activity
+// started for the same object (see adoptTask), so a retry never imports twice.
 func (a *Activities) StartImport(ctx context.Context, in ImportInput) (cloud.Task, error) {
-	from := in.Container + "/" + in.Object
-	if t, ok, err := a.cloud.FindTask(ctx, in.Region, "import", "import_from", from); err != nil {
-		return t, temporalError(err, "")
-	} else if ok {
-		activity.GetLogger(ctx).Info("found the import task an earlier attempt started", "task", t.ID, "import_from", from)
-		return t, nil
+	filter := cloud.TaskFilter{Type: "import", Input: map[string]string{"import_from": in.Container + "/" + in.Object}}
+	if t, ok, err := a.adoptTask(ctx, in.Region, filter); err != nil || ok {
+		return t, err
 	}
 	t, err := a.cloud.Import(ctx, in.Region, in.Container, in.Object, in.Name)
 	return t, temporalError(err, "")
+}
+
+// adoptionSkew allows for clocks: the cloud stamps created_at, the worker the schedule time.
+const adoptionSkew = time.Minute
+
+// adoptTask finds the task an earlier attempt of this activity started. First by the id the
+// attempt heartbeated, in any status: that task is certainly ours. Then, for an attempt that
+// died before its first heartbeat, by a matching task that has not failed, created since the
+// activity was first scheduled; older tasks belong to earlier runs and are left alone, and a
+// failed match may be an earlier run's too (clocks differ), so it is not held against this one.
+func (a *Activities) adoptTask(ctx context.Context, region string, f cloud.TaskFilter) (cloud.Task, bool, error) {
+	log := activity.GetLogger(ctx)
+	var prev TaskProgress
+	if activity.HasHeartbeatDetails(ctx) && activity.GetHeartbeatDetails(ctx, &prev) == nil && prev.TaskID != "" {
+		t, err := a.cloud.GetTask(ctx, region, prev.TaskID)
+		if err == nil {
+			log.Info("adopting the task an earlier attempt started", "task", t.ID, "status", t.Status)
+			return t, true, nil
+		}
+		if !cloud.IsNotFound(err) {
+			return t, false, temporalError(err, "")
+		}
+	}
+	f.Since, f.NotFailed = activity.GetInfo(ctx).ScheduledTime.Add(-adoptionSkew), true
+	t, ok, err := a.cloud.FindTask(ctx, region, f)
+	if err != nil {
+		return t, false, temporalError(err, "")
+	}
+	if ok {
+		log.Info("found the task an earlier attempt started", "task", t.ID, "status", t.Status)
+	}
+	return t, ok, nil
 }
 
 // TaskRef names a task in a region.
@@ -68,34 +104,46 @@ func (a *Activities) GetTask(ctx context.Context, in TaskRef) (cloud.Task, error
 	return t, temporalError(err, "")
 }
 
-// WaitForTask polls a task until it ends, heartbeating each poll, with waits that start at the
-// configured interval and double up to the cap. It returns a successful task; a failed one
-// becomes a non-retryable TaskFailed error carrying the cloud's message. Polling here keeps the
-// loop out of workflow history.
-func (a *Activities) WaitForTask(ctx context.Context, in TaskRef) (cloud.Task, error) {
-	return a.waitTask(ctx, in)
+// TaskProgress is a task wait's heartbeat: which task, and how it stood at the last poll. A
+// retried attempt reads TaskID back and adopts the task instead of starting another.
+type TaskProgress struct {
+	Region string `json:"region"`
+	TaskID string `json:"task_id"`
+	Type   string `json:"type"`
+	Status string `json:"status"`
+	Polls  int    `json:"polls"`
 }
 
-// ExportImage ensures the container, starts the export (or finds the finished one) and waits for
-// it: one activity in the workflow's history instead of three.
+// WaitForTask polls a task until it ends (see waitTask).
+func (a *Activities) WaitForTask(ctx context.Context, in TaskRef) (cloud.Task, error) {
+	hb := startBeat(ctx, TaskProgress{Region: in.Region, TaskID: in.TaskID})
+	defer hb.stop()
+	return a.waitTask(ctx, in, hb)
+}
+
+// ExportImage ensures the container, starts or adopts the export and waits for it: one
+// activity in the workflow's history instead of three.
 func (a *Activities) ExportImage(ctx context.Context, in ExportInput) (cloud.Task, error) {
+	hb := startBeat(ctx, nil)
+	defer hb.stop()
 	if err := a.EnsureContainer(ctx, ContainerInput{Region: in.Region, Container: in.Container}); err != nil {
 		return cloud.Task{}, err
 	}
 	t, err := a.StartExport(ctx, in)
-	if err != nil || t.Done() {
+	if err != nil {
 		return t, err
 	}
-	return a.waitTask(ctx, TaskRef{Region: in.Region, TaskID: t.ID})
+	return a.settle(ctx, in.Region, t, hb)
 }
 
-// ImportImage starts the import (or finds the one an earlier attempt started), waits for it,
-// and checks the new image's checksum against ExpectedMD5: the end-to-end proof that the bytes
-// that left the source are the bytes that arrived.
+// ImportImage starts or adopts the import, waits for it, and checks the new image's checksum
+// against ExpectedMD5: the end-to-end proof that the bytes that left the source arrived.
 func (a *Activities) ImportImage(ctx context.Context, in ImportInput) (cloud.Task, error) {
+	hb := startBeat(ctx, nil)
+	defer hb.stop()
 	t, err := a.StartImport(ctx, in)
-	if err == nil && !t.Done() {
-		t, err = a.waitTask(ctx, TaskRef{Region: in.Region, TaskID: t.ID})
+	if err == nil {
+		t, err = a.settle(ctx, in.Region, t, hb)
 	}
 	if err != nil || in.ExpectedMD5 == "" {
 		return t, err
@@ -111,35 +159,74 @@ func (a *Activities) ImportImage(ctx context.Context, in ImportInput) (cloud.Tas
 	return t, nil
 }
 
-func (a *Activities) waitTask(ctx context.Context, in TaskRef) (cloud.Task, error) {
-	wait := a.cfg.TaskPollInterval
-	for {
-		t, err := a.cloud.GetTask(ctx, in.Region, in.TaskID)
-		switch cloud.KindOf(err) {
-		case "":
-			if err != nil {
-				return t, err
+// settle records the task in the heartbeat (so a retry adopts it) and waits for it to end.
+func (a *Activities) settle(ctx context.Context, region string, t cloud.Task, hb *beat) (cloud.Task, error) {
+	if t.ID != "" {
+		hb.set(TaskProgress{Region: region, TaskID: t.ID, Type: t.Type, Status: t.Status})
+	}
+	if t.Done() {
+		return t, taskOutcome(region, t)
+	}
+	return a.waitTask(ctx, TaskRef{Region: region, TaskID: t.ID}, hb)
+}
+
+func taskOutcome(region string, t cloud.Task) error {
+	if t.Status == "failure" {
+		return nonRetryable(ErrTaskFailed, fmt.Sprintf("%s task %s in %s failed: %s", t.Type, t.ID, region, t.Message))
+	}
+	return nil
+}
+
+// pollTimeout bounds one task poll, so a hung connection is retried rather than waited on.
+const pollTimeout = time.Minute
+
+// waitTask polls until the task ends. Polls start at TaskPollInterval and double up to
+// TaskPollMaxInterval, but never past half the heartbeat timeout, so every heartbeat carries a
+// fresh status; the beat keeps the activity alive between polls whatever their spacing. A
+// transient poll failure (503, a 413 with Retry-After) is waited out, not returned.
+func (a *Activities) waitTask(ctx context.Context, in TaskRef, hb *beat) (cloud.Task, error) {
+	ceiling := a.cfg.TaskPollMaxInterval
+	if ht := activity.GetInfo(ctx).HeartbeatTimeout; ht > 0 {
+		ceiling = min(ceiling, ht/2)
+	}
+	wait := min(a.cfg.TaskPollInterval, ceiling)
+	for polls := 1; ; polls++ {
+		pctx, cancel := context.WithTimeout(ctx, pollTimeout)
+		t, err := a.cloud.GetTask(pctx, in.Region, in.TaskID)
+		cancel()
+		next := wait
+		switch {
+		case err == nil:
+			hb.set(TaskProgress{Region: in.Region, TaskID: t.ID, Type: t.Type, Status: t.Status, Polls: polls})
+			if t.Done() {
+				return t, taskOutcome(in.Region, t)
 			}
-		case cloud.Unavailable, cloud.RateLimited:
-			// a transient failure while waiting is not a reason to give up the wait
+		case ctx.Err() != nil:
+			return t, ctx.Err()
+		case transientPoll(err):
 			activity.GetLogger(ctx).Warn("task poll failed; will poll again", "task", in.TaskID, "error", err)
+			var ce *cloud.Error
+			if errors.As(err, &ce) && ce.RetryAfter > next {
+				next = ce.RetryAfter
+			}
 		default:
 			return t, temporalError(err, "")
-		}
-		if err == nil {
-			activity.RecordHeartbeat(ctx, t.Status)
-			if t.Status == "success" {
-				return t, nil
-			}
-			if t.Status == "failure" {
-				return t, nonRetryable(ErrTaskFailed, fmt.Sprintf("%s task %s in %s failed: %s", t.Type, t.ID, in.Region, t.Message))
-			}
 		}
 		select {
 		case <-ctx.Done():
 			return t, ctx.Err()
-		case <-time.After(wait):
+		case <-time.After(next):
 		}
-		wait = min(2*wait, a.cfg.TaskPollMaxInterval)
+		wait = min(2*wait, ceiling)
 	}
+}
+
+// transientPoll reports a poll failure worth waiting out: the cloud busy or away, or one poll
+// that hung past pollTimeout.
+func transientPoll(err error) bool {
+	switch cloud.KindOf(err) {
+	case cloud.Unavailable, cloud.RateLimited:
+		return true
+	}
+	return errors.Is(err, context.DeadlineExceeded)
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gophercloud/gophercloud/v2/openstack/image/v2/tasks"
+	"github.com/gophercloud/gophercloud/v2/pagination"
 )
 
 // Task is an export or import task.
@@ -78,37 +79,73 @@ func (t Task) ExportLocation() (container, object string, ok bool) {
 	return strings.Cut(t.Result["export_location"], "/")
 }
 
-// FindTask returns the newest task of type typ, not failed, whose input has key=value, looking at
-// the account's most recent tasks in the region. It lets a retried StartImport find the task an
-// earlier attempt created instead of importing twice.
-func (c *Client) FindTask(ctx context.Context, region, typ, key, value string) (Task, bool, error) {
-	op := fmt.Sprintf("look for a %s task with %s=%s in %s", typ, key, value, region)
+// TaskFilter chooses tasks in FindTask.
+type TaskFilter struct {
+	// Type is export or import.
+	Type string
+	// Input holds values the task's input must carry (e.g. image_uuid, import_from).
+	Input map[string]string
+	// Since leaves out tasks created before it (zero: no limit).
+	Since time.Time
+	// NotFailed leaves out failed tasks.
+	NotFailed bool
+}
+
+// FindTask returns the newest task matching the filter among the account's 100 most recent in
+// the region. A retried export or import uses it to find the task an
+// earlier attempt created (its answer lost with a crashed worker) instead of starting another.
+func (c *Client) FindTask(ctx context.Context, region string, f TaskFilter) (Task, bool, error) {
+	op := fmt.Sprintf("look for the %s task of %v in %s", f.Type, f.Input, region)
+	summaries, err := c.ListTasks(ctx, region)
+	if err != nil {
+		return Task{}, false, classify(op, err)
+	}
 	sc, err := c.Images(region)
 	if err != nil {
 		return Task{}, false, err
 	}
-	page, err := tasks.List(sc, tasks.ListOpts{Limit: 100, SortKey: "created_at", SortDir: "desc"}).AllPages(ctx)
-	if err != nil {
-		return Task{}, false, classify(op, err)
-	}
-	summaries, err := tasks.ExtractTasks(page)
-	if err != nil {
-		return Task{}, false, classify(op, err)
-	}
-	for i, s := range summaries {
-		if i >= 100 {
-			break
-		}
-		if s.Type != typ || s.Status == "failure" {
+	for _, s := range summaries {
+		if s.Type != f.Type || s.CreatedAt.Before(f.Since) || (f.NotFailed && s.Status == "failure") {
 			continue
 		}
 		full, err := tasks.Get(ctx, sc, s.ID).Extract()
 		if err != nil {
 			return Task{}, false, classify(op, err)
 		}
-		if fmt.Sprint(full.Input[key]) == value {
+		if inputMatches(full.Input, f.Input) {
 			return fromTask(full), true, nil
 		}
 	}
 	return Task{}, false, nil
+}
+
+func inputMatches(input map[string]any, want map[string]string) bool {
+	for k, v := range want {
+		if fmt.Sprint(input[k]) != v {
+			return false
+		}
+	}
+	return true
+}
+
+// ListTasks lists the account's 100 most recent tasks in the region, newest first, without
+// their input and result (the API leaves them out of listings).
+func (c *Client) ListTasks(ctx context.Context, region string) ([]Task, error) {
+	sc, err := c.Images(region)
+	if err != nil {
+		return nil, err
+	}
+	var out []Task
+	err = tasks.List(sc, tasks.ListOpts{Limit: 100, SortKey: "created_at", SortDir: "desc"}).EachPage(ctx,
+		func(_ context.Context, page pagination.Page) (bool, error) {
+			ts, err := tasks.ExtractTasks(page)
+			for i := range ts {
+				out = append(out, fromTask(&ts[i]))
+			}
+			return false, err // the first page is enough
+		})
+	if err != nil {
+		return nil, classify("list tasks in "+region, err)
+	}
+	return out, nil
 }

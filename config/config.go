@@ -180,8 +180,16 @@ type Var struct {
 	Name, Type, Default, Desc string
 }
 
+// NotSettings are IMAGEFLOW_* variables that belong to the project's tools, not to the worker:
+// a shell that runs the long tests exports IMAGEFLOW_LONG_TESTS, and the workers those tests
+// start inherit it. They are accepted and ignored.
+var NotSettings = []string{"IMAGEFLOW_LONG_TESTS"}
+
 func checkUnknown() error {
 	known := map[string]bool{}
+	for _, n := range NotSettings {
+		known[n] = true
+	}
 	for _, v := range Vars() {
 		known[v.Name] = true
 	}

@@ -88,3 +88,16 @@ func TestReadmeConfigTable(t *testing.T) {
 		t.Fatalf("README.md's configuration table is out of date; replace it with:\n%s", Markdown())
 	}
 }
+
+// TestTestSwitchIsNotASetting: a worker started from a shell that runs the long tests inherits
+// IMAGEFLOW_LONG_TESTS and must still start; a misspelt switch is still refused.
+func TestTestSwitchIsNotASetting(t *testing.T) {
+	setEnv(t, "IMAGEFLOW_CLOUD_USERNAME", "demo", "IMAGEFLOW_CLOUD_API_KEY", "k", "IMAGEFLOW_LONG_TESTS", "1")
+	if _, err := Load(); err != nil {
+		t.Fatalf("the long-test switch stops the worker: %v", err)
+	}
+	setEnv(t, "IMAGEFLOW_LONG_TEST", "1")
+	if _, err := Load(); err == nil || !strings.Contains(err.Error(), "IMAGEFLOW_LONG_TEST ") {
+		t.Fatalf("a misspelt switch was accepted: %v", err)
+	}
+}

@@ -62,8 +62,12 @@ type Config struct {
 	PublicHost string
 	// DataDir holds object bytes and state.json; empty means a temporary folder removed by Close.
 	DataDir string
-	// TaskDuration is how long a task stays pending and processing before it runs (default 1s).
+	// TaskDuration is the fixed part of a task's life before it ends (default 1s): a quarter
+	// pending, the rest processing.
 	TaskDuration time.Duration
+	// TaskBytesPerSecond, when above 0, adds size/rate of processing to every task, so large
+	// images take longer as at Rackspace, where exports and imports take minutes to hours.
+	TaskBytesPerSecond int64
 	// ExportSegmentSize is the size of export segments (default 1,048,576,000 bytes, as Rackspace).
 	ExportSegmentSize int64
 	// MaxImportSize bounds imported images, physical and virtual (default 160 GB).
@@ -84,11 +88,12 @@ type Config struct {
 
 // Emulator holds the whole cloud's state; its handlers serve identity and each region.
 type Emulator struct {
-	cfg     Config
-	dataDir string
-	tempDir bool
-	log     *slog.Logger
-	faults  *faultSet
+	cfg      Config
+	startTTL time.Duration // cfg.TokenTTL as configured; /_emulator/token-ttl can change the live one
+	dataDir  string
+	tempDir  bool
+	log      *slog.Logger
+	faults   *faultSet
 
 	mu    sync.Mutex
 	st    *state
@@ -123,7 +128,7 @@ func New(cfg Config) (*Emulator, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	e := &Emulator{cfg: cfg, log: cfg.Logger, closing: make(chan struct{})}
+	e := &Emulator{cfg: cfg, startTTL: cfg.TokenTTL, log: cfg.Logger, closing: make(chan struct{})}
 	faults, err := newFaultSet(cfg.Faults)
 	if err != nil {
 		return nil, err

@@ -352,6 +352,9 @@ func (e *Emulator) adminFaults(w http.ResponseWriter, r *http.Request) {
 // AddFault injects a fault at run time.
 func (e *Emulator) AddFault(f Fault) error { return e.faults.add(f) }
 
+// Faults lists the injected faults not used up yet.
+func (e *Emulator) Faults() []Fault { return e.faults.list() }
+
 // ClearFaults removes every injected fault.
 func (e *Emulator) ClearFaults() { e.faults.clear() }
 
@@ -381,7 +384,14 @@ func (e *Emulator) adminExpireTokens(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(204)
 }
 
+// adminTokenTTL sets the lifetime of new tokens (PUT {"seconds":N}) or restores the one the
+// emulator started with (DELETE), so a token-expiry experiment can be undone.
 func (e *Emulator) adminTokenTTL(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodDelete {
+		e.SetTokenTTL(e.startTTL)
+		w.WriteHeader(204)
+		return
+	}
 	var body struct {
 		Seconds float64 `json:"seconds"`
 	}

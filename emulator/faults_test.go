@@ -129,4 +129,16 @@ func TestFaultTaskFailureAndAdminEndpoint(t *testing.T) {
 	short := demo(t, e)
 	time.Sleep(200 * time.Millisecond)
 	wantFault(t, short.do("GET", "DFW", "/v2/images", nil), 401)
+	// DELETE undoes it: new tokens live as long as the emulator was started with.
+	req, _ = http.NewRequest("DELETE", e.BaseURL()+"/_emulator/token-ttl", nil)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 204 {
+		t.Fatalf("token ttl reset: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	fresh := demo(t, e)
+	time.Sleep(200 * time.Millisecond)
+	if r := fresh.do("GET", "DFW", "/v2/images", nil); r.code != 200 {
+		t.Fatalf("after the reset a new token still expires: %d", r.code)
+	}
 }

@@ -104,6 +104,7 @@ func (e *Emulator) IdentityHandler() http.Handler {
 	mux.HandleFunc("/_emulator/faults", e.adminFaults)
 	mux.HandleFunc("POST /_emulator/tokens/expire", e.adminExpireTokens)
 	mux.HandleFunc("PUT /_emulator/token-ttl", e.adminTokenTTL)
+	mux.HandleFunc("DELETE /_emulator/token-ttl", e.adminTokenTTL)
 	return e.faults.wrap("", "identity", mux)
 }
 

@@ -159,12 +159,12 @@ func (e *Emulator) runTask(rname, id string) {
 	e.tasksWG.Add(1)
 	go func() {
 		defer e.tasksWG.Done()
-		half := e.cfg.TaskDuration / 2
-		if !e.sleep(half) {
+		pending := e.cfg.TaskDuration / 4
+		if !e.sleep(pending) {
 			return
 		}
 		e.setTask(rname, id, func(t *task) { t.Status = "processing" })
-		if !e.sleep(half) {
+		if !e.sleep(e.cfg.TaskDuration - pending + e.processingTime(rname, id)) {
 			return
 		}
 		e.mu.Lock()
@@ -194,6 +194,36 @@ func (e *Emulator) runTask(rname, id string) {
 }
 
 var errClosing = errors.New("emulator closing")
+
+// processingTime is the size-dependent part of a task's life: the image's size for an export,
+// the object's for an import, at TaskBytesPerSecond.
+func (e *Emulator) processingTime(rname, id string) time.Duration {
+	if e.cfg.TaskBytesPerSecond <= 0 {
+		return 0
+	}
+	e.mu.Lock()
+	t := *e.st.Regions[rname].Tasks[id]
+	var size int64
+	if t.Type == "export" {
+		var in exportInput
+		_ = json.Unmarshal(t.Input, &in)
+		if img := e.st.Regions[rname].Images[in.ImageUUID]; img != nil {
+			size = img.Size
+		}
+	}
+	e.mu.Unlock()
+	if t.Type == "import" {
+		var in importInput
+		_ = json.Unmarshal(t.Input, &in)
+		fs := &fileSpace{e: e, region: rname, tenant: t.Owner}
+		if c, o, ok := strings.Cut(in.ImportFrom, "/"); ok {
+			if _, res, err := fs.open(c, o); err == nil && res != nil {
+				size = res.size
+			}
+		}
+	}
+	return time.Duration(float64(size) / float64(e.cfg.TaskBytesPerSecond) * float64(time.Second))
+}
 
 func (e *Emulator) sleep(d time.Duration) bool {
 	select {

@@ -41,7 +41,8 @@ func run() error {
 	host := flag.String("public-host", "", "host written into catalog URLs (default: the listen host), e.g. emulator in docker-compose")
 	accounts := flag.String("accounts", "", "JSON file of accounts [{username, api_key, password, tenant, default_region}] (default: demo and partner)")
 	dataDir := flag.String("data-dir", "", "folder for object bytes and state; state survives restarts (default: a temporary folder removed on exit)")
-	taskDur := flag.Duration("task-duration", time.Second, "how long a task stays pending and processing before it runs")
+	taskDur := flag.Duration("task-duration", time.Second, "fixed part of every export and import task's life (a quarter pending, the rest processing)")
+	taskRate := flag.Int64("task-bytes-per-second", 0, "when above 0, tasks process for a further size/rate (Rackspace: minutes to hours per image)")
 	segSize := flag.Int64("export-segment-size", 1_048_576_000, "size in bytes of export segments")
 	maxImport := flag.Int64("max-import-size", 160_000_000_000, "largest image an import accepts, in bytes")
 	tokenTTL := flag.Duration("token-ttl", 24*time.Hour, "lifetime of new tokens")
@@ -50,7 +51,7 @@ func run() error {
 	flag.Var(&faults, "fault", "inject a fault, repeatable: kind=rate-limit|error|latency|bandwidth|task-failure[,region=DFW][,service=identity|images|files][,count=N][,retry_after=S][,status=503][,latency=40ms][,bytes_per_second=N][,task_type=export|import][,image=ID|NAME]")
 	flag.Parse()
 
-	cfg := emulator.Config{PublicHost: *host, DataDir: *dataDir, TaskDuration: *taskDur,
+	cfg := emulator.Config{PublicHost: *host, DataDir: *dataDir, TaskDuration: *taskDur, TaskBytesPerSecond: *taskRate,
 		ExportSegmentSize: *segSize, MaxImportSize: *maxImport, TokenTTL: *tokenTTL, Faults: faults, NoSeed: *noSeed}
 	if *accounts != "" {
 		a, err := emulator.LoadAccounts(*accounts)

@@ -1,0 +1,99 @@
+package activities
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/imageflow/imageflow/cloud"
+	"github.com/imageflow/imageflow/emulator"
+)
+
+// countTasks counts the account's tasks of a type in a region, whatever their status.
+func countTasks(t *testing.T, a *Activities, region, typ string) int {
+	t.Helper()
+	ts, err := a.cloud.ListTasks(context.Background(), region)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, tk := range ts {
+		if tk.Type == typ {
+			n++
+		}
+	}
+	return n
+}
+
+// A retried ExportImage adopts the task the earlier attempt started: by the heartbeated id, and
+// (when the attempt died before its first heartbeat) by looking for it. No second export runs.
+func TestRetriedExportAdoptsItsTask(t *testing.T) {
+	f := setup(t, func(c *emulator.Config) { c.TaskDuration = 800 * time.Millisecond })
+	for _, c := range []string{"by-heartbeat", "by-search"} {
+		if err := f.run(f.demo, f.demo.EnsureContainer, nil, ContainerInput{"DFW", c}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var first cloud.Task
+	if err := f.run(f.demo, f.demo.StartExport, &first, ExportInput{"DFW", f.webID, "by-heartbeat"}); err != nil || first.Done() {
+		t.Fatalf("start %+v %v", first, err)
+	}
+	env := f.suite.NewTestActivityEnvironment()
+	env.RegisterActivity(f.demo)
+	env.SetHeartbeatDetails(TaskProgress{Region: "DFW", TaskID: first.ID, Type: "export", Status: first.Status})
+	v, err := env.ExecuteActivity(f.demo.ExportImage, ExportInput{"DFW", f.webID, "by-heartbeat"})
+	var got cloud.Task
+	if err != nil || v.Get(&got) != nil || got.ID != first.ID || got.Status != "success" {
+		t.Fatalf("retry by heartbeat: %+v %v, want task %s adopted", got, err, first.ID)
+	}
+	if err := f.run(f.demo, f.demo.StartExport, &first, ExportInput{"DFW", f.webID, "by-search"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.run(f.demo, f.demo.ExportImage, &got, ExportInput{"DFW", f.webID, "by-search"}); err != nil || got.ID != first.ID {
+		t.Fatalf("retry without heartbeat: %+v %v, want task %s adopted", got, err, first.ID)
+	}
+	if n := countTasks(t, f.demo, "DFW", "export"); n != 2 {
+		t.Fatalf("%d export tasks for two exports, want 2", n)
+	}
+}
+
+// A failed task the earlier attempt heartbeated is its outcome; it is not exported again.
+func TestRetriedExportReportsItsFailedTask(t *testing.T) {
+	f := setup(t)
+	_ = f.emu.AddFault(emulator.Fault{Kind: "task-failure", TaskType: "export", Image: f.webID, Count: 1, Message: "Error code 111: disk lost"})
+	if err := f.run(f.demo, f.demo.EnsureContainer, nil, ContainerInput{"DFW", "exports"}); err != nil {
+		t.Fatal(err)
+	}
+	var first cloud.Task
+	if err := f.run(f.demo, f.demo.StartExport, &first, ExportInput{"DFW", f.webID, "exports"}); err != nil {
+		t.Fatal(err)
+	}
+	env := f.suite.NewTestActivityEnvironment()
+	env.RegisterActivity(f.demo)
+	env.SetHeartbeatDetails(TaskProgress{Region: "DFW", TaskID: first.ID})
+	_, err := env.ExecuteActivity(f.demo.ExportImage, ExportInput{"DFW", f.webID, "exports"})
+	wantAppErr(t, err, ErrTaskFailed, false, "disk lost")
+	if n := countTasks(t, f.demo, "DFW", "export"); n != 1 {
+		t.Fatalf("%d export tasks, want the one that failed", n)
+	}
+}
+
+// Task polls answered 413 and 503 for a while are waited out, not returned as failures.
+func TestWaitOutlastsPollFaults(t *testing.T) {
+	f := setup(t, func(c *emulator.Config) { c.TaskDuration = time.Second })
+	if err := f.run(f.demo, f.demo.EnsureContainer, nil, ContainerInput{"DFW", "exports"}); err != nil {
+		t.Fatal(err)
+	}
+	_ = f.emu.AddFault(emulator.Fault{Kind: "rate-limit", Region: "DFW", Service: "images", Method: "GET", Path: "/v2/tasks/", Count: 6, RetryAfter: 1})
+	_ = f.emu.AddFault(emulator.Fault{Kind: "error", Region: "DFW", Service: "images", Method: "GET", Path: "/v2/tasks/", Count: 3})
+	var got cloud.Task
+	if err := f.run(f.demo, f.demo.ExportImage, &got, ExportInput{"DFW", f.webID, "exports"}); err != nil || got.Status != "success" {
+		t.Fatalf("export through poll faults: %+v %v", got, err)
+	}
+	if n := countTasks(t, f.demo, "DFW", "export"); n != 1 {
+		t.Fatalf("%d export tasks, want 1", n)
+	}
+	if left := f.emu.Faults(); len(left) != 0 {
+		t.Fatalf("the polls never met %d of the faults: %+v", len(left), left)
+	}
+}
