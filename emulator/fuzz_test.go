@@ -42,7 +42,7 @@ func FuzzApplyPatch(f *testing.F) {
 		}
 		img := &image{ID: "id", Name: "n", Status: "active", Owner: "1", Checksum: "c", Size: 5,
 			Props: map[string]string{"app": "web"}, Tags: []string{"t"}, Members: map[string]*member{}}
-		next, err := applyPatch(img, ops)
+		next, err := applyPatch(img, ops, false)
 		if err != nil {
 			pe, ok := err.(*patchError)
 			if !ok || (pe.code != 400 && pe.code != 403 && pe.code != 409 && pe.code != 413) {

@@ -3,6 +3,7 @@ package emulator
 import (
 	"crypto/subtle"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -104,9 +105,14 @@ func (e *Emulator) pruneTokensLocked() {
 }
 
 func (e *Emulator) catalog(tenant string) []any {
-	var imgs, files []any
+	var imgs, files, ids []any
+	identity := strings.TrimSuffix(e.IdentityURL(), "/")
 	for _, name := range Regions {
 		base := e.RegionURL(name)
+		// Clients look up the identity service in the region they work in (openstack image add
+		// project resolves the project through it), so it is listed in every region.
+		ids = append(ids, map[string]any{"region": name, "tenantId": tenant, "publicURL": identity,
+			"internalURL": identity})
 		imgs = append(imgs, map[string]any{
 			"region": name, "tenantId": tenant,
 			"publicURL": base + "/v2", "internalURL": base + "/v2",
@@ -119,5 +125,26 @@ func (e *Emulator) catalog(tenant string) []any {
 	return []any{
 		map[string]any{"name": "cloudImages", "type": "image", "endpoints": imgs},
 		map[string]any{"name": "cloudFiles", "type": "object-store", "endpoints": files},
+		map[string]any{"name": "cloudIdentity", "type": "identity", "endpoints": ids},
 	}
+}
+
+func tenantView(id string) map[string]any {
+	return map[string]any{"id": id, "name": id, "enabled": true, "description": ""}
+}
+
+// listTenants answers GET /v2.0/tenants: the caller's own account only, as for a user.
+func (e *Emulator) listTenants(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, 200, map[string]any{"tenants": []any{tenantView(caller(r))}, "tenants_links": []any{}})
+}
+
+// getTenant answers GET /v2.0/tenants/{id}: the caller's own account; any other is for
+// administrators (403), which is how a client learns to take another account's id as given.
+func (e *Emulator) getTenant(w http.ResponseWriter, r *http.Request) {
+	if id := r.PathValue("id"); id != caller(r) {
+		writeJSON(w, 403, map[string]any{"forbidden": map[string]any{"code": 403,
+			"message": "Not Authorized to read tenant " + id}})
+		return
+	}
+	writeJSON(w, 200, map[string]any{"tenant": tenantView(caller(r))})
 }

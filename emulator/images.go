@@ -2,7 +2,6 @@ package emulator
 
 import (
 	"io"
-	"mime"
 	"net/http"
 	"net/url"
 	"sort"
@@ -33,9 +32,7 @@ func (e *Emulator) routeImages(mux *http.ServeMux, rname string) {
 	mux.HandleFunc("POST /v2/tasks", h(e.createTask))
 	mux.HandleFunc("GET /v2/tasks", h(e.listTasks))
 	mux.HandleFunc("GET /v2/tasks/{id}", h(e.getTask))
-	mux.HandleFunc("GET /v2/schemas/{name...}", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, 200, map[string]any{"name": r.PathValue("name"), "additionalProperties": map[string]any{"type": "string"}})
-	})
+	mux.HandleFunc("GET /v2/schemas/{name}", serveSchema)
 	mux.HandleFunc("/v2/", func(w http.ResponseWriter, r *http.Request) {
 		fail(w, 404, "The resource %s %s could not be found.", r.Method, r.URL.Path)
 	})
@@ -418,7 +415,3 @@ func (e *Emulator) downloadImage(w http.ResponseWriter, r *http.Request, reg *re
 	http.ServeContent(w, r, "", time.Time{}, src)
 }
 
-func isPatchMediaType(ct string) bool {
-	mt, _, err := mime.ParseMediaType(ct)
-	return err == nil && (mt == "application/openstack-images-v2.1-json-patch" || mt == "application/openstack-images-v2.0-json-patch")
-}

@@ -111,6 +111,7 @@ func TestPatchImage(t *testing.T) {
 		return who.do("PATCH", "DFW", "/v2/images/"+img, body, "Content-Type", ct)
 	}
 	const ct = "application/openstack-images-v2.1-json-patch"
+	const v20 = "application/openstack-images-v2.0-json-patch"
 	op := func(o, path, value string) string {
 		if value == "" {
 			return fmt.Sprintf(`[{"op":%q,"path":%q}]`, o, path)
@@ -122,7 +123,13 @@ func TestPatchImage(t *testing.T) {
 		code           int
 	}{
 		{"add property", op("add", "/color", `"blue"`), ct, 200},
-		{"add existing", op("add", "/color", `"red"`), ct, 409},
+		{"add existing replaces (v2.1)", op("add", "/color", `"green"`), ct, 200},
+		{"add existing (v2.0)", `[{"add":"/color","value":"red"}]`, v20, 409},
+		{"add core attribute (v2.0)", `[{"add":"/name","value":"x"}]`, v20, 409},
+		{"v2.0 two ops in one object", `[{"add":"/x","replace":"/y","value":"1"}]`, v20, 400},
+		{"v2.0 no op", `[{"path":"/x","value":"1"}]`, v20, 400},
+		{"v2.0 add", `[{"add":"/flavour","value":"mint"}]`, v20, 200},
+		{"v2.0 remove", `[{"remove":"/flavour"}]`, v20, 200},
 		{"replace property", op("replace", "/color", `"red"`), ct, 200},
 		{"replace missing", op("replace", "/flavor", `"x"`), ct, 409},
 		{"remove property", op("remove", "/color", ""), ct, 200},
@@ -130,7 +137,7 @@ func TestPatchImage(t *testing.T) {
 		{"escaped path", op("add", "/a~1b~0c", `"v"`), ct, 200},
 		{"bad escape", op("add", "/a~2", `"v"`), ct, 400},
 		{"rename", op("replace", "/name", `"web-renamed"`), ct, 200},
-		{"v2.0 media type", op("replace", "/min_ram", `2048`), "application/openstack-images-v2.0-json-patch", 200},
+		{"v2.0 media type", `[{"replace":"/min_ram","value":2048}]`, v20, 200},
 		{"plain json", op("replace", "/name", `"x"`), "application/json", 415},
 		{"no content type", op("replace", "/name", `"x"`), "", 415},
 		{"read-only id", op("replace", "/id", `"x"`), ct, 403},

@@ -3,6 +3,7 @@ package emulator
 import (
 	"encoding/json"
 	"fmt"
+	"mime"
 	"net/http"
 	"strings"
 )
@@ -12,6 +13,45 @@ type patchOp struct {
 	Op    string          `json:"op"`
 	Path  string          `json:"path"`
 	Value json.RawMessage `json:"value"`
+}
+
+// Glance's two patch media types. v2.1 is RFC 6902: {"op":"add","path":"/x","value":...}, and
+// an add of an existing property replaces it. v2.0 is the older draft: {"add":"/x","value":...},
+// and an add of an existing property is a conflict.
+const (
+	patchV21 = "application/openstack-images-v2.1-json-patch"
+	patchV20 = "application/openstack-images-v2.0-json-patch"
+)
+
+// readPatch decodes the body in the request's media type; it answers 400 itself on failure.
+func readPatch(w http.ResponseWriter, r *http.Request, mediaType string) ([]patchOp, bool) {
+	if mediaType == patchV21 {
+		var ops []patchOp
+		return ops, readJSON(w, r, &ops)
+	}
+	var raw []map[string]json.RawMessage
+	if !readJSON(w, r, &raw) {
+		return nil, false
+	}
+	ops := make([]patchOp, len(raw))
+	for i, m := range raw {
+		n := 0
+		for _, op := range []string{"add", "replace", "remove"} {
+			if p, ok := m[op]; ok {
+				n++
+				ops[i].Op, ops[i].Value = op, m["value"]
+				if json.Unmarshal(p, &ops[i].Path) != nil {
+					fail(w, 400, "operation %d: the path of %s must be a string", i+1, op)
+					return nil, false
+				}
+			}
+		}
+		if n != 1 {
+			fail(w, 400, "operation %d: Operation objects must contain exactly one member named add, remove, or replace.", i+1)
+			return nil, false
+		}
+	}
+	return ops, true
 }
 
 // patchError carries the status a failed operation answers with.
@@ -38,12 +78,13 @@ var coreAttrs = map[string]bool{"name": true, "visibility": true, "protected": t
 const maxProps = 128
 
 func (e *Emulator) patchImage(w http.ResponseWriter, r *http.Request, reg *region, _ string) {
-	if !isPatchMediaType(r.Header.Get("Content-Type")) {
-		fail(w, 415, "Unsupported Content-Type %q: use application/openstack-images-v2.1-json-patch", r.Header.Get("Content-Type"))
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || (mt != patchV21 && mt != patchV20) {
+		fail(w, 415, "Unsupported Content-Type %q: use %s", r.Header.Get("Content-Type"), patchV21)
 		return
 	}
-	var ops []patchOp
-	if !readJSON(w, r, &ops) {
+	ops, ok := readPatch(w, r, mt)
+	if !ok {
 		return
 	}
 	e.mu.Lock()
@@ -52,7 +93,7 @@ func (e *Emulator) patchImage(w http.ResponseWriter, r *http.Request, reg *regio
 	if img == nil {
 		return
 	}
-	next, err := applyPatch(img, ops)
+	next, err := applyPatch(img, ops, mt == patchV20)
 	if err != nil {
 		pe := err.(*patchError)
 		fail(w, pe.code, "%s", pe.msg)
@@ -65,7 +106,8 @@ func (e *Emulator) patchImage(w http.ResponseWriter, r *http.Request, reg *regio
 }
 
 // applyPatch applies ops to a copy of img, so a failing operation changes nothing.
-func applyPatch(img *image, ops []patchOp) (*image, error) {
+// strictAdd (the v2.0 media type) makes an add of an existing property a conflict.
+func applyPatch(img *image, ops []patchOp, strictAdd bool) (*image, error) {
 	cp := *img
 	cp.Props = make(map[string]string, len(img.Props))
 	for k, v := range img.Props {
@@ -73,7 +115,7 @@ func applyPatch(img *image, ops []patchOp) (*image, error) {
 	}
 	cp.Tags = append([]string{}, img.Tags...)
 	for i, op := range ops {
-		if err := applyOp(&cp, op); err != nil {
+		if err := applyOp(&cp, op, strictAdd); err != nil {
 			pe := err.(*patchError)
 			pe.msg = fmt.Sprintf("operation %d (%s %s): %s", i+1, op.Op, op.Path, pe.msg)
 			return nil, pe
@@ -85,7 +127,7 @@ func applyPatch(img *image, ops []patchOp) (*image, error) {
 	return &cp, nil
 }
 
-func applyOp(img *image, op patchOp) error {
+func applyOp(img *image, op patchOp, strictAdd bool) error {
 	if op.Op != "add" && op.Op != "replace" && op.Op != "remove" {
 		return patchErr(400, "op must be add, replace or remove")
 	}
@@ -104,6 +146,9 @@ func applyOp(img *image, op patchOp) error {
 	case strings.HasPrefix(name, "com.rackspace"):
 		return patchErr(403, "Attribute '%s' is reserved for Rackspace.", name)
 	case coreAttrs[name]:
+		if op.Op == "add" && strictAdd {
+			return patchErr(409, "Property %s already present.", name)
+		}
 		if op.Op == "remove" {
 			return patchErr(403, "Attribute '%s' is a base attribute and cannot be removed.", name)
 		}
@@ -112,8 +157,8 @@ func applyOp(img *image, op patchOp) error {
 	_, exists := img.Props[name]
 	switch op.Op {
 	case "add":
-		if exists {
-			return patchErr(409, "Property %s already exists.", name)
+		if exists && strictAdd {
+			return patchErr(409, "Property %s already present.", name)
 		}
 	case "replace", "remove":
 		if !exists {

@@ -100,7 +100,12 @@ func (e *Emulator) IdentityHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v2.0/tokens", e.createToken)
 	mux.HandleFunc("GET /v2.0", e.identityVersion)
-	mux.HandleFunc("GET /v2.0/", e.identityVersion)
+	mux.Handle("GET /v2.0/tenants", e.authenticated(http.HandlerFunc(e.listTenants)))
+	mux.Handle("GET /v2.0/tenants/{id}", e.authenticated(http.HandlerFunc(e.getTenant)))
+	mux.HandleFunc("GET /v2.0/{$}", e.identityVersion)
+	mux.HandleFunc("/v2.0/", func(w http.ResponseWriter, r *http.Request) {
+		fail(w, 404, "The resource %s %s could not be found.", r.Method, r.URL.Path)
+	})
 	mux.HandleFunc("/_emulator/faults", e.adminFaults)
 	mux.HandleFunc("POST /_emulator/tokens/expire", e.adminExpireTokens)
 	mux.HandleFunc("PUT /_emulator/token-ttl", e.adminTokenTTL)
@@ -119,7 +124,7 @@ func (e *Emulator) RegionHandler(name string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path
 		switch {
-		case p == "/" || p == "/versions":
+		case p == "/" || p == "/versions" || p == "/v2/versions":
 			e.imageVersions(w, r)
 		case p == "/v2" || p == "/v2/" || hasPrefix(p, "/v2/"):
 			imagesH.ServeHTTP(w, r)
@@ -161,9 +166,15 @@ func (e *Emulator) authenticated(next http.Handler) http.Handler {
 
 func caller(r *http.Request) string { s, _ := r.Context().Value(ctxKey{}).(string); return s }
 
+// imageVersions is Glance's version document: 300 Multiple Choices at the root, 200 at
+// /versions (glanceclient asks <endpoint>/versions, and its endpoint here ends in /v2).
 func (e *Emulator) imageVersions(w http.ResponseWriter, r *http.Request) {
 	self := "http://" + r.Host + "/v2/"
-	writeJSON(w, 300, map[string]any{"versions": []any{
+	code := http.StatusMultipleChoices
+	if strings.HasSuffix(r.URL.Path, "/versions") {
+		code = http.StatusOK
+	}
+	writeJSON(w, code, map[string]any{"versions": []any{
 		map[string]any{"id": "v2.9", "status": "CURRENT", "links": []any{map[string]any{"rel": "self", "href": self}}},
 	}})
 }
