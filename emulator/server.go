@@ -82,10 +82,16 @@ func (e *Emulator) publicURL(a *net.TCPAddr) string {
 }
 
 // IdentityURL is the identity endpoint clients authenticate against, e.g. http://127.0.0.1:8900/v2.0/.
-func (e *Emulator) IdentityURL() string { return e.srv.identityURL + "/v2.0/" }
+// Before Start (handlers mounted elsewhere) it is "/v2.0/".
+func (e *Emulator) IdentityURL() string { return e.BaseURL() + "/v2.0/" }
 
-// BaseURL is identity's host URL (where /_emulator/ admin endpoints live).
-func (e *Emulator) BaseURL() string { return e.srv.identityURL }
+// BaseURL is identity's host URL (where /_emulator/ admin endpoints live); "" before Start.
+func (e *Emulator) BaseURL() string {
+	if e.srv == nil {
+		return ""
+	}
+	return e.srv.identityURL
+}
 
 // RegionURL is a region's host URL; its image API is at /v2 and Cloud Files at /v1/MossoCloudFS_<tenant>.
 func (e *Emulator) RegionURL(name string) string {
