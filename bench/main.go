@@ -31,12 +31,15 @@ type row struct {
 	ratio    string
 	goal     string
 	met      bool
+	// unjudged, when set, replaces yes/no in the met column: why the goal does not apply here.
+	unjudged string
 	note     string
 }
 
 type sizes struct {
 	loopback, slow, memSmall, memLarge int64
 	events, shares                     int
+	quick                              bool // smoke sizes: goals that need full sizes are not judged
 }
 
 func main() {
@@ -47,7 +50,8 @@ func main() {
 	flag.Parse()
 	sz := sizes{loopback: 2 << 30, slow: 512 << 20, memSmall: 1 << 30, memLarge: 4 << 30, events: 2000, shares: 1000}
 	if *quick {
-		sz = sizes{loopback: 256 << 20, slow: 64 << 20, memSmall: 128 << 20, memLarge: 512 << 20, events: 200, shares: 100}
+		sz = sizes{loopback: 256 << 20, slow: 64 << 20, memSmall: 128 << 20, memLarge: 512 << 20, events: 200, shares: 100,
+			quick: true}
 	}
 	want := map[int]bool{}
 	for _, s := range strings.Split(*only, ",") {
@@ -103,7 +107,10 @@ func markdown(rows []row, took time.Duration, quick bool) string {
 	b.WriteString("| # | measurement | imageflow | baseline | ratio | goal | met |\n| --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, r := range rows {
 		met := "yes"
-		if !r.met {
+		switch {
+		case r.unjudged != "":
+			met = r.unjudged
+		case !r.met:
 			met = "**no**"
 		}
 		fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %s | %s |\n", r.n, r.name, r.measured, r.baseline, r.ratio, r.goal, met)

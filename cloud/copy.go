@@ -37,13 +37,25 @@ type CopyOptions struct {
 
 // CopyProgress is a copy's state: safe to record as heartbeat details and hand back as Done.
 type CopyProgress struct {
-	SegmentsTotal int            `json:"segments_total"`
-	SegmentsDone  int            `json:"segments_done"`
-	BytesTotal    int64          `json:"bytes_total"`
-	BytesDone     int64          `json:"bytes_done"`
+	// TargetRegion labels the copy where several run at once (the UI, the starter's bars).
+	TargetRegion  string `json:"target_region"`
+	SegmentsTotal int    `json:"segments_total"`
+	SegmentsDone  int    `json:"segments_done"`
+	BytesTotal    int64  `json:"bytes_total"`
+	// BytesDone counts bytes in finished segments; a retry keeps those.
+	BytesDone int64 `json:"bytes_done"`
+	// BytesInFlight counts bytes of unfinished segments sent so far, so progress moves from the
+	// first megabyte rather than a segment at a time; a retry sends those again.
+	BytesInFlight int64          `json:"bytes_in_flight"`
 	BytesSent     int64          `json:"bytes_sent"` // uploaded by this attempt
 	Done          map[int]string `json:"done"`
 }
+
+// Copied is the bytes at the target so far, whole segments and partial ones.
+func (p CopyProgress) Copied() int64 { return p.BytesDone + p.BytesInFlight }
+
+// progressEvery is how many streamed bytes pass between progress reports within segments.
+const progressEvery = 1 << 20
 
 // CopyResult reports a finished copy.
 type CopyResult struct {
@@ -106,11 +118,14 @@ func (c *Client) CopyAcrossRegions(ctx context.Context, src, dst ObjectRef, opts
 		return CopyResult{}, err
 	}
 	run := &copyRun{c: c, src: src, dst: dst, prefix: prefix, pieces: pieces, opts: opts, etags: make([]string, len(pieces)),
-		prog: CopyProgress{SegmentsTotal: len(pieces), BytesTotal: info.Size, Done: map[int]string{}}}
+		prog: CopyProgress{TargetRegion: dst.Region, SegmentsTotal: len(pieces), BytesTotal: info.Size, Done: map[int]string{}}}
 	todo, skipped, err := run.skipFinished(ctx, pieces, existing)
 	if err != nil {
 		return CopyResult{}, err
 	}
+	run.mu.Lock()
+	run.report() // the totals, and what an earlier attempt left, before the first byte moves
+	run.mu.Unlock()
 	if err := run.transfer(ctx, todo); err != nil {
 		return CopyResult{}, err
 	}
@@ -161,8 +176,9 @@ type copyRun struct {
 	opts     CopyOptions
 	etags    []string
 
-	mu   sync.Mutex
-	prog CopyProgress
+	mu         sync.Mutex
+	prog       CopyProgress
+	unreported int64 // bytes streamed since the last report
 }
 
 func (r *copyRun) segName(i int) string { return fmt.Sprintf("%s%06d", r.prefix, i) }
@@ -291,8 +307,9 @@ func (r *copyRun) pipe(ctx context.Context, p piece, name string) (string, int64
 	}
 	defer rc.Close()
 	h := md5.New()
-	body := &countingReader{r: io.TeeReader(rc, h)}
+	body := &countingReader{r: io.TeeReader(rc, h), add: r.streamed}
 	etag, err := r.c.PutStream(ctx, r.dst.Region, r.dst.Container, name, body, p.size, p.wantETag)
+	r.streamed(-body.n) // finished or failed, the segment's bytes are no longer in flight
 	if err != nil {
 		return "", body.n, err
 	}
@@ -316,14 +333,33 @@ func (r *copyRun) finish(p piece, etag string) {
 	r.prog.SegmentsDone++
 	r.prog.BytesDone += p.size
 	r.prog.Done[p.index] = etag
-	if r.opts.Progress != nil {
-		snap := r.prog
-		snap.Done = make(map[int]string, len(r.prog.Done))
-		for k, v := range r.prog.Done {
-			snap.Done[k] = v
+	r.report()
+}
+
+// streamed counts n bytes into (or, negative, out of) BytesInFlight, reporting every MiB.
+func (r *copyRun) streamed(n int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.prog.BytesInFlight += n
+	if n > 0 {
+		if r.unreported += n; r.unreported >= progressEvery {
+			r.report()
 		}
-		r.opts.Progress(snap)
 	}
+}
+
+// report hands a copy of the progress to the caller; call with r.mu held.
+func (r *copyRun) report() {
+	r.unreported = 0
+	if r.opts.Progress == nil {
+		return
+	}
+	snap := r.prog
+	snap.Done = make(map[int]string, len(r.prog.Done))
+	for k, v := range r.prog.Done {
+		snap.Done[k] = v
+	}
+	r.opts.Progress(snap)
 }
 
 // writeManifest joins the segments: an SLO when Swift's limits allow, else a DLO over the prefix.
@@ -391,13 +427,17 @@ func (r *copyRun) verify(ctx context.Context, total int64) error {
 }
 
 type countingReader struct {
-	r io.Reader
-	n int64
+	r   io.Reader
+	n   int64
+	add func(int64) // told of every read; may be nil
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)
+	if c.add != nil && n > 0 {
+		c.add(int64(n))
+	}
 	return n, err
 }
 

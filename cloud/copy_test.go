@@ -183,3 +183,36 @@ func TestCopyPlainObjectAndSplitting(t *testing.T) {
 		t.Fatalf("missing source: %v", err)
 	}
 }
+
+// TestCopyProgressFromTheFirstMegabyte: on a slow link the caller hears the totals before any
+// byte moves and sees bytes inside unfinished segments, not only whole segments.
+func TestCopyProgressFromTheFirstMegabyte(t *testing.T) {
+	e := startEmu(t, func(c *emulator.Config) { c.ExportSegmentSize = 32 << 20 })
+	c := connect(t, e, "demo")
+	img, src := exportImage(t, c, "demo-web-01", "exports")
+	_ = e.AddFault(emulator.Fault{Kind: "bandwidth", Region: "IAD", Service: "files", Method: "PUT", BytesPerSecond: 32 << 20})
+	var mu sync.Mutex
+	var seen []CopyProgress
+	_, err := c.CopyAcrossRegions(context.Background(), src, ObjectRef{Region: "IAD", Container: "in", Object: "web.vhd"},
+		CopyOptions{Parallelism: 2, SegmentSize: 32 << 20, Progress: func(p CopyProgress) {
+			mu.Lock()
+			seen = append(seen, p)
+			mu.Unlock()
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) == 0 || seen[0].BytesTotal != img.Size || seen[0].Copied() != 0 || seen[0].TargetRegion != "IAD" {
+		t.Fatalf("first report %+v, want the totals for IAD before any byte", seen[0])
+	}
+	partial := 0
+	for _, p := range seen {
+		if p.SegmentsDone == 0 && p.Copied() > 0 {
+			partial++
+		}
+	}
+	last := seen[len(seen)-1]
+	if partial < 10 || last.Copied() != img.Size || last.BytesInFlight != 0 {
+		t.Fatalf("%d reports inside the first segments (want 10 or more), last %+v", partial, last)
+	}
+}

@@ -145,10 +145,12 @@ func (a *app) submit(ctx context.Context, j *jobFlags, jb job) error {
 			at := jb.attrs()
 			opts.TypedSearchAttributes = workflows.StartAttributes(at[0], at[1], jb.targets, jb.members)
 		}
+		asked := time.Now()
 		run, err := tc.ExecuteWorkflow(ctx, opts, jb.workflow, jb.input)
 		if err != nil {
 			return fmt.Errorf("start %s: %w", jb.workflow, err)
 		}
+		a.sayIfEarlier(ctx, tc, run.GetID(), run.GetRunID(), asked)
 		if !j.wait {
 			return a.printJSON(map[string]string{"workflow_id": run.GetID(), "run_id": run.GetRunID(), "task_queue": j.taskQueue})
 		}
@@ -175,6 +177,27 @@ func (a *app) submit(ctx context.Context, j *jobFlags, jb job) error {
 		return usageErr("--via must be temporal or nats, not %q", j.via)
 	}
 	return a.follow(ctx, jb.id)
+}
+
+// sayIfEarlier tells the user when the start returned a run that existed before it was asked
+// for: the same request joins a running job, and a job that finished (other than by failing)
+// is not run again, so its old result is what follows.
+func (a *app) sayIfEarlier(ctx context.Context, tc client.Client, id, runID string, asked time.Time) {
+	d, err := tc.DescribeWorkflowExecution(ctx, id, runID)
+	if err != nil {
+		return
+	}
+	info := d.GetWorkflowExecutionInfo()
+	started := info.GetStartTime().AsTime()
+	if started.After(asked.Add(-time.Second)) {
+		return
+	}
+	if info.GetStatus() == enums.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		fmt.Fprintf(a.stderr, "joined run %s, running since %s (the same request)\n", id, started.UTC().Format(time.RFC3339))
+		return
+	}
+	fmt.Fprintf(a.stderr, "run %s already ended (%s at %s); nothing new ran. What follows is that run's outcome.\n",
+		id, statusName(info.GetStatus()), info.GetCloseTime().AsTime().UTC().Format(time.RFC3339))
 }
 
 func (a *app) printJSON(v any) error {

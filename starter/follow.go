@@ -25,14 +25,19 @@ type runStatus struct {
 	Type       string                `json:"type"`
 	Status     string                `json:"status"` // Running, Completed, Failed, ...
 	Step       any                   `json:"step,omitempty"`
-	Copies     map[string]copyStatus `json:"copies,omitempty"` // by activity id
+	Copies     map[string]copyStatus `json:"copies,omitempty"` // by target region (activity id if unknown)
+	// Closed is when a finished run ended; Result and Error say how (status prints them).
+	Closed string `json:"closed,omitempty"`
+	Result any    `json:"result,omitempty"`
+	Error  string `json:"error,omitempty"`
 }
 
 type copyStatus struct {
-	BytesDone  int64 `json:"bytes_done"`
-	BytesTotal int64 `json:"bytes_total"`
-	Segments   int   `json:"segments_done"`
-	Of         int   `json:"segments_total"`
+	Region     string `json:"region,omitempty"`
+	BytesDone  int64  `json:"bytes_done"` // whole segments and the sent part of those in flight
+	BytesTotal int64  `json:"bytes_total"`
+	Segments   int    `json:"segments_done"`
+	Of         int    `json:"segments_total"`
 }
 
 func (a *app) describe(ctx context.Context, id string) (runStatus, error) {
@@ -57,7 +62,11 @@ func (a *app) describe(ctx context.Context, id string) (runStatus, error) {
 		}
 		var p cloud.CopyProgress
 		if converter.GetDefaultDataConverter().FromPayloads(pa.GetHeartbeatDetails(), &p) == nil {
-			st.Copies[pa.GetActivityId()] = copyStatus{p.BytesDone, p.BytesTotal, p.SegmentsDone, p.SegmentsTotal}
+			key := p.TargetRegion
+			if key == "" {
+				key = pa.GetActivityId()
+			}
+			st.Copies[key] = copyStatus{p.TargetRegion, p.Copied(), p.BytesTotal, p.SegmentsDone, p.SegmentsTotal}
 		}
 	}
 	if info.GetStatus() == enums.WORKFLOW_EXECUTION_STATUS_RUNNING {
@@ -67,6 +76,11 @@ func (a *app) describe(ctx context.Context, id string) (runStatus, error) {
 				st.Step = step
 			}
 		}
+		return st, nil
+	}
+	st.Closed = info.GetCloseTime().AsTime().UTC().Format(time.RFC3339)
+	if err := tc.GetWorkflow(ctx, id, "").Get(ctx, &st.Result); err != nil {
+		st.Error = plain(err)
 	}
 	return st, nil
 }
@@ -138,7 +152,8 @@ func progressLine(st runStatus) string {
 	}
 	for _, k := range slices.Sorted(maps.Keys(st.Copies)) {
 		c := st.Copies[k]
-		parts = append(parts, bar(c.BytesDone, c.BytesTotal)+fmt.Sprintf(" %d/%d MiB", c.BytesDone>>20, c.BytesTotal>>20))
+		parts = append(parts, strings.TrimSpace(c.Region+" "+bar(c.BytesDone, c.BytesTotal))+
+			fmt.Sprintf(" %d/%d MiB", c.BytesDone>>20, c.BytesTotal>>20))
 	}
 	return strings.Join(parts, "  ")
 }

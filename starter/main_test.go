@@ -62,12 +62,15 @@ func TestStarterCommands(t *testing.T) {
 	}
 	_ = json.Unmarshal([]byte(out), &res)
 	// The same request joins the finished run instead of migrating again.
-	code, out2, _ := h.run("migrate", "--image", web, "--from", "DFW", "--to", "IAD", "--wait")
-	if code != 0 || !strings.Contains(out2, res.Result.Targets[0].ImageID) {
-		t.Fatalf("repeat migrate: %d %s", code, out2)
+	// The same request joins the finished run instead of migrating again, and says so.
+	code, out2, errs2 := h.run("migrate", "--image", web, "--from", "DFW", "--to", "IAD", "--wait")
+	if code != 0 || !strings.Contains(out2, res.Result.Targets[0].ImageID) || !strings.Contains(errs2, "nothing new ran") {
+		t.Fatalf("repeat migrate: %d %s\n%s", code, out2, errs2)
 	}
+	// The status of a finished run carries its outcome, not only "Completed".
 	code, out, _ = h.run("status", "--workflow-id", res.WorkflowID)
-	if code != 0 || !strings.Contains(out, `"status": "Completed"`) {
+	if code != 0 || !strings.Contains(out, `"status": "Completed"`) || !strings.Contains(out, res.Result.Targets[0].ImageID) ||
+		!strings.Contains(out, `"closed"`) {
 		t.Fatalf("status: %d %s", code, out)
 	}
 	code, out, _ = h.run("get", "--region", "IAD", "--image", res.Result.Targets[0].ImageID)
@@ -108,5 +111,18 @@ func TestStarterErrors(t *testing.T) {
 		if code != c.code || !strings.Contains(errs, c.want) {
 			t.Errorf("%v: exit %d, stderr %q; want %d and %q", c.args, code, errs, c.code, c.want)
 		}
+	}
+}
+
+// TestProgressLineNamesRegions: with two copies at once, each bar says which region it is.
+func TestProgressLineNamesRegions(t *testing.T) {
+	st := runStatus{Type: "MigrateImage", Status: "Running", Copies: map[string]copyStatus{
+		"LON": {Region: "LON", BytesDone: 16 << 20, BytesTotal: 64 << 20},
+		"IAD": {Region: "IAD", BytesDone: 1 << 20, BytesTotal: 64 << 20},
+	}}
+	line := progressLine(st)
+	iad, lon := strings.Index(line, "IAD ["), strings.Index(line, "LON [")
+	if iad < 0 || lon < iad || !strings.Contains(line, "1/64 MiB") || !strings.Contains(line, " 25%") {
+		t.Fatalf("progress line %q: want IAD then LON, each labelled, from the first MiB", line)
 	}
 }

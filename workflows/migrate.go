@@ -280,12 +280,12 @@ func (m *migration) target(ctx workflow.Context, region string, export cloud.Obj
 		if temporal.IsCanceledError(err) || errors.Is(ctx.Err(), workflow.ErrCanceled) {
 			res.Status, res.Error = "cancelled", "cancelled after another target failed"
 		}
-		m.status.Targets[region] = res.Status
+		m.setTarget(ctx, region, res.Status)
 		return res
 	}
 	imageID := found.ID
 	if !reused {
-		m.status.Targets[region] = "copying"
+		m.setTarget(ctx, region, "copying")
 		obj := cloud.ObjectRef{Region: region, Container: m.container, Object: m.in.ImageID + ".vhd"}
 		start := workflow.Now(ctx)
 		var copied cloud.CopyResult
@@ -295,7 +295,7 @@ func (m *migration) target(ctx workflow.Context, region string, export cloud.Obj
 		}
 		res.Bytes, res.BytesSent, res.CopySeconds = copied.Bytes, copied.BytesSent, workflow.Now(ctx).Sub(start).Seconds()
 
-		m.status.Targets[region] = "importing"
+		m.setTarget(ctx, region, "importing")
 		start = workflow.Now(ctx)
 		var task cloud.Task
 		ictx := withLongActivity(ctx, "import into "+region, 24*time.Hour, m.in.HeartbeatTimeout.D())
@@ -311,7 +311,7 @@ func (m *migration) target(ctx workflow.Context, region string, export cloud.Obj
 	if reused && found.Checksum != m.source.Checksum {
 		return fail("verify", fmt.Errorf("image %s found in %s has checksum %s, the source has %s", imageID, region, found.Checksum, m.source.Checksum))
 	}
-	m.status.Targets[region] = "tagging"
+	m.setTarget(ctx, region, "tagging")
 	fact := activities.Fact{Type: "migration.target-completed", ID: m.id + ":target:" + region, Data: map[string]any{"migration_id": m.id,
 		"source_image_id": m.in.ImageID, "region": region, "image_id": imageID, "bytes": res.Bytes}}
 	finish := activities.FinishTargetInput{ShareWith: m.in.ShareWith, Fact: &fact,
@@ -320,8 +320,20 @@ func (m *migration) target(ctx workflow.Context, region string, export cloud.Obj
 		return fail("finish", err)
 	}
 	res.Status = "succeeded"
-	m.status.Targets[region] = "done"
+	m.setTarget(ctx, region, "done")
 	return res
+}
+
+// setTarget records a target's step for the status query and the UI's current details, so the
+// run's page shows where each region stands without a query.
+func (m *migration) setTarget(ctx workflow.Context, region, step string) {
+	m.status.Targets[region] = step
+	parts := make([]string, len(m.in.TargetRegions))
+	for i, r := range m.in.TargetRegions {
+		parts[i] = r + ": " + m.status.Targets[r]
+	}
+	workflow.SetCurrentDetails(ctx, fmt.Sprintf("%s %s (%s, %d MiB) from %s\n%s", m.status.Step, m.source.Name,
+		m.in.ImageID, m.source.Size>>20, m.in.SourceRegion, strings.Join(parts, "\n")))
 }
 
 func (m *migration) targetName() string {
