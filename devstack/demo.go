@@ -118,6 +118,9 @@ func (s *stack) summary(runs []demoRun) bool {
 		fmt.Fprintf(s.out, "  %s %-17s %s\n         %s\n", mark, r.what, r.detail, s.link(r))
 	}
 	fmt.Fprintf(s.out, "\n  All runs: %s/namespaces/%s/workflows\n", s.ui.URL, s.temporal.Namespace)
-	fmt.Fprintf(s.out, "  Try: temporal workflow list --address %s\n", s.temporal.Address)
+	fmt.Fprintf(s.out, "  Or:  go run ./starter status --workflow-id <id from a link above>   (IMAGEFLOW_TEMPORAL_ADDRESS=%s)\n",
+		s.temporal.Address)
+	fmt.Fprintf(s.out, "  With the temporal CLI (https://docs.temporal.io/cli#install): temporal workflow list --address %s\n",
+		s.temporal.Address)
 	return all
 }
