@@ -77,7 +77,7 @@ func TestTypedErrors(t *testing.T) {
 	wantKind(t, err, NotFound, 404)
 	_, err = c.PatchImage(ctx, "DFW", base.ID, []PatchOp{{Op: "replace", Path: "/name", Value: "x"}})
 	wantKind(t, err, Forbidden, 403)
-	_, err = c.PatchImage(ctx, "DFW", web.ID, []PatchOp{{Op: "add", Path: "/app", Value: "x"}})
+	_, err = c.PatchImage(ctx, "DFW", web.ID, []PatchOp{{Op: "replace", Path: "/no-such-property", Value: "x"}})
 	wantKind(t, err, Conflict, 409)
 	_, err = c.PatchImage(ctx, "DFW", web.ID, []PatchOp{{Op: "add", Path: "/n", Value: 5}})
 	wantKind(t, err, Invalid, 400)
