@@ -57,6 +57,8 @@ type CleanupInput struct {
 }
 
 // DeleteObjectsInRegions is DeleteObjects over several regions; it returns the total deleted.
+// A container left empty goes too (a migration's container is its own); one that still holds
+// something (another migration of the same run's objects, a user's) stays.
 func (a *Activities) DeleteObjectsInRegions(ctx context.Context, in CleanupInput) (int, error) {
 	total := 0
 	for _, r := range in.Regions {
@@ -64,6 +66,9 @@ func (a *Activities) DeleteObjectsInRegions(ctx context.Context, in CleanupInput
 		total += n
 		if err != nil {
 			return total, err
+		}
+		if _, err := a.cloud.DeleteContainerIfEmpty(ctx, r, in.Container); err != nil {
+			return total, temporalError(err, "")
 		}
 	}
 	return total, nil

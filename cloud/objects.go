@@ -45,6 +45,25 @@ func (c *Client) EnsureContainer(ctx context.Context, region, name string) error
 	return classify(fmt.Sprintf("create container %s in %s", name, region), err)
 }
 
+// DeleteContainerIfEmpty removes a container that holds nothing. A container that still holds
+// objects (Swift's 409) or is already gone is left as it is, without error: the caller may share
+// it with others, and only an empty one is its to remove.
+func (c *Client) DeleteContainerIfEmpty(ctx context.Context, region, name string) (bool, error) {
+	sc, err := c.Files(region)
+	if err != nil {
+		return false, err
+	}
+	_, err = containers.Delete(ctx, sc, name).Extract()
+	err = classify(fmt.Sprintf("delete container %s in %s", name, region), err)
+	switch KindOf(err) {
+	case "":
+		return err == nil, err
+	case NotFound, Conflict:
+		return false, nil
+	}
+	return false, err
+}
+
 func objectURL(sc *gophercloud.ServiceClient, container, name string) string {
 	parts := strings.Split(name, "/")
 	for i, p := range parts {

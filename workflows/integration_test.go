@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -57,6 +58,18 @@ func TestMigrateAndShareOnRealTemporal(t *testing.T) {
 	}
 	if res.ObjectsDeleted == 0 {
 		t.Fatalf("cleanup deleted nothing: %+v", res)
+	}
+	// Not even the migration's empty containers stay behind.
+	for _, region := range []string{"DFW", "IAD", "LON"} {
+		cs, err := demo.ListContainers(ctx, region)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range cs {
+			if strings.HasPrefix(c.Name, "imageflow-") {
+				t.Fatalf("container %s left in %s after cleanup", c.Name, region)
+			}
+		}
 	}
 	// The same request again joins the finished run: no second migration, same result.
 	again, err := env.Client.ExecuteWorkflow(ctx, start(workflows.MigrateWorkflowID(demo.Tenant(), in), "demo", web.ID), workflows.MigrateImageWorkflow, in)
