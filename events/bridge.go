@@ -2,7 +2,6 @@ package events
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -145,6 +144,12 @@ func (b *Bridge) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("consume %s: %w", b.cfg.Consumer, err)
 	}
+	stopWatch, err := b.watchMaxDeliveries()
+	if err != nil {
+		it.Stop()
+		return err
+	}
+	defer stopWatch()
 	go func() {
 		<-ctx.Done()
 		it.Stop()
@@ -204,6 +209,13 @@ func (b *Bridge) handle(ctx context.Context, msg jetstream.Msg) {
 
 func (b *Bridge) decide(ctx context.Context, msg jetstream.Msg) outcome {
 	ev, err := ParseEvent(msg.Data())
+	isCommand := strings.HasPrefix(msg.Subject(), b.cfg.Subjects.Prefix+".cmd.")
+	if isCommand && ev.Tenant != "" && ev.Tenant != b.cfg.Tenant {
+		// Another worker's business, good or bad: only the addressed worker judges it, so a bad
+		// command gets one dead letter, not one per worker.
+		b.Stats.Skipped.Add(1)
+		return outcome{reason: "command for tenant " + ev.Tenant}
+	}
 	if err != nil {
 		return outcome{dead: err.Error()}
 	}
@@ -225,10 +237,6 @@ func (b *Bridge) decide(ctx context.Context, msg jetstream.Msg) outcome {
 	} else {
 		if ev.Tenant == "" {
 			return outcome{dead: "command has no tenant attribute: name the account whose worker must act"}
-		}
-		if ev.Tenant != b.cfg.Tenant {
-			b.Stats.Skipped.Add(1)
-			return outcome{reason: "command for tenant " + ev.Tenant}
 		}
 		if s, err = command(name, ev, b.cfg.Tenant); err != nil {
 			return outcome{dead: plain(err)}
@@ -303,42 +311,6 @@ func transient(err error) bool {
 	var ne net.Error
 	return errors.As(err, &unavailable) || errors.As(err, &deadline) || errors.As(err, &busy) || errors.As(err, &ne) ||
 		errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "connection refused")
-}
-
-// DeadLetter is what lands on <prefix>.dlq: the original event and why it was not handled.
-type DeadLetter struct {
-	Reason     string          `json:"reason"`
-	Subject    string          `json:"subject"`
-	Event      json.RawMessage `json:"event,omitempty"` // the original, when it was JSON
-	Raw        string          `json:"raw,omitempty"`   // the original, when it was not
-	StreamSeq  uint64          `json:"stream_seq"`
-	Deliveries uint64          `json:"deliveries"`
-	Consumer   string          `json:"consumer"`
-	Time       time.Time       `json:"time"`
-}
-
-func (b *Bridge) deadLetter(ctx context.Context, msg jetstream.Msg, reason string) {
-	dl := DeadLetter{Reason: reason, Subject: msg.Subject(), Consumer: b.cfg.Consumer, Time: time.Now().UTC()}
-	if json.Valid(msg.Data()) {
-		dl.Event = msg.Data()
-	} else {
-		dl.Raw = string(msg.Data())
-	}
-	id := "dlq-" + msg.Subject()
-	if meta, err := msg.Metadata(); err == nil {
-		dl.StreamSeq, dl.Deliveries = meta.Sequence.Stream, meta.NumDelivered
-		id = fmt.Sprintf("dlq-%s-%d", b.cfg.Consumer, meta.Sequence.Stream)
-	}
-	body, _ := json.Marshal(dl)
-	if _, err := b.js.Publish(ctx, b.cfg.Subjects.DLQ(), body, jetstream.WithMsgID(id)); err != nil {
-		// Never drop an event we could not park: let it come again.
-		b.log.Error("dead-letter publish failed; event will be redelivered", "error", err)
-		_ = msg.NakWithDelay(b.cfg.NakDelay)
-		return
-	}
-	b.Stats.DeadLettered.Add(1)
-	b.log.Warn("event dead-lettered", "subject", msg.Subject(), "reason", reason)
-	_ = msg.TermWithReason(truncate(reason, 200))
 }
 
 func truncate(s string, n int) string {

@@ -65,6 +65,27 @@ func (c *collector) wait(t *testing.T, n int, timeout time.Duration) [][]byte {
 	return nil
 }
 
+// streamed reads every message the stream holds on subject.
+func streamed(t *testing.T, env *testenv.Env, subject string) [][]byte {
+	t.Helper()
+	ctx := context.Background()
+	st, err := env.JetStream().Stream(ctx, "IMAGEFLOW")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out [][]byte
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq; seq++ {
+		if m, err := st.GetMsg(ctx, seq); err == nil && m.Subject == subject {
+			out = append(out, m.Data)
+		}
+	}
+	return out
+}
+
 func imageID(t *testing.T, env *testenv.Env, name string) string {
 	t.Helper()
 	imgs, err := env.Cloud("demo").ListImages(context.Background(), "DFW", cloud.ImageFilter{Name: name})
@@ -149,6 +170,8 @@ func TestEventWaitsForStoppedWorker(t *testing.T) {
 func TestBadEventsAreDeadLettered(t *testing.T) {
 	env := testenv.New(t)
 	r := env.StartWorker("demo", testenv.WorkerOptions{Events: true})
+	// A second account's worker reads the same commands: a bad event still gets one dead letter.
+	env.StartWorker("partner", testenv.WorkerOptions{Events: true})
 	dlq := collect(t, env, subjects.DLQ())
 	js := env.JetStream()
 	raw := func(subject, id, body string) {
@@ -167,7 +190,15 @@ func TestBadEventsAreDeadLettered(t *testing.T) {
 	_ = p.Command(ctx, events.CmdMigrate, "bad-7", "100001", workflows.MigrateInput{ImageID: imageID(t, env, "demo-rhel-01"), SourceRegion: "DFW", TargetRegions: []string{"IAD"}})
 	_ = p.Command(ctx, events.CmdMigrate, "bad-8", "", workflows.MigrateInput{ImageID: "x", SourceRegion: "DFW", TargetRegions: []string{"MARS"}})
 	_ = p.Command(ctx, events.CmdMigrate, "bad-9", "100001", workflows.MigrateInput{ImageID: "x", SourceRegion: "DFW", TargetRegions: []string{"MARS"}})
-	// A command for another account's worker is not this worker's business: skipped, not dead.
+	// A sender who put credentials in an event: refused, and the dead letter does not repeat them.
+	_ = p.Command(ctx, events.CmdMigrate, "bad-10", "100001", map[string]any{"image_id": "x", "source_region": "DFW",
+		"target_regions": []string{"IAD"}, "api_key": "demo-api-key", "auth": map[string]string{"password": "demo-password"}})
+	// 200 KB: its dead letter keeps a bounded copy and the original's size and hash.
+	huge := `{"specversion":"1.0","id":"huge","source":"s","type":"imageflow.cmd.migrate","tenant":"100001","data":{"pad":"` +
+		strings.Repeat("y", 200<<10) + `"}}`
+	raw(subjects.Cmd("migrate"), "bad-11", huge)
+	// A command for another account's worker is not this worker's business: demo's skips it, and
+	// the partner's judges it (and dead-letters it: the image is not the partner's).
 	_ = p.Command(ctx, events.CmdMigrate, "other-tenant", "100002", workflows.MigrateInput{ImageID: "x", SourceRegion: "DFW", TargetRegions: []string{"IAD"}})
 	// The next good event still runs.
 	good := workflows.ShareInput{Region: "DFW", ImageID: imageID(t, env, "demo-web-01"), Members: []string{"100002"}, Deadline: workflows.Duration(time.Second)}
@@ -175,36 +206,59 @@ func TestBadEventsAreDeadLettered(t *testing.T) {
 	_ = p.Command(ctx, events.CmdShare, "good-1", "100001", good)
 	expired.wait(t, 1, time.Minute)
 
-	letters := dlq.wait(t, 9, 30*time.Second)
+	dlq.wait(t, 12, 30*time.Second)
+	time.Sleep(time.Second) // a second copy from the other worker would show by now
+	// The stream is the record: a core subscriber may also see the other worker's attempt,
+	// which the stream drops as a duplicate (same Nats-Msg-Id).
+	letters := streamed(t, env, subjects.DLQ())
+	if len(letters) != 12 {
+		t.Errorf("%d dead letters in the stream for 12 bad events with two workers running, want one each", len(letters))
+		for _, l := range letters {
+			t.Logf("%.300s", l)
+		}
+	}
 	reasons := map[string]string{}
 	for _, l := range letters {
 		var dl events.DeadLetter
 		if err := json.Unmarshal(l, &dl); err != nil {
 			t.Fatalf("dead letter is not JSON: %s", l)
 		}
+		if strings.Contains(string(l), "demo-api-key") || strings.Contains(string(l), "demo-password") {
+			t.Errorf("a dead letter repeats a secret: %s", l)
+		}
+		if len(l) > events.MaxDeadLetterOriginal+8<<10 {
+			t.Errorf("a dead letter of %d bytes: not bounded", len(l))
+		}
 		var ev events.Event
 		_ = json.Unmarshal(dl.Event, &ev)
 		key := ev.ID
 		if key == "" {
-			key = fmt.Sprintf("raw-%d", len(dl.Raw))
+			key = fmt.Sprintf("raw-%d", dl.Size)
+		}
+		if dl.Truncated && (dl.Size <= events.MaxDeadLetterOriginal || len(dl.SHA256) != 64) {
+			t.Errorf("a cut original should keep its size and hash: %d %q", dl.Size, dl.SHA256)
 		}
 		reasons[key] = dl.Reason
 	}
 	want := map[string]string{
-		"bad-4": "unknown field \"colour\"",
-		"bad-5": "cannot unmarshal string",
-		"bad-6": "image no-such-image was not found in DFW for account 100001",
-		"bad-7": "licensed software",
-		"bad-8": "no tenant",
-		"bad-9": "target region \"MARS\" is not one of",
-		"x":     "does not match subject",
+		"bad-4":        "unknown field \"colour\"",
+		"bad-5":        "cannot unmarshal string",
+		"bad-6":        "image no-such-image was not found in DFW for account 100001",
+		"bad-7":        "licensed software",
+		"bad-8":        "no tenant",
+		"bad-9":        "target region \"MARS\" is not one of",
+		"bad-10":       "unknown field",
+		"other-tenant": "account 100002",
+		"x":            "does not match subject",
 	}
 	for id, text := range want {
 		if !strings.Contains(reasons[id], text) {
 			t.Errorf("%s: reason %q, want it to mention %q", id, reasons[id], text)
 		}
 	}
-	if !strings.Contains(reasons["raw-9"], "not a CloudEvents JSON envelope") || !strings.Contains(reasons[fmt.Sprintf("raw-%d", events.MaxEventSize+1)], "more than the") {
+	if !strings.Contains(reasons["raw-9"], "not a CloudEvents JSON envelope") ||
+		!strings.Contains(reasons[fmt.Sprintf("raw-%d", events.MaxEventSize+1)], "more than the") ||
+		!strings.Contains(reasons[fmt.Sprintf("raw-%d", len(huge))], "more than the") {
 		t.Errorf("malformed and oversized: %v", reasons)
 	}
 	if r.Bridge.Stats.Skipped.Load() != 1 {
@@ -267,4 +321,42 @@ func TestUnreachableTemporalNaksThenDeadLetters(t *testing.T) {
 	if r := b.Stats.Retried.Load(); r != 2 {
 		t.Fatalf("%d naks before giving up, want 2", r)
 	}
+}
+
+// TestMaxDeliveriesAreDeadLettered: a handler that never finishes (a worker stuck or gone while
+// holding the event) lets the ack wait pass on every delivery; when JetStream gives up, its
+// advisory turns the event into a dead letter instead of letting it vanish.
+func TestMaxDeliveriesAreDeadLettered(t *testing.T) {
+	env := testenv.New(t)
+	ctx := context.Background()
+	stuck := make(chan struct{})
+	defer close(stuck)
+	b, err := events.NewBridge(ctx, env.JetStream(), env.Client, events.BridgeConfig{Subjects: subjects, Stream: "IMAGEFLOW",
+		Tenant: "100001", TaskQueue: "nobody", Consumer: "stuck", MaxDeliver: 2, AckWait: time.Second, Concurrency: 4,
+		Validate: func(context.Context, string, any) error { <-stuck; return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go func() { _ = b.Run(bctx) }()
+	in := workflows.MigrateInput{ImageID: "img-stuck", SourceRegion: "DFW", TargetRegions: []string{"IAD"}}
+	if err := publisher(env, "test").Command(ctx, events.CmdMigrate, "stuck-1", "100001", in); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, l := range streamed(t, env, subjects.DLQ()) {
+			var dl events.DeadLetter
+			if json.Unmarshal(l, &dl) == nil && strings.Contains(dl.Reason, "max deliveries") {
+				var ev events.Event
+				if json.Unmarshal(dl.Event, &ev) != nil || ev.ID != "stuck-1" || dl.Deliveries != 2 {
+					t.Fatalf("dead letter %s", l)
+				}
+				return
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatal("no dead letter after JetStream gave up on the event")
 }

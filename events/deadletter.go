@@ -1,0 +1,185 @@
+package events
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// DeadLetter is what lands on <prefix>.dlq: the original event, bounded and with secret-looking
+// fields redacted, and why it was not handled.
+type DeadLetter struct {
+	Reason  string `json:"reason"`
+	Subject string `json:"subject"`
+	// Event is the original when it was JSON and fits MaxDeadLetterOriginal; Raw holds it (cut
+	// to that limit) otherwise. Either way secret-looking values read "[redacted]".
+	Event json.RawMessage `json:"event,omitempty"`
+	Raw   string          `json:"raw,omitempty"`
+	// Size and SHA256 describe the original as received, so a cut one can still be matched
+	// with the sender's copy.
+	Size       int       `json:"size"`
+	SHA256     string    `json:"sha256"`
+	Truncated  bool      `json:"truncated,omitempty"`
+	StreamSeq  uint64    `json:"stream_seq"`
+	Deliveries uint64    `json:"deliveries"`
+	Consumer   string    `json:"consumer"`
+	Time       time.Time `json:"time"`
+}
+
+// MaxDeadLetterOriginal bounds the copy of the original a dead letter keeps, so the dead letter
+// of an oversized event still fits NATS's message limit (1 MiB by default).
+const MaxDeadLetterOriginal = 16 << 10
+
+// secretKey matches field names whose values must never be repeated: the sender's mistake of
+// putting credentials in an event must not be copied into the dead-letter subject.
+var secretKey = regexp.MustCompile(`(?i)(api[_-]?key|password|passwd|secret|token|credential|auth)`)
+
+// secretPair finds "key": "value" pairs with such names in text that is not valid JSON.
+var secretPair = regexp.MustCompile(`(?i)("[^"]*(api[_-]?key|password|passwd|secret|token|credential|auth)[^"]*"\s*:\s*)"(\\.|[^"\\])*"`)
+
+// newDeadLetter describes msg's original for the dead-letter subject.
+func newDeadLetter(subject string, data []byte, reason string) DeadLetter {
+	sum := sha256.Sum256(data)
+	dl := DeadLetter{Reason: truncate(reason, 2048), Subject: subject, Size: len(data), SHA256: hex.EncodeToString(sum[:]),
+		Time: time.Now().UTC()}
+	clean, isJSON := redact(data)
+	switch {
+	case isJSON && len(clean) <= MaxDeadLetterOriginal:
+		dl.Event = clean
+	case len(clean) <= MaxDeadLetterOriginal:
+		dl.Raw = string(clean)
+	default:
+		dl.Raw, dl.Truncated = strings.ToValidUTF8(string(clean[:MaxDeadLetterOriginal]), ""), true
+	}
+	return dl
+}
+
+// redact replaces the values of secret-looking fields, at any depth. It reports whether data
+// was JSON; text that is not gets the same treatment by pattern.
+func redact(data []byte) ([]byte, bool) {
+	if len(data) > 4*MaxEventSize || !json.Valid(data) {
+		return secretPair.ReplaceAll(data, []byte(`$1"[redacted]"`)), false
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var v any
+	if dec.Decode(&v) != nil {
+		return secretPair.ReplaceAll(data, []byte(`$1"[redacted]"`)), false
+	}
+	out, err := json.Marshal(redactValue(v))
+	if err != nil {
+		return nil, false
+	}
+	return out, true
+}
+
+func redactValue(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		for k, val := range t {
+			if secretKey.MatchString(k) {
+				t[k] = "[redacted]"
+			} else {
+				t[k] = redactValue(val)
+			}
+		}
+	case []any:
+		for i := range t {
+			t[i] = redactValue(t[i])
+		}
+	}
+	return v
+}
+
+// deadLetterID makes one dead letter per stream message, however many workers' consumers hold
+// a copy: the stream's duplicate window drops the others.
+func deadLetterID(streamSeq uint64, subject string) string {
+	if streamSeq == 0 {
+		return "dlq-" + subject
+	}
+	return fmt.Sprintf("dlq-%d", streamSeq)
+}
+
+// publishDeadLetter parks a dead letter; a failure means the caller must not drop the event.
+func (b *Bridge) publishDeadLetter(ctx context.Context, dl DeadLetter) error {
+	body, err := json.Marshal(dl)
+	if err != nil {
+		return err
+	}
+	_, err = b.js.Publish(ctx, b.cfg.Subjects.DLQ(), body, jetstream.WithMsgID(deadLetterID(dl.StreamSeq, dl.Subject)))
+	return err
+}
+
+func (b *Bridge) deadLetter(ctx context.Context, msg jetstream.Msg, reason string) {
+	dl := newDeadLetter(msg.Subject(), msg.Data(), reason)
+	dl.Consumer = b.cfg.Consumer
+	if meta, err := msg.Metadata(); err == nil {
+		dl.StreamSeq, dl.Deliveries = meta.Sequence.Stream, meta.NumDelivered
+	}
+	if err := b.publishDeadLetter(ctx, dl); err != nil {
+		// Never drop an event we could not park: let it come again.
+		b.log.Error("dead-letter publish failed; event will be redelivered", "error", err)
+		_ = msg.NakWithDelay(b.cfg.NakDelay)
+		return
+	}
+	b.Stats.DeadLettered.Add(1)
+	b.log.Warn("event dead-lettered", "subject", msg.Subject(), "reason", truncate(reason, 200))
+	_ = msg.TermWithReason(truncate(reason, 200))
+}
+
+// maxDeliveriesAdvisory is JetStream's notice that a message ran out of deliveries without an
+// ack: a worker died holding it, or handling outlasted the ack wait every time.
+type maxDeliveriesAdvisory struct {
+	Stream     string `json:"stream"`
+	Consumer   string `json:"consumer"`
+	StreamSeq  uint64 `json:"stream_seq"`
+	Deliveries uint64 `json:"deliveries"`
+}
+
+// watchMaxDeliveries dead-letters every message JetStream gives up on for this bridge's
+// consumer, so no event disappears without a trace. It returns a function that stops it.
+func (b *Bridge) watchMaxDeliveries() (func(), error) {
+	subject := fmt.Sprintf("$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.%s.%s", b.cfg.Stream, b.cfg.Consumer)
+	sub, err := b.js.Conn().Subscribe(subject, func(m *nats.Msg) {
+		var adv maxDeliveriesAdvisory
+		if err := json.Unmarshal(m.Data, &adv); err != nil || adv.StreamSeq == 0 {
+			b.log.Warn("unreadable max-deliveries advisory", "error", err)
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), b.cfg.AckWait)
+		defer cancel()
+		b.deadLetterBySeq(ctx, adv)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("watch max-deliveries advisories on %s: %w", subject, err)
+	}
+	return func() { _ = sub.Unsubscribe() }, nil
+}
+
+func (b *Bridge) deadLetterBySeq(ctx context.Context, adv maxDeliveriesAdvisory) {
+	reason := fmt.Sprintf("not handled after %d deliveries (max deliveries reached: a worker stopped while holding it, "+
+		"or handling outlasted the ack wait each time)", adv.Deliveries)
+	var dl DeadLetter
+	raw, err := b.stream.GetMsg(ctx, adv.StreamSeq)
+	if err != nil {
+		dl = newDeadLetter("", nil, reason+"; the original is no longer in the stream: "+err.Error())
+	} else {
+		dl = newDeadLetter(raw.Subject, raw.Data, reason)
+	}
+	dl.StreamSeq, dl.Deliveries, dl.Consumer = adv.StreamSeq, adv.Deliveries, b.cfg.Consumer
+	if err := b.publishDeadLetter(ctx, dl); err != nil {
+		b.log.Error("could not dead-letter an event past max deliveries", "stream_seq", adv.StreamSeq, "error", err)
+		return
+	}
+	b.Stats.DeadLettered.Add(1)
+	b.log.Warn("event past max deliveries dead-lettered", "stream_seq", adv.StreamSeq, "deliveries", adv.Deliveries)
+}
