@@ -13,6 +13,17 @@ type OfferInput struct {
 	ImageID         string `json:"image_id"`
 	Member          string `json:"member"`
 	ShareWorkflowID string `json:"share_workflow_id"`
+	// FactKey names the run in fact ids (default ShareWorkflowID): a share run again announces
+	// again, while a retried activity's repeat is dropped by the stream.
+	FactKey string `json:"fact_key,omitempty"`
+}
+
+// factKey is the prefix of a share's fact ids.
+func factKey(key, shareID string) string {
+	if key != "" {
+		return key
+	}
+	return shareID
 }
 
 // OfferShare adds the member (already added counts) and, while its decision is pending,
@@ -22,7 +33,7 @@ func (a *Activities) OfferShare(ctx context.Context, in OfferInput) (cloud.Membe
 	if err != nil || m.Status != "pending" {
 		return m, err
 	}
-	return m, a.PublishFact(ctx, Fact{Type: "share.offered", ID: in.ShareWorkflowID + ":offered:" + in.Member,
+	return m, a.PublishFact(ctx, Fact{Type: "share.offered", ID: factKey(in.FactKey, in.ShareWorkflowID) + ":offered:" + in.Member,
 		Data: shareData(a.cloud.Tenant(), in.Region, in.ImageID, in.Member, in.ShareWorkflowID)})
 }
 
@@ -35,6 +46,7 @@ type SettleInput struct {
 	OnReject        string `json:"on_reject"`  // revoke or keep
 	OnTimeout       string `json:"on_timeout"` // revoke or keep
 	Expired         bool   `json:"expired"`    // the deadline passed: a pending member expires
+	FactKey         string `json:"fact_key,omitempty"`
 }
 
 // SettleResult is a member's settled state; Status "pending" means nothing was decided yet.
@@ -67,11 +79,12 @@ func (a *Activities) SettleMember(ctx context.Context, in SettleInput) (SettleRe
 		}
 		res.Revoked = true
 	}
-	if err := a.PublishFact(ctx, Fact{Type: "share." + res.Status, ID: fmt.Sprintf("%s:%s:%s", in.ShareWorkflowID, res.Status, in.Member), Data: data}); err != nil {
+	if err := a.PublishFact(ctx, Fact{Type: "share." + res.Status, ID: fmt.Sprintf("%s:%s:%s", factKey(in.FactKey, in.ShareWorkflowID), res.Status, in.Member), Data: data}); err != nil {
 		return res, err
 	}
 	if res.Revoked {
-		return res, a.PublishFact(ctx, Fact{Type: "share.revoked", ID: in.ShareWorkflowID + ":revoked:" + in.Member, Data: data})
+		return res, a.PublishFact(ctx, Fact{Type: "share.revoked", ID: factKey(in.FactKey, in.ShareWorkflowID) + ":revoked:" + in.Member,
+			Data: data})
 	}
 	return res, nil
 }

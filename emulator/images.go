@@ -414,4 +414,3 @@ func (e *Emulator) downloadImage(w http.ResponseWriter, r *http.Request, reg *re
 	w.Header().Set("Content-MD5", checksum)
 	http.ServeContent(w, r, "", time.Time{}, src)
 }
-

@@ -360,3 +360,82 @@ func TestMaxDeliveriesAreDeadLettered(t *testing.T) {
 	}
 	t.Fatal("no dead letter after JetStream gave up on the event")
 }
+
+// TestRequestsRunAgainEventsOnce: a share sent again as a new event after its run ended runs
+// again (and offers again); the same event delivered again does not; decisions for members the
+// share does not wait on, and floods for one it does, never reach the run's history.
+func TestRequestsRunAgainEventsOnce(t *testing.T) {
+	env := testenv.New(t)
+	r := env.StartWorker("demo", testenv.WorkerOptions{Events: true})
+	ctx := context.Background()
+	p := publisher(env, "test")
+	expired := collect(t, env, subjects.Evt("share.expired"))
+	offered := collect(t, env, subjects.Evt("share.offered"))
+	in := workflows.ShareInput{Region: "DFW", ImageID: imageID(t, env, "demo-web-01"), Members: []string{"100002"},
+		Deadline: workflows.Duration(time.Second), OnTimeout: workflows.Keep, PollInterval: workflows.Duration(time.Second)}
+	id := workflows.ShareWorkflowID("100001", in)
+	if err := p.Command(ctx, events.CmdShare, "again-1", "100001", in); err != nil {
+		t.Fatal(err)
+	}
+	expired.wait(t, 1, time.Minute)
+	if err := p.Command(ctx, events.CmdShare, "again-2", "100001", in); err != nil {
+		t.Fatal(err)
+	}
+	expired.wait(t, 2, time.Minute)
+	offered.wait(t, 2, time.Second)
+	if n := countRuns(t, env, id); n != 2 {
+		t.Fatalf("%d runs after the request was sent again, want 2", n)
+	}
+	// Event again-1 delivered again after the duplicate window (a new message id, same event).
+	ev, _ := events.NewEvent("again-1", "test", "imageflow.cmd.share", "100001", in)
+	body, _ := json.Marshal(ev)
+	if _, err := env.JetStream().Publish(ctx, subjects.Cmd(events.CmdShare), body, jetstream.WithMsgID("later")); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for r.Bridge.Stats.Received.Load() < 3 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if n := countRuns(t, env, id); n != 2 || r.Bridge.Stats.Duplicates.Load() != 1 {
+		t.Fatalf("%d runs and %d duplicates after event again-1 came back, want 2 and 1", n, r.Bridge.Stats.Duplicates.Load())
+	}
+
+	// A share that waits: decisions for a member it did not offer to are dropped, and a flood of
+	// forged ones for the member it waits on reaches it once.
+	long := workflows.ShareInput{Region: "DFW", ImageID: in.ImageID, Members: []string{"100002"},
+		Deadline: workflows.Duration(time.Hour), PollInterval: workflows.Duration(time.Hour)}
+	longID := workflows.ShareWorkflowID("100001", long)
+	if err := p.Command(ctx, events.CmdShare, "long-1", "100001", long); err != nil {
+		t.Fatal(err)
+	}
+	offered.wait(t, 3, time.Minute)
+	before := historyLength(t, env, longID)
+	for i := 0; i < 40; i++ {
+		member := []string{"100009", "100002"}[i%2]
+		ms := events.MemberStatus{ImageID: in.ImageID, Region: "DFW", Member: member, Status: "accepted", ShareWorkflowID: longID}
+		if err := p.Command(ctx, events.CmdMemberStatus, fmt.Sprintf("forged-%d", i), "100001", ms); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline = time.Now().Add(30 * time.Second)
+	for r.Bridge.Stats.Received.Load() < 44 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(time.Second)
+	if s := r.Bridge.Stats.Signalled.Load(); s != 1 {
+		t.Errorf("%d signals for 40 forged decisions, want 1", s)
+	}
+	if grown := historyLength(t, env, longID) - before; grown > 12 {
+		t.Errorf("the share's history grew by %d events under 40 forged decisions", grown)
+	}
+}
+
+func historyLength(t *testing.T, env *testenv.Env, id string) int {
+	t.Helper()
+	d, err := env.Client.DescribeWorkflowExecution(context.Background(), id, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return int(d.GetWorkflowExecutionInfo().GetHistoryLength())
+}

@@ -2,6 +2,7 @@ package events
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/imageflow/imageflow/workflows"
 )
@@ -43,7 +44,8 @@ type startAttrs struct {
 
 // command decodes and validates an event's data into what to do with it, for the worker of
 // tenant. The error is the reason the event is dead-lettered.
-func command(name string, e Event, tenant string) (start, error) {
+// configured is the worker's acceptance policy, which an accept command may only narrow.
+func command(name string, e Event, tenant string, configured workflows.AcceptPolicy) (start, error) {
 	switch name {
 	case "cmd." + CmdMigrate:
 		var in workflows.MigrateInput
@@ -56,16 +58,15 @@ func command(name string, e Event, tenant string) (start, error) {
 		return start{workflow: workflows.MigrateImageWorkflow, id: workflows.MigrateWorkflowID(tenant, in), input: in,
 			attrs: startAttrs{imageID: in.ImageID, region: in.SourceRegion, targets: in.TargetRegions, members: in.ShareWith}}, nil
 	case "cmd." + CmdBulkMigrate:
-		var in workflows.BulkInput
-		if err := e.decodeData(&in); err != nil {
+		var req workflows.BulkRequest
+		if err := e.decodeData(&req); err != nil {
 			return start{}, err
 		}
-		probe := workflows.MigrateInput{ImageID: "bulk", SourceRegion: in.SourceRegion, TargetRegions: append([]string{}, in.TargetRegions...), Policy: in.Policy, Cleanup: in.Cleanup}
-		if err := probe.Normalize(); err != nil {
+		if err := req.Normalize(); err != nil {
 			return start{}, err
 		}
-		return start{workflow: workflows.BulkMigrateWorkflow, id: workflows.BulkWorkflowID(tenant, in), input: in,
-			attrs: startAttrs{region: probe.SourceRegion, targets: probe.TargetRegions}}, nil
+		return start{workflow: workflows.BulkMigrateWorkflow, id: workflows.BulkWorkflowID(tenant, req),
+			input: workflows.BulkInput{BulkRequest: req}, attrs: startAttrs{region: req.SourceRegion, targets: req.TargetRegions}}, nil
 	case "cmd." + CmdShare:
 		var in workflows.ShareInput
 		if err := e.decodeData(&in); err != nil {
@@ -81,6 +82,10 @@ func command(name string, e Event, tenant string) (start, error) {
 		if err := e.decodeData(&in); err != nil {
 			return start{}, err
 		}
+		var err error
+		if in.Policy, err = in.Policy.Narrow(configured); err != nil {
+			return start{}, err
+		}
 		if err := in.Normalize(); err != nil {
 			return start{}, err
 		}
@@ -93,6 +98,10 @@ func command(name string, e Event, tenant string) (start, error) {
 		}
 		if ms.ShareWorkflowID == "" || ms.ImageID == "" || ms.Member == "" || (ms.Status != "accepted" && ms.Status != "rejected") {
 			return start{}, fmt.Errorf("member-status needs image_id, member, share_workflow_id and status accepted or rejected")
+		}
+		if !strings.HasPrefix(ms.ShareWorkflowID, workflows.ShareIDPrefix(tenant)) {
+			return start{}, fmt.Errorf("member-status share_workflow_id %q is not a share of account %s; a decision may "+
+				"only signal the addressed account's own shares", truncate(ms.ShareWorkflowID, 100), tenant)
 		}
 		return start{signalTo: ms.ShareWorkflowID, signalName: workflows.MemberStatusSignal,
 			input: workflows.MemberDecision{ImageID: ms.ImageID, Member: ms.Member, Status: ms.Status}}, nil

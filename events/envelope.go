@@ -8,8 +8,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // MaxEventSize bounds an event; larger ones are dead-lettered unread.
@@ -77,12 +79,18 @@ func ParseEvent(b []byte) (Event, error) {
 	if err := json.Unmarshal(b, &e); err != nil {
 		return e, fmt.Errorf("event is not a CloudEvents JSON envelope: %v", err)
 	}
+	if err := checkKeys(b, reflect.TypeOf(e)); err != nil {
+		return e, fmt.Errorf("invalid event: %v", err)
+	}
 	var problems []string
 	if e.SpecVersion != "1.0" {
 		problems = append(problems, fmt.Sprintf("specversion is %q, want \"1.0\"", e.SpecVersion))
 	}
-	if e.ID == "" || len(e.ID) > 256 {
-		problems = append(problems, "id must be 1 to 256 characters")
+	if e.ID == "" || len(e.ID) > 256 || strings.ContainsFunc(e.ID, unsafeRune) {
+		problems = append(problems, "id must be 1 to 256 characters, none of them control characters")
+	}
+	if strings.ContainsFunc(e.Tenant, unsafeRune) || strings.ContainsFunc(e.Source, unsafeRune) || len(e.Source) > 1024 {
+		problems = append(problems, "tenant and source may not hold control characters (source: at most 1024 bytes)")
 	}
 	if e.Source == "" {
 		problems = append(problems, "source is required")
@@ -105,10 +113,19 @@ func ParseEvent(b []byte) (Event, error) {
 // decodeData reads the event's data into v, refusing fields v does not have, so a typo in an
 // event is reported instead of silently ignored.
 func (e Event) decodeData(v any) error {
+	if err := checkKeys(e.Data, reflect.TypeOf(v)); err != nil {
+		return fmt.Errorf("%s data: %v", e.Type, err)
+	}
 	dec := json.NewDecoder(bytes.NewReader(e.Data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return fmt.Errorf("%s data: %v", e.Type, err)
 	}
 	return nil
+}
+
+// unsafeRune is a control or text-reordering character: never wanted in ids and names that end
+// up in logs, summaries and the UI.
+func unsafeRune(r rune) bool {
+	return unicode.IsControl(r) || (r >= 0x202A && r <= 0x202E) || (r >= 0x2066 && r <= 0x2069)
 }

@@ -12,7 +12,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
 	"github.com/imageflow/imageflow/cloud"
@@ -138,9 +137,7 @@ func (a *app) submit(ctx context.Context, j *jobFlags, jb job) error {
 		if err != nil {
 			return err
 		}
-		opts := client.StartWorkflowOptions{ID: jb.id, TaskQueue: j.taskQueue,
-			WorkflowIDReusePolicy:    enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY,
-			WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING}
+		opts := workflows.StartOptions(jb.id, j.taskQueue)
 		if searchattr.Present(ctx, tc, a.cfg.Temporal.Namespace) {
 			at := jb.attrs()
 			opts.TypedSearchAttributes = workflows.StartAttributes(at[0], at[1], jb.targets, jb.members)
@@ -179,25 +176,18 @@ func (a *app) submit(ctx context.Context, j *jobFlags, jb job) error {
 	return a.follow(ctx, jb.id)
 }
 
-// sayIfEarlier tells the user when the start returned a run that existed before it was asked
-// for: the same request joins a running job, and a job that finished (other than by failing)
-// is not run again, so its old result is what follows.
+// sayIfEarlier tells the user when the start joined a run that was already going: the same
+// request while its job runs is that job, not a second one.
 func (a *app) sayIfEarlier(ctx context.Context, tc client.Client, id, runID string, asked time.Time) {
 	d, err := tc.DescribeWorkflowExecution(ctx, id, runID)
 	if err != nil {
 		return
 	}
 	info := d.GetWorkflowExecutionInfo()
-	started := info.GetStartTime().AsTime()
-	if started.After(asked.Add(-time.Second)) {
-		return
+	if started := info.GetStartTime().AsTime(); started.Before(asked.Add(-time.Second)) {
+		fmt.Fprintf(a.stderr, "joined run %s, running since %s (the same request); nothing new was started\n",
+			id, started.UTC().Format(time.RFC3339))
 	}
-	if info.GetStatus() == enums.WORKFLOW_EXECUTION_STATUS_RUNNING {
-		fmt.Fprintf(a.stderr, "joined run %s, running since %s (the same request)\n", id, started.UTC().Format(time.RFC3339))
-		return
-	}
-	fmt.Fprintf(a.stderr, "run %s already ended (%s at %s); nothing new ran. What follows is that run's outcome.\n",
-		id, statusName(info.GetStatus()), info.GetCloseTime().AsTime().UTC().Format(time.RFC3339))
 }
 
 func (a *app) printJSON(v any) error {

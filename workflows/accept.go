@@ -44,6 +44,12 @@ func (in *AcceptInput) Normalize() error {
 	case in.Policy.Decision != "" && in.Policy.Decision != "accepted" && in.Policy.Decision != "rejected":
 		return invalid("accept: decision %q is not accepted or rejected", in.Policy.Decision)
 	}
+	for _, f := range []struct{ name, value string }{{"image_id", in.ImageID}, {"producer", in.Producer},
+		{"name_pattern", in.Policy.NamePattern}, {"share_workflow_id", in.ShareWorkflowID}} {
+		if err := checkText("accept: "+f.name, f.value, maxNameLen); err != nil {
+			return err
+		}
+	}
 	if _, err := path.Match(in.Policy.NamePattern, ""); err != nil {
 		return invalid("accept: name_pattern %q is not a valid pattern: %v", in.Policy.NamePattern, err)
 	}
@@ -51,8 +57,54 @@ func (in *AcceptInput) Normalize() error {
 }
 
 // AcceptWorkflowID is the run for this offer.
+// A decision asked for explicitly (the starter's accept and reject) is its own job, so a reject
+// after an accept runs.
 func AcceptWorkflowID(tenant string, in AcceptInput) string {
-	return key("accept", tenant, strings.ToUpper(in.Region), in.ImageID)
+	id := key("accept", tenant, strings.ToUpper(in.Region), in.ImageID)
+	if in.Policy.Decision != "" {
+		id += "-" + in.Policy.Decision
+	}
+	return id
+}
+
+// Narrow returns the policy p allows within the worker's configured policy: an event may make a
+// worker more careful, never more trusting. Producers outside the configured list are dropped,
+// a name pattern other than the configured one is refused, and an event may force a rejection
+// but not an acceptance.
+func (p AcceptPolicy) Narrow(configured AcceptPolicy) (AcceptPolicy, error) {
+	out := configured
+	if len(p.TrustedProducers) > 0 {
+		out.TrustedProducers = nil
+		for _, t := range p.TrustedProducers {
+			if contains(configured.TrustedProducers, t) {
+				out.TrustedProducers = append(out.TrustedProducers, t)
+			}
+		}
+	}
+	switch {
+	case p.NamePattern != "" && configured.NamePattern != "" && p.NamePattern != configured.NamePattern:
+		return out, invalid("accept: name_pattern %q would replace the worker's %q; an event may only narrow the policy",
+			p.NamePattern, configured.NamePattern)
+	case p.NamePattern != "":
+		out.NamePattern = p.NamePattern
+	}
+	switch p.Decision {
+	case "":
+	case "rejected":
+		out.Decision = "rejected"
+	default:
+		return out, invalid("accept: an event may force a rejection, not %q; acceptance follows the worker's policy", p.Decision)
+	}
+	return out, nil
+}
+
+func contains(xs []string, x string) bool {
+	for _, v := range xs {
+		if v == x {
+			return true
+		}
+	}
+	return false
 }
 
 // AcceptResult is the consumer's decision.
@@ -108,7 +160,7 @@ func AcceptShare(ctx workflow.Context, in AcceptInput) (AcceptResult, error) {
 	step = "reporting the decision"
 	// The decision goes to the producer's worker as a member-status command.
 	fctx := withActivity(ctx, "report "+res.Decision+" to "+in.Producer, 30*time.Second)
-	fact := activities.Fact{Type: "cmd.member-status", ID: workflow.GetInfo(ctx).WorkflowExecution.ID + ":" + res.Decision, Tenant: in.Producer,
+	fact := activities.Fact{Type: "cmd.member-status", ID: runKey(ctx) + ":" + res.Decision, Tenant: in.Producer,
 		Data: map[string]any{"image_id": in.ImageID, "region": in.Region, "member": acct.Tenant,
 			"status": res.Decision, "share_workflow_id": in.ShareWorkflowID}}
 	if err := workflow.ExecuteActivity(fctx, a.PublishFact, fact).Get(ctx, nil); err != nil {

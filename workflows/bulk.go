@@ -12,8 +12,8 @@ import (
 	"github.com/imageflow/imageflow/cloud"
 )
 
-// BulkInput migrates every image of the account that matches the filter.
-type BulkInput struct {
+// BulkRequest asks to migrate every image of the account that matches the filter.
+type BulkRequest struct {
 	SourceRegion  string            `json:"source_region"`
 	TargetRegions []string          `json:"target_regions"`
 	Filter        cloud.ImageFilter `json:"filter"`                // name, tags, properties
@@ -23,8 +23,33 @@ type BulkInput struct {
 	// BatchSize is how many migrations one run starts before it continues as new (default 100),
 	// keeping each run's history small for lists of thousands.
 	BatchSize int `json:"batch_size,omitempty"`
+}
 
-	// Carried across continue-as-new; leave empty when starting.
+// Normalize fills defaults and rejects a request that cannot be run.
+func (r *BulkRequest) Normalize() error {
+	if err := normalizeRoute("bulk-migrate", &r.SourceRegion, r.TargetRegions); err != nil {
+		return err
+	}
+	if err := normalizePolicies("bulk-migrate", &r.Policy, &r.Cleanup); err != nil {
+		return err
+	}
+	if r.Concurrency < 0 || r.Concurrency > 64 || r.BatchSize < 0 || r.BatchSize > 1000 {
+		return invalid("bulk-migrate: concurrency must be 1 to 64 and batch_size 1 to 1000")
+	}
+	if r.Concurrency == 0 {
+		r.Concurrency = 4
+	}
+	if r.BatchSize == 0 {
+		r.BatchSize = 100
+	}
+	return checkText("bulk-migrate: filter name", r.Filter.Name, maxNameLen)
+}
+
+// BulkInput is BulkMigrate's input: the request, and the state a run carries to the next when
+// it continues as new. Requests (events, the starter) hold only a BulkRequest, so a sender can
+// never hand the workflow a state of its own making.
+type BulkInput struct {
+	BulkRequest
 	Pending []string    `json:"pending,omitempty"`
 	Listed  bool        `json:"listed,omitempty"`
 	Summary BulkSummary `json:"summary"`
@@ -54,7 +79,7 @@ type BulkStatus struct {
 }
 
 // BulkWorkflowID is the run for this request.
-func BulkWorkflowID(tenant string, in BulkInput) string {
+func BulkWorkflowID(tenant string, in BulkRequest) string {
 	f := in.Filter
 	parts := []string{strings.ToUpper(in.SourceRegion), "to", strings.Join(sortedCopy(upper(in.TargetRegions)), "+"), "name=" + f.Name}
 	for _, t := range sortedCopy(f.Tags) {
@@ -67,21 +92,15 @@ func BulkWorkflowID(tenant string, in BulkInput) string {
 	for _, k := range sortedCopy(keys) {
 		parts = append(parts, k+"="+f.Properties[k])
 	}
+	parts = append(parts, variant(orDefault(in.Policy, PolicyAll), orDefault(in.Cleanup, CleanupOnSuccess)))
 	return key("bulk", tenant, parts...)
 }
 
 // BulkMigrate lists the matching images once, then runs MigrateImage children, Concurrency at a
 // time, continuing as new every BatchSize children.
 func BulkMigrate(ctx workflow.Context, in BulkInput) (BulkSummary, error) {
-	probe := MigrateInput{ImageID: "probe", SourceRegion: in.SourceRegion, TargetRegions: append([]string{}, in.TargetRegions...), Policy: in.Policy, Cleanup: in.Cleanup}
-	if err := probe.Normalize(); err != nil {
+	if err := in.BulkRequest.Normalize(); err != nil {
 		return in.Summary, err
-	}
-	if in.Concurrency <= 0 {
-		in.Concurrency = 4
-	}
-	if in.BatchSize <= 0 {
-		in.BatchSize = 100
 	}
 	in.Summary.Runs++
 	st := &BulkStatus{Step: "listing", Summary: in.Summary}
@@ -97,7 +116,7 @@ func BulkMigrate(ctx workflow.Context, in BulkInput) (BulkSummary, error) {
 		f.Owner = acct.Tenant
 		var imgs []cloud.Image
 		if err := workflow.ExecuteActivity(withActivity(ctx, "list images to migrate", 10*time.Minute), a.ListImages,
-			activities.ListImagesInput{Region: probe.SourceRegion, Filter: f}).Get(ctx, &imgs); err != nil {
+			activities.ListImagesInput{Region: in.SourceRegion, Filter: f}).Get(ctx, &imgs); err != nil {
 			return in.Summary, err
 		}
 		for _, img := range imgs {
@@ -112,11 +131,11 @@ func BulkMigrate(ctx workflow.Context, in BulkInput) (BulkSummary, error) {
 		for running < in.Concurrency && len(in.Pending) > 0 && started < in.BatchSize {
 			id := in.Pending[0]
 			in.Pending = in.Pending[1:]
-			child := MigrateInput{ImageID: id, SourceRegion: probe.SourceRegion, TargetRegions: probe.TargetRegions, Policy: probe.Policy, Cleanup: probe.Cleanup}
+			child := MigrateInput{ImageID: id, SourceRegion: in.SourceRegion, TargetRegions: in.TargetRegions, Policy: in.Policy, Cleanup: in.Cleanup}
 			cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
 				WorkflowID:            MigrateWorkflowID(acct.Tenant, child),
 				WorkflowIDReusePolicy: enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY,
-				StaticSummary:         fmt.Sprintf("migrate %s from %s to %s", id, probe.SourceRegion, strings.Join(probe.TargetRegions, ", ")),
+				StaticSummary:         fmt.Sprintf("migrate %s from %s to %s", id, in.SourceRegion, strings.Join(in.TargetRegions, ", ")),
 			})
 			sel.AddFuture(workflow.ExecuteChildWorkflow(cctx, MigrateImageWorkflow, child), func(f workflow.Future) {
 				running--

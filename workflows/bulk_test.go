@@ -39,7 +39,7 @@ func TestBulkMigrate(t *testing.T) {
 		}
 		return MigrateResult{SourceImageID: in.ImageID}, nil
 	})
-	env.ExecuteWorkflow(BulkMigrate, BulkInput{SourceRegion: "DFW", TargetRegions: []string{"IAD"}, Filter: cloud.ImageFilter{Tags: []string{"web"}}, Concurrency: 2})
+	env.ExecuteWorkflow(BulkMigrate, BulkInput{BulkRequest: BulkRequest{SourceRegion: "DFW", TargetRegions: []string{"IAD"}, Filter: cloud.ImageFilter{Tags: []string{"web"}}, Concurrency: 2}})
 	if err := env.GetWorkflowError(); err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +55,7 @@ func TestBulkMigrateContinuesAsNew(t *testing.T) {
 	env.OnActivity(a.Authenticate, mock.Anything).Return(activities.Account{Tenant: "100001"}, nil)
 	env.OnActivity(a.ListImages, mock.Anything, mock.Anything).Return([]cloud.Image{{ID: "a"}, {ID: "b"}, {ID: "c"}}, nil)
 	env.OnWorkflow(MigrateImageWorkflow, mock.Anything, mock.Anything).Return(MigrateResult{}, nil)
-	env.ExecuteWorkflow(BulkMigrate, BulkInput{SourceRegion: "DFW", TargetRegions: []string{"IAD"}, BatchSize: 2})
+	env.ExecuteWorkflow(BulkMigrate, BulkInput{BulkRequest: BulkRequest{SourceRegion: "DFW", TargetRegions: []string{"IAD"}, BatchSize: 2}})
 	err := env.GetWorkflowError()
 	var can *workflow.ContinueAsNewError
 	if !errors.As(err, &can) {

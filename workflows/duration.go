@@ -32,3 +32,11 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	*d = Duration(v)
 	return nil
 }
+
+// or is d, or def when d is not set.
+func (d Duration) or(def time.Duration) Duration {
+	if d <= 0 {
+		return Duration(def)
+	}
+	return d
+}

@@ -112,8 +112,9 @@ func TestMigrateAndShareOnRealTemporal(t *testing.T) {
 		t.Fatalf("partner cannot see the accepted image: %v", err)
 	}
 	// BulkMigrate: every image tagged "db" (demo-db-01) to ORD, as a child MigrateImage.
-	bulk := workflows.BulkInput{SourceRegion: "DFW", TargetRegions: []string{"ORD"}, Filter: cloud.ImageFilter{Tags: []string{"db"}}}
-	brun, err := env.Client.ExecuteWorkflow(ctx, start(workflows.BulkWorkflowID(demo.Tenant(), bulk), "demo", ""), workflows.BulkMigrateWorkflow, bulk)
+	bulk := workflows.BulkInput{BulkRequest: workflows.BulkRequest{SourceRegion: "DFW", TargetRegions: []string{"ORD"},
+		Filter: cloud.ImageFilter{Tags: []string{"db"}}}}
+	brun, err := env.Client.ExecuteWorkflow(ctx, start(workflows.BulkWorkflowID(demo.Tenant(), bulk.BulkRequest), "demo", ""), workflows.BulkMigrateWorkflow, bulk)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -47,43 +47,25 @@ type MigrateInput struct {
 
 // Normalize fills defaults and rejects a request that cannot be run, saying what is wrong.
 func (in *MigrateInput) Normalize() error {
-	in.SourceRegion = strings.ToUpper(in.SourceRegion)
 	if in.ImageID == "" {
 		return invalid("migrate: image_id is required")
 	}
-	if !knownRegion(in.SourceRegion) {
-		return invalid("migrate: source_region %q is not one of %s", in.SourceRegion, strings.Join(Regions, ", "))
+	if err := checkText("migrate: image_id", in.ImageID, maxIDLen); err != nil {
+		return err
 	}
-	if len(in.TargetRegions) == 0 {
-		return invalid("migrate: target_regions needs at least one region")
+	if err := checkText("migrate: target_name", in.TargetName, maxNameLen); err != nil {
+		return err
 	}
-	seen := map[string]bool{}
-	for i, r := range in.TargetRegions {
-		r = strings.ToUpper(r)
-		in.TargetRegions[i] = r
-		switch {
-		case !knownRegion(r):
-			return invalid("migrate: target region %q is not one of %s", r, strings.Join(Regions, ", "))
-		case r == in.SourceRegion:
-			return invalid("migrate: target region %s is the source region", r)
-		case seen[r]:
-			return invalid("migrate: target region %s is listed twice", r)
+	if err := normalizeRoute("migrate", &in.SourceRegion, in.TargetRegions); err != nil {
+		return err
+	}
+	if err := normalizePolicies("migrate", &in.Policy, &in.Cleanup); err != nil {
+		return err
+	}
+	for _, m := range in.ShareWith {
+		if !tenantID.MatchString(m) {
+			return invalid("migrate: share_with %q is not a tenant id", m)
 		}
-		seen[r] = true
-	}
-	switch in.Policy {
-	case "":
-		in.Policy = PolicyAll
-	case PolicyAll, PolicyBestEffort:
-	default:
-		return invalid("migrate: policy %q is not all or best-effort", in.Policy)
-	}
-	switch in.Cleanup {
-	case "":
-		in.Cleanup = CleanupOnSuccess
-	case CleanupOnSuccess, CleanupAlways, CleanupNever:
-	default:
-		return invalid("migrate: cleanup %q is not on-success, always or never", in.Cleanup)
 	}
 	if in.HeartbeatTimeout <= 0 {
 		in.HeartbeatTimeout = Duration(2 * time.Minute)
@@ -92,8 +74,18 @@ func (in *MigrateInput) Normalize() error {
 }
 
 // MigrateWorkflowID is the id of the run for this request: the same request maps to the same run.
+// Requests that differ in name, policies or members are separate jobs (the hash at the end).
 func MigrateWorkflowID(tenant string, in MigrateInput) string {
-	return key("migrate", tenant, strings.ToUpper(in.SourceRegion), in.ImageID, "to", strings.Join(sortedCopy(upper(in.TargetRegions)), "+"))
+	return key("migrate", tenant, strings.ToUpper(in.SourceRegion), in.ImageID, "to",
+		strings.Join(sortedCopy(upper(in.TargetRegions)), "+"),
+		variant(in.TargetName, orDefault(in.Policy, PolicyAll), orDefault(in.Cleanup, CleanupOnSuccess), sortedCopy(in.ShareWith)))
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }
 
 func upper(xs []string) []string {
@@ -179,7 +171,7 @@ func (m *migration) run(ctx workflow.Context) error {
 	m.result.Checksum = m.source.Checksum
 	// Announce the start while looking for earlier imports: one wait for both.
 	started := workflow.ExecuteActivity(withActivity(ctx, "announce migration.started", 30*time.Second), a.PublishFact,
-		activities.Fact{Type: "migration.started", ID: m.id + ":started", Data: map[string]any{"migration_id": m.id, "image_id": in.ImageID,
+		activities.Fact{Type: "migration.started", ID: runKey(ctx) + ":started", Data: map[string]any{"migration_id": m.id, "image_id": in.ImageID,
 			"source_region": in.SourceRegion, "target_regions": in.TargetRegions}})
 	existing := m.findExisting(ctx)
 	if err := started.Get(ctx, nil); err != nil {
@@ -312,7 +304,7 @@ func (m *migration) target(ctx workflow.Context, region string, export cloud.Obj
 		return fail("verify", fmt.Errorf("image %s found in %s has checksum %s, the source has %s", imageID, region, found.Checksum, m.source.Checksum))
 	}
 	m.setTarget(ctx, region, "tagging")
-	fact := activities.Fact{Type: "migration.target-completed", ID: m.id + ":target:" + region, Data: map[string]any{"migration_id": m.id,
+	fact := activities.Fact{Type: "migration.target-completed", ID: runKey(ctx) + ":target:" + region, Data: map[string]any{"migration_id": m.id,
 		"source_image_id": m.in.ImageID, "region": region, "image_id": imageID, "bytes": res.Bytes}}
 	finish := activities.FinishTargetInput{ShareWith: m.in.ShareWith, Fact: &fact,
 		Update: activities.UpdateImageInput{Region: region, ImageID: imageID, Properties: m.carriedProperties(), Tags: m.source.Tags}}
@@ -366,7 +358,7 @@ func (m *migration) finish(ctx workflow.Context, err error) {
 		status, typ = JobFailed, "migration.failed"
 		data["error"] = reason(err)
 	}
-	in := activities.FinishMigrationInput{Fact: activities.Fact{Type: typ, ID: m.id + ":" + typ, Data: data}}
+	in := activities.FinishMigrationInput{Fact: activities.Fact{Type: typ, ID: runKey(ctx) + ":" + typ, Data: data}}
 	if m.in.Cleanup == CleanupAlways || (m.in.Cleanup == CleanupOnSuccess && err == nil) {
 		in.Cleanup = &activities.CleanupInput{Regions: append([]string{m.in.SourceRegion}, m.in.TargetRegions...), Container: m.container, Prefix: m.in.ImageID}
 		m.status.Step = "cleaning up"
@@ -375,7 +367,7 @@ func (m *migration) finish(ctx workflow.Context, err error) {
 	var n int
 	if ferr := workflow.ExecuteActivity(withActivity(dctx, "clean up and announce "+typ, 30*time.Minute), a.FinishMigration, in).Get(dctx, &n); ferr != nil {
 		workflow.GetLogger(ctx).Warn("cleanup failed; intermediate objects remain", "container", m.container, "error", ferr)
-		publish(dctx, typ, m.id+":"+typ, data)
+		publish(dctx, typ, runKey(ctx)+":"+typ, data)
 	}
 	m.result.ObjectsDeleted = n
 	setJobStatus(dctx, status, fmt.Sprintf("%s: %s", strings.ToLower(status), summarize(m.result)))

@@ -244,8 +244,16 @@ func TestMigrateOneTargetAlreadyDone(t *testing.T) {
 func TestMigrateWorkflowIDIsStable(t *testing.T) {
 	a := MigrateWorkflowID("100001", MigrateInput{ImageID: "x", SourceRegion: "dfw", TargetRegions: []string{"LON", "iad"}})
 	b := MigrateWorkflowID("100001", MigrateInput{ImageID: "x", SourceRegion: "DFW", TargetRegions: []string{"IAD", "LON"}})
-	if a != b || a != "migrate-100001-DFW-x-to-IAD+LON" {
+	if a != b || !strings.HasPrefix(a, "migrate-100001-DFW-x-to-IAD+LON-") {
 		t.Fatalf("%s vs %s", a, b)
+	}
+	// A request that changes the outcome is another job; defaults spelled out are the same one.
+	named := MigrateWorkflowID("100001", MigrateInput{ImageID: "x", SourceRegion: "DFW", TargetRegions: []string{"IAD", "LON"},
+		TargetName: "web (copy)"})
+	spelled := MigrateWorkflowID("100001", MigrateInput{ImageID: "x", SourceRegion: "DFW", TargetRegions: []string{"IAD", "LON"},
+		Policy: PolicyAll, Cleanup: CleanupOnSuccess})
+	if named == a || spelled != a {
+		t.Fatalf("target_name did not change the id (%s) or spelled-out defaults did (%s vs %s)", named, spelled, a)
 	}
 	long := MigrateWorkflowID("1", MigrateInput{ImageID: strings.Repeat("x", 300), SourceRegion: "DFW", TargetRegions: []string{"IAD"}})
 	if len(long) > 200 {

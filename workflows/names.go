@@ -90,6 +90,13 @@ func sortedCopy(xs []string) []string {
 	return out
 }
 
+// runKey names this run in the ids of the facts it publishes: a job run again announces again,
+// while an activity's retry repeats an id the stream drops.
+func runKey(ctx workflow.Context) string {
+	ex := workflow.GetInfo(ctx).WorkflowExecution
+	return ex.ID + "@" + ex.RunID
+}
+
 // a is a nil receiver used only to name activities in ExecuteActivity; the worker supplies the
 // real one.
 var a *activities.Activities

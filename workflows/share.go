@@ -37,6 +37,8 @@ func (in *ShareInput) Normalize() error {
 	switch {
 	case in.ImageID == "":
 		return invalid("share: image_id is required")
+	case checkText("share: image_id", in.ImageID, maxIDLen) != nil:
+		return checkText("share: image_id", in.ImageID, maxIDLen)
 	case !knownRegion(in.Region):
 		return invalid("share: region %q is not one of %s", in.Region, strings.Join(Regions, ", "))
 	case len(in.Members) == 0:
@@ -58,6 +60,10 @@ func (in *ShareInput) Normalize() error {
 	if in.PollInterval <= 0 {
 		in.PollInterval = Duration(time.Hour)
 	}
+	if in.PollInterval < Duration(MinPollInterval) {
+		return invalid("share: poll_interval %s is below the floor of %s (each poll is a call to the cloud)",
+			in.PollInterval.D(), MinPollInterval)
+	}
 	if in.OnTimeout == "" {
 		in.OnTimeout = Revoke
 	}
@@ -74,10 +80,18 @@ func (in *ShareInput) Normalize() error {
 
 var tenantID = regexp.MustCompile(`^([0-9]{1,20}|[0-9a-f]{32})$`)
 
-// ShareWorkflowID is the run for this request.
+// MinPollInterval is the floor of a share's backstop poll.
+const MinPollInterval = time.Second
+
+// ShareWorkflowID is the run for this request; requests that differ in deadline or policies are
+// separate jobs (the hash at the end).
 func ShareWorkflowID(tenant string, in ShareInput) string {
-	return key("share", tenant, strings.ToUpper(in.Region), in.ImageID, strings.Join(sortedCopy(in.Members), "+"))
+	return key("share", tenant, strings.ToUpper(in.Region), in.ImageID, strings.Join(sortedCopy(in.Members), "+"),
+		variant(in.Deadline.or(72*time.Hour), orDefault(in.OnTimeout, Revoke), orDefault(in.OnReject, Keep)))
 }
+
+// ShareIDPrefix starts every share run id of tenant: a decision event may signal only those.
+func ShareIDPrefix(tenant string) string { return "share-" + tenant + "-" }
 
 // MemberDecision is the member-status signal: a consumer accepted or rejected an offer.
 type MemberDecision struct {
@@ -168,7 +182,8 @@ func (s *share) offer(ctx workflow.Context) error {
 	futures := make([]workflow.Future, len(s.in.Members))
 	for i, m := range s.in.Members {
 		futures[i] = workflow.ExecuteActivity(withActivity(ctx, "offer "+s.in.ImageID+" to "+m, time.Minute), a.OfferShare,
-			activities.OfferInput{Region: s.in.Region, ImageID: s.in.ImageID, Member: m, ShareWorkflowID: s.id})
+			activities.OfferInput{Region: s.in.Region, ImageID: s.in.ImageID, Member: m, ShareWorkflowID: s.id,
+				FactKey: runKey(ctx)})
 	}
 	for i, m := range s.in.Members {
 		var mem cloud.Member
@@ -198,7 +213,7 @@ func (s *share) settle(ctx workflow.Context, member string, expired bool, via st
 	var res activities.SettleResult
 	err := workflow.ExecuteActivity(withActivity(ctx, "settle "+member, time.Minute), a.SettleMember, activities.SettleInput{
 		Region: s.in.Region, ImageID: s.in.ImageID, Member: member, ShareWorkflowID: s.id,
-		OnReject: s.in.OnReject, OnTimeout: s.in.OnTimeout, Expired: expired}).Get(ctx, &res)
+		OnReject: s.in.OnReject, OnTimeout: s.in.OnTimeout, Expired: expired, FactKey: runKey(ctx)}).Get(ctx, &res)
 	if err != nil {
 		workflow.GetLogger(ctx).Warn("could not settle a member; the next poll will", "member", member, "error", err)
 		return

@@ -131,4 +131,3 @@ func countTasks(t *testing.T, c *cloud.Client, region, typ string) int {
 	}
 	return n
 }
-

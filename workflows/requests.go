@@ -1,0 +1,92 @@
+package workflows
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Limits on text a request carries to the cloud or into summaries and logs.
+const (
+	maxNameLen = 255 // Glance's limit on an image name
+	maxIDLen   = 64  // image ids are UUIDs; room for other clouds' ids
+)
+
+// checkText refuses text that is too long or carries control or bidirectional-formatting
+// characters: they reach image names, summaries and logs, where they can hide or forge content.
+func checkText(field, s string, max int) error {
+	switch {
+	case !utf8.ValidString(s):
+		return invalid("%s is not valid UTF-8", field)
+	case len(s) > max:
+		return invalid("%s is %d bytes, more than %d", field, len(s), max)
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) || bidiControl(r) {
+			return invalid("%s contains the control character %U", field, r)
+		}
+	}
+	return nil
+}
+
+// bidiControl reports the characters that reorder text (the "Trojan Source" family).
+func bidiControl(r rune) bool {
+	return (r >= 0x202A && r <= 0x202E) || (r >= 0x2066 && r <= 0x2069) || r == 0x200E || r == 0x200F || r == 0x061C
+}
+
+// normalizeRoute upper-cases a source and its targets and checks them: known regions, at
+// least one target, none twice, none the source.
+func normalizeRoute(what string, source *string, targets []string) error {
+	*source = strings.ToUpper(*source)
+	if !knownRegion(*source) {
+		return invalid("%s: source_region %q is not one of %s", what, *source, strings.Join(Regions, ", "))
+	}
+	if len(targets) == 0 {
+		return invalid("%s: target_regions needs at least one region", what)
+	}
+	seen := map[string]bool{}
+	for i, r := range targets {
+		r = strings.ToUpper(r)
+		targets[i] = r
+		switch {
+		case !knownRegion(r):
+			return invalid("%s: target region %q is not one of %s", what, r, strings.Join(Regions, ", "))
+		case r == *source:
+			return invalid("%s: target region %s is the source region", what, r)
+		case seen[r]:
+			return invalid("%s: target region %s is listed twice", what, r)
+		}
+		seen[r] = true
+	}
+	return nil
+}
+
+// normalizePolicies fills and checks the target and cleanup policies.
+func normalizePolicies(what string, policy, cleanup *string) error {
+	switch *policy {
+	case "":
+		*policy = PolicyAll
+	case PolicyAll, PolicyBestEffort:
+	default:
+		return invalid("%s: policy %q is not all or best-effort", what, *policy)
+	}
+	switch *cleanup {
+	case "":
+		*cleanup = CleanupOnSuccess
+	case CleanupOnSuccess, CleanupAlways, CleanupNever:
+	default:
+		return invalid("%s: cleanup %q is not on-success, always or never", what, *cleanup)
+	}
+	return nil
+}
+
+// variant is a short hash of the parts of a request that change its outcome but not what it is
+// about, appended to workflow ids: two requests that differ there are two jobs, not one.
+func variant(parts ...any) string {
+	b, _ := json.Marshal(parts)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:4])
+}
