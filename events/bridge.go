@@ -81,6 +81,7 @@ type Bridge struct {
 	Stats  Stats
 	// signals spaces decision signals per share and member (see signalSpacing).
 	signals spacer
+	tenants servedTenants
 }
 
 // signalSpacing is the least time between two decision signals for one member of one share: a
@@ -162,6 +163,8 @@ func NewBridge(ctx context.Context, js jetstream.JetStream, t Temporal, cfg Brid
 		MaxDeliver:     cfg.MaxDeliver,
 		DeliverPolicy:  jetstream.DeliverAllPolicy,
 		MaxAckPending:  cfg.Concurrency * 4,
+		// Other workers read this to know the tenant is served (see served).
+		Metadata: map[string]string{consumerTenantKey: cfg.Tenant},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create or update consumer %s on %s: %w", cfg.Consumer, cfg.Stream, err)
@@ -245,7 +248,12 @@ func (b *Bridge) decide(ctx context.Context, msg jetstream.Msg) outcome {
 	isCommand := strings.HasPrefix(msg.Subject(), b.cfg.Subjects.Prefix+".cmd.")
 	if isCommand && ev.Tenant != "" && ev.Tenant != b.cfg.Tenant {
 		// Another worker's business, good or bad: only the addressed worker judges it, so a bad
-		// command gets one dead letter, not one per worker.
+		// command gets one dead letter, not one per worker. A tenant no worker has ever served
+		// would see nobody judge it: that is said in a dead letter instead.
+		if !b.tenants.served(ctx, b.stream, ev.Tenant) {
+			return outcome{dead: fmt.Sprintf("no worker serves tenant %q: the stream %s has no consumer for it; start a "+
+				"worker for that account, or correct the event's tenant", truncate(ev.Tenant, 64), b.cfg.Stream)}
+		}
 		b.Stats.Skipped.Add(1)
 		return outcome{reason: "command for tenant " + ev.Tenant}
 	}

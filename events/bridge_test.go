@@ -197,6 +197,8 @@ func TestBadEventsAreDeadLettered(t *testing.T) {
 	huge := `{"specversion":"1.0","id":"huge","source":"s","type":"imageflow.cmd.migrate","tenant":"100001","data":{"pad":"` +
 		strings.Repeat("y", 200<<10) + `"}}`
 	raw(subjects.Cmd("migrate"), "bad-11", huge)
+	// A tenant no worker serves: said once in a dead letter, not acked away by every worker.
+	_ = p.Command(ctx, events.CmdMigrate, "bad-12", "100777", workflows.MigrateInput{ImageID: "x", SourceRegion: "DFW", TargetRegions: []string{"IAD"}})
 	// A command for another account's worker is not this worker's business: demo's skips it, and
 	// the partner's judges it (and dead-letters it: the image is not the partner's).
 	_ = p.Command(ctx, events.CmdMigrate, "other-tenant", "100002", workflows.MigrateInput{ImageID: "x", SourceRegion: "DFW", TargetRegions: []string{"IAD"}})
@@ -206,13 +208,13 @@ func TestBadEventsAreDeadLettered(t *testing.T) {
 	_ = p.Command(ctx, events.CmdShare, "good-1", "100001", good)
 	expired.wait(t, 1, time.Minute)
 
-	dlq.wait(t, 12, 30*time.Second)
+	dlq.wait(t, 13, 30*time.Second)
 	time.Sleep(time.Second) // a second copy from the other worker would show by now
 	// The stream is the record: a core subscriber may also see the other worker's attempt,
 	// which the stream drops as a duplicate (same Nats-Msg-Id).
 	letters := streamed(t, env, subjects.DLQ())
-	if len(letters) != 12 {
-		t.Errorf("%d dead letters in the stream for 12 bad events with two workers running, want one each", len(letters))
+	if len(letters) != 13 {
+		t.Errorf("%d dead letters in the stream for 13 bad events with two workers running, want one each", len(letters))
 		for _, l := range letters {
 			t.Logf("%.300s", l)
 		}
@@ -249,6 +251,7 @@ func TestBadEventsAreDeadLettered(t *testing.T) {
 		"bad-9":        "target region \"MARS\" is not one of",
 		"bad-10":       "unknown field",
 		"other-tenant": "account 100002",
+		"bad-12":       "no worker serves tenant \"100777\"",
 		"x":            "does not match subject",
 	}
 	for id, text := range want {
