@@ -11,29 +11,26 @@ import (
 	"github.com/imageflow/imageflow/workflows"
 )
 
-// timing is a production timing scaled down with its ratios kept: tasks far longer than the
-// heartbeat timeout, and a poll ceiling at the heartbeat timeout (the worker bounds it below).
+// timing is a production timing scaled down with its ratios kept: tasks ten times the heartbeat
+// timeout, and the worker's default polling (30 s doubling to 2 min, which the worker bounds to
+// half the heartbeat timeout).
 type timing struct {
 	heartbeat time.Duration // the migration's heartbeat timeout
-	poll      time.Duration // IMAGEFLOW_WORKER_TASK_POLL_INTERVAL ("" keeps the worker default)
-	pollMax   time.Duration // IMAGEFLOW_WORKER_TASK_POLL_MAX_INTERVAL
 	task      time.Duration // the emulator's fixed task time
 	rate      int64         // the emulator's task bytes per second (64 MiB image)
 }
 
-// scaled: heartbeat 3 s, poll ceiling 3 s, tasks of 4 s + 64 MiB at 4 MiB/s = 20 s (6.7x).
-var scaled = timing{heartbeat: 3 * time.Second, poll: time.Second, pollMax: 3 * time.Second,
-	task: 4 * time.Second, rate: 4 << 20}
+// scaled: heartbeat 3 s, tasks of 6 s + 64 MiB in 24 s = 30 s (10x the heartbeat timeout).
+var scaled = timing{heartbeat: 3 * time.Second, task: 6 * time.Second, rate: (64 << 20) / 24}
 
-// production: the worker's and the workflow's defaults (poll 30 s to 2 min, heartbeat 2 min) and
-// 10-minute tasks (2 min fixed + 64 MiB in 8 min), 5x the heartbeat timeout.
+// production: heartbeat 2 min and 10-minute tasks (2 min fixed + 64 MiB in 8 min), 5x.
 var production = timing{heartbeat: 2 * time.Minute, task: 2 * time.Minute, rate: (64 << 20) / 480}
 
-// TestLongTasksWithKillsInEveryWait migrates to two regions with tasks far longer than the
-// heartbeat timeout, kills the worker (SIGKILL) while it waits for the export and again while it
+// TestLongTasksWithKillsInEveryWait migrates to two regions with tasks ten times the heartbeat
+// timeout and the worker's default polling, kills the worker (SIGKILL) while it waits for the export and again while it
 // waits for the imports, and answers task polls with a 413 storm longer than the heartbeat
 // timeout. It checks exactly one export task, one import task per target and one image per
-// target. IMAGEFLOW_LONG_TESTS=1 runs it at production timing (about 35 minutes).
+// target. IMAGEFLOW_LONG_TESTS=1 runs it at production timing (about 21 minutes).
 func TestLongTasksWithKillsInEveryWait(t *testing.T) {
 	tm := scaled
 	if long() {
@@ -45,13 +42,9 @@ func TestLongTasksWithKillsInEveryWait(t *testing.T) {
 	demo := env.Cloud("demo")
 	img := findImage(t, demo, "DFW", "demo-web-01")
 	logs := &testenv.SyncBuffer{}
-	opts := []string{"IMAGEFLOW_NATS_DISABLED=true"}
-	if tm.poll > 0 {
-		opts = append(opts, "IMAGEFLOW_WORKER_TASK_POLL_INTERVAL="+tm.poll.String(),
-			"IMAGEFLOW_WORKER_TASK_POLL_MAX_INTERVAL="+tm.pollMax.String())
-	} else { // the worker's defaults, not the suite's quick polls
-		opts = append(opts, "IMAGEFLOW_WORKER_TASK_POLL_INTERVAL=30s", "IMAGEFLOW_WORKER_TASK_POLL_MAX_INTERVAL=2m")
-	}
+	// The worker's default polling, not the suite's quick one.
+	opts := []string{"IMAGEFLOW_NATS_DISABLED=true", "IMAGEFLOW_WORKER_TASK_POLL_INTERVAL=30s",
+		"IMAGEFLOW_WORKER_TASK_POLL_MAX_INTERVAL=2m"}
 	w := startWorker(t, env, "demo", "rel-waits", logs, opts...)
 	in := workflows.MigrateInput{ImageID: img.ID, SourceRegion: "DFW", TargetRegions: []string{"IAD", "ORD"},
 		HeartbeatTimeout: workflows.Duration(tm.heartbeat)}
