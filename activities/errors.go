@@ -11,17 +11,16 @@ import (
 
 // Error types workflows can match with temporal.ApplicationError.Type().
 const (
-	ErrNotFound       = "NotFound"
-	ErrForbidden      = "Forbidden"
-	ErrConflict       = "Conflict"
-	ErrInvalid        = "Invalid"
-	ErrRateLimited    = "RateLimited"
-	ErrUnavailable    = "Unavailable"
-	ErrUnauthorized   = "Unauthorized"
-	ErrNotExportable  = "NotExportable"
-	ErrTaskFailed     = "TaskFailed"
-	ErrIntegrity      = "IntegrityCheckFailed"
-	ErrNotImplemented = "NotImplemented"
+	ErrNotFound      = "NotFound"
+	ErrForbidden     = "Forbidden"
+	ErrConflict      = "Conflict"
+	ErrInvalid       = "Invalid"
+	ErrRateLimited   = "RateLimited"
+	ErrUnavailable   = "Unavailable"
+	ErrUnauthorized  = "Unauthorized"
+	ErrNotExportable = "NotExportable"
+	ErrTaskFailed    = "TaskFailed"
+	ErrIntegrity     = "IntegrityCheckFailed"
 )
 
 // temporalError turns a cloud failure into the Temporal error a workflow should see. msg, when

@@ -157,12 +157,14 @@ func (e *Emulator) listImages(w http.ResponseWriter, r *http.Request, reg *regio
 		}
 		found = append(found, img)
 	}
+	// Sorting reads the images' fields, which writers change under the lock: sort before
+	// letting go of it.
+	sortImages(found, sortKey, sortDir == "desc")
 	views := map[string]map[string]any{}
 	for _, img := range found {
 		views[img.ID] = img.view()
 	}
 	e.mu.Unlock()
-	sortImages(found, sortKey, sortDir == "desc")
 	start := 0
 	if m := q.Get("marker"); m != "" {
 		start = -1

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -433,7 +434,7 @@ func transient(err error) bool {
 	var busy *serviceerror.ResourceExhausted
 	var ne net.Error
 	return errors.As(err, &unavailable) || errors.As(err, &deadline) || errors.As(err, &busy) || errors.As(err, &ne) ||
-		errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "connection refused")
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, syscall.ECONNREFUSED)
 }
 
 func truncate(s string, n int) string {
