@@ -6,7 +6,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -306,14 +308,33 @@ func (r *copyRun) pipe(ctx context.Context, p piece, name string) (string, int64
 		return "", 0, err
 	}
 	defer rc.Close()
-	h := md5.New()
-	body := &countingReader{r: io.TeeReader(rc, h), add: r.streamed}
+	// A whole source segment's MD5 is known (its ETag) and goes with the PUT: the target checks
+	// the bytes against it (422 on a mismatch) and answers it as its ETag, so hashing here again
+	// would only burn CPU. A range that cuts a source segment has no known MD5: hash it here.
+	var h hash.Hash
+	var src io.Reader = rc
+	if p.wantETag == "" {
+		h = md5.New()
+		src = io.TeeReader(rc, h)
+	}
+	body := &countingReader{r: src, add: r.streamed}
 	etag, err := r.c.PutStream(ctx, r.dst.Region, r.dst.Container, name, body, p.size, p.wantETag)
 	r.streamed(-body.n) // finished or failed, the segment's bytes are no longer in flight
+	var ce *Error
+	if h == nil && errors.As(err, &ce) && ce.Status == http.StatusUnprocessableEntity {
+		// The target's MD5 of what arrived is not the source's: the bytes changed on the way.
+		// Send the segment again, as a client-side mismatch would.
+		return "", body.n, &Error{Kind: Unavailable, Op: "write " + name, Message: "the target refused the bytes: " +
+			"their MD5 is not the source segment's " + p.wantETag, Status: ce.Status}
+	}
 	if err != nil {
 		return "", body.n, err
 	}
-	if got := hex.EncodeToString(h.Sum(nil)); !strings.EqualFold(got, etag) {
+	got := p.wantETag
+	if h != nil {
+		got = hex.EncodeToString(h.Sum(nil))
+	}
+	if !strings.EqualFold(got, etag) {
 		_ = r.c.DeleteObject(ctx, r.dst.Region, r.dst.Container, name)
 		return "", body.n, &Error{Kind: Unavailable, Op: "write " + name, Message: fmt.Sprintf("target ETag %s does not match the MD5 %s of the bytes sent", etag, got)}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/md5"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"runtime"
 	"sync"
@@ -214,5 +215,27 @@ func TestCopyProgressFromTheFirstMegabyte(t *testing.T) {
 	last := seen[len(seen)-1]
 	if partial < 10 || last.Copied() != img.Size || last.BytesInFlight != 0 {
 		t.Fatalf("%d reports inside the first segments (want 10 or more), last %+v", partial, last)
+	}
+}
+
+// TestCopyCatchesCorruptionWithoutHashing: whole source segments go without a client-side MD5,
+// so the target's check against the source's ETag must catch a flipped bit and the segment is
+// sent again; a range that cuts a segment is hashed in the client and caught there.
+func TestCopyCatchesCorruptionWithoutHashing(t *testing.T) {
+	e := startEmu(t, func(c *emulator.Config) { c.ExportSegmentSize = 16 << 20 })
+	c := connect(t, e, "demo")
+	img, src := exportImage(t, c, "demo-web-01", "exports")
+	for _, seg := range []int64{16 << 20, 6 << 20} { // aligned, then cutting the source's segments
+		_ = e.AddFault(emulator.Fault{Kind: "corrupt", Region: "IAD", Service: "files", Method: "PUT", Count: 2})
+		dst := ObjectRef{Region: "IAD", Container: "in", Object: fmt.Sprintf("web-%d.vhd", seg>>20)}
+		res, err := c.CopyAcrossRegions(context.Background(), src, dst, CopyOptions{Parallelism: 2, SegmentSize: seg,
+			VerifyMD5: img.Checksum})
+		if err != nil {
+			t.Fatalf("segments of %d MiB: %v", seg>>20, err)
+		}
+		if res.BytesSent <= img.Size || len(e.Faults()) != 0 {
+			t.Fatalf("segments of %d MiB: %d bytes sent for %d, faults left %v: the corruption was not caught and resent",
+				seg>>20, res.BytesSent, img.Size, e.Faults())
+		}
 	}
 }

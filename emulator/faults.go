@@ -14,7 +14,7 @@ import (
 // where it applies (empty: everywhere); Method and Path (a prefix) narrow it further. Count is how
 // many requests it affects; 0 means every request until the faults are cleared.
 type Fault struct {
-	Kind    string `json:"kind"` // rate-limit, error, latency, bandwidth, task-failure
+	Kind    string `json:"kind"` // rate-limit, error, latency, bandwidth, corrupt, task-failure
 	Region  string `json:"region,omitempty"`
 	Service string `json:"service,omitempty"`
 	Method  string `json:"method,omitempty"`
@@ -35,11 +35,12 @@ type Fault struct {
 	Message  string `json:"message,omitempty"`
 }
 
-var faultKinds = map[string]bool{"rate-limit": true, "error": true, "latency": true, "bandwidth": true, "task-failure": true}
+var faultKinds = map[string]bool{"rate-limit": true, "error": true, "latency": true, "bandwidth": true, "corrupt": true,
+	"task-failure": true}
 
 func (f *Fault) validate() (time.Duration, error) {
 	if !faultKinds[f.Kind] {
-		return 0, fmt.Errorf("fault kind %q is not one of rate-limit, error, latency, bandwidth, task-failure", f.Kind)
+		return 0, fmt.Errorf("fault kind %q is not one of rate-limit, error, latency, bandwidth, corrupt, task-failure", f.Kind)
 	}
 	switch f.Service {
 	case "", "identity", "images", "files":
@@ -246,6 +247,9 @@ func (s *faultSet) wrap(region, service string, next http.Handler) http.Handler 
 			case "bandwidth":
 				r.Body = &throttledReader{r: r.Body, limit: f.BytesPerSecond, start: time.Now()}
 				w = &throttledWriter{ResponseWriter: w, limit: f.BytesPerSecond, start: time.Now()}
+			case "corrupt":
+				// A bit flipped on the way in: what an MD5 check exists to catch.
+				r.Body = &corruptReader{r: r.Body}
 			case "rate-limit":
 				w.Header().Set("Retry-After", strconv.Itoa(f.RetryAfter))
 				fail(w, 413, "Rate limit exceeded, retry after %d seconds.", f.RetryAfter)
@@ -405,3 +409,20 @@ func (e *Emulator) adminTokenTTL(w http.ResponseWriter, r *http.Request) {
 	e.SetTokenTTL(time.Duration(body.Seconds * float64(time.Second)))
 	w.WriteHeader(204)
 }
+
+// corruptReader flips one bit of the first byte it reads.
+type corruptReader struct {
+	r    io.ReadCloser
+	done bool
+}
+
+func (c *corruptReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if n > 0 && !c.done {
+		p[0] ^= 0x01
+		c.done = true
+	}
+	return n, err
+}
+
+func (c *corruptReader) Close() error { return c.r.Close() }
