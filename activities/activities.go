@@ -1,13 +1,8 @@
-// Package activities wraps each Cloud Images and Cloud Files call imageflow makes as a Temporal
-// activity: one method per call on Activities, which holds the account's cloud client. The
-// credentials live in that client, never in activity inputs, results, errors or heartbeats.
 package activities
 
 import (
 	"context"
 	"time"
-
-	"go.temporal.io/sdk/activity"
 
 	"github.com/imageflow/imageflow/cloud"
 )
@@ -41,21 +36,6 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Fact is a lifecycle event an activity publishes (imageflow.evt.<Type>). ID deduplicates it.
-type Fact struct {
-	Type string         `json:"type"` // e.g. migration.completed, share.offered; cmd.* for commands
-	ID   string         `json:"id"`
-	Data map[string]any `json:"data"`
-	// Tenant routes a command to the worker of that account (the producer, for member-status);
-	// empty means the publishing worker's own account.
-	Tenant string `json:"tenant,omitempty"`
-}
-
-// FactPublisher delivers facts; the events package implements it over NATS JetStream.
-type FactPublisher interface {
-	PublishFact(ctx context.Context, f Fact) error
-}
-
 // Activities is registered with a worker; each exported method is one activity.
 type Activities struct {
 	cloud *cloud.Client
@@ -77,14 +57,4 @@ type Account struct {
 // Authenticate reports the account the worker's credentials belong to (never the credentials).
 func (a *Activities) Authenticate(ctx context.Context) (Account, error) {
 	return Account{Tenant: a.cloud.Tenant(), DefaultRegion: a.cloud.DefaultRegion()}, nil
-}
-
-// PublishFact announces a lifecycle fact. It is an activity so a failed publish is retried and
-// the fact is never lost; the fact's ID lets the stream drop duplicates.
-func (a *Activities) PublishFact(ctx context.Context, f Fact) error {
-	if a.facts == nil {
-		activity.GetLogger(ctx).Info("no fact publisher configured; fact dropped", "type", f.Type, "id", f.ID)
-		return nil
-	}
-	return a.facts.PublishFact(ctx, f)
 }

@@ -31,31 +31,48 @@ func (a *Activities) ListImages(ctx context.Context, in ListImagesInput) ([]clou
 func (a *Activities) GetImage(ctx context.Context, in ImageRef) (cloud.Image, error) {
 	img, err := a.cloud.GetImage(ctx, in.Region, in.ImageID)
 	if cloud.IsNotFound(err) {
-		return img, temporalError(err, fmt.Sprintf("image %s was not found in %s for account %s (it does not exist there or is not shared with this account)",
-			in.ImageID, in.Region, a.cloud.Tenant()))
+		return img, temporalError(err, ImageNotFound(in.ImageID, in.Region, a.cloud.Tenant()))
 	}
 	return img, temporalError(err, "")
 }
 
+// ImageNotFound is how imageflow says an image is not there for an account.
+func ImageNotFound(id, region, tenant string) string {
+	return fmt.Sprintf("image %s was not found in %s for account %s "+
+		"(it does not exist there or is not shared with this account)", id, region, tenant)
+}
+
 // CheckExportable returns the image when the account may export it, and otherwise fails at once
-// (non-retryable) saying why: unknown, not owned, base, licence-restricted or not active.
+// (non-retryable) saying why (see Exportable).
 func (a *Activities) CheckExportable(ctx context.Context, in ImageRef) (cloud.Image, error) {
 	img, err := a.GetImage(ctx, in)
 	if err != nil {
 		return img, err
 	}
-	tenant := a.cloud.Tenant()
-	switch {
-	case img.Visibility == "public" || img.Type() == "base":
-		return img, nonRetryable(ErrNotExportable, fmt.Sprintf("image %s (%s) in %s is a Rackspace base image; only your own snapshots can be exported", img.ID, img.Name, in.Region))
-	case img.Owner != tenant:
-		return img, nonRetryable(ErrNotExportable, fmt.Sprintf("image %s (%s) is not owned by account %s in %s (owner %s); ask the owner to migrate it", img.ID, img.Name, tenant, in.Region, img.Owner))
-	case img.LicenceRestricted():
-		return img, nonRetryable(ErrNotExportable, fmt.Sprintf("image %s (%s) in %s carries licensed software (com.rackspace__1__options=%s) and cannot be exported", img.ID, img.Name, in.Region, img.Properties["com.rackspace__1__options"]))
-	case img.Status != "active":
-		return img, nonRetryable(ErrNotExportable, fmt.Sprintf("image %s (%s) in %s is %s, not active", img.ID, img.Name, in.Region, img.Status))
+	if err := Exportable(img, a.cloud.Tenant(), in.Region); err != nil {
+		return img, nonRetryable(ErrNotExportable, err.Error())
 	}
 	return img, nil
+}
+
+// Exportable is the rule for what tenant may export: its own active snapshots, not Rackspace's
+// base images and not images carrying licensed software. The error says which rule failed; the
+// activity and the event validator both apply it.
+func Exportable(img cloud.Image, tenant, region string) error {
+	switch {
+	case img.Visibility == "public" || img.Type() == "base":
+		return fmt.Errorf("image %s (%s) in %s is a Rackspace base image; only your own snapshots can be exported",
+			img.ID, img.Name, region)
+	case img.Owner != tenant:
+		return fmt.Errorf("image %s (%s) is not owned by account %s in %s (owner %s); ask the owner to migrate it",
+			img.ID, img.Name, tenant, region, img.Owner)
+	case img.LicenceRestricted():
+		return fmt.Errorf("image %s (%s) in %s carries licensed software (com.rackspace__1__options=%s) and cannot be exported",
+			img.ID, img.Name, region, img.Properties["com.rackspace__1__options"])
+	case img.Status != "active":
+		return fmt.Errorf("image %s (%s) in %s is %s, not active", img.ID, img.Name, region, img.Status)
+	}
+	return nil
 }
 
 // UpdateImageInput sets properties and tags on an image; values already equal are left alone,
@@ -69,31 +86,40 @@ type UpdateImageInput struct {
 	Tags       []string          `json:"tags,omitempty"`
 }
 
-// UpdateImage applies the changes as one JSON-patch plus one call per new tag.
+// UpdateImage applies the changes (see ApplyUpdate).
 func (a *Activities) UpdateImage(ctx context.Context, in UpdateImageInput) (cloud.Image, error) {
-	img, err := a.GetImage(ctx, ImageRef{in.Region, in.ImageID})
+	img, err := ApplyUpdate(ctx, a.cloud, in)
+	if cloud.IsNotFound(err) {
+		return img, temporalError(err, ImageNotFound(in.ImageID, in.Region, a.cloud.Tenant()))
+	}
+	return img, temporalError(err, "")
+}
+
+// ApplyUpdate takes the image to the wanted state with one JSON-patch plus one call per new tag,
+// leaving alone what is already so. The activity and the starter's update command both use it.
+func ApplyUpdate(ctx context.Context, c *cloud.Client, in UpdateImageInput) (cloud.Image, error) {
+	img, err := c.GetImage(ctx, in.Region, in.ImageID)
 	if err != nil {
 		return img, err
 	}
-	ops := patchOps(img, in)
-	if len(ops) > 0 {
-		if img, err = a.cloud.PatchImage(ctx, in.Region, in.ImageID, ops); err != nil {
-			return img, temporalError(err, "")
+	if ops := patchOps(img, in); len(ops) > 0 {
+		if img, err = c.PatchImage(ctx, in.Region, in.ImageID, ops); err != nil {
+			return img, err
 		}
 	}
 	added := false
 	for _, t := range in.Tags {
 		if !contains(img.Tags, t) {
-			if err := a.cloud.AddTag(ctx, in.Region, in.ImageID, t); err != nil {
-				return img, temporalError(err, "")
+			if err := c.AddTag(ctx, in.Region, in.ImageID, t); err != nil {
+				return img, err
 			}
 			added = true
 		}
 	}
 	if added {
-		img, err = a.cloud.GetImage(ctx, in.Region, in.ImageID)
+		return c.GetImage(ctx, in.Region, in.ImageID)
 	}
-	return img, temporalError(err, "")
+	return img, nil
 }
 
 // patchOps builds the operations that take img to the wanted state, in a stable order.

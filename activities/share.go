@@ -33,7 +33,7 @@ func (a *Activities) OfferShare(ctx context.Context, in OfferInput) (cloud.Membe
 	if err != nil || m.Status != "pending" {
 		return m, err
 	}
-	return m, a.PublishFact(ctx, Fact{Type: "share.offered", ID: factKey(in.FactKey, in.ShareWorkflowID) + ":offered:" + in.Member,
+	return m, a.PublishFact(ctx, Fact{Type: FactShareOffered, ID: factKey(in.FactKey, in.ShareWorkflowID) + ":offered:" + in.Member,
 		Data: shareData(a.cloud.Tenant(), in.Region, in.ImageID, in.Member, in.ShareWorkflowID)})
 }
 
@@ -79,11 +79,11 @@ func (a *Activities) SettleMember(ctx context.Context, in SettleInput) (SettleRe
 		}
 		res.Revoked = true
 	}
-	if err := a.PublishFact(ctx, Fact{Type: "share." + res.Status, ID: fmt.Sprintf("%s:%s:%s", factKey(in.FactKey, in.ShareWorkflowID), res.Status, in.Member), Data: data}); err != nil {
+	if err := a.PublishFact(ctx, Fact{Type: FactSharePrefix + res.Status, ID: fmt.Sprintf("%s:%s:%s", factKey(in.FactKey, in.ShareWorkflowID), res.Status, in.Member), Data: data}); err != nil {
 		return res, err
 	}
 	if res.Revoked {
-		return res, a.PublishFact(ctx, Fact{Type: "share.revoked", ID: factKey(in.FactKey, in.ShareWorkflowID) + ":revoked:" + in.Member,
+		return res, a.PublishFact(ctx, Fact{Type: FactShareRevoked, ID: factKey(in.FactKey, in.ShareWorkflowID) + ":revoked:" + in.Member,
 			Data: data})
 	}
 	return res, nil

@@ -429,7 +429,9 @@ func TestRequestsRunAgainEventsOnce(t *testing.T) {
 	if s := r.Bridge.Stats.Signalled.Load(); s != 1 {
 		t.Errorf("%d signals for 40 forged decisions, want 1", s)
 	}
-	if grown := historyLength(t, env, longID) - before; grown > 12 {
+	// One signal and the settle it triggers (about 10 events), and the offer's own completion if
+	// it lands after the first reading; 40 signals would be 40 events and more.
+	if grown := historyLength(t, env, longID) - before; grown > 24 {
 		t.Errorf("the share's history grew by %d events under 40 forged decisions", grown)
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/imageflow/imageflow/activities"
 )
 
 // MaxEventSize bounds an event; larger ones are dead-lettered unread.
@@ -24,7 +26,7 @@ const (
 	CmdShare        = "share"
 	CmdAccept       = "accept"
 	CmdMemberStatus = "member-status"
-	EvtShareOffered = "share.offered"
+	EvtShareOffered = activities.FactShareOffered
 )
 
 // Subjects builds subject names under a prefix (default "imageflow").

@@ -5,38 +5,48 @@ import (
 	"fmt"
 
 	"github.com/imageflow/imageflow/activities"
+	"github.com/imageflow/imageflow/cloud"
 	"github.com/imageflow/imageflow/workflows"
 )
 
-// CloudValidator checks commands against the cloud with the worker's own activities: a migration
-// needs an exportable image of this account, a share an image this account owns.
-func CloudValidator(acts *activities.Activities) Validator {
+// CloudValidator checks commands against the cloud as the worker's account, with the same rules
+// the activities apply: a migration needs an exportable image of this account, a share an image
+// this account owns.
+func CloudValidator(c *cloud.Client) Validator {
 	return func(ctx context.Context, workflow string, input any) error {
 		switch in := input.(type) {
 		case workflows.MigrateInput:
-			_, err := acts.CheckExportable(ctx, activities.ImageRef{Region: in.SourceRegion, ImageID: in.ImageID})
-			return rejectIfPermanent(err)
-		case workflows.ShareInput:
-			img, err := acts.GetImage(ctx, activities.ImageRef{Region: in.Region, ImageID: in.ImageID})
+			img, err := image(ctx, c, in.SourceRegion, in.ImageID)
 			if err != nil {
-				return rejectIfPermanent(err)
+				return err
 			}
-			acct, _ := acts.Authenticate(ctx)
-			if img.Owner != acct.Tenant {
-				return fmt.Errorf("%w: image %s in %s is not owned by account %s, so it cannot be shared", ErrRejected, in.ImageID, in.Region, acct.Tenant)
+			if err := activities.Exportable(img, c.Tenant(), in.SourceRegion); err != nil {
+				return fmt.Errorf("%w: %v", ErrRejected, err)
+			}
+		case workflows.ShareInput:
+			img, err := image(ctx, c, in.Region, in.ImageID)
+			if err != nil {
+				return err
+			}
+			if img.Owner != c.Tenant() {
+				return fmt.Errorf("%w: image %s in %s is not owned by account %s, so it cannot be shared",
+					ErrRejected, in.ImageID, in.Region, c.Tenant())
 			}
 		}
 		return nil
 	}
 }
 
-// rejectIfPermanent marks non-retryable activity errors as rejections; the rest may pass later.
-func rejectIfPermanent(err error) error {
-	if err == nil {
-		return nil
+// image reads an image; a failure no retry can fix is a rejection, the rest may pass later.
+func image(ctx context.Context, c *cloud.Client, region, id string) (cloud.Image, error) {
+	img, err := c.GetImage(ctx, region, id)
+	switch kind := cloud.KindOf(err); {
+	case err == nil:
+		return img, nil
+	case kind == cloud.NotFound:
+		return img, fmt.Errorf("%w: %s", ErrRejected, activities.ImageNotFound(id, region, c.Tenant()))
+	case kind == cloud.Unavailable || kind == cloud.RateLimited || kind == "":
+		return img, err
 	}
-	if nonRetryable(err) {
-		return fmt.Errorf("%w: %s", ErrRejected, plain(err))
-	}
-	return err
+	return img, fmt.Errorf("%w: %v", ErrRejected, err)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"time"
 
@@ -162,9 +163,13 @@ func (a *app) get(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	img, err := activities.New(cc, activities.Config{}, nil).GetImage(ctx, activities.ImageRef{Region: strings.ToUpper(region), ImageID: id})
+	region = strings.ToUpper(region)
+	img, err := cc.GetImage(ctx, region, id)
+	if cloud.IsNotFound(err) {
+		return errors.New(activities.ImageNotFound(id, region, cc.Tenant()))
+	}
 	if err != nil {
-		return plainErr(err)
+		return err
 	}
 	return a.printJSON(img)
 }
@@ -198,9 +203,12 @@ func (a *app) update(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	img, err := activities.New(cc, activities.Config{}, nil).UpdateImage(ctx, in)
+	img, err := activities.ApplyUpdate(ctx, cc, in)
+	if cloud.IsNotFound(err) {
+		return errors.New(activities.ImageNotFound(in.ImageID, in.Region, cc.Tenant()))
+	}
 	if err != nil {
-		return plainErr(err)
+		return err
 	}
 	return a.printJSON(img)
 }

@@ -160,7 +160,7 @@ func AcceptShare(ctx workflow.Context, in AcceptInput) (AcceptResult, error) {
 	step = "reporting the decision"
 	// The decision goes to the producer's worker as a member-status command.
 	fctx := withActivity(ctx, "report "+res.Decision+" to "+in.Producer, 30*time.Second)
-	fact := activities.Fact{Type: "cmd.member-status", ID: runKey(ctx) + ":" + res.Decision, Tenant: in.Producer,
+	fact := activities.Fact{Type: activities.CommandMemberStatus, ID: runKey(ctx) + ":" + res.Decision, Tenant: in.Producer,
 		Data: map[string]any{"image_id": in.ImageID, "region": in.Region, "member": acct.Tenant,
 			"status": res.Decision, "share_workflow_id": in.ShareWorkflowID}}
 	if err := workflow.ExecuteActivity(fctx, a.PublishFact, fact).Get(ctx, nil); err != nil {

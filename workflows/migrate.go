@@ -81,21 +81,6 @@ func MigrateWorkflowID(tenant string, in MigrateInput) string {
 		variant(in.TargetName, orDefault(in.Policy, PolicyAll), orDefault(in.Cleanup, CleanupOnSuccess), sortedCopy(in.ShareWith)))
 }
 
-func orDefault(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
-}
-
-func upper(xs []string) []string {
-	out := make([]string, len(xs))
-	for i, x := range xs {
-		out[i] = strings.ToUpper(x)
-	}
-	return out
-}
-
 // TargetResult is one target region's outcome.
 type TargetResult struct {
 	Region        string  `json:"region"`
@@ -171,7 +156,7 @@ func (m *migration) run(ctx workflow.Context) error {
 	m.result.Checksum = m.source.Checksum
 	// Announce the start while looking for earlier imports: one wait for both.
 	started := workflow.ExecuteActivity(withActivity(ctx, "announce migration.started", 30*time.Second), a.PublishFact,
-		activities.Fact{Type: "migration.started", ID: runKey(ctx) + ":started", Data: map[string]any{"migration_id": m.id, "image_id": in.ImageID,
+		activities.Fact{Type: activities.FactMigrationStarted, ID: runKey(ctx) + ":started", Data: map[string]any{"migration_id": m.id, "image_id": in.ImageID,
 			"source_region": in.SourceRegion, "target_regions": in.TargetRegions}})
 	existing := m.findExisting(ctx)
 	if err := started.Get(ctx, nil); err != nil {
@@ -304,7 +289,7 @@ func (m *migration) target(ctx workflow.Context, region string, export cloud.Obj
 		return fail("verify", fmt.Errorf("image %s found in %s has checksum %s, the source has %s", imageID, region, found.Checksum, m.source.Checksum))
 	}
 	m.setTarget(ctx, region, "tagging")
-	fact := activities.Fact{Type: "migration.target-completed", ID: runKey(ctx) + ":target:" + region, Data: map[string]any{"migration_id": m.id,
+	fact := activities.Fact{Type: activities.FactMigrationTargetCompleted, ID: runKey(ctx) + ":target:" + region, Data: map[string]any{"migration_id": m.id,
 		"source_image_id": m.in.ImageID, "region": region, "image_id": imageID, "bytes": res.Bytes}}
 	finish := activities.FinishTargetInput{ShareWith: m.in.ShareWith, Fact: &fact,
 		Update: activities.UpdateImageInput{Region: region, ImageID: imageID, Properties: m.carriedProperties(), Tags: m.source.Tags}}
@@ -347,7 +332,7 @@ func (m *migration) carriedProperties() map[string]string {
 // finish deletes intermediate objects per the cleanup policy and announces the outcome, in one
 // activity. It runs on a disconnected context so a cancelled migration still tidies up.
 func (m *migration) finish(ctx workflow.Context, err error) {
-	status, typ := JobSucceeded, "migration.completed"
+	status, typ := JobSucceeded, activities.FactMigrationCompleted
 	for _, t := range m.result.Targets {
 		if t.Status != "succeeded" {
 			status = JobPartial
@@ -355,7 +340,7 @@ func (m *migration) finish(ctx workflow.Context, err error) {
 	}
 	data := map[string]any{"migration_id": m.id, "source_image_id": m.in.ImageID, "targets": m.result.Targets}
 	if err != nil {
-		status, typ = JobFailed, "migration.failed"
+		status, typ = JobFailed, activities.FactMigrationFailed
 		data["error"] = reason(err)
 	}
 	in := activities.FinishMigrationInput{Fact: activities.Fact{Type: typ, ID: runKey(ctx) + ":" + typ, Data: data}}

@@ -1,9 +1,6 @@
 package workflows
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -81,12 +78,4 @@ func normalizePolicies(what string, policy, cleanup *string) error {
 		return invalid("%s: cleanup %q is not on-success, always or never", what, *cleanup)
 	}
 	return nil
-}
-
-// variant is a short hash of the parts of a request that change its outcome but not what it is
-// about, appended to workflow ids: two requests that differ there are two jobs, not one.
-func variant(parts ...any) string {
-	b, _ := json.Marshal(parts)
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:4])
 }

@@ -87,7 +87,7 @@ func Start(ctx context.Context, o Options) (*Runner, error) {
 		b, err := events.NewBridge(ctx, o.JetStream, o.Temporal, events.BridgeConfig{
 			Subjects: o.Subjects, Stream: o.Stream, Tenant: o.Cloud.Tenant(), TaskQueue: o.TaskQueue,
 			MaxDeliver: o.MaxDeliver, AckWait: o.AckWait, AutoAccept: o.AutoAccept, AcceptPolicy: o.AcceptPolicy,
-			SearchAttributes: o.SearchAttributes, Validate: events.CloudValidator(acts), Logger: o.Logger,
+			SearchAttributes: o.SearchAttributes, Validate: events.CloudValidator(o.Cloud), Logger: o.Logger,
 		})
 		if err != nil {
 			r.Worker.Stop()

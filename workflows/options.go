@@ -1,0 +1,54 @@
+package workflows
+
+import (
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/imageflow/imageflow/activities"
+)
+
+// a is a nil receiver used only to name activities in ExecuteActivity; the worker supplies the
+// real one.
+var a *activities.Activities
+
+// withActivity is for quick calls: they retry with backoff; client mistakes (non-retryable
+// errors) do not.
+func withActivity(ctx workflow.Context, summary string, timeout time.Duration) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: timeout,
+		Summary:             summary,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:    time.Second,
+			BackoffCoefficient: 2,
+			MaximumInterval:    time.Minute,
+			MaximumAttempts:    20,
+		},
+	})
+}
+
+// withLongActivity is for activities that heartbeat (task waits, copies): a dead worker is
+// noticed within the heartbeat timeout and the work moves to another worker.
+func withLongActivity(ctx workflow.Context, summary string, timeout, heartbeat time.Duration) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: timeout,
+		HeartbeatTimeout:    heartbeat,
+		Summary:             summary,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:    time.Second,
+			BackoffCoefficient: 2,
+			MaximumInterval:    time.Minute,
+			MaximumAttempts:    10,
+		},
+	})
+}
+
+// publish sends a lifecycle fact through the PublishFact activity; a failure to publish is
+// logged, never fatal to the job.
+func publish(ctx workflow.Context, typ, id string, data map[string]any) {
+	ctx = withActivity(ctx, "publish "+typ, 30*time.Second)
+	if err := workflow.ExecuteActivity(ctx, a.PublishFact, activities.Fact{Type: typ, ID: id, Data: data}).Get(ctx, nil); err != nil {
+		workflow.GetLogger(ctx).Warn("could not publish fact", "type", typ, "error", err)
+	}
+}

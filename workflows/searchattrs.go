@@ -1,0 +1,48 @@
+package workflows
+
+import (
+	"strings"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+)
+
+// Typed search attributes the worker registers; the UI can filter runs by them.
+var (
+	SearchImageID       = temporal.NewSearchAttributeKeyKeyword("ImageflowImageId")
+	SearchSourceRegion  = temporal.NewSearchAttributeKeyKeyword("ImageflowSourceRegion")
+	SearchTargetRegions = temporal.NewSearchAttributeKeyKeywordList("ImageflowTargetRegions")
+	SearchMember        = temporal.NewSearchAttributeKeyKeywordList("ImageflowMember")
+	SearchJobStatus     = temporal.NewSearchAttributeKeyKeyword("ImageflowJobStatus")
+)
+
+// SearchAttributeKeys lists them all, for registration.
+var SearchAttributeKeys = []temporal.SearchAttributeKey{SearchImageID, SearchSourceRegion, SearchTargetRegions, SearchMember, SearchJobStatus}
+
+// StartAttributes are the search attributes a run is started with; empty values are left out.
+// A run started with them (JobStatus included) keeps JobStatus current as it goes.
+func StartAttributes(imageID, sourceRegion string, targets, members []string) temporal.SearchAttributes {
+	updates := []temporal.SearchAttributeUpdate{SearchJobStatus.ValueSet(JobRunning)}
+	if imageID != "" {
+		updates = append(updates, SearchImageID.ValueSet(imageID))
+	}
+	if sourceRegion != "" {
+		updates = append(updates, SearchSourceRegion.ValueSet(strings.ToUpper(sourceRegion)))
+	}
+	if len(targets) > 0 {
+		updates = append(updates, SearchTargetRegions.ValueSet(upper(targets)))
+	}
+	if len(members) > 0 {
+		updates = append(updates, SearchMember.ValueSet(members))
+	}
+	return temporal.NewSearchAttributes(updates...)
+}
+
+// setJobStatus records the job status as a search attribute when the run was started with the
+// attributes (which proves the server has them registered), and always as current details.
+func setJobStatus(ctx workflow.Context, status, details string) {
+	workflow.SetCurrentDetails(ctx, details)
+	if _, ok := workflow.GetTypedSearchAttributes(ctx).GetKeyword(SearchJobStatus); ok {
+		_ = workflow.UpsertTypedSearchAttributes(ctx, SearchJobStatus.ValueSet(status))
+	}
+}
