@@ -3,7 +3,6 @@ package activities
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"strings"
 	"testing"
@@ -36,7 +35,7 @@ func setup(t *testing.T, mod ...func(*emulator.Config)) *fixture {
 	t.Helper()
 	e := emutest.Start(t, mod...)
 	f := &fixture{t: t, emu: e}
-	f.suite.SetLogger(log.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	f.suite.SetLogger(log.NewStructuredLogger(slog.New(slog.DiscardHandler)))
 	acfg := Config{TaskPollInterval: 20 * time.Millisecond, TaskPollMaxInterval: 100 * time.Millisecond, CopySegmentSize: 16 << 20, CopyVerify: true}
 	f.demo = New(f.connect("demo"), acfg, nil)
 	f.partner = New(f.connect("partner"), acfg, nil)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -19,11 +20,12 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.temporal.io/sdk/client"
 
+	tlog "go.temporal.io/sdk/log"
+
 	"github.com/imageflow/imageflow/cloud"
 	"github.com/imageflow/imageflow/emulator"
 	"github.com/imageflow/imageflow/events"
 	"github.com/imageflow/imageflow/internal/devserver"
-	"github.com/imageflow/imageflow/internal/silent"
 )
 
 var subjects = events.Subjects{Prefix: "imageflow"}
@@ -89,7 +91,7 @@ func setup(ctx context.Context, dir string, sz sizes, run func(int) bool) (*env,
 	if e.temporal, err = devserver.StartTemporal(devserver.TemporalOptions{DBPath: filepath.Join(e.dir, "temporal.db"), Port: port}); err != nil {
 		return nil, err
 	}
-	if e.tc, err = client.Dial(client.Options{HostPort: e.temporal.Address, Namespace: e.temporal.Namespace, Logger: silent.Logger{}}); err != nil {
+	if e.tc, err = client.Dial(client.Options{HostPort: e.temporal.Address, Namespace: e.temporal.Namespace, Logger: tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))}); err != nil {
 		return nil, err
 	}
 	e.nats, err = natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: filepath.Join(e.dir, "nats"), NoLog: true, NoSigs: true})

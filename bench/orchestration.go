@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -76,7 +75,7 @@ func (e *env) eventStarts(ctx context.Context) ([]row, error) {
 	}
 	// The events wait in the stream; the clock runs from the bridge's start to its last start.
 	b, err := events.NewBridge(ctx, e.js, e.tc, events.BridgeConfig{Subjects: subjects, Stream: "IMAGEFLOW", Tenant: "100001",
-		TaskQueue: "bench-nobody", Consumer: "bench-bridge", Concurrency: conc, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		TaskQueue: "bench-nobody", Consumer: "bench-bridge", Concurrency: conc, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		return nil, err
 	}
@@ -139,9 +138,10 @@ func (e *env) inProcessWorker(ctx context.Context, user, queue string, autoAccep
 	if user == "partner" {
 		cc = e.partner
 	}
-	return runner.Start(ctx, runner.Options{Cloud: cc, Temporal: e.tc, TaskQueue: queue, JetStream: e.js, Subjects: subjects, Stream: "IMAGEFLOW",
+	return runner.Start(ctx, runner.Options{Cloud: cc, Temporal: e.tc, TaskQueue: queue, JetStream: e.js,
 		Activities: activities.Config{TaskPollInterval: 100 * time.Millisecond, TaskPollMaxInterval: 500 * time.Millisecond},
-		AutoAccept: autoAccept, AcceptPolicy: workflows.AcceptPolicy{TrustedProducers: []string{"100001"}},
+		Events: events.BridgeConfig{Subjects: subjects, Stream: "IMAGEFLOW", AutoAccept: autoAccept,
+			AcceptPolicy: workflows.AcceptPolicy{TrustedProducers: []string{"100001"}}},
 		StopTimeout: 5 * time.Second})
 }
 

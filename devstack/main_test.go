@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"github.com/imageflow/imageflow/internal/testenv"
 	"io"
 	"net"
 	"net/http"
@@ -10,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/imageflow/imageflow/internal/testenv"
 )
 
 func testOptions(t *testing.T, dir string) options {

@@ -16,13 +16,14 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.temporal.io/sdk/client"
 
+	tlog "go.temporal.io/sdk/log"
+
 	"github.com/imageflow/imageflow/activities"
 	"github.com/imageflow/imageflow/cloud"
 	"github.com/imageflow/imageflow/emulator"
 	"github.com/imageflow/imageflow/events"
 	"github.com/imageflow/imageflow/internal/devserver"
 	"github.com/imageflow/imageflow/internal/runner"
-	"github.com/imageflow/imageflow/internal/silent"
 	"github.com/imageflow/imageflow/workflows"
 )
 
@@ -123,7 +124,7 @@ func (s *stack) startTemporal() (string, error) {
 		return "", err
 	}
 	s.temporal = t
-	c, err := client.Dial(client.Options{HostPort: t.Address, Namespace: t.Namespace, Logger: silent.Logger{}})
+	c, err := client.Dial(client.Options{HostPort: t.Address, Namespace: t.Namespace, Logger: tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))})
 	if err != nil {
 		return "", err
 	}
@@ -185,11 +186,13 @@ func (s *stack) startWorker(ctx context.Context, user, queue string, autoAccept 
 		return "", err
 	}
 	r, err := runner.Start(ctx, runner.Options{
-		Cloud: cc, Temporal: s.client, TaskQueue: queue, SearchAttributes: true,
-		Activities: activities.Config{TaskPollInterval: 500 * time.Millisecond, TaskPollMaxInterval: 2 * time.Second, CopyParallelism: 4, CopySegmentSize: 16 << 20},
-		JetStream:  s.js, Subjects: subjects, Stream: "IMAGEFLOW", MaxDeliver: 5, AckWait: 30 * time.Second,
-		AutoAccept: autoAccept, AcceptPolicy: workflows.AcceptPolicy{TrustedProducers: []string{"100001"}},
-		StopTimeout: 5 * time.Second, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Cloud: cc, Temporal: s.client, TaskQueue: queue,
+		Activities: activities.Config{TaskPollInterval: 500 * time.Millisecond, TaskPollMaxInterval: 2 * time.Second,
+			CopyParallelism: 4, CopySegmentSize: 16 << 20},
+		JetStream: s.js,
+		Events: events.BridgeConfig{Subjects: subjects, Stream: "IMAGEFLOW", MaxDeliver: 5, AckWait: 30 * time.Second,
+			SearchAttributes: true, AutoAccept: autoAccept, AcceptPolicy: workflows.AcceptPolicy{TrustedProducers: []string{"100001"}}},
+		StopTimeout: 5 * time.Second, Logger: slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
 		return "", err

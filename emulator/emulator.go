@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -126,7 +125,7 @@ func New(cfg Config) (*Emulator, error) {
 		cfg.TokenTTL = 24 * time.Hour
 	}
 	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	e := &Emulator{cfg: cfg, startTTL: cfg.TokenTTL, log: cfg.Logger, closing: make(chan struct{})}
 	faults, err := newFaultSet(cfg.Faults)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"strings"
@@ -146,7 +145,7 @@ func NewBridge(ctx context.Context, js jetstream.JetStream, t Temporal, cfg Brid
 		cfg.Concurrency = 16
 	}
 	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	st, err := EnsureStream(ctx, js, cfg.Stream, cfg.Subjects)
 	if err != nil {

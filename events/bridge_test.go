@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -14,9 +15,10 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 
+	tlog "go.temporal.io/sdk/log"
+
 	"github.com/imageflow/imageflow/cloud"
 	"github.com/imageflow/imageflow/events"
-	"github.com/imageflow/imageflow/internal/silent"
 	"github.com/imageflow/imageflow/internal/testenv"
 	"github.com/imageflow/imageflow/workflows"
 )
@@ -297,7 +299,7 @@ func TestShareLoopByEventsAlone(t *testing.T) {
 // dead-letter subject with the reason.
 func TestUnreachableTemporalNaksThenDeadLetters(t *testing.T) {
 	env := testenv.New(t)
-	dead, err := client.NewLazyClient(client.Options{HostPort: "127.0.0.1:1", Namespace: env.Namespace, Logger: silent.Logger{}})
+	dead, err := client.NewLazyClient(client.Options{HostPort: "127.0.0.1:1", Namespace: env.Namespace, Logger: tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -14,11 +15,12 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.temporal.io/sdk/client"
 
+	tlog "go.temporal.io/sdk/log"
+
 	"github.com/imageflow/imageflow/cloud"
 	"github.com/imageflow/imageflow/config"
 	"github.com/imageflow/imageflow/events"
 	"github.com/imageflow/imageflow/internal/searchattr"
-	"github.com/imageflow/imageflow/internal/silent"
 	"github.com/imageflow/imageflow/workflows"
 )
 
@@ -56,7 +58,7 @@ func (a *app) temporal(ctx context.Context) (client.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts.Logger = silent.Logger{}
+	opts.Logger = tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))
 	tc, err := client.DialContext(ctx, opts)
 	if err != nil {
 		return nil, fmt.Errorf("connect to Temporal at %s: %w", a.cfg.Temporal.Address, err)

@@ -86,12 +86,14 @@ func run(ctx context.Context, cfg config.Config, logger *slog.Logger, ready chan
 		logger.Warn("search attributes not registered; runs will not carry them", "error", err.Error())
 		sa = searchattr.Present(ctx, tc, cfg.Temporal.Namespace)
 	}
+	w := cfg.Worker
 	ro := runner.Options{Cloud: cc, Temporal: tc, TaskQueue: cfg.Temporal.TaskQueue, Logger: logger,
-		ActivityConcurrency: cfg.Worker.ActivityConcurrency, StopTimeout: cfg.Worker.StopTimeout, SearchAttributes: sa,
-		Activities: activities.Config{TaskPollInterval: cfg.Worker.TaskPollInterval, TaskPollMaxInterval: cfg.Worker.TaskPollMaxInterval,
-			CopyParallelism: cfg.Worker.CopyParallelism, CopySegmentSize: cfg.Worker.CopySegmentSize, CopyVerify: cfg.Worker.CopyVerify},
-		AutoAccept: cfg.Worker.AutoAccept, AcceptPolicy: workflows.AcceptPolicy{TrustedProducers: cfg.Worker.TrustedProducers, NamePattern: cfg.Worker.AcceptNamePattern},
-		Subjects: events.Subjects{Prefix: cfg.NATS.SubjectPrefix}, Stream: cfg.NATS.Stream, MaxDeliver: cfg.NATS.MaxDeliver, AckWait: cfg.NATS.AckWait}
+		ActivityConcurrency: w.ActivityConcurrency, StopTimeout: w.StopTimeout,
+		Activities: activities.Config{TaskPollInterval: w.TaskPollInterval, TaskPollMaxInterval: w.TaskPollMaxInterval,
+			CopyParallelism: w.CopyParallelism, CopySegmentSize: w.CopySegmentSize, CopyVerify: w.CopyVerify},
+		Events: events.BridgeConfig{Subjects: events.Subjects{Prefix: cfg.NATS.SubjectPrefix}, Stream: cfg.NATS.Stream,
+			MaxDeliver: cfg.NATS.MaxDeliver, AckWait: cfg.NATS.AckWait, SearchAttributes: sa, AutoAccept: w.AutoAccept,
+			AcceptPolicy: workflows.AcceptPolicy{TrustedProducers: w.TrustedProducers, NamePattern: w.AcceptNamePattern}}}
 	var nc *nats.Conn
 	if !cfg.NATS.Disabled {
 		if nc, err = events.Connect(cfg.NATS, "imageflow-worker-"+cc.Tenant()); err != nil {

@@ -94,7 +94,7 @@ func TestWorkerProcess(t *testing.T) {
 func TestWorkerFailsClearlyOnBadCredentials(t *testing.T) {
 	env := testenv.New(t)
 	cfg := config.Config{Cloud: config.Cloud{IdentityURL: env.Emulator.IdentityURL(), Username: "demo", APIKey: "wrong-key-123"}}
-	err := run(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	err := run(context.Background(), cfg, slog.New(slog.DiscardHandler), nil)
 	if err == nil || !strings.Contains(err.Error(), "rejected the credentials") || strings.Contains(err.Error(), "wrong-key-123") {
 		t.Fatalf("error %v", err)
 	}

@@ -1,7 +1,6 @@
 package workflows
 
 import (
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -20,7 +19,7 @@ func TestReplayRecordedHistories(t *testing.T) {
 	if err != nil || len(files) < 4 {
 		t.Fatalf("want recorded histories for migrate, share, accept and bulk, found %v (%v)", files, err)
 	}
-	logger := log.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	logger := log.NewStructuredLogger(slog.New(slog.DiscardHandler))
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			r := worker.NewWorkflowReplayer()

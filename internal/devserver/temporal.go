@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -24,8 +25,9 @@ import (
 	"go.temporal.io/server/schema/sqlite"
 	"go.temporal.io/server/temporal"
 
+	tlog "go.temporal.io/sdk/log"
+
 	"github.com/imageflow/imageflow/internal/searchattr"
-	"github.com/imageflow/imageflow/internal/silent"
 	"github.com/imageflow/imageflow/workflows"
 )
 
@@ -133,7 +135,7 @@ func StartTemporal(o TemporalOptions) (*Temporal, error) {
 func (t *Temporal) registerSearchAttributes() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := sdkclient.DialContext(ctx, sdkclient.Options{HostPort: t.Address, Namespace: t.Namespace, Logger: silent.Logger{}})
+	c, err := sdkclient.DialContext(ctx, sdkclient.Options{HostPort: t.Address, Namespace: t.Namespace, Logger: tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))})
 	if err != nil {
 		return fmt.Errorf("connect to the embedded Temporal: %w", err)
 	}

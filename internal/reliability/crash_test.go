@@ -3,6 +3,7 @@ package reliability
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	neturl "net/url"
 	"path/filepath"
 	"strconv"
@@ -15,13 +16,14 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 
+	tlog "go.temporal.io/sdk/log"
+
 	"github.com/imageflow/imageflow/activities"
 	"github.com/imageflow/imageflow/cloud"
 	"github.com/imageflow/imageflow/emulator"
 	"github.com/imageflow/imageflow/events"
 	"github.com/imageflow/imageflow/internal/devserver"
 	"github.com/imageflow/imageflow/internal/runner"
-	"github.com/imageflow/imageflow/internal/silent"
 	"github.com/imageflow/imageflow/internal/testenv"
 	"github.com/imageflow/imageflow/workflows"
 )
@@ -103,7 +105,7 @@ func TestTemporalRestartMidMigration(t *testing.T) {
 	defer emu.Close()
 	// A slow link into IAD keeps the copy running long enough to restart Temporal under it.
 	_ = emu.AddFault(emulator.Fault{Kind: "bandwidth", Region: "IAD", Service: "files", Method: "PUT", BytesPerSecond: 16 << 20})
-	tc, err := client.Dial(client.Options{HostPort: ts.Address, Namespace: ts.Namespace, Logger: silent.Logger{}})
+	tc, err := client.Dial(client.Options{HostPort: ts.Address, Namespace: ts.Namespace, Logger: tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"sync"
 	"time"
@@ -33,15 +32,10 @@ type Options struct {
 	StopTimeout         time.Duration // default 30s
 
 	// JetStream enables the bridge and fact publishing; nil runs without events.
-	JetStream        jetstream.JetStream
-	Subjects         events.Subjects
-	Stream           string
-	MaxDeliver       int
-	AckWait          time.Duration
-	AutoAccept       bool
-	AcceptPolicy     workflows.AcceptPolicy
-	SearchAttributes bool
-	Logger           *slog.Logger
+	JetStream jetstream.JetStream
+	// Events configures the bridge; the runner sets its tenant, task queue, validator and logger.
+	Events events.BridgeConfig
+	Logger *slog.Logger
 }
 
 // Runner is a started worker.
@@ -59,7 +53,7 @@ func Start(ctx context.Context, o Options) (*Runner, error) {
 		return nil, errors.New("runner needs a cloud client, a Temporal client and a task queue")
 	}
 	if o.Logger == nil {
-		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.ActivityConcurrency <= 0 {
 		o.ActivityConcurrency = 32
@@ -70,7 +64,7 @@ func Start(ctx context.Context, o Options) (*Runner, error) {
 	r := &Runner{log: o.Logger}
 	var facts activities.FactPublisher
 	if o.JetStream != nil {
-		facts = events.NewPublisher(o.JetStream, o.Subjects, o.Cloud.Tenant())
+		facts = events.NewPublisher(o.JetStream, o.Events.Subjects, o.Cloud.Tenant())
 	}
 	acts := activities.New(o.Cloud, o.Activities, facts)
 	r.Worker = worker.New(o.Temporal, o.TaskQueue, worker.Options{
@@ -84,11 +78,9 @@ func Start(ctx context.Context, o Options) (*Runner, error) {
 		return nil, fmt.Errorf("start Temporal worker on %s: %w", o.TaskQueue, err)
 	}
 	if o.JetStream != nil {
-		b, err := events.NewBridge(ctx, o.JetStream, o.Temporal, events.BridgeConfig{
-			Subjects: o.Subjects, Stream: o.Stream, Tenant: o.Cloud.Tenant(), TaskQueue: o.TaskQueue,
-			MaxDeliver: o.MaxDeliver, AckWait: o.AckWait, AutoAccept: o.AutoAccept, AcceptPolicy: o.AcceptPolicy,
-			SearchAttributes: o.SearchAttributes, Validate: events.CloudValidator(o.Cloud), Logger: o.Logger,
-		})
+		bc := o.Events
+		bc.Tenant, bc.TaskQueue, bc.Validate, bc.Logger = o.Cloud.Tenant(), o.TaskQueue, events.CloudValidator(o.Cloud), o.Logger
+		b, err := events.NewBridge(ctx, o.JetStream, o.Temporal, bc)
 		if err != nil {
 			r.Worker.Stop()
 			return nil, err

@@ -5,7 +5,6 @@ package testenv
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"testing"
 	"time"
@@ -50,7 +49,7 @@ func New(t *testing.T, opts ...Options) *Env {
 	if len(opts) > 0 {
 		o = opts[0]
 	}
-	quiet := tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	quiet := tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))
 	ts := temporaltest.NewServer(temporaltest.WithT(t), temporaltest.WithBaseClientOptions(client.Options{Logger: quiet}))
 	e := &Env{Temporal: ts, Client: ts.GetDefaultClient(), Namespace: ts.GetDefaultNamespace(), t: t}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -144,10 +143,10 @@ func (e *Env) StartWorker(user string, opts ...WorkerOptions) *runner.Runner {
 		o = opts[0]
 	}
 	ro := runner.Options{Cloud: e.Cloud(user), Temporal: e.Client, TaskQueue: TaskQueue(user), Activities: ActivityConfig,
-		StopTimeout: 5 * time.Second, SearchAttributes: true, AutoAccept: o.AutoAccept, AcceptPolicy: o.AcceptPolicy,
-		MaxDeliver: 5, AckWait: 10 * time.Second}
+		StopTimeout: 5 * time.Second, Events: events.BridgeConfig{Subjects: Subjects, Stream: "IMAGEFLOW", MaxDeliver: 5,
+			AckWait: 10 * time.Second, SearchAttributes: true, AutoAccept: o.AutoAccept, AcceptPolicy: o.AcceptPolicy}}
 	if o.Events {
-		ro.JetStream, ro.Subjects, ro.Stream = e.JetStream(), Subjects, "IMAGEFLOW"
+		ro.JetStream = e.JetStream()
 	}
 	r, err := runner.Start(context.Background(), ro)
 	if err != nil {
