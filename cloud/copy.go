@@ -37,28 +37,6 @@ type CopyOptions struct {
 	VerifyMD5 string
 }
 
-// CopyProgress is a copy's state: safe to record as heartbeat details and hand back as Done.
-type CopyProgress struct {
-	// TargetRegion labels the copy where several run at once (the UI, the starter's bars).
-	TargetRegion  string `json:"target_region"`
-	SegmentsTotal int    `json:"segments_total"`
-	SegmentsDone  int    `json:"segments_done"`
-	BytesTotal    int64  `json:"bytes_total"`
-	// BytesDone counts bytes in finished segments; a retry keeps those.
-	BytesDone int64 `json:"bytes_done"`
-	// BytesInFlight counts bytes of unfinished segments sent so far, so progress moves from the
-	// first megabyte rather than a segment at a time; a retry sends those again.
-	BytesInFlight int64          `json:"bytes_in_flight"`
-	BytesSent     int64          `json:"bytes_sent"` // uploaded by this attempt
-	Done          map[int]string `json:"done"`
-}
-
-// Copied is the bytes at the target so far, whole segments and partial ones.
-func (p CopyProgress) Copied() int64 { return p.BytesDone + p.BytesInFlight }
-
-// progressEvery is how many streamed bytes pass between progress reports within segments.
-const progressEvery = 1 << 20
-
 // CopyResult reports a finished copy.
 type CopyResult struct {
 	Bytes           int64  `json:"bytes"`
@@ -67,15 +45,6 @@ type CopyResult struct {
 	BytesSent       int64  `json:"bytes_sent"`
 	Manifest        string `json:"manifest"` // slo or dlo
 	ETag            string `json:"etag"`
-}
-
-// piece is one target segment: a byte range of the source. wantETag is known when the range is
-// exactly one source segment (the source listing gives its MD5).
-type piece struct {
-	index    int
-	off      int64
-	size     int64
-	wantETag string
 }
 
 // SegmentPrefix is where CopyAcrossRegions writes dst's segments; cleanup deletes under it.
@@ -136,40 +105,6 @@ func (c *Client) CopyAcrossRegions(ctx context.Context, src, dst ObjectRef, opts
 	return res, err
 }
 
-// plan cuts the source into pieces of at most size bytes without crossing source segment
-// boundaries, so a piece that is a whole source segment has a known MD5.
-func plan(segs []Segment, total, size int64) ([]piece, error) {
-	var out []piece
-	var off int64
-	for _, s := range segs {
-		for in := int64(0); in < s.Size; in += size {
-			n := min(size, s.Size-in)
-			p := piece{index: len(out), off: off + in, size: n}
-			if n == s.Size {
-				p.wantETag = s.ETag
-			}
-			out = append(out, p)
-		}
-		off += s.Size
-	}
-	if off != total {
-		return nil, fmt.Errorf("the source's segments add up to %d bytes but it reports %d; it may be changing", off, total)
-	}
-	return out, nil
-}
-
-// sourceTag names the source version in segment names, so a changed source never reuses segments.
-func sourceTag(etag string) string {
-	t := strings.Trim(etag, `"`)
-	if len(t) > 16 {
-		t = t[:16]
-	}
-	if t == "" {
-		t = "unknown"
-	}
-	return t
-}
-
 type copyRun struct {
 	c        *Client
 	src, dst ObjectRef
@@ -184,59 +119,6 @@ type copyRun struct {
 }
 
 func (r *copyRun) segName(i int) string { return fmt.Sprintf("%s%06d", r.prefix, i) }
-
-// skipFinished keeps the pieces that must be sent: a target segment of the right size is kept
-// when its MD5 matches what the source segment or an earlier attempt says, or, failing both, what
-// a read of the source range gives (reading costs no upload).
-func (r *copyRun) skipFinished(ctx context.Context, pieces []piece, existing []ObjectInfo) ([]piece, int, error) {
-	have := map[string]ObjectInfo{}
-	for _, o := range existing {
-		have[o.Name] = o
-	}
-	var todo []piece
-	skipped := 0
-	for _, p := range pieces {
-		o, ok := have[r.segName(p.index)]
-		if !ok || o.Size != p.size {
-			todo = append(todo, p)
-			continue
-		}
-		want := p.wantETag
-		if want == "" {
-			want = r.opts.Done[p.index]
-		}
-		if want == "" {
-			sum, err := r.hashSource(ctx, p)
-			if err != nil {
-				return nil, 0, err
-			}
-			want = sum
-		}
-		if o.ETag != want {
-			todo = append(todo, p)
-			continue
-		}
-		r.etags[p.index] = o.ETag
-		r.prog.SegmentsDone++
-		r.prog.BytesDone += p.size
-		r.prog.Done[p.index] = o.ETag
-		skipped++
-	}
-	return todo, skipped, nil
-}
-
-func (r *copyRun) hashSource(ctx context.Context, p piece) (string, error) {
-	rc, err := r.c.OpenRange(ctx, r.src.Region, r.src.Container, r.src.Object, p.off, p.size)
-	if err != nil {
-		return "", err
-	}
-	defer rc.Close()
-	h := md5.New()
-	if _, err := io.Copy(h, rc); err != nil {
-		return "", classify("read "+r.src.String(), err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
 
 // transfer runs the pieces through Parallelism workers; the first hard failure stops the rest.
 func (r *copyRun) transfer(ctx context.Context, todo []piece) error {
@@ -341,48 +223,6 @@ func (r *copyRun) pipe(ctx context.Context, p piece, name string) (string, int64
 	return etag, body.n, nil
 }
 
-func (r *copyRun) addSent(n int64) {
-	r.mu.Lock()
-	r.prog.BytesSent += n
-	r.mu.Unlock()
-}
-
-func (r *copyRun) finish(p piece, etag string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.etags[p.index] = etag
-	r.prog.SegmentsDone++
-	r.prog.BytesDone += p.size
-	r.prog.Done[p.index] = etag
-	r.report()
-}
-
-// streamed counts n bytes into (or, negative, out of) BytesInFlight, reporting every MiB.
-func (r *copyRun) streamed(n int64) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.prog.BytesInFlight += n
-	if n > 0 {
-		if r.unreported += n; r.unreported >= progressEvery {
-			r.report()
-		}
-	}
-}
-
-// report hands a copy of the progress to the caller; call with r.mu held.
-func (r *copyRun) report() {
-	r.unreported = 0
-	if r.opts.Progress == nil {
-		return
-	}
-	snap := r.prog
-	snap.Done = make(map[int]string, len(r.prog.Done))
-	for k, v := range r.prog.Done {
-		snap.Done[k] = v
-	}
-	r.opts.Progress(snap)
-}
-
 // writeManifest joins the segments: an SLO when Swift's limits allow, else a DLO over the prefix.
 func (r *copyRun) writeManifest(ctx context.Context, total int64) (CopyResult, error) {
 	res := CopyResult{Bytes: total, Segments: len(r.etags), BytesSent: r.prog.BytesSent}
@@ -445,21 +285,6 @@ func (r *copyRun) verify(ctx context.Context, total int64) error {
 		return &Error{Kind: Invalid, Op: "verify " + r.dst.String(), Message: fmt.Sprintf("whole-object MD5 %s, want %s", got, r.opts.VerifyMD5)}
 	}
 	return nil
-}
-
-type countingReader struct {
-	r   io.Reader
-	n   int64
-	add func(int64) // told of every read; may be nil
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	if c.add != nil && n > 0 {
-		c.add(int64(n))
-	}
-	return n, err
 }
 
 // retryDelay waits what a rate limit asked for, else backs off exponentially from 200ms.

@@ -383,6 +383,11 @@ func TestRequestsRunAgainEventsOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	expired.wait(t, 1, time.Minute)
+	// The fact comes from the run's last activity: wait for the run itself to end, or the
+	// request would (rightly) join it.
+	if err := env.Client.GetWorkflow(ctx, id, "").Get(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
 	if err := p.Command(ctx, events.CmdShare, "again-2", "100001", in); err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,82 @@
+package cloud
+
+import "io"
+
+// CopyProgress is a copy's state: safe to record as heartbeat details and hand back as Done.
+type CopyProgress struct {
+	// TargetRegion labels the copy where several run at once (the UI, the starter's bars).
+	TargetRegion  string `json:"target_region"`
+	SegmentsTotal int    `json:"segments_total"`
+	SegmentsDone  int    `json:"segments_done"`
+	BytesTotal    int64  `json:"bytes_total"`
+	// BytesDone counts bytes in finished segments; a retry keeps those.
+	BytesDone int64 `json:"bytes_done"`
+	// BytesInFlight counts bytes of unfinished segments sent so far, so progress moves from the
+	// first megabyte rather than a segment at a time; a retry sends those again.
+	BytesInFlight int64          `json:"bytes_in_flight"`
+	BytesSent     int64          `json:"bytes_sent"` // uploaded by this attempt
+	Done          map[int]string `json:"done"`
+}
+
+// Copied is the bytes at the target so far, whole segments and partial ones.
+func (p CopyProgress) Copied() int64 { return p.BytesDone + p.BytesInFlight }
+
+// progressEvery is how many streamed bytes pass between progress reports within segments.
+const progressEvery = 1 << 20
+
+func (r *copyRun) addSent(n int64) {
+	r.mu.Lock()
+	r.prog.BytesSent += n
+	r.mu.Unlock()
+}
+
+func (r *copyRun) finish(p piece, etag string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.etags[p.index] = etag
+	r.prog.SegmentsDone++
+	r.prog.BytesDone += p.size
+	r.prog.Done[p.index] = etag
+	r.report()
+}
+
+// streamed counts n bytes into (or, negative, out of) BytesInFlight, reporting every MiB.
+func (r *copyRun) streamed(n int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.prog.BytesInFlight += n
+	if n > 0 {
+		if r.unreported += n; r.unreported >= progressEvery {
+			r.report()
+		}
+	}
+}
+
+// report hands a copy of the progress to the caller; call with r.mu held.
+func (r *copyRun) report() {
+	r.unreported = 0
+	if r.opts.Progress == nil {
+		return
+	}
+	snap := r.prog
+	snap.Done = make(map[int]string, len(r.prog.Done))
+	for k, v := range r.prog.Done {
+		snap.Done[k] = v
+	}
+	r.opts.Progress(snap)
+}
+
+type countingReader struct {
+	r   io.Reader
+	n   int64
+	add func(int64) // told of every read; may be nil
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	if c.add != nil && n > 0 {
+		c.add(int64(n))
+	}
+	return n, err
+}

@@ -1,0 +1,108 @@
+package emulator
+
+import (
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// wrap applies the matching faults before handing the request to next.
+func (s *faultSet) wrap(region, service string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/_emulator/") {
+			next.ServeHTTP(w, r)
+			return
+		}
+		for _, f := range s.take(region, service, r.Method, r.URL.Path) {
+			switch f.Kind {
+			case "latency":
+				time.Sleep(f.latency)
+			case "bandwidth":
+				r.Body = &throttledReader{r: r.Body, limit: f.BytesPerSecond, start: time.Now()}
+				w = &throttledWriter{ResponseWriter: w, limit: f.BytesPerSecond, start: time.Now()}
+			case "corrupt":
+				// A bit flipped on the way in: what an MD5 check exists to catch.
+				r.Body = &corruptReader{r: r.Body}
+			case "rate-limit":
+				w.Header().Set("Retry-After", strconv.Itoa(f.RetryAfter))
+				fail(w, 413, "Rate limit exceeded, retry after %d seconds.", f.RetryAfter)
+				return
+			case "error":
+				fail(w, f.Status, "The service is temporarily unavailable (injected fault).")
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// pace sleeps until sent bytes fit under limit bytes per second since start.
+func pace(sent, limit int64, start time.Time) {
+	want := time.Duration(float64(sent) / float64(limit) * float64(time.Second))
+	if d := want - time.Since(start); d > 0 {
+		time.Sleep(d)
+	}
+}
+
+const paceChunk = 32 << 10
+
+type throttledReader struct {
+	r     io.ReadCloser
+	limit int64
+	start time.Time
+	n     int64
+}
+
+func (t *throttledReader) Read(p []byte) (int, error) {
+	if len(p) > paceChunk {
+		p = p[:paceChunk]
+	}
+	n, err := t.r.Read(p)
+	t.n += int64(n)
+	pace(t.n, t.limit, t.start)
+	return n, err
+}
+
+func (t *throttledReader) Close() error { return t.r.Close() }
+
+type throttledWriter struct {
+	http.ResponseWriter
+	limit int64
+	start time.Time
+	n     int64
+}
+
+func (t *throttledWriter) Write(p []byte) (int, error) {
+	written := 0
+	for len(p) > 0 {
+		c := min(len(p), paceChunk)
+		n, err := t.ResponseWriter.Write(p[:c])
+		written += n
+		t.n += int64(n)
+		if err != nil {
+			return written, err
+		}
+		pace(t.n, t.limit, t.start)
+		p = p[c:]
+	}
+	return written, nil
+}
+
+// corruptReader flips one bit of the first byte it reads.
+type corruptReader struct {
+	r    io.ReadCloser
+	done bool
+}
+
+func (c *corruptReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if n > 0 && !c.done {
+		p[0] ^= 0x01
+		c.done = true
+	}
+	return n, err
+}
+
+func (c *corruptReader) Close() error { return c.r.Close() }

@@ -1,0 +1,235 @@
+package emulator
+
+import (
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+var sortKeys = map[string]bool{"name": true, "status": true, "container_format": true, "disk_format": true,
+	"size": true, "id": true, "created_at": true, "updated_at": true}
+
+// listParams are the query parameters with their own meaning; any other is a property filter.
+var listParams = map[string]bool{"limit": true, "marker": true, "name": true, "visibility": true,
+	"member_status": true, "owner": true, "tag": true, "status": true, "size_min": true, "size_max": true,
+	"sort_key": true, "sort_dir": true}
+
+func (e *Emulator) listImages(w http.ResponseWriter, r *http.Request, reg *region, _ string) {
+	q := r.URL.Query()
+	limit := 25
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			fail(w, 400, "limit must be a non-negative integer, got %q", s)
+			return
+		}
+		limit = min(n, 1000)
+	}
+	sortKey, sortDir := q.Get("sort_key"), q.Get("sort_dir")
+	if sortKey == "" {
+		sortKey = "created_at"
+	}
+	if sortDir == "" {
+		sortDir = "desc"
+	}
+	if !sortKeys[sortKey] {
+		fail(w, 400, "sort_key %q is not one of name, status, container_format, disk_format, size, id, created_at, updated_at", sortKey)
+		return
+	}
+	if sortDir != "asc" && sortDir != "desc" {
+		fail(w, 400, "sort_dir must be asc or desc, got %q", sortDir)
+		return
+	}
+	vis, memberStatus := q.Get("visibility"), q.Get("member_status")
+	if vis != "" && vis != "public" && vis != "private" && vis != "shared" {
+		fail(w, 400, "visibility must be public, private or shared, got %q", vis)
+		return
+	}
+	if memberStatus == "" {
+		memberStatus = "accepted"
+	}
+	if memberStatus != "accepted" && memberStatus != "pending" && memberStatus != "rejected" && memberStatus != "all" {
+		fail(w, 400, "member_status must be accepted, pending, rejected or all, got %q", memberStatus)
+		return
+	}
+	var sizeMin, sizeMax int64 = -1, -1
+	for name, dst := range map[string]*int64{"size_min": &sizeMin, "size_max": &sizeMax} {
+		if s := q.Get(name); s != "" {
+			n, err := strconv.ParseInt(s, 10, 64)
+			if err != nil || n < 0 {
+				fail(w, 400, "%s must be a non-negative integer, got %q", name, s)
+				return
+			}
+			*dst = n
+		}
+	}
+	tenant := caller(r)
+	e.mu.Lock()
+	var found []*image
+	for _, img := range reg.Images {
+		if !listed(img, tenant, vis, memberStatus) || !matches(img, q, sizeMin, sizeMax) {
+			continue
+		}
+		found = append(found, img)
+	}
+	// Sorting reads the images' fields, which writers change under the lock: sort before
+	// letting go of it.
+	sortImages(found, sortKey, sortDir == "desc")
+	views := map[string]map[string]any{}
+	for _, img := range found {
+		views[img.ID] = img.view()
+	}
+	e.mu.Unlock()
+	start := 0
+	if m := q.Get("marker"); m != "" {
+		start = -1
+		for i, img := range found {
+			if img.ID == m {
+				start = i + 1
+			}
+		}
+		if start < 0 {
+			fail(w, 400, "marker %s is not an image in this listing", m)
+			return
+		}
+	}
+	end := min(start+limit, len(found))
+	page := []any{}
+	for _, img := range found[start:end] {
+		page = append(page, views[img.ID])
+	}
+	first := url.Values{}
+	for k, v := range q {
+		if k != "marker" {
+			first[k] = v
+		}
+	}
+	body := map[string]any{"images": page, "schema": "/v2/schemas/images", "first": "/v2/images?" + first.Encode()}
+	if end < len(found) && end > start {
+		next := url.Values{}
+		for k, v := range first {
+			next[k] = v
+		}
+		next.Set("marker", found[end-1].ID)
+		body["next"] = "/v2/images?" + next.Encode()
+	}
+	writeJSON(w, 200, body)
+}
+
+// listed applies Glance's visibility rules for listings.
+func listed(img *image, tenant, vis, memberStatus string) bool {
+	shared := func() bool {
+		m := img.Members[tenant]
+		return m != nil && img.Owner != tenant && (memberStatus == "all" || m.Status == memberStatus)
+	}
+	switch vis {
+	case "public":
+		return img.Visibility == "public"
+	case "private":
+		return img.Owner == tenant && img.Visibility == "private"
+	case "shared":
+		return shared()
+	}
+	return img.Owner == tenant || img.Visibility == "public" || shared()
+}
+
+func matches(img *image, q url.Values, sizeMin, sizeMax int64) bool {
+	if v := q.Get("name"); v != "" && img.Name != v {
+		return false
+	}
+	if v := q.Get("owner"); v != "" && img.Owner != v {
+		return false
+	}
+	if v := q.Get("status"); v != "" && img.Status != v {
+		return false
+	}
+	if (sizeMin >= 0 && img.Size < sizeMin) || (sizeMax >= 0 && img.Size > sizeMax) {
+		return false
+	}
+	for _, t := range q["tag"] {
+		if !contains(img.Tags, t) {
+			return false
+		}
+	}
+	for k, vs := range q {
+		if listParams[k] {
+			continue
+		}
+		v, core := coreField(img, k)
+		if !core {
+			v = img.Props[k]
+			if _, ok := img.Props[k]; !ok {
+				return false
+			}
+		}
+		if v != vs[0] {
+			return false
+		}
+	}
+	return true
+}
+
+// coreField gives a core attribute as the string a filter compares against.
+func coreField(img *image, k string) (string, bool) {
+	switch k {
+	case "id":
+		return img.ID, true
+	case "disk_format":
+		return img.DiskFormat, true
+	case "container_format":
+		return img.ContainerFormat, true
+	case "checksum":
+		return img.Checksum, true
+	case "protected":
+		return strconv.FormatBool(img.Protected), true
+	case "min_disk":
+		return strconv.Itoa(img.MinDisk), true
+	case "min_ram":
+		return strconv.Itoa(img.MinRAM), true
+	}
+	return "", false
+}
+
+func sortImages(imgs []*image, key string, desc bool) {
+	less := func(a, b *image) int {
+		switch key {
+		case "name":
+			return strings.Compare(a.Name, b.Name)
+		case "status":
+			return strings.Compare(a.Status, b.Status)
+		case "container_format":
+			return strings.Compare(a.ContainerFormat, b.ContainerFormat)
+		case "disk_format":
+			return strings.Compare(a.DiskFormat, b.DiskFormat)
+		case "size":
+			return cmpInt(a.Size, b.Size)
+		case "updated_at":
+			return a.UpdatedAt.Compare(b.UpdatedAt)
+		case "created_at":
+			return a.CreatedAt.Compare(b.CreatedAt)
+		}
+		return 0
+	}
+	sort.SliceStable(imgs, func(i, j int) bool {
+		c := less(imgs[i], imgs[j])
+		if c == 0 {
+			c = strings.Compare(imgs[i].ID, imgs[j].ID)
+		}
+		if desc {
+			return c > 0
+		}
+		return c < 0
+	})
+}
+
+func cmpInt(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
