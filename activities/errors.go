@@ -46,7 +46,11 @@ func temporalError(err error, msg string) error {
 		return temporal.NewApplicationErrorWithOptions(msg, ErrRateLimited, temporal.ApplicationErrorOptions{
 			NextRetryDelay: ce.RetryAfter, Cause: err})
 	case cloud.Unavailable:
-		return temporal.NewApplicationErrorWithOptions(msg, ErrUnavailable, temporal.ApplicationErrorOptions{Cause: err})
+		return temporal.NewApplicationErrorWithOptions(
+			msg,
+			ErrUnavailable,
+			temporal.ApplicationErrorOptions{Cause: err},
+		)
 	}
 	return temporal.NewNonRetryableApplicationError(msg, string(ce.Kind), err)
 }

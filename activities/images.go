@@ -67,8 +67,13 @@ func Exportable(img cloud.Image, tenant, region string) error {
 		return fmt.Errorf("image %s (%s) is not owned by account %s in %s (owner %s); ask the owner to migrate it",
 			img.ID, img.Name, tenant, region, img.Owner)
 	case img.LicenceRestricted():
-		return fmt.Errorf("image %s (%s) in %s carries licensed software (com.rackspace__1__options=%s) and cannot be exported",
-			img.ID, img.Name, region, img.Properties["com.rackspace__1__options"])
+		return fmt.Errorf(
+			"image %s (%s) in %s carries licensed software (com.rackspace__1__options=%s) and cannot be exported",
+			img.ID,
+			img.Name,
+			region,
+			img.Properties["com.rackspace__1__options"],
+		)
 	case img.Status != "active":
 		return fmt.Errorf("image %s (%s) in %s is %s, not active", img.ID, img.Name, region, img.Status)
 	}
@@ -183,7 +188,11 @@ type FindImageResult struct {
 // FindImageByProperty finds the account's own image with Key=Value (how a retried migration
 // finds the image it already imported). More than one match is a conflict a person must resolve.
 func (a *Activities) FindImageByProperty(ctx context.Context, in FindImageInput) (FindImageResult, error) {
-	imgs, err := a.cloud.ListImages(ctx, in.Region, cloud.ImageFilter{Owner: a.cloud.Tenant(), Properties: map[string]string{in.Key: in.Value}})
+	imgs, err := a.cloud.ListImages(
+		ctx,
+		in.Region,
+		cloud.ImageFilter{Owner: a.cloud.Tenant(), Properties: map[string]string{in.Key: in.Value}},
+	)
 	if err != nil {
 		return FindImageResult{}, temporalError(err, "")
 	}
@@ -197,8 +206,11 @@ func (a *Activities) FindImageByProperty(ctx context.Context, in FindImageInput)
 	for i, img := range imgs {
 		ids[i] = img.ID
 	}
-	return FindImageResult{}, nonRetryable(ErrConflict, fmt.Sprintf("%d images in %s carry %s=%s (%s); delete the extra ones",
-		len(imgs), in.Region, in.Key, in.Value, strings.Join(ids, ", ")))
+	return FindImageResult{}, nonRetryable(
+		ErrConflict,
+		fmt.Sprintf("%d images in %s carry %s=%s (%s); delete the extra ones",
+			len(imgs), in.Region, in.Key, in.Value, strings.Join(ids, ", ")),
+	)
 }
 
 func contains(xs []string, x string) bool {

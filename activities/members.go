@@ -22,7 +22,15 @@ func (a *Activities) AddMember(ctx context.Context, in MemberInput) (cloud.Membe
 		m, err = a.cloud.GetMember(ctx, in.Region, in.ImageID, in.Member)
 	}
 	if cloud.IsNotFound(err) {
-		return m, temporalError(err, fmt.Sprintf("image %s is not owned by account %s in %s, so it cannot be shared", in.ImageID, a.cloud.Tenant(), in.Region))
+		return m, temporalError(
+			err,
+			fmt.Sprintf(
+				"image %s is not owned by account %s in %s, so it cannot be shared",
+				in.ImageID,
+				a.cloud.Tenant(),
+				in.Region,
+			),
+		)
 	}
 	return m, temporalError(err, "")
 }
@@ -50,7 +58,10 @@ type UpdateMemberInput struct {
 func (a *Activities) UpdateMember(ctx context.Context, in UpdateMemberInput) (cloud.Member, error) {
 	m, err := a.cloud.UpdateMember(ctx, in.Region, in.ImageID, in.Status)
 	if cloud.IsNotFound(err) {
-		return m, temporalError(err, fmt.Sprintf("image %s in %s is not shared with account %s", in.ImageID, in.Region, a.cloud.Tenant()))
+		return m, temporalError(
+			err,
+			fmt.Sprintf("image %s in %s is not shared with account %s", in.ImageID, in.Region, a.cloud.Tenant()),
+		)
 	}
 	return m, temporalError(err, "")
 }

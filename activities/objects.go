@@ -88,7 +88,10 @@ type CopyInput struct {
 // segments already at the target.
 func (a *Activities) CopyObjectAcrossRegions(ctx context.Context, in CopyInput) (cloud.CopyResult, error) {
 	if in.Source.Region == in.Target.Region {
-		return cloud.CopyResult{}, nonRetryable(ErrInvalid, fmt.Sprintf("source and target are both in %s; a copy within a region needs no transfer", in.Source.Region))
+		return cloud.CopyResult{}, nonRetryable(
+			ErrInvalid,
+			fmt.Sprintf("source and target are both in %s; a copy within a region needs no transfer", in.Source.Region),
+		)
 	}
 	var prev cloud.CopyProgress
 	if activity.HasHeartbeatDetails(ctx) {

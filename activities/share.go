@@ -33,8 +33,11 @@ func (a *Activities) OfferShare(ctx context.Context, in OfferInput) (cloud.Membe
 	if err != nil || m.Status != "pending" {
 		return m, err
 	}
-	return m, a.PublishFact(ctx, Fact{Type: FactShareOffered, ID: factKey(in.FactKey, in.ShareWorkflowID) + ":offered:" + in.Member,
-		Data: shareData(a.cloud.Tenant(), in.Region, in.ImageID, in.Member, in.ShareWorkflowID)})
+	return m, a.PublishFact(
+		ctx,
+		Fact{Type: FactShareOffered, ID: factKey(in.FactKey, in.ShareWorkflowID) + ":offered:" + in.Member,
+			Data: shareData(a.cloud.Tenant(), in.Region, in.ImageID, in.Member, in.ShareWorkflowID)},
+	)
 }
 
 // SettleInput settles one member of a share.
@@ -83,12 +86,21 @@ func (a *Activities) SettleMember(ctx context.Context, in SettleInput) (SettleRe
 		return res, err
 	}
 	if res.Revoked {
-		return res, a.PublishFact(ctx, Fact{Type: FactShareRevoked, ID: factKey(in.FactKey, in.ShareWorkflowID) + ":revoked:" + in.Member,
-			Data: data})
+		return res, a.PublishFact(
+			ctx,
+			Fact{Type: FactShareRevoked, ID: factKey(in.FactKey, in.ShareWorkflowID) + ":revoked:" + in.Member,
+				Data: data},
+		)
 	}
 	return res, nil
 }
 
 func shareData(producer, region, imageID, member, shareID string) map[string]any {
-	return map[string]any{"image_id": imageID, "region": region, "producer": producer, "member": member, "share_workflow_id": shareID}
+	return map[string]any{
+		"image_id":          imageID,
+		"region":            region,
+		"producer":          producer,
+		"member":            member,
+		"share_workflow_id": shareID,
+	}
 }

@@ -22,13 +22,21 @@ type ExportInput struct {
 // started (see adoptTask). An export already complete in the container counts as done.
 func (a *Activities) StartExport(ctx context.Context, in ExportInput) (cloud.Task, error) {
 	obj := in.ImageID + ".vhd"
-	if info, err := a.cloud.HeadObject(ctx, in.Region, in.Container, obj); err == nil && info.Manifest != "" && info.Size > 0 {
+	if info, err := a.cloud.HeadObject(ctx, in.Region, in.Container, obj); err == nil && info.Manifest != "" &&
+		info.Size > 0 {
 		img, err := a.cloud.GetImage(ctx, in.Region, in.ImageID)
 		if err == nil && img.Size == info.Size {
-			return cloud.Task{Type: "export", Status: "success", Result: map[string]string{"export_location": in.Container + "/" + obj}}, nil
+			return cloud.Task{
+				Type:   "export",
+				Status: "success",
+				Result: map[string]string{"export_location": in.Container + "/" + obj},
+			}, nil
 		}
 	}
-	filter := cloud.TaskFilter{Type: "export", Input: map[string]string{"image_uuid": in.ImageID, "receiving_swift_container": in.Container}}
+	filter := cloud.TaskFilter{
+		Type:  "export",
+		Input: map[string]string{"image_uuid": in.ImageID, "receiving_swift_container": in.Container},
+	}
 	t, ok, err := a.adoptTask(ctx, in.Region, filter)
 	// A successful export whose object is not (or no longer) complete is an earlier run's,
 	// cleaned up since: export again.
@@ -153,8 +161,16 @@ func (a *Activities) ImportImage(ctx context.Context, in ImportInput) (cloud.Tas
 		return t, err
 	}
 	if img.Checksum != in.ExpectedMD5 {
-		return t, nonRetryable(ErrIntegrity, fmt.Sprintf("imported image %s in %s has checksum %s, the source has %s; it was left in place for inspection",
-			img.ID, in.Region, img.Checksum, in.ExpectedMD5))
+		return t, nonRetryable(
+			ErrIntegrity,
+			fmt.Sprintf(
+				"imported image %s in %s has checksum %s, the source has %s; it was left in place for inspection",
+				img.ID,
+				in.Region,
+				img.Checksum,
+				in.ExpectedMD5,
+			),
+		)
 	}
 	return t, nil
 }

@@ -35,7 +35,8 @@ func TestRetriedExportAdoptsItsTask(t *testing.T) {
 		}
 	}
 	var first cloud.Task
-	if err := f.run(f.demo, f.demo.StartExport, &first, ExportInput{"DFW", f.webID, "by-heartbeat"}); err != nil || first.Done() {
+	if err := f.run(f.demo, f.demo.StartExport, &first, ExportInput{"DFW", f.webID, "by-heartbeat"}); err != nil ||
+		first.Done() {
 		t.Fatalf("start %+v %v", first, err)
 	}
 	env := f.suite.NewTestActivityEnvironment()
@@ -49,7 +50,8 @@ func TestRetriedExportAdoptsItsTask(t *testing.T) {
 	if err := f.run(f.demo, f.demo.StartExport, &first, ExportInput{"DFW", f.webID, "by-search"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.run(f.demo, f.demo.ExportImage, &got, ExportInput{"DFW", f.webID, "by-search"}); err != nil || got.ID != first.ID {
+	if err := f.run(f.demo, f.demo.ExportImage, &got, ExportInput{"DFW", f.webID, "by-search"}); err != nil ||
+		got.ID != first.ID {
 		t.Fatalf("retry without heartbeat: %+v %v, want task %s adopted", got, err, first.ID)
 	}
 	if n := countTasks(t, f.demo, "DFW", "export"); n != 2 {
@@ -60,7 +62,15 @@ func TestRetriedExportAdoptsItsTask(t *testing.T) {
 // A failed task the earlier attempt heartbeated is its outcome; it is not exported again.
 func TestRetriedExportReportsItsFailedTask(t *testing.T) {
 	f := setup(t)
-	_ = f.emu.AddFault(emulator.Fault{Kind: "task-failure", TaskType: "export", Image: f.webID, Count: 1, Message: "Error code 111: disk lost"})
+	_ = f.emu.AddFault(
+		emulator.Fault{
+			Kind:     "task-failure",
+			TaskType: "export",
+			Image:    f.webID,
+			Count:    1,
+			Message:  "Error code 111: disk lost",
+		},
+	)
 	if err := f.run(f.demo, f.demo.EnsureContainer, nil, ContainerInput{"DFW", "exports"}); err != nil {
 		t.Fatal(err)
 	}
@@ -84,10 +94,23 @@ func TestWaitOutlastsPollFaults(t *testing.T) {
 	if err := f.run(f.demo, f.demo.EnsureContainer, nil, ContainerInput{"DFW", "exports"}); err != nil {
 		t.Fatal(err)
 	}
-	_ = f.emu.AddFault(emulator.Fault{Kind: "rate-limit", Region: "DFW", Service: "images", Method: "GET", Path: "/v2/tasks/", Count: 6, RetryAfter: 1})
-	_ = f.emu.AddFault(emulator.Fault{Kind: "error", Region: "DFW", Service: "images", Method: "GET", Path: "/v2/tasks/", Count: 3})
+	_ = f.emu.AddFault(
+		emulator.Fault{
+			Kind:       "rate-limit",
+			Region:     "DFW",
+			Service:    "images",
+			Method:     "GET",
+			Path:       "/v2/tasks/",
+			Count:      6,
+			RetryAfter: 1,
+		},
+	)
+	_ = f.emu.AddFault(
+		emulator.Fault{Kind: "error", Region: "DFW", Service: "images", Method: "GET", Path: "/v2/tasks/", Count: 3},
+	)
 	var got cloud.Task
-	if err := f.run(f.demo, f.demo.ExportImage, &got, ExportInput{"DFW", f.webID, "exports"}); err != nil || got.Status != "success" {
+	if err := f.run(f.demo, f.demo.ExportImage, &got, ExportInput{"DFW", f.webID, "exports"}); err != nil ||
+		got.Status != "success" {
 		t.Fatalf("export through poll faults: %+v %v", got, err)
 	}
 	if n := countTasks(t, f.demo, "DFW", "export"); n != 1 {

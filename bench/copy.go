@@ -13,7 +13,12 @@ import (
 )
 
 // rawPipe is the baseline: one GET of the whole object streamed into one PUT with io.Copy.
-func (e *env) rawPipe(ctx context.Context, src cloud.ObjectRef, size int64, dst cloud.ObjectRef) (time.Duration, error) {
+func (e *env) rawPipe(
+	ctx context.Context,
+	src cloud.ObjectRef,
+	size int64,
+	dst cloud.ObjectRef,
+) (time.Duration, error) {
 	if err := e.demo.EnsureContainer(ctx, dst.Region, dst.Container); err != nil {
 		return 0, err
 	}
@@ -88,10 +93,24 @@ func (e *env) loopbackCopy(ctx context.Context) ([]row, error) {
 	}
 	r, f := mibps(img.Size, raw), mibps(img.Size, flow)
 	e.loopbackMiBps = r
-	return []row{{n: 1, name: fmt.Sprintf("cross-region copy, loopback, %d MiB export (4 transfers, 100 MiB segments)", img.Size>>20),
-		measured: fmt.Sprintf("%.0f MiB/s", f), baseline: fmt.Sprintf("%.0f MiB/s raw GET->PUT", r), ratio: fmt.Sprintf("%.2f", f/r),
-		goal: ">= 0.90", met: f/r >= 0.9,
-		note: "the emulator (same process) MD5s and writes every byte to disk on both sides; imageflow also MD5s in the client every segment that cuts a source segment (here all: 100 MiB pieces of 256 MiB export segments), which the raw pipe does not; whole source segments are checked by the target against their ETag instead"}}, nil
+	return []row{
+		{
+			n: 1,
+			name: fmt.Sprintf(
+				"cross-region copy, loopback, %d MiB export (4 transfers, 100 MiB segments)",
+				img.Size>>20,
+			),
+			measured: fmt.Sprintf(
+				"%.0f MiB/s",
+				f,
+			),
+			baseline: fmt.Sprintf("%.0f MiB/s raw GET->PUT", r),
+			ratio:    fmt.Sprintf("%.2f", f/r),
+			goal:     ">= 0.90",
+			met:      f/r >= 0.9,
+			note:     "the emulator (same process) MD5s and writes every byte to disk on both sides; imageflow also MD5s in the client every segment that cuts a source segment (here all: 100 MiB pieces of 256 MiB export segments), which the raw pipe does not; whole source segments are checked by the target against their ETag instead",
+		},
+	}, nil
 }
 
 // Row 2: a slow link: every PUT into the target region capped at 25 MiB/s with 40 ms latency.
@@ -142,7 +161,10 @@ func (e *env) slowLink(ctx context.Context) ([]row, error) {
 			r.goal = fmt.Sprintf(">= 0.85 x %.0f MiB/s", limit)
 			r.met = rate >= 0.85*limit
 			r.ratio = fmt.Sprintf("%.2f of %.0f", rate/limit, limit)
-			r.note = fmt.Sprintf("the limit is 8 x 25 MiB/s, or the loopback rate of row 1 (%.0f MiB/s) when lower", e.loopbackMiBps)
+			r.note = fmt.Sprintf(
+				"the limit is 8 x 25 MiB/s, or the loopback rate of row 1 (%.0f MiB/s) when lower",
+				e.loopbackMiBps,
+			)
 			if e.loopbackMiBps == 0 {
 				r.note = "the limit is 8 x 25 MiB/s (row 1 did not run, so the loopback rate is unknown)"
 			}
@@ -167,14 +189,29 @@ func (e *env) memory(ctx context.Context) ([]row, error) {
 		if err != nil {
 			return nil, err
 		}
-		w, err := e.startWorker("demo", "bench-mem", "IMAGEFLOW_NATS_DISABLED=true", fmt.Sprintf("IMAGEFLOW_WORKER_COPY_PARALLELISM=%d", par))
+		w, err := e.startWorker(
+			"demo",
+			"bench-mem",
+			"IMAGEFLOW_NATS_DISABLED=true",
+			fmt.Sprintf("IMAGEFLOW_WORKER_COPY_PARALLELISM=%d", par),
+		)
 		if err != nil {
 			return nil, err
 		}
 		time.Sleep(2 * time.Second) // startup settles before sampling counts
 		w.resetPeak()
-		in := workflows.MigrateInput{ImageID: img.ID, SourceRegion: "DFW", TargetRegions: []string{"SYD"}, Cleanup: workflows.CleanupAlways}
-		run, err := e.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "bench-mem-" + name, TaskQueue: "bench-mem"}, workflows.MigrateImageWorkflow, in)
+		in := workflows.MigrateInput{
+			ImageID:       img.ID,
+			SourceRegion:  "DFW",
+			TargetRegions: []string{"SYD"},
+			Cleanup:       workflows.CleanupAlways,
+		}
+		run, err := e.tc.ExecuteWorkflow(
+			ctx,
+			client.StartWorkflowOptions{ID: "bench-mem-" + name, TaskQueue: "bench-mem"},
+			workflows.MigrateImageWorkflow,
+			in,
+		)
 		if err == nil {
 			err = run.Get(ctx, nil)
 		}
@@ -184,9 +221,12 @@ func (e *env) memory(ctx context.Context) ([]row, error) {
 			return nil, fmt.Errorf("migrate %s: %w", name, err)
 		}
 		peaks = append(peaks, peak)
-		rows = append(rows, row{n: 3, name: fmt.Sprintf("worker peak RSS migrating %d MiB (%d transfers)", img.Size>>20, par),
-			measured: fmt.Sprintf("%.0f MiB (kernel HWM %.0f MiB)", peak, hwm), baseline: "-", ratio: "-",
-			goal: fmt.Sprintf("<= %.0f MiB", goalMiB), met: peak <= goalMiB})
+		rows = append(
+			rows,
+			row{n: 3, name: fmt.Sprintf("worker peak RSS migrating %d MiB (%d transfers)", img.Size>>20, par),
+				measured: fmt.Sprintf("%.0f MiB (kernel HWM %.0f MiB)", peak, hwm), baseline: "-", ratio: "-",
+				goal: fmt.Sprintf("<= %.0f MiB", goalMiB), met: peak <= goalMiB},
+		)
 	}
 	if len(peaks) == 2 {
 		rows[1].ratio = fmt.Sprintf("%.2fx the small one", peaks[1]/peaks[0])

@@ -67,14 +67,22 @@ func setup(ctx context.Context, dir string, sz sizes, run func(int) bool) (*env,
 		imgs = append(imgs, emulator.SeedImage{Name: "bench-slow", Size: sz.slow})
 	}
 	if run(3) {
-		imgs = append(imgs, emulator.SeedImage{Name: "bench-mem-small", Size: sz.memSmall}, emulator.SeedImage{Name: "bench-mem-large", Size: sz.memLarge})
+		imgs = append(
+			imgs,
+			emulator.SeedImage{Name: "bench-mem-small", Size: sz.memSmall},
+			emulator.SeedImage{Name: "bench-mem-large", Size: sz.memLarge},
+		)
 	}
 	if run(6) {
 		for i := 0; i < sz.shares; i++ {
 			imgs = append(imgs, emulator.SeedImage{Name: fmt.Sprintf("bench-share-%04d", i), Size: 64 << 10})
 		}
 	}
-	fmt.Fprintf(os.Stderr, "preparing emulator (%d extra images; checksums of large ones take a while) ...\n", len(imgs))
+	fmt.Fprintf(
+		os.Stderr,
+		"preparing emulator (%d extra images; checksums of large ones take a while) ...\n",
+		len(imgs),
+	)
 	emu, err := emulator.New(emulator.Config{DataDir: filepath.Join(e.dir, "emulator"), Images: imgs,
 		ExportSegmentSize: 256 << 20, TaskDuration: 200 * time.Millisecond})
 	if err != nil {
@@ -94,7 +102,16 @@ func setup(ctx context.Context, dir string, sz sizes, run func(int) bool) (*env,
 	if e.tc, err = client.Dial(client.Options{HostPort: e.temporal.Address, Namespace: e.temporal.Namespace, Logger: tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))}); err != nil {
 		return nil, err
 	}
-	e.nats, err = natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: filepath.Join(e.dir, "nats"), NoLog: true, NoSigs: true})
+	e.nats, err = natsserver.NewServer(
+		&natsserver.Options{
+			Host:      "127.0.0.1",
+			Port:      -1,
+			JetStream: true,
+			StoreDir:  filepath.Join(e.dir, "nats"),
+			NoLog:     true,
+			NoSigs:    true,
+		},
+	)
 	if err != nil {
 		return nil, err
 	}
@@ -201,12 +218,20 @@ func (e *env) startWorker(user, queue string, extra ...string) (*child, error) {
 		return nil, err
 	}
 	cmd := exec.Command(e.workerBin)
-	cmd.Env = append(os.Environ(),
-		"IMAGEFLOW_TEMPORAL_ADDRESS="+e.temporal.Address, "IMAGEFLOW_TEMPORAL_NAMESPACE="+e.temporal.Namespace,
-		"IMAGEFLOW_TEMPORAL_TASK_QUEUE="+queue, "IMAGEFLOW_NATS_URL="+e.nats.ClientURL(),
-		"IMAGEFLOW_CLOUD_IDENTITY_URL="+e.emu.IdentityURL(), "IMAGEFLOW_CLOUD_USERNAME="+user, "IMAGEFLOW_CLOUD_API_KEY="+user+"-api-key",
-		"IMAGEFLOW_CLOUD_REQUESTS_PER_SECOND=0", "IMAGEFLOW_WORKER_HTTP_ADDR=", "IMAGEFLOW_WORKER_TASK_POLL_INTERVAL=200ms",
-		"IMAGEFLOW_WORKER_TASK_POLL_MAX_INTERVAL=1s")
+	cmd.Env = append(
+		os.Environ(),
+		"IMAGEFLOW_TEMPORAL_ADDRESS="+e.temporal.Address,
+		"IMAGEFLOW_TEMPORAL_NAMESPACE="+e.temporal.Namespace,
+		"IMAGEFLOW_TEMPORAL_TASK_QUEUE="+queue,
+		"IMAGEFLOW_NATS_URL="+e.nats.ClientURL(),
+		"IMAGEFLOW_CLOUD_IDENTITY_URL="+e.emu.IdentityURL(),
+		"IMAGEFLOW_CLOUD_USERNAME="+user,
+		"IMAGEFLOW_CLOUD_API_KEY="+user+"-api-key",
+		"IMAGEFLOW_CLOUD_REQUESTS_PER_SECOND=0",
+		"IMAGEFLOW_WORKER_HTTP_ADDR=",
+		"IMAGEFLOW_WORKER_TASK_POLL_INTERVAL=200ms",
+		"IMAGEFLOW_WORKER_TASK_POLL_MAX_INTERVAL=1s",
+	)
 	cmd.Env = append(cmd.Env, extra...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {

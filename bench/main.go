@@ -50,8 +50,15 @@ func main() {
 	flag.Parse()
 	sz := sizes{loopback: 2 << 30, slow: 512 << 20, memSmall: 1 << 30, memLarge: 4 << 30, events: 2000, shares: 1000}
 	if *quick {
-		sz = sizes{loopback: 256 << 20, slow: 64 << 20, memSmall: 128 << 20, memLarge: 512 << 20, events: 200, shares: 100,
-			quick: true}
+		sz = sizes{
+			loopback: 256 << 20,
+			slow:     64 << 20,
+			memSmall: 128 << 20,
+			memLarge: 512 << 20,
+			events:   200,
+			shares:   100,
+			quick:    true,
+		}
 	}
 	want := map[int]bool{}
 	for _, s := range strings.Split(*only, ",") {
@@ -102,9 +109,18 @@ func main() {
 func markdown(rows []row, took time.Duration, quick bool) string {
 	var b strings.Builder
 	host, _ := os.Hostname()
-	fmt.Fprintf(&b, "Run %s on %s (%d CPUs), %s%s.\n\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"), host, numCPU(), took.Round(time.Second),
-		map[bool]string{true: ", --quick sizes", false: ""}[quick])
-	b.WriteString("| # | measurement | imageflow | baseline | ratio | goal | met |\n| --- | --- | --- | --- | --- | --- | --- |\n")
+	fmt.Fprintf(
+		&b,
+		"Run %s on %s (%d CPUs), %s%s.\n\n",
+		time.Now().UTC().Format("2006-01-02 15:04 UTC"),
+		host,
+		numCPU(),
+		took.Round(time.Second),
+		map[bool]string{true: ", --quick sizes", false: ""}[quick],
+	)
+	b.WriteString(
+		"| # | measurement | imageflow | baseline | ratio | goal | met |\n| --- | --- | --- | --- | --- | --- | --- |\n",
+	)
 	for _, r := range rows {
 		met := "yes"
 		switch {
@@ -113,7 +129,17 @@ func markdown(rows []row, took time.Duration, quick bool) string {
 		case !r.met:
 			met = "**no**"
 		}
-		fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %s | %s |\n", r.n, r.name, r.measured, r.baseline, r.ratio, r.goal, met)
+		fmt.Fprintf(
+			&b,
+			"| %d | %s | %s | %s | %s | %s | %s |\n",
+			r.n,
+			r.name,
+			r.measured,
+			r.baseline,
+			r.ratio,
+			r.goal,
+			met,
+		)
 	}
 	var notes []string
 	for _, r := range rows {

@@ -50,13 +50,22 @@ func (e *env) eventStarts(ctx context.Context) ([]row, error) {
 	n := e.sz.events
 	const conc = 16
 	input := func(prefix string, i int) workflows.MigrateInput {
-		return workflows.MigrateInput{ImageID: fmt.Sprintf("%s-%05d", prefix, i), SourceRegion: "DFW", TargetRegions: []string{"IAD"}}
+		return workflows.MigrateInput{
+			ImageID:       fmt.Sprintf("%s-%05d", prefix, i),
+			SourceRegion:  "DFW",
+			TargetRegions: []string{"IAD"},
+		}
 	}
 	start := time.Now()
 	err := parallel(n, conc, func(i int) error {
 		in := input("direct", i)
-		_, err := e.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.MigrateWorkflowID("100001", in), TaskQueue: "bench-nobody",
-			WorkflowIDReusePolicy: enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY}, workflows.MigrateImageWorkflow, in)
+		_, err := e.tc.ExecuteWorkflow(
+			ctx,
+			client.StartWorkflowOptions{ID: workflows.MigrateWorkflowID("100001", in), TaskQueue: "bench-nobody",
+				WorkflowIDReusePolicy: enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY},
+			workflows.MigrateImageWorkflow,
+			in,
+		)
 		return err
 	})
 	if err != nil {
@@ -74,8 +83,13 @@ func (e *env) eventStarts(ctx context.Context) ([]row, error) {
 		return nil, err
 	}
 	// The events wait in the stream; the clock runs from the bridge's start to its last start.
-	b, err := events.NewBridge(ctx, e.js, e.tc, events.BridgeConfig{Subjects: subjects, Stream: "IMAGEFLOW", Tenant: "100001",
-		TaskQueue: "bench-nobody", Consumer: "bench-bridge", Concurrency: conc, Logger: slog.New(slog.DiscardHandler)})
+	b, err := events.NewBridge(
+		ctx,
+		e.js,
+		e.tc,
+		events.BridgeConfig{Subjects: subjects, Stream: "IMAGEFLOW", Tenant: "100001",
+			TaskQueue: "bench-nobody", Consumer: "bench-bridge", Concurrency: conc, Logger: slog.New(slog.DiscardHandler)},
+	)
 	if err != nil {
 		return nil, err
 	}
@@ -95,7 +109,12 @@ func (e *env) eventStarts(ctx context.Context) ([]row, error) {
 	return []row{{n: 4, name: fmt.Sprintf("event to workflow start, %d migrate commands", n),
 		measured: fmt.Sprintf("%.0f starts/s via the bridge", br), baseline: fmt.Sprintf("%.0f starts/s direct", d),
 		ratio: fmt.Sprintf("%.2f", br/d), goal: ">= 0.90", met: br/d >= 0.9,
-		note: fmt.Sprintf("both at concurrency %d against one embedded Temporal on SQLite; dead-lettered %d, duplicates %d", conc, b.Stats.DeadLettered.Load(), b.Stats.Duplicates.Load())}}, nil
+		note: fmt.Sprintf(
+			"both at concurrency %d against one embedded Temporal on SQLite; dead-lettered %d, duplicates %d",
+			conc,
+			b.Stats.DeadLettered.Load(),
+			b.Stats.Duplicates.Load(),
+		)}}, nil
 }
 
 // history returns a run's events.
@@ -139,7 +158,10 @@ func (e *env) inProcessWorker(ctx context.Context, user, queue string, autoAccep
 		cc = e.partner
 	}
 	return runner.Start(ctx, runner.Options{Cloud: cc, Temporal: e.tc, TaskQueue: queue, JetStream: e.js,
-		Activities: activities.Config{TaskPollInterval: 100 * time.Millisecond, TaskPollMaxInterval: 500 * time.Millisecond},
+		Activities: activities.Config{
+			TaskPollInterval:    100 * time.Millisecond,
+			TaskPollMaxInterval: 500 * time.Millisecond,
+		},
 		Events: events.BridgeConfig{Subjects: subjects, Stream: "IMAGEFLOW", AutoAccept: autoAccept,
 			AcceptPolicy: workflows.AcceptPolicy{TrustedProducers: []string{"100001"}}},
 		StopTimeout: 5 * time.Second})
@@ -163,7 +185,12 @@ func (e *env) orchestration(ctx context.Context) ([]row, error) {
 		return nil, err
 	}
 	in := workflows.MigrateInput{ImageID: img.ID, SourceRegion: "DFW", TargetRegions: []string{"HKG"}}
-	run, err := e.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.MigrateWorkflowID("100001", in), TaskQueue: "bench-orch-demo"}, workflows.MigrateImageWorkflow, in)
+	run, err := e.tc.ExecuteWorkflow(
+		ctx,
+		client.StartWorkflowOptions{ID: workflows.MigrateWorkflowID("100001", in), TaskQueue: "bench-orch-demo"},
+		workflows.MigrateImageWorkflow,
+		in,
+	)
 	if err != nil {
 		return nil, err
 	}
@@ -176,12 +203,20 @@ func (e *env) orchestration(ctx context.Context) ([]row, error) {
 		return nil, err
 	}
 	total := evs[len(evs)-1].GetEventTime().AsTime().Sub(evs[0].GetEventTime().AsTime())
-	work := activityTime(evs, map[string]bool{"ExportImage": true, "CopyObjectAcrossRegions": true, "ImportImage": true})
+	work := activityTime(
+		evs,
+		map[string]bool{"ExportImage": true, "CopyObjectAcrossRegions": true, "ImportImage": true},
+	)
 	overhead := total - work
 
 	share := workflows.ShareInput{Region: "HKG", ImageID: res.Targets[0].ImageID, Members: []string{"100002"},
 		Deadline: workflows.Duration(10 * time.Minute), PollInterval: workflows.Duration(10 * time.Minute)}
-	srun, err := e.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.ShareWorkflowID("100001", share), TaskQueue: "bench-orch-demo"}, workflows.ShareImageWorkflow, share)
+	srun, err := e.tc.ExecuteWorkflow(
+		ctx,
+		client.StartWorkflowOptions{ID: workflows.ShareWorkflowID("100001", share), TaskQueue: "bench-orch-demo"},
+		workflows.ShareImageWorkflow,
+		share,
+	)
 	if err != nil {
 		return nil, err
 	}
@@ -194,11 +229,38 @@ func (e *env) orchestration(ctx context.Context) ([]row, error) {
 		return nil, err
 	}
 	return []row{
-		{n: 5, name: "orchestration overhead of a 64 MiB migration to one region", measured: fmt.Sprintf("%.2f s", overhead.Seconds()),
-			baseline: fmt.Sprintf("%.2f s end to end, %.2f s in export+copy+import", total.Seconds(), work.Seconds()), ratio: "-", goal: "< 1 s", met: overhead < time.Second,
-			note: "overhead includes validation, the property stamp, cleanup and the facts, each a real call to the emulator"},
-		{n: 5, name: "history events per migration (one target)", measured: fmt.Sprint(len(evs)), baseline: "-", ratio: "-", goal: "<= 60", met: len(evs) <= 60},
-		{n: 5, name: "history events per share (accepted by event: " + sres.Members[0].Status + ")", measured: fmt.Sprint(len(sevs)), baseline: "-", ratio: "-", goal: "<= 30", met: len(sevs) <= 30},
+		{
+			n:        5,
+			name:     "orchestration overhead of a 64 MiB migration to one region",
+			measured: fmt.Sprintf("%.2f s", overhead.Seconds()),
+			baseline: fmt.Sprintf(
+				"%.2f s end to end, %.2f s in export+copy+import",
+				total.Seconds(),
+				work.Seconds(),
+			),
+			ratio: "-",
+			goal:  "< 1 s",
+			met:   overhead < time.Second,
+			note:  "overhead includes validation, the property stamp, cleanup and the facts, each a real call to the emulator",
+		},
+		{
+			n:        5,
+			name:     "history events per migration (one target)",
+			measured: fmt.Sprint(len(evs)),
+			baseline: "-",
+			ratio:    "-",
+			goal:     "<= 60",
+			met:      len(evs) <= 60,
+		},
+		{
+			n:        5,
+			name:     "history events per share (accepted by event: " + sres.Members[0].Status + ")",
+			measured: fmt.Sprint(len(sevs)),
+			baseline: "-",
+			ratio:    "-",
+			goal:     "<= 30",
+			met:      len(sevs) <= 30,
+		},
 	}, nil
 }
 
@@ -273,10 +335,28 @@ func (e *env) scale(ctx context.Context) ([]row, error) {
 		}
 	}
 	return []row{
-		{n: 6, name: fmt.Sprintf("%d ShareImage runs waiting on one worker: worker RSS", n), measured: fmt.Sprintf("%.0f MiB", waitingRSS),
-			baseline: fmt.Sprintf("%.0f MiB idle", baseRSS), ratio: fmt.Sprintf("%.0f KiB per run", (waitingRSS-baseRSS)*1024/float64(n)), goal: "-", met: true},
-		{n: 6, name: fmt.Sprintf("%d acceptances by event: last accept to last completion", n), measured: fmt.Sprintf("%.1f s", tail.Seconds()),
-			baseline: "-", ratio: "-", goal: "none missed", met: missed == 0, note: fmt.Sprintf("%d of %d runs ended accepted; %d missed", n-missed, n, missed)},
+		{
+			n:        6,
+			name:     fmt.Sprintf("%d ShareImage runs waiting on one worker: worker RSS", n),
+			measured: fmt.Sprintf("%.0f MiB", waitingRSS),
+			baseline: fmt.Sprintf(
+				"%.0f MiB idle",
+				baseRSS,
+			),
+			ratio: fmt.Sprintf("%.0f KiB per run", (waitingRSS-baseRSS)*1024/float64(n)),
+			goal:  "-",
+			met:   true,
+		},
+		{
+			n:        6,
+			name:     fmt.Sprintf("%d acceptances by event: last accept to last completion", n),
+			measured: fmt.Sprintf("%.1f s", tail.Seconds()),
+			baseline: "-",
+			ratio:    "-",
+			goal:     "none missed",
+			met:      missed == 0,
+			note:     fmt.Sprintf("%d of %d runs ended accepted; %d missed", n-missed, n, missed),
+		},
 	}, nil
 }
 

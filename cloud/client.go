@@ -93,8 +93,12 @@ func New(ctx context.Context, creds Credentials, opts Options) (*Client, error) 
 	if err := openstack.AuthenticateV2(ctx, provider, builder, gophercloud.EndpointOpts{}); err != nil {
 		ce := classify("authenticate "+creds.Username+" at "+creds.IdentityURL, err)
 		if KindOf(ce) == Unauthorized || KindOf(ce) == Invalid {
-			return nil, fmt.Errorf("authenticate %s at %s: the identity service rejected the credentials (check the username and API key or password): %w",
-				creds.Username, creds.IdentityURL, ce)
+			return nil, fmt.Errorf(
+				"authenticate %s at %s: the identity service rejected the credentials (check the username and API key or password): %w",
+				creds.Username,
+				creds.IdentityURL,
+				ce,
+			)
 		}
 		return nil, ce
 	}

@@ -21,7 +21,11 @@ func connect(t testing.TB, e *emulator.Emulator, user string, opts ...Options) *
 	if len(opts) > 0 {
 		o = opts[0]
 	}
-	c, err := New(context.Background(), Credentials{IdentityURL: e.IdentityURL(), Username: user, APIKey: user + "-api-key"}, o)
+	c, err := New(
+		context.Background(),
+		Credentials{IdentityURL: e.IdentityURL(), Username: user, APIKey: user + "-api-key"},
+		o,
+	)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,12 +48,21 @@ func TestAuthenticate(t *testing.T) {
 	if c.Tenant() != "100001" || c.DefaultRegion() != "DFW" {
 		t.Fatalf("tenant %s region %s", c.Tenant(), c.DefaultRegion())
 	}
-	pw, err := New(ctx, Credentials{IdentityURL: e.BaseURL(), Username: "partner", Password: "partner-password"}, Options{})
+	pw, err := New(
+		ctx,
+		Credentials{IdentityURL: e.BaseURL(), Username: "partner", Password: "partner-password"},
+		Options{},
+	)
 	if err != nil || pw.Tenant() != "100002" {
 		t.Fatalf("password auth: %v", err)
 	}
-	_, err = New(ctx, Credentials{IdentityURL: e.IdentityURL(), Username: "demo", APIKey: "wrong-secret-key"}, Options{})
-	if err == nil || !strings.Contains(err.Error(), "rejected the credentials") || strings.Contains(err.Error(), "wrong-secret-key") {
+	_, err = New(
+		ctx,
+		Credentials{IdentityURL: e.IdentityURL(), Username: "demo", APIKey: "wrong-secret-key"},
+		Options{},
+	)
+	if err == nil || !strings.Contains(err.Error(), "rejected the credentials") ||
+		strings.Contains(err.Error(), "wrong-secret-key") {
 		t.Fatalf("bad key: %v", err)
 	}
 	if _, err := New(ctx, Credentials{IdentityURL: e.IdentityURL(), Username: "demo"}, Options{}); err == nil {

@@ -88,8 +88,21 @@ func (c *Client) CopyAcrossRegions(ctx context.Context, src, dst ObjectRef, opts
 	if err != nil {
 		return CopyResult{}, err
 	}
-	run := &copyRun{c: c, src: src, dst: dst, prefix: prefix, pieces: pieces, opts: opts, etags: make([]string, len(pieces)),
-		prog: CopyProgress{TargetRegion: dst.Region, SegmentsTotal: len(pieces), BytesTotal: info.Size, Done: map[int]string{}}}
+	run := &copyRun{
+		c:      c,
+		src:    src,
+		dst:    dst,
+		prefix: prefix,
+		pieces: pieces,
+		opts:   opts,
+		etags:  make([]string, len(pieces)),
+		prog: CopyProgress{
+			TargetRegion:  dst.Region,
+			SegmentsTotal: len(pieces),
+			BytesTotal:    info.Size,
+			Done:          map[int]string{},
+		},
+	}
 	todo, skipped, err := run.skipFinished(ctx, pieces, existing)
 	if err != nil {
 		return CopyResult{}, err
@@ -218,7 +231,11 @@ func (r *copyRun) pipe(ctx context.Context, p piece, name string) (string, int64
 	}
 	if !strings.EqualFold(got, etag) {
 		_ = r.c.DeleteObject(ctx, r.dst.Region, r.dst.Container, name)
-		return "", body.n, &Error{Kind: Unavailable, Op: "write " + name, Message: fmt.Sprintf("target ETag %s does not match the MD5 %s of the bytes sent", etag, got)}
+		return "", body.n, &Error{
+			Kind:    Unavailable,
+			Op:      "write " + name,
+			Message: fmt.Sprintf("target ETag %s does not match the MD5 %s of the bytes sent", etag, got),
+		}
 	}
 	return etag, body.n, nil
 }
@@ -259,7 +276,14 @@ func (r *copyRun) writeManifest(ctx context.Context, total int64) (CopyResult, e
 	}
 	if head.Size != total || head.ETag != want {
 		return res, &Error{Kind: Unavailable, Op: "copy " + r.src.String(),
-			Message: fmt.Sprintf("target %s is %d bytes with ETag %s, want %d bytes and %s", r.dst, head.Size, head.ETag, total, want)}
+			Message: fmt.Sprintf(
+				"target %s is %d bytes with ETag %s, want %d bytes and %s",
+				r.dst,
+				head.Size,
+				head.ETag,
+				total,
+				want,
+			)}
 	}
 	res.ETag = head.ETag
 	if r.opts.VerifyMD5 != "" {
@@ -282,7 +306,11 @@ func (r *copyRun) verify(ctx context.Context, total int64) error {
 		return classify("verify "+r.dst.String(), err)
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != r.opts.VerifyMD5 {
-		return &Error{Kind: Invalid, Op: "verify " + r.dst.String(), Message: fmt.Sprintf("whole-object MD5 %s, want %s", got, r.opts.VerifyMD5)}
+		return &Error{
+			Kind:    Invalid,
+			Op:      "verify " + r.dst.String(),
+			Message: fmt.Sprintf("whole-object MD5 %s, want %s", got, r.opts.VerifyMD5),
+		}
 	}
 	return nil
 }

@@ -88,14 +88,25 @@ func TestCopyResumesAfterCancel(t *testing.T) {
 	if done.SegmentsDone < 7 || done.SegmentsDone >= done.SegmentsTotal || done.SegmentsTotal != 16 {
 		t.Fatalf("progress at cancel: %d of %d", done.SegmentsDone, done.SegmentsTotal)
 	}
-	res, err := c.CopyAcrossRegions(context.Background(), src, dst, CopyOptions{Parallelism: 4, Done: done.Done, VerifyMD5: img.Checksum})
+	res, err := c.CopyAcrossRegions(
+		context.Background(),
+		src,
+		dst,
+		CopyOptions{Parallelism: 4, Done: done.Done, VerifyMD5: img.Checksum},
+	)
 	if err != nil {
 		t.Fatal(err)
 	}
 	missing := int64(done.SegmentsTotal-done.SegmentsDone) * (64 << 20)
 	// Segments that finished after the last progress report are found at the target too.
 	if res.SegmentsSkipped < done.SegmentsDone || res.BytesSent > missing || res.BytesSent == 0 {
-		t.Fatalf("resume sent %d bytes, skipped %d segments; %d were done (%d bytes missing)", res.BytesSent, res.SegmentsSkipped, done.SegmentsDone, missing)
+		t.Fatalf(
+			"resume sent %d bytes, skipped %d segments; %d were done (%d bytes missing)",
+			res.BytesSent,
+			res.SegmentsSkipped,
+			done.SegmentsDone,
+			missing,
+		)
 	}
 	if res.Bytes != gib || res.Segments != 16 || res.Manifest != "slo" {
 		t.Fatalf("result %+v", res)
@@ -103,7 +114,12 @@ func TestCopyResumesAfterCancel(t *testing.T) {
 	if got := md5Of(t, c, dst, gib); got != img.Checksum {
 		t.Fatalf("target MD5 %s, source image %s", got, img.Checksum)
 	}
-	t.Logf("first attempt finished %d of 16 segments; the resume skipped %d and sent %d MiB", done.SegmentsDone, res.SegmentsSkipped, res.BytesSent>>20)
+	t.Logf(
+		"first attempt finished %d of 16 segments; the resume skipped %d and sent %d MiB",
+		done.SegmentsDone,
+		res.SegmentsSkipped,
+		res.BytesSent>>20,
+	)
 
 	// A third run has nothing to send, even without progress details: every segment is a whole
 	// source segment whose MD5 the source listing gives.
@@ -131,8 +147,12 @@ func TestCopyHeapIsBounded(t *testing.T) {
 		peak = max(peak, m.HeapInuse)
 		pmu.Unlock()
 	}
-	res, err := c.CopyAcrossRegions(context.Background(), src, ObjectRef{Region: "IAD", Container: "in", Object: "big.vhd"},
-		CopyOptions{Parallelism: 4, SegmentSize: 16 << 20, Progress: sample})
+	res, err := c.CopyAcrossRegions(
+		context.Background(),
+		src,
+		ObjectRef{Region: "IAD", Container: "in", Object: "big.vhd"},
+		CopyOptions{Parallelism: 4, SegmentSize: 16 << 20, Progress: sample},
+	)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +160,13 @@ func TestCopyHeapIsBounded(t *testing.T) {
 		t.Fatalf("result %+v", res)
 	}
 	grew := int64(peak) - int64(before)
-	t.Logf("heap in use before %d MiB, peak %d MiB (grew %d MiB) copying 1 GiB; image %s", before>>20, peak>>20, grew>>20, img.ID)
+	t.Logf(
+		"heap in use before %d MiB, peak %d MiB (grew %d MiB) copying 1 GiB; image %s",
+		before>>20,
+		peak>>20,
+		grew>>20,
+		img.ID,
+	)
 	if grew > 64<<20 {
 		t.Fatalf("heap grew by %d MiB copying 1 GiB", grew>>20)
 	}
@@ -151,11 +177,27 @@ func TestCopySurvivesFaults(t *testing.T) {
 	e := startEmu(t, func(c *emulator.Config) { c.ExportSegmentSize = 8 << 20 })
 	c := connect(t, e, "demo")
 	img, src := exportImage(t, c, "demo-web-01", "exports")
-	_ = e.AddFault(emulator.Fault{Kind: "error", Region: "IAD", Service: "files", Method: "PUT", Path: "/v1/MossoCloudFS_100001/in/", Status: 503, Count: 3})
-	_ = e.AddFault(emulator.Fault{Kind: "rate-limit", Region: "DFW", Service: "files", Method: "GET", RetryAfter: 1, Count: 2})
+	_ = e.AddFault(
+		emulator.Fault{
+			Kind:    "error",
+			Region:  "IAD",
+			Service: "files",
+			Method:  "PUT",
+			Path:    "/v1/MossoCloudFS_100001/in/",
+			Status:  503,
+			Count:   3,
+		},
+	)
+	_ = e.AddFault(
+		emulator.Fault{Kind: "rate-limit", Region: "DFW", Service: "files", Method: "GET", RetryAfter: 1, Count: 2},
+	)
 	e.ExpireTokens()
-	res, err := c.CopyAcrossRegions(context.Background(), src, ObjectRef{Region: "IAD", Container: "in", Object: "web.vhd"},
-		CopyOptions{Parallelism: 2, VerifyMD5: img.Checksum})
+	res, err := c.CopyAcrossRegions(
+		context.Background(),
+		src,
+		ObjectRef{Region: "IAD", Container: "in", Object: "web.vhd"},
+		CopyOptions{Parallelism: 2, VerifyMD5: img.Checksum},
+	)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,17 +212,32 @@ func TestCopyPlainObjectAndSplitting(t *testing.T) {
 	c := connect(t, e, "demo")
 	img, src := exportImage(t, c, "demo-web-01", "exports") // one 64 MiB segment
 	// Split into 5 MiB pieces: the last piece of 64 MiB is 4 MiB, fine for an SLO.
-	res, err := c.CopyAcrossRegions(ctx, src, ObjectRef{Region: "LON", Container: "in", Object: "web.vhd"}, CopyOptions{SegmentSize: 5 << 20, VerifyMD5: img.Checksum})
+	res, err := c.CopyAcrossRegions(
+		ctx,
+		src,
+		ObjectRef{Region: "LON", Container: "in", Object: "web.vhd"},
+		CopyOptions{SegmentSize: 5 << 20, VerifyMD5: img.Checksum},
+	)
 	if err != nil || res.Segments != 13 || res.Manifest != "slo" {
 		t.Fatalf("split copy %+v %v", res, err)
 	}
 	// Tiny pieces break SLO's 1 MiB minimum, so the copy falls back to a DLO.
-	res, err = c.CopyAcrossRegions(ctx, ObjectRef{Region: "LON", Container: "in", Object: "web.vhd"},
-		ObjectRef{Region: "SYD", Container: "in", Object: "web.vhd"}, CopyOptions{SegmentSize: 3 << 19, Parallelism: 8, VerifyMD5: img.Checksum})
+	res, err = c.CopyAcrossRegions(
+		ctx,
+		ObjectRef{Region: "LON", Container: "in", Object: "web.vhd"},
+		ObjectRef{
+			Region:    "SYD",
+			Container: "in",
+			Object:    "web.vhd",
+		},
+		CopyOptions{SegmentSize: 3 << 19, Parallelism: 8, VerifyMD5: img.Checksum},
+	)
 	if err != nil || res.Manifest != "dlo" {
 		t.Fatalf("dlo copy %+v %v", res, err)
 	}
-	if _, err := c.CopyAcrossRegions(ctx, ObjectRef{Region: "DFW", Container: "exports", Object: "nope"}, ObjectRef{Region: "IAD", Container: "x", Object: "y"}, CopyOptions{}); !IsNotFound(err) {
+	if _, err := c.CopyAcrossRegions(ctx, ObjectRef{Region: "DFW", Container: "exports", Object: "nope"}, ObjectRef{Region: "IAD", Container: "x", Object: "y"}, CopyOptions{}); !IsNotFound(
+		err,
+	) {
 		t.Fatalf("missing source: %v", err)
 	}
 }
@@ -191,15 +248,21 @@ func TestCopyProgressFromTheFirstMegabyte(t *testing.T) {
 	e := startEmu(t, func(c *emulator.Config) { c.ExportSegmentSize = 32 << 20 })
 	c := connect(t, e, "demo")
 	img, src := exportImage(t, c, "demo-web-01", "exports")
-	_ = e.AddFault(emulator.Fault{Kind: "bandwidth", Region: "IAD", Service: "files", Method: "PUT", BytesPerSecond: 32 << 20})
+	_ = e.AddFault(
+		emulator.Fault{Kind: "bandwidth", Region: "IAD", Service: "files", Method: "PUT", BytesPerSecond: 32 << 20},
+	)
 	var mu sync.Mutex
 	var seen []CopyProgress
-	_, err := c.CopyAcrossRegions(context.Background(), src, ObjectRef{Region: "IAD", Container: "in", Object: "web.vhd"},
+	_, err := c.CopyAcrossRegions(
+		context.Background(),
+		src,
+		ObjectRef{Region: "IAD", Container: "in", Object: "web.vhd"},
 		CopyOptions{Parallelism: 2, SegmentSize: 32 << 20, Progress: func(p CopyProgress) {
 			mu.Lock()
 			seen = append(seen, p)
 			mu.Unlock()
-		}})
+		}},
+	)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,8 +297,13 @@ func TestCopyCatchesCorruptionWithoutHashing(t *testing.T) {
 			t.Fatalf("segments of %d MiB: %v", seg>>20, err)
 		}
 		if res.BytesSent <= img.Size || len(e.Faults()) != 0 {
-			t.Fatalf("segments of %d MiB: %d bytes sent for %d, faults left %v: the corruption was not caught and resent",
-				seg>>20, res.BytesSent, img.Size, e.Faults())
+			t.Fatalf(
+				"segments of %d MiB: %d bytes sent for %d, faults left %v: the corruption was not caught and resent",
+				seg>>20,
+				res.BytesSent,
+				img.Size,
+				e.Faults(),
+			)
 		}
 	}
 }

@@ -35,7 +35,11 @@ func plan(segs []Segment, total, size int64) ([]piece, error) {
 		off += s.Size
 	}
 	if off != total {
-		return nil, fmt.Errorf("the source's segments add up to %d bytes but it reports %d; it may be changing", off, total)
+		return nil, fmt.Errorf(
+			"the source's segments add up to %d bytes but it reports %d; it may be changing",
+			off,
+			total,
+		)
 	}
 	return out, nil
 }

@@ -117,10 +117,17 @@ func classify(op string, err error) error {
 	}
 	var reauth *gophercloud.ErrUnableToReauthenticate
 	if errors.As(err, &reauth) {
-		return &Error{Kind: Unauthorized, Status: 401, Op: op, Message: "re-authentication failed; check the configured username and API key", Err: err}
+		return &Error{
+			Kind:    Unauthorized,
+			Status:  401,
+			Op:      op,
+			Message: "re-authentication failed; check the configured username and API key",
+			Err:     err,
+		}
 	}
 	var ne net.Error
-	if errors.As(err, &ne) || strings.Contains(err.Error(), "connection refused") || strings.Contains(err.Error(), "EOF") ||
+	if errors.As(err, &ne) || strings.Contains(err.Error(), "connection refused") ||
+		strings.Contains(err.Error(), "EOF") ||
 		strings.Contains(err.Error(), "connection reset") {
 		return &Error{Kind: Unavailable, Op: op, Err: err}
 	}

@@ -198,6 +198,12 @@ func (c *Client) AddTag(ctx context.Context, region, id, tag string) error {
 	if err != nil {
 		return err
 	}
-	_, err = sc.Put(ctx, sc.ServiceURL("images", id, "tags", url.PathEscape(tag)), nil, nil, &gophercloud.RequestOpts{OkCodes: []int{204}})
+	_, err = sc.Put(
+		ctx,
+		sc.ServiceURL("images", id, "tags", url.PathEscape(tag)),
+		nil,
+		nil,
+		&gophercloud.RequestOpts{OkCodes: []int{204}},
+	)
 	return classify(fmt.Sprintf("tag image %s in %s", id, region), err)
 }

@@ -76,7 +76,10 @@ func (c *Client) UpdateMember(ctx context.Context, region, imageID, status strin
 	}
 	m, err := members.Update(ctx, sc, imageID, c.tenant, members.UpdateOpts{Status: status}).Extract()
 	if err != nil {
-		return Member{}, classify(fmt.Sprintf("set member %s of image %s in %s to %s", c.tenant, imageID, region, status), err)
+		return Member{}, classify(
+			fmt.Sprintf("set member %s of image %s in %s to %s", c.tenant, imageID, region, status),
+			err,
+		)
 	}
 	return fromMember(m), nil
 }

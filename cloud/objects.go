@@ -85,7 +85,9 @@ func (c *Client) HeadObject(ctx context.Context, region, container, name string)
 	}
 	size, _ := strconv.ParseInt(resp.Header.Get("Content-Length"), 10, 64)
 	return ObjectInfo{Name: name, Size: size, ETag: strings.Trim(resp.Header.Get("ETag"), `"`),
-		Manifest: resp.Header.Get("X-Object-Manifest"), SLO: strings.EqualFold(resp.Header.Get("X-Static-Large-Object"), "true")}, nil
+		Manifest: resp.Header.Get(
+			"X-Object-Manifest",
+		), SLO: strings.EqualFold(resp.Header.Get("X-Static-Large-Object"), "true")}, nil
 }
 
 // ListObjects lists every object whose name starts with prefix.
@@ -96,13 +98,14 @@ func (c *Client) ListObjects(ctx context.Context, region, container, prefix stri
 		return nil, err
 	}
 	var out []ObjectInfo
-	err = objects.List(sc, container, objects.ListOpts{Prefix: prefix}).EachPage(ctx, func(_ context.Context, p pagination.Page) (bool, error) {
-		infos, err := objects.ExtractInfo(p)
-		for _, o := range infos {
-			out = append(out, ObjectInfo{Name: o.Name, Size: o.Bytes, ETag: o.Hash})
-		}
-		return true, err
-	})
+	err = objects.List(sc, container, objects.ListOpts{Prefix: prefix}).
+		EachPage(ctx, func(_ context.Context, p pagination.Page) (bool, error) {
+			infos, err := objects.ExtractInfo(p)
+			for _, o := range infos {
+				out = append(out, ObjectInfo{Name: o.Name, Size: o.Bytes, ETag: o.Hash})
+			}
+			return true, err
+		})
 	return out, classify(op, err)
 }
 
@@ -152,7 +155,14 @@ func (c *Client) sloSegments(ctx context.Context, region, container, name string
 // stream sends a request whose body is streamed (or whose answer is), outside gophercloud so
 // nothing is buffered. On 401 it re-authenticates; a request without a body is then retried, one
 // with a body returns the Unauthorized error so the caller can restart its stream.
-func (c *Client) stream(ctx context.Context, op, method, u string, body io.Reader, size int64, hdr map[string]string, ok ...int) (*http.Response, error) {
+func (c *Client) stream(
+	ctx context.Context,
+	op, method, u string,
+	body io.Reader,
+	size int64,
+	hdr map[string]string,
+	ok ...int,
+) (*http.Response, error) {
 	for attempt := 0; ; attempt++ {
 		req, err := http.NewRequestWithContext(ctx, method, u, body)
 		if err != nil {
@@ -208,7 +218,13 @@ func (c *Client) OpenRange(ctx context.Context, region, container, name string, 
 
 // PutStream uploads size bytes from body as one object without buffering them, and returns the
 // ETag the store computed. With wantETag set, the store rejects bytes that do not match it.
-func (c *Client) PutStream(ctx context.Context, region, container, name string, body io.Reader, size int64, wantETag string) (string, error) {
+func (c *Client) PutStream(
+	ctx context.Context,
+	region, container, name string,
+	body io.Reader,
+	size int64,
+	wantETag string,
+) (string, error) {
 	op := fmt.Sprintf("write %s/%s in %s", container, name, region)
 	sc, err := c.Files(region)
 	if err != nil {
@@ -240,8 +256,16 @@ func (c *Client) PutSLO(ctx context.Context, region, container, name string, seg
 		rows[i] = map[string]any{"path": "/" + s.Container + "/" + s.Name, "etag": s.ETag, "size_bytes": s.Size}
 	}
 	b, _ := json.Marshal(rows)
-	resp, err := sc.Put(ctx, objectURL(sc, container, name)+"?multipart-manifest=put", bytes.NewReader(b), nil,
-		&gophercloud.RequestOpts{OkCodes: []int{201}, MoreHeaders: map[string]string{"Content-Type": "application/json"}})
+	resp, err := sc.Put(
+		ctx,
+		objectURL(sc, container, name)+"?multipart-manifest=put",
+		bytes.NewReader(b),
+		nil,
+		&gophercloud.RequestOpts{
+			OkCodes:     []int{201},
+			MoreHeaders: map[string]string{"Content-Type": "application/json"},
+		},
+	)
 	if err != nil {
 		return "", classify(op, err)
 	}
@@ -256,7 +280,9 @@ func (c *Client) PutDLO(ctx context.Context, region, container, name, segContain
 		return err
 	}
 	_, err = sc.Put(ctx, objectURL(sc, container, name), bytes.NewReader(nil), nil, &gophercloud.RequestOpts{
-		OkCodes: []int{201}, MoreHeaders: map[string]string{"X-Object-Manifest": segContainer + "/" + prefix, "Content-Length": "0"}})
+		OkCodes: []int{
+			201,
+		}, MoreHeaders: map[string]string{"X-Object-Manifest": segContainer + "/" + prefix, "Content-Length": "0"}})
 	return classify(op, err)
 }
 
@@ -289,7 +315,11 @@ func (c *Client) DeleteObjects(ctx context.Context, region, container string, na
 		}
 		deleted += res.NumberDeleted
 		if len(res.Errors) > 0 {
-			return deleted, &Error{Kind: Conflict, Op: op, Message: fmt.Sprintf("%d objects could not be deleted, first: %v", len(res.Errors), res.Errors[0])}
+			return deleted, &Error{
+				Kind:    Conflict,
+				Op:      op,
+				Message: fmt.Sprintf("%d objects could not be deleted, first: %v", len(res.Errors), res.Errors[0]),
+			}
 		}
 		names = names[n:]
 	}

@@ -33,7 +33,15 @@ func fromTask(t *tasks.Task) Task {
 	if msg == "None" {
 		msg = ""
 	}
-	return Task{ID: t.ID, Type: t.Type, Status: t.Status, Message: msg, Result: res, CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt}
+	return Task{
+		ID:        t.ID,
+		Type:      t.Type,
+		Status:    t.Status,
+		Message:   msg,
+		Result:    res,
+		CreatedAt: t.CreatedAt,
+		UpdatedAt: t.UpdatedAt,
+	}
 }
 
 // Export starts exporting an image to a container in the same region.

@@ -20,55 +20,55 @@ const Prefix = "IMAGEFLOW"
 // Temporal says where the workflows run.
 type Temporal struct {
 	Address       string `split_words:"true" default:"localhost:7233" desc:"Temporal frontend host:port"`
-	Namespace     string `split_words:"true" default:"default" desc:"Temporal namespace"`
-	TaskQueue     string `split_words:"true" default:"imageflow" desc:"task queue this worker serves; one account per queue"`
-	TLSCert       string `split_words:"true" desc:"client certificate file for mTLS"`
-	TLSKey        string `split_words:"true" desc:"client key file for mTLS"`
-	CAFile        string `split_words:"true" desc:"CA bundle to verify the Temporal server (default: system roots)"`
-	TLSServerName string `split_words:"true" desc:"server name to verify, when it differs from the address"`
-	TLS           bool   `split_words:"true" desc:"use TLS even without certificate files (Temporal Cloud with an API key)"`
-	APIKey        Secret `split_words:"true" desc:"Temporal Cloud API key (implies TLS)"`
+	Namespace     string `split_words:"true" default:"default"        desc:"Temporal namespace"`
+	TaskQueue     string `split_words:"true" default:"imageflow"      desc:"task queue this worker serves; one account per queue"`
+	TLSCert       string `split_words:"true"                          desc:"client certificate file for mTLS"`
+	TLSKey        string `split_words:"true"                          desc:"client key file for mTLS"`
+	CAFile        string `split_words:"true"                          desc:"CA bundle to verify the Temporal server (default: system roots)"`
+	TLSServerName string `split_words:"true"                          desc:"server name to verify, when it differs from the address"`
+	TLS           bool   `split_words:"true"                          desc:"use TLS even without certificate files (Temporal Cloud with an API key)"`
+	APIKey        Secret `split_words:"true"                          desc:"Temporal Cloud API key (implies TLS)"`
 }
 
 // NATS says where events come from and go to.
 type NATS struct {
 	URL           string        `split_words:"true" default:"nats://localhost:4222" desc:"NATS server URL(s), comma-separated"`
-	User          string        `split_words:"true" desc:"NATS user"`
-	Password      Secret        `split_words:"true" desc:"NATS password"`
-	CredsFile     string        `split_words:"true" desc:"NATS credentials file (JWT and NKey)"`
-	TLSCert       string        `split_words:"true" desc:"client certificate file for NATS TLS"`
-	TLSKey        string        `split_words:"true" desc:"client key file for NATS TLS"`
-	CAFile        string        `split_words:"true" desc:"CA bundle to verify the NATS server"`
-	SubjectPrefix string        `split_words:"true" default:"imageflow" desc:"subject prefix: <prefix>.cmd.*, <prefix>.evt.*, <prefix>.dlq"`
-	Stream        string        `split_words:"true" default:"IMAGEFLOW" desc:"JetStream stream holding commands and events"`
-	MaxDeliver    int           `split_words:"true" default:"5" desc:"deliveries of one event before it is dead-lettered"`
-	AckWait       time.Duration `split_words:"true" default:"30s" desc:"time to handle an event before it is redelivered"`
-	Disabled      bool          `split_words:"true" desc:"run without NATS: no event bridge, facts are only logged"`
+	User          string        `split_words:"true"                                 desc:"NATS user"`
+	Password      Secret        `split_words:"true"                                 desc:"NATS password"`
+	CredsFile     string        `split_words:"true"                                 desc:"NATS credentials file (JWT and NKey)"`
+	TLSCert       string        `split_words:"true"                                 desc:"client certificate file for NATS TLS"`
+	TLSKey        string        `split_words:"true"                                 desc:"client key file for NATS TLS"`
+	CAFile        string        `split_words:"true"                                 desc:"CA bundle to verify the NATS server"`
+	SubjectPrefix string        `split_words:"true" default:"imageflow"             desc:"subject prefix: <prefix>.cmd.*, <prefix>.evt.*, <prefix>.dlq"`
+	Stream        string        `split_words:"true" default:"IMAGEFLOW"             desc:"JetStream stream holding commands and events"`
+	MaxDeliver    int           `split_words:"true" default:"5"                     desc:"deliveries of one event before it is dead-lettered"`
+	AckWait       time.Duration `split_words:"true" default:"30s"                   desc:"time to handle an event before it is redelivered"`
+	Disabled      bool          `split_words:"true"                                 desc:"run without NATS: no event bridge, facts are only logged"`
 }
 
 // Cloud is the account the worker acts as. Every job runs with these credentials only.
 type Cloud struct {
 	IdentityURL       string  `split_words:"true" default:"https://identity.api.rackspacecloud.com/v2.0/" desc:"Identity v2.0 endpoint"`
-	Username          string  `split_words:"true" desc:"account username (required)"`
-	APIKey            Secret  `split_words:"true" desc:"account API key (this or the password is required)"`
-	Password          Secret  `split_words:"true" desc:"account password"`
-	RequestsPerSecond float64 `split_words:"true" default:"10" desc:"client-side pacing per region; 0 for none"`
+	Username          string  `split_words:"true"                                                         desc:"account username (required)"`
+	APIKey            Secret  `split_words:"true"                                                         desc:"account API key (this or the password is required)"`
+	Password          Secret  `split_words:"true"                                                         desc:"account password"`
+	RequestsPerSecond float64 `split_words:"true" default:"10"                                            desc:"client-side pacing per region; 0 for none"`
 }
 
 // Worker tunes the worker process.
 type Worker struct {
-	ActivityConcurrency int           `split_words:"true" default:"32" desc:"activities run at once"`
-	CopyParallelism     int           `split_words:"true" default:"4" desc:"parallel segment transfers per cross-region copy"`
+	ActivityConcurrency int           `split_words:"true" default:"32"        desc:"activities run at once"`
+	CopyParallelism     int           `split_words:"true" default:"4"         desc:"parallel segment transfers per cross-region copy"`
 	CopySegmentSize     int64         `split_words:"true" default:"104857600" desc:"bytes per copied segment"`
-	CopyVerify          bool          `split_words:"true" desc:"re-read each copy at the target to check its whole MD5"`
-	TaskPollInterval    time.Duration `split_words:"true" default:"30s" desc:"first wait between polls of an export/import task (Rackspace asks for 30s)"`
-	TaskPollMaxInterval time.Duration `split_words:"true" default:"2m" desc:"longest wait between task polls"`
-	HTTPAddr            string        `split_words:"true" default:":9090" desc:"address of /healthz and /metrics; empty to disable"`
-	LogLevel            string        `split_words:"true" default:"info" desc:"debug, info, warn or error"`
-	AutoAccept          bool          `split_words:"true" desc:"run AcceptShare for offers made to this account"`
-	TrustedProducers    []string      `split_words:"true" desc:"tenants whose offers AcceptShare accepts (comma-separated)"`
-	AcceptNamePattern   string        `split_words:"true" desc:"shell pattern an offered image's name must match to be accepted"`
-	StopTimeout         time.Duration `split_words:"true" default:"30s" desc:"how long a stopping worker waits for running activities"`
+	CopyVerify          bool          `split_words:"true"                     desc:"re-read each copy at the target to check its whole MD5"`
+	TaskPollInterval    time.Duration `split_words:"true" default:"30s"       desc:"first wait between polls of an export/import task (Rackspace asks for 30s)"`
+	TaskPollMaxInterval time.Duration `split_words:"true" default:"2m"        desc:"longest wait between task polls"`
+	HTTPAddr            string        `split_words:"true" default:":9090"     desc:"address of /healthz and /metrics; empty to disable"`
+	LogLevel            string        `split_words:"true" default:"info"      desc:"debug, info, warn or error"`
+	AutoAccept          bool          `split_words:"true"                     desc:"run AcceptShare for offers made to this account"`
+	TrustedProducers    []string      `split_words:"true"                     desc:"tenants whose offers AcceptShare accepts (comma-separated)"`
+	AcceptNamePattern   string        `split_words:"true"                     desc:"shell pattern an offered image's name must match to be accepted"`
+	StopTimeout         time.Duration `split_words:"true" default:"30s"       desc:"how long a stopping worker waits for running activities"`
 }
 
 // Config is everything.
@@ -155,12 +155,18 @@ func (c Config) validateCommon() error {
 		errs = append(errs, "IMAGEFLOW_NATS_MAX_DELIVER must be at least 1")
 	}
 	if c.Worker.CopyParallelism < 1 || c.Worker.CopySegmentSize < 1<<20 {
-		errs = append(errs, "IMAGEFLOW_WORKER_COPY_PARALLELISM must be at least 1 and IMAGEFLOW_WORKER_COPY_SEGMENT_SIZE at least 1048576")
+		errs = append(
+			errs,
+			"IMAGEFLOW_WORKER_COPY_PARALLELISM must be at least 1 and IMAGEFLOW_WORKER_COPY_SEGMENT_SIZE at least 1048576",
+		)
 	}
 	switch strings.ToLower(c.Worker.LogLevel) {
 	case "debug", "info", "warn", "error":
 	default:
-		errs = append(errs, fmt.Sprintf("IMAGEFLOW_WORKER_LOG_LEVEL=%q is not debug, info, warn or error", c.Worker.LogLevel))
+		errs = append(
+			errs,
+			fmt.Sprintf("IMAGEFLOW_WORKER_LOG_LEVEL=%q is not debug, info, warn or error", c.Worker.LogLevel),
+		)
 	}
 	if len(errs) > 0 {
 		return errors.New(strings.Join(errs, "; "))

@@ -23,7 +23,9 @@ func TestLoadDefaultsAndValues(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Temporal.Address != "localhost:7233" || c.Temporal.TaskQueue != "imageflow" || c.NATS.AckWait != 45*time.Second ||
-		c.Cloud.APIKey.Value() != "sekret-key" || len(c.Worker.TrustedProducers) != 2 || c.Worker.CopySegmentSize != 100<<20 {
+		c.Cloud.APIKey.Value() != "sekret-key" ||
+		len(c.Worker.TrustedProducers) != 2 ||
+		c.Worker.CopySegmentSize != 100<<20 {
 		t.Fatalf("%+v", c)
 	}
 	for _, s := range []string{fmt.Sprintf("%v", c), fmt.Sprintf("%+v", c), fmt.Sprintf("%#v", c)} {
@@ -38,13 +40,66 @@ func TestLoadRejectsBadInput(t *testing.T) {
 		env  []string
 		want string
 	}{
-		{[]string{"IMAGEFLOW_CLOUD_USERNAME", "demo"}, "IMAGEFLOW_CLOUD_API_KEY or IMAGEFLOW_CLOUD_PASSWORD is required"},
+		{
+			[]string{"IMAGEFLOW_CLOUD_USERNAME", "demo"},
+			"IMAGEFLOW_CLOUD_API_KEY or IMAGEFLOW_CLOUD_PASSWORD is required",
+		},
 		{[]string{"IMAGEFLOW_CLOUD_API_KEY", "k"}, "IMAGEFLOW_CLOUD_USERNAME is required"},
-		{[]string{"IMAGEFLOW_CLOUD_USERNAME", "demo", "IMAGEFLOW_CLOUD_API_KEY", "k", "IMAGEFLOW_NATS_MAX_DELIVER", "many"}, `IMAGEFLOW_NATS_MAX_DELIVER="many" is not a valid int`},
-		{[]string{"IMAGEFLOW_CLOUD_USERNAME", "demo", "IMAGEFLOW_CLOUD_API_KEY", "k", "IMAGEFLOW_WORKER_TASK_POLL_INTERVAL", "soon"}, "IMAGEFLOW_WORKER_TASK_POLL_INTERVAL"},
-		{[]string{"IMAGEFLOW_CLOUD_USERNAME", "demo", "IMAGEFLOW_CLOUD_API_KEY", "k", "IMAGEFLOW_TEMPORAL_ADRESS", "x"}, "unknown variable IMAGEFLOW_TEMPORAL_ADRESS"},
-		{[]string{"IMAGEFLOW_CLOUD_USERNAME", "demo", "IMAGEFLOW_CLOUD_API_KEY", "k", "IMAGEFLOW_WORKER_LOG_LEVEL", "loud"}, "IMAGEFLOW_WORKER_LOG_LEVEL"},
-		{[]string{"IMAGEFLOW_CLOUD_USERNAME", "demo", "IMAGEFLOW_CLOUD_API_KEY", "k", "IMAGEFLOW_TEMPORAL_TLS_CERT", "c.pem"}, "go together"},
+		{
+			[]string{
+				"IMAGEFLOW_CLOUD_USERNAME",
+				"demo",
+				"IMAGEFLOW_CLOUD_API_KEY",
+				"k",
+				"IMAGEFLOW_NATS_MAX_DELIVER",
+				"many",
+			},
+			`IMAGEFLOW_NATS_MAX_DELIVER="many" is not a valid int`,
+		},
+		{
+			[]string{
+				"IMAGEFLOW_CLOUD_USERNAME",
+				"demo",
+				"IMAGEFLOW_CLOUD_API_KEY",
+				"k",
+				"IMAGEFLOW_WORKER_TASK_POLL_INTERVAL",
+				"soon",
+			},
+			"IMAGEFLOW_WORKER_TASK_POLL_INTERVAL",
+		},
+		{
+			[]string{
+				"IMAGEFLOW_CLOUD_USERNAME",
+				"demo",
+				"IMAGEFLOW_CLOUD_API_KEY",
+				"k",
+				"IMAGEFLOW_TEMPORAL_ADRESS",
+				"x",
+			},
+			"unknown variable IMAGEFLOW_TEMPORAL_ADRESS",
+		},
+		{
+			[]string{
+				"IMAGEFLOW_CLOUD_USERNAME",
+				"demo",
+				"IMAGEFLOW_CLOUD_API_KEY",
+				"k",
+				"IMAGEFLOW_WORKER_LOG_LEVEL",
+				"loud",
+			},
+			"IMAGEFLOW_WORKER_LOG_LEVEL",
+		},
+		{
+			[]string{
+				"IMAGEFLOW_CLOUD_USERNAME",
+				"demo",
+				"IMAGEFLOW_CLOUD_API_KEY",
+				"k",
+				"IMAGEFLOW_TEMPORAL_TLS_CERT",
+				"c.pem",
+			},
+			"go together",
+		},
 	}
 	for _, c := range cases {
 		t.Run(c.want, func(t *testing.T) {

@@ -30,7 +30,11 @@ func (s *stack) runDemo(ctx context.Context) bool {
 	defer cancel()
 	var runs []demoRun
 	pub := events.NewPublisher(s.js, subjects, "devstack")
-	cc, err := cloud.New(ctx, cloud.Credentials{IdentityURL: s.emu.IdentityURL(), Username: "demo", APIKey: "demo-api-key"}, cloud.Options{})
+	cc, err := cloud.New(
+		ctx,
+		cloud.Credentials{IdentityURL: s.emu.IdentityURL(), Username: "demo", APIKey: "demo-api-key"},
+		cloud.Options{},
+	)
 	if err != nil {
 		fmt.Fprintln(s.out, "  cannot log in to the emulator:", err)
 		return false
@@ -44,9 +48,21 @@ func (s *stack) runDemo(ctx context.Context) bool {
 
 	mig := workflows.MigrateInput{ImageID: web.ID, SourceRegion: "DFW", TargetRegions: []string{"IAD", "LON"}}
 	migID := workflows.MigrateWorkflowID(cc.Tenant(), mig)
-	fmt.Fprintf(s.out, "  publishing imageflow.cmd.migrate: %s (%s, %d MiB) DFW -> IAD, LON\n", web.Name, web.ID, web.Size>>20)
+	fmt.Fprintf(
+		s.out,
+		"  publishing imageflow.cmd.migrate: %s (%s, %d MiB) DFW -> IAD, LON\n",
+		web.Name,
+		web.ID,
+		web.Size>>20,
+	)
 	var res workflows.MigrateResult
-	run := s.await(ctx, "migrate", migID, func() error { return pub.Command(ctx, events.CmdMigrate, "devstack-demo-migrate", cc.Tenant(), mig) }, &res)
+	run := s.await(
+		ctx,
+		"migrate",
+		migID,
+		func() error { return pub.Command(ctx, events.CmdMigrate, "devstack-demo-migrate", cc.Tenant(), mig) },
+		&res,
+	)
 	if run.ok {
 		run.detail = fmt.Sprintf("%d MiB moved in %.1fs:", web.Size>>20, res.TotalSeconds)
 		for _, t := range res.Targets {
@@ -59,9 +75,19 @@ func (s *stack) runDemo(ctx context.Context) bool {
 		share := workflows.ShareInput{Region: "IAD", ImageID: res.Targets[0].ImageID, Members: []string{"100002"},
 			Deadline: workflows.Duration(5 * time.Minute), PollInterval: workflows.Duration(time.Minute)}
 		shareID := workflows.ShareWorkflowID(cc.Tenant(), share)
-		fmt.Fprintf(s.out, "  publishing imageflow.cmd.share: %s in IAD with tenant 100002 (the partner's worker accepts by event)\n", share.ImageID)
+		fmt.Fprintf(
+			s.out,
+			"  publishing imageflow.cmd.share: %s in IAD with tenant 100002 (the partner's worker accepts by event)\n",
+			share.ImageID,
+		)
 		var sres workflows.ShareResult
-		srun := s.await(ctx, "share", shareID, func() error { return pub.Command(ctx, events.CmdShare, "devstack-demo-share", cc.Tenant(), share) }, &sres)
+		srun := s.await(
+			ctx,
+			"share",
+			shareID,
+			func() error { return pub.Command(ctx, events.CmdShare, "devstack-demo-share", cc.Tenant(), share) },
+			&sres,
+		)
 		if srun.ok {
 			srun.ok = len(sres.Members) == 1 && sres.Members[0].Status == "accepted"
 			srun.detail = fmt.Sprintf("member 100002 %s", sres.Members[0].Status)
@@ -69,7 +95,16 @@ func (s *stack) runDemo(ctx context.Context) bool {
 		runs = append(runs, srun)
 		acc := workflows.AcceptWorkflowID("100002", workflows.AcceptInput{Region: "IAD", ImageID: share.ImageID})
 		if d, err := s.client.DescribeWorkflowExecution(ctx, acc, ""); err == nil {
-			runs = append(runs, demoRun{what: "accept (partner)", workflowID: acc, runID: d.GetWorkflowExecutionInfo().GetExecution().GetRunId(), ok: true, detail: "accepted by policy: producer 100001 is trusted"})
+			runs = append(
+				runs,
+				demoRun{
+					what:       "accept (partner)",
+					workflowID: acc,
+					runID:      d.GetWorkflowExecutionInfo().GetExecution().GetRunId(),
+					ok:         true,
+					detail:     "accepted by policy: producer 100001 is trusted",
+				},
+			)
 		}
 	}
 	return s.summary(runs)
@@ -104,7 +139,13 @@ func (s *stack) await(ctx context.Context, what, id string, publish func() error
 }
 
 func (s *stack) link(r demoRun) string {
-	return fmt.Sprintf("%s/namespaces/%s/workflows/%s/%s/history", s.ui.URL, s.temporal.Namespace, url.PathEscape(r.workflowID), r.runID)
+	return fmt.Sprintf(
+		"%s/namespaces/%s/workflows/%s/%s/history",
+		s.ui.URL,
+		s.temporal.Namespace,
+		url.PathEscape(r.workflowID),
+		r.runID,
+	)
 }
 
 func (s *stack) summary(runs []demoRun) bool {
@@ -118,9 +159,15 @@ func (s *stack) summary(runs []demoRun) bool {
 		fmt.Fprintf(s.out, "  %s %-17s %s\n         %s\n", mark, r.what, r.detail, s.link(r))
 	}
 	fmt.Fprintf(s.out, "\n  All runs: %s/namespaces/%s/workflows\n", s.ui.URL, s.temporal.Namespace)
-	fmt.Fprintf(s.out, "  Or:  go run ./starter status --workflow-id <id from a link above>   (IMAGEFLOW_TEMPORAL_ADDRESS=%s)\n",
-		s.temporal.Address)
-	fmt.Fprintf(s.out, "  With the temporal CLI (https://docs.temporal.io/cli#install): temporal workflow list --address %s\n",
-		s.temporal.Address)
+	fmt.Fprintf(
+		s.out,
+		"  Or:  go run ./starter status --workflow-id <id from a link above>   (IMAGEFLOW_TEMPORAL_ADDRESS=%s)\n",
+		s.temporal.Address,
+	)
+	fmt.Fprintf(
+		s.out,
+		"  With the temporal CLI (https://docs.temporal.io/cli#install): temporal workflow list --address %s\n",
+		s.temporal.Address,
+	)
 	return all
 }

@@ -23,8 +23,18 @@ func main() {
 	flag.IntVar(&o.uiPort, "ui-port", o.uiPort, "Temporal UI port")
 	flag.IntVar(&o.natsPort, "nats-port", o.natsPort, "NATS port")
 	flag.IntVar(&o.emulatorPort, "emulator-port", o.emulatorPort, "emulator identity port; regions take the next six")
-	flag.BoolVar(&o.demo, "demo", o.demo, "run the demo: migrate demo-web-01 DFW -> IAD, LON and share it with the partner")
-	flag.BoolVar(&o.exitAfterDemo, "exit-after-demo", false, "exit after the demo: 0 when every demo job succeeded (for scripts and CI)")
+	flag.BoolVar(
+		&o.demo,
+		"demo",
+		o.demo,
+		"run the demo: migrate demo-web-01 DFW -> IAD, LON and share it with the partner",
+	)
+	flag.BoolVar(
+		&o.exitAfterDemo,
+		"exit-after-demo",
+		false,
+		"exit after the demo: 0 when every demo job succeeded (for scripts and CI)",
+	)
 	flag.BoolVar(&o.fresh, "fresh", false, "delete the state folder first")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -40,7 +50,15 @@ type options struct {
 }
 
 func defaultOptions() options {
-	return options{dir: ".imageflow", host: "127.0.0.1", temporalPort: 7233, uiPort: 8233, natsPort: 4222, emulatorPort: 8900, demo: true}
+	return options{
+		dir:          ".imageflow",
+		host:         "127.0.0.1",
+		temporalPort: 7233,
+		uiPort:       8233,
+		natsPort:     4222,
+		emulatorPort: 8900,
+		demo:         true,
+	}
 }
 
 // run starts the stack, runs the demo, and serves until ctx ends (or right after the demo with

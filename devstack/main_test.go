@@ -15,7 +15,16 @@ import (
 
 func testOptions(t *testing.T, dir string) options {
 	o := defaultOptions()
-	o.dir, o.temporalPort, o.uiPort, o.natsPort, o.emulatorPort = dir, testenv.FreePort(t), testenv.FreePort(t), testenv.FreePort(t), testenv.FreePortRun(t, 7)
+	o.dir, o.temporalPort, o.uiPort, o.natsPort, o.emulatorPort = dir, testenv.FreePort(
+		t,
+	), testenv.FreePort(
+		t,
+	), testenv.FreePort(
+		t,
+	), testenv.FreePortRun(
+		t,
+		7,
+	)
 	return o
 }
 
@@ -93,7 +102,8 @@ func TestBusyPortIsNamed(t *testing.T) {
 	}
 	defer l.Close()
 	_, err = start(context.Background(), o, io.Discard)
-	if err == nil || !strings.Contains(err.Error(), "port "+strconv.Itoa(o.natsPort)+" for NATS is busy") || !strings.Contains(err.Error(), "--nats-port") {
+	if err == nil || !strings.Contains(err.Error(), "port "+strconv.Itoa(o.natsPort)+" for NATS is busy") ||
+		!strings.Contains(err.Error(), "--nats-port") {
 		t.Fatalf("error %v", err)
 	}
 }

@@ -83,7 +83,10 @@ func start(ctx context.Context, o options, out io.Writer) (*stack, error) {
 		{"NATS JetStream", s.startNATS},
 		{"cloud emulator", s.startEmulator},
 		{"producer worker (demo)", func() (string, error) { return s.startWorker(ctx, "demo", producerQueue, false) }},
-		{"partner worker (partner)", func() (string, error) { return s.startWorker(ctx, "partner", partnerQueue, true) }},
+		{
+			"partner worker (partner)",
+			func() (string, error) { return s.startWorker(ctx, "partner", partnerQueue, true) },
+		},
 	}
 	for _, st := range steps {
 		if err := s.step(st.name, st.f); err != nil {
@@ -119,12 +122,24 @@ func (s *stack) checkPorts() error {
 }
 
 func (s *stack) startTemporal() (string, error) {
-	t, err := devserver.StartTemporal(devserver.TemporalOptions{DBPath: filepath.Join(s.o.dir, "temporal.db"), Host: s.o.host, Port: s.o.temporalPort})
+	t, err := devserver.StartTemporal(
+		devserver.TemporalOptions{
+			DBPath: filepath.Join(s.o.dir, "temporal.db"),
+			Host:   s.o.host,
+			Port:   s.o.temporalPort,
+		},
+	)
 	if err != nil {
 		return "", err
 	}
 	s.temporal = t
-	c, err := client.Dial(client.Options{HostPort: t.Address, Namespace: t.Namespace, Logger: tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))})
+	c, err := client.Dial(
+		client.Options{
+			HostPort:  t.Address,
+			Namespace: t.Namespace,
+			Logger:    tlog.NewStructuredLogger(slog.New(slog.DiscardHandler)),
+		},
+	)
 	if err != nil {
 		return "", err
 	}
@@ -181,7 +196,11 @@ func (s *stack) startWorker(ctx context.Context, user, queue string, autoAccept 
 			acct = a
 		}
 	}
-	cc, err := cloud.New(ctx, cloud.Credentials{IdentityURL: s.emu.IdentityURL(), Username: acct.Username, APIKey: acct.APIKey}, cloud.Options{})
+	cc, err := cloud.New(
+		ctx,
+		cloud.Credentials{IdentityURL: s.emu.IdentityURL(), Username: acct.Username, APIKey: acct.APIKey},
+		cloud.Options{},
+	)
 	if err != nil {
 		return "", err
 	}

@@ -31,7 +31,13 @@ type Account struct {
 func DefaultAccounts() []Account {
 	return []Account{
 		{Username: "demo", APIKey: "demo-api-key", Password: "demo-password", Tenant: "100001", DefaultRegion: "DFW"},
-		{Username: "partner", APIKey: "partner-api-key", Password: "partner-password", Tenant: "100002", DefaultRegion: "IAD"},
+		{
+			Username:      "partner",
+			APIKey:        "partner-api-key",
+			Password:      "partner-password",
+			Tenant:        "100002",
+			DefaultRegion: "IAD",
+		},
 	}
 }
 

@@ -38,7 +38,10 @@ var faultKinds = map[string]bool{"rate-limit": true, "error": true, "latency": t
 
 func (f *Fault) validate() (time.Duration, error) {
 	if !faultKinds[f.Kind] {
-		return 0, fmt.Errorf("fault kind %q is not one of rate-limit, error, latency, bandwidth, corrupt, task-failure", f.Kind)
+		return 0, fmt.Errorf(
+			"fault kind %q is not one of rate-limit, error, latency, bandwidth, corrupt, task-failure",
+			f.Kind,
+		)
 	}
 	switch f.Service {
 	case "", "identity", "images", "files":

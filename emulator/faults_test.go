@@ -10,7 +10,8 @@ import (
 
 func TestParseFault(t *testing.T) {
 	f, err := ParseFault("kind=rate-limit,region=dfw,service=images,count=5,retry-after=2")
-	if err != nil || f.Kind != "rate-limit" || f.Region != "DFW" || f.Service != "images" || f.Count != 5 || f.RetryAfter != 2 {
+	if err != nil || f.Kind != "rate-limit" || f.Region != "DFW" || f.Service != "images" || f.Count != 5 ||
+		f.RetryAfter != 2 {
 		t.Fatalf("%+v %v", f, err)
 	}
 	for _, bad := range []string{"kind=meteor", "kind=error,status=404", "kind=latency", "kind=latency,latency=soon",
@@ -107,7 +108,8 @@ func TestFaultTaskFailureAndAdminEndpoint(t *testing.T) {
 	}
 	resp.Body.Close()
 	web := s.imageID("DFW", "demo-web-01")
-	if tk := s.runTask("DFW", exportBody(web, "exports")); tk["status"] != "failure" || tk["message"] != "Error code 111: disk on fire" {
+	if tk := s.runTask("DFW", exportBody(web, "exports")); tk["status"] != "failure" ||
+		tk["message"] != "Error code 111: disk on fire" {
 		t.Fatalf("injected failure: %v", tk)
 	}
 	if tk := s.runTask("DFW", exportBody(web, "exports")); tk["status"] != "success" {

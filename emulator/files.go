@@ -74,7 +74,8 @@ func (e *Emulator) accountOp(w http.ResponseWriter, r *http.Request, fs *fileSpa
 			}
 		}
 		for name, c := range fs.containers() {
-			if !strings.HasPrefix(name, prefix) || (marker != "" && name <= marker) || (endMarker != "" && name >= endMarker) {
+			if !strings.HasPrefix(name, prefix) || (marker != "" && name <= marker) ||
+				(endMarker != "" && name >= endMarker) {
 				continue
 			}
 			names = append(names, name)

@@ -55,13 +55,25 @@ func TestObjects(t *testing.T) {
 	wantFault(t, s.do("PUT", "DFW", s.files("nope")+"/o", data), 404)
 	wantFault(t, s.do("PUT", "DFW", obj, data, "ETag", strings.Repeat("0", 32)), 422)
 	wantFault(t, s.do("GET", "DFW", obj, nil), 404) // a failed PUT leaves nothing
-	up := s.do("PUT", "DFW", obj, data, "ETag", md5hex(data), "Content-Type", "text/plain", "X-Object-Meta-Color", "blue")
+	up := s.do(
+		"PUT",
+		"DFW",
+		obj,
+		data,
+		"ETag",
+		md5hex(data),
+		"Content-Type",
+		"text/plain",
+		"X-Object-Meta-Color",
+		"blue",
+	)
 	wantCode(t, up, 201)
 	if up.header.Get("ETag") != md5hex(data) {
 		t.Fatalf("etag %s", up.header.Get("ETag"))
 	}
 	get := s.do("GET", "DFW", obj, nil)
-	if !bytes.Equal(get.body, data) || get.header.Get("Content-Type") != "text/plain" || get.header.Get("X-Object-Meta-Color") != "blue" {
+	if !bytes.Equal(get.body, data) || get.header.Get("Content-Type") != "text/plain" ||
+		get.header.Get("X-Object-Meta-Color") != "blue" {
 		t.Fatalf("get: %d bytes, headers %v", len(get.body), get.header)
 	}
 	rng := s.do("GET", "DFW", obj, nil, "Range", "bytes=10-19")
@@ -86,7 +98,11 @@ func TestObjects(t *testing.T) {
 	}
 	resp.Body.Close()
 	wantFault(t, s.do("PUT", "DFW", s.files("c")+"/big", make([]byte, 1<<20+1)), 413)
-	req, _ = http.NewRequest("PUT", e.RegionURL("DFW")+s.files("c")+"/bigchunked", io.MultiReader(bytes.NewReader(make([]byte, 1<<20+1))))
+	req, _ = http.NewRequest(
+		"PUT",
+		e.RegionURL("DFW")+s.files("c")+"/bigchunked",
+		io.MultiReader(bytes.NewReader(make([]byte, 1<<20+1))),
+	)
 	req.Header.Set("X-Auth-Token", s.token)
 	req.ContentLength = -1
 	resp, err = http.DefaultClient.Do(req)
@@ -148,7 +164,10 @@ func TestLargeObjects(t *testing.T) {
 		}
 		wantCode(t, s.do("PUT", "DFW", fmt.Sprintf("%s/big/%05d", s.files("segs"), i), b), 201)
 		all = append(all, b...)
-		manifest = append(manifest, map[string]any{"path": fmt.Sprintf("/segs/big/%05d", i), "etag": md5hex(b), "size_bytes": len(b)})
+		manifest = append(
+			manifest,
+			map[string]any{"path": fmt.Sprintf("/segs/big/%05d", i), "etag": md5hex(b), "size_bytes": len(b)},
+		)
 		etags += md5hex(b)
 	}
 	// DLO.
@@ -164,7 +183,8 @@ func TestLargeObjects(t *testing.T) {
 	// SLO.
 	wantCode(t, s.do("PUT", "DFW", s.files("c")+"/slo?multipart-manifest=put", manifest), 201)
 	slo := s.do("GET", "DFW", s.files("c")+"/slo", nil)
-	if !bytes.Equal(slo.body, all) || slo.header.Get("ETag") != `"`+md5hex([]byte(etags))+`"` || slo.header.Get("X-Static-Large-Object") != "True" {
+	if !bytes.Equal(slo.body, all) || slo.header.Get("ETag") != `"`+md5hex([]byte(etags))+`"` ||
+		slo.header.Get("X-Static-Large-Object") != "True" {
 		t.Fatalf("slo: %d bytes headers %v", len(slo.body), slo.header)
 	}
 	var got []map[string]any
@@ -174,8 +194,21 @@ func TestLargeObjects(t *testing.T) {
 	}
 	bad := []map[string]any{{"path": "/segs/big/00002", "size_bytes": 1000}, {"path": "/segs/big/00000"}}
 	wantFault(t, s.do("PUT", "DFW", s.files("c")+"/bad?multipart-manifest=put", bad), 400) // small segment not last
-	wantFault(t, s.do("PUT", "DFW", s.files("c")+"/bad?multipart-manifest=put", []map[string]any{{"path": "/segs/nope"}}), 400)
-	wantFault(t, s.do("PUT", "DFW", s.files("c")+"/bad?multipart-manifest=put", []map[string]any{{"path": "/segs/big/00000", "etag": "0"}}), 400)
+	wantFault(
+		t,
+		s.do("PUT", "DFW", s.files("c")+"/bad?multipart-manifest=put", []map[string]any{{"path": "/segs/nope"}}),
+		400,
+	)
+	wantFault(
+		t,
+		s.do(
+			"PUT",
+			"DFW",
+			s.files("c")+"/bad?multipart-manifest=put",
+			[]map[string]any{{"path": "/segs/big/00000", "etag": "0"}},
+		),
+		400,
+	)
 	wantFault(t, s.do("PUT", "DFW", s.files("c")+"/bad?multipart-manifest=put", "[]"), 400)
 	// Deleting the SLO with its segments.
 	wantCode(t, s.do("DELETE", "DFW", s.files("c")+"/slo?multipart-manifest=delete", nil), 204)
@@ -192,7 +225,14 @@ func TestBulkDelete(t *testing.T) {
 	for _, n := range []string{"a", "b c"} {
 		wantCode(t, s.do("PUT", "DFW", s.files("c")+"/"+strings.ReplaceAll(n, " ", "%20"), "x"), 201)
 	}
-	r := s.do("DELETE", "DFW", s.files("")+"?bulk-delete", "/c/a\n/c/b%20c\n/c/missing\n/empty\n", "Content-Type", "text/plain")
+	r := s.do(
+		"DELETE",
+		"DFW",
+		s.files("")+"?bulk-delete",
+		"/c/a\n/c/b%20c\n/c/missing\n/empty\n",
+		"Content-Type",
+		"text/plain",
+	)
 	wantCode(t, r, 200)
 	m := r.json(t)
 	if m["Number Deleted"] != float64(3) || m["Number Not Found"] != float64(1) || m["Response Status"] != "200 OK" {

@@ -23,7 +23,11 @@ import (
 
 // clients authenticates with gophercloud's own password auth and builds the image and
 // object-store clients from the catalog, the way any OpenStack user would.
-func clients(t *testing.T, e *emulator.Emulator, user, password, region string) (*gophercloud.ServiceClient, *gophercloud.ServiceClient) {
+func clients(
+	t *testing.T,
+	e *emulator.Emulator,
+	user, password, region string,
+) (*gophercloud.ServiceClient, *gophercloud.ServiceClient) {
 	t.Helper()
 	ctx := context.Background()
 	provider, err := openstack.AuthenticatedClient(ctx, gophercloud.AuthOptions{
@@ -59,11 +63,12 @@ func TestGophercloud(t *testing.T) {
 
 	// Images: paged list (following next links), get, update.
 	var all []images.Image
-	err = images.List(dfwImg, images.ListOpts{Limit: 2}).EachPage(ctx, func(_ context.Context, p pagination.Page) (bool, error) {
-		imgs, err := images.ExtractImages(p)
-		all = append(all, imgs...)
-		return true, err
-	})
+	err = images.List(dfwImg, images.ListOpts{Limit: 2}).
+		EachPage(ctx, func(_ context.Context, p pagination.Page) (bool, error) {
+			imgs, err := images.ExtractImages(p)
+			all = append(all, imgs...)
+			return true, err
+		})
 	if err != nil || len(all) != 6 {
 		t.Fatalf("list: %d images, %v", len(all), err)
 	}
@@ -91,7 +96,8 @@ func TestGophercloud(t *testing.T) {
 	if m, err := members.Create(ctx, dfwImg, web.ID, "100002").Extract(); err != nil || m.Status != "pending" {
 		t.Fatalf("add member: %+v %v", m, err)
 	}
-	if m, err := members.Update(ctx, partnerImg, web.ID, "100002", members.UpdateOpts{Status: "accepted"}).Extract(); err != nil || m.Status != "accepted" {
+	if m, err := members.Update(ctx, partnerImg, web.ID, "100002", members.UpdateOpts{Status: "accepted"}).Extract(); err != nil ||
+		m.Status != "accepted" {
 		t.Fatalf("accept: %+v %v", m, err)
 	}
 	pages, err := members.List(dfwImg, web.ID).AllPages(ctx)
@@ -139,7 +145,8 @@ func TestGophercloud(t *testing.T) {
 		Content: bytes.NewReader(data), ETag: hex.EncodeToString(sum[:])}).Extract(); err != nil {
 		t.Fatal(err)
 	}
-	_, err = objects.Create(ctx, dfwObj, "exports", "bad.txt", objects.CreateOpts{Content: bytes.NewReader(data), ETag: "00000000000000000000000000000000"}).Extract()
+	_, err = objects.Create(ctx, dfwObj, "exports", "bad.txt", objects.CreateOpts{Content: bytes.NewReader(data), ETag: "00000000000000000000000000000000"}).
+		Extract()
 	if !gophercloud.ResponseCodeIs(err, 422) {
 		t.Fatalf("wrong ETag: %v", err)
 	}
@@ -148,7 +155,8 @@ func TestGophercloud(t *testing.T) {
 		t.Fatal(err)
 	}
 	infos, err := objects.ExtractInfo(op)
-	if err != nil || len(infos) != 1 || infos[0].Hash != hex.EncodeToString(sum[:]) || infos[0].Bytes != int64(len(data)) {
+	if err != nil || len(infos) != 1 || infos[0].Hash != hex.EncodeToString(sum[:]) ||
+		infos[0].Bytes != int64(len(data)) {
 		t.Fatalf("object list %+v %v", infos, err)
 	}
 

@@ -78,7 +78,9 @@ func (e *Emulator) createToken(w http.ResponseWriter, r *http.Request) {
 		},
 		"user": map[string]any{
 			"id": "user-" + acct.Tenant, "name": acct.Username,
-			"roles":                  []any{map[string]any{"id": "3", "name": "identity:user-admin", "description": "User Admin Role."}},
+			"roles": []any{
+				map[string]any{"id": "3", "name": "identity:user-admin", "description": "User Admin Role."},
+			},
 			"RAX-AUTH:defaultRegion": acct.DefaultRegion,
 		},
 		"serviceCatalog": e.catalog(acct.Tenant),

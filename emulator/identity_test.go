@@ -31,15 +31,50 @@ func TestIdentity(t *testing.T) {
 		code       int
 		tenant     string
 	}{
-		{"api key", `{"auth":{"RAX-KSKEY:apiKeyCredentials":{"username":"demo","apiKey":"demo-api-key"}}}`, 200, "100001"},
-		{"password", `{"auth":{"passwordCredentials":{"username":"partner","password":"partner-password"}}}`, 200, "100002"},
-		{"password with tenantId", `{"auth":{"passwordCredentials":{"username":"demo","password":"demo-password"},"tenantId":"100001"}}`, 200, "100001"},
-		{"password with other tenant", `{"auth":{"passwordCredentials":{"username":"demo","password":"demo-password"},"tenantName":"100002"}}`, 401, ""},
-		{"tenantId and tenantName", `{"auth":{"passwordCredentials":{"username":"demo","password":"demo-password"},"tenantId":"100001","tenantName":"100001"}}`, 400, ""},
-		{"wrong key", `{"auth":{"RAX-KSKEY:apiKeyCredentials":{"username":"demo","apiKey":"partner-api-key"}}}`, 401, ""},
+		{
+			"api key",
+			`{"auth":{"RAX-KSKEY:apiKeyCredentials":{"username":"demo","apiKey":"demo-api-key"}}}`,
+			200,
+			"100001",
+		},
+		{
+			"password",
+			`{"auth":{"passwordCredentials":{"username":"partner","password":"partner-password"}}}`,
+			200,
+			"100002",
+		},
+		{
+			"password with tenantId",
+			`{"auth":{"passwordCredentials":{"username":"demo","password":"demo-password"},"tenantId":"100001"}}`,
+			200,
+			"100001",
+		},
+		{
+			"password with other tenant",
+			`{"auth":{"passwordCredentials":{"username":"demo","password":"demo-password"},"tenantName":"100002"}}`,
+			401,
+			"",
+		},
+		{
+			"tenantId and tenantName",
+			`{"auth":{"passwordCredentials":{"username":"demo","password":"demo-password"},"tenantId":"100001","tenantName":"100001"}}`,
+			400,
+			"",
+		},
+		{
+			"wrong key",
+			`{"auth":{"RAX-KSKEY:apiKeyCredentials":{"username":"demo","apiKey":"partner-api-key"}}}`,
+			401,
+			"",
+		},
 		{"unknown user", `{"auth":{"RAX-KSKEY:apiKeyCredentials":{"username":"nobody","apiKey":"x"}}}`, 401, ""},
 		{"empty key", `{"auth":{"RAX-KSKEY:apiKeyCredentials":{"username":"demo","apiKey":""}}}`, 401, ""},
-		{"both credentials", `{"auth":{"RAX-KSKEY:apiKeyCredentials":{"username":"demo","apiKey":"demo-api-key"},"passwordCredentials":{"username":"demo","password":"demo-password"}}}`, 400, ""},
+		{
+			"both credentials",
+			`{"auth":{"RAX-KSKEY:apiKeyCredentials":{"username":"demo","apiKey":"demo-api-key"},"passwordCredentials":{"username":"demo","password":"demo-password"}}}`,
+			400,
+			"",
+		},
 		{"no credentials", `{"auth":{}}`, 400, ""},
 		{"no auth", `{}`, 400, ""},
 		{"malformed", `{"auth":`, 400, ""},
@@ -84,11 +119,13 @@ func checkCatalog(t *testing.T, e *Emulator, cat []any, tenant string) {
 			region := m["region"].(string)
 			switch svc["type"] {
 			case "image":
-				if svc["name"] != "cloudImages" || m["publicURL"] != e.RegionURL(region)+"/v2" || m["tenantId"] != tenant {
+				if svc["name"] != "cloudImages" || m["publicURL"] != e.RegionURL(region)+"/v2" ||
+					m["tenantId"] != tenant {
 					t.Fatalf("image endpoint %v", m)
 				}
 			case "object-store":
-				if svc["name"] != "cloudFiles" || m["publicURL"] != e.RegionURL(region)+"/v1/MossoCloudFS_"+tenant || m["tenantId"] != "MossoCloudFS_"+tenant {
+				if svc["name"] != "cloudFiles" || m["publicURL"] != e.RegionURL(region)+"/v1/MossoCloudFS_"+tenant ||
+					m["tenantId"] != "MossoCloudFS_"+tenant {
 					t.Fatalf("object-store endpoint %v", m)
 				}
 			}

@@ -35,7 +35,12 @@ func (e *Emulator) listImages(w http.ResponseWriter, r *http.Request, reg *regio
 		sortDir = "desc"
 	}
 	if !sortKeys[sortKey] {
-		fail(w, 400, "sort_key %q is not one of name, status, container_format, disk_format, size, id, created_at, updated_at", sortKey)
+		fail(
+			w,
+			400,
+			"sort_key %q is not one of name, status, container_format, disk_format, size, id, created_at, updated_at",
+			sortKey,
+		)
 		return
 	}
 	if sortDir != "asc" && sortDir != "desc" {

@@ -26,11 +26,23 @@ func TestListImages(t *testing.T) {
 		q    string
 		want string
 	}{
-		{s, "sort_key=name&sort_dir=asc", "CentOS Stream 9 (PVHVM),Debian 12 (Bookworm) (PVHVM),Ubuntu 24.04 LTS (Noble Numbat) (PVHVM),demo-db-01,demo-rhel-01,demo-web-01"},
+		{
+			s,
+			"sort_key=name&sort_dir=asc",
+			"CentOS Stream 9 (PVHVM),Debian 12 (Bookworm) (PVHVM),Ubuntu 24.04 LTS (Noble Numbat) (PVHVM),demo-db-01,demo-rhel-01,demo-web-01",
+		},
 		{s, "image_type=snapshot", "demo-rhel-01,demo-db-01,demo-web-01"}, // created_at desc by default
-		{p, "sort_key=name&sort_dir=asc", "CentOS Stream 9 (PVHVM),Debian 12 (Bookworm) (PVHVM),Ubuntu 24.04 LTS (Noble Numbat) (PVHVM)"},
+		{
+			p,
+			"sort_key=name&sort_dir=asc",
+			"CentOS Stream 9 (PVHVM),Debian 12 (Bookworm) (PVHVM),Ubuntu 24.04 LTS (Noble Numbat) (PVHVM)",
+		},
 		{s, "visibility=private&sort_key=name&sort_dir=asc", "demo-db-01,demo-rhel-01,demo-web-01"},
-		{s, "visibility=public&sort_key=name&sort_dir=asc", "CentOS Stream 9 (PVHVM),Debian 12 (Bookworm) (PVHVM),Ubuntu 24.04 LTS (Noble Numbat) (PVHVM)"},
+		{
+			s,
+			"visibility=public&sort_key=name&sort_dir=asc",
+			"CentOS Stream 9 (PVHVM),Debian 12 (Bookworm) (PVHVM),Ubuntu 24.04 LTS (Noble Numbat) (PVHVM)",
+		},
 		{s, "name=demo-db-01", "demo-db-01"},
 		{s, "tag=web&tag=production", "demo-web-01"},
 		{s, "tag=web&tag=db", ""},
@@ -171,10 +183,21 @@ func TestPatchImage(t *testing.T) {
 	img := s.do("GET", "DFW", "/v2/images/"+id, nil).json(t)
 	if img["name"] != "web-renamed" || img["a/b~c"] != "v" || img["color"] != nil || img["min_ram"] != float64(2048) ||
 		fmt.Sprint(img["tags"]) != "[a b]" {
-		t.Fatalf("after patches: name=%v a/b~c=%v color=%v min_ram=%v tags=%v", img["name"], img["a/b~c"], img["color"], img["min_ram"], img["tags"])
+		t.Fatalf(
+			"after patches: name=%v a/b~c=%v color=%v min_ram=%v tags=%v",
+			img["name"],
+			img["a/b~c"],
+			img["color"],
+			img["min_ram"],
+			img["tags"],
+		)
 	}
 	// A failing operation in a list changes nothing.
-	wantFault(t, patch(s, id, ct, `[{"op":"add","path":"/one","value":"1"},{"op":"replace","path":"/id","value":"x"}]`), 403)
+	wantFault(
+		t,
+		patch(s, id, ct, `[{"op":"add","path":"/one","value":"1"},{"op":"replace","path":"/id","value":"x"}]`),
+		403,
+	)
 	if s.do("GET", "DFW", "/v2/images/"+id, nil).json(t)["one"] != nil {
 		t.Fatal("a failed patch document was partly applied")
 	}

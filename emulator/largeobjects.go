@@ -91,7 +91,14 @@ func (e *Emulator) putSLO(w http.ResponseWriter, r *http.Request, fs *fileSpace,
 		case s.Size != 0 && s.Size != seg.Size:
 			problems = append(problems, fmt.Sprintf("%s: Size mismatch", s.Path))
 		case seg.Size < minSLOSegment && i < len(segs)-1:
-			problems = append(problems, fmt.Sprintf("%s: too small; each segment but the last must be at least %d bytes", s.Path, minSLOSegment))
+			problems = append(
+				problems,
+				fmt.Sprintf(
+					"%s: too small; each segment but the last must be at least %d bytes",
+					s.Path,
+					minSLOSegment,
+				),
+			)
 		}
 		s.Path = "/" + sc + "/" + so
 		s.ETag, s.Size = seg.ETag, seg.Size

@@ -6,7 +6,14 @@ import (
 )
 
 func TestMemberRules(t *testing.T) {
-	e, err := New(Config{Accounts: append(DefaultAccounts(), Account{Username: "third", APIKey: "third-key", Tenant: "100003", DefaultRegion: "ORD"})})
+	e, err := New(
+		Config{
+			Accounts: append(
+				DefaultAccounts(),
+				Account{Username: "third", APIKey: "third-key", Tenant: "100003", DefaultRegion: "ORD"},
+			),
+		},
+	)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -22,7 +29,8 @@ func TestMemberRules(t *testing.T) {
 	// Producer adds; the member is pending and not yet in the consumer's default listing.
 	r := s.do("POST", "DFW", img, `{"member":"100002"}`)
 	wantCode(t, r, 200)
-	if m := r.json(t); m["status"] != "pending" || m["member_id"] != "100002" || m["image_id"] != id || m["schema"] != "/v2/schemas/member" {
+	if m := r.json(t); m["status"] != "pending" || m["member_id"] != "100002" || m["image_id"] != id ||
+		m["schema"] != "/v2/schemas/member" {
 		t.Fatalf("member %v", m)
 	}
 	wantFault(t, s.do("POST", "DFW", img, `{"member":"100002"}`), 409)

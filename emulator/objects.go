@@ -63,7 +63,12 @@ func (e *Emulator) putObject(w http.ResponseWriter, r *http.Request, fs *fileSpa
 		return
 	}
 	if r.ContentLength > e.cfg.MaxObjectSize {
-		fail(w, 413, "Your request is too large: objects are limited to %d bytes; use segments and a manifest.", e.cfg.MaxObjectSize)
+		fail(
+			w,
+			413,
+			"Your request is too large: objects are limited to %d bytes; use segments and a manifest.",
+			e.cfg.MaxObjectSize,
+		)
 		return
 	}
 	body := &countingBody{r: r.Body}
@@ -71,7 +76,12 @@ func (e *Emulator) putObject(w http.ResponseWriter, r *http.Request, fs *fileSpa
 	e.stats.received(fs.region, body.n)
 	switch {
 	case errors.Is(err, errTooLarge):
-		fail(w, 413, "Your request is too large: objects are limited to %d bytes; use segments and a manifest.", e.cfg.MaxObjectSize)
+		fail(
+			w,
+			413,
+			"Your request is too large: objects are limited to %d bytes; use segments and a manifest.",
+			e.cfg.MaxObjectSize,
+		)
 		return
 	case err != nil:
 		fail(w, 400, "Could not read the object body (did the client hang up?): %v", err)

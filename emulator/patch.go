@@ -47,7 +47,12 @@ func readPatch(w http.ResponseWriter, r *http.Request, mediaType string) ([]patc
 			}
 		}
 		if n != 1 {
-			fail(w, 400, "operation %d: Operation objects must contain exactly one member named add, remove, or replace.", i+1)
+			fail(
+				w,
+				400,
+				"operation %d: Operation objects must contain exactly one member named add, remove, or replace.",
+				i+1,
+			)
 			return nil, false
 		}
 	}

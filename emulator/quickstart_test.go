@@ -91,7 +91,16 @@ func TestQuickstartCurl(t *testing.T) {
 	wantCode(t, s.do("PUT", "DFW", s.files("receivingSwiftContainer"), nil), 201)
 	wantCode(t, s.do("PUT", "DFW", s.files("exportSwiftContainer"), nil), 201)
 	env := []string{"IDENTITY=" + e.BaseURL(), "PARTNER_TOKEN=" + p.token}
-	fill := strings.NewReplacer("{username}", "demo", "{apiKey}", "demo-api-key", "{imageId}", imageID, "{memberId}", "100002")
+	fill := strings.NewReplacer(
+		"{username}",
+		"demo",
+		"{apiKey}",
+		"demo-api-key",
+		"{imageId}",
+		imageID,
+		"{memberId}",
+		"100002",
+	)
 	run := func(cmd string) string {
 		c := exec.Command("bash", "-c", fill.Replace(cmd))
 		c.Env = env

@@ -28,9 +28,25 @@ type SeedImage struct {
 
 // DemoImages are owned by the first account (demo) in its default region.
 var DemoImages = []SeedImage{
-	{Name: "demo-web-01", Size: 64 << 20, Props: map[string]string{"app": "web", "team": "platform", "os_version": "ubuntu-24.04"}, Tags: []string{"web", "production"}},
-	{Name: "demo-db-01", Size: 256 << 20, Props: map[string]string{"app": "postgres", "team": "data"}, Tags: []string{"db"}},
-	{Name: "demo-rhel-01", Size: 32 << 20, Licensed: true, Props: map[string]string{"app": "erp"}, Tags: []string{"rhel"}},
+	{
+		Name:  "demo-web-01",
+		Size:  64 << 20,
+		Props: map[string]string{"app": "web", "team": "platform", "os_version": "ubuntu-24.04"},
+		Tags:  []string{"web", "production"},
+	},
+	{
+		Name:  "demo-db-01",
+		Size:  256 << 20,
+		Props: map[string]string{"app": "postgres", "team": "data"},
+		Tags:  []string{"db"},
+	},
+	{
+		Name:     "demo-rhel-01",
+		Size:     32 << 20,
+		Licensed: true,
+		Props:    map[string]string{"app": "erp"},
+		Tags:     []string{"rhel"},
+	},
 }
 
 func (e *Emulator) seed() {
@@ -80,7 +96,14 @@ func (e *Emulator) seed() {
 	base := e.st.Regions[region].Images[stableID(region+"/"+baseImages[0].name)]
 	for i, s := range append(append([]SeedImage{}, DemoImages...), e.cfg.Images...) {
 		g := generatedImage{seed: "demo:" + s.Name, size: s.Size}
-		img := newSeedImage(stableID(region+"/"+owner.Tenant+"/"+s.Name), s.Name, owner.Tenant, "private", g, created.Add(time.Duration(i+1)*time.Hour))
+		img := newSeedImage(
+			stableID(region+"/"+owner.Tenant+"/"+s.Name),
+			s.Name,
+			owner.Tenant,
+			"private",
+			g,
+			created.Add(time.Duration(i+1)*time.Hour),
+		)
 		img.Props = map[string]string{
 			"image_type":                  "snapshot",
 			"instance_uuid":               stableID("server/" + s.Name),

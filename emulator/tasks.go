@@ -114,7 +114,8 @@ func (e *Emulator) listTasks(w http.ResponseWriter, r *http.Request, reg *region
 	e.mu.Lock()
 	var ts []*task
 	for _, t := range reg.Tasks {
-		if t.Owner == tenant && (q.Get("type") == "" || q.Get("type") == t.Type) && (q.Get("status") == "" || q.Get("status") == t.Status) {
+		if t.Owner == tenant && (q.Get("type") == "" || q.Get("type") == t.Type) &&
+			(q.Get("status") == "" || q.Get("status") == t.Status) {
 			ts = append(ts, t)
 		}
 	}
@@ -255,7 +256,11 @@ func (e *Emulator) runExport(rname string, t *task) (map[string]string, error) {
 		c := fs.containers()[in.Container]
 		switch {
 		case c == nil:
-			err = fmt.Errorf("Swift container '%s' was not found in %s; create it before exporting", in.Container, rname)
+			err = fmt.Errorf(
+				"Swift container '%s' was not found in %s; create it before exporting",
+				in.Container,
+				rname,
+			)
 		case c.Objects[objName] != nil:
 			err = fmt.Errorf("Swift already has an object with id '%s' in container '%s'", objName, in.Container)
 		}
@@ -313,7 +318,11 @@ func exportAllowed(img *image, owner, id string) error {
 	case img.Owner != owner:
 		return fmt.Errorf("Images shared with you cannot be exported; ask the owner to export it: %s", id)
 	case img.Props["com.rackspace__1__options"] != "" && img.Props["com.rackspace__1__options"] != "0":
-		return fmt.Errorf("Image %s cannot be exported: it carries licensed software (com.rackspace__1__options=%s)", id, img.Props["com.rackspace__1__options"])
+		return fmt.Errorf(
+			"Image %s cannot be exported: it carries licensed software (com.rackspace__1__options=%s)",
+			id,
+			img.Props["com.rackspace__1__options"],
+		)
 	case img.Status != "active":
 		return fmt.Errorf("Image %s cannot be exported while its status is %s", id, img.Status)
 	}
@@ -346,7 +355,10 @@ func (e *Emulator) runImport(rname string, t *task) (map[string]string, error) {
 		return nil, errors.New(msg)
 	}
 	if res.size > e.cfg.MaxImportSize {
-		return nil, &ImportError{609, fmt.Sprintf("physical size %d is larger than the limit of %d bytes", res.size, e.cfg.MaxImportSize)}
+		return nil, &ImportError{
+			609,
+			fmt.Sprintf("physical size %d is larger than the limit of %d bytes", res.size, e.cfg.MaxImportSize),
+		}
 	}
 	src := e.openParts(res.parts)
 	defer src.Close()
@@ -386,7 +398,10 @@ func (e *Emulator) checkFooter(src io.ReadSeeker, size int64) error {
 		return err
 	}
 	if int64(f.CurrentSize) > e.cfg.MaxImportSize || int64(f.CurrentSize) < 0 {
-		return &ImportError{413, fmt.Sprintf("virtual size %d is larger than the limit of %d bytes", f.CurrentSize, e.cfg.MaxImportSize)}
+		return &ImportError{
+			413,
+			fmt.Sprintf("virtual size %d is larger than the limit of %d bytes", f.CurrentSize, e.cfg.MaxImportSize),
+		}
 	}
 	_, err = src.Seek(0, io.SeekStart)
 	return err

@@ -17,7 +17,11 @@ func exportBody(id, c string) string {
 }
 
 func importBody(from, name string) string {
-	return fmt.Sprintf(`{"type":"import","input":{"import_from":%q,"import_from_format":"vhd","image_properties":{"name":%q}}}`, from, name)
+	return fmt.Sprintf(
+		`{"type":"import","input":{"import_from":%q,"import_from_format":"vhd","image_properties":{"name":%q}}}`,
+		from,
+		name,
+	)
 }
 
 func TestTaskLifecycle(t *testing.T) {
@@ -29,7 +33,8 @@ func TestTaskLifecycle(t *testing.T) {
 	wantCode(t, r, 201)
 	tk := r.json(t)
 	tid := tk["id"].(string)
-	if tk["status"] != "pending" || tk["result"] != nil || tk["message"] != "None" || tk["owner"] != "100001" || tk["expires_at"] != nil {
+	if tk["status"] != "pending" || tk["result"] != nil || tk["message"] != "None" || tk["owner"] != "100001" ||
+		tk["expires_at"] != nil {
 		t.Fatalf("new task %v", tk)
 	}
 	seen := map[string]bool{}
@@ -77,17 +82,42 @@ func TestExportRules(t *testing.T) {
 		cont   string
 		prefix string
 	}{
-		{"unknown image", s, "00000000-0000-0000-0000-000000000000", "exports", "Requested image for export was not found"},
-		{"other account's image", p, s.imageID("DFW", "demo-db-01"), "exports", "Requested image for export was not found"},
-		{"base image", s, s.imageID("DFW", "Debian%2012%20(Bookworm)%20(PVHVM)"), "exports", "Base images cannot be exported"},
+		{
+			"unknown image",
+			s,
+			"00000000-0000-0000-0000-000000000000",
+			"exports",
+			"Requested image for export was not found",
+		},
+		{
+			"other account's image",
+			p,
+			s.imageID("DFW", "demo-db-01"),
+			"exports",
+			"Requested image for export was not found",
+		},
+		{
+			"base image",
+			s,
+			s.imageID("DFW", "Debian%2012%20(Bookworm)%20(PVHVM)"),
+			"exports",
+			"Base images cannot be exported",
+		},
 		{"shared with caller", p, web, "exports", "Images shared with you cannot be exported"},
-		{"licence restricted", s, s.imageID("DFW", "demo-rhel-01"), "exports", "Image " + s.imageID("DFW", "demo-rhel-01") + " cannot be exported: it carries licensed software"},
+		{
+			"licence restricted",
+			s,
+			s.imageID("DFW", "demo-rhel-01"),
+			"exports",
+			"Image " + s.imageID("DFW", "demo-rhel-01") + " cannot be exported: it carries licensed software",
+		},
 		{"missing container", s, web, "nowhere", "Swift container 'nowhere' was not found"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			tk := c.who.runTask("DFW", exportBody(c.image, c.cont))
-			if tk["status"] != "failure" || !strings.HasPrefix(tk["message"].(string), c.prefix) || tk["result"] != nil {
+			if tk["status"] != "failure" || !strings.HasPrefix(tk["message"].(string), c.prefix) ||
+				tk["result"] != nil {
 				t.Fatalf("task %v, want failure starting %q", tk, c.prefix)
 			}
 		})
@@ -119,7 +149,8 @@ func TestExportImportRoundTrip(t *testing.T) {
 		t.Fatalf("export wrote %d objects: %s", got, listing.body)
 	}
 	head := s.do("HEAD", "DFW", s.files("exports")+"/"+id+".vhd", nil)
-	if head.header.Get("X-Object-Manifest") != "exports/"+id+".vhd-" || head.header.Get("Content-Length") != fmt.Sprint(256<<20) {
+	if head.header.Get("X-Object-Manifest") != "exports/"+id+".vhd-" ||
+		head.header.Get("Content-Length") != fmt.Sprint(256<<20) {
 		t.Fatalf("manifest headers %v", head.header)
 	}
 
@@ -136,7 +167,12 @@ func TestExportImportRoundTrip(t *testing.T) {
 	up := s.do("PUT", "IAD", s.files("imports")+"/db.vhd", io.TeeReader(resp.Body, h))
 	wantCode(t, up, 201)
 	if up.header.Get("ETag") != hex.EncodeToString(h.Sum(nil)) || up.header.Get("ETag") != src["checksum"] {
-		t.Fatalf("upload etag %s, streamed md5 %x, source checksum %v", up.header.Get("ETag"), h.Sum(nil), src["checksum"])
+		t.Fatalf(
+			"upload etag %s, streamed md5 %x, source checksum %v",
+			up.header.Get("ETag"),
+			h.Sum(nil),
+			src["checksum"],
+		)
 	}
 	tk := s.runTask("IAD", importBody("imports/db.vhd", "demo-db-01 (IAD)"))
 	if tk["status"] != "success" {
@@ -145,7 +181,9 @@ func TestExportImportRoundTrip(t *testing.T) {
 	newID := tk["result"].(map[string]any)["image_id"].(string)
 	img := s.do("GET", "IAD", "/v2/images/"+newID, nil).json(t)
 	if newID == id || img["size"] != src["size"] || img["checksum"] != src["checksum"] || img["name"] != "demo-db-01 (IAD)" ||
-		img["status"] != "active" || img["owner"] != "100001" || img["visibility"] != "private" {
+		img["status"] != "active" ||
+		img["owner"] != "100001" ||
+		img["visibility"] != "private" {
 		t.Fatalf("imported %v\nsource %v", img, src)
 	}
 	// The image's bytes download intact.
@@ -201,8 +239,20 @@ func TestImportValidation(t *testing.T) {
 	big := startEmu(t, func(c *Config) { c.MaxImportSize = 1000 })
 	bs := demo(t, big)
 	wantCode(t, bs.do("PUT", "IAD", bs.files("in"), nil), 201)
-	wantCode(t, bs.do("PUT", "IAD", bs.files("in")+"/big.vhd", append(append([]byte{}, disk...), MakeVHDFooter(4096, vhdDiskFixed, id)...)), 201)
-	if tk := bs.runTask("IAD", importBody("in/big.vhd", "big")); !strings.HasPrefix(tk["message"].(string), "Error code 609") {
+	wantCode(
+		t,
+		bs.do(
+			"PUT",
+			"IAD",
+			bs.files("in")+"/big.vhd",
+			append(append([]byte{}, disk...), MakeVHDFooter(4096, vhdDiskFixed, id)...),
+		),
+		201,
+	)
+	if tk := bs.runTask("IAD", importBody("in/big.vhd", "big")); !strings.HasPrefix(
+		tk["message"].(string),
+		"Error code 609",
+	) {
 		t.Fatalf("physical limit: %v", tk)
 	}
 	p := partner(t, e)

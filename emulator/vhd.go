@@ -56,7 +56,10 @@ func ParseVHDFooter(b []byte) (VHDFooter, error) {
 	case vhdDiskDifferent:
 		return f, &ImportError{721, "differencing disks (with a parent) cannot be imported"}
 	default:
-		return f, &ImportError{523, fmt.Sprintf("only fixed or dynamic disks can be imported, disk type is %d", f.DiskType)}
+		return f, &ImportError{
+			523,
+			fmt.Sprintf("only fixed or dynamic disks can be imported, disk type is %d", f.DiskType),
+		}
 	}
 	if f.UniqueID == [16]byte{} {
 		return f, &ImportError{614, "VHD unique id is all zeros"}

@@ -24,9 +24,17 @@ import (
 
 // Temporal is what the bridge needs of a Temporal client.
 type Temporal interface {
-	ExecuteWorkflow(ctx context.Context, options client.StartWorkflowOptions, workflow any, args ...any) (client.WorkflowRun, error)
+	ExecuteWorkflow(
+		ctx context.Context,
+		options client.StartWorkflowOptions,
+		workflow any,
+		args ...any,
+	) (client.WorkflowRun, error)
 	SignalWorkflow(ctx context.Context, workflowID, runID, signalName string, arg any) error
-	DescribeWorkflowExecution(ctx context.Context, workflowID, runID string) (*workflowservice.DescribeWorkflowExecutionResponse, error)
+	DescribeWorkflowExecution(
+		ctx context.Context,
+		workflowID, runID string,
+	) (*workflowservice.DescribeWorkflowExecutionResponse, error)
 	QueryWorkflow(ctx context.Context, workflowID, runID, queryType string, args ...any) (converter.EncodedValue, error)
 	ListWorkflow(ctx context.Context, request *workflowservice.ListWorkflowExecutionsRequest) (
 		*workflowservice.ListWorkflowExecutionsResponse, error)
@@ -225,8 +233,10 @@ func (b *Bridge) decide(ctx context.Context, msg jetstream.Msg) outcome {
 		// command gets one dead letter, not one per worker. A tenant no worker has ever served
 		// would see nobody judge it: that is said in a dead letter instead.
 		if !b.tenants.served(ctx, b.stream, ev.Tenant) {
-			return outcome{dead: fmt.Sprintf("no worker serves tenant %q: the stream %s has no consumer for it; start a "+
-				"worker for that account, or correct the event's tenant", truncate(ev.Tenant, 64), b.cfg.Stream)}
+			return outcome{
+				dead: fmt.Sprintf("no worker serves tenant %q: the stream %s has no consumer for it; start a "+
+					"worker for that account, or correct the event's tenant", truncate(ev.Tenant, 64), b.cfg.Stream),
+			}
 		}
 		b.Stats.Skipped.Add(1)
 		return outcome{reason: "command for tenant " + ev.Tenant}
@@ -235,7 +245,9 @@ func (b *Bridge) decide(ctx context.Context, msg jetstream.Msg) outcome {
 		return outcome{dead: err.Error()}
 	}
 	if want := b.cfg.Subjects.Type(msg.Subject()); ev.Type != want {
-		return outcome{dead: fmt.Sprintf("event type %q does not match subject %s (want %q)", ev.Type, msg.Subject(), want)}
+		return outcome{
+			dead: fmt.Sprintf("event type %q does not match subject %s (want %q)", ev.Type, msg.Subject(), want),
+		}
 	}
 	name := strings.TrimPrefix(msg.Subject(), b.cfg.Subjects.Prefix+".")
 	var s start

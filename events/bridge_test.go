@@ -116,7 +116,11 @@ func TestMigrateEventRunsAndAnnouncesCompletion(t *testing.T) {
 	r := env.StartWorker("demo", testenv.WorkerOptions{Events: true})
 	done := collect(t, env, subjects.Evt("migration.completed"))
 	started := collect(t, env, subjects.Evt("migration.started"))
-	in := workflows.MigrateInput{ImageID: imageID(t, env, "demo-web-01"), SourceRegion: "DFW", TargetRegions: []string{"IAD"}}
+	in := workflows.MigrateInput{
+		ImageID:       imageID(t, env, "demo-web-01"),
+		SourceRegion:  "DFW",
+		TargetRegions: []string{"IAD"},
+	}
 	p := publisher(env, "test")
 	// Ten publishes of the same event: the stream drops the repeats by message id, and five more
 	// with new ids (a republish after the duplicate window) join the run that exists.
@@ -132,7 +136,8 @@ func TestMigrateEventRunsAndAnnouncesCompletion(t *testing.T) {
 	}
 	msgs := done.wait(t, 1, 2*time.Minute)
 	var ev events.Event
-	if err := json.Unmarshal(msgs[0], &ev); err != nil || ev.Type != "imageflow.evt.migration.completed" || ev.SpecVersion != "1.0" {
+	if err := json.Unmarshal(msgs[0], &ev); err != nil || ev.Type != "imageflow.evt.migration.completed" ||
+		ev.SpecVersion != "1.0" {
 		t.Fatalf("completed event %s", msgs[0])
 	}
 	var data map[string]any
@@ -145,7 +150,12 @@ func TestMigrateEventRunsAndAnnouncesCompletion(t *testing.T) {
 		t.Fatalf("%d runs for one request", n)
 	}
 	if s := &r.Bridge.Stats; s.Started.Load() != 1 || s.Duplicates.Load() != 5 || s.Received.Load() != 6 {
-		t.Fatalf("bridge stats: received %d started %d duplicates %d", s.Received.Load(), s.Started.Load(), s.Duplicates.Load())
+		t.Fatalf(
+			"bridge stats: received %d started %d duplicates %d",
+			s.Received.Load(),
+			s.Started.Load(),
+			s.Duplicates.Load(),
+		)
 	}
 	if len(started.wait(t, 1, time.Second)) != 1 {
 		t.Fatal("started announced more than once")
@@ -156,7 +166,12 @@ func TestEventWaitsForStoppedWorker(t *testing.T) {
 	env := testenv.New(t)
 	r := env.StartWorker("demo", testenv.WorkerOptions{Events: true})
 	r.Stop() // the durable consumer stays; events queue up for it
-	in := workflows.ShareInput{Region: "DFW", ImageID: imageID(t, env, "demo-db-01"), Members: []string{"100002"}, Deadline: workflows.Duration(time.Second)}
+	in := workflows.ShareInput{
+		Region:   "DFW",
+		ImageID:  imageID(t, env, "demo-db-01"),
+		Members:  []string{"100002"},
+		Deadline: workflows.Duration(time.Second),
+	}
 	if err := publisher(env, "test").Command(context.Background(), events.CmdShare, "share-while-down", "100001", in); err != nil {
 		t.Fatal(err)
 	}
@@ -182,30 +197,96 @@ func TestBadEventsAreDeadLettered(t *testing.T) {
 		}
 	}
 	raw(subjects.Cmd("migrate"), "bad-1", `{not json`)
-	raw(subjects.Cmd("migrate"), "bad-2", `{"specversion":"1.0","id":"x","source":"s","type":"imageflow.cmd.share","tenant":"100001","data":{}}`)
+	raw(
+		subjects.Cmd("migrate"),
+		"bad-2",
+		`{"specversion":"1.0","id":"x","source":"s","type":"imageflow.cmd.share","tenant":"100001","data":{}}`,
+	)
 	raw(subjects.Cmd("migrate"), "bad-3", strings.Repeat("x", events.MaxEventSize+1))
 	p := publisher(env, "test")
 	ctx := context.Background()
-	_ = p.Command(ctx, events.CmdMigrate, "bad-4", "100001", map[string]any{"image_id": "x", "source_region": "DFW", "target_regions": []string{"IAD"}, "colour": "red"})
-	_ = p.Command(ctx, events.CmdMigrate, "bad-5", "100001", map[string]any{"image_id": "x", "source_region": "DFW", "target_regions": "IAD"})
-	_ = p.Command(ctx, events.CmdMigrate, "bad-6", "100001", workflows.MigrateInput{ImageID: "no-such-image", SourceRegion: "DFW", TargetRegions: []string{"IAD"}})
-	_ = p.Command(ctx, events.CmdMigrate, "bad-7", "100001", workflows.MigrateInput{ImageID: imageID(t, env, "demo-rhel-01"), SourceRegion: "DFW", TargetRegions: []string{"IAD"}})
-	_ = p.Command(ctx, events.CmdMigrate, "bad-8", "", workflows.MigrateInput{ImageID: "x", SourceRegion: "DFW", TargetRegions: []string{"MARS"}})
-	_ = p.Command(ctx, events.CmdMigrate, "bad-9", "100001", workflows.MigrateInput{ImageID: "x", SourceRegion: "DFW", TargetRegions: []string{"MARS"}})
+	_ = p.Command(
+		ctx,
+		events.CmdMigrate,
+		"bad-4",
+		"100001",
+		map[string]any{"image_id": "x", "source_region": "DFW", "target_regions": []string{"IAD"}, "colour": "red"},
+	)
+	_ = p.Command(
+		ctx,
+		events.CmdMigrate,
+		"bad-5",
+		"100001",
+		map[string]any{"image_id": "x", "source_region": "DFW", "target_regions": "IAD"},
+	)
+	_ = p.Command(
+		ctx,
+		events.CmdMigrate,
+		"bad-6",
+		"100001",
+		workflows.MigrateInput{ImageID: "no-such-image", SourceRegion: "DFW", TargetRegions: []string{"IAD"}},
+	)
+	_ = p.Command(
+		ctx,
+		events.CmdMigrate,
+		"bad-7",
+		"100001",
+		workflows.MigrateInput{
+			ImageID:       imageID(t, env, "demo-rhel-01"),
+			SourceRegion:  "DFW",
+			TargetRegions: []string{"IAD"},
+		},
+	)
+	_ = p.Command(
+		ctx,
+		events.CmdMigrate,
+		"bad-8",
+		"",
+		workflows.MigrateInput{ImageID: "x", SourceRegion: "DFW", TargetRegions: []string{"MARS"}},
+	)
+	_ = p.Command(
+		ctx,
+		events.CmdMigrate,
+		"bad-9",
+		"100001",
+		workflows.MigrateInput{ImageID: "x", SourceRegion: "DFW", TargetRegions: []string{"MARS"}},
+	)
 	// A sender who put credentials in an event: refused, and the dead letter does not repeat them.
 	_ = p.Command(ctx, events.CmdMigrate, "bad-10", "100001", map[string]any{"image_id": "x", "source_region": "DFW",
-		"target_regions": []string{"IAD"}, "api_key": "demo-api-key", "auth": map[string]string{"password": "demo-password"}})
+		"target_regions": []string{
+			"IAD",
+		}, "api_key": "demo-api-key", "auth": map[string]string{"password": "demo-password"}})
 	// 200 KB: its dead letter keeps a bounded copy and the original's size and hash.
 	huge := `{"specversion":"1.0","id":"huge","source":"s","type":"imageflow.cmd.migrate","tenant":"100001","data":{"pad":"` +
-		strings.Repeat("y", 200<<10) + `"}}`
+		strings.Repeat(
+			"y",
+			200<<10,
+		) + `"}}`
 	raw(subjects.Cmd("migrate"), "bad-11", huge)
 	// A tenant no worker serves: said once in a dead letter, not acked away by every worker.
-	_ = p.Command(ctx, events.CmdMigrate, "bad-12", "100777", workflows.MigrateInput{ImageID: "x", SourceRegion: "DFW", TargetRegions: []string{"IAD"}})
+	_ = p.Command(
+		ctx,
+		events.CmdMigrate,
+		"bad-12",
+		"100777",
+		workflows.MigrateInput{ImageID: "x", SourceRegion: "DFW", TargetRegions: []string{"IAD"}},
+	)
 	// A command for another account's worker is not this worker's business: demo's skips it, and
 	// the partner's judges it (and dead-letters it: the image is not the partner's).
-	_ = p.Command(ctx, events.CmdMigrate, "other-tenant", "100002", workflows.MigrateInput{ImageID: "x", SourceRegion: "DFW", TargetRegions: []string{"IAD"}})
+	_ = p.Command(
+		ctx,
+		events.CmdMigrate,
+		"other-tenant",
+		"100002",
+		workflows.MigrateInput{ImageID: "x", SourceRegion: "DFW", TargetRegions: []string{"IAD"}},
+	)
 	// The next good event still runs.
-	good := workflows.ShareInput{Region: "DFW", ImageID: imageID(t, env, "demo-web-01"), Members: []string{"100002"}, Deadline: workflows.Duration(time.Second)}
+	good := workflows.ShareInput{
+		Region:   "DFW",
+		ImageID:  imageID(t, env, "demo-web-01"),
+		Members:  []string{"100002"},
+		Deadline: workflows.Duration(time.Second),
+	}
 	expired := collect(t, env, subjects.Evt("share.expired"))
 	_ = p.Command(ctx, events.CmdShare, "good-1", "100001", good)
 	expired.wait(t, 1, time.Minute)
@@ -216,7 +297,10 @@ func TestBadEventsAreDeadLettered(t *testing.T) {
 	// which the stream drops as a duplicate (same Nats-Msg-Id).
 	letters := streamed(t, env, subjects.DLQ())
 	if len(letters) != 13 {
-		t.Errorf("%d dead letters in the stream for 13 bad events with two workers running, want one each", len(letters))
+		t.Errorf(
+			"%d dead letters in the stream for 13 bad events with two workers running, want one each",
+			len(letters),
+		)
 		for _, l := range letters {
 			t.Logf("%.300s", l)
 		}
@@ -277,19 +361,34 @@ func TestBadEventsAreDeadLettered(t *testing.T) {
 func TestShareLoopByEventsAlone(t *testing.T) {
 	env := testenv.New(t)
 	env.StartWorker("demo", testenv.WorkerOptions{Events: true})
-	env.StartWorker("partner", testenv.WorkerOptions{Events: true, AutoAccept: true, AcceptPolicy: workflows.AcceptPolicy{TrustedProducers: []string{"100001"}}})
+	env.StartWorker(
+		"partner",
+		testenv.WorkerOptions{
+			Events:       true,
+			AutoAccept:   true,
+			AcceptPolicy: workflows.AcceptPolicy{TrustedProducers: []string{"100001"}},
+		},
+	)
 	accepted := collect(t, env, subjects.Evt("share.accepted"))
-	in := workflows.ShareInput{Region: "DFW", ImageID: imageID(t, env, "demo-web-01"), Members: []string{"100002"}, Deadline: workflows.Duration(time.Hour), PollInterval: workflows.Duration(time.Hour)}
+	in := workflows.ShareInput{
+		Region:       "DFW",
+		ImageID:      imageID(t, env, "demo-web-01"),
+		Members:      []string{"100002"},
+		Deadline:     workflows.Duration(time.Hour),
+		PollInterval: workflows.Duration(time.Hour),
+	}
 	if err := publisher(env, "test").Command(context.Background(), events.CmdShare, "share-loop", "100001", in); err != nil {
 		t.Fatal(err)
 	}
 	accepted.wait(t, 1, time.Minute)
 	run := env.Client.GetWorkflow(context.Background(), workflows.ShareWorkflowID("100001", in), "")
 	var res workflows.ShareResult
-	if err := run.Get(context.Background(), &res); err != nil || res.Members[0].Status != "accepted" || res.Members[0].Via != "signal" {
+	if err := run.Get(context.Background(), &res); err != nil || res.Members[0].Status != "accepted" ||
+		res.Members[0].Via != "signal" {
 		t.Fatalf("share %+v %v", res, err)
 	}
-	if img, err := env.Cloud("partner").GetImage(context.Background(), "DFW", in.ImageID); err != nil || img.ID != in.ImageID {
+	if img, err := env.Cloud("partner").GetImage(context.Background(), "DFW", in.ImageID); err != nil ||
+		img.ID != in.ImageID {
 		t.Fatalf("the partner does not see the image it accepted: %v", err)
 	}
 }
@@ -299,14 +398,25 @@ func TestShareLoopByEventsAlone(t *testing.T) {
 // dead-letter subject with the reason.
 func TestUnreachableTemporalNaksThenDeadLetters(t *testing.T) {
 	env := testenv.New(t)
-	dead, err := client.NewLazyClient(client.Options{HostPort: "127.0.0.1:1", Namespace: env.Namespace, Logger: tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))})
+	dead, err := client.NewLazyClient(
+		client.Options{
+			HostPort:  "127.0.0.1:1",
+			Namespace: env.Namespace,
+			Logger:    tlog.NewStructuredLogger(slog.New(slog.DiscardHandler)),
+		},
+	)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer dead.Close()
 	js := env.JetStream()
-	b, err := events.NewBridge(context.Background(), js, dead, events.BridgeConfig{Subjects: subjects, Stream: "IMAGEFLOW", Tenant: "100001",
-		TaskQueue: "nobody", MaxDeliver: 3, NakDelay: 100 * time.Millisecond, AckWait: 5 * time.Second})
+	b, err := events.NewBridge(
+		context.Background(),
+		js,
+		dead,
+		events.BridgeConfig{Subjects: subjects, Stream: "IMAGEFLOW", Tenant: "100001",
+			TaskQueue: "nobody", MaxDeliver: 3, NakDelay: 100 * time.Millisecond, AckWait: 5 * time.Second},
+	)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -320,7 +430,8 @@ func TestUnreachableTemporalNaksThenDeadLetters(t *testing.T) {
 	}
 	letters := dlq.wait(t, 1, time.Minute)
 	var dl events.DeadLetter
-	if err := json.Unmarshal(letters[0], &dl); err != nil || dl.Deliveries != 3 || !strings.Contains(dl.Reason, "gave up after 3 deliveries: Temporal unreachable") {
+	if err := json.Unmarshal(letters[0], &dl); err != nil || dl.Deliveries != 3 ||
+		!strings.Contains(dl.Reason, "gave up after 3 deliveries: Temporal unreachable") {
 		t.Fatalf("dead letter %+v %v", dl, err)
 	}
 	if r := b.Stats.Retried.Load(); r != 2 {
@@ -336,9 +447,14 @@ func TestMaxDeliveriesAreDeadLettered(t *testing.T) {
 	ctx := context.Background()
 	stuck := make(chan struct{})
 	defer close(stuck)
-	b, err := events.NewBridge(ctx, env.JetStream(), env.Client, events.BridgeConfig{Subjects: subjects, Stream: "IMAGEFLOW",
-		Tenant: "100001", TaskQueue: "nobody", Consumer: "stuck", MaxDeliver: 2, AckWait: time.Second, Concurrency: 4,
-		Validate: func(context.Context, string, any) error { <-stuck; return nil }})
+	b, err := events.NewBridge(
+		ctx,
+		env.JetStream(),
+		env.Client,
+		events.BridgeConfig{Subjects: subjects, Stream: "IMAGEFLOW",
+			Tenant: "100001", TaskQueue: "nobody", Consumer: "stuck", MaxDeliver: 2, AckWait: time.Second, Concurrency: 4,
+			Validate: func(context.Context, string, any) error { <-stuck; return nil }},
+	)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -377,7 +493,9 @@ func TestRequestsRunAgainEventsOnce(t *testing.T) {
 	expired := collect(t, env, subjects.Evt("share.expired"))
 	offered := collect(t, env, subjects.Evt("share.offered"))
 	in := workflows.ShareInput{Region: "DFW", ImageID: imageID(t, env, "demo-web-01"), Members: []string{"100002"},
-		Deadline: workflows.Duration(time.Second), OnTimeout: workflows.Keep, PollInterval: workflows.Duration(time.Second)}
+		Deadline: workflows.Duration(
+			time.Second,
+		), OnTimeout: workflows.Keep, PollInterval: workflows.Duration(time.Second)}
 	id := workflows.ShareWorkflowID("100001", in)
 	if err := p.Command(ctx, events.CmdShare, "again-1", "100001", in); err != nil {
 		t.Fatal(err)
@@ -408,7 +526,11 @@ func TestRequestsRunAgainEventsOnce(t *testing.T) {
 	}
 	time.Sleep(300 * time.Millisecond)
 	if n := countRuns(t, env, id); n != 2 || r.Bridge.Stats.Duplicates.Load() != 1 {
-		t.Fatalf("%d runs and %d duplicates after event again-1 came back, want 2 and 1", n, r.Bridge.Stats.Duplicates.Load())
+		t.Fatalf(
+			"%d runs and %d duplicates after event again-1 came back, want 2 and 1",
+			n,
+			r.Bridge.Stats.Duplicates.Load(),
+		)
 	}
 
 	// A share that waits: decisions for a member it did not offer to are dropped, and a flood of
@@ -423,7 +545,13 @@ func TestRequestsRunAgainEventsOnce(t *testing.T) {
 	before := historyLength(t, env, longID)
 	for i := 0; i < 40; i++ {
 		member := []string{"100009", "100002"}[i%2]
-		ms := events.MemberStatus{ImageID: in.ImageID, Region: "DFW", Member: member, Status: "accepted", ShareWorkflowID: longID}
+		ms := events.MemberStatus{
+			ImageID:         in.ImageID,
+			Region:          "DFW",
+			Member:          member,
+			Status:          "accepted",
+			ShareWorkflowID: longID,
+		}
 		if err := p.Command(ctx, events.CmdMemberStatus, fmt.Sprintf("forged-%d", i), "100001", ms); err != nil {
 			t.Fatal(err)
 		}

@@ -56,7 +56,12 @@ func command(name string, e Event, tenant string, configured workflows.AcceptPol
 			return start{}, err
 		}
 		return start{workflow: workflows.MigrateImageWorkflow, id: workflows.MigrateWorkflowID(tenant, in), input: in,
-			attrs: startAttrs{imageID: in.ImageID, region: in.SourceRegion, targets: in.TargetRegions, members: in.ShareWith}}, nil
+			attrs: startAttrs{
+				imageID: in.ImageID,
+				region:  in.SourceRegion,
+				targets: in.TargetRegions,
+				members: in.ShareWith,
+			}}, nil
 	case "cmd." + CmdBulkMigrate:
 		var req workflows.BulkRequest
 		if err := e.decodeData(&req); err != nil {
@@ -66,7 +71,9 @@ func command(name string, e Event, tenant string, configured workflows.AcceptPol
 			return start{}, err
 		}
 		return start{workflow: workflows.BulkMigrateWorkflow, id: workflows.BulkWorkflowID(tenant, req),
-			input: workflows.BulkInput{BulkRequest: req}, attrs: startAttrs{region: req.SourceRegion, targets: req.TargetRegions}}, nil
+			input: workflows.BulkInput{
+				BulkRequest: req,
+			}, attrs: startAttrs{region: req.SourceRegion, targets: req.TargetRegions}}, nil
 	case "cmd." + CmdShare:
 		var in workflows.ShareInput
 		if err := e.decodeData(&in); err != nil {
@@ -96,12 +103,19 @@ func command(name string, e Event, tenant string, configured workflows.AcceptPol
 		if err := e.decodeData(&ms); err != nil {
 			return start{}, err
 		}
-		if ms.ShareWorkflowID == "" || ms.ImageID == "" || ms.Member == "" || (ms.Status != "accepted" && ms.Status != "rejected") {
-			return start{}, fmt.Errorf("member-status needs image_id, member, share_workflow_id and status accepted or rejected")
+		if ms.ShareWorkflowID == "" || ms.ImageID == "" || ms.Member == "" ||
+			(ms.Status != "accepted" && ms.Status != "rejected") {
+			return start{}, fmt.Errorf(
+				"member-status needs image_id, member, share_workflow_id and status accepted or rejected",
+			)
 		}
 		if !strings.HasPrefix(ms.ShareWorkflowID, workflows.ShareIDPrefix(tenant)) {
-			return start{}, fmt.Errorf("member-status share_workflow_id %q is not a share of account %s; a decision may "+
-				"only signal the addressed account's own shares", truncate(ms.ShareWorkflowID, 100), tenant)
+			return start{}, fmt.Errorf(
+				"member-status share_workflow_id %q is not a share of account %s; a decision may "+
+					"only signal the addressed account's own shares",
+				truncate(ms.ShareWorkflowID, 100),
+				tenant,
+			)
 		}
 		return start{signalTo: ms.ShareWorkflowID, signalName: workflows.MemberStatusSignal,
 			input: workflows.MemberDecision{ImageID: ms.ImageID, Member: ms.Member, Status: ms.Status}}, nil
@@ -118,7 +132,13 @@ func offerToAccept(e Event, tenant string, policy workflows.AcceptPolicy) (start
 	if o.Member != tenant {
 		return start{}, false, nil
 	}
-	in := workflows.AcceptInput{Region: o.Region, ImageID: o.ImageID, Producer: o.Producer, Policy: policy, ShareWorkflowID: o.ShareWorkflowID}
+	in := workflows.AcceptInput{
+		Region:          o.Region,
+		ImageID:         o.ImageID,
+		Producer:        o.Producer,
+		Policy:          policy,
+		ShareWorkflowID: o.ShareWorkflowID,
+	}
 	if err := in.Normalize(); err != nil {
 		return start{}, false, err
 	}

@@ -21,23 +21,55 @@ func TestCommandsRefuseWhatTheyMustNot(t *testing.T) {
 	}{
 		{"bulk request carrying the workflow's own state", "bulk-migrate",
 			`{"source_region":"DFW","target_regions":["IAD"],"listed":true,"pending":[],"summary":{"succeeded":999}}`, `unknown field "listed"`},
-		{"upper-case key", "migrate", `{"Image_ID":"x","source_region":"DFW","target_regions":["IAD"]}`, "case-sensitive"},
+		{
+			"upper-case key",
+			"migrate",
+			`{"Image_ID":"x","source_region":"DFW","target_regions":["IAD"]}`,
+			"case-sensitive",
+		},
 		{"repeated key", "migrate", `{` + migrate + `,"image_id":"y"}`, `"image_id" appears twice`},
-		{"repeated nested key", "bulk-migrate", `{"source_region":"DFW","target_regions":["IAD"],"filter":{"name":"a","name":"b"}}`,
-			`"name" appears twice in data.filter`},
+		{
+			"repeated nested key",
+			"bulk-migrate",
+			`{"source_region":"DFW","target_regions":["IAD"],"filter":{"name":"a","name":"b"}}`,
+			`"name" appears twice in data.filter`,
+		},
 		{"NUL in target_name", "migrate", `{` + migrate + `,"target_name":"web\u0000"}`, "control character"},
-		{"bidi override in target_name", "migrate", `{` + migrate + `,"target_name":"web\u202eexe.gpj"}`, "control character"},
+		{
+			"bidi override in target_name",
+			"migrate",
+			`{` + migrate + `,"target_name":"web\u202eexe.gpj"}`,
+			"control character",
+		},
 		{"escape in target_name", "migrate", `{` + migrate + `,"target_name":"\u001b[31mred"}`, "control character"},
-		{"60,000-character target_name", "migrate", `{` + migrate + `,"target_name":"` + strings.Repeat("n", 60000) + `"}`, "more than 255"},
+		{
+			"60,000-character target_name",
+			"migrate",
+			`{` + migrate + `,"target_name":"` + strings.Repeat("n", 60000) + `"}`,
+			"more than 255",
+		},
 		{"share_with not a tenant", "migrate", `{` + migrate + `,"share_with":["../admin"]}`, "not a tenant id"},
-		{"poll_interval of 1ms", "share", `{"region":"DFW","image_id":"x","members":["100002"],"poll_interval":"1ms"}`, "below the floor"},
+		{
+			"poll_interval of 1ms",
+			"share",
+			`{"region":"DFW","image_id":"x","members":["100002"],"poll_interval":"1ms"}`,
+			"below the floor",
+		},
 		{"member-status into another tenant's share", "member-status",
 			`{"image_id":"x","region":"DFW","member":"100002","status":"accepted","share_workflow_id":"share-100009-DFW-x-100002-abcd"}`,
 			"not a share of account 100001"},
-		{"accept forced by the event", "accept", `{"region":"DFW","image_id":"x","producer":"100009","policy":{"decision":"accepted"}}`,
-			"may force a rejection"},
-		{"accept pattern widened", "accept", `{"region":"DFW","image_id":"x","producer":"100009","policy":{"name_pattern":"*"}}`,
-			"may only narrow"},
+		{
+			"accept forced by the event",
+			"accept",
+			`{"region":"DFW","image_id":"x","producer":"100009","policy":{"decision":"accepted"}}`,
+			"may force a rejection",
+		},
+		{
+			"accept pattern widened",
+			"accept",
+			`{"region":"DFW","image_id":"x","producer":"100009","policy":{"name_pattern":"*"}}`,
+			"may only narrow",
+		},
 	}
 	configured := workflows.AcceptPolicy{NamePattern: "golden-*"}
 	for _, c := range cases {
@@ -86,8 +118,15 @@ func TestAcceptPolicyOnlyNarrows(t *testing.T) {
 	if b, _ := json.Marshal(got.TrustedProducers); string(b) != `["100001"]` {
 		t.Fatalf("trusted producers %s: the event added trust or lost the narrowing", b)
 	}
-	ev, _ = ParseEvent(envelope("accept", "100002", `{"region":"DFW","image_id":"x","producer":"100001","policy":{"decision":"rejected"}}`))
-	if s, err = command("cmd.accept", ev, "100002", configured); err != nil || s.input.(workflows.AcceptInput).Policy.Decision != "rejected" {
+	ev, _ = ParseEvent(
+		envelope(
+			"accept",
+			"100002",
+			`{"region":"DFW","image_id":"x","producer":"100001","policy":{"decision":"rejected"}}`,
+		),
+	)
+	if s, err = command("cmd.accept", ev, "100002", configured); err != nil ||
+		s.input.(workflows.AcceptInput).Policy.Decision != "rejected" {
 		t.Fatalf("a forced rejection: %+v %v", s.input, err)
 	}
 }

@@ -44,13 +44,20 @@ const MaxDeadLetterOriginal = 16 << 10
 var secretKey = regexp.MustCompile(`(?i)(api[_-]?key|password|passwd|secret|token|credential|auth)`)
 
 // secretPair finds "key": "value" pairs with such names in text that is not valid JSON.
-var secretPair = regexp.MustCompile(`(?i)("[^"]*(api[_-]?key|password|passwd|secret|token|credential|auth)[^"]*"\s*:\s*)"(\\.|[^"\\])*"`)
+var secretPair = regexp.MustCompile(
+	`(?i)("[^"]*(api[_-]?key|password|passwd|secret|token|credential|auth)[^"]*"\s*:\s*)"(\\.|[^"\\])*"`,
+)
 
 // newDeadLetter describes msg's original for the dead-letter subject.
 func newDeadLetter(subject string, data []byte, reason string) DeadLetter {
 	sum := sha256.Sum256(data)
-	dl := DeadLetter{Reason: truncate(reason, 2048), Subject: subject, Size: len(data), SHA256: hex.EncodeToString(sum[:]),
-		Time: time.Now().UTC()}
+	dl := DeadLetter{
+		Reason:  truncate(reason, 2048),
+		Subject: subject,
+		Size:    len(data),
+		SHA256:  hex.EncodeToString(sum[:]),
+		Time:    time.Now().UTC(),
+	}
 	clean, isJSON := redact(data)
 	switch {
 	case isJSON && len(clean) <= MaxDeadLetterOriginal:
@@ -166,8 +173,11 @@ func (b *Bridge) watchMaxDeliveries() (func(), error) {
 }
 
 func (b *Bridge) deadLetterBySeq(ctx context.Context, adv maxDeliveriesAdvisory) {
-	reason := fmt.Sprintf("not handled after %d deliveries (max deliveries reached: a worker stopped while holding it, "+
-		"or handling outlasted the ack wait each time)", adv.Deliveries)
+	reason := fmt.Sprintf(
+		"not handled after %d deliveries (max deliveries reached: a worker stopped while holding it, "+
+			"or handling outlasted the ack wait each time)",
+		adv.Deliveries,
+	)
 	var dl DeadLetter
 	raw, err := b.stream.GetMsg(ctx, adv.StreamSeq)
 	if err != nil {

@@ -29,7 +29,12 @@ func (b *Bridge) start(ctx context.Context, s start, eventID string) outcome {
 	opts.WorkflowIDConflictPolicy = enums.WORKFLOW_ID_CONFLICT_POLICY_FAIL
 	opts.WorkflowExecutionErrorWhenAlreadyStarted = true
 	if b.cfg.SearchAttributes {
-		opts.TypedSearchAttributes = workflows.StartAttributes(s.attrs.imageID, s.attrs.region, s.attrs.targets, s.attrs.members)
+		opts.TypedSearchAttributes = workflows.StartAttributes(
+			s.attrs.imageID,
+			s.attrs.region,
+			s.attrs.targets,
+			s.attrs.members,
+		)
 	}
 	_, err := b.t.ExecuteWorkflow(ctx, opts, s.workflow, s.input)
 	var already *serviceerror.WorkflowExecutionAlreadyStarted

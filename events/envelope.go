@@ -91,7 +91,8 @@ func ParseEvent(b []byte) (Event, error) {
 	if e.ID == "" || len(e.ID) > 256 || strings.ContainsFunc(e.ID, unsafeRune) {
 		problems = append(problems, "id must be 1 to 256 characters, none of them control characters")
 	}
-	if strings.ContainsFunc(e.Tenant, unsafeRune) || strings.ContainsFunc(e.Source, unsafeRune) || len(e.Source) > 1024 {
+	if strings.ContainsFunc(e.Tenant, unsafeRune) || strings.ContainsFunc(e.Source, unsafeRune) ||
+		len(e.Source) > 1024 {
 		problems = append(problems, "tenant and source may not hold control characters (source: at most 1024 bytes)")
 	}
 	if e.Source == "" {

@@ -81,7 +81,11 @@ func Connect(c config.NATS, name string) (*nats.Conn, error) {
 	nc, err := nats.Connect(c.URL, opts...)
 	switch {
 	case errors.Is(err, nats.ErrAuthorization) || (err != nil && strings.Contains(strings.ToLower(err.Error()), "authorization")):
-		return nil, fmt.Errorf("NATS at %s refused the credentials (check IMAGEFLOW_NATS_USER and IMAGEFLOW_NATS_PASSWORD or IMAGEFLOW_NATS_CREDS_FILE): %w", c.URL, err)
+		return nil, fmt.Errorf(
+			"NATS at %s refused the credentials (check IMAGEFLOW_NATS_USER and IMAGEFLOW_NATS_PASSWORD or IMAGEFLOW_NATS_CREDS_FILE): %w",
+			c.URL,
+			err,
+		)
 	case err != nil:
 		return nil, fmt.Errorf("connect to NATS at %s: %w", c.URL, err)
 	}

@@ -84,9 +84,20 @@ func (a *app) cloud(ctx context.Context) (*cloud.Client, error) {
 	}
 	c := a.cfg.Cloud
 	if c.Username == "" || (c.APIKey == "" && c.Password == "") {
-		return nil, usageErr("reading the cloud needs IMAGEFLOW_CLOUD_USERNAME and IMAGEFLOW_CLOUD_API_KEY (or _PASSWORD)")
+		return nil, usageErr(
+			"reading the cloud needs IMAGEFLOW_CLOUD_USERNAME and IMAGEFLOW_CLOUD_API_KEY (or _PASSWORD)",
+		)
 	}
-	cc, err := cloud.New(ctx, cloud.Credentials{IdentityURL: c.IdentityURL, Username: c.Username, APIKey: c.APIKey.Value(), Password: c.Password.Value()}, cloud.Options{})
+	cc, err := cloud.New(
+		ctx,
+		cloud.Credentials{
+			IdentityURL: c.IdentityURL,
+			Username:    c.Username,
+			APIKey:      c.APIKey.Value(),
+			Password:    c.Password.Value(),
+		},
+		cloud.Options{},
+	)
 	if err != nil {
 		return nil, err
 	}
@@ -107,8 +118,18 @@ func (a *app) addJobFlags(fs interface {
 	fs.StringVar(&j.via, "via", "temporal", "temporal: start the workflow directly; nats: publish the command event")
 	fs.BoolVar(&j.wait, "wait", false, "follow the run, show progress, print the result as JSON")
 	fs.StringVar(&j.taskQueue, "task-queue", a.cfg.Temporal.TaskQueue, "task queue of the account's worker")
-	fs.StringVar(&j.tenant, "tenant", "", "account (tenant id) whose worker runs the job (default: the configured account's)")
-	fs.StringVar(&j.eventID, "event-id", "", "command event id with --via nats (default: random); the same id is never run twice")
+	fs.StringVar(
+		&j.tenant,
+		"tenant",
+		"",
+		"account (tenant id) whose worker runs the job (default: the configured account's)",
+	)
+	fs.StringVar(
+		&j.eventID,
+		"event-id",
+		"",
+		"command event id with --via nats (default: random); the same id is never run twice",
+	)
 }
 
 // tenantFor resolves the account the job belongs to: the flag, else the configured account.
@@ -151,7 +172,9 @@ func (a *app) submit(ctx context.Context, j *jobFlags, jb job) error {
 		}
 		a.sayIfEarlier(ctx, tc, run.GetID(), run.GetRunID(), asked)
 		if !j.wait {
-			return a.printJSON(map[string]string{"workflow_id": run.GetID(), "run_id": run.GetRunID(), "task_queue": j.taskQueue})
+			return a.printJSON(
+				map[string]string{"workflow_id": run.GetID(), "run_id": run.GetRunID(), "task_queue": j.taskQueue},
+			)
 		}
 	case "nats":
 		js, err := a.jetstream()

@@ -23,7 +23,12 @@ func (a *app) migrate(ctx context.Context, args []string) error {
 	fs.Var(&to, "to", "target region(s), comma-separated or repeated (required)")
 	fs.StringVar(&in.TargetName, "name", "", "name of the new images (default: the source's)")
 	fs.StringVar(&in.Policy, "policy", workflows.PolicyAll, "all: every target must succeed; best-effort: at least one")
-	fs.StringVar(&in.Cleanup, "cleanup", workflows.CleanupOnSuccess, "delete intermediate objects: on-success, always, never")
+	fs.StringVar(
+		&in.Cleanup,
+		"cleanup",
+		workflows.CleanupOnSuccess,
+		"delete intermediate objects: on-success, always, never",
+	)
 	fs.Var(&share, "share-with", "tenant(s) to share each new image with")
 	if err := parse(fs, args); err != nil {
 		return err

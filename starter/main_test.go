@@ -33,9 +33,13 @@ func setup(t *testing.T) *harness {
 	env := testenv.New(t)
 	env.StartWorker("demo", testenv.WorkerOptions{Events: true})
 	return &harness{t: t, env: env, cfg: config.Config{
-		Temporal: config.Temporal{Address: env.Temporal.GetFrontendHostPort(), Namespace: env.Namespace, TaskQueue: testenv.TaskQueue("demo")},
-		NATS:     config.NATS{URL: env.NATSURL, SubjectPrefix: "imageflow", Stream: "IMAGEFLOW"},
-		Cloud:    config.Cloud{IdentityURL: env.Emulator.IdentityURL(), Username: "demo", APIKey: "demo-api-key"},
+		Temporal: config.Temporal{
+			Address:   env.Temporal.GetFrontendHostPort(),
+			Namespace: env.Namespace,
+			TaskQueue: testenv.TaskQueue("demo"),
+		},
+		NATS:  config.NATS{URL: env.NATSURL, SubjectPrefix: "imageflow", Stream: "IMAGEFLOW"},
+		Cloud: config.Cloud{IdentityURL: env.Emulator.IdentityURL(), Username: "demo", APIKey: "demo-api-key"},
 	}}
 }
 
@@ -64,12 +68,14 @@ func TestStarterCommands(t *testing.T) {
 	// The same request joins the finished run instead of migrating again.
 	// The same request after its run ended runs again, and finds the image the first run made.
 	code, out2, errs2 := h.run("migrate", "--image", web, "--from", "DFW", "--to", "IAD", "--wait")
-	if code != 0 || !strings.Contains(out2, res.Result.Targets[0].ImageID) || !strings.Contains(out2, `"reused": true`) {
+	if code != 0 || !strings.Contains(out2, res.Result.Targets[0].ImageID) ||
+		!strings.Contains(out2, `"reused": true`) {
 		t.Fatalf("repeat migrate: %d %s\n%s", code, out2, errs2)
 	}
 	// The status of a finished run carries its outcome, not only "Completed".
 	code, out, _ = h.run("status", "--workflow-id", res.WorkflowID)
-	if code != 0 || !strings.Contains(out, `"status": "Completed"`) || !strings.Contains(out, res.Result.Targets[0].ImageID) ||
+	if code != 0 || !strings.Contains(out, `"status": "Completed"`) ||
+		!strings.Contains(out, res.Result.Targets[0].ImageID) ||
 		!strings.Contains(out, `"closed"`) {
 		t.Fatalf("status: %d %s", code, out)
 	}
@@ -77,12 +83,35 @@ func TestStarterCommands(t *testing.T) {
 	if code != 0 || !strings.Contains(out, `"imageflow_source_image_id": "`+web+`"`) {
 		t.Fatalf("get: %d %s", code, out)
 	}
-	code, out, _ = h.run("update", "--region", "IAD", "--image", res.Result.Targets[0].ImageID, "--set", "owner_team=ops", "--tag", "moved")
+	code, out, _ = h.run(
+		"update",
+		"--region",
+		"IAD",
+		"--image",
+		res.Result.Targets[0].ImageID,
+		"--set",
+		"owner_team=ops",
+		"--tag",
+		"moved",
+	)
 	if code != 0 || !strings.Contains(out, `"owner_team": "ops"`) || !strings.Contains(out, `"moved"`) {
 		t.Fatalf("update: %d %s", code, out)
 	}
 	// By event, waiting for the run the bridge starts.
-	code, out, errs = h.run("share", "--via", "nats", "--image", web, "--region", "DFW", "--members", "100002", "--deadline", "1s", "--wait")
+	code, out, errs = h.run(
+		"share",
+		"--via",
+		"nats",
+		"--image",
+		web,
+		"--region",
+		"DFW",
+		"--members",
+		"100002",
+		"--deadline",
+		"1s",
+		"--wait",
+	)
 	if code != 0 || !strings.Contains(out, `"status": "expired"`) {
 		t.Fatalf("share via nats: %d\n%s\n%s", code, out, errs)
 	}
@@ -99,10 +128,22 @@ func TestStarterErrors(t *testing.T) {
 		{nil, 2, "usage: starter <command>"},
 		{[]string{"migrate", "--from", "DFW", "--to", "IAD"}, 2, "image_id is required"},
 		{[]string{"migrate", "--image", "x", "--from", "DFW", "--to", "MARS"}, 2, `target region "MARS"`},
-		{[]string{"migrate", "--image", "x", "--from", "DFW", "--to", "IAD", "--via", "carrier-pigeon"}, 2, "--via must be temporal or nats"},
+		{
+			[]string{"migrate", "--image", "x", "--from", "DFW", "--to", "IAD", "--via", "carrier-pigeon"},
+			2,
+			"--via must be temporal or nats",
+		},
 		{[]string{"migrate", "--bogus"}, 2, "flag provided but not defined"},
-		{[]string{"get", "--region", "DFW", "--image", "nope"}, 1, "image nope was not found in DFW for account 100001"},
-		{[]string{"migrate", "--image", "nope", "--from", "DFW", "--to", "IAD", "--wait"}, 1, "image nope was not found"},
+		{
+			[]string{"get", "--region", "DFW", "--image", "nope"},
+			1,
+			"image nope was not found in DFW for account 100001",
+		},
+		{
+			[]string{"migrate", "--image", "nope", "--from", "DFW", "--to", "IAD", "--wait"},
+			1,
+			"image nope was not found",
+		},
 		{[]string{"status", "--workflow-id", "nothing-here"}, 1, `no run with workflow id "nothing-here"`},
 		{[]string{"update", "--region", "DFW", "--image", "x", "--set", "novalue"}, 2, "--set wants key=value"},
 	}

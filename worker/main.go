@@ -78,7 +78,12 @@ func run(ctx context.Context, cfg config.Config, logger *slog.Logger, ready chan
 	opts.Logger, opts.MetricsHandler = tlog.NewStructuredLogger(logger), reg.Handler()
 	tc, err := client.DialContext(ctx, opts)
 	if err != nil {
-		return fmt.Errorf("connect to Temporal at %s (namespace %s): %w", cfg.Temporal.Address, cfg.Temporal.Namespace, err)
+		return fmt.Errorf(
+			"connect to Temporal at %s (namespace %s): %w",
+			cfg.Temporal.Address,
+			cfg.Temporal.Namespace,
+			err,
+		)
 	}
 	defer tc.Close()
 	sa := true
@@ -93,7 +98,10 @@ func run(ctx context.Context, cfg config.Config, logger *slog.Logger, ready chan
 			CopyParallelism: w.CopyParallelism, CopySegmentSize: w.CopySegmentSize, CopyVerify: w.CopyVerify},
 		Events: events.BridgeConfig{Subjects: events.Subjects{Prefix: cfg.NATS.SubjectPrefix}, Stream: cfg.NATS.Stream,
 			MaxDeliver: cfg.NATS.MaxDeliver, AckWait: cfg.NATS.AckWait, SearchAttributes: sa, AutoAccept: w.AutoAccept,
-			AcceptPolicy: workflows.AcceptPolicy{TrustedProducers: w.TrustedProducers, NamePattern: w.AcceptNamePattern}}}
+			AcceptPolicy: workflows.AcceptPolicy{
+				TrustedProducers: w.TrustedProducers,
+				NamePattern:      w.AcceptNamePattern,
+			}}}
 	var nc *nats.Conn
 	if !cfg.NATS.Disabled {
 		if nc, err = events.Connect(cfg.NATS, "imageflow-worker-"+cc.Tenant()); err != nil {
@@ -142,12 +150,22 @@ func registerBridgeMetrics(reg *metrics.Registry, b *events.Bridge) {
 		"imageflow_bridge_skipped_total": &s.Skipped, "imageflow_bridge_dead_lettered_total": &s.DeadLettered,
 		"imageflow_bridge_retried_total": &s.Retried,
 	} {
-		reg.CounterFunc(name, "event bridge: "+strings.TrimSuffix(strings.TrimPrefix(name, "imageflow_bridge_"), "_total"), func() float64 { return float64(c.Load()) })
+		reg.CounterFunc(
+			name,
+			"event bridge: "+strings.TrimSuffix(strings.TrimPrefix(name, "imageflow_bridge_"), "_total"),
+			func() float64 { return float64(c.Load()) },
+		)
 	}
 }
 
 // serveHTTP serves /healthz (Temporal reachable and, with events, NATS connected) and /metrics.
-func serveHTTP(addr string, reg *metrics.Registry, tc client.Client, nc *nats.Conn, logger *slog.Logger) (*http.Server, error) {
+func serveHTTP(
+	addr string,
+	reg *metrics.Registry,
+	tc client.Client,
+	nc *nats.Conn,
+	logger *slog.Logger,
+) (*http.Server, error) {
 	if addr == "" {
 		return nil, nil
 	}

@@ -30,11 +30,28 @@ func TestWorkerProcess(t *testing.T) {
 	env := testenv.New(t)
 	addr := freeAddr(t)
 	cfg := config.Config{
-		Temporal: config.Temporal{Address: env.Temporal.GetFrontendHostPort(), Namespace: env.Namespace, TaskQueue: "imageflow-demo"},
-		NATS:     config.NATS{URL: env.NATSURL, SubjectPrefix: "imageflow", Stream: "IMAGEFLOW", MaxDeliver: 5, AckWait: 10 * time.Second},
-		Cloud:    config.Cloud{IdentityURL: env.Emulator.IdentityURL(), Username: "demo", APIKey: "demo-api-key"},
-		Worker: config.Worker{ActivityConcurrency: 8, CopyParallelism: 4, CopySegmentSize: 16 << 20, TaskPollInterval: 50 * time.Millisecond,
-			TaskPollMaxInterval: 200 * time.Millisecond, HTTPAddr: addr, StopTimeout: 5 * time.Second},
+		Temporal: config.Temporal{
+			Address:   env.Temporal.GetFrontendHostPort(),
+			Namespace: env.Namespace,
+			TaskQueue: "imageflow-demo",
+		},
+		NATS: config.NATS{
+			URL:           env.NATSURL,
+			SubjectPrefix: "imageflow",
+			Stream:        "IMAGEFLOW",
+			MaxDeliver:    5,
+			AckWait:       10 * time.Second,
+		},
+		Cloud: config.Cloud{IdentityURL: env.Emulator.IdentityURL(), Username: "demo", APIKey: "demo-api-key"},
+		Worker: config.Worker{
+			ActivityConcurrency: 8,
+			CopyParallelism:     4,
+			CopySegmentSize:     16 << 20,
+			TaskPollInterval:    50 * time.Millisecond,
+			TaskPollMaxInterval: 200 * time.Millisecond,
+			HTTPAddr:            addr,
+			StopTimeout:         5 * time.Second,
+		},
 	}
 	logs := &testenv.SyncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -93,9 +110,12 @@ func TestWorkerProcess(t *testing.T) {
 
 func TestWorkerFailsClearlyOnBadCredentials(t *testing.T) {
 	env := testenv.New(t)
-	cfg := config.Config{Cloud: config.Cloud{IdentityURL: env.Emulator.IdentityURL(), Username: "demo", APIKey: "wrong-key-123"}}
+	cfg := config.Config{
+		Cloud: config.Cloud{IdentityURL: env.Emulator.IdentityURL(), Username: "demo", APIKey: "wrong-key-123"},
+	}
 	err := run(context.Background(), cfg, slog.New(slog.DiscardHandler), nil)
-	if err == nil || !strings.Contains(err.Error(), "rejected the credentials") || strings.Contains(err.Error(), "wrong-key-123") {
+	if err == nil || !strings.Contains(err.Error(), "rejected the credentials") ||
+		strings.Contains(err.Error(), "wrong-key-123") {
 		t.Fatalf("error %v", err)
 	}
 }

@@ -83,8 +83,11 @@ func (p AcceptPolicy) Narrow(configured AcceptPolicy) (AcceptPolicy, error) {
 	}
 	switch {
 	case p.NamePattern != "" && configured.NamePattern != "" && p.NamePattern != configured.NamePattern:
-		return out, invalid("accept: name_pattern %q would replace the worker's %q; an event may only narrow the policy",
-			p.NamePattern, configured.NamePattern)
+		return out, invalid(
+			"accept: name_pattern %q would replace the worker's %q; an event may only narrow the policy",
+			p.NamePattern,
+			configured.NamePattern,
+		)
 	case p.NamePattern != "":
 		out.NamePattern = p.NamePattern
 	}
@@ -93,7 +96,10 @@ func (p AcceptPolicy) Narrow(configured AcceptPolicy) (AcceptPolicy, error) {
 	case "rejected":
 		out.Decision = "rejected"
 	default:
-		return out, invalid("accept: an event may force a rejection, not %q; acceptance follows the worker's policy", p.Decision)
+		return out, invalid(
+			"accept: an event may force a rejection, not %q; acceptance follows the worker's policy",
+			p.Decision,
+		)
 	}
 	return out, nil
 }
@@ -147,8 +153,12 @@ func AcceptShare(ctx workflow.Context, in AcceptInput) (AcceptResult, error) {
 	}
 	if offer == nil {
 		setJobStatus(ctx, JobFailed, "no offer found")
-		return res, temporal.NewNonRetryableApplicationError(fmt.Sprintf("account %s has no offer of image %s from %s in %s",
-			acct.Tenant, in.ImageID, in.Producer, in.Region), "NotFound", nil)
+		return res, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("account %s has no offer of image %s from %s in %s",
+				acct.Tenant, in.ImageID, in.Producer, in.Region),
+			"NotFound",
+			nil,
+		)
 	}
 	res.Decision, res.Reason = decide(in.Policy, in.Producer, offer.Name)
 	step = "recording the decision"
@@ -160,9 +170,13 @@ func AcceptShare(ctx workflow.Context, in AcceptInput) (AcceptResult, error) {
 	step = "reporting the decision"
 	// The decision goes to the producer's worker as a member-status command.
 	fctx := withActivity(ctx, "report "+res.Decision+" to "+in.Producer, 30*time.Second)
-	fact := activities.Fact{Type: activities.CommandMemberStatus, ID: runKey(ctx) + ":" + res.Decision, Tenant: in.Producer,
+	fact := activities.Fact{
+		Type:   activities.CommandMemberStatus,
+		ID:     runKey(ctx) + ":" + res.Decision,
+		Tenant: in.Producer,
 		Data: map[string]any{"image_id": in.ImageID, "region": in.Region, "member": acct.Tenant,
-			"status": res.Decision, "share_workflow_id": in.ShareWorkflowID}}
+			"status": res.Decision, "share_workflow_id": in.ShareWorkflowID},
+	}
 	if err := workflow.ExecuteActivity(fctx, a.PublishFact, fact).Get(ctx, nil); err != nil {
 		workflow.GetLogger(ctx).Warn("could not report the decision; the producer's poll will see it", "error", err)
 	}

@@ -81,7 +81,12 @@ type BulkStatus struct {
 // BulkWorkflowID is the run for this request.
 func BulkWorkflowID(tenant string, in BulkRequest) string {
 	f := in.Filter
-	parts := []string{strings.ToUpper(in.SourceRegion), "to", strings.Join(sortedCopy(upper(in.TargetRegions)), "+"), "name=" + f.Name}
+	parts := []string{
+		strings.ToUpper(in.SourceRegion),
+		"to",
+		strings.Join(sortedCopy(upper(in.TargetRegions)), "+"),
+		"name=" + f.Name,
+	}
 	for _, t := range sortedCopy(f.Tags) {
 		parts = append(parts, "tag="+t)
 	}
@@ -131,11 +136,22 @@ func BulkMigrate(ctx workflow.Context, in BulkInput) (BulkSummary, error) {
 		for running < in.Concurrency && len(in.Pending) > 0 && started < in.BatchSize {
 			id := in.Pending[0]
 			in.Pending = in.Pending[1:]
-			child := MigrateInput{ImageID: id, SourceRegion: in.SourceRegion, TargetRegions: in.TargetRegions, Policy: in.Policy, Cleanup: in.Cleanup}
+			child := MigrateInput{
+				ImageID:       id,
+				SourceRegion:  in.SourceRegion,
+				TargetRegions: in.TargetRegions,
+				Policy:        in.Policy,
+				Cleanup:       in.Cleanup,
+			}
 			cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
 				WorkflowID:            MigrateWorkflowID(acct.Tenant, child),
 				WorkflowIDReusePolicy: enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY,
-				StaticSummary:         fmt.Sprintf("migrate %s from %s to %s", id, in.SourceRegion, strings.Join(in.TargetRegions, ", ")),
+				StaticSummary: fmt.Sprintf(
+					"migrate %s from %s to %s",
+					id,
+					in.SourceRegion,
+					strings.Join(in.TargetRegions, ", "),
+				),
 			})
 			sel.AddFuture(workflow.ExecuteChildWorkflow(cctx, MigrateImageWorkflow, child), func(f workflow.Future) {
 				running--
@@ -152,7 +168,16 @@ func BulkMigrate(ctx workflow.Context, in BulkInput) (BulkSummary, error) {
 			running++
 		}
 		st.Running, st.Left, st.Summary = running, len(in.Pending), in.Summary
-		workflow.SetCurrentDetails(ctx, fmt.Sprintf("%d of %d done (%d failed), %d running", in.Summary.Succeeded+in.Summary.Failed, in.Summary.Total, in.Summary.Failed, running))
+		workflow.SetCurrentDetails(
+			ctx,
+			fmt.Sprintf(
+				"%d of %d done (%d failed), %d running",
+				in.Summary.Succeeded+in.Summary.Failed,
+				in.Summary.Total,
+				in.Summary.Failed,
+				running,
+			),
+		)
 		if running == 0 {
 			break
 		}
@@ -166,6 +191,10 @@ func BulkMigrate(ctx workflow.Context, in BulkInput) (BulkSummary, error) {
 	if in.Summary.Failed > 0 {
 		status = JobPartial
 	}
-	setJobStatus(ctx, status, fmt.Sprintf("%d migrated, %d failed of %d", in.Summary.Succeeded, in.Summary.Failed, in.Summary.Total))
+	setJobStatus(
+		ctx,
+		status,
+		fmt.Sprintf("%d migrated, %d failed of %d", in.Summary.Succeeded, in.Summary.Failed, in.Summary.Total),
+	)
 	return in.Summary, nil
 }

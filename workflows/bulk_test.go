@@ -22,24 +22,36 @@ func TestBulkMigrate(t *testing.T) {
 		imgs = append(imgs, cloud.Image{ID: fmt.Sprintf("img-%d", i)})
 	}
 	env.OnActivity(a.Authenticate, mock.Anything).Return(activities.Account{Tenant: "100001"}, nil)
-	env.OnActivity(a.ListImages, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ListImagesInput) ([]cloud.Image, error) {
-		if in.Filter.Owner != "100001" || in.Filter.Tags[0] != "web" {
-			return nil, fmt.Errorf("filter %+v", in.Filter)
-		}
-		return imgs, nil
-	})
+	env.OnActivity(a.ListImages, mock.Anything, mock.Anything).
+		Return(func(_ context.Context, in activities.ListImagesInput) ([]cloud.Image, error) {
+			if in.Filter.Owner != "100001" || in.Filter.Tags[0] != "web" {
+				return nil, fmt.Errorf("filter %+v", in.Filter)
+			}
+			return imgs, nil
+		})
 	running, peak := 0, 0
-	env.OnWorkflow(MigrateImageWorkflow, mock.Anything, mock.Anything).Return(func(ctx workflow.Context, in MigrateInput) (MigrateResult, error) {
-		running++
-		peak = max(peak, running)
-		_ = workflow.Sleep(ctx, 1e9)
-		running--
-		if in.ImageID == "img-3" {
-			return MigrateResult{}, temporal.NewNonRetryableApplicationError("licensed", "NotExportable", nil)
-		}
-		return MigrateResult{SourceImageID: in.ImageID}, nil
-	})
-	env.ExecuteWorkflow(BulkMigrate, BulkInput{BulkRequest: BulkRequest{SourceRegion: "DFW", TargetRegions: []string{"IAD"}, Filter: cloud.ImageFilter{Tags: []string{"web"}}, Concurrency: 2}})
+	env.OnWorkflow(MigrateImageWorkflow, mock.Anything, mock.Anything).
+		Return(func(ctx workflow.Context, in MigrateInput) (MigrateResult, error) {
+			running++
+			peak = max(peak, running)
+			_ = workflow.Sleep(ctx, 1e9)
+			running--
+			if in.ImageID == "img-3" {
+				return MigrateResult{}, temporal.NewNonRetryableApplicationError("licensed", "NotExportable", nil)
+			}
+			return MigrateResult{SourceImageID: in.ImageID}, nil
+		})
+	env.ExecuteWorkflow(
+		BulkMigrate,
+		BulkInput{
+			BulkRequest: BulkRequest{
+				SourceRegion:  "DFW",
+				TargetRegions: []string{"IAD"},
+				Filter:        cloud.ImageFilter{Tags: []string{"web"}},
+				Concurrency:   2,
+			},
+		},
+	)
 	if err := env.GetWorkflowError(); err != nil {
 		t.Fatal(err)
 	}
@@ -53,9 +65,13 @@ func TestBulkMigrate(t *testing.T) {
 func TestBulkMigrateContinuesAsNew(t *testing.T) {
 	env := newEnv(t)
 	env.OnActivity(a.Authenticate, mock.Anything).Return(activities.Account{Tenant: "100001"}, nil)
-	env.OnActivity(a.ListImages, mock.Anything, mock.Anything).Return([]cloud.Image{{ID: "a"}, {ID: "b"}, {ID: "c"}}, nil)
+	env.OnActivity(a.ListImages, mock.Anything, mock.Anything).
+		Return([]cloud.Image{{ID: "a"}, {ID: "b"}, {ID: "c"}}, nil)
 	env.OnWorkflow(MigrateImageWorkflow, mock.Anything, mock.Anything).Return(MigrateResult{}, nil)
-	env.ExecuteWorkflow(BulkMigrate, BulkInput{BulkRequest: BulkRequest{SourceRegion: "DFW", TargetRegions: []string{"IAD"}, BatchSize: 2}})
+	env.ExecuteWorkflow(
+		BulkMigrate,
+		BulkInput{BulkRequest: BulkRequest{SourceRegion: "DFW", TargetRegions: []string{"IAD"}, BatchSize: 2}},
+	)
 	err := env.GetWorkflowError()
 	var can *workflow.ContinueAsNewError
 	if !errors.As(err, &can) {
@@ -65,7 +81,8 @@ func TestBulkMigrateContinuesAsNew(t *testing.T) {
 	if err := converterGet(can, &next); err != nil {
 		t.Fatal(err)
 	}
-	if !next.Listed || len(next.Pending) != 1 || next.Pending[0] != "c" || next.Summary.Succeeded != 2 || next.Summary.Total != 3 {
+	if !next.Listed || len(next.Pending) != 1 || next.Pending[0] != "c" || next.Summary.Succeeded != 2 ||
+		next.Summary.Total != 3 {
 		t.Fatalf("carried state %+v", next)
 	}
 	// The next run picks up where it stopped without listing again.

@@ -32,7 +32,12 @@ func TestMigrateAndShareOnRealTemporal(t *testing.T) {
 	web := find(t, demo, "DFW", "demo-web-01")
 
 	in := workflows.MigrateInput{ImageID: web.ID, SourceRegion: "DFW", TargetRegions: []string{"IAD", "LON"}}
-	run, err := env.Client.ExecuteWorkflow(ctx, start(workflows.MigrateWorkflowID(demo.Tenant(), in), "demo", web.ID), workflows.MigrateImageWorkflow, in)
+	run, err := env.Client.ExecuteWorkflow(
+		ctx,
+		start(workflows.MigrateWorkflowID(demo.Tenant(), in), "demo", web.ID),
+		workflows.MigrateImageWorkflow,
+		in,
+	)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +77,12 @@ func TestMigrateAndShareOnRealTemporal(t *testing.T) {
 		}
 	}
 	// The same request again joins the finished run: no second migration, same result.
-	again, err := env.Client.ExecuteWorkflow(ctx, start(workflows.MigrateWorkflowID(demo.Tenant(), in), "demo", web.ID), workflows.MigrateImageWorkflow, in)
+	again, err := env.Client.ExecuteWorkflow(
+		ctx,
+		start(workflows.MigrateWorkflowID(demo.Tenant(), in), "demo", web.ID),
+		workflows.MigrateImageWorkflow,
+		in,
+	)
 	if err == nil {
 		var res2 workflows.MigrateResult
 		_ = again.Get(ctx, &res2)
@@ -80,7 +90,11 @@ func TestMigrateAndShareOnRealTemporal(t *testing.T) {
 			t.Fatalf("the same request started run %s (first %s)", again.GetRunID(), run.GetRunID())
 		}
 	}
-	imgs, _ := demo.ListImages(ctx, "IAD", cloud.ImageFilter{Properties: map[string]string{workflows.PropSourceImageID: web.ID}})
+	imgs, _ := demo.ListImages(
+		ctx,
+		"IAD",
+		cloud.ImageFilter{Properties: map[string]string{workflows.PropSourceImageID: web.ID}},
+	)
 	if len(imgs) != 1 {
 		t.Fatalf("%d images in IAD for the source, want 1", len(imgs))
 	}
@@ -89,14 +103,29 @@ func TestMigrateAndShareOnRealTemporal(t *testing.T) {
 	// producer's backstop poll hears the decision.
 	share := workflows.ShareInput{Region: "IAD", ImageID: res.Targets[0].ImageID, Members: []string{"100002"},
 		Deadline: workflows.Duration(time.Minute), PollInterval: workflows.Duration(time.Second)}
-	srun, err := env.Client.ExecuteWorkflow(ctx, start(workflows.ShareWorkflowID(demo.Tenant(), share), "demo", share.ImageID), workflows.ShareImageWorkflow, share)
+	srun, err := env.Client.ExecuteWorkflow(
+		ctx,
+		start(workflows.ShareWorkflowID(demo.Tenant(), share), "demo", share.ImageID),
+		workflows.ShareImageWorkflow,
+		share,
+	)
 	if err != nil {
 		t.Fatal(err)
 	}
 	waitMember(t, demo, "IAD", share.ImageID, "100002")
-	acc := workflows.AcceptInput{Region: "IAD", ImageID: share.ImageID, Producer: demo.Tenant(), ShareWorkflowID: srun.GetID(),
-		Policy: workflows.AcceptPolicy{TrustedProducers: []string{demo.Tenant()}}}
-	arun, err := env.Client.ExecuteWorkflow(ctx, start(workflows.AcceptWorkflowID("100002", acc), "partner", share.ImageID), workflows.AcceptShareWorkflow, acc)
+	acc := workflows.AcceptInput{
+		Region:          "IAD",
+		ImageID:         share.ImageID,
+		Producer:        demo.Tenant(),
+		ShareWorkflowID: srun.GetID(),
+		Policy:          workflows.AcceptPolicy{TrustedProducers: []string{demo.Tenant()}},
+	}
+	arun, err := env.Client.ExecuteWorkflow(
+		ctx,
+		start(workflows.AcceptWorkflowID("100002", acc), "partner", share.ImageID),
+		workflows.AcceptShareWorkflow,
+		acc,
+	)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +143,12 @@ func TestMigrateAndShareOnRealTemporal(t *testing.T) {
 	// BulkMigrate: every image tagged "db" (demo-db-01) to ORD, as a child MigrateImage.
 	bulk := workflows.BulkInput{BulkRequest: workflows.BulkRequest{SourceRegion: "DFW", TargetRegions: []string{"ORD"},
 		Filter: cloud.ImageFilter{Tags: []string{"db"}}}}
-	brun, err := env.Client.ExecuteWorkflow(ctx, start(workflows.BulkWorkflowID(demo.Tenant(), bulk.BulkRequest), "demo", ""), workflows.BulkMigrateWorkflow, bulk)
+	brun, err := env.Client.ExecuteWorkflow(
+		ctx,
+		start(workflows.BulkWorkflowID(demo.Tenant(), bulk.BulkRequest), "demo", ""),
+		workflows.BulkMigrateWorkflow,
+		bulk,
+	)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +157,10 @@ func TestMigrateAndShareOnRealTemporal(t *testing.T) {
 		t.Fatalf("bulk %+v %v", sum, err)
 	}
 	db := find(t, demo, "DFW", "demo-db-01")
-	if imgs, _ := demo.ListImages(ctx, "ORD", cloud.ImageFilter{Properties: map[string]string{workflows.PropSourceImageID: db.ID}}); len(imgs) != 1 || imgs[0].Checksum != db.Checksum {
+	if imgs, _ := demo.ListImages(ctx, "ORD", cloud.ImageFilter{Properties: map[string]string{workflows.PropSourceImageID: db.ID}}); len(
+		imgs,
+	) != 1 ||
+		imgs[0].Checksum != db.Checksum {
 		t.Fatalf("bulk did not make one verified copy of demo-db-01 in ORD: %+v", imgs)
 	}
 	if os.Getenv("IMAGEFLOW_RECORD_HISTORIES") == "1" {
@@ -164,7 +201,13 @@ func waitMember(t *testing.T, c *cloud.Client, region, image, member string) {
 
 // record writes a run's history as JSON for the replay test.
 func record(t *testing.T, c client.Client, run client.WorkflowRun, name string) {
-	it := c.GetWorkflowHistory(context.Background(), run.GetID(), run.GetRunID(), false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	it := c.GetWorkflowHistory(
+		context.Background(),
+		run.GetID(),
+		run.GetRunID(),
+		false,
+		enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT,
+	)
 	var h historypb.History
 	for it.HasNext() {
 		ev, err := it.Next()

@@ -76,9 +76,20 @@ func (in *MigrateInput) Normalize() error {
 // MigrateWorkflowID is the id of the run for this request: the same request maps to the same run.
 // Requests that differ in name, policies or members are separate jobs (the hash at the end).
 func MigrateWorkflowID(tenant string, in MigrateInput) string {
-	return key("migrate", tenant, strings.ToUpper(in.SourceRegion), in.ImageID, "to",
+	return key(
+		"migrate",
+		tenant,
+		strings.ToUpper(in.SourceRegion),
+		in.ImageID,
+		"to",
 		strings.Join(sortedCopy(upper(in.TargetRegions)), "+"),
-		variant(in.TargetName, orDefault(in.Policy, PolicyAll), orDefault(in.Cleanup, CleanupOnSuccess), sortedCopy(in.ShareWith)))
+		variant(
+			in.TargetName,
+			orDefault(in.Policy, PolicyAll),
+			orDefault(in.Cleanup, CleanupOnSuccess),
+			sortedCopy(in.ShareWith),
+		),
+	)
 }
 
 // TargetResult is one target region's outcome.
@@ -155,9 +166,16 @@ func (m *migration) run(ctx workflow.Context) error {
 	}
 	m.result.Checksum = m.source.Checksum
 	// Announce the start while looking for earlier imports: one wait for both.
-	started := workflow.ExecuteActivity(withActivity(ctx, "announce migration.started", 30*time.Second), a.PublishFact,
-		activities.Fact{Type: activities.FactMigrationStarted, ID: runKey(ctx) + ":started", Data: map[string]any{"migration_id": m.id, "image_id": in.ImageID,
-			"source_region": in.SourceRegion, "target_regions": in.TargetRegions}})
+	started := workflow.ExecuteActivity(
+		withActivity(ctx, "announce migration.started", 30*time.Second),
+		a.PublishFact,
+		activities.Fact{
+			Type: activities.FactMigrationStarted,
+			ID:   runKey(ctx) + ":started",
+			Data: map[string]any{"migration_id": m.id, "image_id": in.ImageID,
+				"source_region": in.SourceRegion, "target_regions": in.TargetRegions},
+		},
+	)
 	existing := m.findExisting(ctx)
 	if err := started.Get(ctx, nil); err != nil {
 		workflow.GetLogger(ctx).Warn("could not announce the start", "error", err)
@@ -182,7 +200,8 @@ func (m *migration) run(ctx workflow.Context) error {
 func (m *migration) findExisting(ctx workflow.Context) map[string]cloud.Image {
 	found := map[string]cloud.Image{}
 	fctx := withActivity(ctx, "look for earlier imports in "+strings.Join(m.in.TargetRegions, ", "), 2*time.Minute)
-	err := workflow.ExecuteActivity(fctx, a.FindImagesByProperty, activities.FindImagesInput{Regions: m.in.TargetRegions, Key: PropMigrationID, Value: m.id}).Get(ctx, &found)
+	err := workflow.ExecuteActivity(fctx, a.FindImagesByProperty, activities.FindImagesInput{Regions: m.in.TargetRegions, Key: PropMigrationID, Value: m.id}).
+		Get(ctx, &found)
 	if err != nil {
 		// Not fatal: an import may then happen where one exists, and the stamp check below
 		// would show two; the activity's own conflict error names them for a person.
@@ -195,10 +214,18 @@ func (m *migration) findExisting(ctx workflow.Context) map[string]cloud.Image {
 func (m *migration) export(ctx workflow.Context) (cloud.ObjectRef, error) {
 	in := m.in
 	m.status.Step = "exporting"
-	workflow.SetCurrentDetails(ctx, fmt.Sprintf("exporting %s (%s, %d MiB) in %s", m.source.Name, in.ImageID, m.source.Size>>20, in.SourceRegion))
+	workflow.SetCurrentDetails(
+		ctx,
+		fmt.Sprintf("exporting %s (%s, %d MiB) in %s", m.source.Name, in.ImageID, m.source.Size>>20, in.SourceRegion),
+	)
 	start := workflow.Now(ctx)
 	var task cloud.Task
-	ectx := withLongActivity(ctx, fmt.Sprintf("export %s to %s", in.ImageID, m.container), 24*time.Hour, m.in.HeartbeatTimeout.D())
+	ectx := withLongActivity(
+		ctx,
+		fmt.Sprintf("export %s to %s", in.ImageID, m.container),
+		24*time.Hour,
+		m.in.HeartbeatTimeout.D(),
+	)
 	if err := workflow.ExecuteActivity(ectx, a.ExportImage,
 		activities.ExportInput{Region: in.SourceRegion, ImageID: in.ImageID, Container: m.container}).Get(ctx, &task); err != nil {
 		return cloud.ObjectRef{}, failWith(err, "export %s in %s", in.ImageID, in.SourceRegion)
@@ -206,7 +233,11 @@ func (m *migration) export(ctx workflow.Context) (cloud.ObjectRef, error) {
 	m.result.ExportSeconds = workflow.Now(ctx).Sub(start).Seconds()
 	c, o, ok := task.ExportLocation()
 	if !ok {
-		return cloud.ObjectRef{}, temporal.NewNonRetryableApplicationError("export finished without an export_location", "TaskFailed", nil)
+		return cloud.ObjectRef{}, temporal.NewNonRetryableApplicationError(
+			"export finished without an export_location",
+			"TaskFailed",
+			nil,
+		)
 	}
 	return cloud.ObjectRef{Region: in.SourceRegion, Container: c, Object: o}, nil
 }
@@ -214,7 +245,10 @@ func (m *migration) export(ctx workflow.Context) (cloud.ObjectRef, error) {
 // targets runs every target in parallel. Under the all policy the first failure cancels the rest.
 func (m *migration) targets(ctx workflow.Context, export cloud.ObjectRef, existing map[string]cloud.Image) error {
 	m.status.Step = "copying"
-	workflow.SetCurrentDetails(ctx, fmt.Sprintf("moving %s to %s", m.source.Name, strings.Join(m.in.TargetRegions, ", ")))
+	workflow.SetCurrentDetails(
+		ctx,
+		fmt.Sprintf("moving %s to %s", m.source.Name, strings.Join(m.in.TargetRegions, ", ")),
+	)
 	tctx, cancel := workflow.WithCancel(ctx)
 	defer cancel()
 	results := make([]TargetResult, len(m.in.TargetRegions))
@@ -244,13 +278,24 @@ func (m *migration) targets(ctx workflow.Context, export cloud.ObjectRef, existi
 	case m.in.Policy == PolicyBestEffort && len(failed) < len(results):
 		return nil
 	}
-	return temporal.NewNonRetryableApplicationError(fmt.Sprintf("migration %s of image %s failed for %d of %d targets: %s",
-		m.id, m.in.ImageID, len(failed), len(results), strings.Join(failed, "; ")), "MigrationFailed", nil, m.result)
+	return temporal.NewNonRetryableApplicationError(
+		fmt.Sprintf("migration %s of image %s failed for %d of %d targets: %s",
+			m.id, m.in.ImageID, len(failed), len(results), strings.Join(failed, "; ")),
+		"MigrationFailed",
+		nil,
+		m.result,
+	)
 }
 
 // target brings one region to the wanted state: an image carrying the source's properties, tags
 // and the coordinating stamp, shared as asked.
-func (m *migration) target(ctx workflow.Context, region string, export cloud.ObjectRef, found cloud.Image, reused bool) TargetResult {
+func (m *migration) target(
+	ctx workflow.Context,
+	region string,
+	export cloud.ObjectRef,
+	found cloud.Image,
+	reused bool,
+) TargetResult {
 	res := TargetResult{Region: region, Reused: reused}
 	fail := func(step string, err error) TargetResult {
 		res.Status, res.Error = "failed", step+": "+reason(err)
@@ -266,11 +311,18 @@ func (m *migration) target(ctx workflow.Context, region string, export cloud.Obj
 		obj := cloud.ObjectRef{Region: region, Container: m.container, Object: m.in.ImageID + ".vhd"}
 		start := workflow.Now(ctx)
 		var copied cloud.CopyResult
-		cctx := withLongActivity(ctx, fmt.Sprintf("copy %d MiB %s -> %s", m.source.Size>>20, export.Region, region), 48*time.Hour, m.in.HeartbeatTimeout.D())
+		cctx := withLongActivity(
+			ctx,
+			fmt.Sprintf("copy %d MiB %s -> %s", m.source.Size>>20, export.Region, region),
+			48*time.Hour,
+			m.in.HeartbeatTimeout.D(),
+		)
 		if err := workflow.ExecuteActivity(cctx, a.CopyObjectAcrossRegions, activities.CopyInput{Source: export, Target: obj, ExpectedMD5: m.source.Checksum}).Get(ctx, &copied); err != nil {
 			return fail("copy", err)
 		}
-		res.Bytes, res.BytesSent, res.CopySeconds = copied.Bytes, copied.BytesSent, workflow.Now(ctx).Sub(start).Seconds()
+		res.Bytes, res.BytesSent, res.CopySeconds = copied.Bytes, copied.BytesSent, workflow.Now(ctx).
+			Sub(start).
+			Seconds()
 
 		m.setTarget(ctx, region, "importing")
 		start = workflow.Now(ctx)
@@ -286,13 +338,31 @@ func (m *migration) target(ctx workflow.Context, region string, export cloud.Obj
 	res.ImageID = imageID
 
 	if reused && found.Checksum != m.source.Checksum {
-		return fail("verify", fmt.Errorf("image %s found in %s has checksum %s, the source has %s", imageID, region, found.Checksum, m.source.Checksum))
+		return fail(
+			"verify",
+			fmt.Errorf(
+				"image %s found in %s has checksum %s, the source has %s",
+				imageID,
+				region,
+				found.Checksum,
+				m.source.Checksum,
+			),
+		)
 	}
 	m.setTarget(ctx, region, "tagging")
-	fact := activities.Fact{Type: activities.FactMigrationTargetCompleted, ID: runKey(ctx) + ":target:" + region, Data: map[string]any{"migration_id": m.id,
-		"source_image_id": m.in.ImageID, "region": region, "image_id": imageID, "bytes": res.Bytes}}
+	fact := activities.Fact{
+		Type: activities.FactMigrationTargetCompleted,
+		ID:   runKey(ctx) + ":target:" + region,
+		Data: map[string]any{"migration_id": m.id,
+			"source_image_id": m.in.ImageID, "region": region, "image_id": imageID, "bytes": res.Bytes},
+	}
 	finish := activities.FinishTargetInput{ShareWith: m.in.ShareWith, Fact: &fact,
-		Update: activities.UpdateImageInput{Region: region, ImageID: imageID, Properties: m.carriedProperties(), Tags: m.source.Tags}}
+		Update: activities.UpdateImageInput{
+			Region:     region,
+			ImageID:    imageID,
+			Properties: m.carriedProperties(),
+			Tags:       m.source.Tags,
+		}}
 	if err := workflow.ExecuteActivity(withActivity(ctx, "carry properties and tags to "+imageID+", share, announce", 2*time.Minute), a.FinishTarget, finish).Get(ctx, nil); err != nil {
 		return fail("finish", err)
 	}
@@ -345,13 +415,18 @@ func (m *migration) finish(ctx workflow.Context, err error) {
 	}
 	in := activities.FinishMigrationInput{Fact: activities.Fact{Type: typ, ID: runKey(ctx) + ":" + typ, Data: data}}
 	if m.in.Cleanup == CleanupAlways || (m.in.Cleanup == CleanupOnSuccess && err == nil) {
-		in.Cleanup = &activities.CleanupInput{Regions: append([]string{m.in.SourceRegion}, m.in.TargetRegions...), Container: m.container, Prefix: m.in.ImageID}
+		in.Cleanup = &activities.CleanupInput{
+			Regions:   append([]string{m.in.SourceRegion}, m.in.TargetRegions...),
+			Container: m.container,
+			Prefix:    m.in.ImageID,
+		}
 		m.status.Step = "cleaning up"
 	}
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	var n int
 	if ferr := workflow.ExecuteActivity(withActivity(dctx, "clean up and announce "+typ, 30*time.Minute), a.FinishMigration, in).Get(dctx, &n); ferr != nil {
-		workflow.GetLogger(ctx).Warn("cleanup failed; intermediate objects remain", "container", m.container, "error", ferr)
+		workflow.GetLogger(ctx).
+			Warn("cleanup failed; intermediate objects remain", "container", m.container, "error", ferr)
 		publish(dctx, typ, runKey(ctx)+":"+typ, data)
 	}
 	m.result.ObjectsDeleted = n

@@ -17,8 +17,18 @@ import (
 	"github.com/imageflow/imageflow/cloud"
 )
 
-var source = cloud.Image{ID: "img-1", Name: "web-01", Status: "active", Owner: "100001", Checksum: "abc", Size: 64 << 20,
-	Tags: []string{"web"}, Properties: map[string]string{"app": "web", "image_type": "snapshot", "com.rackspace__1__options": "0"}}
+var source = cloud.Image{
+	ID:       "img-1",
+	Name:     "web-01",
+	Status:   "active",
+	Owner:    "100001",
+	Checksum: "abc",
+	Size:     64 << 20,
+	Tags: []string{
+		"web",
+	},
+	Properties: map[string]string{"app": "web", "image_type": "snapshot", "com.rackspace__1__options": "0"},
+}
 
 func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
 	var s testsuite.WorkflowTestSuite
@@ -46,59 +56,95 @@ func (c *calls) has(prefix string) int {
 
 // mockMigration answers every migration activity; failCopy names regions whose copy fails and
 // existing names regions that already hold this migration's image.
-func mockMigration(env *testsuite.TestWorkflowEnvironment, c *calls, failCopy map[string]bool, existing map[string]string) {
+func mockMigration(
+	env *testsuite.TestWorkflowEnvironment,
+	c *calls,
+	failCopy map[string]bool,
+	existing map[string]string,
+) {
 	env.OnActivity(a.CheckExportable, mock.Anything, mock.Anything).Return(source, nil)
-	env.OnActivity(a.PublishFact, mock.Anything, mock.Anything).Return(func(_ context.Context, f activities.Fact) error {
-		c.add("fact " + f.Type)
-		return nil
-	})
-	env.OnActivity(a.FindImagesByProperty, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.FindImagesInput) (map[string]cloud.Image, error) {
-		out := map[string]cloud.Image{}
-		for _, r := range in.Regions {
-			if id, ok := existing[r]; ok {
-				out[r] = cloud.Image{ID: id, Checksum: "abc"}
+	env.OnActivity(a.PublishFact, mock.Anything, mock.Anything).
+		Return(func(_ context.Context, f activities.Fact) error {
+			c.add("fact " + f.Type)
+			return nil
+		})
+	env.OnActivity(a.FindImagesByProperty, mock.Anything, mock.Anything).
+		Return(func(_ context.Context, in activities.FindImagesInput) (map[string]cloud.Image, error) {
+			out := map[string]cloud.Image{}
+			for _, r := range in.Regions {
+				if id, ok := existing[r]; ok {
+					out[r] = cloud.Image{ID: id, Checksum: "abc"}
+				}
 			}
-		}
-		return out, nil
-	}).Maybe()
-	env.OnActivity(a.ExportImage, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ExportInput) (cloud.Task, error) {
-		c.add("export")
-		return cloud.Task{ID: "t-exp", Status: "success", Result: map[string]string{"export_location": "c/img-1.vhd"}}, nil
-	}).Maybe()
-	env.OnActivity(a.CopyObjectAcrossRegions, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.CopyInput) (cloud.CopyResult, error) {
-		c.add("copy " + in.Target.Region)
-		if failCopy[in.Target.Region] {
-			return cloud.CopyResult{}, temporal.NewNonRetryableApplicationError("link down", "Unavailable", nil)
-		}
-		return cloud.CopyResult{Bytes: 64 << 20, BytesSent: 64 << 20, Segments: 1}, nil
-	}).Maybe()
-	env.OnActivity(a.ImportImage, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ImportInput) (cloud.Task, error) {
-		c.add("import " + in.Region)
-		return cloud.Task{ID: "t-imp-" + in.Region, Status: "success", Result: map[string]string{"image_id": "new-" + in.Region}}, nil
-	}).Maybe()
-	env.OnActivity(a.FinishTarget, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.FinishTargetInput) (cloud.Image, error) {
-		u := in.Update
-		c.add("update " + u.Region + " " + u.Properties[PropMigrationID] + " app=" + u.Properties["app"] + " type=" + u.Properties["image_type"] + " tags=" + strings.Join(u.Tags, ","))
-		for _, m := range in.ShareWith {
-			c.add("share " + u.Region + " " + m)
-		}
-		c.add("fact " + in.Fact.Type)
-		return cloud.Image{ID: u.ImageID, Checksum: "abc"}, nil
-	}).Maybe()
-	env.OnActivity(a.FinishMigration, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.FinishMigrationInput) (int, error) {
-		c.add("fact " + in.Fact.Type)
-		if in.Cleanup == nil {
-			return 0, nil
-		}
-		for _, r := range in.Cleanup.Regions {
-			c.add("cleanup " + r)
-		}
-		return 3 * len(in.Cleanup.Regions), nil
-	}).Maybe()
+			return out, nil
+		}).
+		Maybe()
+	env.OnActivity(a.ExportImage, mock.Anything, mock.Anything).
+		Return(func(_ context.Context, in activities.ExportInput) (cloud.Task, error) {
+			c.add("export")
+			return cloud.Task{
+				ID:     "t-exp",
+				Status: "success",
+				Result: map[string]string{"export_location": "c/img-1.vhd"},
+			}, nil
+		}).
+		Maybe()
+	env.OnActivity(a.CopyObjectAcrossRegions, mock.Anything, mock.Anything).
+		Return(func(_ context.Context, in activities.CopyInput) (cloud.CopyResult, error) {
+			c.add("copy " + in.Target.Region)
+			if failCopy[in.Target.Region] {
+				return cloud.CopyResult{}, temporal.NewNonRetryableApplicationError("link down", "Unavailable", nil)
+			}
+			return cloud.CopyResult{Bytes: 64 << 20, BytesSent: 64 << 20, Segments: 1}, nil
+		}).
+		Maybe()
+	env.OnActivity(a.ImportImage, mock.Anything, mock.Anything).
+		Return(func(_ context.Context, in activities.ImportInput) (cloud.Task, error) {
+			c.add("import " + in.Region)
+			return cloud.Task{
+				ID:     "t-imp-" + in.Region,
+				Status: "success",
+				Result: map[string]string{"image_id": "new-" + in.Region},
+			}, nil
+		}).
+		Maybe()
+	env.OnActivity(a.FinishTarget, mock.Anything, mock.Anything).
+		Return(func(_ context.Context, in activities.FinishTargetInput) (cloud.Image, error) {
+			u := in.Update
+			c.add(
+				"update " + u.Region + " " + u.Properties[PropMigrationID] + " app=" + u.Properties["app"] + " type=" + u.Properties["image_type"] + " tags=" + strings.Join(
+					u.Tags,
+					",",
+				),
+			)
+			for _, m := range in.ShareWith {
+				c.add("share " + u.Region + " " + m)
+			}
+			c.add("fact " + in.Fact.Type)
+			return cloud.Image{ID: u.ImageID, Checksum: "abc"}, nil
+		}).
+		Maybe()
+	env.OnActivity(a.FinishMigration, mock.Anything, mock.Anything).
+		Return(func(_ context.Context, in activities.FinishMigrationInput) (int, error) {
+			c.add("fact " + in.Fact.Type)
+			if in.Cleanup == nil {
+				return 0, nil
+			}
+			for _, r := range in.Cleanup.Regions {
+				c.add("cleanup " + r)
+			}
+			return 3 * len(in.Cleanup.Regions), nil
+		}).
+		Maybe()
 }
 
 func migrateInput() MigrateInput {
-	return MigrateInput{ImageID: "img-1", SourceRegion: "dfw", TargetRegions: []string{"IAD", "lon"}, ShareWith: []string{"100002"}}
+	return MigrateInput{
+		ImageID:       "img-1",
+		SourceRegion:  "dfw",
+		TargetRegions: []string{"IAD", "lon"},
+		ShareWith:     []string{"100002"},
+	}
 }
 
 func TestMigrateSucceeds(t *testing.T) {
@@ -112,7 +158,9 @@ func TestMigrateSucceeds(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = env.GetWorkflowResult(&res)
-	if len(res.Targets) != 2 || res.Targets[0].ImageID != "new-IAD" || res.Targets[1].ImageID != "new-LON" || res.ObjectsDeleted != 9 || res.Checksum != "abc" {
+	if len(res.Targets) != 2 || res.Targets[0].ImageID != "new-IAD" || res.Targets[1].ImageID != "new-LON" ||
+		res.ObjectsDeleted != 9 ||
+		res.Checksum != "abc" {
 		t.Fatalf("result %+v", res)
 	}
 	for _, want := range []string{"export", "copy IAD", "copy LON", "import IAD", "import LON",
@@ -134,15 +182,18 @@ func TestMigrateValidationFailsAtOnce(t *testing.T) {
 	env := newEnv(t)
 	c := &calls{}
 	env.OnActivity(a.CheckExportable, mock.Anything, mock.Anything).Return(cloud.Image{},
-		temporal.NewNonRetryableApplicationError("image img-1 (rhel) in DFW carries licensed software", activities.ErrNotExportable, nil))
-	env.OnActivity(a.FinishMigration, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.FinishMigrationInput) (int, error) {
-		c.add("fact " + in.Fact.Type)
-		return 0, nil
-	})
+		temporal.NewNonRetryableApplicationError("image img-1 (rhel) in DFW carries licensed software", activities.ErrNotExportable, nil),
+	)
+	env.OnActivity(a.FinishMigration, mock.Anything, mock.Anything).
+		Return(func(_ context.Context, in activities.FinishMigrationInput) (int, error) {
+			c.add("fact " + in.Fact.Type)
+			return 0, nil
+		})
 	env.ExecuteWorkflow(MigrateImage, migrateInput())
 	err := env.GetWorkflowError()
 	var ae *temporal.ApplicationError
-	if !errors.As(err, &ae) || ae.Type() != activities.ErrNotExportable || !strings.Contains(err.Error(), "licensed software") {
+	if !errors.As(err, &ae) || ae.Type() != activities.ErrNotExportable ||
+		!strings.Contains(err.Error(), "licensed software") {
 		t.Fatalf("error %v", err)
 	}
 	if c.has("fact migration.failed") != 1 || c.has("fact migration.started") != 0 {
@@ -241,20 +292,35 @@ func TestMigrateOneTargetAlreadyDone(t *testing.T) {
 }
 
 func TestMigrateWorkflowIDIsStable(t *testing.T) {
-	a := MigrateWorkflowID("100001", MigrateInput{ImageID: "x", SourceRegion: "dfw", TargetRegions: []string{"LON", "iad"}})
-	b := MigrateWorkflowID("100001", MigrateInput{ImageID: "x", SourceRegion: "DFW", TargetRegions: []string{"IAD", "LON"}})
+	a := MigrateWorkflowID(
+		"100001",
+		MigrateInput{ImageID: "x", SourceRegion: "dfw", TargetRegions: []string{"LON", "iad"}},
+	)
+	b := MigrateWorkflowID(
+		"100001",
+		MigrateInput{ImageID: "x", SourceRegion: "DFW", TargetRegions: []string{"IAD", "LON"}},
+	)
 	if a != b || !strings.HasPrefix(a, "migrate-100001-DFW-x-to-IAD+LON-") {
 		t.Fatalf("%s vs %s", a, b)
 	}
 	// A request that changes the outcome is another job; defaults spelled out are the same one.
-	named := MigrateWorkflowID("100001", MigrateInput{ImageID: "x", SourceRegion: "DFW", TargetRegions: []string{"IAD", "LON"},
-		TargetName: "web (copy)"})
-	spelled := MigrateWorkflowID("100001", MigrateInput{ImageID: "x", SourceRegion: "DFW", TargetRegions: []string{"IAD", "LON"},
-		Policy: PolicyAll, Cleanup: CleanupOnSuccess})
+	named := MigrateWorkflowID(
+		"100001",
+		MigrateInput{ImageID: "x", SourceRegion: "DFW", TargetRegions: []string{"IAD", "LON"},
+			TargetName: "web (copy)"},
+	)
+	spelled := MigrateWorkflowID(
+		"100001",
+		MigrateInput{ImageID: "x", SourceRegion: "DFW", TargetRegions: []string{"IAD", "LON"},
+			Policy: PolicyAll, Cleanup: CleanupOnSuccess},
+	)
 	if named == a || spelled != a {
 		t.Fatalf("target_name did not change the id (%s) or spelled-out defaults did (%s vs %s)", named, spelled, a)
 	}
-	long := MigrateWorkflowID("1", MigrateInput{ImageID: strings.Repeat("x", 300), SourceRegion: "DFW", TargetRegions: []string{"IAD"}})
+	long := MigrateWorkflowID(
+		"1",
+		MigrateInput{ImageID: strings.Repeat("x", 300), SourceRegion: "DFW", TargetRegions: []string{"IAD"}},
+	)
 	if len(long) > 200 {
 		t.Fatalf("id of %d chars", len(long))
 	}

@@ -17,7 +17,13 @@ var (
 )
 
 // SearchAttributeKeys lists them all, for registration.
-var SearchAttributeKeys = []temporal.SearchAttributeKey{SearchImageID, SearchSourceRegion, SearchTargetRegions, SearchMember, SearchJobStatus}
+var SearchAttributeKeys = []temporal.SearchAttributeKey{
+	SearchImageID,
+	SearchSourceRegion,
+	SearchTargetRegions,
+	SearchMember,
+	SearchJobStatus,
+}
 
 // StartAttributes are the search attributes a run is started with; empty values are left out.
 // A run started with them (JobStatus included) keeps JobStatus current as it goes.

@@ -50,7 +50,10 @@ func (in *ShareInput) Normalize() error {
 			return invalid("share: member %q is listed twice", m)
 		}
 		if !tenantID.MatchString(m) {
-			return invalid("share: member %q is not a tenant id (a Rackspace account number, or a 32-hex OpenStack project id)", m)
+			return invalid(
+				"share: member %q is not a tenant id (a Rackspace account number, or a 32-hex OpenStack project id)",
+				m,
+			)
 		}
 		seen[m] = true
 	}
@@ -144,13 +147,21 @@ func ShareImage(ctx workflow.Context, in ShareInput) (ShareResult, error) {
 		return ShareResult{}, err
 	}
 	decisions := workflow.GetSignalChannel(ctx, MemberStatusSignal)
-	setJobStatus(ctx, JobRunning, fmt.Sprintf("sharing %s in %s with %s", in.ImageID, in.Region, strings.Join(in.Members, ", ")))
+	setJobStatus(
+		ctx,
+		JobRunning,
+		fmt.Sprintf("sharing %s in %s with %s", in.ImageID, in.Region, strings.Join(in.Members, ", ")),
+	)
 	if err := s.offer(ctx); err != nil {
 		setJobStatus(ctx, JobFailed, "share failed: "+reason(err))
 		return ShareResult{}, err
 	}
 	s.status.Step = "waiting for decisions"
-	setJobStatus(ctx, JobWaiting, fmt.Sprintf("waiting up to %s for %s", in.Deadline.D(), strings.Join(s.pending(), ", ")))
+	setJobStatus(
+		ctx,
+		JobWaiting,
+		fmt.Sprintf("waiting up to %s for %s", in.Deadline.D(), strings.Join(s.pending(), ", ")),
+	)
 	s.wait(ctx, decisions)
 	s.status.Step = "applying policy"
 	for _, m := range s.pending() {
@@ -181,9 +192,12 @@ func ShareImage(ctx workflow.Context, in ShareInput) (ShareResult, error) {
 func (s *share) offer(ctx workflow.Context) error {
 	futures := make([]workflow.Future, len(s.in.Members))
 	for i, m := range s.in.Members {
-		futures[i] = workflow.ExecuteActivity(withActivity(ctx, "offer "+s.in.ImageID+" to "+m, time.Minute), a.OfferShare,
+		futures[i] = workflow.ExecuteActivity(
+			withActivity(ctx, "offer "+s.in.ImageID+" to "+m, time.Minute),
+			a.OfferShare,
 			activities.OfferInput{Region: s.in.Region, ImageID: s.in.ImageID, Member: m, ShareWorkflowID: s.id,
-				FactKey: runKey(ctx)})
+				FactKey: runKey(ctx)},
+		)
 	}
 	for i, m := range s.in.Members {
 		var mem cloud.Member
@@ -213,7 +227,8 @@ func (s *share) settle(ctx workflow.Context, member string, expired bool, via st
 	var res activities.SettleResult
 	err := workflow.ExecuteActivity(withActivity(ctx, "settle "+member, time.Minute), a.SettleMember, activities.SettleInput{
 		Region: s.in.Region, ImageID: s.in.ImageID, Member: member, ShareWorkflowID: s.id,
-		OnReject: s.in.OnReject, OnTimeout: s.in.OnTimeout, Expired: expired, FactKey: runKey(ctx)}).Get(ctx, &res)
+		OnReject: s.in.OnReject, OnTimeout: s.in.OnTimeout, Expired: expired, FactKey: runKey(ctx)}).
+		Get(ctx, &res)
 	if err != nil {
 		workflow.GetLogger(ctx).Warn("could not settle a member; the next poll will", "member", member, "error", err)
 		return
@@ -235,7 +250,11 @@ func (s *share) wait(ctx workflow.Context, decisions workflow.ReceiveChannel) {
 			return
 		}
 		tctx, cancelTimer := workflow.WithCancel(ctx)
-		timer := workflow.NewTimerWithOptions(tctx, min(left, s.in.PollInterval.D()), workflow.TimerOptions{Summary: "backstop poll of member status"})
+		timer := workflow.NewTimerWithOptions(
+			tctx,
+			min(left, s.in.PollInterval.D()),
+			workflow.TimerOptions{Summary: "backstop poll of member status"},
+		)
 		sel := workflow.NewSelector(ctx)
 		var signalled *MemberDecision
 		sel.AddReceive(decisions, func(c workflow.ReceiveChannel, _ bool) {

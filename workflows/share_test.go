@@ -28,40 +28,49 @@ func (cs cloudState) get(m string) string {
 // mockShare answers the share activities the way the real ones behave; pollStatus is each
 // member's status as the cloud holds it.
 func mockShare(env *testsuite.TestWorkflowEnvironment, c *calls, pollStatus func(member string) string) {
-	env.OnActivity(a.OfferShare, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.OfferInput) (cloud.Member, error) {
-		c.add("add " + in.Member)
-		st := pollStatus(in.Member)
-		if st == "pending" {
-			c.add("fact share.offered " + in.Member)
-		}
-		return cloud.Member{MemberID: in.Member, Status: st}, nil
-	})
-	env.OnActivity(a.SettleMember, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.SettleInput) (activities.SettleResult, error) {
-		c.add("poll " + in.Member)
-		res := activities.SettleResult{Status: pollStatus(in.Member)}
-		policy := ""
-		switch {
-		case res.Status == "rejected":
-			policy = in.OnReject
-		case res.Status == "pending" && in.Expired:
-			res.Status, policy = "expired", in.OnTimeout
-		case res.Status == "pending":
+	env.OnActivity(a.OfferShare, mock.Anything, mock.Anything).
+		Return(func(_ context.Context, in activities.OfferInput) (cloud.Member, error) {
+			c.add("add " + in.Member)
+			st := pollStatus(in.Member)
+			if st == "pending" {
+				c.add("fact share.offered " + in.Member)
+			}
+			return cloud.Member{MemberID: in.Member, Status: st}, nil
+		})
+	env.OnActivity(a.SettleMember, mock.Anything, mock.Anything).
+		Return(func(_ context.Context, in activities.SettleInput) (activities.SettleResult, error) {
+			c.add("poll " + in.Member)
+			res := activities.SettleResult{Status: pollStatus(in.Member)}
+			policy := ""
+			switch {
+			case res.Status == "rejected":
+				policy = in.OnReject
+			case res.Status == "pending" && in.Expired:
+				res.Status, policy = "expired", in.OnTimeout
+			case res.Status == "pending":
+				return res, nil
+			}
+			if policy == Revoke {
+				c.add("revoke " + in.Member)
+				res.Revoked = true
+			}
+			c.add("fact share." + res.Status + " " + in.Member)
+			if res.Revoked {
+				c.add("fact share.revoked " + in.Member)
+			}
 			return res, nil
-		}
-		if policy == Revoke {
-			c.add("revoke " + in.Member)
-			res.Revoked = true
-		}
-		c.add("fact share." + res.Status + " " + in.Member)
-		if res.Revoked {
-			c.add("fact share.revoked " + in.Member)
-		}
-		return res, nil
-	}).Maybe()
+		}).
+		Maybe()
 }
 
 func shareInput(members ...string) ShareInput {
-	return ShareInput{Region: "DFW", ImageID: "img-1", Members: members, Deadline: Duration(48 * time.Hour), PollInterval: Duration(6 * time.Hour)}
+	return ShareInput{
+		Region:       "DFW",
+		ImageID:      "img-1",
+		Members:      members,
+		Deadline:     Duration(48 * time.Hour),
+		PollInterval: Duration(6 * time.Hour),
+	}
 }
 
 func shareResult(t *testing.T, env *testsuite.TestWorkflowEnvironment) map[string]MemberOutcome {
@@ -101,7 +110,8 @@ func TestShareAcceptedBySignal(t *testing.T) {
 	if o := out["100002"]; o.Status != "accepted" || o.Via != "signal" || o.Revoked {
 		t.Fatalf("outcome %+v", o)
 	}
-	if c.has("fact share.offered 100002") != 1 || c.has("fact share.accepted 100002") != 1 || c.has("poll") != 1 || c.has("revoke") != 0 {
+	if c.has("fact share.offered 100002") != 1 || c.has("fact share.accepted 100002") != 1 || c.has("poll") != 1 ||
+		c.has("revoke") != 0 {
 		t.Fatalf("calls %v", c.names)
 	}
 }
@@ -117,7 +127,8 @@ func TestShareRejectedWithRevoke(t *testing.T) {
 	in.OnReject = Revoke
 	env.ExecuteWorkflow(ShareImage, in)
 	out := shareResult(t, env)
-	if out["100002"].Status != "rejected" || !out["100002"].Revoked || out["100003"].Status != "accepted" || out["100003"].Revoked {
+	if out["100002"].Status != "rejected" || !out["100002"].Revoked || out["100003"].Status != "accepted" ||
+		out["100003"].Revoked {
 		t.Fatalf("outcomes %+v", out)
 	}
 	if c.has("revoke 100002") != 1 || c.has("revoke 100003") != 0 || c.has("fact share.revoked 100002") != 1 {
@@ -147,7 +158,8 @@ func TestShareTimesOut(t *testing.T) {
 			in.OnTimeout = policy
 			env.ExecuteWorkflow(ShareImage, in)
 			o := shareResult(t, env)["100002"]
-			if o.Status != "expired" || o.Revoked != (policy == Revoke) || c.has("revoke") != map[string]int{Revoke: 1, Keep: 0}[policy] {
+			if o.Status != "expired" || o.Revoked != (policy == Revoke) ||
+				c.has("revoke") != map[string]int{Revoke: 1, Keep: 0}[policy] {
 				t.Fatalf("outcome %+v calls %v", o, c.names)
 			}
 			// 48h deadline with a 6h backstop: seven polls, then the deadline settles it.
@@ -203,7 +215,9 @@ func TestShareAlreadyAccepted(t *testing.T) {
 	c := &calls{}
 	mockShare(env, c, cloudState{"100002": "accepted"}.get)
 	env.ExecuteWorkflow(ShareImage, shareInput("100002"))
-	if o := shareResult(t, env)["100002"]; o.Status != "accepted" || o.Via != "add" || c.has("fact share.offered") != 0 || c.has("fact share.accepted") != 1 {
+	if o := shareResult(t, env)["100002"]; o.Status != "accepted" || o.Via != "add" ||
+		c.has("fact share.offered") != 0 ||
+		c.has("fact share.accepted") != 1 {
 		t.Fatalf("outcome %+v calls %v", o, c.names)
 	}
 }
@@ -211,10 +225,12 @@ func TestShareAlreadyAccepted(t *testing.T) {
 func TestShareAddFails(t *testing.T) {
 	env := newEnv(t)
 	env.OnActivity(a.OfferShare, mock.Anything, mock.Anything).Return(cloud.Member{},
-		temporal.NewNonRetryableApplicationError("image img-1 is not owned by account 100001 in DFW, so it cannot be shared", activities.ErrNotFound, nil))
+		temporal.NewNonRetryableApplicationError("image img-1 is not owned by account 100001 in DFW, so it cannot be shared", activities.ErrNotFound, nil),
+	)
 	env.ExecuteWorkflow(ShareImage, shareInput("100002"))
 	var ae *temporal.ApplicationError
-	if err := env.GetWorkflowError(); !errors.As(err, &ae) || ae.Type() != activities.ErrNotFound || !strings.Contains(err.Error(), "not owned") {
+	if err := env.GetWorkflowError(); !errors.As(err, &ae) || ae.Type() != activities.ErrNotFound ||
+		!strings.Contains(err.Error(), "not owned") {
 		t.Fatalf("error %v", err)
 	}
 	for _, bad := range []ShareInput{{Region: "DFW", Members: []string{"1"}}, {ImageID: "x", Region: "MOON", Members: []string{"1"}},
@@ -244,15 +260,28 @@ func TestAcceptShare(t *testing.T) {
 			c := &calls{}
 			env.OnActivity(a.Authenticate, mock.Anything).Return(activities.Account{Tenant: "100002"}, nil)
 			env.OnActivity(a.ListImages, mock.Anything, mock.Anything).Return([]cloud.Image{offer}, nil)
-			env.OnActivity(a.UpdateMember, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.UpdateMemberInput) (cloud.Member, error) {
-				c.add("update " + in.Status)
-				return cloud.Member{Status: in.Status}, nil
-			})
-			env.OnActivity(a.PublishFact, mock.Anything, mock.Anything).Return(func(_ context.Context, f activities.Fact) error {
-				c.add("fact " + f.Type + " " + f.Data["status"].(string) + " " + f.Data["share_workflow_id"].(string))
-				return nil
-			})
-			env.ExecuteWorkflow(AcceptShare, AcceptInput{Region: "DFW", ImageID: "img-1", Producer: "100001", Policy: tc.policy, ShareWorkflowID: "share-x"})
+			env.OnActivity(a.UpdateMember, mock.Anything, mock.Anything).
+				Return(func(_ context.Context, in activities.UpdateMemberInput) (cloud.Member, error) {
+					c.add("update " + in.Status)
+					return cloud.Member{Status: in.Status}, nil
+				})
+			env.OnActivity(a.PublishFact, mock.Anything, mock.Anything).
+				Return(func(_ context.Context, f activities.Fact) error {
+					c.add(
+						"fact " + f.Type + " " + f.Data["status"].(string) + " " + f.Data["share_workflow_id"].(string),
+					)
+					return nil
+				})
+			env.ExecuteWorkflow(
+				AcceptShare,
+				AcceptInput{
+					Region:          "DFW",
+					ImageID:         "img-1",
+					Producer:        "100001",
+					Policy:          tc.policy,
+					ShareWorkflowID: "share-x",
+				},
+			)
 			if err := env.GetWorkflowError(); err != nil {
 				t.Fatal(err)
 			}
@@ -268,7 +297,8 @@ func TestAcceptShare(t *testing.T) {
 	env.OnActivity(a.Authenticate, mock.Anything).Return(activities.Account{Tenant: "100002"}, nil)
 	env.OnActivity(a.ListImages, mock.Anything, mock.Anything).Return([]cloud.Image{}, nil)
 	env.ExecuteWorkflow(AcceptShare, AcceptInput{Region: "DFW", ImageID: "img-1", Producer: "100001"})
-	if err := env.GetWorkflowError(); err == nil || !strings.Contains(err.Error(), "has no offer of image img-1 from 100001 in DFW") {
+	if err := env.GetWorkflowError(); err == nil ||
+		!strings.Contains(err.Error(), "has no offer of image img-1 from 100001 in DFW") {
 		t.Fatalf("no offer: %v", err)
 	}
 }

@@ -53,7 +53,12 @@ type Temporal struct {
 func PortFree(what, addr string) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("%s cannot use %s: it is busy (another devstack or server?); choose another port with its flag: %w", what, addr, err)
+		return fmt.Errorf(
+			"%s cannot use %s: it is busy (another devstack or server?); choose another port with its flag: %w",
+			what,
+			addr,
+			err,
+		)
 	}
 	return ln.Close()
 }
@@ -115,7 +120,9 @@ func StartTemporal(o TemporalOptions) (*Temporal, error) {
 		temporal.WithStaticHosts(hosts),
 		temporal.WithLogger(logger),
 		temporal.WithDynamicConfigClient(dynamicconfig.StaticClient{
-			dynamicconfig.ForceSearchAttributesCacheRefreshOnRead.Key(): []dynamicconfig.ConstrainedValue{{Value: true}},
+			dynamicconfig.ForceSearchAttributesCacheRefreshOnRead.Key(): []dynamicconfig.ConstrainedValue{
+				{Value: true},
+			},
 		}),
 	)
 	if err != nil {
@@ -135,7 +142,14 @@ func StartTemporal(o TemporalOptions) (*Temporal, error) {
 func (t *Temporal) registerSearchAttributes() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := sdkclient.DialContext(ctx, sdkclient.Options{HostPort: t.Address, Namespace: t.Namespace, Logger: tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))})
+	c, err := sdkclient.DialContext(
+		ctx,
+		sdkclient.Options{
+			HostPort:  t.Address,
+			Namespace: t.Namespace,
+			Logger:    tlog.NewStructuredLogger(slog.New(slog.DiscardHandler)),
+		},
+	)
 	if err != nil {
 		return fmt.Errorf("connect to the embedded Temporal: %w", err)
 	}
@@ -146,7 +160,10 @@ func (t *Temporal) registerSearchAttributes() error {
 // Stop stops every service.
 func (t *Temporal) Stop() error { return t.srv.Stop() }
 
-func serverConfig(o TemporalOptions, sqlCfg *config.SQL) (*config.Config, map[primitives.ServiceName]static.Hosts, error) {
+func serverConfig(
+	o TemporalOptions,
+	sqlCfg *config.SQL,
+) (*config.Config, map[primitives.ServiceName]static.Hosts, error) {
 	ports := map[string]int{"frontend": o.Port}
 	for _, s := range []string{"history", "matching", "worker", "frontend-http"} {
 		p, err := freePort(o.Host)
@@ -164,19 +181,28 @@ func serverConfig(o TemporalOptions, sqlCfg *config.SQL) (*config.Config, map[pr
 		return config.Service{RPC: rpc}
 	}
 	cfg := &config.Config{
-		Global: config.Global{Membership: config.Membership{MaxJoinDuration: 30 * time.Second, BroadcastAddress: o.Host}},
+		Global: config.Global{
+			Membership: config.Membership{MaxJoinDuration: 30 * time.Second, BroadcastAddress: o.Host},
+		},
 		Persistence: config.Persistence{DefaultStore: "sqlite", VisibilityStore: "sqlite", NumHistoryShards: 1,
 			DataStores: map[string]config.DataStore{"sqlite": {SQL: sqlCfg}}},
 		ClusterMetadata: &cluster.Config{EnableGlobalNamespace: false, FailoverVersionIncrement: 10,
 			MasterClusterName: "active", CurrentClusterName: "active",
-			ClusterInformation: map[string]cluster.ClusterInformation{"active": {Enabled: true, InitialFailoverVersion: 1, RPCAddress: addr("frontend")}}},
+			ClusterInformation: map[string]cluster.ClusterInformation{
+				"active": {Enabled: true, InitialFailoverVersion: 1, RPCAddress: addr("frontend")},
+			}},
 		DCRedirectionPolicy: config.DCRedirectionPolicy{Policy: "noop"},
 		Services: map[string]config.Service{"frontend": svc("frontend"), "history": svc("history"),
 			"matching": svc("matching"), "worker": svc("worker")},
-		Archival:     config.Archival{History: config.HistoryArchival{State: "disabled"}, Visibility: config.VisibilityArchival{State: "disabled"}},
+		Archival: config.Archival{
+			History:    config.HistoryArchival{State: "disabled"},
+			Visibility: config.VisibilityArchival{State: "disabled"},
+		},
 		PublicClient: config.PublicClient{HostPort: addr("frontend")},
 		NamespaceDefaults: config.NamespaceDefaults{Archival: config.ArchivalNamespaceDefaults{
-			History: config.HistoryArchivalNamespaceDefaults{State: "disabled"}, Visibility: config.VisibilityArchivalNamespaceDefaults{State: "disabled"}}},
+			History: config.HistoryArchivalNamespaceDefaults{
+				State: "disabled",
+			}, Visibility: config.VisibilityArchivalNamespaceDefaults{State: "disabled"}}},
 	}
 	hosts := map[primitives.ServiceName]static.Hosts{
 		primitives.FrontendService: static.SingleLocalHost(addr("frontend")),

@@ -47,7 +47,11 @@ type funcMetric struct {
 // New returns a registry that also reports Go runtime and process metrics.
 func New() *Registry {
 	r := &Registry{series: map[string]map[string]*series{}, prom: prometheus.NewRegistry()}
-	r.prom.MustRegister(r, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	r.prom.MustRegister(
+		r,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
 	return r
 }
 

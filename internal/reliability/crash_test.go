@@ -45,11 +45,25 @@ func TestWorkerKilledMidCopy(t *testing.T) {
 	demo := env.Cloud("demo")
 	img := findImage(t, demo, "DFW", "rel-1g")
 	logs := &testenv.SyncBuffer{}
-	opts := []string{"IMAGEFLOW_NATS_DISABLED=true", fmt.Sprintf("IMAGEFLOW_WORKER_COPY_PARALLELISM=%d", par), fmt.Sprintf("IMAGEFLOW_WORKER_COPY_SEGMENT_SIZE=%d", segment)}
+	opts := []string{
+		"IMAGEFLOW_NATS_DISABLED=true",
+		fmt.Sprintf("IMAGEFLOW_WORKER_COPY_PARALLELISM=%d", par),
+		fmt.Sprintf("IMAGEFLOW_WORKER_COPY_SEGMENT_SIZE=%d", segment),
+	}
 	w := startWorker(t, env, "demo", "rel-kill", logs, opts...)
 	ctx := context.Background()
-	in := workflows.MigrateInput{ImageID: img.ID, SourceRegion: "DFW", TargetRegions: []string{"IAD"}, HeartbeatTimeout: workflows.Duration(3 * time.Second)}
-	run, err := env.Client.ExecuteWorkflow(ctx, start(workflows.MigrateWorkflowID("100001", in), "rel-kill"), workflows.MigrateImageWorkflow, in)
+	in := workflows.MigrateInput{
+		ImageID:          img.ID,
+		SourceRegion:     "DFW",
+		TargetRegions:    []string{"IAD"},
+		HeartbeatTimeout: workflows.Duration(3 * time.Second),
+	}
+	run, err := env.Client.ExecuteWorkflow(
+		ctx,
+		start(workflows.MigrateWorkflowID("100001", in), "rel-kill"),
+		workflows.MigrateImageWorkflow,
+		in,
+	)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +102,9 @@ func TestTemporalRestartMidMigration(t *testing.T) {
 	dir := t.TempDir()
 	port := testenv.FreePortRun(t, 7)
 	startTemporal := func() *devserver.Temporal {
-		ts, err := devserver.StartTemporal(devserver.TemporalOptions{DBPath: filepath.Join(dir, "temporal.db"), Port: port})
+		ts, err := devserver.StartTemporal(
+			devserver.TemporalOptions{DBPath: filepath.Join(dir, "temporal.db"), Port: port},
+		)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -104,25 +120,54 @@ func TestTemporalRestartMidMigration(t *testing.T) {
 	}
 	defer emu.Close()
 	// A slow link into IAD keeps the copy running long enough to restart Temporal under it.
-	_ = emu.AddFault(emulator.Fault{Kind: "bandwidth", Region: "IAD", Service: "files", Method: "PUT", BytesPerSecond: 16 << 20})
-	tc, err := client.Dial(client.Options{HostPort: ts.Address, Namespace: ts.Namespace, Logger: tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))})
+	_ = emu.AddFault(
+		emulator.Fault{Kind: "bandwidth", Region: "IAD", Service: "files", Method: "PUT", BytesPerSecond: 16 << 20},
+	)
+	tc, err := client.Dial(
+		client.Options{
+			HostPort:  ts.Address,
+			Namespace: ts.Namespace,
+			Logger:    tlog.NewStructuredLogger(slog.New(slog.DiscardHandler)),
+		},
+	)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer tc.Close()
-	cc, err := cloud.New(context.Background(), cloud.Credentials{IdentityURL: emu.IdentityURL(), Username: "demo", APIKey: "demo-api-key"}, cloud.Options{})
+	cc, err := cloud.New(
+		context.Background(),
+		cloud.Credentials{IdentityURL: emu.IdentityURL(), Username: "demo", APIKey: "demo-api-key"},
+		cloud.Options{},
+	)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := runner.Start(context.Background(), runner.Options{Cloud: cc, Temporal: tc, TaskQueue: "rel-restart", StopTimeout: 3 * time.Second,
-		Activities: activities.Config{TaskPollInterval: 100 * time.Millisecond, TaskPollMaxInterval: 500 * time.Millisecond, CopySegmentSize: 16 << 20}})
+	r, err := runner.Start(
+		context.Background(),
+		runner.Options{Cloud: cc, Temporal: tc, TaskQueue: "rel-restart", StopTimeout: 3 * time.Second,
+			Activities: activities.Config{
+				TaskPollInterval:    100 * time.Millisecond,
+				TaskPollMaxInterval: 500 * time.Millisecond,
+				CopySegmentSize:     16 << 20,
+			}},
+	)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Stop()
 	img := findImage(t, cc, "DFW", "demo-db-01")
-	in := workflows.MigrateInput{ImageID: img.ID, SourceRegion: "DFW", TargetRegions: []string{"IAD"}, HeartbeatTimeout: workflows.Duration(10 * time.Second)}
-	run, err := tc.ExecuteWorkflow(context.Background(), start(workflows.MigrateWorkflowID("100001", in), "rel-restart"), workflows.MigrateImageWorkflow, in)
+	in := workflows.MigrateInput{
+		ImageID:          img.ID,
+		SourceRegion:     "DFW",
+		TargetRegions:    []string{"IAD"},
+		HeartbeatTimeout: workflows.Duration(10 * time.Second),
+	}
+	run, err := tc.ExecuteWorkflow(
+		context.Background(),
+		start(workflows.MigrateWorkflowID("100001", in), "rel-restart"),
+		workflows.MigrateImageWorkflow,
+		in,
+	)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,15 +202,24 @@ func TestNATSRestartWithEventsInFlight(t *testing.T) {
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
 	ctx := context.Background()
-	b, err := events.NewBridge(ctx, js, env.Client, events.BridgeConfig{Subjects: testenv.Subjects, Stream: "IMAGEFLOW", Tenant: "100001",
-		TaskQueue: "rel-nobody", Concurrency: 4, AckWait: 5 * time.Second})
+	b, err := events.NewBridge(
+		ctx,
+		js,
+		env.Client,
+		events.BridgeConfig{Subjects: testenv.Subjects, Stream: "IMAGEFLOW", Tenant: "100001",
+			TaskQueue: "rel-nobody", Concurrency: 4, AckWait: 5 * time.Second},
+	)
 	if err != nil {
 		t.Fatal(err)
 	}
 	pub := events.NewPublisher(js, testenv.Subjects, "test")
 	publish := func(from, to int) {
 		for i := from; i < to; i++ {
-			in := workflows.MigrateInput{ImageID: fmt.Sprintf("img-%03d", i), SourceRegion: "DFW", TargetRegions: []string{"IAD"}}
+			in := workflows.MigrateInput{
+				ImageID:       fmt.Sprintf("img-%03d", i),
+				SourceRegion:  "DFW",
+				TargetRegions: []string{"IAD"},
+			}
 			for {
 				if err := pub.Command(ctx, events.CmdMigrate, fmt.Sprintf("evt-%03d", i), "100001", in); err == nil {
 					break
@@ -184,7 +238,9 @@ func TestNATSRestartWithEventsInFlight(t *testing.T) {
 	ns.Shutdown()
 	ns.WaitForShutdown()
 	time.Sleep(500 * time.Millisecond)
-	ns2, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: dir, NoLog: true, NoSigs: true})
+	ns2, err := natsserver.NewServer(
+		&natsserver.Options{Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: dir, NoLog: true, NoSigs: true},
+	)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +251,10 @@ func TestNATSRestartWithEventsInFlight(t *testing.T) {
 	defer ns2.Shutdown()
 	publish(60, 80)
 	runs := func() int {
-		resp, err := env.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Namespace: env.Namespace, PageSize: 1000})
+		resp, err := env.Client.ListWorkflow(
+			ctx,
+			&workflowservice.ListWorkflowExecutionsRequest{Namespace: env.Namespace, PageSize: 1000},
+		)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -205,7 +264,13 @@ func TestNATSRestartWithEventsInFlight(t *testing.T) {
 	wait(t, "a run for each of the 80 events", 2*time.Minute, func() bool { return b.Stats.Started.Load() >= 80 })
 	time.Sleep(time.Second) // any late redelivery would show now
 	if n := runs(); n != 80 || b.Stats.Started.Load() != 80 || b.Stats.DeadLettered.Load() != 0 {
-		t.Fatalf("%d runs, %d started, %d duplicates, %d dead for 80 events", n, b.Stats.Started.Load(), b.Stats.Duplicates.Load(), b.Stats.DeadLettered.Load())
+		t.Fatalf(
+			"%d runs, %d started, %d duplicates, %d dead for 80 events",
+			n,
+			b.Stats.Started.Load(),
+			b.Stats.Duplicates.Load(),
+			b.Stats.DeadLettered.Load(),
+		)
 	}
 	t.Logf("80 events across a NATS restart: %d runs started, %d redeliveries found duplicate, %d dead-lettered",
 		b.Stats.Started.Load(), b.Stats.Duplicates.Load(), b.Stats.DeadLettered.Load())

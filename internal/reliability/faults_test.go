@@ -35,7 +35,12 @@ func TestMigrationThroughCloudFaults(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	in := workflows.MigrateInput{ImageID: img.ID, SourceRegion: "DFW", TargetRegions: []string{"IAD", "LON"}}
-	run, err := env.Client.ExecuteWorkflow(ctx, start(workflows.MigrateWorkflowID("100001", in), testenv.TaskQueue("demo")), workflows.MigrateImageWorkflow, in)
+	run, err := env.Client.ExecuteWorkflow(
+		ctx,
+		start(workflows.MigrateWorkflowID("100001", in), testenv.TaskQueue("demo")),
+		workflows.MigrateImageWorkflow,
+		in,
+	)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,12 +69,25 @@ func TestExportTaskFailsClearly(t *testing.T) {
 	env.StartWorker("demo")
 	demo := env.Cloud("demo")
 	img := findImage(t, demo, "DFW", "demo-web-01")
-	_ = env.Emulator.AddFault(emulator.Fault{Kind: "task-failure", TaskType: "export", Image: img.ID, Count: 1, Message: "Error code 111: storage backend unavailable"})
+	_ = env.Emulator.AddFault(
+		emulator.Fault{
+			Kind:     "task-failure",
+			TaskType: "export",
+			Image:    img.ID,
+			Count:    1,
+			Message:  "Error code 111: storage backend unavailable",
+		},
+	)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	in := workflows.MigrateInput{ImageID: img.ID, SourceRegion: "DFW", TargetRegions: []string{"ORD"}}
 	id := workflows.MigrateWorkflowID("100001", in)
-	run, err := env.Client.ExecuteWorkflow(ctx, start(id, testenv.TaskQueue("demo")), workflows.MigrateImageWorkflow, in)
+	run, err := env.Client.ExecuteWorkflow(
+		ctx,
+		start(id, testenv.TaskQueue("demo")),
+		workflows.MigrateImageWorkflow,
+		in,
+	)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +119,9 @@ func TestCloudDownDuringMigration(t *testing.T) {
 	dataDir := t.TempDir()
 	cfg := func(c *emulator.Config) {
 		c.DataDir, c.ExportSegmentSize = dataDir, 16<<20
-		c.Faults = []emulator.Fault{{Kind: "bandwidth", Region: "SYD", Service: "files", Method: "PUT", BytesPerSecond: 24 << 20}}
+		c.Faults = []emulator.Fault{
+			{Kind: "bandwidth", Region: "SYD", Service: "files", Method: "PUT", BytesPerSecond: 24 << 20},
+		}
 	}
 	env := testenv.New(t, testenv.Options{Emulator: cfg, EmulatorAddr: "127.0.0.1:" + strconv.Itoa(base)})
 	env.StartWorker("demo")
@@ -110,7 +130,12 @@ func TestCloudDownDuringMigration(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), outage+4*time.Minute)
 	defer cancel()
 	in := workflows.MigrateInput{ImageID: img.ID, SourceRegion: "DFW", TargetRegions: []string{"SYD"}}
-	run, err := env.Client.ExecuteWorkflow(ctx, start(workflows.MigrateWorkflowID("100001", in), testenv.TaskQueue("demo")), workflows.MigrateImageWorkflow, in)
+	run, err := env.Client.ExecuteWorkflow(
+		ctx,
+		start(workflows.MigrateWorkflowID("100001", in), testenv.TaskQueue("demo")),
+		workflows.MigrateImageWorkflow,
+		in,
+	)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,14 +172,34 @@ func TestShareThroughFaults(t *testing.T) {
 	img := findImage(t, demo, "DFW", "demo-web-01")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	in := workflows.ShareInput{Region: "DFW", ImageID: img.ID, Members: []string{"100002"}, Deadline: workflows.Duration(time.Minute), PollInterval: workflows.Duration(time.Second)}
-	run, err := env.Client.ExecuteWorkflow(ctx, start(workflows.ShareWorkflowID("100001", in), testenv.TaskQueue("demo")), workflows.ShareImageWorkflow, in)
+	in := workflows.ShareInput{
+		Region:       "DFW",
+		ImageID:      img.ID,
+		Members:      []string{"100002"},
+		Deadline:     workflows.Duration(time.Minute),
+		PollInterval: workflows.Duration(time.Second),
+	}
+	run, err := env.Client.ExecuteWorkflow(
+		ctx,
+		start(workflows.ShareWorkflowID("100001", in), testenv.TaskQueue("demo")),
+		workflows.ShareImageWorkflow,
+		in,
+	)
 	if err != nil {
 		t.Fatal(err)
 	}
-	wait(t, "the offer", time.Minute, func() bool { _, err := demo.GetMember(ctx, "DFW", img.ID, "100002"); return err == nil })
-	_ = env.Emulator.AddFault(emulator.Fault{Kind: "error", Region: "DFW", Service: "images", Method: "GET", Status: 503, Count: 4})
-	_ = env.Emulator.AddFault(emulator.Fault{Kind: "rate-limit", Region: "DFW", Service: "images", Method: "GET", RetryAfter: 1, Count: 3})
+	wait(
+		t,
+		"the offer",
+		time.Minute,
+		func() bool { _, err := demo.GetMember(ctx, "DFW", img.ID, "100002"); return err == nil },
+	)
+	_ = env.Emulator.AddFault(
+		emulator.Fault{Kind: "error", Region: "DFW", Service: "images", Method: "GET", Status: 503, Count: 4},
+	)
+	_ = env.Emulator.AddFault(
+		emulator.Fault{Kind: "rate-limit", Region: "DFW", Service: "images", Method: "GET", RetryAfter: 1, Count: 3},
+	)
 	if _, err := partner.UpdateMember(ctx, "DFW", img.ID, "accepted"); err != nil {
 		t.Fatal(err)
 	}

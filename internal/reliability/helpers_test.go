@@ -43,7 +43,8 @@ func worker(t *testing.T) string {
 			return
 		}
 		workerBin = filepath.Join(dir, "worker")
-		out, err := exec.Command("go", "build", "-o", workerBin, "github.com/imageflow/imageflow/worker").CombinedOutput()
+		out, err := exec.Command("go", "build", "-o", workerBin, "github.com/imageflow/imageflow/worker").
+			CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("%v: %s", err, out)
 		}
@@ -64,12 +65,21 @@ type proc struct {
 func startWorker(t *testing.T, env *testenv.Env, user, queue string, logs *testenv.SyncBuffer, extra ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(worker(t))
-	cmd.Env = append(os.Environ(),
-		"IMAGEFLOW_TEMPORAL_ADDRESS="+env.Temporal.GetFrontendHostPort(), "IMAGEFLOW_TEMPORAL_NAMESPACE="+env.Namespace,
-		"IMAGEFLOW_TEMPORAL_TASK_QUEUE="+queue, "IMAGEFLOW_NATS_URL="+env.NATSURL,
-		"IMAGEFLOW_CLOUD_IDENTITY_URL="+env.Emulator.IdentityURL(), "IMAGEFLOW_CLOUD_USERNAME="+user, "IMAGEFLOW_CLOUD_API_KEY="+user+"-api-key",
-		"IMAGEFLOW_WORKER_HTTP_ADDR=", "IMAGEFLOW_WORKER_TASK_POLL_INTERVAL=100ms", "IMAGEFLOW_WORKER_TASK_POLL_MAX_INTERVAL=500ms",
-		"IMAGEFLOW_WORKER_LOG_LEVEL=debug", "IMAGEFLOW_WORKER_STOP_TIMEOUT=3s")
+	cmd.Env = append(
+		os.Environ(),
+		"IMAGEFLOW_TEMPORAL_ADDRESS="+env.Temporal.GetFrontendHostPort(),
+		"IMAGEFLOW_TEMPORAL_NAMESPACE="+env.Namespace,
+		"IMAGEFLOW_TEMPORAL_TASK_QUEUE="+queue,
+		"IMAGEFLOW_NATS_URL="+env.NATSURL,
+		"IMAGEFLOW_CLOUD_IDENTITY_URL="+env.Emulator.IdentityURL(),
+		"IMAGEFLOW_CLOUD_USERNAME="+user,
+		"IMAGEFLOW_CLOUD_API_KEY="+user+"-api-key",
+		"IMAGEFLOW_WORKER_HTTP_ADDR=",
+		"IMAGEFLOW_WORKER_TASK_POLL_INTERVAL=100ms",
+		"IMAGEFLOW_WORKER_TASK_POLL_MAX_INTERVAL=500ms",
+		"IMAGEFLOW_WORKER_LOG_LEVEL=debug",
+		"IMAGEFLOW_WORKER_STOP_TIMEOUT=3s",
+	)
 	cmd.Env = append(cmd.Env, extra...)
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
@@ -108,12 +118,21 @@ func scanForSecrets(t *testing.T, env *testenv.Env, logs ...string) (histories, 
 	var haystack strings.Builder
 	var token []byte
 	for {
-		resp, err := env.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Namespace: env.Namespace, NextPageToken: token})
+		resp, err := env.Client.ListWorkflow(
+			ctx,
+			&workflowservice.ListWorkflowExecutionsRequest{Namespace: env.Namespace, NextPageToken: token},
+		)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, ex := range resp.Executions {
-			it := env.Client.GetWorkflowHistory(ctx, ex.GetExecution().GetWorkflowId(), ex.GetExecution().GetRunId(), false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+			it := env.Client.GetWorkflowHistory(
+				ctx,
+				ex.GetExecution().GetWorkflowId(),
+				ex.GetExecution().GetRunId(),
+				false,
+				enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT,
+			)
 			for it.HasNext() {
 				ev, err := it.Next()
 				if err != nil {
@@ -161,7 +180,11 @@ func scanForSecrets(t *testing.T, env *testenv.Env, logs ...string) (histories, 
 
 // countImages counts the account's images in region carrying the migration's source stamp.
 func countImages(t *testing.T, c *cloud.Client, region, sourceID string) int {
-	imgs, err := c.ListImages(context.Background(), region, cloud.ImageFilter{Properties: map[string]string{"imageflow_source_image_id": sourceID}})
+	imgs, err := c.ListImages(
+		context.Background(),
+		region,
+		cloud.ImageFilter{Properties: map[string]string{"imageflow_source_image_id": sourceID}},
+	)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,5 +218,9 @@ func wait(t *testing.T, what string, timeout time.Duration, ok func() bool) {
 }
 
 func start(id, queue string) client.StartWorkflowOptions {
-	return client.StartWorkflowOptions{ID: id, TaskQueue: queue, WorkflowIDReusePolicy: enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY}
+	return client.StartWorkflowOptions{
+		ID:                    id,
+		TaskQueue:             queue,
+		WorkflowIDReusePolicy: enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY,
+	}
 }

@@ -59,14 +59,70 @@ func TestBadRequestsFailAtOnce(t *testing.T) {
 		want       string
 		checked    string // activity that must have run exactly once
 	}{
-		{"unknown image", "demo", workflows.MigrateInput{ImageID: "no-such-image", SourceRegion: "DFW", TargetRegions: []string{"IAD"}}, workflows.MigrateImageWorkflow, "image no-such-image was not found in DFW for account 100001", "CheckExportable"},
-		{"base image", "demo", workflows.MigrateInput{ImageID: base.ID, SourceRegion: "DFW", TargetRegions: []string{"IAD"}}, workflows.MigrateImageWorkflow, "is a Rackspace base image", "CheckExportable"},
-		{"licence-restricted image", "demo", workflows.MigrateInput{ImageID: rhel.ID, SourceRegion: "DFW", TargetRegions: []string{"IAD"}}, workflows.MigrateImageWorkflow, "carries licensed software", "CheckExportable"},
-		{"another account's image", "partner", workflows.MigrateInput{ImageID: web.ID, SourceRegion: "DFW", TargetRegions: []string{"IAD"}}, workflows.MigrateImageWorkflow, "was not found in DFW for account 100002", "CheckExportable"},
-		{"unknown region", "demo", workflows.MigrateInput{ImageID: web.ID, SourceRegion: "DFW", TargetRegions: []string{"AMS"}}, workflows.MigrateImageWorkflow, `target region "AMS" is not one of`, ""},
-		{"unknown member", "demo", workflows.ShareInput{Region: "DFW", ImageID: web.ID, Members: []string{"bob"}}, workflows.ShareImageWorkflow, `member "bob" is not a tenant id`, ""},
-		{"share another account's image", "partner", workflows.ShareInput{Region: "DFW", ImageID: web.ID, Members: []string{"100003"}}, workflows.ShareImageWorkflow, "is not owned by account 100002 in DFW", "OfferShare"},
-		{"accept an offer that does not exist", "partner", workflows.AcceptInput{Region: "DFW", ImageID: web.ID, Producer: "100001"}, workflows.AcceptShareWorkflow, "has no offer of image", ""},
+		{
+			"unknown image",
+			"demo",
+			workflows.MigrateInput{ImageID: "no-such-image", SourceRegion: "DFW", TargetRegions: []string{"IAD"}},
+			workflows.MigrateImageWorkflow,
+			"image no-such-image was not found in DFW for account 100001",
+			"CheckExportable",
+		},
+		{
+			"base image",
+			"demo",
+			workflows.MigrateInput{ImageID: base.ID, SourceRegion: "DFW", TargetRegions: []string{"IAD"}},
+			workflows.MigrateImageWorkflow,
+			"is a Rackspace base image",
+			"CheckExportable",
+		},
+		{
+			"licence-restricted image",
+			"demo",
+			workflows.MigrateInput{ImageID: rhel.ID, SourceRegion: "DFW", TargetRegions: []string{"IAD"}},
+			workflows.MigrateImageWorkflow,
+			"carries licensed software",
+			"CheckExportable",
+		},
+		{
+			"another account's image",
+			"partner",
+			workflows.MigrateInput{ImageID: web.ID, SourceRegion: "DFW", TargetRegions: []string{"IAD"}},
+			workflows.MigrateImageWorkflow,
+			"was not found in DFW for account 100002",
+			"CheckExportable",
+		},
+		{
+			"unknown region",
+			"demo",
+			workflows.MigrateInput{ImageID: web.ID, SourceRegion: "DFW", TargetRegions: []string{"AMS"}},
+			workflows.MigrateImageWorkflow,
+			`target region "AMS" is not one of`,
+			"",
+		},
+		{
+			"unknown member",
+			"demo",
+			workflows.ShareInput{Region: "DFW", ImageID: web.ID, Members: []string{"bob"}},
+			workflows.ShareImageWorkflow,
+			`member "bob" is not a tenant id`,
+			"",
+		},
+		{
+			"share another account's image",
+			"partner",
+			workflows.ShareInput{Region: "DFW", ImageID: web.ID, Members: []string{"100003"}},
+			workflows.ShareImageWorkflow,
+			"is not owned by account 100002 in DFW",
+			"OfferShare",
+		},
+		{
+			"accept an offer that does not exist",
+			"partner",
+			workflows.AcceptInput{Region: "DFW", ImageID: web.ID, Producer: "100001"},
+			workflows.AcceptShareWorkflow,
+			"has no offer of image",
+			"",
+		},
 	}
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -89,7 +145,12 @@ func TestBadRequestsFailAtOnce(t *testing.T) {
 	}
 	// The next good request works.
 	good := workflows.MigrateInput{ImageID: web.ID, SourceRegion: "DFW", TargetRegions: []string{"HKG"}}
-	run, err := env.Client.ExecuteWorkflow(ctx, start(workflows.MigrateWorkflowID("100001", good), testenv.TaskQueue("demo")), workflows.MigrateImageWorkflow, good)
+	run, err := env.Client.ExecuteWorkflow(
+		ctx,
+		start(workflows.MigrateWorkflowID("100001", good), testenv.TaskQueue("demo")),
+		workflows.MigrateImageWorkflow,
+		good,
+	)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,8 +176,20 @@ func TestIsolationByEvents(t *testing.T) {
 	_, _ = nc.ChanSubscribe("imageflow.evt.share.expired", expired)
 	pub := events.NewPublisher(env.JetStream(), testenv.Subjects, "attacker")
 	ctx := context.Background()
-	_ = pub.Command(ctx, events.CmdShare, "iso-1", "100002", workflows.ShareInput{Region: "DFW", ImageID: web.ID, Members: []string{"100002"}})
-	_ = pub.Command(ctx, events.CmdMigrate, "iso-2", "100002", workflows.MigrateInput{ImageID: web.ID, SourceRegion: "DFW", TargetRegions: []string{"IAD"}})
+	_ = pub.Command(
+		ctx,
+		events.CmdShare,
+		"iso-1",
+		"100002",
+		workflows.ShareInput{Region: "DFW", ImageID: web.ID, Members: []string{"100002"}},
+	)
+	_ = pub.Command(
+		ctx,
+		events.CmdMigrate,
+		"iso-2",
+		"100002",
+		workflows.MigrateInput{ImageID: web.ID, SourceRegion: "DFW", TargetRegions: []string{"IAD"}},
+	)
 	reasons := map[string]string{}
 	for len(reasons) < 2 {
 		select {
@@ -131,7 +204,8 @@ func TestIsolationByEvents(t *testing.T) {
 		}
 	}
 	// The partner cannot even see the producer's unshared image, so both are refused as not found.
-	if !strings.Contains(reasons["iso-1"], "not found in DFW for account 100002") || !strings.Contains(reasons["iso-2"], "not found in DFW for account 100002") {
+	if !strings.Contains(reasons["iso-1"], "not found in DFW for account 100002") ||
+		!strings.Contains(reasons["iso-2"], "not found in DFW for account 100002") {
 		t.Fatalf("reasons %v", reasons)
 	}
 	if _, err := demo.GetMember(ctx, "DFW", web.ID, "100002"); err == nil {
@@ -139,18 +213,42 @@ func TestIsolationByEvents(t *testing.T) {
 	}
 	// A real share, then a forged member-status claiming the partner accepted: it is checked
 	// against the cloud, found pending, and the share expires.
-	share := workflows.ShareInput{Region: "DFW", ImageID: web.ID, Members: []string{"100002"}, Deadline: workflows.Duration(3 * time.Second), OnTimeout: workflows.Keep}
+	share := workflows.ShareInput{
+		Region:    "DFW",
+		ImageID:   web.ID,
+		Members:   []string{"100002"},
+		Deadline:  workflows.Duration(3 * time.Second),
+		OnTimeout: workflows.Keep,
+	}
 	shareID := workflows.ShareWorkflowID("100001", share)
 	_ = pub.Command(ctx, events.CmdShare, "iso-3", "100001", share)
-	wait(t, "the offer", time.Minute, func() bool { _, err := demo.GetMember(ctx, "DFW", web.ID, "100002"); return err == nil })
-	_ = pub.Command(ctx, events.CmdMemberStatus, "iso-4", "100001", events.MemberStatus{ImageID: web.ID, Region: "DFW", Member: "100002", Status: "accepted", ShareWorkflowID: shareID})
+	wait(
+		t,
+		"the offer",
+		time.Minute,
+		func() bool { _, err := demo.GetMember(ctx, "DFW", web.ID, "100002"); return err == nil },
+	)
+	_ = pub.Command(
+		ctx,
+		events.CmdMemberStatus,
+		"iso-4",
+		"100001",
+		events.MemberStatus{
+			ImageID:         web.ID,
+			Region:          "DFW",
+			Member:          "100002",
+			Status:          "accepted",
+			ShareWorkflowID: shareID,
+		},
+	)
 	select {
 	case <-expired:
 	case <-time.After(time.Minute):
 		t.Fatal("the share did not expire")
 	}
 	var res workflows.ShareResult
-	if err := env.Client.GetWorkflow(ctx, shareID, "").Get(ctx, &res); err != nil || res.Members[0].Status != "expired" {
+	if err := env.Client.GetWorkflow(ctx, shareID, "").Get(ctx, &res); err != nil ||
+		res.Members[0].Status != "expired" {
 		t.Fatalf("a forged acceptance was believed: %+v %v", res, err)
 	}
 	scanForSecrets(t, env)
@@ -163,7 +261,15 @@ func TestNoSecretsAnywhere(t *testing.T) {
 	env := testenv.New(t)
 	logs := &testenv.SyncBuffer{}
 	startWorker(t, env, "demo", "imageflow-demo", logs)
-	startWorker(t, env, "partner", "imageflow-partner", logs, "IMAGEFLOW_WORKER_AUTO_ACCEPT=true", "IMAGEFLOW_WORKER_TRUSTED_PRODUCERS=100001")
+	startWorker(
+		t,
+		env,
+		"partner",
+		"imageflow-partner",
+		logs,
+		"IMAGEFLOW_WORKER_AUTO_ACCEPT=true",
+		"IMAGEFLOW_WORKER_TRUSTED_PRODUCERS=100001",
+	)
 	demo := env.Cloud("demo")
 	web := findImage(t, demo, "DFW", "demo-web-01")
 	nc, _ := nats.Connect(env.NATSURL)
@@ -174,9 +280,27 @@ func TestNoSecretsAnywhere(t *testing.T) {
 	_, _ = nc.ChanSubscribe("imageflow.evt.migration.completed", completed)
 	pub := events.NewPublisher(env.JetStream(), testenv.Subjects, "test")
 	ctx := context.Background()
-	_ = pub.Command(ctx, events.CmdMigrate, "s-1", "100001", workflows.MigrateInput{ImageID: web.ID, SourceRegion: "DFW", TargetRegions: []string{"IAD"}})
-	_ = pub.Command(ctx, events.CmdShare, "s-2", "100001", workflows.ShareInput{Region: "DFW", ImageID: web.ID, Members: []string{"100002"}})
-	_ = pub.Command(ctx, events.CmdMigrate, "s-3", "100001", map[string]any{"image_id": "x", "api_key": "oops"}) // dead-lettered
+	_ = pub.Command(
+		ctx,
+		events.CmdMigrate,
+		"s-1",
+		"100001",
+		workflows.MigrateInput{ImageID: web.ID, SourceRegion: "DFW", TargetRegions: []string{"IAD"}},
+	)
+	_ = pub.Command(
+		ctx,
+		events.CmdShare,
+		"s-2",
+		"100001",
+		workflows.ShareInput{Region: "DFW", ImageID: web.ID, Members: []string{"100002"}},
+	)
+	_ = pub.Command(
+		ctx,
+		events.CmdMigrate,
+		"s-3",
+		"100001",
+		map[string]any{"image_id": "x", "api_key": "oops"},
+	) // dead-lettered
 	for _, ch := range []chan *nats.Msg{accepted, completed} {
 		select {
 		case <-ch:
@@ -186,7 +310,12 @@ func TestNoSecretsAnywhere(t *testing.T) {
 	}
 	h, m := scanForSecrets(t, env, logs.String())
 	if h < 3 || m < 8 || len(logs.String()) < 1000 {
-		t.Fatalf("scanned too little to mean anything: %d histories, %d messages, %d bytes of logs", h, m, len(logs.String()))
+		t.Fatalf(
+			"scanned too little to mean anything: %d histories, %d messages, %d bytes of logs",
+			h,
+			m,
+			len(logs.String()),
+		)
 	}
 	t.Logf("no secret in %d histories, %d stream messages, %d KiB of worker logs", h, m, len(logs.String())>>10)
 }
@@ -194,7 +323,16 @@ func TestNoSecretsAnywhere(t *testing.T) {
 // TestNATSAuth: a NATS that requires credentials refuses a wrong password with a message naming
 // the variables to check, and accepts the right ones.
 func TestNATSAuth(t *testing.T) {
-	ns, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, Username: "imageflow", Password: "s3cret-nats", NoLog: true, NoSigs: true})
+	ns, err := natsserver.NewServer(
+		&natsserver.Options{
+			Host:     "127.0.0.1",
+			Port:     -1,
+			Username: "imageflow",
+			Password: "s3cret-nats",
+			NoLog:    true,
+			NoSigs:   true,
+		},
+	)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +345,10 @@ func TestNATSAuth(t *testing.T) {
 		user, pass string
 		ok         bool
 	}{{"", "", false}, {"imageflow", "wrong-pass", false}, {"imageflow", "s3cret-nats", true}} {
-		nc, err := events.Connect(config.NATS{URL: ns.ClientURL(), User: c.user, Password: config.Secret(c.pass)}, "test")
+		nc, err := events.Connect(
+			config.NATS{URL: ns.ClientURL(), User: c.user, Password: config.Secret(c.pass)},
+			"test",
+		)
 		if c.ok {
 			if err != nil {
 				t.Fatalf("right credentials refused: %v", err)
@@ -215,7 +356,8 @@ func TestNATSAuth(t *testing.T) {
 			nc.Close()
 			continue
 		}
-		if err == nil || !strings.Contains(err.Error(), "IMAGEFLOW_NATS_USER") || strings.Contains(err.Error(), c.pass+"x") {
+		if err == nil || !strings.Contains(err.Error(), "IMAGEFLOW_NATS_USER") ||
+			strings.Contains(err.Error(), c.pass+"x") {
 			t.Fatalf("user %q: error %v", c.user, err)
 		}
 		if c.pass != "" && strings.Contains(err.Error(), c.pass) {
@@ -227,14 +369,19 @@ func TestNATSAuth(t *testing.T) {
 // TestTemporalTLSAndAPIKey: the worker's Temporal options turn on TLS for an API key and carry the
 // key as credentials, never as plain text in the options' printable form.
 func TestTemporalTLSAndAPIKey(t *testing.T) {
-	opts, err := config.Temporal{Address: "ns.tmprl.cloud:7233", Namespace: "ns", APIKey: "tcloud-key-123"}.ClientOptions()
+	opts, err := config.Temporal{
+		Address:   "ns.tmprl.cloud:7233",
+		Namespace: "ns",
+		APIKey:    "tcloud-key-123",
+	}.ClientOptions()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if opts.ConnectionOptions.TLS == nil || opts.Credentials == nil {
 		t.Fatalf("API key without TLS or credentials: %+v", opts)
 	}
-	if _, err := (config.Temporal{TLSCert: "missing.pem", TLSKey: "missing.key"}).ClientOptions(); err == nil || !strings.Contains(err.Error(), "missing.pem") {
+	if _, err := (config.Temporal{TLSCert: "missing.pem", TLSKey: "missing.key"}).ClientOptions(); err == nil ||
+		!strings.Contains(err.Error(), "missing.pem") {
 		t.Fatalf("missing certificate: %v", err)
 	}
 	plain, _ := config.Temporal{Address: "localhost:7233"}.ClientOptions()

@@ -59,7 +59,12 @@ func TestLongTasksWithKillsInEveryWait(t *testing.T) {
 		budget = 40 * time.Minute
 	}
 	// Kill while the export is processing, after the worker has polled it at least once.
-	wait(t, "the export to be processing", budget, func() bool { return taskIn(t, demo, "DFW", "export", "processing") })
+	wait(
+		t,
+		"the export to be processing",
+		budget,
+		func() bool { return taskIn(t, demo, "DFW", "export", "processing") },
+	)
 	time.Sleep(tm.heartbeat / 2)
 	w.kill()
 	w = startWorker(t, env, "demo", "rel-waits", logs, opts...)

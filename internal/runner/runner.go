@@ -79,7 +79,9 @@ func Start(ctx context.Context, o Options) (*Runner, error) {
 	}
 	if o.JetStream != nil {
 		bc := o.Events
-		bc.Tenant, bc.TaskQueue, bc.Validate, bc.Logger = o.Cloud.Tenant(), o.TaskQueue, events.CloudValidator(o.Cloud), o.Logger
+		bc.Tenant, bc.TaskQueue, bc.Validate, bc.Logger = o.Cloud.Tenant(), o.TaskQueue, events.CloudValidator(
+			o.Cloud,
+		), o.Logger
 		b, err := events.NewBridge(ctx, o.JetStream, o.Temporal, bc)
 		if err != nil {
 			r.Worker.Stop()

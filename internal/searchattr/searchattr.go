@@ -17,7 +17,8 @@ import (
 // the permission, for one) return an error the caller may log and carry on from: workflows only
 // write the attributes when a run was started with them.
 func Register(ctx context.Context, c client.Client, namespace string) error {
-	have, err := c.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: namespace})
+	have, err := c.OperatorService().
+		ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: namespace})
 	if err != nil {
 		return fmt.Errorf("list search attributes of %s: %w", namespace, err)
 	}
@@ -30,7 +31,8 @@ func Register(ctx context.Context, c client.Client, namespace string) error {
 	if len(missing) == 0 {
 		return nil
 	}
-	_, err = c.OperatorService().AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{Namespace: namespace, SearchAttributes: missing})
+	_, err = c.OperatorService().
+		AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{Namespace: namespace, SearchAttributes: missing})
 	if err != nil {
 		return fmt.Errorf("add search attributes to %s: %w", namespace, err)
 	}
@@ -40,7 +42,8 @@ func Register(ctx context.Context, c client.Client, namespace string) error {
 // Present reports whether every imageflow attribute is registered, so starters know whether
 // they may set them.
 func Present(ctx context.Context, c client.Client, namespace string) bool {
-	have, err := c.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: namespace})
+	have, err := c.OperatorService().
+		ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: namespace})
 	if err != nil {
 		return false
 	}

@@ -50,7 +50,10 @@ func New(t *testing.T, opts ...Options) *Env {
 		o = opts[0]
 	}
 	quiet := tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))
-	ts := temporaltest.NewServer(temporaltest.WithT(t), temporaltest.WithBaseClientOptions(client.Options{Logger: quiet}))
+	ts := temporaltest.NewServer(
+		temporaltest.WithT(t),
+		temporaltest.WithBaseClientOptions(client.Options{Logger: quiet}),
+	)
 	e := &Env{Temporal: ts, Client: ts.GetDefaultClient(), Namespace: ts.GetDefaultNamespace(), t: t}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -81,7 +84,9 @@ func New(t *testing.T, opts ...Options) *Env {
 // StartNATS runs an embedded NATS server with JetStream storing under dir.
 func StartNATS(t testing.TB, dir string) (*natsserver.Server, string) {
 	t.Helper()
-	ns, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: dir, NoLog: true, NoSigs: true})
+	ns, err := natsserver.NewServer(
+		&natsserver.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: dir, NoLog: true, NoSigs: true},
+	)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +101,11 @@ func StartNATS(t testing.TB, dir string) (*natsserver.Server, string) {
 // Cloud logs in to the emulator as user ("demo" or "partner"; the API key is "<user>-api-key").
 func (e *Env) Cloud(user string) *cloud.Client {
 	e.t.Helper()
-	c, err := cloud.New(context.Background(), cloud.Credentials{IdentityURL: e.Emulator.IdentityURL(), Username: user, APIKey: user + "-api-key"}, cloud.Options{})
+	c, err := cloud.New(
+		context.Background(),
+		cloud.Credentials{IdentityURL: e.Emulator.IdentityURL(), Username: user, APIKey: user + "-api-key"},
+		cloud.Options{},
+	)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -108,7 +117,12 @@ func (e *Env) Cloud(user string) *cloud.Client {
 func TaskQueue(user string) string { return "imageflow-" + user }
 
 // ActivityConfig is fast polling for the emulator.
-var ActivityConfig = activities.Config{TaskPollInterval: 50 * time.Millisecond, TaskPollMaxInterval: 200 * time.Millisecond, CopySegmentSize: 16 << 20, CopyVerify: true}
+var ActivityConfig = activities.Config{
+	TaskPollInterval:    50 * time.Millisecond,
+	TaskPollMaxInterval: 200 * time.Millisecond,
+	CopySegmentSize:     16 << 20,
+	CopyVerify:          true,
+}
 
 // Subjects are the default subjects.
 var Subjects = events.Subjects{Prefix: "imageflow"}
@@ -142,9 +156,15 @@ func (e *Env) StartWorker(user string, opts ...WorkerOptions) *runner.Runner {
 	if len(opts) > 0 {
 		o = opts[0]
 	}
-	ro := runner.Options{Cloud: e.Cloud(user), Temporal: e.Client, TaskQueue: TaskQueue(user), Activities: ActivityConfig,
-		StopTimeout: 5 * time.Second, Events: events.BridgeConfig{Subjects: Subjects, Stream: "IMAGEFLOW", MaxDeliver: 5,
-			AckWait: 10 * time.Second, SearchAttributes: true, AutoAccept: o.AutoAccept, AcceptPolicy: o.AcceptPolicy}}
+	ro := runner.Options{
+		Cloud:       e.Cloud(user),
+		Temporal:    e.Client,
+		TaskQueue:   TaskQueue(user),
+		Activities:  ActivityConfig,
+		StopTimeout: 5 * time.Second,
+		Events: events.BridgeConfig{Subjects: Subjects, Stream: "IMAGEFLOW", MaxDeliver: 5,
+			AckWait: 10 * time.Second, SearchAttributes: true, AutoAccept: o.AutoAccept, AcceptPolicy: o.AcceptPolicy},
+	}
 	if o.Events {
 		ro.JetStream = e.JetStream()
 	}

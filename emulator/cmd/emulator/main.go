@@ -37,18 +37,46 @@ func main() {
 
 func run() error {
 	var faults faultFlags
-	addr := flag.String("addr", "127.0.0.1:8900", "identity listen address; regions take the next six ports (port 0: all free ports)")
-	host := flag.String("public-host", "", "host written into catalog URLs (default: the listen host), e.g. emulator in docker-compose")
-	accounts := flag.String("accounts", "", "JSON file of accounts [{username, api_key, password, tenant, default_region}] (default: demo and partner)")
-	dataDir := flag.String("data-dir", "", "folder for object bytes and state; state survives restarts (default: a temporary folder removed on exit)")
-	taskDur := flag.Duration("task-duration", time.Second, "fixed part of every export and import task's life (a quarter pending, the rest processing)")
-	taskRate := flag.Int64("task-bytes-per-second", 0, "when above 0, tasks process for a further size/rate (Rackspace: minutes to hours per image)")
+	addr := flag.String(
+		"addr",
+		"127.0.0.1:8900",
+		"identity listen address; regions take the next six ports (port 0: all free ports)",
+	)
+	host := flag.String(
+		"public-host",
+		"",
+		"host written into catalog URLs (default: the listen host), e.g. emulator in docker-compose",
+	)
+	accounts := flag.String(
+		"accounts",
+		"",
+		"JSON file of accounts [{username, api_key, password, tenant, default_region}] (default: demo and partner)",
+	)
+	dataDir := flag.String(
+		"data-dir",
+		"",
+		"folder for object bytes and state; state survives restarts (default: a temporary folder removed on exit)",
+	)
+	taskDur := flag.Duration(
+		"task-duration",
+		time.Second,
+		"fixed part of every export and import task's life (a quarter pending, the rest processing)",
+	)
+	taskRate := flag.Int64(
+		"task-bytes-per-second",
+		0,
+		"when above 0, tasks process for a further size/rate (Rackspace: minutes to hours per image)",
+	)
 	segSize := flag.Int64("export-segment-size", 1_048_576_000, "size in bytes of export segments")
 	maxImport := flag.Int64("max-import-size", 160_000_000_000, "largest image an import accepts, in bytes")
 	tokenTTL := flag.Duration("token-ttl", 24*time.Hour, "lifetime of new tokens")
 	noSeed := flag.Bool("no-seed", false, "start without the seed images")
 	verbose := flag.Bool("v", false, "log each request")
-	flag.Var(&faults, "fault", "inject a fault, repeatable: kind=rate-limit|error|latency|bandwidth|task-failure[,region=DFW][,service=identity|images|files][,count=N][,retry_after=S][,status=503][,latency=40ms][,bytes_per_second=N][,task_type=export|import][,image=ID|NAME]")
+	flag.Var(
+		&faults,
+		"fault",
+		"inject a fault, repeatable: kind=rate-limit|error|latency|bandwidth|task-failure[,region=DFW][,service=identity|images|files][,count=N][,retry_after=S][,status=503][,latency=40ms][,bytes_per_second=N][,task_type=export|import][,image=ID|NAME]",
+	)
 	flag.Parse()
 
 	cfg := emulator.Config{PublicHost: *host, DataDir: *dataDir, TaskDuration: *taskDur, TaskBytesPerSecond: *taskRate,
@@ -76,7 +104,14 @@ func run() error {
 		fmt.Printf("region %s %s\n", r, emu.RegionURL(r))
 	}
 	for _, a := range emu.Accounts() {
-		fmt.Printf("account %s tenant=%s region=%s api-key=%s password=%s\n", a.Username, a.Tenant, a.DefaultRegion, a.APIKey, a.Password)
+		fmt.Printf(
+			"account %s tenant=%s region=%s api-key=%s password=%s\n",
+			a.Username,
+			a.Tenant,
+			a.DefaultRegion,
+			a.APIKey,
+			a.Password,
+		)
 	}
 	if len(faults) > 0 {
 		var kinds []string
