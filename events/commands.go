@@ -43,61 +43,28 @@ type startAttrs struct {
 }
 
 // command decodes and validates an event's data into what to do with it, for the worker of
-// tenant. The error is the reason the event is dead-lettered.
-// configured is the worker's acceptance policy, which an accept command may only narrow.
+// tenant. The error is the reason the event is dead-lettered. configured is the worker's
+// acceptance policy, which an accept command may only narrow.
 func command(name string, e Event, tenant string, configured workflows.AcceptPolicy) (start, error) {
 	switch name {
 	case "cmd." + CmdMigrate:
-		var in workflows.MigrateInput
-		if err := e.decodeData(&in); err != nil {
-			return start{}, err
-		}
-		if err := in.Normalize(); err != nil {
-			return start{}, err
-		}
-		return start{workflow: workflows.MigrateImageWorkflow, id: workflows.MigrateWorkflowID(tenant, in), input: in,
-			attrs: startAttrs{
-				imageID: in.ImageID,
-				region:  in.SourceRegion,
-				targets: in.TargetRegions,
-				members: in.ShareWith,
-			}}, nil
+		in, err := decodeRequest[workflows.MigrateInput](e)
+		return migrateStart(tenant, in), err
 	case "cmd." + CmdBulkMigrate:
-		var req workflows.BulkRequest
-		if err := e.decodeData(&req); err != nil {
-			return start{}, err
-		}
-		if err := req.Normalize(); err != nil {
-			return start{}, err
-		}
+		req, err := decodeRequest[workflows.BulkRequest](e)
 		return start{workflow: workflows.BulkMigrateWorkflow, id: workflows.BulkWorkflowID(tenant, req),
-			input: workflows.BulkInput{
-				BulkRequest: req,
-			}, attrs: startAttrs{region: req.SourceRegion, targets: req.TargetRegions}}, nil
+			input: workflows.BulkInput{BulkRequest: req},
+			attrs: startAttrs{region: req.SourceRegion, targets: req.TargetRegions}}, err
 	case "cmd." + CmdShare:
-		var in workflows.ShareInput
-		if err := e.decodeData(&in); err != nil {
-			return start{}, err
-		}
-		if err := in.Normalize(); err != nil {
-			return start{}, err
-		}
+		in, err := decodeRequest[workflows.ShareInput](e)
 		return start{workflow: workflows.ShareImageWorkflow, id: workflows.ShareWorkflowID(tenant, in), input: in,
-			attrs: startAttrs{imageID: in.ImageID, region: in.Region, members: in.Members}}, nil
+			attrs: startAttrs{imageID: in.ImageID, region: in.Region, members: in.Members}}, err
 	case "cmd." + CmdAccept:
-		var in workflows.AcceptInput
-		if err := e.decodeData(&in); err != nil {
-			return start{}, err
+		in, err := decodeRequest[workflows.AcceptInput](e)
+		if err == nil {
+			in.Policy, err = in.Policy.Narrow(configured)
 		}
-		var err error
-		if in.Policy, err = in.Policy.Narrow(configured); err != nil {
-			return start{}, err
-		}
-		if err := in.Normalize(); err != nil {
-			return start{}, err
-		}
-		return start{workflow: workflows.AcceptShareWorkflow, id: workflows.AcceptWorkflowID(tenant, in), input: in,
-			attrs: startAttrs{imageID: in.ImageID, region: in.Region, members: []string{tenant}}}, nil
+		return acceptStart(tenant, in), err
 	case "cmd." + CmdMemberStatus:
 		var ms MemberStatus
 		if err := e.decodeData(&ms); err != nil {
@@ -142,6 +109,30 @@ func offerToAccept(e Event, tenant string, policy workflows.AcceptPolicy) (start
 	if err := in.Normalize(); err != nil {
 		return start{}, false, err
 	}
+	return acceptStart(tenant, in), true, nil
+}
+
+// normalizer is a request that checks itself and fills its defaults.
+type normalizer interface{ Normalize() error }
+
+// decodeRequest reads an event's data, strictly, into a request of type T and normalizes it.
+func decodeRequest[T any, P interface {
+	*T
+	normalizer
+}](e Event) (T, error) {
+	var in T
+	if err := e.decodeData(P(&in)); err != nil {
+		return in, err
+	}
+	return in, P(&in).Normalize()
+}
+
+func migrateStart(tenant string, in workflows.MigrateInput) start {
+	return start{workflow: workflows.MigrateImageWorkflow, id: workflows.MigrateWorkflowID(tenant, in), input: in,
+		attrs: startAttrs{imageID: in.ImageID, region: in.SourceRegion, targets: in.TargetRegions, members: in.ShareWith}}
+}
+
+func acceptStart(tenant string, in workflows.AcceptInput) start {
 	return start{workflow: workflows.AcceptShareWorkflow, id: workflows.AcceptWorkflowID(tenant, in), input: in,
-		attrs: startAttrs{imageID: in.ImageID, region: in.Region, members: []string{tenant}}}, true, nil
+		attrs: startAttrs{imageID: in.ImageID, region: in.Region, members: []string{tenant}}}
 }
