@@ -193,4 +193,3 @@ func plain(err error) string {
 	return err.Error()
 }
 
-func plainErr(err error) error { return errors.New(plain(err)) }
