@@ -192,4 +192,3 @@ func plain(err error) string {
 	}
 	return err.Error()
 }
-
