@@ -94,6 +94,12 @@ func (a *app) accept(decision string) func(context.Context, []string) error {
 		if err := in.Normalize(); err != nil {
 			return usageErr("%s", plain(err))
 		}
+		if decision == "accepted" && j.via == "nats" {
+			// An event may only narrow the worker's acceptance policy; forcing an acceptance takes
+			// the operator's own access to Temporal.
+			return usageErr("accept --via nats cannot force an acceptance (an event may only narrow the " +
+				"worker's policy); use --via temporal")
+		}
 		tenant, err := a.tenantFor(ctx, &j)
 		if err != nil {
 			return err

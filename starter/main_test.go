@@ -134,6 +134,8 @@ func TestStarterErrors(t *testing.T) {
 			"--via must be temporal or nats",
 		},
 		{[]string{"migrate", "--bogus"}, 2, "flag provided but not defined"},
+		{[]string{"accept", "--image", "x", "--region", "DFW", "--producer", "100001", "--via", "nats"}, 2,
+			"cannot force an acceptance"},
 		{
 			[]string{"get", "--region", "DFW", "--image", "nope"},
 			1,
