@@ -48,6 +48,17 @@ func visibleImage(w http.ResponseWriter, reg *region, id, tenant string) *image 
 	return img
 }
 
+// onImage runs f under the lock on the image the request names, when find lets the caller at it;
+// find answers the 404 or 403 itself otherwise.
+func (e *Emulator) onImage(w http.ResponseWriter, r *http.Request, reg *region,
+	find func(http.ResponseWriter, *region, string, string) *image, f func(*image)) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if img := find(w, reg, r.PathValue("id"), caller(r)); img != nil {
+		f(img)
+	}
+}
+
 // ownedImage is visibleImage plus the owner check: 403 for an image the caller sees but does not own.
 func ownedImage(w http.ResponseWriter, reg *region, id, tenant string) *image {
 	img := visibleImage(w, reg, id, tenant)
@@ -97,66 +108,54 @@ func contains(xs []string, x string) bool {
 }
 
 func (e *Emulator) deleteImage(w http.ResponseWriter, r *http.Request, reg *region, _ string) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	img := ownedImage(w, reg, r.PathValue("id"), caller(r))
-	if img == nil {
-		return
-	}
-	if img.Protected {
-		fail(w, 403, "Image %s is protected and cannot be deleted.", img.ID)
-		return
-	}
-	delete(reg.Images, img.ID)
-	e.removeFile(img.File)
-	e.commit()
-	w.WriteHeader(204)
+	e.onImage(w, r, reg, ownedImage, func(img *image) {
+		if img.Protected {
+			fail(w, 403, "Image %s is protected and cannot be deleted.", img.ID)
+			return
+		}
+		delete(reg.Images, img.ID)
+		e.removeFile(img.File)
+		e.commit()
+		w.WriteHeader(204)
+	})
 }
 
 const maxTags = 128
 
 func (e *Emulator) putTag(w http.ResponseWriter, r *http.Request, reg *region, _ string) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	img := ownedImage(w, reg, r.PathValue("id"), caller(r))
-	if img == nil {
-		return
-	}
-	tag := r.PathValue("tag")
-	if len(tag) > 255 {
-		fail(w, 400, "tag is longer than 255 characters")
-		return
-	}
-	if !contains(img.Tags, tag) {
-		if len(img.Tags) >= maxTags {
-			fail(w, 413, "Attempted to add a tag past the limit of %d tags.", maxTags)
+	e.onImage(w, r, reg, ownedImage, func(img *image) {
+		tag := r.PathValue("tag")
+		if len(tag) > 255 {
+			fail(w, 400, "tag is longer than 255 characters")
 			return
 		}
-		img.Tags = append(img.Tags, tag)
-		img.UpdatedAt = now()
-		e.commit()
-	}
-	w.WriteHeader(204)
+		if !contains(img.Tags, tag) {
+			if len(img.Tags) >= maxTags {
+				fail(w, 413, "Attempted to add a tag past the limit of %d tags.", maxTags)
+				return
+			}
+			img.Tags = append(img.Tags, tag)
+			img.UpdatedAt = now()
+			e.commit()
+		}
+		w.WriteHeader(204)
+	})
 }
 
 func (e *Emulator) deleteTag(w http.ResponseWriter, r *http.Request, reg *region, _ string) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	img := ownedImage(w, reg, r.PathValue("id"), caller(r))
-	if img == nil {
-		return
-	}
-	tag := r.PathValue("tag")
-	for i, t := range img.Tags {
-		if t == tag {
-			img.Tags = append(img.Tags[:i:i], img.Tags[i+1:]...)
-			img.UpdatedAt = now()
-			e.commit()
-			w.WriteHeader(204)
-			return
+	e.onImage(w, r, reg, ownedImage, func(img *image) {
+		tag := r.PathValue("tag")
+		for i, t := range img.Tags {
+			if t == tag {
+				img.Tags = append(img.Tags[:i:i], img.Tags[i+1:]...)
+				img.UpdatedAt = now()
+				e.commit()
+				w.WriteHeader(204)
+				return
+			}
 		}
-	}
-	fail(w, 404, "Tag %s not found on image %s", tag, img.ID)
+		fail(w, 404, "Tag %s not found on image %s", tag, img.ID)
+	})
 }
 
 // downloadImage streams an image's bytes (GET /v2/images/{id}/file).

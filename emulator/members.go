@@ -138,18 +138,14 @@ func (e *Emulator) updateMember(w http.ResponseWriter, r *http.Request, reg *reg
 }
 
 func (e *Emulator) deleteMember(w http.ResponseWriter, r *http.Request, reg *region, _ string) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	img := producerImage(w, reg, r.PathValue("id"), caller(r))
-	if img == nil {
-		return
-	}
-	mid := r.PathValue("member")
-	if img.Members[mid] == nil {
-		fail(w, 404, "Member %s not found for image %s", mid, img.ID)
-		return
-	}
-	delete(img.Members, mid)
-	e.commit()
-	w.WriteHeader(204)
+	e.onImage(w, r, reg, producerImage, func(img *image) {
+		mid := r.PathValue("member")
+		if img.Members[mid] == nil {
+			fail(w, 404, "Member %s not found for image %s", mid, img.ID)
+			return
+		}
+		delete(img.Members, mid)
+		e.commit()
+		w.WriteHeader(204)
+	})
 }
