@@ -579,3 +579,35 @@ func historyLength(t *testing.T, env *testenv.Env, id string) int {
 	}
 	return int(d.GetWorkflowExecutionInfo().GetHistoryLength())
 }
+
+// TestMigrateShareWithChainsToAutoAccept: a migration's share_with offers the new image the
+// way a share does, so the partner's worker accepts it by policy: migrate, share and accept
+// chain without a share run.
+func TestMigrateShareWithChainsToAutoAccept(t *testing.T) {
+	env := testenv.New(t)
+	env.StartWorker("demo", testenv.WorkerOptions{Events: true})
+	env.StartWorker("partner", testenv.WorkerOptions{Events: true, AutoAccept: true,
+		AcceptPolicy: workflows.AcceptPolicy{TrustedProducers: []string{"100001"}}})
+	ctx := context.Background()
+	in := workflows.MigrateInput{ImageID: imageID(t, env, "demo-web-01"), SourceRegion: "DFW",
+		TargetRegions: []string{"IAD"}, ShareWith: []string{"100002"}}
+	if err := publisher(env, "test").Command(ctx, events.CmdMigrate, "chain-1", "100001", in); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for countRuns(t, env, workflows.MigrateWorkflowID("100001", in)) == 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	var res workflows.MigrateResult
+	if err := env.Client.GetWorkflow(ctx, workflows.MigrateWorkflowID("100001", in), "").Get(ctx, &res); err != nil {
+		t.Fatal(err)
+	}
+	for time.Now().Before(deadline) {
+		m, err := env.Cloud("demo").GetMember(ctx, "IAD", res.Targets[0].ImageID, "100002")
+		if err == nil && m.Status == "accepted" {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatal("the partner never accepted the image the migration shared with it")
+}

@@ -177,8 +177,11 @@ func AcceptShare(ctx workflow.Context, in AcceptInput) (AcceptResult, error) {
 		Data: map[string]any{"image_id": in.ImageID, "region": in.Region, "member": acct.Tenant,
 			"status": res.Decision, "share_workflow_id": in.ShareWorkflowID},
 	}
-	if err := workflow.ExecuteActivity(fctx, a.PublishFact, fact).Get(ctx, nil); err != nil {
-		workflow.GetLogger(ctx).Warn("could not report the decision; the producer's poll will see it", "error", err)
+	// An offer made by a migration's share_with has no share run waiting to hear the decision.
+	if in.ShareWorkflowID != "" {
+		if err := workflow.ExecuteActivity(fctx, a.PublishFact, fact).Get(ctx, nil); err != nil {
+			workflow.GetLogger(ctx).Warn("could not report the decision; the producer's poll will see it", "error", err)
+		}
 	}
 	step = "done"
 	setJobStatus(ctx, JobSucceeded, fmt.Sprintf("%s %s from %s: %s", res.Decision, offer.Name, in.Producer, res.Reason))

@@ -356,7 +356,7 @@ func (m *migration) target(
 		Data: map[string]any{"migration_id": m.id,
 			"source_image_id": m.in.ImageID, "region": region, "image_id": imageID, "bytes": res.Bytes},
 	}
-	finish := activities.FinishTargetInput{ShareWith: m.in.ShareWith, Fact: &fact,
+	finish := activities.FinishTargetInput{ShareWith: m.in.ShareWith, Fact: &fact, OfferKey: runKey(ctx) + ":" + region,
 		Update: activities.UpdateImageInput{
 			Region:     region,
 			ImageID:    imageID,
