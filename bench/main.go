@@ -40,6 +40,7 @@ type sizes struct {
 	loopback, slow, memSmall, memLarge int64
 	events, shares                     int
 	quick                              bool // smoke sizes: goals that need full sizes are not judged
+	runs                               int  // repetitions of each transfer in rows 1 and 2
 }
 
 func main() {
@@ -47,6 +48,7 @@ func main() {
 	quick := flag.Bool("quick", false, "smaller sizes: a smoke run of every row (numbers are not comparable)")
 	out := flag.String("out", "", "also write the table as Markdown to this file")
 	dir := flag.String("dir", "", "working folder (default: a temporary one, removed at the end)")
+	runs := flag.Int("runs", 3, "times each transfer of rows 1 and 2 runs; the table shows the median and the spread")
 	flag.Parse()
 	sz := sizes{loopback: 2 << 30, slow: 512 << 20, memSmall: 1 << 30, memLarge: 4 << 30, events: 2000, shares: 1000}
 	if *quick {
@@ -60,6 +62,7 @@ func main() {
 			quick:    true,
 		}
 	}
+	sz.runs = *runs
 	want := map[int]bool{}
 	for _, s := range strings.Split(*only, ",") {
 		if n, err := strconv.Atoi(strings.TrimSpace(s)); err == nil {
