@@ -39,13 +39,14 @@ type DeadLetter struct {
 // of an oversized event still fits NATS's message limit (1 MiB by default).
 const MaxDeadLetterOriginal = 16 << 10
 
-// secretKey matches field names whose values must never be repeated: the sender's mistake of
+// secretNames are field names whose values must never be repeated: the sender's mistake of
 // putting credentials in an event must not be copied into the dead-letter subject.
-var secretKey = regexp.MustCompile(`(?i)(api[_-]?key|password|passwd|secret|token|credential|auth)`)
+const secretNames = `api[_-]?key|password|passwd|secret|token|credential|auth`
 
-// secretPair finds "key": "value" pairs with such names in text that is not valid JSON.
-var secretPair = regexp.MustCompile(
-	`(?i)("[^"]*(api[_-]?key|password|passwd|secret|token|credential|auth)[^"]*"\s*:\s*)"(\\.|[^"\\])*"`,
+var (
+	secretKey = regexp.MustCompile(`(?i)(` + secretNames + `)`)
+	// secretPair finds "key": "value" pairs with such names in text that is not valid JSON.
+	secretPair = regexp.MustCompile(`(?i)("[^"]*(` + secretNames + `)[^"]*"\s*:\s*)"(\\.|[^"\\])*"`)
 )
 
 // newDeadLetter describes msg's original for the dead-letter subject.

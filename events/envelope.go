@@ -11,9 +11,9 @@ import (
 	"reflect"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/imageflow/imageflow/activities"
+	"github.com/imageflow/imageflow/workflows"
 )
 
 // MaxEventSize bounds an event; larger ones are dead-lettered unread.
@@ -88,10 +88,10 @@ func ParseEvent(b []byte) (Event, error) {
 	if e.SpecVersion != "1.0" {
 		problems = append(problems, fmt.Sprintf("specversion is %q, want \"1.0\"", e.SpecVersion))
 	}
-	if e.ID == "" || len(e.ID) > 256 || strings.ContainsFunc(e.ID, unsafeRune) {
+	if e.ID == "" || len(e.ID) > 256 || strings.ContainsFunc(e.ID, workflows.UnsafeRune) {
 		problems = append(problems, "id must be 1 to 256 characters, none of them control characters")
 	}
-	if strings.ContainsFunc(e.Tenant, unsafeRune) || strings.ContainsFunc(e.Source, unsafeRune) ||
+	if strings.ContainsFunc(e.Tenant, workflows.UnsafeRune) || strings.ContainsFunc(e.Source, workflows.UnsafeRune) ||
 		len(e.Source) > 1024 {
 		problems = append(problems, "tenant and source may not hold control characters (source: at most 1024 bytes)")
 	}
@@ -125,10 +125,4 @@ func (e Event) decodeData(v any) error {
 		return fmt.Errorf("%s data: %v", e.Type, err)
 	}
 	return nil
-}
-
-// unsafeRune is a control or text-reordering character: never wanted in ids and names that end
-// up in logs, summaries and the UI.
-func unsafeRune(r rune) bool {
-	return unicode.IsControl(r) || (r >= 0x202A && r <= 0x202E) || (r >= 0x2066 && r <= 0x2069)
 }

@@ -3,6 +3,7 @@ package workflows
 import (
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -76,7 +77,7 @@ func (p AcceptPolicy) Narrow(configured AcceptPolicy) (AcceptPolicy, error) {
 	if len(p.TrustedProducers) > 0 {
 		out.TrustedProducers = nil
 		for _, t := range p.TrustedProducers {
-			if contains(configured.TrustedProducers, t) {
+			if slices.Contains(configured.TrustedProducers, t) {
 				out.TrustedProducers = append(out.TrustedProducers, t)
 			}
 		}
@@ -102,15 +103,6 @@ func (p AcceptPolicy) Narrow(configured AcceptPolicy) (AcceptPolicy, error) {
 		)
 	}
 	return out, nil
-}
-
-func contains(xs []string, x string) bool {
-	for _, v := range xs {
-		if v == x {
-			return true
-		}
-	}
-	return false
 }
 
 // AcceptResult is the consumer's decision.

@@ -22,16 +22,18 @@ func checkText(field, s string, max int) error {
 		return invalid("%s is %d bytes, more than %d", field, len(s), max)
 	}
 	for _, r := range s {
-		if unicode.IsControl(r) || bidiControl(r) {
+		if UnsafeRune(r) {
 			return invalid("%s contains the control character %U", field, r)
 		}
 	}
 	return nil
 }
 
-// bidiControl reports the characters that reorder text (the "Trojan Source" family).
-func bidiControl(r rune) bool {
-	return (r >= 0x202A && r <= 0x202E) || (r >= 0x2066 && r <= 0x2069) || r == 0x200E || r == 0x200F || r == 0x061C
+// UnsafeRune reports a control character or one that reorders text (the "Trojan Source"
+// family): never wanted in ids and names that reach the cloud, logs, summaries and the UI.
+func UnsafeRune(r rune) bool {
+	return unicode.IsControl(r) || (r >= 0x202A && r <= 0x202E) || (r >= 0x2066 && r <= 0x2069) ||
+		r == 0x200E || r == 0x200F || r == 0x061C
 }
 
 // normalizeRoute upper-cases a source and its targets and checks them: known regions, at
