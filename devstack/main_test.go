@@ -15,16 +15,8 @@ import (
 
 func testOptions(t *testing.T, dir string) options {
 	o := defaultOptions()
-	o.dir, o.temporalPort, o.uiPort, o.natsPort, o.emulatorPort = dir, testenv.FreePort(
-		t,
-	), testenv.FreePort(
-		t,
-	), testenv.FreePort(
-		t,
-	), testenv.FreePortRun(
-		t,
-		7,
-	)
+	o.dir, o.emulatorPort = dir, testenv.FreePortRun(t, 7)
+	o.temporalPort, o.uiPort, o.natsPort = testenv.FreePort(t), testenv.FreePort(t), testenv.FreePort(t)
 	return o
 }
 

@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"bytes"
+	"math/rand/v2"
 	"net"
 	"strconv"
 	"sync"
@@ -33,24 +34,29 @@ func FreePort(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// FreePortRun returns the first of n consecutive free ports (the emulator takes seven).
+// FreePortRun returns the first of n consecutive free ports (the emulator takes seven). It looks
+// below Linux's ephemeral range (32768 and up): a run found free there is not taken a moment
+// later by another test process's outgoing connection or ":0" listener, as runs inside it were.
 func FreePortRun(t testing.TB, n int) int {
 	t.Helper()
-	for try := 0; try < 50; try++ {
-		base := FreePort(t)
-		ok := true
-		for j := 1; j < n && ok; j++ {
-			l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(base+j)))
-			if err != nil {
-				ok = false
-				continue
-			}
-			l.Close()
-		}
-		if ok {
+	const low, high = 20000, 32000
+	for try := 0; try < 200; try++ {
+		base := low + rand.IntN(high-low-n)
+		if portsFree(base, n) {
 			return base
 		}
 	}
-	t.Fatalf("no %d free ports in a row", n)
+	t.Fatalf("no %d free ports in a row between %d and %d", n, low, high)
 	return 0
+}
+
+func portsFree(base, n int) bool {
+	for j := 0; j < n; j++ {
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(base+j)))
+		if err != nil {
+			return false
+		}
+		l.Close()
+	}
+	return true
 }
