@@ -10,10 +10,15 @@ COPY . .
 RUN CGO_ENABLED=0 go build -trimpath -o /out/worker ./worker && \
     CGO_ENABLED=0 go build -trimpath -o /out/emulator ./emulator/cmd/emulator && \
     CGO_ENABLED=0 go build -trimpath -o /out/starter ./starter
+# Distroless has no shell to make directories in, and Docker seeds a new named volume from the
+# image's directory at the mount point: made here and owned by nonroot (65532), /data is a volume
+# the emulator can write to, not a root-owned one it cannot.
+RUN mkdir -p /out-data/data
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/ /
-USER nonroot
+COPY --from=build --chown=65532:65532 /out-data/data /data
+USER 65532:65532
 EXPOSE 9090
 ENTRYPOINT []
 CMD ["/worker"]

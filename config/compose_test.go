@@ -125,3 +125,67 @@ func mounts(svc types.ServiceConfig, vol string) bool {
 	}
 	return false
 }
+
+// TestComposeVolumesWritable: every named volume a service built from our Dockerfile mounts is a
+// directory the image creates, owned by the user the image runs as. Docker seeds a new named
+// volume from the image's directory at the mount point, so an image that lacks the directory
+// hands the nonroot user a root-owned volume it cannot write.
+func TestComposeVolumesWritable(t *testing.T) {
+	path, _ := filepath.Abs(filepath.Join("..", "docker-compose.yml"))
+	project, err := loader.LoadWithContext(context.Background(), types.ConfigDetails{
+		WorkingDir:  filepath.Dir(path),
+		ConfigFiles: []types.ConfigFile{{Filename: path}},
+		Environment: types.Mapping{},
+	}, func(o *loader.Options) { o.SetProjectName("imageflow", true) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join("..", "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	user, owned := dockerfileOwnership(string(b))
+	if user == "" || user == "root" || user == "0" {
+		t.Fatalf("the Dockerfile's final stage runs as %q; want a nonroot user", user)
+	}
+	checked := 0
+	for name, svc := range project.Services {
+		if svc.Build == nil {
+			continue
+		}
+		for _, v := range svc.Volumes {
+			if v.Type != types.VolumeTypeVolume {
+				continue
+			}
+			checked++
+			if owner, ok := owned[v.Target]; !ok || owner != user {
+				t.Errorf("%s mounts volume %s at %s, which the image does not create owned by %s (owner %q)",
+					name, v.Source, v.Target, user, owner)
+			}
+		}
+	}
+	if checked == 0 {
+		t.Fatal("no service built from the Dockerfile mounts a volume; the check checked nothing")
+	}
+}
+
+// dockerfileOwnership reads the final stage's USER and the directories it copies in with
+// --chown, keyed by destination.
+func dockerfileOwnership(dockerfile string) (user string, owned map[string]string) {
+	owned = map[string]string{}
+	chown := regexp.MustCompile(`^COPY\s+.*--chown=(\S+)\s+\S+\s+(\S+)\s*$`)
+	for _, line := range strings.Split(dockerfile, "\n") {
+		line = strings.TrimSpace(line)
+		switch {
+		case strings.HasPrefix(line, "FROM "):
+			user, owned = "root", map[string]string{}
+		case strings.HasPrefix(line, "USER "):
+			user = strings.TrimSpace(strings.TrimPrefix(line, "USER "))
+		default:
+			if m := chown.FindStringSubmatch(line); m != nil {
+				owned[strings.TrimSuffix(m[2], "/")] = m[1]
+			}
+		}
+	}
+	return user, owned
+}
