@@ -18,7 +18,16 @@ type Config struct {
 	CopySegmentSize int64
 	// CopyVerify re-reads each copy at the target to check the whole object's MD5.
 	CopyVerify bool
+	// CopyRate and TaskRate (bytes per second) estimate a migration's duration until the worker
+	// has measured its own copies and tasks (defaults 50 MiB/s and 20 MiB/s).
+	CopyRate, TaskRate float64
 }
+
+// Rates assumed until measured: a cross-region copy's, and an export or import task's.
+const (
+	DefaultCopyRate = 50 << 20
+	DefaultTaskRate = 20 << 20
+)
 
 func (c Config) withDefaults() Config {
 	if c.TaskPollInterval <= 0 {
@@ -33,6 +42,12 @@ func (c Config) withDefaults() Config {
 	if c.CopySegmentSize <= 0 {
 		c.CopySegmentSize = 100 << 20
 	}
+	if c.CopyRate <= 0 {
+		c.CopyRate = DefaultCopyRate
+	}
+	if c.TaskRate <= 0 {
+		c.TaskRate = DefaultTaskRate
+	}
 	return c
 }
 
@@ -41,11 +56,13 @@ type Activities struct {
 	cloud *cloud.Client
 	cfg   Config
 	facts FactPublisher
+	meter *meter
 }
 
 // New returns activities acting as the client's account. facts may be nil (facts are dropped).
 func New(c *cloud.Client, cfg Config, facts FactPublisher) *Activities {
-	return &Activities{cloud: c, cfg: cfg.withDefaults(), facts: facts}
+	cfg = cfg.withDefaults()
+	return &Activities{cloud: c, cfg: cfg, facts: facts, meter: newMeter(cfg.CopyRate, cfg.TaskRate)}
 }
 
 // Account is who the worker acts as.

@@ -300,7 +300,7 @@ func TestTaskActivities(t *testing.T) {
 		},
 	)
 	var tk cloud.Task
-	if err := f.run(f.demo, f.demo.StartExport, &tk, ExportInput{"DFW", f.webID, "exports"}); err != nil {
+	if err := f.run(f.demo, f.demo.StartExport, &tk, ExportInput{Region: "DFW", ImageID: f.webID, Container: "exports"}); err != nil {
 		t.Fatal(err)
 	}
 	wantAppErr(
@@ -311,14 +311,14 @@ func TestTaskActivities(t *testing.T) {
 		"storage node lost",
 	)
 	// Then it works, and a repeated StartExport finds the finished export instead of failing.
-	if err := f.run(f.demo, f.demo.StartExport, &tk, ExportInput{"DFW", f.webID, "exports"}); err != nil {
+	if err := f.run(f.demo, f.demo.StartExport, &tk, ExportInput{Region: "DFW", ImageID: f.webID, Container: "exports"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.run(f.demo, f.demo.WaitForTask, &tk, TaskRef{"DFW", tk.ID}); err != nil || tk.Status != "success" {
 		t.Fatalf("export %+v %v", tk, err)
 	}
 	var again cloud.Task
-	if err := f.run(f.demo, f.demo.StartExport, &again, ExportInput{"DFW", f.webID, "exports"}); err != nil ||
+	if err := f.run(f.demo, f.demo.StartExport, &again, ExportInput{Region: "DFW", ImageID: f.webID, Container: "exports"}); err != nil ||
 		!again.Done() ||
 		again.Result["export_location"] != tk.Result["export_location"] {
 		t.Fatalf("repeat export %+v %v", again, err)
@@ -423,7 +423,7 @@ func TestRetryableErrorClasses(t *testing.T) {
 		t.Fatal(err)
 	}
 	var tk cloud.Task
-	if err := f.run(f.demo, f.demo.StartExport, &tk, ExportInput{"DFW", f.webID, "exports"}); err != nil {
+	if err := f.run(f.demo, f.demo.StartExport, &tk, ExportInput{Region: "DFW", ImageID: f.webID, Container: "exports"}); err != nil {
 		t.Fatal(err)
 	}
 	_ = f.emu.AddFault(
@@ -455,7 +455,7 @@ func TestCopyResumesFromHeartbeatDetails(t *testing.T) {
 		t.Fatal(err)
 	}
 	var tk cloud.Task
-	if err := f.run(f.demo, f.demo.StartExport, &tk, ExportInput{"DFW", f.webID, "exports"}); err != nil {
+	if err := f.run(f.demo, f.demo.StartExport, &tk, ExportInput{Region: "DFW", ImageID: f.webID, Container: "exports"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.run(f.demo, f.demo.WaitForTask, &tk, TaskRef{"DFW", tk.ID}); err != nil {

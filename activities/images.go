@@ -247,26 +247,16 @@ func (a *Activities) FindImagesByProperty(ctx context.Context, in FindImagesInpu
 
 // FinishTargetInput is the last step of a migration in one region.
 type FinishTargetInput struct {
-	Update    UpdateImageInput `json:"update"`
-	ShareWith []string         `json:"share_with,omitempty"`
-	Fact      *Fact            `json:"fact,omitempty"`
-	// OfferKey names the run in the ids of the share.offered facts (see OfferInput.FactKey).
-	OfferKey string `json:"offer_key,omitempty"`
+	Update UpdateImageInput `json:"update"`
+	Fact   *Fact            `json:"fact,omitempty"`
 }
 
-// FinishTarget carries properties and tags to the new image, offers it to ShareWith (announcing
-// share.offered, so a partner's auto-accept answers as it would a share's), and announces it.
-// Each part is idempotent, so a retry repeats none of them twice in effect.
+// FinishTarget carries properties and tags to the new image and announces it. Both parts are
+// idempotent, so a retry repeats neither in effect. (Sharing is a ShareImage run of its own.)
 func (a *Activities) FinishTarget(ctx context.Context, in FinishTargetInput) (cloud.Image, error) {
 	img, err := a.UpdateImage(ctx, in.Update)
 	if err != nil {
 		return img, err
-	}
-	for _, m := range in.ShareWith {
-		offer := OfferInput{Region: in.Update.Region, ImageID: in.Update.ImageID, Member: m, FactKey: in.OfferKey}
-		if _, err := a.OfferShare(ctx, offer); err != nil {
-			return img, err
-		}
 	}
 	if in.Fact != nil {
 		if err := a.PublishFact(ctx, *in.Fact); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"go.temporal.io/sdk/activity"
 
@@ -104,8 +105,12 @@ func (a *Activities) CopyObjectAcrossRegions(ctx context.Context, in CopyInput) 
 	if a.cfg.CopyVerify {
 		opts.VerifyMD5 = in.ExpectedMD5
 	}
+	started := time.Now()
 	res, err := a.cloud.CopyAcrossRegions(ctx, in.Source, in.Target, opts)
 	hb.stop()
+	if err == nil {
+		a.meter.observe(false, res.BytesSent, time.Since(started))
+	}
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
 			return res, err

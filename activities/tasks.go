@@ -16,6 +16,8 @@ type ExportInput struct {
 	Region    string `json:"region"`
 	ImageID   string `json:"image_id"`
 	Container string `json:"container"`
+	// Bytes is the image's size, when known, to measure the cloud's task throughput by.
+	Bytes int64 `json:"bytes,omitempty"`
 }
 
 // StartExport starts an export task, or adopts the one an earlier attempt of this activity
@@ -55,6 +57,8 @@ type ImportInput struct {
 	Name      string `json:"name"`
 	// ExpectedMD5, when set, must equal the new image's checksum (the source image's).
 	ExpectedMD5 string `json:"expected_md5,omitempty"`
+	// Bytes is the object's size, when known, to measure the cloud's task throughput by.
+	Bytes int64 `json:"bytes,omitempty"`
 }
 
 // StartImport starts an import task, or adopts the one an earlier attempt of this activity
@@ -141,7 +145,9 @@ func (a *Activities) ExportImage(ctx context.Context, in ExportInput) (cloud.Tas
 	if err != nil {
 		return t, err
 	}
-	return a.settle(ctx, in.Region, t, hb)
+	t, err = a.settle(ctx, in.Region, t, hb)
+	a.meter.observeTask(t, in.Bytes)
+	return t, err
 }
 
 // ImportImage starts or adopts the import, waits for it, and checks the new image's checksum
@@ -152,6 +158,7 @@ func (a *Activities) ImportImage(ctx context.Context, in ImportInput) (cloud.Tas
 	t, err := a.StartImport(ctx, in)
 	if err == nil {
 		t, err = a.settle(ctx, in.Region, t, hb)
+		a.meter.observeTask(t, in.Bytes)
 	}
 	if err != nil || in.ExpectedMD5 == "" {
 		return t, err
@@ -219,7 +226,7 @@ func (a *Activities) waitTask(ctx context.Context, in TaskRef, hb *beat) (cloud.
 			}
 		case ctx.Err() != nil:
 			return t, ctx.Err()
-		case transientPoll(err):
+		case TransientPoll(err):
 			activity.GetLogger(ctx).Warn("task poll failed; will poll again", "task", in.TaskID, "error", err)
 			var ce *cloud.Error
 			if errors.As(err, &ce) && ce.RetryAfter > next {
@@ -237,9 +244,9 @@ func (a *Activities) waitTask(ctx context.Context, in TaskRef, hb *beat) (cloud.
 	}
 }
 
-// transientPoll reports a poll failure worth waiting out: the cloud busy or away, or one poll
+// TransientPoll reports a poll failure worth waiting out: the cloud busy or away, or one poll
 // that hung past pollTimeout.
-func transientPoll(err error) bool {
+func TransientPoll(err error) bool {
 	switch cloud.KindOf(err) {
 	case cloud.Unavailable, cloud.RateLimited:
 		return true

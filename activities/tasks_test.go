@@ -35,22 +35,22 @@ func TestRetriedExportAdoptsItsTask(t *testing.T) {
 		}
 	}
 	var first cloud.Task
-	if err := f.run(f.demo, f.demo.StartExport, &first, ExportInput{"DFW", f.webID, "by-heartbeat"}); err != nil ||
+	if err := f.run(f.demo, f.demo.StartExport, &first, ExportInput{Region: "DFW", ImageID: f.webID, Container: "by-heartbeat"}); err != nil ||
 		first.Done() {
 		t.Fatalf("start %+v %v", first, err)
 	}
 	env := f.suite.NewTestActivityEnvironment()
 	env.RegisterActivity(f.demo)
 	env.SetHeartbeatDetails(TaskProgress{Region: "DFW", TaskID: first.ID, Type: "export", Status: first.Status})
-	v, err := env.ExecuteActivity(f.demo.ExportImage, ExportInput{"DFW", f.webID, "by-heartbeat"})
+	v, err := env.ExecuteActivity(f.demo.ExportImage, ExportInput{Region: "DFW", ImageID: f.webID, Container: "by-heartbeat"})
 	var got cloud.Task
 	if err != nil || v.Get(&got) != nil || got.ID != first.ID || got.Status != "success" {
 		t.Fatalf("retry by heartbeat: %+v %v, want task %s adopted", got, err, first.ID)
 	}
-	if err := f.run(f.demo, f.demo.StartExport, &first, ExportInput{"DFW", f.webID, "by-search"}); err != nil {
+	if err := f.run(f.demo, f.demo.StartExport, &first, ExportInput{Region: "DFW", ImageID: f.webID, Container: "by-search"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.run(f.demo, f.demo.ExportImage, &got, ExportInput{"DFW", f.webID, "by-search"}); err != nil ||
+	if err := f.run(f.demo, f.demo.ExportImage, &got, ExportInput{Region: "DFW", ImageID: f.webID, Container: "by-search"}); err != nil ||
 		got.ID != first.ID {
 		t.Fatalf("retry without heartbeat: %+v %v, want task %s adopted", got, err, first.ID)
 	}
@@ -75,13 +75,13 @@ func TestRetriedExportReportsItsFailedTask(t *testing.T) {
 		t.Fatal(err)
 	}
 	var first cloud.Task
-	if err := f.run(f.demo, f.demo.StartExport, &first, ExportInput{"DFW", f.webID, "exports"}); err != nil {
+	if err := f.run(f.demo, f.demo.StartExport, &first, ExportInput{Region: "DFW", ImageID: f.webID, Container: "exports"}); err != nil {
 		t.Fatal(err)
 	}
 	env := f.suite.NewTestActivityEnvironment()
 	env.RegisterActivity(f.demo)
 	env.SetHeartbeatDetails(TaskProgress{Region: "DFW", TaskID: first.ID})
-	_, err := env.ExecuteActivity(f.demo.ExportImage, ExportInput{"DFW", f.webID, "exports"})
+	_, err := env.ExecuteActivity(f.demo.ExportImage, ExportInput{Region: "DFW", ImageID: f.webID, Container: "exports"})
 	wantAppErr(t, err, ErrTaskFailed, false, "disk lost")
 	if n := countTasks(t, f.demo, "DFW", "export"); n != 1 {
 		t.Fatalf("%d export tasks, want the one that failed", n)
@@ -109,7 +109,7 @@ func TestWaitOutlastsPollFaults(t *testing.T) {
 		emulator.Fault{Kind: "error", Region: "DFW", Service: "images", Method: "GET", Path: "/v2/tasks/", Count: 3},
 	)
 	var got cloud.Task
-	if err := f.run(f.demo, f.demo.ExportImage, &got, ExportInput{"DFW", f.webID, "exports"}); err != nil ||
+	if err := f.run(f.demo, f.demo.ExportImage, &got, ExportInput{Region: "DFW", ImageID: f.webID, Container: "exports"}); err != nil ||
 		got.Status != "success" {
 		t.Fatalf("export through poll faults: %+v %v", got, err)
 	}

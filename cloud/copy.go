@@ -95,6 +95,7 @@ func (c *Client) CopyAcrossRegions(ctx context.Context, src, dst ObjectRef, opts
 		prefix: prefix,
 		pieces: pieces,
 		opts:   opts,
+		start:  time.Now(),
 		etags:  make([]string, len(pieces)),
 		prog: CopyProgress{
 			TargetRegion:  dst.Region,
@@ -126,6 +127,7 @@ type copyRun struct {
 	opts     CopyOptions
 	etags    []string
 
+	start      time.Time // of this attempt, for its rate
 	mu         sync.Mutex
 	prog       CopyProgress
 	unreported int64 // bytes streamed since the last report

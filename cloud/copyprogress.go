@@ -1,6 +1,9 @@
 package cloud
 
-import "io"
+import (
+	"io"
+	"time"
+)
 
 // CopyProgress is a copy's state: safe to record as heartbeat details and hand back as Done.
 type CopyProgress struct {
@@ -13,9 +16,19 @@ type CopyProgress struct {
 	BytesDone int64 `json:"bytes_done"`
 	// BytesInFlight counts bytes of unfinished segments sent so far, so progress moves from the
 	// first megabyte rather than a segment at a time; a retry sends those again.
-	BytesInFlight int64          `json:"bytes_in_flight"`
-	BytesSent     int64          `json:"bytes_sent"` // uploaded by this attempt
-	Done          map[int]string `json:"done"`
+	BytesInFlight int64 `json:"bytes_in_flight"`
+	BytesSent     int64 `json:"bytes_sent"` // uploaded by this attempt
+	// BytesPerSecond is this attempt's upload rate so far; with what is left it gives an ETA.
+	BytesPerSecond float64        `json:"bytes_per_second,omitempty"`
+	Done           map[int]string `json:"done"`
+}
+
+// Remaining is the time left at the current rate; zero until there is a rate.
+func (p CopyProgress) Remaining() time.Duration {
+	if p.BytesPerSecond <= 0 || p.BytesTotal <= p.Copied() {
+		return 0
+	}
+	return time.Duration(float64(p.BytesTotal-p.Copied()) / p.BytesPerSecond * float64(time.Second))
 }
 
 // Copied is the bytes at the target so far, whole segments and partial ones.
@@ -57,6 +70,9 @@ func (r *copyRun) report() {
 	r.unreported = 0
 	if r.opts.Progress == nil {
 		return
+	}
+	if secs := time.Since(r.start).Seconds(); secs > 0 {
+		r.prog.BytesPerSecond = float64(r.prog.BytesSent) / secs
 	}
 	snap := r.prog
 	snap.Done = make(map[int]string, len(r.prog.Done))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"path"
 	"sort"
 	"strconv"
 	"time"
@@ -76,7 +77,22 @@ type ImageFilter struct {
 	MemberStatus string            `json:"member_status,omitempty"`
 	Tags         []string          `json:"tags,omitempty"`
 	Properties   map[string]string `json:"properties,omitempty"` // exact-match property filters
-	Limit        int               `json:"limit,omitempty"`      // page size (default 100)
+	// CreatedBefore and CreatedAfter bound created_at (Glance's lt: and gt: filters).
+	CreatedBefore time.Time `json:"created_before,omitzero"`
+	CreatedAfter  time.Time `json:"created_after,omitzero"`
+	// NamePattern is a shell pattern (path.Match) the name must match. Glance cannot filter by
+	// pattern, so the client applies it to the listing.
+	NamePattern string `json:"name_pattern,omitempty"`
+	Limit       int    `json:"limit,omitempty"` // page size (default 100)
+}
+
+// keep applies the filters the server cannot.
+func (f ImageFilter) keep(img Image) bool {
+	if f.NamePattern == "" {
+		return true
+	}
+	ok, err := path.Match(f.NamePattern, img.Name)
+	return ok && err == nil
 }
 
 // ToImageListQuery lets the filter pass property filters gophercloud's ListOpts cannot express.
@@ -94,6 +110,12 @@ func (f ImageFilter) ToImageListQuery() (string, error) {
 	set("member_status", f.MemberStatus)
 	for _, t := range f.Tags {
 		q.Add("tag", t)
+	}
+	if !f.CreatedBefore.IsZero() {
+		q.Add("created_at", "lt:"+f.CreatedBefore.UTC().Format(time.RFC3339))
+	}
+	if !f.CreatedAfter.IsZero() {
+		q.Add("created_at", "gt:"+f.CreatedAfter.UTC().Format(time.RFC3339))
 	}
 	keys := make([]string, 0, len(f.Properties))
 	for k := range f.Properties {
@@ -124,7 +146,9 @@ func (c *Client) ListImages(ctx context.Context, region string, f ImageFilter) (
 	err = images.List(sc, f).EachPage(ctx, func(_ context.Context, p pagination.Page) (bool, error) {
 		imgs, err := images.ExtractImages(p)
 		for i := range imgs {
-			out = append(out, fromImage(&imgs[i]))
+			if img := fromImage(&imgs[i]); f.keep(img) {
+				out = append(out, img)
+			}
 		}
 		return true, err
 	})
@@ -206,4 +230,15 @@ func (c *Client) AddTag(ctx context.Context, region, id, tag string) error {
 		&gophercloud.RequestOpts{OkCodes: []int{204}},
 	)
 	return classify(fmt.Sprintf("tag image %s in %s", id, region), err)
+}
+
+// DeleteTag removes a tag from an image; a tag the image lacks is a NotFound error.
+func (c *Client) DeleteTag(ctx context.Context, region, id, tag string) error {
+	sc, err := c.Images(region)
+	if err != nil {
+		return err
+	}
+	_, err = sc.Delete(ctx, sc.ServiceURL("images", id, "tags", url.PathEscape(tag)),
+		&gophercloud.RequestOpts{OkCodes: []int{204}})
+	return classify(fmt.Sprintf("remove tag %q from image %s in %s", tag, id, region), err)
 }

@@ -13,11 +13,13 @@ type Member struct {
 	ImageID   string    `json:"image_id"`
 	MemberID  string    `json:"member_id"`
 	Status    string    `json:"status"` // pending, accepted, rejected
+	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
 }
 
 func fromMember(m *members.Member) Member {
-	return Member{ImageID: m.ImageID, MemberID: m.MemberID, Status: m.Status, UpdatedAt: m.UpdatedAt}
+	return Member{ImageID: m.ImageID, MemberID: m.MemberID, Status: m.Status, CreatedAt: m.CreatedAt,
+		UpdatedAt: m.UpdatedAt}
 }
 
 // AddMember shares an image the account owns with another tenant (status pending).

@@ -1,11 +1,14 @@
 package emulator
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 var sortKeys = map[string]bool{"name": true, "status": true, "container_format": true, "disk_format": true,
@@ -14,7 +17,7 @@ var sortKeys = map[string]bool{"name": true, "status": true, "container_format":
 // listParams are the query parameters with their own meaning; any other is a property filter.
 var listParams = map[string]bool{"limit": true, "marker": true, "name": true, "visibility": true,
 	"member_status": true, "owner": true, "tag": true, "status": true, "size_min": true, "size_max": true,
-	"sort_key": true, "sort_dir": true}
+	"sort_key": true, "sort_dir": true, "created_at": true, "updated_at": true}
 
 func (e *Emulator) listImages(w http.ResponseWriter, r *http.Request, reg *region, _ string) {
 	q := r.URL.Query()
@@ -70,11 +73,16 @@ func (e *Emulator) listImages(w http.ResponseWriter, r *http.Request, reg *regio
 			*dst = n
 		}
 	}
+	when, err := parseTimeFilters(q)
+	if err != nil {
+		fail(w, 400, "%v", err)
+		return
+	}
 	tenant := caller(r)
 	e.mu.Lock()
 	var found []*image
 	for _, img := range reg.Images {
-		if !listed(img, tenant, vis, memberStatus) || !matches(img, q, sizeMin, sizeMax) {
+		if !listed(img, tenant, vis, memberStatus) || !matches(img, q, sizeMin, sizeMax) || !when.match(img) {
 			continue
 		}
 		found = append(found, img)
@@ -237,4 +245,49 @@ func cmpInt(a, b int64) int {
 		return 1
 	}
 	return 0
+}
+
+// timeFilter is Glance's created_at / updated_at filter: "<op>:<ISO 8601 time>", op one of gt,
+// gte, lt, lte, eq, neq (a bare time means eq).
+type timeFilter struct {
+	field string
+	op    string
+	at    time.Time
+}
+
+type timeFilters []timeFilter
+
+func parseTimeFilters(q url.Values) (timeFilters, error) {
+	var out timeFilters
+	for _, field := range []string{"created_at", "updated_at"} {
+		for _, v := range q[field] {
+			op, at, found := strings.Cut(v, ":")
+			if !found || !slices.Contains([]string{"gt", "gte", "lt", "lte", "eq", "neq"}, op) {
+				op, at = "eq", v
+			}
+			t, err := time.Parse(time.RFC3339, at)
+			if err != nil {
+				return nil, fmt.Errorf("%s filter %q: want <op>:<time> with op gt, gte, lt, lte, eq or neq "+
+					"and an ISO 8601 time such as 2026-11-28T12:00:00Z", field, v)
+			}
+			out = append(out, timeFilter{field: field, op: op, at: t})
+		}
+	}
+	return out, nil
+}
+
+func (fs timeFilters) match(img *image) bool {
+	for _, f := range fs {
+		t := img.CreatedAt
+		if f.field == "updated_at" {
+			t = img.UpdatedAt
+		}
+		t = t.Truncate(time.Second) // Glance stores seconds
+		ok := map[string]bool{"gt": t.After(f.at), "gte": !t.Before(f.at), "lt": t.Before(f.at),
+			"lte": !t.After(f.at), "eq": t.Equal(f.at), "neq": !t.Equal(f.at)}[f.op]
+		if !ok {
+			return false
+		}
+	}
+	return true
 }

@@ -602,12 +602,19 @@ func TestMigrateShareWithChainsToAutoAccept(t *testing.T) {
 	if err := env.Client.GetWorkflow(ctx, workflows.MigrateWorkflowID("100001", in), "").Get(ctx, &res); err != nil {
 		t.Fatal(err)
 	}
-	for time.Now().Before(deadline) {
-		m, err := env.Cloud("demo").GetMember(ctx, "IAD", res.Targets[0].ImageID, "100002")
-		if err == nil && m.Status == "accepted" {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
+	share := res.Targets[0].ShareWorkflowID
+	if share == "" {
+		t.Fatalf("the migration started no share run: %+v", res.Targets[0])
 	}
-	t.Fatal("the partner never accepted the image the migration shared with it")
+	// The share run learns of the acceptance (by the partner's decision event) and ends.
+	var sr workflows.ShareResult
+	sctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := env.Client.GetWorkflow(sctx, share, "").Get(sctx, &sr); err != nil {
+		t.Fatalf("share run %s: %v", share, err)
+	}
+	m, err := env.Cloud("demo").GetMember(ctx, "IAD", res.Targets[0].ImageID, "100002")
+	if err != nil || m.Status != "accepted" || fmt.Sprint(sr) == "" || !strings.Contains(fmt.Sprint(sr), "accepted") {
+		t.Fatalf("member %+v %v; share result %+v", m, err, sr)
+	}
 }

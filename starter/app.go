@@ -28,6 +28,7 @@ import (
 // Temporal, migrate --via temporal needs no NATS).
 type app struct {
 	cfg            config.Config
+	stdin          io.Reader // for confirmations; nil where nobody can answer
 	stdout, stderr io.Writer
 	tty            bool
 	pollEvery      time.Duration
@@ -108,7 +109,7 @@ func (a *app) cloud(ctx context.Context) (*cloud.Client, error) {
 // jobFlags are shared by the commands that start workflows.
 type jobFlags struct {
 	via, taskQueue, tenant, eventID string
-	wait                            bool
+	wait, json                      bool
 }
 
 func (a *app) addJobFlags(fs interface {
@@ -117,6 +118,8 @@ func (a *app) addJobFlags(fs interface {
 }, j *jobFlags) {
 	fs.StringVar(&j.via, "via", "temporal", "temporal: start the workflow directly; nats: publish the command event")
 	fs.BoolVar(&j.wait, "wait", false, "follow the run, show progress, print the result as JSON")
+	fs.BoolVar(&j.json, "json", false, "print JSON (jobs print their ids or result as JSON either way; "+
+		"bulk-migrate --dry-run prints its plan as JSON instead of a table)")
 	fs.StringVar(&j.taskQueue, "task-queue", a.cfg.Temporal.TaskQueue, "task queue of the account's worker")
 	fs.StringVar(
 		&j.tenant,
@@ -148,6 +151,7 @@ func (a *app) tenantFor(ctx context.Context, j *jobFlags) (string, error) {
 type job struct {
 	workflow, id, command string
 	input                 any
+	event                 any             // the command event's payload, when not input
 	attrs                 func() []string // imageID, region, for search attributes
 	targets, members      []string
 }
@@ -189,7 +193,12 @@ func (a *app) submit(ctx context.Context, j *jobFlags, jb job) error {
 		if id == "" {
 			id = randomID()
 		}
-		if err := events.NewPublisher(js, events.Subjects{Prefix: a.cfg.NATS.SubjectPrefix}, "starter").Command(ctx, jb.command, id, tenant, jb.input); err != nil {
+		payload := jb.event
+		if payload == nil {
+			payload = jb.input
+		}
+		pub := events.NewPublisher(js, events.Subjects{Prefix: a.cfg.NATS.SubjectPrefix}, "starter")
+		if err := pub.Command(ctx, jb.command, id, tenant, payload); err != nil {
 			return err
 		}
 		if !j.wait {

@@ -2,12 +2,8 @@ package main
 
 import (
 	"context"
-	"errors"
-	"strings"
 	"time"
 
-	"github.com/imageflow/imageflow/activities"
-	"github.com/imageflow/imageflow/cloud"
 	"github.com/imageflow/imageflow/events"
 	"github.com/imageflow/imageflow/workflows"
 )
@@ -29,7 +25,9 @@ func (a *app) migrate(ctx context.Context, args []string) error {
 		workflows.CleanupOnSuccess,
 		"delete intermediate objects: on-success, always, never",
 	)
-	fs.Var(&share, "share-with", "tenant(s) to share each new image with")
+	fs.Var(&share, "share-with", "tenant(s) to share each new image with (a ShareImage run per target)")
+	fs.Var(deadlineFlag{&in.Deadline}, "deadline", "when it must be done (6h from now, or a time); fails at once "+
+		"when the estimate cannot meet it, and is cancelled when it passes")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -111,8 +109,10 @@ func (a *app) accept(decision string) func(context.Context, []string) error {
 }
 
 func (a *app) status(ctx context.Context, args []string) error {
-	fs := a.flags("status", "--workflow-id ID")
+	fs := a.flags("status", "--workflow-id ID [--json]")
+	var o out
 	var id string
+	o.flag(fs)
 	fs.StringVar(&id, "workflow-id", "", "the run's workflow id (required)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -124,102 +124,5 @@ func (a *app) status(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	return a.printJSON(st)
-}
-
-func (a *app) list(ctx context.Context, args []string) error {
-	fs := a.flags("list", "--region REGION [filters]")
-	var region string
-	var f cloud.ImageFilter
-	var tags list
-	regionFlag(fs, &region, "")
-	fs.StringVar(&f.Name, "name", "", "exact image name")
-	fs.StringVar(&f.Owner, "owner", "", "owner tenant")
-	fs.StringVar(&f.Visibility, "visibility", "", "public, private or shared")
-	fs.StringVar(&f.MemberStatus, "member-status", "", "for shared images: pending, accepted, rejected or all")
-	fs.Var(&tags, "tag", "tag(s) every image must carry")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if region == "" {
-		return usageErr("--region is required")
-	}
-	f.Tags = tags
-	cc, err := a.cloud(ctx)
-	if err != nil {
-		return err
-	}
-	imgs, err := cc.ListImages(ctx, strings.ToUpper(region), f)
-	if err != nil {
-		return err
-	}
-	if imgs == nil {
-		imgs = []cloud.Image{}
-	}
-	return a.printJSON(imgs)
-}
-
-func (a *app) get(ctx context.Context, args []string) error {
-	fs := a.flags("get", "--image ID --region REGION")
-	var region, id string
-	regionFlag(fs, &region, "")
-	fs.StringVar(&id, "image", "", "image id (required)")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if region == "" || id == "" {
-		return usageErr("--image and --region are required")
-	}
-	cc, err := a.cloud(ctx)
-	if err != nil {
-		return err
-	}
-	region = strings.ToUpper(region)
-	img, err := cc.GetImage(ctx, region, id)
-	if cloud.IsNotFound(err) {
-		return errors.New(activities.ImageNotFound(id, region, cc.Tenant()))
-	}
-	if err != nil {
-		return err
-	}
-	return a.printJSON(img)
-}
-
-func (a *app) update(ctx context.Context, args []string) error {
-	fs := a.flags("update", "--image ID --region REGION [--set k=v] [--remove k] [--tag t] [--name N]")
-	var in activities.UpdateImageInput
-	var set, remove, tags list
-	regionFlag(fs, &in.Region, "")
-	fs.StringVar(&in.ImageID, "image", "", "image id (required)")
-	fs.StringVar(&in.Name, "name", "", "new name")
-	fs.Var(&set, "set", "property key=value (repeatable)")
-	fs.Var(&remove, "remove", "property to remove (repeatable)")
-	fs.Var(&tags, "tag", "tag to add (repeatable)")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if in.Region == "" || in.ImageID == "" {
-		return usageErr("--image and --region are required")
-	}
-	in.Region, in.Remove, in.Tags = strings.ToUpper(in.Region), remove, tags
-	in.Properties = map[string]string{}
-	for _, kv := range set {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || k == "" {
-			return usageErr("--set wants key=value, got %q", kv)
-		}
-		in.Properties[k] = v
-	}
-	cc, err := a.cloud(ctx)
-	if err != nil {
-		return err
-	}
-	img, err := activities.ApplyUpdate(ctx, cc, in)
-	if cloud.IsNotFound(err) {
-		return errors.New(activities.ImageNotFound(in.ImageID, in.Region, cc.Tenant()))
-	}
-	if err != nil {
-		return err
-	}
-	return a.printJSON(img)
+	return a.print(o, st, st.rows)
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"context"
 	"errors"
 	"fmt"
@@ -38,6 +39,9 @@ type copyStatus struct {
 	BytesTotal int64  `json:"bytes_total"`
 	Segments   int    `json:"segments_done"`
 	Of         int    `json:"segments_total"`
+	// Rate is this attempt's upload rate; Left is the time to go at that rate.
+	Rate float64 `json:"bytes_per_second,omitempty"`
+	Left string  `json:"time_left,omitempty"`
 }
 
 func (a *app) describe(ctx context.Context, id string) (runStatus, error) {
@@ -66,7 +70,8 @@ func (a *app) describe(ctx context.Context, id string) (runStatus, error) {
 			if key == "" {
 				key = pa.GetActivityId()
 			}
-			st.Copies[key] = copyStatus{p.TargetRegion, p.Copied(), p.BytesTotal, p.SegmentsDone, p.SegmentsTotal}
+			st.Copies[key] = copyStatus{Region: p.TargetRegion, BytesDone: p.Copied(), BytesTotal: p.BytesTotal,
+				Segments: p.SegmentsDone, Of: p.SegmentsTotal, Rate: p.BytesPerSecond, Left: left(p.Remaining())}
 		}
 	}
 	if info.GetStatus() == enums.WORKFLOW_EXECUTION_STATUS_RUNNING {
@@ -83,6 +88,27 @@ func (a *app) describe(ctx context.Context, id string) (runStatus, error) {
 		st.Error = plain(err)
 	}
 	return st, nil
+}
+
+// rows shows the status for people: the run, its step and ETA, each copy's progress, the end.
+func (st runStatus) rows() [][]string {
+	rows := [][]string{{"FIELD", "VALUE"}, {"workflow", st.WorkflowID}, {"type", st.Type}, {"status", st.Status}}
+	if st.Step != nil {
+		rows = append(rows, []string{"step", stepText(st.Step)})
+	}
+	for _, k := range slices.Sorted(maps.Keys(st.Copies)) {
+		rows = append(rows, []string{"copy " + k, copyText(st.Copies[k])})
+	}
+	if st.Closed != "" {
+		rows = append(rows, []string{"ended", st.Closed})
+	}
+	if st.Error != "" {
+		rows = append(rows, []string{"error", st.Error})
+	}
+	if st.Result != nil {
+		rows = append(rows, []string{"result", string(mustJSON(st.Result))})
+	}
+	return rows
 }
 
 func statusName(s enums.WorkflowExecutionStatus) string {
@@ -152,8 +178,7 @@ func progressLine(st runStatus) string {
 	}
 	for _, k := range slices.Sorted(maps.Keys(st.Copies)) {
 		c := st.Copies[k]
-		parts = append(parts, strings.TrimSpace(c.Region+" "+bar(c.BytesDone, c.BytesTotal))+
-			fmt.Sprintf(" %d/%d MiB", c.BytesDone>>20, c.BytesTotal>>20))
+		parts = append(parts, strings.TrimSpace(c.Region+" "+copyText(c)))
 	}
 	return strings.Join(parts, "  ")
 }
@@ -164,6 +189,11 @@ func stepText(step any) string {
 		return fmt.Sprint(step)
 	}
 	s := fmt.Sprint(m["step"])
+	if eta, ok := m["eta"].(string); ok {
+		if t, err := time.Parse(time.RFC3339, eta); err == nil {
+			s += " (ETA " + t.UTC().Format("15:04:05") + " UTC)"
+		}
+	}
 	for _, field := range []string{"targets", "members"} { // per region or per member
 		if each, ok := m[field].(map[string]any); ok {
 			for _, k := range slices.Sorted(maps.Keys(each)) {
@@ -191,4 +221,29 @@ func plain(err error) string {
 		return ae.Message()
 	}
 	return err.Error()
+}
+
+// left is a remaining time for people: whole seconds, or nothing when unknown.
+func left(d time.Duration) string {
+	if d <= 0 {
+		return ""
+	}
+	return d.Round(time.Second).String()
+}
+
+// copyText is one copy's progress: bar, MiB, rate and time left.
+func copyText(c copyStatus) string {
+	line := bar(c.BytesDone, c.BytesTotal) + fmt.Sprintf(" %d/%d MiB", c.BytesDone>>20, c.BytesTotal>>20)
+	if c.Rate > 0 {
+		line += fmt.Sprintf(" %.1f MiB/s", c.Rate/(1<<20))
+	}
+	if c.Left != "" {
+		line += " " + c.Left + " left"
+	}
+	return strings.TrimSpace(line)
+}
+
+func mustJSON(v any) []byte {
+	b, _ := json.Marshal(v)
+	return b
 }

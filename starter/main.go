@@ -1,17 +1,28 @@
-// Command starter runs imageflow jobs and looks at the cloud:
+// Command starter runs imageflow jobs, follows and cancels runs, and does every quickstart
+// operation on the cloud directly:
 //
-//	go run ./starter migrate --image ID --from DFW --to IAD,LON [--wait]
-//	go run ./starter share   --image ID --region DFW --members 100002 [--deadline 72h] [--wait]
-//	go run ./starter accept  --image ID --region DFW --producer 100001 [--wait]
-//	go run ./starter reject  --image ID --region DFW --producer 100001 [--wait]
-//	go run ./starter status  --workflow-id ID
-//	go run ./starter list    --region DFW [--name N] [--tag T] [--visibility shared --member-status pending]
-//	go run ./starter get     --image ID --region DFW
-//	go run ./starter update  --image ID --region DFW [--set k=v ...] [--remove k ...] [--tag t ...] [--name N]
+//	go run ./starter migrate      --image ID --from DFW --to IAD,LON [--share-with T] [--deadline 6h] [--wait]
+//	go run ./starter bulk-migrate --from DFW --to IAD [--tag web] [--name-pattern 'web-*'] [--dry-run] [--wait]
+//	go run ./starter share        --image ID --region DFW --members 100002 [--deadline 72h] [--wait]
+//	go run ./starter accept       --image ID --region DFW --producer 100001 [--wait]
+//	go run ./starter reject       --image ID --region DFW --producer 100001 [--wait]
+//	go run ./starter status       --workflow-id ID
+//	go run ./starter runs         [--kind migrate] [--status running] [--image ID] [--region IAD] [--since 24h]
+//	go run ./starter cancel       --workflow-id ID [--wait]
+//	go run ./starter list         --region DFW [--name N] [--name-pattern P] [--tag T] [--visibility shared]
+//	go run ./starter get          --image ID --region DFW
+//	go run ./starter update       --image ID --region DFW [--set k=v ...] [--remove k ...] [--tag t ...]
+//	go run ./starter tags         --image ID --region DFW [--add t,...] [--remove t,...]
+//	go run ./starter members      --image ID --region DFW [--member TENANT]
+//	go run ./starter unshare      --image ID --region DFW --members TENANT[,...]
+//	go run ./starter delete       --image ID --region DFW [--yes]
+//	go run ./starter export       --image ID --region DFW [--container exports]
+//	go run ./starter import       --region DFW --container C --object web.vhd --name web-copy
 //
 // Jobs start in Temporal directly (--via temporal, the default) or as command events (--via
-// nats). --wait follows the run and prints its result as JSON; the exit code is 0 only on success.
-// Configuration comes from the same IMAGEFLOW_* variables as the worker.
+// nats). --wait follows the run and prints its result as JSON; the exit code is 0 only on
+// success. The cloud commands print tables; --json prints JSON for scripts. Configuration comes
+// from the same IMAGEFLOW_* variables as the worker.
 package main
 
 import (
@@ -42,7 +53,11 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	os.Exit(newApp(cfg, os.Stdout, os.Stderr, isTerminal(os.Stdout)).run(ctx, os.Args[1:]))
+	a := newApp(cfg, os.Stdout, os.Stderr, isTerminal(os.Stdout))
+	if isTerminal(os.Stdin) {
+		a.stdin = os.Stdin
+	}
+	os.Exit(a.run(ctx, os.Args[1:]))
 }
 
 func isTerminal(f *os.File) bool {
@@ -52,15 +67,28 @@ func isTerminal(f *os.File) bool {
 
 const usage = `usage: starter <command> [flags]
 
-commands:
-  migrate   copy an image to other regions (MigrateImage)
-  share     share an image with other accounts and wait for them (ShareImage)
-  accept    accept an image shared with this account (AcceptShare)
-  reject    reject an image shared with this account (AcceptShare)
-  status    show a run's current step and progress
-  list      list images in a region (reads the cloud directly)
-  get       show one image (reads the cloud directly)
-  update    set or remove properties and tags on an image (writes the cloud directly)
+jobs (Temporal workflows):
+  migrate       copy an image to other regions (MigrateImage)
+  bulk-migrate  migrate every image that matches a filter; --dry-run prints the plan (BulkMigrate)
+  share         share an image with other accounts and wait for them (ShareImage)
+  accept        accept an image shared with this account (AcceptShare)
+  reject        reject an image shared with this account (AcceptShare)
+
+runs:
+  status        show a run's step, progress, rate and ETA
+  runs          list runs by kind, status, image, region and start time
+  cancel        cancel a run; a migration cleans up per its cleanup policy
+
+the cloud, directly:
+  list          list images in a region
+  get           show one image
+  update        set or remove properties and tags, rename
+  tags          add or remove tags
+  members       list an image's members, or show one
+  unshare       remove members from an image
+  delete        delete an image (refuses protected ones; asks, or --yes)
+  export        export an image to a Cloud Files container and wait
+  import        import a VHD from a Cloud Files container as a new image and wait
 
 "starter <command> -h" lists a command's flags. Configuration: IMAGEFLOW_* variables
 ("go run ./worker -h" lists them).
@@ -79,7 +107,9 @@ func (a *app) run(ctx context.Context, args []string) int {
 	}
 	cmds := map[string]func(context.Context, []string) error{
 		"migrate": a.migrate, "share": a.share, "accept": a.accept("accepted"), "reject": a.accept("rejected"),
-		"status": a.status, "list": a.list, "get": a.get, "update": a.update,
+		"bulk-migrate": a.bulkMigrate, "status": a.status, "runs": a.runs, "cancel": a.cancel,
+		"list": a.list, "get": a.get, "update": a.update, "tags": a.tags, "members": a.members,
+		"unshare": a.unshare, "delete": a.remove, "export": a.export, "import": a.importVHD,
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {

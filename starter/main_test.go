@@ -32,6 +32,10 @@ func (h *harness) run(args ...string) (int, string, string) {
 func setup(t *testing.T) *harness {
 	env := testenv.New(t)
 	env.StartWorker("demo", testenv.WorkerOptions{Events: true})
+	return harnessFor(t, env)
+}
+
+func harnessFor(t *testing.T, env *testenv.Env) *harness {
 	return &harness{t: t, env: env, cfg: config.Config{
 		Temporal: config.Temporal{
 			Address:   env.Temporal.GetFrontendHostPort(),
@@ -45,7 +49,7 @@ func setup(t *testing.T) *harness {
 
 func TestStarterCommands(t *testing.T) {
 	h := setup(t)
-	code, out, errs := h.run("list", "--region", "dfw", "--tag", "web")
+	code, out, errs := h.run("list", "--region", "dfw", "--tag", "web", "--json")
 	var imgs []cloud.Image
 	if code != 0 || json.Unmarshal([]byte(out), &imgs) != nil || len(imgs) != 1 || imgs[0].Name != "demo-web-01" {
 		t.Fatalf("list: %d %s %s", code, out, errs)
@@ -73,13 +77,13 @@ func TestStarterCommands(t *testing.T) {
 		t.Fatalf("repeat migrate: %d %s\n%s", code, out2, errs2)
 	}
 	// The status of a finished run carries its outcome, not only "Completed".
-	code, out, _ = h.run("status", "--workflow-id", res.WorkflowID)
+	code, out, _ = h.run("status", "--workflow-id", res.WorkflowID, "--json")
 	if code != 0 || !strings.Contains(out, `"status": "Completed"`) ||
 		!strings.Contains(out, res.Result.Targets[0].ImageID) ||
 		!strings.Contains(out, `"closed"`) {
 		t.Fatalf("status: %d %s", code, out)
 	}
-	code, out, _ = h.run("get", "--region", "IAD", "--image", res.Result.Targets[0].ImageID)
+	code, out, _ = h.run("get", "--region", "IAD", "--image", res.Result.Targets[0].ImageID, "--json")
 	if code != 0 || !strings.Contains(out, `"imageflow_source_image_id": "`+web+`"`) {
 		t.Fatalf("get: %d %s", code, out)
 	}
@@ -93,6 +97,7 @@ func TestStarterCommands(t *testing.T) {
 		"owner_team=ops",
 		"--tag",
 		"moved",
+		"--json",
 	)
 	if code != 0 || !strings.Contains(out, `"owner_team": "ops"`) || !strings.Contains(out, `"moved"`) {
 		t.Fatalf("update: %d %s", code, out)

@@ -95,7 +95,8 @@ func run(ctx context.Context, cfg config.Config, logger *slog.Logger, ready chan
 	ro := runner.Options{Cloud: cc, Temporal: tc, TaskQueue: cfg.Temporal.TaskQueue, Logger: logger,
 		ActivityConcurrency: w.ActivityConcurrency, StopTimeout: w.StopTimeout,
 		Activities: activities.Config{TaskPollInterval: w.TaskPollInterval, TaskPollMaxInterval: w.TaskPollMaxInterval,
-			CopyParallelism: w.CopyParallelism, CopySegmentSize: w.CopySegmentSize, CopyVerify: w.CopyVerify},
+			CopyParallelism: w.CopyParallelism, CopySegmentSize: w.CopySegmentSize, CopyVerify: w.CopyVerify,
+			CopyRate: w.EstimateCopyRate, TaskRate: w.EstimateTaskRate},
 		Events: events.BridgeConfig{Subjects: events.Subjects{Prefix: cfg.NATS.SubjectPrefix}, Stream: cfg.NATS.Stream,
 			MaxDeliver: cfg.NATS.MaxDeliver, AckWait: cfg.NATS.AckWait, SearchAttributes: sa, AutoAccept: w.AutoAccept,
 			AcceptPolicy: workflows.AcceptPolicy{

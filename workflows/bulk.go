@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"fmt"
+	"path"
 	"strings"
 	"time"
 
@@ -23,6 +24,9 @@ type BulkRequest struct {
 	// BatchSize is how many migrations one run starts before it continues as new (default 100),
 	// keeping each run's history small for lists of thousands.
 	BatchSize int `json:"batch_size,omitempty"`
+	// Deadline, when set, is every child's deadline; once it passes no more children start and
+	// the images left count as failed.
+	Deadline time.Time `json:"deadline,omitzero"`
 }
 
 // Normalize fills defaults and rejects a request that cannot be run.
@@ -41,6 +45,12 @@ func (r *BulkRequest) Normalize() error {
 	}
 	if r.BatchSize == 0 {
 		r.BatchSize = 100
+	}
+	if _, err := path.Match(r.Filter.NamePattern, ""); err != nil {
+		return invalid("bulk-migrate: filter name_pattern %q is not a shell pattern: %v", r.Filter.NamePattern, err)
+	}
+	if err := checkText("bulk-migrate: filter name_pattern", r.Filter.NamePattern, maxNameLen); err != nil {
+		return err
 	}
 	return checkText("bulk-migrate: filter name", r.Filter.Name, maxNameLen)
 }
@@ -97,7 +107,8 @@ func BulkWorkflowID(tenant string, in BulkRequest) string {
 	for _, k := range sortedCopy(keys) {
 		parts = append(parts, k+"="+f.Properties[k])
 	}
-	parts = append(parts, variant(orDefault(in.Policy, PolicyAll), orDefault(in.Cleanup, CleanupOnSuccess)))
+	parts = append(parts, variant(orDefault(in.Policy, PolicyAll), orDefault(in.Cleanup, CleanupOnSuccess),
+		f.NamePattern, f.CreatedBefore, f.CreatedAfter))
 	return key("bulk", tenant, parts...)
 }
 
@@ -135,14 +146,19 @@ func BulkMigrate(ctx workflow.Context, in BulkInput) (BulkSummary, error) {
 	for len(in.Pending) > 0 || running > 0 {
 		for running < in.Concurrency && len(in.Pending) > 0 && started < in.BatchSize {
 			id := in.Pending[0]
-			in.Pending = in.Pending[1:]
+			if !in.Deadline.IsZero() && !workflow.Now(ctx).Before(in.Deadline) {
+				in.skipOverdue()
+				break
+			}
 			child := MigrateInput{
 				ImageID:       id,
 				SourceRegion:  in.SourceRegion,
 				TargetRegions: in.TargetRegions,
 				Policy:        in.Policy,
 				Cleanup:       in.Cleanup,
+				Deadline:      in.Deadline,
 			}
+			in.Pending = in.Pending[1:]
 			cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
 				WorkflowID:            MigrateWorkflowID(acct.Tenant, child),
 				WorkflowIDReusePolicy: enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY,
@@ -152,6 +168,7 @@ func BulkMigrate(ctx workflow.Context, in BulkInput) (BulkSummary, error) {
 					in.SourceRegion,
 					strings.Join(in.TargetRegions, ", "),
 				),
+				TypedSearchAttributes: childAttributes(ctx, id, in.SourceRegion, in.TargetRegions, nil),
 			})
 			sel.AddFuture(workflow.ExecuteChildWorkflow(cctx, MigrateImageWorkflow, child), func(f workflow.Future) {
 				running--
@@ -197,4 +214,16 @@ func BulkMigrate(ctx workflow.Context, in BulkInput) (BulkSummary, error) {
 		fmt.Sprintf("%d migrated, %d failed of %d", in.Summary.Succeeded, in.Summary.Failed, in.Summary.Total),
 	)
 	return in.Summary, nil
+}
+
+// skipOverdue counts the images not started because the deadline passed as failed.
+func (in *BulkInput) skipOverdue() {
+	for _, id := range in.Pending {
+		in.Summary.Failed++
+		if len(in.Summary.Failures) < 100 {
+			in.Summary.Failures = append(in.Summary.Failures,
+				BulkFailure{ImageID: id, Error: "not started: the deadline " + in.Deadline.Format(time.RFC3339) + " passed"})
+		}
+	}
+	in.Pending = nil
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/converter"
@@ -105,3 +107,35 @@ func converterGet(can *workflow.ContinueAsNewError, out *BulkInput) error {
 }
 
 var dataConverter = converter.GetDefaultDataConverter()
+
+// TestBulkMigrateDeadline: children carry the deadline, and once it passes no more start; the
+// images left count as failed, each saying why.
+func TestBulkMigrateDeadline(t *testing.T) {
+	env := newEnv(t)
+	var imgs []cloud.Image
+	for i := 0; i < 5; i++ {
+		imgs = append(imgs, cloud.Image{ID: fmt.Sprintf("img-%d", i)})
+	}
+	deadline := env.Now().Add(90 * time.Minute)
+	env.OnActivity(a.Authenticate, mock.Anything).Return(activities.Account{Tenant: "100001"}, nil)
+	env.OnActivity(a.ListImages, mock.Anything, mock.Anything).Return(imgs, nil)
+	var started []string
+	env.OnWorkflow(MigrateImageWorkflow, mock.Anything, mock.Anything).
+		Return(func(ctx workflow.Context, in MigrateInput) (MigrateResult, error) {
+			if !in.Deadline.Equal(deadline) {
+				return MigrateResult{}, fmt.Errorf("child deadline %v, want %v", in.Deadline, deadline)
+			}
+			started = append(started, in.ImageID)
+			return MigrateResult{}, workflow.Sleep(ctx, time.Hour)
+		})
+	env.ExecuteWorkflow(BulkMigrate, BulkInput{BulkRequest: BulkRequest{SourceRegion: "DFW",
+		TargetRegions: []string{"IAD"}, Concurrency: 1, Deadline: deadline}})
+	var sum BulkSummary
+	if err := env.GetWorkflowError(); err != nil || env.GetWorkflowResult(&sum) != nil {
+		t.Fatal(err)
+	}
+	if len(started) != 2 || sum.Succeeded != 2 || sum.Failed != 3 ||
+		!strings.Contains(sum.Failures[0].Error, "deadline") {
+		t.Fatalf("started %v, summary %+v", started, sum)
+	}
+}

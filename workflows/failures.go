@@ -7,8 +7,15 @@ import (
 	"go.temporal.io/sdk/temporal"
 )
 
-// ErrInvalidRequest is the error type of a request rejected before any work.
-const ErrInvalidRequest = "InvalidRequest"
+// Error types a run fails with, beside the activities' own.
+const (
+	// ErrInvalidRequest: a request rejected before any work.
+	ErrInvalidRequest = "InvalidRequest"
+	// ErrDeadlineUnreachable: the estimate says the work cannot end by its deadline.
+	ErrDeadlineUnreachable = "DeadlineUnreachable"
+	// ErrDeadlinePassed: the deadline passed during the work, which was cancelled.
+	ErrDeadlinePassed = "DeadlinePassed"
+)
 
 func invalid(format string, args ...any) error {
 	return temporal.NewNonRetryableApplicationError(fmt.Sprintf(format, args...), ErrInvalidRequest, nil)

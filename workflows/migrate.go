@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -43,6 +44,9 @@ type MigrateInput struct {
 	ShareWith     []string `json:"share_with,omitempty"`  // tenants to share each new image with
 	// HeartbeatTimeout bounds how long a dead worker holds a copy or task wait (default 2m).
 	HeartbeatTimeout Duration `json:"heartbeat_timeout,omitempty"`
+	// Deadline, when set, is when the migration must be done by: it fails at once when the
+	// estimate says it cannot be, and is cancelled (and cleaned up) when the deadline passes.
+	Deadline time.Time `json:"deadline,omitzero"`
 }
 
 // Normalize fills defaults and rejects a request that cannot be run, saying what is wrong.
@@ -102,7 +106,10 @@ type TargetResult struct {
 	BytesSent     int64   `json:"bytes_sent,omitempty"`
 	CopySeconds   float64 `json:"copy_seconds,omitempty"`
 	ImportSeconds float64 `json:"import_seconds,omitempty"`
-	Error         string  `json:"error,omitempty"`
+	// ShareWorkflowID is the ShareImage run offering the new image to ShareWith; it goes on
+	// waiting for their decisions after the migration ends.
+	ShareWorkflowID string `json:"share_workflow_id,omitempty"`
+	Error           string `json:"error,omitempty"`
 }
 
 // MigrateResult is the whole migration's outcome.
@@ -121,6 +128,11 @@ type MigrateResult struct {
 type MigrateStatus struct {
 	Step    string            `json:"step"`
 	Targets map[string]string `json:"targets"` // region -> step
+	// Estimate is how long the work should take (from the worker's measured or configured
+	// rates); ETA is when it should end, re-estimated as steps finish.
+	Estimate *activities.Estimate `json:"estimate,omitempty"`
+	ETA      time.Time            `json:"eta,omitzero"`
+	Deadline time.Time            `json:"deadline,omitzero"`
 }
 
 type migration struct {
@@ -130,6 +142,8 @@ type migration struct {
 	source    cloud.Image
 	status    MigrateStatus
 	result    MigrateResult
+	// overdue is set when the deadline passed and cancelled the work.
+	overdue bool
 }
 
 // MigrateImage validates the image, exports it, then for each target region in parallel copies
@@ -140,7 +154,7 @@ func MigrateImage(ctx workflow.Context, in MigrateInput) (MigrateResult, error) 
 		return MigrateResult{}, err
 	}
 	m := &migration{in: in, id: workflow.GetInfo(ctx).WorkflowExecution.ID,
-		status: MigrateStatus{Step: "validating", Targets: map[string]string{}}}
+		status: MigrateStatus{Step: "validating", Targets: map[string]string{}, Deadline: in.Deadline}}
 	m.container = migrationContainer(m.id)
 	m.result = MigrateResult{MigrationID: m.id, SourceRegion: in.SourceRegion, SourceImageID: in.ImageID}
 	for _, r := range in.TargetRegions {
@@ -150,12 +164,53 @@ func MigrateImage(ctx workflow.Context, in MigrateInput) (MigrateResult, error) 
 		return MigrateResult{}, err
 	}
 	start := workflow.Now(ctx)
+	if !in.Deadline.IsZero() && !in.Deadline.After(start) {
+		return MigrateResult{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("migration %s: deadline %s had passed before it started", m.id, in.Deadline.Format(time.RFC3339)),
+			ErrDeadlineUnreachable, nil)
+	}
 	setJobStatus(ctx, JobRunning, fmt.Sprintf("validating image %s in %s", in.ImageID, in.SourceRegion))
-	err := m.run(ctx)
+	rctx, stopWatch := m.watchDeadline(ctx)
+	err := m.run(rctx)
+	stopWatch()
+	err = m.stopped(ctx, err)
 	m.result.TotalSeconds = workflow.Now(ctx).Sub(start).Seconds()
 	m.finish(ctx, err)
 	m.status.Step = "done"
 	return m.result, err
+}
+
+// watchDeadline returns the context the work runs in, cancelled when the deadline passes, and
+// the function that stops watching.
+func (m *migration) watchDeadline(ctx workflow.Context) (workflow.Context, func()) {
+	rctx, cancelRun := workflow.WithCancel(ctx)
+	if m.in.Deadline.IsZero() {
+		return rctx, func() {}
+	}
+	tctx, cancelTimer := workflow.WithCancel(ctx)
+	timer := workflow.NewTimer(tctx, m.in.Deadline.Sub(workflow.Now(ctx)))
+	workflow.Go(tctx, func(g workflow.Context) {
+		if timer.Get(g, nil) == nil {
+			m.overdue = true
+			cancelRun()
+		}
+	})
+	return rctx, cancelTimer
+}
+
+// stopped names why the work stopped early, if it did: the deadline passed (a failure that says
+// so) or a person cancelled the run (a cancellation, so Temporal shows it as one).
+func (m *migration) stopped(ctx workflow.Context, err error) error {
+	switch {
+	case m.overdue:
+		return temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("migration %s passed its deadline %s while %s; it was cancelled", m.id,
+				m.in.Deadline.Format(time.RFC3339), m.status.Step),
+			ErrDeadlinePassed, nil, m.result)
+	case errors.Is(ctx.Err(), workflow.ErrCanceled):
+		return temporal.NewCanceledError(m.result)
+	}
+	return err
 }
 
 func (m *migration) run(ctx workflow.Context) error {
@@ -186,6 +241,9 @@ func (m *migration) run(ctx workflow.Context) error {
 			pending++
 		}
 	}
+	if err := m.estimate(ctx, pending > 0); err != nil {
+		return err
+	}
 	var export cloud.ObjectRef
 	if pending > 0 {
 		var err error
@@ -211,13 +269,55 @@ func (m *migration) findExisting(ctx workflow.Context) map[string]cloud.Image {
 	return found
 }
 
+// estimate asks the worker how long the work will take, shows the ETA, and fails fast when the
+// deadline cannot be met. Without an estimate (a worker that cannot give one) the work goes on.
+func (m *migration) estimate(ctx workflow.Context, pending bool) error {
+	if !pending {
+		return nil
+	}
+	var e activities.Estimate
+	ectx := withActivity(ctx, "estimate the migration's duration", time.Minute)
+	if err := workflow.ExecuteActivity(ectx, a.EstimateMigration,
+		activities.EstimateInput{Bytes: m.source.Size, Export: true}).Get(ctx, &e); err != nil {
+		workflow.GetLogger(ctx).Warn("no estimate", "error", err)
+		return nil
+	}
+	m.status.Estimate = &e
+	m.setEta(ctx, e.TotalSeconds)
+	if !m.in.Deadline.IsZero() && m.status.ETA.After(m.in.Deadline) {
+		return temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("migration %s cannot meet its deadline %s: %d MiB takes %s, so it would end about %s",
+				m.id, m.in.Deadline.Format(time.RFC3339), m.source.Size>>20, e.Text(),
+				m.status.ETA.Format(time.RFC3339)),
+			ErrDeadlineUnreachable, nil)
+	}
+	return nil
+}
+
+// setEta sets the expected end to seconds from now.
+func (m *migration) setEta(ctx workflow.Context, seconds float64) {
+	m.status.ETA = workflow.Now(ctx).Add(time.Duration(seconds * float64(time.Second))).UTC().Truncate(time.Second)
+	setEta(ctx, m.status.ETA)
+}
+
+// etaLine is the ETA for the UI's current details.
+func (m *migration) etaLine() string {
+	if m.status.ETA.IsZero() || m.status.Estimate == nil {
+		return ""
+	}
+	line := fmt.Sprintf("\nETA %s UTC (estimate for %d MiB: %s)", m.status.ETA.Format("2006-01-02 15:04:05"),
+		m.source.Size>>20, m.status.Estimate.Text())
+	if !m.in.Deadline.IsZero() {
+		line += "\ndeadline " + m.in.Deadline.UTC().Format("2006-01-02 15:04:05") + " UTC"
+	}
+	return line
+}
+
 func (m *migration) export(ctx workflow.Context) (cloud.ObjectRef, error) {
 	in := m.in
 	m.status.Step = "exporting"
-	workflow.SetCurrentDetails(
-		ctx,
-		fmt.Sprintf("exporting %s (%s, %d MiB) in %s", m.source.Name, in.ImageID, m.source.Size>>20, in.SourceRegion),
-	)
+	workflow.SetCurrentDetails(ctx, fmt.Sprintf("exporting %s (%s, %d MiB) in %s%s",
+		m.source.Name, in.ImageID, m.source.Size>>20, in.SourceRegion, m.etaLine()))
 	start := workflow.Now(ctx)
 	var task cloud.Task
 	ectx := withLongActivity(
@@ -227,7 +327,7 @@ func (m *migration) export(ctx workflow.Context) (cloud.ObjectRef, error) {
 		m.in.HeartbeatTimeout.D(),
 	)
 	if err := workflow.ExecuteActivity(ectx, a.ExportImage,
-		activities.ExportInput{Region: in.SourceRegion, ImageID: in.ImageID, Container: m.container}).Get(ctx, &task); err != nil {
+		activities.ExportInput{Region: in.SourceRegion, ImageID: in.ImageID, Container: m.container, Bytes: m.source.Size}).Get(ctx, &task); err != nil {
 		return cloud.ObjectRef{}, failWith(err, "export %s in %s", in.ImageID, in.SourceRegion)
 	}
 	m.result.ExportSeconds = workflow.Now(ctx).Sub(start).Seconds()
@@ -245,10 +345,11 @@ func (m *migration) export(ctx workflow.Context) (cloud.ObjectRef, error) {
 // targets runs every target in parallel. Under the all policy the first failure cancels the rest.
 func (m *migration) targets(ctx workflow.Context, export cloud.ObjectRef, existing map[string]cloud.Image) error {
 	m.status.Step = "copying"
-	workflow.SetCurrentDetails(
-		ctx,
-		fmt.Sprintf("moving %s to %s", m.source.Name, strings.Join(m.in.TargetRegions, ", ")),
-	)
+	if e := m.status.Estimate; e != nil {
+		m.setEta(ctx, e.CopySeconds+e.ImportSeconds)
+	}
+	workflow.SetCurrentDetails(ctx, fmt.Sprintf("moving %s to %s%s", m.source.Name,
+		strings.Join(m.in.TargetRegions, ", "), m.etaLine()))
 	tctx, cancel := workflow.WithCancel(ctx)
 	defer cancel()
 	results := make([]TargetResult, len(m.in.TargetRegions))
@@ -329,7 +430,8 @@ func (m *migration) target(
 		var task cloud.Task
 		ictx := withLongActivity(ctx, "import into "+region, 24*time.Hour, m.in.HeartbeatTimeout.D())
 		if err := workflow.ExecuteActivity(ictx, a.ImportImage,
-			activities.ImportInput{Region: region, Container: obj.Container, Object: obj.Object, Name: m.targetName(), ExpectedMD5: m.source.Checksum}).Get(ctx, &task); err != nil {
+			activities.ImportInput{Region: region, Container: obj.Container, Object: obj.Object, Name: m.targetName(), ExpectedMD5: m.source.Checksum,
+				Bytes: m.source.Size}).Get(ctx, &task); err != nil {
 			return fail("import", err)
 		}
 		res.ImportSeconds = workflow.Now(ctx).Sub(start).Seconds()
@@ -356,7 +458,7 @@ func (m *migration) target(
 		Data: map[string]any{"migration_id": m.id,
 			"source_image_id": m.in.ImageID, "region": region, "image_id": imageID, "bytes": res.Bytes},
 	}
-	finish := activities.FinishTargetInput{ShareWith: m.in.ShareWith, Fact: &fact, OfferKey: runKey(ctx) + ":" + region,
+	finish := activities.FinishTargetInput{Fact: &fact,
 		Update: activities.UpdateImageInput{
 			Region:     region,
 			ImageID:    imageID,
@@ -365,6 +467,14 @@ func (m *migration) target(
 		}}
 	if err := workflow.ExecuteActivity(withActivity(ctx, "carry properties and tags to "+imageID+", share, announce", 2*time.Minute), a.FinishTarget, finish).Get(ctx, nil); err != nil {
 		return fail("finish", err)
+	}
+	if len(m.in.ShareWith) > 0 {
+		m.setTarget(ctx, region, "sharing")
+		id, err := m.share(ctx, region, imageID)
+		if err != nil {
+			return fail("share", err)
+		}
+		res.ShareWorkflowID = id
 	}
 	res.Status = "succeeded"
 	m.setTarget(ctx, region, "done")
@@ -379,8 +489,35 @@ func (m *migration) setTarget(ctx workflow.Context, region, step string) {
 	for i, r := range m.in.TargetRegions {
 		parts[i] = r + ": " + m.status.Targets[r]
 	}
-	workflow.SetCurrentDetails(ctx, fmt.Sprintf("%s %s (%s, %d MiB) from %s\n%s", m.status.Step, m.source.Name,
-		m.in.ImageID, m.source.Size>>20, m.in.SourceRegion, strings.Join(parts, "\n")))
+	workflow.SetCurrentDetails(ctx, fmt.Sprintf("%s %s (%s, %d MiB) from %s\n%s%s", m.status.Step, m.source.Name,
+		m.in.ImageID, m.source.Size>>20, m.in.SourceRegion, strings.Join(parts, "\n"), m.etaLine()))
+}
+
+// share starts a ShareImage for the new image (offers announced, decisions awaited, policies
+// applied) and leaves it running: a partner may take days to answer; the migration is done.
+func (m *migration) share(ctx workflow.Context, region, imageID string) (string, error) {
+	in := ShareInput{Region: region, ImageID: imageID, Members: m.in.ShareWith}
+	if err := in.Normalize(); err != nil {
+		return "", err
+	}
+	id := ShareWorkflowID(m.source.Owner, in)
+	// Disconnected: cancelling a child's context cancels the child, and this context ends with
+	// the targets; the share must outlive them (and the migration: ABANDON).
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	cctx := workflow.WithChildOptions(dctx, workflow.ChildWorkflowOptions{
+		WorkflowID:            id,
+		WorkflowIDReusePolicy: enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		ParentClosePolicy:     enums.PARENT_CLOSE_POLICY_ABANDON,
+		StaticSummary:         fmt.Sprintf("share %s in %s with %s", imageID, region, strings.Join(in.Members, ", ")),
+		TypedSearchAttributes: childAttributes(ctx, imageID, region, nil, in.Members),
+	})
+	var exec workflow.Execution
+	err := workflow.ExecuteChildWorkflow(cctx, ShareImageWorkflow, in).GetChildWorkflowExecution().Get(ctx, &exec)
+	var running *temporal.ChildWorkflowExecutionAlreadyStartedError
+	if errors.As(err, &running) {
+		return id, nil // this share is already waiting: an earlier run of this migration started it
+	}
+	return id, err
 }
 
 func (m *migration) targetName() string {
@@ -414,7 +551,12 @@ func (m *migration) finish(ctx workflow.Context, err error) {
 		data["error"] = reason(err)
 	}
 	in := activities.FinishMigrationInput{Fact: activities.Fact{Type: typ, ID: runKey(ctx) + ":" + typ, Data: data}}
-	if m.in.Cleanup == CleanupAlways || (m.in.Cleanup == CleanupOnSuccess && err == nil) {
+	stopped := m.overdue || temporal.IsCanceledError(err)
+	if stopped && !m.overdue {
+		status, data["error"] = JobCancelled, "cancelled"
+	}
+	// A migration stopped on purpose is not resumed, so on-success tidies up after it too.
+	if m.in.Cleanup == CleanupAlways || (m.in.Cleanup == CleanupOnSuccess && (err == nil || stopped)) {
 		in.Cleanup = &activities.CleanupInput{
 			Regions:   append([]string{m.in.SourceRegion}, m.in.TargetRegions...),
 			Container: m.container,

@@ -6,12 +6,14 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/imageflow/imageflow/activities"
 	"github.com/imageflow/imageflow/cloud"
@@ -68,6 +70,17 @@ func mockMigration(
 			c.add("fact " + f.Type)
 			return nil
 		})
+	env.OnActivity(a.EstimateMigration, mock.Anything, mock.Anything).
+		Return(func(_ context.Context, in activities.EstimateInput) (activities.Estimate, error) {
+			return testRates.Estimate(in.Bytes, in.Export), nil
+		}).
+		Maybe()
+	env.OnWorkflow(ShareImageWorkflow, mock.Anything, mock.Anything).
+		Return(func(_ workflow.Context, in ShareInput) (ShareResult, error) {
+			c.add("share " + in.Region + " " + strings.Join(in.Members, ","))
+			return ShareResult{}, nil
+		}).
+		Maybe()
 	env.OnActivity(a.FindImagesByProperty, mock.Anything, mock.Anything).
 		Return(func(_ context.Context, in activities.FindImagesInput) (map[string]cloud.Image, error) {
 			out := map[string]cloud.Image{}
@@ -117,9 +130,6 @@ func mockMigration(
 					",",
 				),
 			)
-			for _, m := range in.ShareWith {
-				c.add("share " + u.Region + " " + m)
-			}
 			c.add("fact " + in.Fact.Type)
 			return cloud.Image{ID: u.ImageID, Checksum: "abc"}, nil
 		}).
@@ -137,6 +147,9 @@ func mockMigration(
 		}).
 		Maybe()
 }
+
+// testRates make the 64 MiB source take 64 s to export, 32 s to copy and 64 s to import.
+var testRates = activities.Rates{CopyBytesPerSecond: 2 << 20, TaskBytesPerSecond: 1 << 20, Basis: "configured"}
 
 func migrateInput() MigrateInput {
 	return MigrateInput{
@@ -330,3 +343,61 @@ func TestMigrateWorkflowIDIsStable(t *testing.T) {
 }
 
 func clientStart(id string) client.StartWorkflowOptions { return client.StartWorkflowOptions{ID: id} }
+
+// TestMigrateDeadlineUnreachable: a deadline the estimate cannot meet fails the run before any
+// export, and the error says how long the work needs.
+func TestMigrateDeadlineUnreachable(t *testing.T) {
+	env := newEnv(t)
+	c := &calls{}
+	mockMigration(env, c, nil, nil)
+	in := migrateInput()
+	in.Deadline = env.Now().Add(2 * time.Minute) // the work needs 160 s
+	env.ExecuteWorkflow(MigrateImage, in)
+	var ae *temporal.ApplicationError
+	err := env.GetWorkflowError()
+	if !errors.As(err, &ae) || ae.Type() != ErrDeadlineUnreachable || !strings.Contains(err.Error(), "about 2m40s") {
+		t.Fatalf("error %v", err)
+	}
+	if c.has("export") != 0 || c.has("fact migration.failed") != 1 {
+		t.Fatalf("calls %v", c.names)
+	}
+}
+
+// TestMigrateDeadlinePassesDuringCopy: a copy that outlasts its estimate is cancelled when the
+// deadline passes; the run fails saying so, and on-success cleanup still removes the export.
+func TestMigrateDeadlinePassesDuringCopy(t *testing.T) {
+	env := newEnv(t)
+	c := &calls{}
+	env.OnActivity(a.CopyObjectAcrossRegions, mock.Anything, mock.Anything).After(time.Hour).
+		Return(cloud.CopyResult{Bytes: 64 << 20}, nil)
+	mockMigration(env, c, nil, nil) // after: the first matching mock answers
+	in := migrateInput()
+	in.Deadline = env.Now().Add(10 * time.Minute)
+	env.ExecuteWorkflow(MigrateImage, in)
+	var ae *temporal.ApplicationError
+	err := env.GetWorkflowError()
+	if !errors.As(err, &ae) || ae.Type() != ErrDeadlinePassed || !strings.Contains(err.Error(), "while copying") {
+		t.Fatalf("error %v", err)
+	}
+	if c.has("cleanup DFW") != 1 || c.has("import") != 0 || c.has("fact migration.failed") != 1 {
+		t.Fatalf("calls %v", c.names)
+	}
+}
+
+// TestMigrateCancelCleansUp: a cancelled migration ends as cancelled, not failed, and tidies up
+// its intermediate objects under the on-success policy.
+func TestMigrateCancelCleansUp(t *testing.T) {
+	env := newEnv(t)
+	c := &calls{}
+	env.OnActivity(a.CopyObjectAcrossRegions, mock.Anything, mock.Anything).After(time.Hour).
+		Return(cloud.CopyResult{Bytes: 64 << 20}, nil)
+	mockMigration(env, c, nil, nil) // after: the first matching mock answers
+	env.RegisterDelayedCallback(env.CancelWorkflow, 5*time.Minute)
+	env.ExecuteWorkflow(MigrateImage, migrateInput())
+	if err := env.GetWorkflowError(); !temporal.IsCanceledError(err) {
+		t.Fatalf("error %v, want cancelled", err)
+	}
+	if c.has("cleanup DFW") != 1 || c.has("cleanup IAD") != 1 || c.has("import") != 0 {
+		t.Fatalf("calls %v", c.names)
+	}
+}

@@ -23,6 +23,7 @@ const (
 	JobSucceeded = "Succeeded"
 	JobPartial   = "Partial"
 	JobFailed    = "Failed"
+	JobCancelled = "Cancelled"
 )
 
 // Regions imageflow knows; inputs naming others are rejected before any work.

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"strings"
+	"time"
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
@@ -14,6 +15,9 @@ var (
 	SearchTargetRegions = temporal.NewSearchAttributeKeyKeywordList("ImageflowTargetRegions")
 	SearchMember        = temporal.NewSearchAttributeKeyKeywordList("ImageflowMember")
 	SearchJobStatus     = temporal.NewSearchAttributeKeyKeyword("ImageflowJobStatus")
+	// SearchEta is when a migration is expected to end, re-estimated at each step, so a list of
+	// runs can be sorted or filtered by it ("ImageflowEta < '2026-11-28T18:00:00Z'").
+	SearchEta = temporal.NewSearchAttributeKeyTime("ImageflowEta")
 )
 
 // SearchAttributeKeys lists them all, for registration.
@@ -23,6 +27,7 @@ var SearchAttributeKeys = []temporal.SearchAttributeKey{
 	SearchTargetRegions,
 	SearchMember,
 	SearchJobStatus,
+	SearchEta,
 }
 
 // StartAttributes are the search attributes a run is started with; empty values are left out.
@@ -42,6 +47,22 @@ func StartAttributes(imageID, sourceRegion string, targets, members []string) te
 		updates = append(updates, SearchMember.ValueSet(members))
 	}
 	return temporal.NewSearchAttributes(updates...)
+}
+
+// childAttributes are a child run's search attributes, given only when this run has them (which
+// proves the server has them registered), so the UI can filter children as it does direct runs.
+func childAttributes(ctx workflow.Context, imageID, region string, targets, members []string) temporal.SearchAttributes {
+	if _, ok := workflow.GetTypedSearchAttributes(ctx).GetKeyword(SearchJobStatus); !ok {
+		return temporal.SearchAttributes{}
+	}
+	return StartAttributes(imageID, region, targets, members)
+}
+
+// setEta records the expected end as a search attribute, when the run carries attributes.
+func setEta(ctx workflow.Context, eta time.Time) {
+	if _, ok := workflow.GetTypedSearchAttributes(ctx).GetKeyword(SearchJobStatus); ok {
+		_ = workflow.UpsertTypedSearchAttributes(ctx, SearchEta.ValueSet(eta))
+	}
 }
 
 // setJobStatus records the job status as a search attribute when the run was started with the
