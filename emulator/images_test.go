@@ -52,6 +52,12 @@ func TestListImages(t *testing.T) {
 		{s, "owner=100001&sort_key=size", "demo-db-01,demo-web-01,demo-rhel-01"},
 		{s, "status=queued", ""},
 		{s, "com.rackspace__1__options=1", "demo-rhel-01"},
+		// Demo images were made at 13:00, 14:00 and 15:00 on 2026-01-05 (web, db, rhel).
+		{s, "image_type=snapshot&created_at=lt:2026-01-05T14:00:00Z", "demo-web-01"},
+		{s, "image_type=snapshot&created_at=lte:2026-01-05T14:00:00Z", "demo-db-01,demo-web-01"},
+		{s, "image_type=snapshot&created_at=gt:2026-01-05T13:00:00Z&created_at=lt:2026-01-05T15:00:00Z", "demo-db-01"},
+		{s, "image_type=snapshot&created_at=neq:2026-01-05T14:00:00Z", "demo-rhel-01,demo-web-01"},
+		{s, "image_type=snapshot&created_at=2026-01-05T15:00:00Z", "demo-rhel-01"},
 	}
 	for _, c := range cases {
 		t.Run(c.q, func(t *testing.T) {
@@ -60,7 +66,8 @@ func TestListImages(t *testing.T) {
 			}
 		})
 	}
-	for _, q := range []string{"limit=x", "limit=-1", "sort_key=owner", "sort_dir=up", "visibility=all", "member_status=maybe", "size_min=-3", "marker=nope"} {
+	for _, q := range []string{"limit=x", "limit=-1", "sort_key=owner", "sort_dir=up", "visibility=all", "member_status=maybe", "size_min=-3", "marker=nope",
+		"created_at=lt:yesterday", "created_at=about:2026-01-05T14:00:00Z"} {
 		t.Run("bad "+q, func(t *testing.T) { wantFault(t, s.do("GET", "DFW", "/v2/images?"+q, nil), 400) })
 	}
 }

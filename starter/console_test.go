@@ -142,7 +142,7 @@ func TestBulkDryRunRunsAndChain(t *testing.T) {
 	}
 	h.jsonOut(&plan, "bulk-migrate", "--from", "DFW", "--to", "IAD", "--name-pattern", "demo-*", "--dry-run")
 	if plan.AlreadyDone != 2 || plan.ToMigrate != 0 || plan.Bytes != 0 ||
-		!strings.HasPrefix(plan.Estimate.Rates.Basis, "measured over 2 recent migrations") {
+		!strings.HasPrefix(plan.Estimate.Rates.Basis, "measured over the last 2 migration(s)") {
 		t.Fatalf("plan after the run %+v", plan)
 	}
 

@@ -72,7 +72,7 @@ func (a *app) measuredRates(ctx context.Context) (activities.Rates, bool) {
 		return activities.Rates{}, false
 	}
 	return activities.Rates{CopyBytesPerSecond: copyBytes / copySecs, TaskBytesPerSecond: taskBytes / taskSecs,
-		Basis: fmt.Sprintf("measured over %d recent migrations", runs)}, true
+		Basis: fmt.Sprintf("measured over the last %d migration(s)", runs)}, true
 }
 
 // deadlineFlag is a --deadline: a duration from now (6h) or a time (RFC 3339).

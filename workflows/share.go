@@ -1,11 +1,13 @@
 package workflows
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
 	"time"
 
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/imageflow/imageflow/activities"
@@ -164,8 +166,16 @@ func ShareImage(ctx workflow.Context, in ShareInput) (ShareResult, error) {
 	)
 	s.wait(ctx, decisions)
 	s.status.Step = "applying policy"
+	// A cancelled share stops waiting: members still pending are treated as timed out (by
+	// default revoked), on a context the cancellation does not reach.
+	cancelled := errors.Is(ctx.Err(), workflow.ErrCanceled)
+	sctx, via := ctx, "deadline"
+	if cancelled {
+		sctx, _ = workflow.NewDisconnectedContext(ctx)
+		via = "cancelled"
+	}
 	for _, m := range s.pending() {
-		s.settle(ctx, m, true, "deadline")
+		s.settle(sctx, m, true, via)
 	}
 	s.status.Step = "done"
 	res := ShareResult{Region: in.Region, ImageID: in.ImageID}
@@ -183,6 +193,10 @@ func ShareImage(ctx workflow.Context, in ShareInput) (ShareResult, error) {
 	status := JobSucceeded
 	if accepted < len(in.Members) {
 		status = JobPartial
+	}
+	if cancelled {
+		setJobStatus(sctx, JobCancelled, fmt.Sprintf("cancelled; %d of %d members accepted", accepted, len(in.Members)))
+		return res, temporal.NewCanceledError(res)
 	}
 	setJobStatus(ctx, status, fmt.Sprintf("%d of %d members accepted", accepted, len(in.Members)))
 	return res, nil
@@ -246,7 +260,7 @@ func (s *share) wait(ctx workflow.Context, decisions workflow.ReceiveChannel) {
 	deadline := workflow.Now(ctx).Add(s.in.Deadline.D())
 	for len(s.pending()) > 0 {
 		left := deadline.Sub(workflow.Now(ctx))
-		if left <= 0 {
+		if left <= 0 || ctx.Err() != nil {
 			return
 		}
 		tctx, cancelTimer := workflow.WithCancel(ctx)

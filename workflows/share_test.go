@@ -302,3 +302,20 @@ func TestAcceptShare(t *testing.T) {
 		t.Fatalf("no offer: %v", err)
 	}
 }
+
+// TestShareCancelled: a cancelled share stops waiting at once (no spin of polls), withdraws the
+// offers still pending per the timeout policy, and ends as cancelled.
+func TestShareCancelled(t *testing.T) {
+	env := newEnv(t)
+	c := &calls{}
+	mockShare(env, c, func(string) string { return "pending" })
+	env.RegisterDelayedCallback(env.CancelWorkflow, 7*time.Hour)
+	env.ExecuteWorkflow(ShareImage, shareInput("100002"))
+	if err := env.GetWorkflowError(); !temporal.IsCanceledError(err) {
+		t.Fatalf("error %v, want cancelled", err)
+	}
+	// One backstop poll at 6h, then the cancel at 7h settles the member as timed out.
+	if c.has("poll") != 2 || c.has("revoke 100002") != 1 || c.has("fact share.expired") != 1 {
+		t.Fatalf("calls %v", c.names)
+	}
+}

@@ -17,10 +17,14 @@ import (
 	"github.com/imageflow/imageflow/emulator"
 )
 
-const marker = "<!-- readme-test: emulator -->"
+// Markers of the README's tested blocks: against a bare emulator, or against the whole stack.
+const (
+	marker         = "<!-- readme-test: emulator -->"
+	devstackMarker = "<!-- readme-test: devstack -->"
+)
 
 // blocks returns the fenced sh blocks that follow the marker.
-func blocks(t *testing.T) []string {
+func blocks(t *testing.T, marker string) []string {
 	b, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)
@@ -62,7 +66,7 @@ func TestReadmeExamples(t *testing.T) {
 			t.Fatalf("the README examples need %s on PATH", tool)
 		}
 	}
-	bs := blocks(t)
+	bs := blocks(t, marker)
 	if len(bs) < 2 {
 		t.Fatalf("%d marked blocks in README.md, want the fault examples and the quickstart", len(bs))
 	}

@@ -1,0 +1,75 @@
+package readme
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/imageflow/imageflow/cloud"
+	"github.com/imageflow/imageflow/internal/testenv"
+	"github.com/imageflow/imageflow/workflows"
+)
+
+// TestOperatorGuide runs the README's starter session, as written, against a stack shaped like
+// devstack's: Temporal, NATS, the emulator, the demo worker and the partner worker that accepts
+// offers from 100001. "go run ./starter" runs a starter built once for the test.
+func TestOperatorGuide(t *testing.T) {
+	for _, tool := range []string{"bash", "jq"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("the operator's guide needs %s on PATH", tool)
+		}
+	}
+	bs := blocks(t, devstackMarker)
+	if len(bs) == 0 {
+		t.Fatalf("README.md has no %s block", devstackMarker)
+	}
+	env := testenv.New(t)
+	env.StartWorker("demo", testenv.WorkerOptions{Events: true})
+	env.StartWorker("partner", testenv.WorkerOptions{Events: true, AutoAccept: true,
+		AcceptPolicy: workflows.AcceptPolicy{TrustedProducers: []string{"100001"}}})
+	bin := filepath.Join(t.TempDir(), "starter")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../starter").CombinedOutput(); err != nil {
+		t.Fatalf("build the starter: %v\n%s", err, out)
+	}
+	vars := []string{"IMAGEFLOW_TEMPORAL_ADDRESS=" + env.Temporal.GetFrontendHostPort(),
+		"IMAGEFLOW_TEMPORAL_NAMESPACE=" + env.Namespace, "IMAGEFLOW_NATS_URL=" + env.NATSURL}
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "IMAGEFLOW_") {
+			vars = append(vars, kv)
+		}
+	}
+	for i, b := range bs {
+		script := strings.ReplaceAll(retarget(b, env.Emulator), "go run ./starter", bin)
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		cmd := exec.CommandContext(ctx, "bash", "-euo", "pipefail", "-c", script)
+		cmd.Dir, cmd.Env = t.TempDir(), vars
+		out, err := cmd.CombinedOutput()
+		cancel()
+		if err != nil {
+			t.Fatalf("guide block %d failed: %v\n%s", i+1, err, out)
+		}
+		t.Logf("guide block %d:\n%s", i+1, out)
+	}
+	// What the session did is in the cloud: the migrated image in SYD was offered to and accepted
+	// by the partner; the restored copy is gone; ORD has the bulk migration's image.
+	c := env.Cloud("demo")
+	ctx := context.Background()
+	for _, r := range []string{"SYD", "ORD"} {
+		imgs, err := c.ListImages(ctx, r, cloud.ImageFilter{Name: "demo-web-01", Owner: "100001"})
+		if err != nil || len(imgs) != 1 {
+			t.Fatalf("%s: %d copies of demo-web-01 (%v)", r, len(imgs), err)
+		}
+		if r == "SYD" {
+			if m, err := c.GetMember(ctx, r, imgs[0].ID, "100002"); err != nil || m.Status != "accepted" {
+				t.Fatalf("the partner's membership of the SYD image: %+v %v", m, err)
+			}
+		}
+	}
+	if left, _ := c.ListImages(ctx, "DFW", cloud.ImageFilter{Name: "web-restored"}); len(left) != 0 {
+		t.Fatalf("the guide deleted web-restored, yet %d remain", len(left))
+	}
+}
