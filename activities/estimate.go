@@ -56,10 +56,11 @@ func (e Estimate) Text() string {
 }
 
 // meter keeps the worker's measured throughputs: the configured rates until the first
-// measurement, then a moving average that weights recent runs most.
+// measurement of each, then a moving average that weights recent runs most.
 type meter struct {
-	mu    sync.Mutex
-	rates Rates
+	mu            sync.Mutex
+	rates         Rates
+	copies, tasks int // measurements taken
 }
 
 // ewmaWeight is the share a new measurement takes: recent links and task queues matter most.
@@ -84,18 +85,24 @@ func (m *meter) observe(task bool, bytes int64, d time.Duration) {
 	rate := float64(bytes) / d.Seconds()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	p := &m.rates.CopyBytesPerSecond
+	p, n := &m.rates.CopyBytesPerSecond, &m.copies
 	if task {
-		p = &m.rates.TaskBytesPerSecond
+		p, n = &m.rates.TaskBytesPerSecond, &m.tasks
 	}
-	if m.rates.Basis == "configured" {
+	if *n == 0 || *p <= 0 {
+		*p = rate
+	} else {
+		*p = (1-ewmaWeight)**p + ewmaWeight*rate
+	}
+	*n++
+	switch {
+	case m.copies > 0 && m.tasks > 0:
 		m.rates.Basis = "measured"
-		if *p <= 0 {
-			*p = rate
-			return
-		}
+	case m.copies > 0:
+		m.rates.Basis = "copy measured, tasks configured"
+	default:
+		m.rates.Basis = "tasks measured, copy configured"
 	}
-	*p = (1-ewmaWeight)**p + ewmaWeight*rate
 }
 
 // observeTask measures a finished task of a known size by the cloud's own timestamps, so an

@@ -36,6 +36,8 @@ func main() {
 		"exit after the demo: 0 when every demo job succeeded (for scripts and CI)",
 	)
 	flag.BoolVar(&o.fresh, "fresh", false, "delete the state folder first")
+	flag.Int64Var(&o.taskRate, "task-bytes-per-second", 0, "make the emulator's export and import tasks take "+
+		"size/rate, as the cloud's do (0: a fixed short time); the workers estimate with this rate too")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -47,6 +49,7 @@ type options struct {
 	host                                         string
 	temporalPort, uiPort, natsPort, emulatorPort int
 	demo, exitAfterDemo, fresh                   bool
+	taskRate                                     int64 // emulator task bytes per second; 0 for quick tasks
 }
 
 func defaultOptions() options {

@@ -177,7 +177,8 @@ func (s *stack) startNATS() (string, error) {
 }
 
 func (s *stack) startEmulator() (string, error) {
-	e, err := emulator.New(emulator.Config{DataDir: filepath.Join(s.o.dir, "emulator"), ExportSegmentSize: 16 << 20})
+	e, err := emulator.New(emulator.Config{DataDir: filepath.Join(s.o.dir, "emulator"), ExportSegmentSize: 16 << 20,
+		TaskBytesPerSecond: s.o.taskRate})
 	if err != nil {
 		return "", err
 	}
@@ -207,7 +208,7 @@ func (s *stack) startWorker(ctx context.Context, user, queue string, autoAccept 
 	r, err := runner.Start(ctx, runner.Options{
 		Cloud: cc, Temporal: s.client, TaskQueue: queue,
 		Activities: activities.Config{TaskPollInterval: 500 * time.Millisecond, TaskPollMaxInterval: 2 * time.Second,
-			CopyParallelism: 4, CopySegmentSize: 16 << 20},
+			CopyParallelism: 4, CopySegmentSize: 16 << 20, TaskRate: float64(s.o.taskRate)},
 		JetStream: s.js,
 		Events: events.BridgeConfig{Subjects: subjects, Stream: "IMAGEFLOW", MaxDeliver: 5, AckWait: 30 * time.Second,
 			SearchAttributes: true, AutoAccept: autoAccept, AcceptPolicy: workflows.AcceptPolicy{TrustedProducers: []string{"100001"}}},

@@ -35,6 +35,8 @@ import (
 	"strings"
 	"syscall"
 
+	"golang.org/x/term"
+
 	"github.com/imageflow/imageflow/config"
 )
 
@@ -60,10 +62,8 @@ func main() {
 	os.Exit(a.run(ctx, os.Args[1:]))
 }
 
-func isTerminal(f *os.File) bool {
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
-}
+// isTerminal asks the terminal itself: a character device is not enough (/dev/null is one).
+func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
 
 const usage = `usage: starter <command> [flags]
 

@@ -465,7 +465,7 @@ func (m *migration) target(
 			Properties: m.carriedProperties(),
 			Tags:       m.source.Tags,
 		}}
-	if err := workflow.ExecuteActivity(withActivity(ctx, "carry properties and tags to "+imageID+", share, announce", 2*time.Minute), a.FinishTarget, finish).Get(ctx, nil); err != nil {
+	if err := workflow.ExecuteActivity(withActivity(ctx, "carry properties and tags to "+imageID+", announce", 2*time.Minute), a.FinishTarget, finish).Get(ctx, nil); err != nil {
 		return fail("finish", err)
 	}
 	if len(m.in.ShareWith) > 0 {
