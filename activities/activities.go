@@ -18,6 +18,8 @@ type Config struct {
 	CopySegmentSize int64
 	// CopyVerify re-reads each copy at the target to check the whole object's MD5.
 	CopyVerify bool
+	// LineageRangeSize is the range size of incremental copies (default 4 MiB; see cloud.Lineage).
+	LineageRangeSize int64
 	// CopyRate and TaskRate (bytes per second) estimate a migration's duration until the worker
 	// has measured its own copies and tasks (defaults 50 MiB/s and 20 MiB/s).
 	CopyRate, TaskRate float64
@@ -41,6 +43,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.CopySegmentSize <= 0 {
 		c.CopySegmentSize = 100 << 20
+	}
+	if c.LineageRangeSize <= 0 {
+		c.LineageRangeSize = cloud.DefaultRangeSize
 	}
 	if c.CopyRate <= 0 {
 		c.CopyRate = DefaultCopyRate

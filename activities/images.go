@@ -249,6 +249,15 @@ func (a *Activities) FindImagesByProperty(ctx context.Context, in FindImagesInpu
 type FinishTargetInput struct {
 	Update UpdateImageInput `json:"update"`
 	Fact   *Fact            `json:"fact,omitempty"`
+	// Keep, when set, keeps this copy as its lineage's newest generation in the region.
+	Keep *KeepInput `json:"keep,omitempty"`
+}
+
+// KeepInput keeps a lineage generation, pruning the lineage to its Keep newest.
+type KeepInput struct {
+	Container  string `json:"container"`
+	Generation string `json:"generation"`
+	Keep       int    `json:"keep"`
 }
 
 // FinishTarget carries properties and tags to the new image and announces it. Both parts are
@@ -257,6 +266,11 @@ func (a *Activities) FinishTarget(ctx context.Context, in FinishTargetInput) (cl
 	img, err := a.UpdateImage(ctx, in.Update)
 	if err != nil {
 		return img, err
+	}
+	if k := in.Keep; k != nil {
+		if _, err := a.cloud.KeepGeneration(ctx, in.Update.Region, k.Container, k.Generation, k.Keep); err != nil {
+			return img, temporalError(err, "keep lineage generation "+k.Generation)
+		}
 	}
 	if in.Fact != nil {
 		if err := a.PublishFact(ctx, *in.Fact); err != nil {

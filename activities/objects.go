@@ -82,6 +82,8 @@ type CopyInput struct {
 	// ExpectedMD5 is the whole object's MD5 (the image checksum) checked at the target when the
 	// worker is configured to verify copies.
 	ExpectedMD5 string `json:"expected_md5,omitempty"`
+	// Lineage, when set, copies incrementally against the lineage's kept generation.
+	Lineage *cloud.Lineage `json:"lineage,omitempty"`
 }
 
 // CopyObjectAcrossRegions streams the object across regions in parallel segments. Progress
@@ -101,7 +103,12 @@ func (a *Activities) CopyObjectAcrossRegions(ctx context.Context, in CopyInput) 
 	hb := startBeat(ctx, prev)
 	defer hb.stop()
 	opts := cloud.CopyOptions{Parallelism: a.cfg.CopyParallelism, SegmentSize: a.cfg.CopySegmentSize, Done: prev.Done,
-		Progress: func(p cloud.CopyProgress) { hb.set(p) }}
+		Progress: func(p cloud.CopyProgress) { hb.set(p) }, Lineage: in.Lineage}
+	if l := in.Lineage; l != nil && l.RangeSize <= 0 {
+		withSize := *l
+		withSize.RangeSize = a.cfg.LineageRangeSize
+		opts.Lineage = &withSize
+	}
 	if a.cfg.CopyVerify {
 		opts.VerifyMD5 = in.ExpectedMD5
 	}
@@ -121,7 +128,8 @@ func (a *Activities) CopyObjectAcrossRegions(ctx context.Context, in CopyInput) 
 		return res, temporalError(err, "")
 	}
 	activity.GetLogger(ctx).Info("copy finished", "source", in.Source.String(), "target", in.Target.String(),
-		"bytes", res.Bytes, "sent", res.BytesSent, "segments", res.Segments, "skipped", res.SegmentsSkipped)
+		"bytes", res.Bytes, "sent", res.BytesSent, "reused", res.BytesReused, "segments", res.Segments,
+		"skipped", res.SegmentsSkipped)
 	return res, nil
 }
 

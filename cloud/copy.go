@@ -35,16 +35,23 @@ type CopyOptions struct {
 	SegmentRetries int
 	// VerifyMD5, when set, re-reads the target and checks the whole object's MD5 against it.
 	VerifyMD5 string
+	// Lineage, when set, makes the copy incremental (see Lineage); SegmentSize is then its
+	// RangeSize.
+	Lineage *Lineage
 }
 
 // CopyResult reports a finished copy.
 type CopyResult struct {
-	Bytes           int64  `json:"bytes"`
-	Segments        int    `json:"segments"`
-	SegmentsSkipped int    `json:"segments_skipped"` // already at the target from an earlier attempt
-	BytesSent       int64  `json:"bytes_sent"`
-	Manifest        string `json:"manifest"` // slo or dlo
-	ETag            string `json:"etag"`
+	Bytes           int64 `json:"bytes"`
+	Segments        int   `json:"segments"`
+	SegmentsSkipped int   `json:"segments_skipped"` // already at the target from an earlier attempt
+	BytesSent       int64 `json:"bytes_sent"`
+	// BytesReused were copied inside the target region from the lineage's kept generation
+	// instead of crossing regions; SegmentsReused counts their segments.
+	BytesReused    int64  `json:"bytes_reused,omitempty"`
+	SegmentsReused int    `json:"segments_reused,omitempty"`
+	Manifest       string `json:"manifest"` // slo or dlo
+	ETag           string `json:"etag"`
 }
 
 // SegmentPrefix is where CopyAcrossRegions writes dst's segments; cleanup deletes under it.
@@ -65,6 +72,24 @@ func (c *Client) CopyAcrossRegions(ctx context.Context, src, dst ObjectRef, opts
 	if opts.SegmentRetries <= 0 {
 		opts.SegmentRetries = 4
 	}
+	if l := opts.Lineage; l != nil && l.RangeSize <= 0 {
+		l2 := *l
+		l2.RangeSize = DefaultRangeSize
+		opts.Lineage = &l2
+	}
+	if opts.Lineage != nil {
+		opts.SegmentSize = opts.Lineage.RangeSize
+	}
+	res, err := c.copyOnce(ctx, src, dst, opts, true)
+	if err != nil && res.SegmentsReused > 0 && (KindOf(err) == Invalid || KindOf(err) == Unavailable) {
+		// The incremental copy did not add up to the source: copy everything, as if the
+		// lineage had nothing kept.
+		return c.copyOnce(ctx, src, dst, opts, false)
+	}
+	return res, err
+}
+
+func (c *Client) copyOnce(ctx context.Context, src, dst ObjectRef, opts CopyOptions, useBase bool) (CopyResult, error) {
 	info, err := c.HeadObject(ctx, src.Region, src.Container, src.Object)
 	if err != nil {
 		return CopyResult{}, err
@@ -80,23 +105,39 @@ func (c *Client) CopyAcrossRegions(ctx context.Context, src, dst ObjectRef, opts
 	if err != nil {
 		return CopyResult{}, &Error{Kind: Invalid, Op: "copy " + src.String(), Message: err.Error()}
 	}
-	prefix := SegmentPrefix(dst.Object) + sourceTag(info.ETag) + "/"
+	prefix, segContainer := SegmentPrefix(dst.Object)+sourceTag(info.ETag)+"/", dst.Container
+	var base *lineageBase
+	if l := opts.Lineage; l != nil {
+		prefix, segContainer = l.Generation+"/"+sourceTag(info.ETag)+"/", l.Container
+		if err := c.EnsureContainer(ctx, dst.Region, segContainer); err != nil {
+			return CopyResult{}, err
+		}
+		if useBase {
+			if base, err = c.loadBase(ctx, dst.Region, *l); err != nil {
+				return CopyResult{}, err
+			}
+		} else if err := c.deleteUnder(ctx, dst.Region, segContainer, prefix); err != nil {
+			return CopyResult{}, err
+		}
+	}
 	if err := c.EnsureContainer(ctx, dst.Region, dst.Container); err != nil {
 		return CopyResult{}, err
 	}
-	existing, err := c.ListObjects(ctx, dst.Region, dst.Container, prefix)
+	existing, err := c.ListObjects(ctx, dst.Region, segContainer, prefix)
 	if err != nil {
 		return CopyResult{}, err
 	}
 	run := &copyRun{
-		c:      c,
-		src:    src,
-		dst:    dst,
-		prefix: prefix,
-		pieces: pieces,
-		opts:   opts,
-		start:  time.Now(),
-		etags:  make([]string, len(pieces)),
+		c:            c,
+		src:          src,
+		dst:          dst,
+		segContainer: segContainer,
+		base:         base,
+		prefix:       prefix,
+		pieces:       pieces,
+		opts:         opts,
+		start:        time.Now(),
+		etags:        make([]string, len(pieces)),
 		prog: CopyProgress{
 			TargetRegion:  dst.Region,
 			SegmentsTotal: len(pieces),
@@ -116,16 +157,38 @@ func (c *Client) CopyAcrossRegions(ctx context.Context, src, dst ObjectRef, opts
 	}
 	res, err := run.writeManifest(ctx, info.Size)
 	res.SegmentsSkipped = skipped
+	res.BytesReused, res.SegmentsReused = run.prog.BytesReused, run.reusedCount
+	if err == nil && opts.Lineage != nil {
+		err = run.writeRanges(ctx)
+	}
 	return res, err
+}
+
+// deleteUnder removes every object under prefix.
+func (c *Client) deleteUnder(ctx context.Context, region, container, prefix string) error {
+	objs, err := c.ListObjects(ctx, region, container, prefix)
+	if err != nil || len(objs) == 0 {
+		return err
+	}
+	names := make([]string, len(objs))
+	for i, o := range objs {
+		names[i] = o.Name
+	}
+	_, err = c.DeleteObjects(ctx, region, container, names)
+	return err
 }
 
 type copyRun struct {
 	c        *Client
 	src, dst ObjectRef
-	prefix   string
-	pieces   []piece
-	opts     CopyOptions
-	etags    []string
+	// segContainer holds the segments: dst's container, or the lineage's.
+	segContainer string
+	base         *lineageBase // the kept generation to reuse ranges of; nil for a full copy
+	reusedCount  int
+	prefix       string
+	pieces       []piece
+	opts         CopyOptions
+	etags        []string
 
 	start      time.Time // of this attempt, for its rate
 	mu         sync.Mutex
@@ -174,6 +237,11 @@ func (r *copyRun) transfer(ctx context.Context, todo []piece) error {
 // copyPiece pipes one source range into one target segment, restarting it on transient failures.
 func (r *copyRun) copyPiece(ctx context.Context, p piece) error {
 	name := r.segName(p.index)
+	if r.base != nil {
+		if ok, err := r.reuse(ctx, p); ok || err != nil {
+			return err
+		}
+	}
 	var lastErr error
 	for attempt := 0; attempt <= r.opts.SegmentRetries; attempt++ {
 		if attempt > 0 {
@@ -215,7 +283,7 @@ func (r *copyRun) pipe(ctx context.Context, p piece, name string) (string, int64
 		src = io.TeeReader(rc, h)
 	}
 	body := &countingReader{r: src, add: r.streamed}
-	etag, err := r.c.PutStream(ctx, r.dst.Region, r.dst.Container, name, body, p.size, p.wantETag)
+	etag, err := r.c.PutStream(ctx, r.dst.Region, r.segContainer, name, body, p.size, p.wantETag)
 	r.streamed(-body.n) // finished or failed, the segment's bytes are no longer in flight
 	var ce *Error
 	if h == nil && errors.As(err, &ce) && ce.Status == http.StatusUnprocessableEntity {
@@ -232,7 +300,7 @@ func (r *copyRun) pipe(ctx context.Context, p piece, name string) (string, int64
 		got = hex.EncodeToString(h.Sum(nil))
 	}
 	if !strings.EqualFold(got, etag) {
-		_ = r.c.DeleteObject(ctx, r.dst.Region, r.dst.Container, name)
+		_ = r.c.DeleteObject(ctx, r.dst.Region, r.segContainer, name)
 		return "", body.n, &Error{
 			Kind:    Unavailable,
 			Op:      "write " + name,
@@ -248,7 +316,7 @@ func (r *copyRun) writeManifest(ctx context.Context, total int64) (CopyResult, e
 	segs := make([]Segment, len(r.pieces))
 	sloOK := len(segs) <= 1000
 	for i, p := range r.pieces {
-		segs[i] = Segment{Container: r.dst.Container, Name: r.segName(i), ETag: r.etags[i], Size: p.size}
+		segs[i] = Segment{Container: r.segContainer, Name: r.segName(i), ETag: r.etags[i], Size: p.size}
 		if i < len(segs)-1 && p.size < 1<<20 {
 			sloOK = false // Swift's SLO wants every segment but the last to be at least 1 MiB
 		}
@@ -268,7 +336,7 @@ func (r *copyRun) writeManifest(ctx context.Context, total int64) (CopyResult, e
 		res.ETag = etag
 	} else {
 		res.Manifest = "dlo"
-		if err := r.c.PutDLO(ctx, r.dst.Region, r.dst.Container, r.dst.Object, r.dst.Container, r.prefix); err != nil {
+		if err := r.c.PutDLO(ctx, r.dst.Region, r.dst.Container, r.dst.Object, r.segContainer, r.prefix); err != nil {
 			return res, err
 		}
 	}

@@ -18,6 +18,8 @@ type CopyProgress struct {
 	// first megabyte rather than a segment at a time; a retry sends those again.
 	BytesInFlight int64 `json:"bytes_in_flight"`
 	BytesSent     int64 `json:"bytes_sent"` // uploaded by this attempt
+	// BytesReused were made inside the target region from a lineage's kept generation.
+	BytesReused int64 `json:"bytes_reused,omitempty"`
 	// BytesPerSecond is this attempt's upload rate so far; with what is left it gives an ETA.
 	BytesPerSecond float64        `json:"bytes_per_second,omitempty"`
 	Done           map[int]string `json:"done"`
@@ -51,6 +53,15 @@ func (r *copyRun) finish(p piece, etag string) {
 	r.prog.BytesDone += p.size
 	r.prog.Done[p.index] = etag
 	r.report()
+}
+
+// reused records a segment made by a server-side copy of a kept one.
+func (r *copyRun) reused(p piece, etag string) {
+	r.mu.Lock()
+	r.prog.BytesReused += p.size
+	r.reusedCount++
+	r.mu.Unlock()
+	r.finish(p, etag)
 }
 
 // streamed counts n bytes into (or, negative, out of) BytesInFlight, reporting every MiB.

@@ -61,6 +61,7 @@ type Worker struct {
 	CopyParallelism     int           `split_words:"true" default:"4"         desc:"parallel segment transfers per cross-region copy"`
 	CopySegmentSize     int64         `split_words:"true" default:"104857600" desc:"bytes per copied segment"`
 	CopyVerify          bool          `split_words:"true"                     desc:"re-read each copy at the target to check its whole MD5"`
+	LineageRangeSize    int64         `split_words:"true" default:"4194304"   desc:"bytes per range of incremental (lineage) copies: smaller finds more unchanged bytes when changes are scattered (at least 1048576)"`
 	EstimateCopyRate    float64       `split_words:"true" default:"52428800"  desc:"bytes/s a cross-region copy is assumed to move, until the worker has measured its own"`
 	EstimateTaskRate    float64       `split_words:"true" default:"20971520"  desc:"bytes/s an export or import task is assumed to run at, until measured"`
 	TaskPollInterval    time.Duration `split_words:"true" default:"30s"       desc:"first wait between polls of an export/import task (Rackspace asks for 30s)"`

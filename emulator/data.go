@@ -53,7 +53,7 @@ func (e *Emulator) removeFile(rel string) {
 // imageReader gives an image's bytes: generated for seed images, from disk for imported ones.
 func (e *Emulator) imageReader(img *image) (io.ReadSeeker, error) {
 	if img.Seed != "" {
-		return io.NewSectionReader(generatedImage{seed: img.Seed, size: img.Size}, 0, img.Size), nil
+		return io.NewSectionReader(img.generated(), 0, img.Size), nil
 	}
 	return e.openParts([]filePart{{rel: img.File, size: img.Size}}), nil
 }

@@ -116,6 +116,7 @@ func (e *Emulator) IdentityHandler() http.Handler {
 	mux.HandleFunc("POST /_emulator/tokens/expire", e.adminExpireTokens)
 	mux.HandleFunc("PUT /_emulator/token-ttl", e.adminTokenTTL)
 	mux.HandleFunc("DELETE /_emulator/token-ttl", e.adminTokenTTL)
+	mux.HandleFunc("POST /_emulator/snapshots", e.adminSnapshot)
 	return e.faults.wrap("", "identity", mux)
 }
 

@@ -47,6 +47,8 @@ type image struct {
 	// Seed names generated content; File names an imported image's bytes under the data folder.
 	Seed string `json:"seed,omitempty"`
 	File string `json:"file,omitempty"`
+	// Overlays are the changes of a snapshot made from a seeded one (see Snapshot).
+	Overlays []overlay `json:"overlays,omitempty"`
 }
 
 type member struct {

@@ -96,7 +96,7 @@ func run(ctx context.Context, cfg config.Config, logger *slog.Logger, ready chan
 		ActivityConcurrency: w.ActivityConcurrency, StopTimeout: w.StopTimeout,
 		Activities: activities.Config{TaskPollInterval: w.TaskPollInterval, TaskPollMaxInterval: w.TaskPollMaxInterval,
 			CopyParallelism: w.CopyParallelism, CopySegmentSize: w.CopySegmentSize, CopyVerify: w.CopyVerify,
-			CopyRate: w.EstimateCopyRate, TaskRate: w.EstimateTaskRate},
+			CopyRate: w.EstimateCopyRate, TaskRate: w.EstimateTaskRate, LineageRangeSize: w.LineageRangeSize},
 		Events: events.BridgeConfig{Subjects: events.Subjects{Prefix: cfg.NATS.SubjectPrefix}, Stream: cfg.NATS.Stream,
 			MaxDeliver: cfg.NATS.MaxDeliver, AckWait: cfg.NATS.AckWait, SearchAttributes: sa, AutoAccept: w.AutoAccept,
 			AcceptPolicy: workflows.AcceptPolicy{

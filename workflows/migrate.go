@@ -47,6 +47,11 @@ type MigrateInput struct {
 	// Deadline, when set, is when the migration must be done by: it fails at once when the
 	// estimate says it cannot be, and is cancelled (and cleaned up) when the deadline passes.
 	Deadline time.Time `json:"deadline,omitzero"`
+	// LineageKeep, above 0, makes re-migrations incremental: each target region keeps the last
+	// LineageKeep copies of this server's snapshots, and the next snapshot sends only the ranges
+	// that changed. LineageKey names the server (default: the source's instance_uuid).
+	LineageKeep int    `json:"lineage_keep,omitempty"`
+	LineageKey  string `json:"lineage_key,omitempty"`
 }
 
 // Normalize fills defaults and rejects a request that cannot be run, saying what is wrong.
@@ -71,6 +76,12 @@ func (in *MigrateInput) Normalize() error {
 			return invalid("migrate: share_with %q is not a tenant id", m)
 		}
 	}
+	if in.LineageKeep < 0 || in.LineageKeep > 10 {
+		return invalid("migrate: lineage_keep must be 0 (off) to 10, got %d", in.LineageKeep)
+	}
+	if err := checkText("migrate: lineage_key", in.LineageKey, maxIDLen); err != nil {
+		return err
+	}
 	if in.HeartbeatTimeout <= 0 {
 		in.HeartbeatTimeout = Duration(2 * time.Minute)
 	}
@@ -92,18 +103,22 @@ func MigrateWorkflowID(tenant string, in MigrateInput) string {
 			orDefault(in.Policy, PolicyAll),
 			orDefault(in.Cleanup, CleanupOnSuccess),
 			sortedCopy(in.ShareWith),
+			in.LineageKeep,
+			in.LineageKey,
 		),
 	)
 }
 
 // TargetResult is one target region's outcome.
 type TargetResult struct {
-	Region        string  `json:"region"`
-	Status        string  `json:"status"` // succeeded, failed, cancelled
-	ImageID       string  `json:"image_id,omitempty"`
-	Reused        bool    `json:"reused,omitempty"` // an earlier attempt had already made the image
-	Bytes         int64   `json:"bytes,omitempty"`
-	BytesSent     int64   `json:"bytes_sent,omitempty"`
+	Region    string `json:"region"`
+	Status    string `json:"status"` // succeeded, failed, cancelled
+	ImageID   string `json:"image_id,omitempty"`
+	Reused    bool   `json:"reused,omitempty"` // an earlier attempt had already made the image
+	Bytes     int64  `json:"bytes,omitempty"`
+	BytesSent int64  `json:"bytes_sent,omitempty"`
+	// BytesReused were copied inside the target region from the lineage's kept generation.
+	BytesReused   int64   `json:"bytes_reused,omitempty"`
 	CopySeconds   float64 `json:"copy_seconds,omitempty"`
 	ImportSeconds float64 `json:"import_seconds,omitempty"`
 	// ShareWorkflowID is the ShareImage run offering the new image to ShareWith; it goes on
@@ -144,6 +159,8 @@ type migration struct {
 	result    MigrateResult
 	// overdue is set when the deadline passed and cancelled the work.
 	overdue bool
+	// lineage is where incremental copies keep their generations; nil when off.
+	lineage *cloud.Lineage
 }
 
 // MigrateImage validates the image, exports it, then for each target region in parallel copies
@@ -220,6 +237,9 @@ func (m *migration) run(ctx workflow.Context) error {
 		return failWith(err, "migration %s cannot start", m.id)
 	}
 	m.result.Checksum = m.source.Checksum
+	if err := m.setLineage(); err != nil {
+		return err
+	}
 	// Announce the start while looking for earlier imports: one wait for both.
 	started := workflow.ExecuteActivity(
 		withActivity(ctx, "announce migration.started", 30*time.Second),
@@ -418,12 +438,11 @@ func (m *migration) target(
 			48*time.Hour,
 			m.in.HeartbeatTimeout.D(),
 		)
-		if err := workflow.ExecuteActivity(cctx, a.CopyObjectAcrossRegions, activities.CopyInput{Source: export, Target: obj, ExpectedMD5: m.source.Checksum}).Get(ctx, &copied); err != nil {
+		if err := workflow.ExecuteActivity(cctx, a.CopyObjectAcrossRegions, activities.CopyInput{Source: export, Target: obj, ExpectedMD5: m.source.Checksum, Lineage: m.lineage}).Get(ctx, &copied); err != nil {
 			return fail("copy", err)
 		}
-		res.Bytes, res.BytesSent, res.CopySeconds = copied.Bytes, copied.BytesSent, workflow.Now(ctx).
-			Sub(start).
-			Seconds()
+		res.Bytes, res.BytesSent, res.BytesReused = copied.Bytes, copied.BytesSent, copied.BytesReused
+		res.CopySeconds = workflow.Now(ctx).Sub(start).Seconds()
 
 		m.setTarget(ctx, region, "importing")
 		start = workflow.Now(ctx)
@@ -456,9 +475,10 @@ func (m *migration) target(
 		Type: activities.FactMigrationTargetCompleted,
 		ID:   runKey(ctx) + ":target:" + region,
 		Data: map[string]any{"migration_id": m.id,
-			"source_image_id": m.in.ImageID, "region": region, "image_id": imageID, "bytes": res.Bytes},
+			"source_image_id": m.in.ImageID, "region": region, "image_id": imageID, "bytes": res.Bytes,
+			"bytes_sent": res.BytesSent, "bytes_reused": res.BytesReused},
 	}
-	finish := activities.FinishTargetInput{Fact: &fact,
+	finish := activities.FinishTargetInput{Fact: &fact, Keep: m.keep(reused),
 		Update: activities.UpdateImageInput{
 			Region:     region,
 			ImageID:    imageID,
@@ -578,7 +598,10 @@ func (m *migration) finish(ctx workflow.Context, err error) {
 func summarize(r MigrateResult) string {
 	var parts []string
 	for _, t := range r.Targets {
-		if t.Status == "succeeded" {
+		if t.Status == "succeeded" && t.BytesReused > 0 {
+			parts = append(parts, fmt.Sprintf("%s %s (sent %d of %d MiB, %d%%)", t.Region, t.ImageID,
+				t.BytesSent>>20, t.Bytes>>20, t.BytesSent*100/max(t.Bytes, 1)))
+		} else if t.Status == "succeeded" {
 			parts = append(parts, t.Region+" "+t.ImageID)
 		} else {
 			parts = append(parts, t.Region+" "+t.Status)
@@ -591,4 +614,33 @@ func summarize(r MigrateResult) string {
 func migrationContainer(id string) string {
 	sum := sha256.Sum256([]byte(id))
 	return "imageflow-" + hex.EncodeToString(sum[:6])
+}
+
+// setLineage turns incremental copies on when asked: the lineage is the account's server
+// (LineageKey, else the source's instance_uuid), its container named from both.
+func (m *migration) setLineage() error {
+	if m.in.LineageKeep == 0 {
+		return nil
+	}
+	key := m.in.LineageKey
+	if key == "" {
+		key = m.source.Properties["instance_uuid"]
+	}
+	if key == "" {
+		return invalid("migrate: lineage_keep needs a lineage: image %s has no instance_uuid; name one with "+
+			"lineage_key", m.in.ImageID)
+	}
+	sum := sha256.Sum256([]byte(m.source.Owner + "/" + key))
+	m.lineage = &cloud.Lineage{Container: "imageflow-lineage-" + hex.EncodeToString(sum[:6]), Generation: m.in.ImageID}
+	return nil
+}
+
+// keep is the lineage step of a target: a new copy becomes the newest kept generation (an image
+// reused from an earlier run was kept then).
+func (m *migration) keep(reused bool) *activities.KeepInput {
+	if m.lineage == nil || reused {
+		return nil
+	}
+	return &activities.KeepInput{Container: m.lineage.Container, Generation: m.lineage.Generation,
+		Keep: m.in.LineageKeep}
 }
