@@ -66,6 +66,9 @@ func setup(ctx context.Context, dir string, sz sizes, run func(int) bool) (*env,
 	if run(2) {
 		imgs = append(imgs, emulator.SeedImage{Name: "bench-slow", Size: sz.slow})
 	}
+	if run(7) {
+		imgs = append(imgs, emulator.SeedImage{Name: "bench-lineage", Size: sz.lineage})
+	}
 	if run(3) {
 		imgs = append(
 			imgs,

@@ -138,6 +138,7 @@ func (c *Client) copyOnce(ctx context.Context, src, dst ObjectRef, opts CopyOpti
 		opts:         opts,
 		start:        time.Now(),
 		etags:        make([]string, len(pieces)),
+		names:        make([]string, len(pieces)),
 		prog: CopyProgress{
 			TargetRegion:  dst.Region,
 			SegmentsTotal: len(pieces),
@@ -185,6 +186,7 @@ type copyRun struct {
 	segContainer string
 	base         *lineageBase // the kept generation to reuse ranges of; nil for a full copy
 	reusedCount  int
+	names        []string // per piece: a kept segment reused in place, or "" for its own
 	prefix       string
 	pieces       []piece
 	opts         CopyOptions
@@ -198,50 +200,99 @@ type copyRun struct {
 
 func (r *copyRun) segName(i int) string { return fmt.Sprintf("%s%06d", r.prefix, i) }
 
+// name is the object holding piece i: its own segment, or a kept one it reuses in place.
+func (r *copyRun) name(i int) string {
+	if n := r.names[i]; n != "" {
+		return n
+	}
+	return r.segName(i)
+}
+
+// sloOK reports whether the pieces fit a static manifest: at most 1000 segments, each but the
+// last at least 1 MiB (Swift's limits). Otherwise the copy ends in a dynamic one over the prefix.
+func (r *copyRun) sloOK() bool {
+	if len(r.pieces) > 1000 {
+		return false
+	}
+	for i, p := range r.pieces {
+		if i < len(r.pieces)-1 && p.size < 1<<20 {
+			return false
+		}
+	}
+	return true
+}
+
+// reuseParallelism bounds the hashing and server-side copies of an incremental copy. They cost
+// a round trip each but no link bandwidth, so more of them run at once than transfers do.
+const reuseParallelism = 16
+
 // transfer runs the pieces through Parallelism workers; the first hard failure stops the rest.
+// With a kept generation, pieces it has a range for first go through the reuse workers, which
+// pass on to the transfers only the ranges that changed.
 func (r *copyRun) transfer(ctx context.Context, todo []piece) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	work := make(chan piece)
-	var wg sync.WaitGroup
 	var firstErr error
 	var errOnce sync.Once
-	for w := 0; w < r.opts.Parallelism; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for p := range work {
-				if err := r.copyPiece(ctx, p); err != nil {
-					errOnce.Do(func() { firstErr = err; cancel() })
-					return
-				}
-			}
-		}()
-	}
-	for _, p := range todo {
-		select {
-		case work <- p:
-			continue
-		case <-ctx.Done():
+	fail := func(err error) { errOnce.Do(func() { firstErr = err; cancel() }) }
+	work, candidates := make(chan piece), make(chan piece)
+	senders := r.pool(r.opts.Parallelism, work, func(p piece) error { return r.copyPiece(ctx, p) }, fail)
+	reusers := r.pool(reuseParallelism, candidates, func(p piece) error {
+		ok, err := r.reuse(ctx, p)
+		if err == nil && !ok {
+			return send(ctx, work, p)
 		}
-		break
+		return err
+	}, fail)
+	for _, p := range todo {
+		queue := work
+		if kept, ok := r.base.lookup(p); ok && kept.Size == p.size {
+			queue = candidates
+		}
+		if send(ctx, queue, p) != nil {
+			break
+		}
 	}
+	close(candidates)
+	reusers.Wait()
 	close(work)
-	wg.Wait()
+	senders.Wait()
 	if firstErr != nil {
 		return firstErr
 	}
 	return ctx.Err()
 }
 
+// pool runs n workers over jobs until it closes; a failing job reports to fail and ends its worker.
+func (r *copyRun) pool(n int, jobs <-chan piece, do func(piece) error, fail func(error)) *sync.WaitGroup {
+	var wg sync.WaitGroup
+	for w := 0; w < n; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for p := range jobs {
+				if err := do(p); err != nil {
+					fail(err)
+					return
+				}
+			}
+		}()
+	}
+	return &wg
+}
+
+func send(ctx context.Context, ch chan<- piece, p piece) error {
+	select {
+	case ch <- p:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // copyPiece pipes one source range into one target segment, restarting it on transient failures.
 func (r *copyRun) copyPiece(ctx context.Context, p piece) error {
 	name := r.segName(p.index)
-	if r.base != nil {
-		if ok, err := r.reuse(ctx, p); ok || err != nil {
-			return err
-		}
-	}
 	var lastErr error
 	for attempt := 0; attempt <= r.opts.SegmentRetries; attempt++ {
 		if attempt > 0 {
@@ -314,12 +365,9 @@ func (r *copyRun) pipe(ctx context.Context, p piece, name string) (string, int64
 func (r *copyRun) writeManifest(ctx context.Context, total int64) (CopyResult, error) {
 	res := CopyResult{Bytes: total, Segments: len(r.etags), BytesSent: r.prog.BytesSent}
 	segs := make([]Segment, len(r.pieces))
-	sloOK := len(segs) <= 1000
+	sloOK := r.sloOK()
 	for i, p := range r.pieces {
-		segs[i] = Segment{Container: r.segContainer, Name: r.segName(i), ETag: r.etags[i], Size: p.size}
-		if i < len(segs)-1 && p.size < 1<<20 {
-			sloOK = false // Swift's SLO wants every segment but the last to be at least 1 MiB
-		}
+		segs[i] = Segment{Container: r.segContainer, Name: r.name(i), ETag: r.etags[i], Size: p.size}
 	}
 	var concat strings.Builder
 	for _, e := range r.etags {

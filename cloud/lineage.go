@@ -55,6 +55,16 @@ type generationRanges struct {
 type lineageBase struct {
 	generation string
 	byOff      map[int64]keptRange
+	present    map[string]ObjectInfo // the lineage container's objects, listed once
+}
+
+// lookup finds the kept range at p's offset; a nil base has none.
+func (b *lineageBase) lookup(p piece) (keptRange, bool) {
+	if b == nil {
+		return keptRange{}, false
+	}
+	k, ok := b.byOff[p.off]
+	return k, ok
 }
 
 // readJSONObject reads a small JSON object; a missing one leaves v untouched and is no error.
@@ -116,9 +126,16 @@ func (c *Client) loadBase(ctx context.Context, region string, l Lineage) (*linea
 		if err != nil || !found {
 			return nil, err
 		}
-		base := &lineageBase{generation: gens[i], byOff: map[int64]keptRange{}}
+		objs, err := c.ListObjects(ctx, region, l.Container, "")
+		if err != nil {
+			return nil, err
+		}
+		base := &lineageBase{generation: gens[i], byOff: map[int64]keptRange{}, present: map[string]ObjectInfo{}}
 		for _, r := range g.Ranges {
 			base.byOff[r.Off] = r
+		}
+		for _, o := range objs {
+			base.present[o.Name] = o
 		}
 		return base, nil
 	}
@@ -152,16 +169,27 @@ func escapePath(name string) string {
 }
 
 // KeepGeneration makes generation the lineage's newest kept one, after its image was imported
-// and verified, and deletes the generations beyond keep (and any copy that never got this far),
-// so the container holds what the next copies may reuse and nothing more.
+// and verified, and deletes the generations it drops beyond keep, except segments a kept
+// generation still names (a generation reuses unchanged segments of older ones in place).
+// Copies that never got this far are left alone: one may still be running or importing.
 func (c *Client) KeepGeneration(ctx context.Context, region, container, generation string, keep int) (int, error) {
-	gens, err := c.generations(ctx, region, container)
+	before, err := c.generations(ctx, region, container)
 	if err != nil {
 		return 0, err
 	}
-	gens = append(slices.DeleteFunc(gens, func(g string) bool { return g == generation }), generation)
+	gens := append(slices.DeleteFunc(slices.Clone(before), func(g string) bool { return g == generation }), generation)
 	if len(gens) > keep {
 		gens = gens[len(gens)-keep:]
+	}
+	needed := map[string]bool{}
+	for _, g := range gens {
+		var rs generationRanges
+		if _, err := c.readJSONObject(ctx, region, container, rangesObject(g), &rs); err != nil {
+			return 0, err
+		}
+		for _, r := range rs.Ranges {
+			needed[r.Name] = true
+		}
 	}
 	if err := c.writeJSONObject(ctx, region, container, lineageIndex, map[string]any{"generations": gens}); err != nil {
 		return 0, err
@@ -173,7 +201,7 @@ func (c *Client) KeepGeneration(ctx context.Context, region, container, generati
 	var stale []string
 	for _, o := range all {
 		g, _, nested := strings.Cut(o.Name, "/")
-		if nested && !slices.Contains(gens, g) {
+		if nested && slices.Contains(before, g) && !slices.Contains(gens, g) && !needed[o.Name] {
 			stale = append(stale, o.Name)
 		}
 	}
@@ -184,7 +212,7 @@ func (c *Client) KeepGeneration(ctx context.Context, region, container, generati
 // when it did. The source range's MD5 comes from the source listing when p is a whole source
 // segment, else from reading the range in the source region.
 func (r *copyRun) reuse(ctx context.Context, p piece) (bool, error) {
-	kept, ok := r.base.byOff[p.off]
+	kept, ok := r.base.lookup(p)
 	if !ok || kept.Size != p.size {
 		return false, nil
 	}
@@ -198,6 +226,17 @@ func (r *copyRun) reuse(ctx context.Context, p piece) (bool, error) {
 	if !strings.EqualFold(sum, kept.ETag) {
 		return false, nil
 	}
+	if r.sloOK() {
+		// A static manifest may name segments anywhere: point at the kept one, which pruning
+		// keeps while any kept generation names it. Nothing is written in the target.
+		if info, ok := r.base.present[kept.Name]; !ok || !strings.EqualFold(info.ETag, sum) || info.Size != p.size {
+			return false, nil // pruned since, or not what its record says: send the bytes
+		}
+		r.names[p.index] = kept.Name
+		r.reused(p, kept.ETag)
+		return true, nil
+	}
+	// A dynamic manifest reads one prefix: copy the kept segment into it, inside the region.
 	etag, err := r.c.CopyObject(ctx, r.dst.Region, r.segContainer, kept.Name, r.segContainer, r.segName(p.index))
 	if IsNotFound(err) {
 		return false, nil // pruned since: send it
@@ -216,7 +255,7 @@ func (r *copyRun) reuse(ctx context.Context, p piece) (bool, error) {
 func (r *copyRun) writeRanges(ctx context.Context) error {
 	g := generationRanges{Generation: r.opts.Lineage.Generation, Written: time.Now().UTC()}
 	for i, p := range r.pieces {
-		g.Ranges = append(g.Ranges, keptRange{Off: p.off, Size: p.size, ETag: r.etags[i], Name: r.segName(i)})
+		g.Ranges = append(g.Ranges, keptRange{Off: p.off, Size: p.size, ETag: r.etags[i], Name: r.name(i)})
 	}
 	return r.c.writeJSONObject(ctx, r.dst.Region, r.segContainer, rangesObject(g.Generation), g)
 }

@@ -55,13 +55,41 @@ func TestLineageCopySendsOnlyChanges(t *testing.T) {
 			t.Fatalf("scattered: %+v", res2)
 		}
 	}
-	// The kept generation is pruned (keep 1 keeps the newest): a copy whose base vanished sends
-	// everything and still arrives whole.
-	if _, err := c.KeepGeneration(ctx, "IAD", "lineage", "somebody-else", 1); err != nil {
+	// Keeping the clustered generation (keep 1) drops the first, except the segments the
+	// clustered one reuses in place; a later copy against it still arrives whole.
+	clustered, err := c.ListImages(ctx, "DFW", ImageFilter{Name: "db-clustered"})
+	if err != nil || len(clustered) != 1 {
+		t.Fatal(clustered, err)
+	}
+	if _, err := c.KeepGeneration(ctx, "IAD", "lineage", clustered[0].ID, 1); err != nil {
 		t.Fatal(err)
 	}
 	left, err := c.ListObjects(ctx, "IAD", "lineage", first.ID+"/")
-	if err != nil || len(left) != 0 {
-		t.Fatalf("pruned generation left %d objects (%v)", len(left), err)
+	if err != nil || len(left) != 60 {
+		t.Fatalf("the first generation keeps %d objects (%v), want the 60 ranges the clustered one reuses", len(left), err)
+	}
+	dst3 := ObjectRef{Region: "IAD", Container: "mig-clustered", Object: "db.vhd"}
+	if got := md5Of(t, c, dst3, clustered[0].Size); got != clustered[0].Checksum {
+		t.Fatalf("after pruning, the clustered copy reads %s, want %s", got, clustered[0].Checksum)
+	}
+	// A copy made with ranges under 1 MiB ends in a dynamic manifest over one prefix, so it
+	// copies kept segments into that prefix inside the region instead of naming them.
+	small := Lineage{Container: "lineage-small", Generation: first.ID, RangeSize: 512 << 10}
+	if _, err := c.CopyAcrossRegions(ctx, src1, ObjectRef{Region: "IAD", Container: "s1", Object: "db.vhd"},
+		CopyOptions{Lineage: &small}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.KeepGeneration(ctx, "IAD", "lineage-small", first.ID, 1); err != nil {
+		t.Fatal(err)
+	}
+	_, src2 := exportImage(t, c, "db-clustered", "exp-small")
+	dst4 := ObjectRef{Region: "IAD", Container: "s2", Object: "db.vhd"}
+	res4, err := c.CopyAcrossRegions(ctx, src2, dst4,
+		CopyOptions{Lineage: &Lineage{Container: "lineage-small", Generation: clustered[0].ID, RangeSize: 512 << 10}})
+	if err != nil || res4.Manifest != "dlo" || res4.BytesSent*10 > clustered[0].Size {
+		t.Fatalf("small ranges: %+v %v", res4, err)
+	}
+	if got := md5Of(t, c, dst4, clustered[0].Size); got != clustered[0].Checksum {
+		t.Fatalf("the dynamic-manifest copy reads %s, want %s", got, clustered[0].Checksum)
 	}
 }

@@ -31,6 +31,8 @@ func (a *app) bulkMigrate(ctx context.Context, args []string) error {
 	fs.IntVar(&in.Concurrency, "concurrency", 4, "migrations at once (1 to 64)")
 	fs.StringVar(&in.Policy, "policy", workflows.PolicyAll, "per image: all targets must succeed, or best-effort")
 	fs.StringVar(&in.Cleanup, "cleanup", workflows.CleanupOnSuccess, "on-success, always or never")
+	fs.IntVar(&in.LineageKeep, "lineage-keep", 0, "per image: keep this many copies per target for incremental "+
+		"re-migration (0: off)")
 	fs.Var(deadlineFlag{&in.Deadline}, "deadline", "when everything must be done: 6h from now, or a time")
 	fs.BoolVar(&dryRun, "dry-run", false, "print the plan (images, bytes, runs already done, estimate); start nothing")
 	if err := parse(fs, args); err != nil {
@@ -135,7 +137,7 @@ func (a *app) plan(ctx context.Context, tenant string, in workflows.BulkRequest)
 	var tasks, copies float64
 	for _, img := range imgs {
 		child := workflows.MigrateInput{ImageID: img.ID, SourceRegion: in.SourceRegion,
-			TargetRegions: in.TargetRegions, Policy: in.Policy, Cleanup: in.Cleanup}
+			TargetRegions: in.TargetRegions, Policy: in.Policy, Cleanup: in.Cleanup, LineageKeep: in.LineageKeep}
 		pi := plannedImage{ID: img.ID, Name: img.Name, Size: img.Size, Plan: "migrate",
 			Done: made[workflows.MigrateWorkflowID(tenant, child)]}
 		switch err := activities.Exportable(img, tenant, in.SourceRegion); {

@@ -26,6 +26,9 @@ func (a *app) migrate(ctx context.Context, args []string) error {
 		"delete intermediate objects: on-success, always, never",
 	)
 	fs.Var(&share, "share-with", "tenant(s) to share each new image with (a ShareImage run per target)")
+	fs.IntVar(&in.LineageKeep, "lineage-keep", 0, "keep this many copies of the server's snapshots per target, "+
+		"so the next snapshot sends only what changed (0: off)")
+	fs.StringVar(&in.LineageKey, "lineage-key", "", "the server the snapshots come from (default: instance_uuid)")
 	fs.Var(deadlineFlag{&in.Deadline}, "deadline", "when it must be done (6h from now, or a time); fails at once "+
 		"when the estimate cannot meet it, and is cancelled when it passes")
 	if err := parse(fs, args); err != nil {

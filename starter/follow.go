@@ -39,6 +39,8 @@ type copyStatus struct {
 	BytesTotal int64  `json:"bytes_total"`
 	Segments   int    `json:"segments_done"`
 	Of         int    `json:"segments_total"`
+	// Reused were copied inside the target from a lineage's kept generation, not sent.
+	Reused int64 `json:"bytes_reused,omitempty"`
 	// Rate is this attempt's upload rate; Left is the time to go at that rate.
 	Rate float64 `json:"bytes_per_second,omitempty"`
 	Left string  `json:"time_left,omitempty"`
@@ -71,7 +73,8 @@ func (a *app) describe(ctx context.Context, id string) (runStatus, error) {
 				key = pa.GetActivityId()
 			}
 			st.Copies[key] = copyStatus{Region: p.TargetRegion, BytesDone: p.Copied(), BytesTotal: p.BytesTotal,
-				Segments: p.SegmentsDone, Of: p.SegmentsTotal, Rate: p.BytesPerSecond, Left: left(p.Remaining())}
+				Segments: p.SegmentsDone, Of: p.SegmentsTotal, Rate: p.BytesPerSecond, Left: left(p.Remaining()),
+				Reused: p.BytesReused}
 		}
 	}
 	if info.GetStatus() == enums.WORKFLOW_EXECUTION_STATUS_RUNNING {
@@ -239,6 +242,9 @@ func copyText(c copyStatus) string {
 	}
 	if c.Left != "" {
 		line += " " + c.Left + " left"
+	}
+	if c.Reused > 0 {
+		line += fmt.Sprintf(" (%d MiB reused in the target)", c.Reused>>20)
 	}
 	return strings.TrimSpace(line)
 }

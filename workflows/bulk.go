@@ -24,6 +24,8 @@ type BulkRequest struct {
 	// BatchSize is how many migrations one run starts before it continues as new (default 100),
 	// keeping each run's history small for lists of thousands.
 	BatchSize int `json:"batch_size,omitempty"`
+	// LineageKeep is every child's (see MigrateInput): nightly DR copies of many servers.
+	LineageKeep int `json:"lineage_keep,omitempty"`
 	// Deadline, when set, is every child's deadline; once it passes no more children start and
 	// the images left count as failed.
 	Deadline time.Time `json:"deadline,omitzero"`
@@ -39,6 +41,9 @@ func (r *BulkRequest) Normalize() error {
 	}
 	if r.Concurrency < 0 || r.Concurrency > 64 || r.BatchSize < 0 || r.BatchSize > 1000 {
 		return invalid("bulk-migrate: concurrency must be 1 to 64 and batch_size 1 to 1000")
+	}
+	if r.LineageKeep < 0 || r.LineageKeep > 10 {
+		return invalid("bulk-migrate: lineage_keep must be 0 (off) to 10, got %d", r.LineageKeep)
 	}
 	if r.Concurrency == 0 {
 		r.Concurrency = 4
@@ -108,7 +113,7 @@ func BulkWorkflowID(tenant string, in BulkRequest) string {
 		parts = append(parts, k+"="+f.Properties[k])
 	}
 	parts = append(parts, variant(orDefault(in.Policy, PolicyAll), orDefault(in.Cleanup, CleanupOnSuccess),
-		f.NamePattern, f.CreatedBefore, f.CreatedAfter))
+		f.NamePattern, f.CreatedBefore, f.CreatedAfter, in.LineageKeep))
 	return key("bulk", tenant, parts...)
 }
 
@@ -157,6 +162,7 @@ func BulkMigrate(ctx workflow.Context, in BulkInput) (BulkSummary, error) {
 				Policy:        in.Policy,
 				Cleanup:       in.Cleanup,
 				Deadline:      in.Deadline,
+				LineageKeep:   in.LineageKeep,
 			}
 			in.Pending = in.Pending[1:]
 			cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
