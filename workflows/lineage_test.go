@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/imageflow/imageflow/cloud"
 	"github.com/imageflow/imageflow/emulator"
 	"github.com/imageflow/imageflow/internal/testenv"
 	"github.com/imageflow/imageflow/workflows"
@@ -66,9 +67,16 @@ func TestIncrementalRemigration(t *testing.T) {
 		if !strings.HasPrefix(c.Name, "imageflow-lineage-") {
 			continue
 		}
+		// Keep 1: of the first night only the segments the second names in place remain.
 		old, err := demo.ListObjects(ctx, "IAD", c.Name, night1.ID+"/")
-		if err != nil || len(old) != 0 {
-			t.Fatalf("lineage %s keeps %d objects of the first night (keep 1)", c.Name, len(old))
+		if err != nil || int64(len(old)) != second.BytesReused/cloud.DefaultRangeSize {
+			t.Fatalf("lineage %s keeps %d objects of the first night; the second reuses %d ranges", c.Name,
+				len(old), second.BytesReused/cloud.DefaultRangeSize)
+		}
+		for _, o := range old {
+			if strings.HasSuffix(o.Name, "ranges.json") {
+				t.Fatalf("the first night's record %s outlived keep 1", o.Name)
+			}
 		}
 		return
 	}
