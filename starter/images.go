@@ -39,6 +39,31 @@ func notFound(err error, cc *cloud.Client, i imageArgs) error {
 	return err
 }
 
+// imageCommand parses a one-image command's flags and connects to the cloud.
+func (a *app) imageCommand(ctx context.Context, fs *flag.FlagSet, args []string, im *imageArgs) (*cloud.Client, error) {
+	if err := parse(fs, args); err != nil {
+		return nil, err
+	}
+	if err := im.check(); err != nil {
+		return nil, err
+	}
+	return a.cloud(ctx)
+}
+
+// imageOf is imageCommand, then the image itself.
+func (a *app) imageOf(ctx context.Context, fs *flag.FlagSet, args []string, im *imageArgs) (*cloud.Client,
+	cloud.Image, error) {
+	cc, err := a.imageCommand(ctx, fs, args, im)
+	if err != nil {
+		return nil, cloud.Image{}, err
+	}
+	img, err := cc.GetImage(ctx, im.region, im.id)
+	if err != nil {
+		return nil, cloud.Image{}, notFound(err, cc, *im)
+	}
+	return cc, img, nil
+}
+
 func (a *app) list(ctx context.Context, args []string) error {
 	fs := a.flags("list", "--region REGION [filters] [--json]")
 	var o out
@@ -86,19 +111,9 @@ func (a *app) get(ctx context.Context, args []string) error {
 	var im imageArgs
 	o.flag(fs)
 	im.flags(fs)
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if err := im.check(); err != nil {
-		return err
-	}
-	cc, err := a.cloud(ctx)
+	_, img, err := a.imageOf(ctx, fs, args, &im)
 	if err != nil {
 		return err
-	}
-	img, err := cc.GetImage(ctx, im.region, im.id)
-	if err != nil {
-		return notFound(err, cc, im)
 	}
 	return a.print(o, img, func() [][]string { return imageRows(img) })
 }
@@ -163,13 +178,7 @@ func (a *app) tags(ctx context.Context, args []string) error {
 	im.flags(fs)
 	fs.Var(&add, "add", "tag(s) to add")
 	fs.Var(&remove, "remove", "tag(s) to remove")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if err := im.check(); err != nil {
-		return err
-	}
-	cc, err := a.cloud(ctx)
+	cc, err := a.imageCommand(ctx, fs, args, &im)
 	if err != nil {
 		return err
 	}
@@ -204,19 +213,9 @@ func (a *app) remove(ctx context.Context, args []string) error {
 	var yes bool
 	im.flags(fs)
 	fs.BoolVar(&yes, "yes", false, "delete without asking (required when not on a terminal)")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if err := im.check(); err != nil {
-		return err
-	}
-	cc, err := a.cloud(ctx)
+	cc, img, err := a.imageOf(ctx, fs, args, &im)
 	if err != nil {
 		return err
-	}
-	img, err := cc.GetImage(ctx, im.region, im.id)
-	if err != nil {
-		return notFound(err, cc, im)
 	}
 	if img.Protected {
 		return fmt.Errorf("image %s (%s) in %s is protected; set protected=false first if it really must go",

@@ -16,13 +16,7 @@ func (a *app) members(ctx context.Context, args []string) error {
 	o.flag(fs)
 	im.flags(fs)
 	fs.StringVar(&member, "member", "", "show only this member (tenant id)")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if err := im.check(); err != nil {
-		return err
-	}
-	cc, err := a.cloud(ctx)
+	cc, err := a.imageCommand(ctx, fs, args, &im)
 	if err != nil {
 		return err
 	}

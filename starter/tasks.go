@@ -37,19 +37,9 @@ func (a *app) export(ctx context.Context, args []string) error {
 	im.flags(fs)
 	ta.flags(fs)
 	fs.StringVar(&container, "container", "exports", "Cloud Files container to export into (made if missing)")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if err := im.check(); err != nil {
-		return err
-	}
-	cc, err := a.cloud(ctx)
+	cc, img, err := a.imageOf(ctx, fs, args, &im)
 	if err != nil {
 		return err
-	}
-	img, err := cc.GetImage(ctx, im.region, im.id)
-	if err != nil {
-		return notFound(err, cc, im)
 	}
 	if err := activities.Exportable(img, cc.Tenant(), im.region); err != nil {
 		return errors.New(plain(err))
