@@ -26,14 +26,14 @@ func (a *app) bulkMigrate(ctx context.Context, args []string) error {
 	fs.StringVar(&in.Filter.NamePattern, "name-pattern", "", "shell pattern the name must match (web-*)")
 	fs.Var(&tags, "tag", "tag(s) every image must carry")
 	fs.Var(&props, "property", "property key=value every image must carry (repeatable)")
-	fs.Var(sinceFlag{&in.Filter.CreatedBefore}, "created-before", "only images created before (a time, or 24h ago)")
-	fs.Var(sinceFlag{&in.Filter.CreatedAfter}, "created-after", "only images created after (a time, or 24h ago)")
+	fs.Var(sinceFlag(&in.Filter.CreatedBefore), "created-before", "only images created before (a time, or 24h ago)")
+	fs.Var(sinceFlag(&in.Filter.CreatedAfter), "created-after", "only images created after (a time, or 24h ago)")
 	fs.IntVar(&in.Concurrency, "concurrency", 4, "migrations at once (1 to 64)")
 	fs.StringVar(&in.Policy, "policy", workflows.PolicyAll, "per image: all targets must succeed, or best-effort")
 	fs.StringVar(&in.Cleanup, "cleanup", workflows.CleanupOnSuccess, "on-success, always or never")
 	fs.IntVar(&in.LineageKeep, "lineage-keep", 0, "per image: keep this many copies per target for incremental "+
 		"re-migration (0: off)")
-	fs.Var(deadlineFlag{&in.Deadline}, "deadline", "when everything must be done: 6h from now, or a time")
+	fs.Var(deadlineFlag(&in.Deadline), "deadline", "when everything must be done: 6h from now, or a time")
 	fs.BoolVar(&dryRun, "dry-run", false, "print the plan (images, bytes, runs already done, estimate); start nothing")
 	if err := parse(fs, args); err != nil {
 		return err

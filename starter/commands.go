@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"time"
 
 	"github.com/imageflow/imageflow/events"
@@ -29,7 +30,7 @@ func (a *app) migrate(ctx context.Context, args []string) error {
 	fs.IntVar(&in.LineageKeep, "lineage-keep", 0, "keep this many copies of the server's snapshots per target, "+
 		"so the next snapshot sends only what changed (0: off)")
 	fs.StringVar(&in.LineageKey, "lineage-key", "", "the server the snapshots come from (default: instance_uuid)")
-	fs.Var(deadlineFlag{&in.Deadline}, "deadline", "when it must be done (6h from now, or a time); fails at once "+
+	fs.Var(deadlineFlag(&in.Deadline), "deadline", "when it must be done (6h from now, or a time); fails at once "+
 		"when the estimate cannot meet it, and is cancelled when it passes")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -116,16 +117,21 @@ func (a *app) status(ctx context.Context, args []string) error {
 	var o out
 	var id string
 	o.flag(fs)
-	fs.StringVar(&id, "workflow-id", "", "the run's workflow id (required)")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if id == "" {
-		return usageErr("--workflow-id is required")
-	}
-	st, err := a.describe(ctx, id)
+	st, err := a.runCommand(ctx, fs, args, &id)
 	if err != nil {
 		return err
 	}
 	return a.print(o, st, st.rows)
+}
+
+// runCommand parses a command about one run (--workflow-id, required) and describes the run.
+func (a *app) runCommand(ctx context.Context, fs *flag.FlagSet, args []string, id *string) (runStatus, error) {
+	fs.StringVar(id, "workflow-id", "", "the run's workflow id (required)")
+	if err := parse(fs, args); err != nil {
+		return runStatus{}, err
+	}
+	if *id == "" {
+		return runStatus{}, usageErr("--workflow-id is required")
+	}
+	return a.describe(ctx, *id)
 }

@@ -75,31 +75,42 @@ func (a *app) measuredRates(ctx context.Context) (activities.Rates, bool) {
 		Basis: fmt.Sprintf("measured over the last %d migration(s)", runs)}, true
 }
 
-// deadlineFlag is a --deadline: a duration from now (6h) or a time (RFC 3339).
-type deadlineFlag struct{ t *time.Time }
-
-func (d deadlineFlag) String() string {
-	if d.t == nil || d.t.IsZero() {
-		return ""
-	}
-	return d.t.Format(time.RFC3339)
+// timeFlag is a time given as a duration from now (6h ahead for a deadline, 24h back for a
+// "since") or as a time (RFC 3339). A deadline must be in the future.
+type timeFlag struct {
+	t        *time.Time
+	deadline bool // ahead of now, and not past; else back from now
 }
 
-func (d deadlineFlag) Set(v string) error {
-	if dur, err := time.ParseDuration(v); err == nil {
-		if dur <= 0 {
+func deadlineFlag(t *time.Time) timeFlag { return timeFlag{t: t, deadline: true} }
+func sinceFlag(t *time.Time) timeFlag    { return timeFlag{t: t} }
+
+func (f timeFlag) String() string {
+	if f.t == nil || f.t.IsZero() {
+		return ""
+	}
+	return f.t.Format(time.RFC3339)
+}
+
+func (f timeFlag) Set(v string) error {
+	example := map[bool]string{true: "a duration from now (6h)", false: "a duration back from now (24h)"}[f.deadline]
+	if d, err := time.ParseDuration(v); err == nil {
+		if f.deadline && d <= 0 {
 			return fmt.Errorf("a deadline must be in the future, got %s", v)
 		}
-		*d.t = time.Now().Add(dur).UTC().Truncate(time.Second)
+		if !f.deadline {
+			d = -d
+		}
+		*f.t = time.Now().Add(d).UTC().Truncate(time.Second)
 		return nil
 	}
 	t, err := time.Parse(time.RFC3339, v)
 	if err != nil {
-		return fmt.Errorf("want a duration from now (6h) or a time (2026-11-28T18:00:00Z), got %q", v)
+		return fmt.Errorf("want %s or a time (2026-11-28T18:00:00Z), got %q", example, v)
 	}
-	if !t.After(time.Now()) {
+	if f.deadline && !t.After(time.Now()) {
 		return fmt.Errorf("deadline %s has passed", v)
 	}
-	*d.t = t.UTC()
+	*f.t = t.UTC()
 	return nil
 }

@@ -9,7 +9,6 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/imageflow/imageflow/activities"
 	"github.com/imageflow/imageflow/cloud"
@@ -245,28 +244,5 @@ func (a *app) confirm(img cloud.Image, region string) error {
 	if strings.TrimSpace(line) != img.ID {
 		return errors.New("not confirmed; nothing was deleted")
 	}
-	return nil
-}
-
-// sinceFlag is a time flag that takes a duration back from now (24h) or a time (RFC 3339).
-type sinceFlag struct{ t *time.Time }
-
-func (s sinceFlag) String() string {
-	if s.t == nil || s.t.IsZero() {
-		return ""
-	}
-	return s.t.Format(time.RFC3339)
-}
-
-func (s sinceFlag) Set(v string) error {
-	if d, err := time.ParseDuration(v); err == nil {
-		*s.t = time.Now().Add(-d).UTC().Truncate(time.Second)
-		return nil
-	}
-	t, err := time.Parse(time.RFC3339, v)
-	if err != nil {
-		return fmt.Errorf("want a duration back from now (24h) or a time (2026-11-28T12:00:00Z), got %q", v)
-	}
-	*s.t = t
 	return nil
 }

@@ -90,7 +90,7 @@ func (a *app) runs(ctx context.Context, args []string) error {
 	fs.StringVar(&f.status, "status", "", "running, completed, failed, cancelled, terminated, timed-out or continued")
 	fs.StringVar(&f.image, "image", "", "runs that touched this image")
 	fs.StringVar(&f.region, "region", "", "runs from or to this region")
-	fs.Var(sinceFlag{&f.since}, "since", "runs started since: a duration back from now (24h) or a time")
+	fs.Var(sinceFlag(&f.since), "since", "runs started since: a duration back from now (24h) or a time")
 	fs.IntVar(&f.limit, "limit", 50, "most runs to list, newest first")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -180,15 +180,8 @@ func (a *app) cancel(ctx context.Context, args []string) error {
 	fs := a.flags("cancel", "--workflow-id ID [--wait]")
 	var id string
 	var wait bool
-	fs.StringVar(&id, "workflow-id", "", "the run's workflow id (required)")
 	fs.BoolVar(&wait, "wait", false, "wait until the run has stopped and cleaned up, then print its status")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if id == "" {
-		return usageErr("--workflow-id is required")
-	}
-	st, err := a.describe(ctx, id)
+	st, err := a.runCommand(ctx, fs, args, &id)
 	if err != nil {
 		return err
 	}
