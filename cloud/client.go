@@ -1,5 +1,7 @@
-// Package cloud is imageflow's client for Rackspace Cloud Images and Cloud Files, built on
-// gophercloud v2: Rackspace API-key or password auth against Identity v2.0, one token per account
+// Package cloud is imageflow's client for Rackspace Cloud Images and Cloud Files and any
+// OpenStack cloud's Glance and Swift, built on gophercloud v2: Rackspace API-key or password auth
+// against Identity v2.0, or Keystone v3 (password, application credential, token; clouds.yaml),
+// one token per account
 // shared by every caller and renewed on 401, per-region service clients from the catalog, typed
 // errors, pacing that honours Retry-After, and streaming large-object helpers.
 package cloud
@@ -9,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -16,20 +19,41 @@ import (
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack"
 	tokens2 "github.com/gophercloud/gophercloud/v2/openstack/identity/v2/tokens"
+	tokens3 "github.com/gophercloud/gophercloud/v2/openstack/identity/v3/tokens"
 )
 
-// Credentials name an account. Exactly one of APIKey and Password is used (APIKey first).
-// They stay inside the client: nothing here logs or returns them.
+// Credentials name an account. They stay inside the client: nothing here logs or returns them.
+// An IdentityURL ending in /v3 is Keystone v3; any other is Identity v2.0 (Rackspace's).
 type Credentials struct {
-	IdentityURL string // e.g. https://identity.api.rackspacecloud.com/v2.0/
+	// IdentityURL is e.g. https://identity.api.rackspacecloud.com/v2.0/ or https://keystone:5000/v3.
+	IdentityURL string
 	Username    string
-	APIKey      string
-	Password    string
+	// APIKey is Rackspace's API key (v2.0); with it, Password is not used.
+	APIKey   string
+	Password string
+	// UserDomainName and ProjectDomainName default to "Default" (v3).
+	UserDomainName    string
+	ProjectDomainName string
+	// ProjectID or ProjectName scopes a v3 token (default: the user's default project).
+	ProjectID   string
+	ProjectName string
+	// ApplicationCredentialID and ApplicationCredentialSecret replace user and password (v3).
+	ApplicationCredentialID     string
+	ApplicationCredentialSecret string
+	// Token is an existing token to authenticate with (v3); it cannot be renewed.
+	Token string
+}
+
+// keystoneV3 reports whether the identity URL is a Keystone v3 endpoint.
+func (c Credentials) keystoneV3() bool {
+	return strings.HasSuffix(strings.TrimRight(c.IdentityURL, "/"), "/v3")
 }
 
 // String hides the secrets, so a Credentials value printed by mistake leaks nothing.
 func (c Credentials) String() string {
-	return fmt.Sprintf("Credentials{IdentityURL: %s, Username: %s, secret: [redacted]}", c.IdentityURL, c.Username)
+	return fmt.Sprintf("Credentials{IdentityURL: %s, Username: %s, ProjectID: %s, ProjectName: %s, "+
+		"ApplicationCredentialID: %s, secrets: [redacted]}", c.IdentityURL, c.Username, c.ProjectID, c.ProjectName,
+		c.ApplicationCredentialID)
 }
 
 // GoString hides the secrets from %#v too.
@@ -48,6 +72,7 @@ type Client struct {
 	provider      *gophercloud.ProviderClient
 	tenant        string
 	defaultRegion string
+	regions       []string     // with an image service, from the catalog, sorted
 	httpClient    *http.Client // for streamed bodies: no overall timeout
 
 	mu     sync.Mutex
@@ -69,8 +94,8 @@ func (a apiKeyAuth) CanReauth() bool { return true }
 
 // New authenticates and returns a client; it fails with a clear message on bad credentials.
 func New(ctx context.Context, creds Credentials, opts Options) (*Client, error) {
-	if creds.IdentityURL == "" || creds.Username == "" || (creds.APIKey == "" && creds.Password == "") {
-		return nil, errors.New("cloud credentials need an identity URL, a username and an API key or password")
+	if err := creds.Check(); err != nil {
+		return nil, err
 	}
 	base := opts.Transport
 	if base == nil {
@@ -80,22 +105,18 @@ func New(ctx context.Context, creds Credentials, opts Options) (*Client, error) 
 		opts.Timeout = time.Minute
 	}
 	transport := newPacer(base, opts.Pacing)
-	provider, err := openstack.NewClient(identityEndpoint(creds.IdentityURL))
+	provider, err := openstack.NewClient(identityEndpoint(creds))
 	if err != nil {
 		return nil, fmt.Errorf("identity URL %q: %w", creds.IdentityURL, err)
 	}
 	provider.HTTPClient = http.Client{Transport: transport, Timeout: opts.Timeout}
 	provider.UserAgent.Prepend("imageflow")
-	var builder tokens2.AuthOptionsBuilder = apiKeyAuth{creds.Username, creds.APIKey}
-	if creds.APIKey == "" {
-		builder = tokens2.AuthOptions{Username: creds.Username, Password: creds.Password, AllowReauth: true}
-	}
-	if err := openstack.AuthenticateV2(ctx, provider, builder, gophercloud.EndpointOpts{}); err != nil {
-		ce := classify("authenticate "+creds.Username+" at "+creds.IdentityURL, err)
+	if err := authenticate(ctx, provider, creds); err != nil {
+		ce := classify("authenticate "+creds.who()+" at "+creds.IdentityURL, err)
 		if KindOf(ce) == Unauthorized || KindOf(ce) == Invalid {
 			return nil, fmt.Errorf(
 				"authenticate %s at %s: the identity service rejected the credentials (check the username and API key or password): %w",
-				creds.Username,
+				creds.who(),
 				creds.IdentityURL,
 				ce,
 			)
@@ -110,18 +131,97 @@ func New(ctx context.Context, creds Credentials, opts Options) (*Client, error) 
 	return c, nil
 }
 
-func identityEndpoint(u string) string {
-	u = strings.TrimRight(u, "/")
-	if !strings.HasSuffix(u, "/v2.0") {
+func identityEndpoint(c Credentials) string {
+	u := strings.TrimRight(c.IdentityURL, "/")
+	if !c.keystoneV3() && !strings.HasSuffix(u, "/v2.0") {
 		u += "/v2.0"
 	}
 	return u + "/"
 }
 
+// Check says what a set of credentials lacks, without naming any secret.
+func (c Credentials) Check() error {
+	switch {
+	case c.IdentityURL == "":
+		return errors.New("cloud credentials need an identity URL")
+	case !c.keystoneV3() && (c.Username == "" || (c.APIKey == "" && c.Password == "")):
+		return errors.New("credentials for Identity v2.0 need a username and an API key or password")
+	case c.keystoneV3() && c.Token == "" && c.ApplicationCredentialID == "" && (c.Username == "" || c.Password == ""):
+		return errors.New("credentials for Keystone v3 need a username and password, an application credential, " +
+			"or a token")
+	case c.ApplicationCredentialID != "" && c.ApplicationCredentialSecret == "":
+		return errors.New("an application credential needs its secret")
+	}
+	return nil
+}
+
+// who names the credentials' user for messages: the username, or the application credential.
+func (c Credentials) who() string {
+	switch {
+	case c.Username != "":
+		return c.Username
+	case c.ApplicationCredentialID != "":
+		return "application credential " + c.ApplicationCredentialID
+	}
+	return "a token"
+}
+
+// authenticate gets the first token: Rackspace's API key or a password over v2.0, or Keystone
+// v3's methods.
+func authenticate(ctx context.Context, provider *gophercloud.ProviderClient, c Credentials) error {
+	if c.keystoneV3() {
+		return openstack.AuthenticateV3(ctx, provider, c.v3Options(), gophercloud.EndpointOpts{})
+	}
+	var builder tokens2.AuthOptionsBuilder = apiKeyAuth{c.Username, c.APIKey}
+	if c.APIKey == "" {
+		builder = tokens2.AuthOptions{Username: c.Username, Password: c.Password, AllowReauth: true}
+	}
+	return openstack.AuthenticateV2(ctx, provider, builder, gophercloud.EndpointOpts{})
+}
+
+func (c Credentials) v3Options() *gophercloud.AuthOptions {
+	domain := func(d string) string {
+		if d == "" {
+			return "Default"
+		}
+		return d
+	}
+	ao := &gophercloud.AuthOptions{IdentityEndpoint: c.IdentityURL, AllowReauth: c.Token == ""}
+	switch {
+	case c.ApplicationCredentialID != "": // scoped by the credential itself
+		ao.ApplicationCredentialID, ao.ApplicationCredentialSecret = c.ApplicationCredentialID,
+			c.ApplicationCredentialSecret
+		return ao
+	case c.Token != "":
+		ao.TokenID = c.Token
+	default:
+		ao.Username, ao.Password, ao.DomainName = c.Username, c.Password, domain(c.UserDomainName)
+	}
+	if c.ProjectID != "" {
+		ao.Scope = &gophercloud.AuthScope{ProjectID: c.ProjectID}
+	} else if c.ProjectName != "" {
+		ao.Scope = &gophercloud.AuthScope{ProjectName: c.ProjectName, DomainName: domain(c.ProjectDomainName)}
+	}
+	return ao
+}
+
+// readAccount learns the tenant (project), default region and regions from the token.
 func (c *Client) readAccount() error {
+	if res, ok := c.provider.GetAuthResult().(tokens3.CreateResult); ok {
+		return c.readAccountV3(res)
+	}
 	res, ok := c.provider.GetAuthResult().(tokens2.CreateResult)
 	if !ok {
 		return errors.New("identity answered without a token")
+	}
+	if cat, err := res.ExtractServiceCatalog(); err == nil {
+		for _, e := range cat.Entries {
+			if e.Type == "image" {
+				for _, ep := range e.Endpoints {
+					c.addRegion(ep.Region)
+				}
+			}
+		}
 	}
 	var body struct {
 		Access struct {
@@ -181,8 +281,54 @@ func (c *Client) service(cache map[string]*gophercloud.ServiceClient, region str
 	sc, err := build(gophercloud.EndpointOpts{Region: region})
 	if err != nil {
 		return nil, &Error{Kind: NotFound, Op: "find region " + region,
-			Message: fmt.Sprintf("region %q is not in account %s's service catalog", region, c.tenant), Err: err}
+			Message: fmt.Sprintf("region %q is not in account %s's service catalog (it lists %s)", region, c.tenant,
+				strings.Join(c.regions, ", ")), Err: err}
 	}
 	cache[region] = sc
 	return sc, nil
+}
+
+func (c *Client) readAccountV3(res tokens3.CreateResult) error {
+	p, err := res.ExtractProject()
+	if err != nil || p == nil || p.ID == "" {
+		return errors.New("the Keystone token is not scoped to a project; name one (project id or name)")
+	}
+	c.tenant = p.ID
+	cat, err := res.ExtractServiceCatalog()
+	if err != nil {
+		return fmt.Errorf("read the Keystone catalog: %w", err)
+	}
+	for _, e := range cat.Entries {
+		if e.Type == "image" {
+			for _, ep := range e.Endpoints {
+				c.addRegion(ep.Region)
+			}
+		}
+	}
+	if len(c.regions) > 0 {
+		c.defaultRegion = c.regions[0] // Keystone names no default region
+	}
+	return nil
+}
+
+func (c *Client) addRegion(r string) {
+	if r != "" && !slices.Contains(c.regions, r) {
+		c.regions = append(c.regions, r)
+		slices.Sort(c.regions)
+	}
+}
+
+// Regions are the regions whose image service the account's catalog lists.
+func (c *Client) Regions() []string { return slices.Clone(c.regions) }
+
+// CheckRegions fails, naming the catalog's regions, when one of regions is not among them.
+func (c *Client) CheckRegions(regions ...string) error {
+	for _, r := range regions {
+		if !slices.Contains(c.regions, r) {
+			return &Error{Kind: NotFound, Op: "find region " + r, Message: fmt.Sprintf(
+				"region %q is not in account %s's service catalog (it lists %s)", r, c.tenant,
+				strings.Join(c.regions, ", "))}
+		}
+	}
+	return nil
 }

@@ -48,10 +48,17 @@ type NATS struct {
 
 // Cloud is the account the worker acts as. Every job runs with these credentials only.
 type Cloud struct {
-	IdentityURL       string  `split_words:"true" default:"https://identity.api.rackspacecloud.com/v2.0/" desc:"Identity v2.0 endpoint"`
-	Username          string  `split_words:"true"                                                         desc:"account username (required)"`
-	APIKey            Secret  `split_words:"true"                                                         desc:"account API key (this or the password is required)"`
+	Name              string  `split_words:"true"                                                         desc:"a cloud of clouds.yaml (as OS_CLOUD); when set, the account comes from there and the account variables stay unset"`
+	IdentityURL       string  `split_words:"true" default:"https://identity.api.rackspacecloud.com/v2.0/" desc:"Identity v2.0 endpoint, or a Keystone v3 one (ending in /v3)"`
+	Username          string  `split_words:"true"                                                         desc:"account username (required unless an application credential is given)"`
+	APIKey            Secret  `split_words:"true"                                                         desc:"Rackspace API key (v2.0; this or the password)"`
 	Password          Secret  `split_words:"true"                                                         desc:"account password"`
+	UserDomainName    string  `split_words:"true"                                                         desc:"v3: the user's domain (default Default)"`
+	ProjectID         string  `split_words:"true"                                                         desc:"v3: the project to scope to (or by name, below)"`
+	ProjectName       string  `split_words:"true"                                                         desc:"v3: the project to scope to, by name"`
+	ProjectDomainName string  `split_words:"true"                                                         desc:"v3: the project's domain (default Default)"`
+	AppCredentialID   string  `envconfig:"APPLICATION_CREDENTIAL_ID"                                      desc:"v3: an application credential, instead of user and password"`
+	AppCredentialKey  Secret  `envconfig:"APPLICATION_CREDENTIAL_SECRET"                                  desc:"v3: the application credential's secret"`
 	RequestsPerSecond float64 `split_words:"true" default:"10"                                            desc:"client-side pacing per region; 0 for none"`
 }
 
@@ -131,11 +138,8 @@ func LoadWithoutAccount() (Config, error) {
 // Validate checks what envconfig cannot, the cloud account included.
 func (c Config) Validate() error {
 	var errs []string
-	if c.Cloud.Username == "" {
-		errs = append(errs, "IMAGEFLOW_CLOUD_USERNAME is required")
-	}
-	if c.Cloud.APIKey == "" && c.Cloud.Password == "" {
-		errs = append(errs, "IMAGEFLOW_CLOUD_API_KEY or IMAGEFLOW_CLOUD_PASSWORD is required")
+	if _, err := c.Cloud.Credentials(); err != nil {
+		errs = append(errs, err.Error())
 	}
 	if err := c.validateCommon(); err != nil {
 		errs = append(errs, err.Error())

@@ -112,6 +112,9 @@ func (e *Emulator) IdentityHandler() http.Handler {
 	mux.HandleFunc("/v2.0/", func(w http.ResponseWriter, r *http.Request) {
 		fail(w, 404, "The resource %s %s could not be found.", r.Method, r.URL.Path)
 	})
+	mux.HandleFunc("POST /v3/auth/tokens", e.createTokenV3)
+	mux.HandleFunc("GET /v3", e.identityVersionV3)
+	mux.HandleFunc("GET /v3/{$}", e.identityVersionV3)
 	mux.HandleFunc("/_emulator/faults", e.adminFaults)
 	mux.HandleFunc("POST /_emulator/tokens/expire", e.adminExpireTokens)
 	mux.HandleFunc("PUT /_emulator/token-ttl", e.adminTokenTTL)

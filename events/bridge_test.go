@@ -334,7 +334,7 @@ func TestBadEventsAreDeadLettered(t *testing.T) {
 		"bad-6":        "image no-such-image was not found in DFW for account 100001",
 		"bad-7":        "licensed software",
 		"bad-8":        "no tenant",
-		"bad-9":        "target region \"MARS\" is not one of",
+		"bad-9":        "region \"MARS\" is not in account 100001's service catalog (it lists DFW, HKG",
 		"bad-10":       "unknown field",
 		"other-tenant": "account 100002",
 		"bad-12":       "no worker serves tenant \"100777\"",

@@ -14,6 +14,9 @@ import (
 // this account owns.
 func CloudValidator(c *cloud.Client) Validator {
 	return func(ctx context.Context, workflow string, input any) error {
+		if err := c.CheckRegions(workflows.RegionsOf(input)...); err != nil {
+			return fmt.Errorf("%w: %v", ErrRejected, err)
+		}
 		switch in := input.(type) {
 		case workflows.MigrateInput:
 			img, err := image(ctx, c, in.SourceRegion, in.ImageID)

@@ -5,10 +5,10 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -83,22 +83,11 @@ func (a *app) cloud(ctx context.Context) (*cloud.Client, error) {
 	if a.cc != nil {
 		return a.cc, nil
 	}
-	c := a.cfg.Cloud
-	if c.Username == "" || (c.APIKey == "" && c.Password == "") {
-		return nil, usageErr(
-			"reading the cloud needs IMAGEFLOW_CLOUD_USERNAME and IMAGEFLOW_CLOUD_API_KEY (or _PASSWORD)",
-		)
+	creds, err := a.cfg.Cloud.Credentials()
+	if err != nil {
+		return nil, usageErr("reading the cloud needs an account: %v", err)
 	}
-	cc, err := cloud.New(
-		ctx,
-		cloud.Credentials{
-			IdentityURL: c.IdentityURL,
-			Username:    c.Username,
-			APIKey:      c.APIKey.Value(),
-			Password:    c.Password.Value(),
-		},
-		cloud.Options{},
-	)
+	cc, err := cloud.New(ctx, creds, cloud.Options{})
 	if err != nil {
 		return nil, err
 	}
@@ -135,6 +124,23 @@ func (a *app) addJobFlags(fs interface {
 	)
 }
 
+// regionsKnown refuses a request naming a region the configured account's catalog lacks, at
+// once and with the catalog's list. Without a configured account it leaves that to the worker.
+func (a *app) regionsKnown(ctx context.Context, input any) error {
+	cc, err := a.cloud(ctx)
+	if err != nil {
+		return nil
+	}
+	if err := cc.CheckRegions(workflows.RegionsOf(input)...); err != nil {
+		var ce *cloud.Error
+		if errors.As(err, &ce) {
+			return usageErr("%s", ce.Message)
+		}
+		return err
+	}
+	return nil
+}
+
 // tenantFor resolves the account the job belongs to: the flag, else the configured account.
 func (a *app) tenantFor(ctx context.Context, j *jobFlags) (string, error) {
 	if j.tenant != "" {
@@ -158,6 +164,9 @@ type job struct {
 
 // submit starts or publishes the job, then follows it when asked.
 func (a *app) submit(ctx context.Context, j *jobFlags, jb job) error {
+	if err := a.regionsKnown(ctx, jb.input); err != nil {
+		return err
+	}
 	switch j.via {
 	case "temporal":
 		tc, err := a.temporal(ctx)
@@ -242,13 +251,5 @@ func randomID() string {
 func regionFlag(fs interface {
 	StringVar(*string, string, string, string)
 }, p *string, def string) {
-	fs.StringVar(p, "region", def, "region (DFW, ORD, IAD, LON, SYD, HKG)")
-}
-
-func upperAll(xs []string) []string {
-	out := make([]string, len(xs))
-	for i, x := range xs {
-		out[i] = strings.ToUpper(x)
-	}
-	return out
+	fs.StringVar(p, "region", def, "region, as the account's catalog names it (DFW, IAD, ... or RegionOne)")
 }

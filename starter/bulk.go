@@ -38,7 +38,7 @@ func (a *app) bulkMigrate(ctx context.Context, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	in.TargetRegions, in.Filter.Tags = upperAll(to), tags
+	in.TargetRegions, in.Filter.Tags = to, tags
 	if err := setProperties(&in.Filter, props); err != nil {
 		return err
 	}

@@ -35,7 +35,7 @@ func (a *app) migrate(ctx context.Context, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	in.TargetRegions, in.ShareWith = upperAll(to), share
+	in.TargetRegions, in.ShareWith = to, share
 	if err := in.Normalize(); err != nil {
 		return usageErr("%s", plain(err))
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/imageflow/imageflow/activities"
 	"github.com/imageflow/imageflow/cloud"
+	"github.com/imageflow/imageflow/workflows"
 )
 
 // imageArgs are the --image and --region every one-image command takes.
@@ -26,7 +27,7 @@ func (i *imageArgs) check() error {
 	if i.region == "" || i.id == "" {
 		return usageErr("--image and --region are required")
 	}
-	i.region = strings.ToUpper(i.region)
+	i.region = workflows.CanonicalRegion(i.region)
 	return nil
 }
 
@@ -88,7 +89,7 @@ func (a *app) list(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	imgs, err := cc.ListImages(ctx, strings.ToUpper(region), f)
+	imgs, err := cc.ListImages(ctx, workflows.CanonicalRegion(region), f)
 	if err != nil {
 		return err
 	}

@@ -132,7 +132,8 @@ func TestStarterErrors(t *testing.T) {
 		{[]string{"fly"}, 2, `unknown command "fly"`},
 		{nil, 2, "usage: starter <command>"},
 		{[]string{"migrate", "--from", "DFW", "--to", "IAD"}, 2, "image_id is required"},
-		{[]string{"migrate", "--image", "x", "--from", "DFW", "--to", "MARS"}, 2, `target region "MARS"`},
+		{[]string{"migrate", "--image", "x", "--from", "DFW", "--to", "MARS"}, 2, `region "MARS" is not in account 100001's service catalog (it lists DFW, HKG`},
+		{[]string{"migrate", "--image", "x", "--from", "DFW", "--to", "MARS/1"}, 2, `target region "MARS/1" is not a region name`},
 		{
 			[]string{"migrate", "--image", "x", "--from", "DFW", "--to", "IAD", "--via", "carrier-pigeon"},
 			2,

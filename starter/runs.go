@@ -108,7 +108,7 @@ func (a *app) runs(ctx context.Context, args []string) error {
 	if strings.ContainsAny(f.image+f.region, `'"\`) {
 		return usageErr("--image and --region cannot hold quotes or backslashes")
 	}
-	f.region = strings.ToUpper(f.region)
+	f.region = workflows.CanonicalRegion(f.region)
 	rows, err := a.listRuns(ctx, f)
 	if err != nil {
 		return err

@@ -7,11 +7,11 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/imageflow/imageflow/activities"
 	"github.com/imageflow/imageflow/cloud"
+	"github.com/imageflow/imageflow/workflows"
 )
 
 // taskArgs are the flags of the commands that run one cloud task.
@@ -73,7 +73,7 @@ func (a *app) importVHD(ctx context.Context, args []string) error {
 	if region == "" || container == "" || object == "" || name == "" {
 		return usageErr("--region, --container, --object and --name are required")
 	}
-	region = strings.ToUpper(region)
+	region = workflows.CanonicalRegion(region)
 	cc, err := a.cloud(ctx)
 	if err != nil {
 		return err

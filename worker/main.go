@@ -63,13 +63,16 @@ func newLogger(level string) *slog.Logger {
 // acked that was not handled), then the worker (running activities get the stop timeout), then
 // the connections. ready, if not nil, receives the runner once it is up.
 func run(ctx context.Context, cfg config.Config, logger *slog.Logger, ready chan<- *runner.Runner) error {
-	cc, err := cloud.New(ctx, cloud.Credentials{IdentityURL: cfg.Cloud.IdentityURL, Username: cfg.Cloud.Username,
-		APIKey: cfg.Cloud.APIKey.Value(), Password: cfg.Cloud.Password.Value()},
-		cloud.Options{Pacing: cloud.Pacing{RequestsPerSecond: cfg.Cloud.RequestsPerSecond}})
+	creds, err := cfg.Cloud.Credentials()
 	if err != nil {
 		return err
 	}
-	logger.Info("cloud account ready", "tenant", cc.Tenant(), "default_region", cc.DefaultRegion())
+	cc, err := cloud.New(ctx, creds, cloud.Options{Pacing: cloud.Pacing{RequestsPerSecond: cfg.Cloud.RequestsPerSecond}})
+	if err != nil {
+		return err
+	}
+	logger.Info("cloud account ready", "tenant", cc.Tenant(), "default_region", cc.DefaultRegion(),
+		"regions", strings.Join(cc.Regions(), ","))
 	reg := metrics.New()
 	opts, err := cfg.Temporal.ClientOptions()
 	if err != nil {

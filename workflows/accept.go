@@ -34,12 +34,13 @@ type AcceptInput struct {
 
 // Normalize rejects a request that cannot be run.
 func (in *AcceptInput) Normalize() error {
-	in.Region = strings.ToUpper(in.Region)
+	region, err := canonicalRegion("accept: region", in.Region)
+	in.Region = region
 	switch {
 	case in.ImageID == "":
 		return invalid("accept: image_id is required")
-	case !knownRegion(in.Region):
-		return invalid("accept: region %q is not one of %s", in.Region, strings.Join(Regions, ", "))
+	case err != nil:
+		return err
 	case in.Producer == "":
 		return invalid("accept: producer (the sharing tenant) is required")
 	case in.Policy.Decision != "" && in.Policy.Decision != "accepted" && in.Policy.Decision != "rejected":

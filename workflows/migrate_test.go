@@ -217,7 +217,7 @@ func TestMigrateValidationFailsAtOnce(t *testing.T) {
 func TestMigrateRejectsBadRequests(t *testing.T) {
 	for _, in := range []MigrateInput{
 		{SourceRegion: "DFW", TargetRegions: []string{"IAD"}},
-		{ImageID: "x", SourceRegion: "MARS", TargetRegions: []string{"IAD"}},
+		{ImageID: "x", SourceRegion: "MARS/1", TargetRegions: []string{"IAD"}},
 		{ImageID: "x", SourceRegion: "DFW"},
 		{ImageID: "x", SourceRegion: "DFW", TargetRegions: []string{"DFW"}},
 		{ImageID: "x", SourceRegion: "DFW", TargetRegions: []string{"IAD", "iad"}},

@@ -1,6 +1,10 @@
 package workflows
 
-import "strings"
+import (
+	"regexp"
+	"slices"
+	"strings"
+)
 
 // Names of the workflow types, as registered.
 const (
@@ -26,16 +30,49 @@ const (
 	JobCancelled = "Cancelled"
 )
 
-// Regions imageflow knows; inputs naming others are rejected before any work.
+// Regions are Rackspace's region names, which requests may give in any case. Other clouds'
+// regions (RegionOne) are taken as spelled; whether the account's catalog lists a region is
+// checked against the catalog (by the starter, the bridge's validator, and the first call).
 var Regions = []string{"DFW", "ORD", "IAD", "LON", "SYD", "HKG"}
 
-func knownRegion(r string) bool {
-	for _, k := range Regions {
-		if k == r {
-			return true
-		}
+var regionName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+// CanonicalRegion is r as catalogs spell it: Rackspace's names upper-cased, others as given.
+func CanonicalRegion(r string) string {
+	if slices.Contains(Regions, strings.ToUpper(r)) {
+		return strings.ToUpper(r)
 	}
-	return false
+	return r
+}
+
+// canonicalRegion is r as catalogs spell it: Rackspace's names upper-cased, others as given.
+// It fails for what cannot be a region name.
+func canonicalRegion(what, r string) (string, error) {
+	if slices.Contains(Regions, strings.ToUpper(r)) {
+		return strings.ToUpper(r), nil
+	}
+	if !regionName.MatchString(r) {
+		return r, invalid("%s %q is not a region name (letters, digits, '.', '_' and '-'; e.g. DFW or RegionOne)",
+			what, r)
+	}
+	return r, nil
+}
+
+// RegionsOf lists the regions a request names, for a check against the account's catalog.
+func RegionsOf(input any) []string {
+	switch in := input.(type) {
+	case MigrateInput:
+		return append([]string{in.SourceRegion}, in.TargetRegions...)
+	case BulkInput:
+		return append([]string{in.SourceRegion}, in.TargetRegions...)
+	case BulkRequest:
+		return append([]string{in.SourceRegion}, in.TargetRegions...)
+	case ShareInput:
+		return []string{in.Region}
+	case AcceptInput:
+		return []string{in.Region}
+	}
+	return nil
 }
 
 func upper(xs []string) []string {

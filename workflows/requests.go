@@ -1,7 +1,6 @@
 package workflows
 
 import (
-	"strings"
 	"unicode"
 	"unicode/utf8"
 )
@@ -39,20 +38,22 @@ func UnsafeRune(r rune) bool {
 // normalizeRoute upper-cases a source and its targets and checks them: known regions, at
 // least one target, none twice, none the source.
 func normalizeRoute(what string, source *string, targets []string) error {
-	*source = strings.ToUpper(*source)
-	if !knownRegion(*source) {
-		return invalid("%s: source_region %q is not one of %s", what, *source, strings.Join(Regions, ", "))
+	src, err := canonicalRegion(what+": source_region", *source)
+	if err != nil {
+		return err
 	}
+	*source = src
 	if len(targets) == 0 {
 		return invalid("%s: target_regions needs at least one region", what)
 	}
 	seen := map[string]bool{}
 	for i, r := range targets {
-		r = strings.ToUpper(r)
+		r, err := canonicalRegion(what+": target region", r)
+		if err != nil {
+			return err
+		}
 		targets[i] = r
 		switch {
-		case !knownRegion(r):
-			return invalid("%s: target region %q is not one of %s", what, r, strings.Join(Regions, ", "))
 		case r == *source:
 			return invalid("%s: target region %s is the source region", what, r)
 		case seen[r]:

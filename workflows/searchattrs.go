@@ -1,7 +1,6 @@
 package workflows
 
 import (
-	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -38,10 +37,10 @@ func StartAttributes(imageID, sourceRegion string, targets, members []string) te
 		updates = append(updates, SearchImageID.ValueSet(imageID))
 	}
 	if sourceRegion != "" {
-		updates = append(updates, SearchSourceRegion.ValueSet(strings.ToUpper(sourceRegion)))
+		updates = append(updates, SearchSourceRegion.ValueSet(CanonicalRegion(sourceRegion)))
 	}
 	if len(targets) > 0 {
-		updates = append(updates, SearchTargetRegions.ValueSet(upper(targets)))
+		updates = append(updates, SearchTargetRegions.ValueSet(canonicalAll(targets)))
 	}
 	if len(members) > 0 {
 		updates = append(updates, SearchMember.ValueSet(members))
@@ -72,4 +71,12 @@ func setJobStatus(ctx workflow.Context, status, details string) {
 	if _, ok := workflow.GetTypedSearchAttributes(ctx).GetKeyword(SearchJobStatus); ok {
 		_ = workflow.UpsertTypedSearchAttributes(ctx, SearchJobStatus.ValueSet(status))
 	}
+}
+
+func canonicalAll(regions []string) []string {
+	out := make([]string, len(regions))
+	for i, r := range regions {
+		out[i] = CanonicalRegion(r)
+	}
+	return out
 }

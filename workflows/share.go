@@ -35,14 +35,15 @@ type ShareInput struct {
 
 // Normalize fills defaults and rejects a request that cannot be run.
 func (in *ShareInput) Normalize() error {
-	in.Region = strings.ToUpper(in.Region)
+	region, err := canonicalRegion("share: region", in.Region)
+	in.Region = region
 	switch {
 	case in.ImageID == "":
 		return invalid("share: image_id is required")
 	case checkText("share: image_id", in.ImageID, maxIDLen) != nil:
 		return checkText("share: image_id", in.ImageID, maxIDLen)
-	case !knownRegion(in.Region):
-		return invalid("share: region %q is not one of %s", in.Region, strings.Join(Regions, ", "))
+	case err != nil:
+		return err
 	case len(in.Members) == 0:
 		return invalid("share: members needs at least one tenant id")
 	}

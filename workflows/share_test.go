@@ -233,7 +233,7 @@ func TestShareAddFails(t *testing.T) {
 		!strings.Contains(err.Error(), "not owned") {
 		t.Fatalf("error %v", err)
 	}
-	for _, bad := range []ShareInput{{Region: "DFW", Members: []string{"1"}}, {ImageID: "x", Region: "MOON", Members: []string{"1"}},
+	for _, bad := range []ShareInput{{Region: "DFW", Members: []string{"1"}}, {ImageID: "x", Region: "MO ON", Members: []string{"1"}},
 		{ImageID: "x", Region: "DFW"}, {ImageID: "x", Region: "DFW", Members: []string{"1", "1"}}, {ImageID: "x", Region: "DFW", Members: []string{"1"}, OnTimeout: "shrug"}} {
 		if err := bad.Normalize(); err == nil {
 			t.Errorf("accepted %+v", bad)
