@@ -42,6 +42,7 @@ func TestOperatorGuide(t *testing.T) {
 			vars = append(vars, kv)
 		}
 	}
+	var said strings.Builder
 	for i, b := range bs {
 		script := strings.ReplaceAll(retarget(b, env.Emulator), "go run ./starter", bin)
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -53,6 +54,13 @@ func TestOperatorGuide(t *testing.T) {
 			t.Fatalf("guide block %d failed: %v\n%s", i+1, err, out)
 		}
 		t.Logf("guide block %d:\n%s", i+1, out)
+		said.Write(out)
+	}
+	// The clouds.yaml example signed in by Keystone v3 and refused a region its catalog lacks.
+	for _, want := range []string{"demo-web-01", `region "RegionOne" is not in account 100001's service catalog`} {
+		if !strings.Contains(said.String(), want) {
+			t.Fatalf("the guide's output lacks %q", want)
+		}
 	}
 	// What the session did is in the cloud: the migrated image in SYD was offered to and accepted
 	// by the partner; the restored copy is gone; ORD has the bulk migration's image.
