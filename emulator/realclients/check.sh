@@ -141,6 +141,34 @@ copy=$(openstack image list --name web-copy -f value -c ID)
 check "openstack image delete" openstack image delete "$copy"
 check "swift delete (SLO with segments)" "${swift[@]}" delete slo blob
 
+# Keystone v3: the same clients signing in the private-cloud way.
+v3=http://127.0.0.1:$port/v3
+unset OS_TENANT_NAME OS_IDENTITY_API_VERSION
+export OS_AUTH_URL=$v3 OS_IDENTITY_API_VERSION=3 OS_USERNAME=demo OS_PASSWORD=demo-password OS_PROJECT_NAME=100001 \
+	OS_USER_DOMAIN_NAME=Default OS_PROJECT_DOMAIN_NAME=Default OS_REGION_NAME=DFW
+expect "openstack image list (Keystone v3, password)" "demo-web-01" openstack image list
+expect "openstack token issue (Keystone v3)" "100001" openstack token issue
+expect "swift stat (Keystone v3)" "MossoCloudFS_100001" swift --auth-version 3 stat
+unset OS_USERNAME OS_PASSWORD OS_PROJECT_NAME OS_USER_DOMAIN_NAME OS_PROJECT_DOMAIN_NAME
+expect "openstack image list (Keystone v3, application credential)" "demo-web-01" openstack \
+	--os-auth-type v3applicationcredential --os-application-credential-id demo-appcred \
+	--os-application-credential-secret demo-api-key image list
+cat >"$work/clouds.yaml" <<YAML
+clouds:
+  emulator:
+    auth:
+      auth_url: $v3
+      username: demo
+      password: demo-password
+      project_name: "100001"
+      user_domain_name: Default
+      project_domain_name: Default
+    region_name: IAD
+YAML
+unset OS_AUTH_URL OS_REGION_NAME OS_IDENTITY_API_VERSION
+expect "openstack --os-cloud (clouds.yaml)" "Ubuntu" env OS_CLIENT_CONFIG_FILE="$work/clouds.yaml" \
+	openstack --os-cloud emulator image list
+
 echo
 echo "$pass passed, ${#failed[@]} failed"
 for f in "${failed[@]}"; do echo "  failed: $f"; done
