@@ -73,6 +73,7 @@ type Client struct {
 	tenant        string
 	defaultRegion string
 	regions       []string     // with an image service, from the catalog, sorted
+	stores        []string     // with an object store
 	httpClient    *http.Client // for streamed bodies: no overall timeout
 
 	mu     sync.Mutex
@@ -216,10 +217,8 @@ func (c *Client) readAccount() error {
 	}
 	if cat, err := res.ExtractServiceCatalog(); err == nil {
 		for _, e := range cat.Entries {
-			if e.Type == "image" {
-				for _, ep := range e.Endpoints {
-					c.addRegion(ep.Region)
-				}
+			for _, ep := range e.Endpoints {
+				c.addService(e.Type, ep.Region)
 			}
 		}
 	}
@@ -299,10 +298,8 @@ func (c *Client) readAccountV3(res tokens3.CreateResult) error {
 		return fmt.Errorf("read the Keystone catalog: %w", err)
 	}
 	for _, e := range cat.Entries {
-		if e.Type == "image" {
-			for _, ep := range e.Endpoints {
-				c.addRegion(ep.Region)
-			}
+		for _, ep := range e.Endpoints {
+			c.addService(e.Type, ep.Region)
 		}
 	}
 	if len(c.regions) > 0 {
@@ -311,12 +308,19 @@ func (c *Client) readAccountV3(res tokens3.CreateResult) error {
 	return nil
 }
 
-func (c *Client) addRegion(r string) {
-	if r != "" && !slices.Contains(c.regions, r) {
-		c.regions = append(c.regions, r)
-		slices.Sort(c.regions)
+// addService notes a catalog endpoint: regions are where the image service is, stores where an
+// object store is.
+func (c *Client) addService(typ, region string) {
+	list := map[string]*[]string{"image": &c.regions, "object-store": &c.stores}[typ]
+	if list != nil && region != "" && !slices.Contains(*list, region) {
+		*list = append(*list, region)
+		slices.Sort(*list)
 	}
 }
+
+// HasObjectStore reports whether the catalog lists an object store in region: Rackspace's tasks
+// export to and import from it; without one, images arrive by upload.
+func (c *Client) HasObjectStore(region string) bool { return slices.Contains(c.stores, region) }
 
 // Regions are the regions whose image service the account's catalog lists.
 func (c *Client) Regions() []string { return slices.Clone(c.regions) }

@@ -3,6 +3,7 @@ package cloud
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/url"
 	"path"
 	"sort"
@@ -241,4 +242,36 @@ func (c *Client) DeleteTag(ctx context.Context, region, id, tag string) error {
 	_, err = sc.Delete(ctx, sc.ServiceURL("images", id, "tags", url.PathEscape(tag)),
 		&gophercloud.RequestOpts{OkCodes: []int{204}})
 	return classify(fmt.Sprintf("remove tag %q from image %s in %s", tag, id, region), err)
+}
+
+// CreateImage makes a queued image to upload data into (a generic Glance; Rackspace refuses).
+// Properties are set at creation, so a retry can find an image it made.
+func (c *Client) CreateImage(ctx context.Context, region, name string, props map[string]string) (Image, error) {
+	sc, err := c.Images(region)
+	if err != nil {
+		return Image{}, err
+	}
+	img, err := images.Create(ctx, sc, images.CreateOpts{Name: name, DiskFormat: "vhd", ContainerFormat: "bare",
+		Properties: props}).Extract()
+	if err != nil {
+		return Image{}, classify(fmt.Sprintf("create image %q in %s", name, region), err)
+	}
+	return fromImage(img), nil
+}
+
+// UploadImageData streams size bytes into a queued image; Glance hashes them and makes the
+// image active. An upload cannot resume: a failed one is restarted from the first byte.
+func (c *Client) UploadImageData(ctx context.Context, region, id string, body io.Reader, size int64) error {
+	op := fmt.Sprintf("upload image %s in %s", id, region)
+	sc, err := c.Images(region)
+	if err != nil {
+		return err
+	}
+	resp, err := c.stream(ctx, op, "PUT", sc.ServiceURL("images", id, "file"), body, size,
+		map[string]string{"Content-Type": "application/octet-stream"}, 204)
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.Body.Close()
 }

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 )
@@ -85,6 +86,10 @@ type Config struct {
 	Faults []Fault
 	// NoSeed skips the seed images (for tests that want an empty cloud).
 	NoSeed bool
+	// GenericRegions are regions of a generic OpenStack cloud beside Rackspace's (RegionOne):
+	// Glance without Rackspace's tasks, where images are created and their data uploaded, and no
+	// object store. They take the ports after the six Rackspace regions'.
+	GenericRegions []string
 	// Images are extra snapshots for the first account in its default region, next to DemoImages
 	// (tests and benchmarks use them for large images).
 	Images []SeedImage
@@ -153,6 +158,15 @@ func New(cfg Config) (*Emulator, error) {
 		}
 		if err := e.save(); err != nil {
 			return nil, err
+		}
+	}
+	for _, g := range cfg.GenericRegions {
+		if slices.Contains(Regions, g) || !regionNamePattern.MatchString(g) {
+			return nil, fmt.Errorf("generic region %q: not a new region name", g)
+		}
+		if e.st.Regions[g] == nil {
+			e.st.Regions[g] = &region{}
+			e.st.fill()
 		}
 	}
 	e.resumeTasks()

@@ -124,6 +124,10 @@ func (e *Emulator) catalog(tenant string) []any {
 			"publicURL": base + "/v1/MossoCloudFS_" + tenant, "internalURL": base + "/v1/MossoCloudFS_" + tenant,
 		})
 	}
+	for _, name := range e.cfg.GenericRegions {
+		img, id := genericCatalog(name, e.RegionURL(name), identity)
+		imgs, ids = append(imgs, img), append(ids, id)
+	}
 	return []any{
 		map[string]any{"name": "cloudImages", "type": "image", "endpoints": imgs},
 		map[string]any{"name": "cloudFiles", "type": "object-store", "endpoints": files},

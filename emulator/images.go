@@ -11,9 +11,14 @@ func (e *Emulator) routeImages(mux *http.ServeMux, rname string) {
 		return func(w http.ResponseWriter, r *http.Request) { f(w, r, e.st.Regions[rname], rname) }
 	}
 	mux.HandleFunc("GET /v2/images", h(e.listImages))
-	mux.HandleFunc("POST /v2/images", func(w http.ResponseWriter, r *http.Request) {
-		fail(w, 403, "Images are created by import tasks or server snapshots; POST /v2/images is not allowed.")
-	})
+	if !e.isGeneric(rname) {
+		mux.HandleFunc("POST /v2/images", func(w http.ResponseWriter, r *http.Request) {
+			fail(w, 403, "Images are created by import tasks or server snapshots; POST /v2/images is not allowed.")
+		})
+		mux.HandleFunc("POST /v2/tasks", h(e.createTask))
+		mux.HandleFunc("GET /v2/tasks", h(e.listTasks))
+		mux.HandleFunc("GET /v2/tasks/{id}", h(e.getTask))
+	}
 	mux.HandleFunc("GET /v2/images/{id}", h(e.getImage))
 	mux.HandleFunc("GET /v2/images/{id}/file", h(e.downloadImage))
 	mux.HandleFunc("PATCH /v2/images/{id}", h(e.patchImage))
@@ -25,9 +30,6 @@ func (e *Emulator) routeImages(mux *http.ServeMux, rname string) {
 	mux.HandleFunc("GET /v2/images/{id}/members/{member}", h(e.getMember))
 	mux.HandleFunc("PUT /v2/images/{id}/members/{member}", h(e.updateMember))
 	mux.HandleFunc("DELETE /v2/images/{id}/members/{member}", h(e.deleteMember))
-	mux.HandleFunc("POST /v2/tasks", h(e.createTask))
-	mux.HandleFunc("GET /v2/tasks", h(e.listTasks))
-	mux.HandleFunc("GET /v2/tasks/{id}", h(e.getTask))
 	mux.HandleFunc("GET /v2/schemas/{name}", serveSchema)
 	mux.HandleFunc("/v2/", func(w http.ResponseWriter, r *http.Request) {
 		fail(w, 404, "The resource %s %s could not be found.", r.Method, r.URL.Path)

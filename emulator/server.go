@@ -54,7 +54,7 @@ func (e *Emulator) Start(addr string) error {
 	if s.identityURL, err = listen(port, e.IdentityHandler()); err != nil {
 		return err
 	}
-	for i, name := range Regions {
+	for i, name := range e.regionNames() {
 		p := 0
 		if port != 0 {
 			p = port + 1 + i
@@ -126,6 +126,9 @@ func (e *Emulator) IdentityHandler() http.Handler {
 // RegionHandler serves one region's image API (/v2) and Cloud Files (/v1/<account>).
 func (e *Emulator) RegionHandler(name string) http.Handler {
 	images := http.NewServeMux()
+	if e.isGeneric(name) {
+		e.routeGeneric(images, name)
+	}
 	e.routeImages(images, name)
 	files := http.NewServeMux()
 	e.routeFiles(files, name)
@@ -138,7 +141,7 @@ func (e *Emulator) RegionHandler(name string) http.Handler {
 			e.imageVersions(w, r)
 		case p == "/v2" || p == "/v2/" || hasPrefix(p, "/v2/"):
 			imagesH.ServeHTTP(w, r)
-		case hasPrefix(p, "/v1/"):
+		case hasPrefix(p, "/v1/") && !e.isGeneric(name):
 			if strings.Count(p, "/") == 3 && strings.HasSuffix(p, "/") {
 				// "/v1/<account>/" is the account, as Swift treats it (gophercloud's bulk delete uses it)
 				r.URL.Path = strings.TrimSuffix(p, "/")

@@ -161,6 +161,8 @@ type migration struct {
 	overdue bool
 	// lineage is where incremental copies keep their generations; nil when off.
 	lineage *cloud.Lineage
+	// regions says how images arrive in each target (by Rackspace's tasks, or by upload).
+	regions map[string]activities.RegionInfo
 }
 
 // MigrateImage validates the image, exports it, then for each target region in parallel copies
@@ -252,6 +254,7 @@ func (m *migration) run(ctx workflow.Context) error {
 		},
 	)
 	existing := m.findExisting(ctx)
+	m.describeRegions(ctx)
 	if err := started.Get(ctx, nil); err != nil {
 		workflow.GetLogger(ctx).Warn("could not announce the start", "error", err)
 	}
@@ -428,33 +431,17 @@ func (m *migration) target(
 	}
 	imageID := found.ID
 	if !reused {
-		m.setTarget(ctx, region, "copying")
-		obj := cloud.ObjectRef{Region: region, Container: m.container, Object: m.in.ImageID + ".vhd"}
-		start := workflow.Now(ctx)
-		var copied cloud.CopyResult
-		cctx := withLongActivity(
-			ctx,
-			fmt.Sprintf("copy %d MiB %s -> %s", m.source.Size>>20, export.Region, region),
-			48*time.Hour,
-			m.in.HeartbeatTimeout.D(),
-		)
-		if err := workflow.ExecuteActivity(cctx, a.CopyObjectAcrossRegions, activities.CopyInput{Source: export, Target: obj, ExpectedMD5: m.source.Checksum, Lineage: m.lineage}).Get(ctx, &copied); err != nil {
-			return fail("copy", err)
+		var step string
+		var err error
+		if m.uploads(region) {
+			step, err = "upload", m.upload(ctx, region, export, &res)
+		} else {
+			step, err = m.copyAndImport(ctx, region, export, &res)
 		}
-		res.Bytes, res.BytesSent, res.BytesReused = copied.Bytes, copied.BytesSent, copied.BytesReused
-		res.CopySeconds = workflow.Now(ctx).Sub(start).Seconds()
-
-		m.setTarget(ctx, region, "importing")
-		start = workflow.Now(ctx)
-		var task cloud.Task
-		ictx := withLongActivity(ctx, "import into "+region, 24*time.Hour, m.in.HeartbeatTimeout.D())
-		if err := workflow.ExecuteActivity(ictx, a.ImportImage,
-			activities.ImportInput{Region: region, Container: obj.Container, Object: obj.Object, Name: m.targetName(), ExpectedMD5: m.source.Checksum,
-				Bytes: m.source.Size}).Get(ctx, &task); err != nil {
-			return fail("import", err)
+		if err != nil {
+			return fail(step, err)
 		}
-		res.ImportSeconds = workflow.Now(ctx).Sub(start).Seconds()
-		imageID = task.Result["image_id"]
+		imageID = res.ImageID
 	}
 	res.ImageID = imageID
 
@@ -578,7 +565,7 @@ func (m *migration) finish(ctx workflow.Context, err error) {
 	// A migration stopped on purpose is not resumed, so on-success tidies up after it too.
 	if m.in.Cleanup == CleanupAlways || (m.in.Cleanup == CleanupOnSuccess && (err == nil || stopped)) {
 		in.Cleanup = &activities.CleanupInput{
-			Regions:   append([]string{m.in.SourceRegion}, m.in.TargetRegions...),
+			Regions:   m.storeRegions(),
 			Container: m.container,
 			Prefix:    m.in.ImageID,
 		}
@@ -643,4 +630,81 @@ func (m *migration) keep(reused bool) *activities.KeepInput {
 	}
 	return &activities.KeepInput{Container: m.lineage.Container, Generation: m.lineage.Generation,
 		Keep: m.in.LineageKeep}
+}
+
+// copyAndImport is Rackspace's way into a region: copy the export into its Cloud Files, then an
+// import task. It returns the failing step's name with an error.
+func (m *migration) copyAndImport(ctx workflow.Context, region string, export cloud.ObjectRef,
+	res *TargetResult) (string, error) {
+	m.setTarget(ctx, region, "copying")
+	obj := cloud.ObjectRef{Region: region, Container: m.container, Object: m.in.ImageID + ".vhd"}
+	start := workflow.Now(ctx)
+	var copied cloud.CopyResult
+	cctx := withLongActivity(ctx, fmt.Sprintf("copy %d MiB %s -> %s", m.source.Size>>20, export.Region, region),
+		48*time.Hour, m.in.HeartbeatTimeout.D())
+	err := workflow.ExecuteActivity(cctx, a.CopyObjectAcrossRegions, activities.CopyInput{Source: export, Target: obj,
+		ExpectedMD5: m.source.Checksum, Lineage: m.lineage}).Get(ctx, &copied)
+	if err != nil {
+		return "copy", err
+	}
+	res.Bytes, res.BytesSent, res.BytesReused = copied.Bytes, copied.BytesSent, copied.BytesReused
+	res.CopySeconds = workflow.Now(ctx).Sub(start).Seconds()
+
+	m.setTarget(ctx, region, "importing")
+	start = workflow.Now(ctx)
+	var task cloud.Task
+	ictx := withLongActivity(ctx, "import into "+region, 24*time.Hour, m.in.HeartbeatTimeout.D())
+	if err := workflow.ExecuteActivity(ictx, a.ImportImage, activities.ImportInput{Region: region,
+		Container: obj.Container, Object: obj.Object, Name: m.targetName(), ExpectedMD5: m.source.Checksum,
+		Bytes: m.source.Size}).Get(ctx, &task); err != nil {
+		return "import", err
+	}
+	res.ImportSeconds = workflow.Now(ctx).Sub(start).Seconds()
+	res.ImageID = task.Result["image_id"]
+	return "", nil
+}
+
+// uploads reports whether images arrive in region by upload: it has no object store (a generic
+// Glance), so no Rackspace import task can reach it.
+func (m *migration) uploads(region string) bool {
+	info, ok := m.regions[region]
+	return ok && !info.ObjectStore
+}
+
+// upload streams the export into a new image in region, through the worker.
+func (m *migration) upload(ctx workflow.Context, region string, export cloud.ObjectRef, res *TargetResult) error {
+	m.setTarget(ctx, region, "uploading")
+	start := workflow.Now(ctx)
+	var img cloud.Image
+	uctx := withLongActivity(ctx, fmt.Sprintf("upload %d MiB %s -> %s (Glance)", m.source.Size>>20, export.Region,
+		region), 48*time.Hour, m.in.HeartbeatTimeout.D())
+	if err := workflow.ExecuteActivity(uctx, a.UploadImage, activities.UploadInput{Source: export, Region: region,
+		Name: m.targetName(), ExpectedMD5: m.source.Checksum, StampKey: PropMigrationID, StampValue: m.id}).
+		Get(ctx, &img); err != nil {
+		return err
+	}
+	res.Bytes, res.BytesSent, res.ImageID = img.Size, img.Size, img.ID
+	res.CopySeconds = workflow.Now(ctx).Sub(start).Seconds()
+	return nil
+}
+
+// describeRegions learns how images arrive in each target; without an answer, the Rackspace way.
+func (m *migration) describeRegions(ctx workflow.Context) {
+	m.regions = map[string]activities.RegionInfo{}
+	dctx := withActivity(ctx, "how images arrive in "+strings.Join(m.in.TargetRegions, ", "), time.Minute)
+	if err := workflow.ExecuteActivity(dctx, a.DescribeRegions, m.in.TargetRegions).Get(ctx, &m.regions); err != nil {
+		workflow.GetLogger(ctx).Warn("could not describe the target regions", "error", err)
+	}
+}
+
+// storeRegions are the regions where the migration may have left objects: the source, and the
+// targets it copied into (not those it uploaded to).
+func (m *migration) storeRegions() []string {
+	out := []string{m.in.SourceRegion}
+	for _, r := range m.in.TargetRegions {
+		if !m.uploads(r) {
+			out = append(out, r)
+		}
+	}
+	return out
 }

@@ -70,6 +70,15 @@ func mockMigration(
 			c.add("fact " + f.Type)
 			return nil
 		})
+	env.OnActivity(a.DescribeRegions, mock.Anything, mock.Anything).
+		Return(func(_ context.Context, regions []string) (map[string]activities.RegionInfo, error) {
+			out := map[string]activities.RegionInfo{}
+			for _, r := range regions {
+				out[r] = activities.RegionInfo{ObjectStore: true}
+			}
+			return out, nil
+		}).
+		Maybe()
 	env.OnActivity(a.EstimateMigration, mock.Anything, mock.Anything).
 		Return(func(_ context.Context, in activities.EstimateInput) (activities.Estimate, error) {
 			return testRates.Estimate(in.Bytes, in.Export), nil

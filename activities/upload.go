@@ -1,0 +1,126 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+
+	"go.temporal.io/sdk/activity"
+
+	"github.com/imageflow/imageflow/cloud"
+)
+
+// UploadInput brings an image into a region without an object store (a generic Glance): the
+// source object's bytes stream through the worker into a new image, with no local disk.
+type UploadInput struct {
+	Source cloud.ObjectRef `json:"source"`
+	Region string          `json:"region"`
+	Name   string          `json:"name"`
+	// ExpectedMD5 must equal the new image's checksum, as Glance computes it.
+	ExpectedMD5 string `json:"expected_md5"`
+	// Stamp (a property and its value) marks the image as this migration's, from its creation, so
+	// a retry finds and removes an upload an earlier attempt left unfinished.
+	StampKey   string `json:"stamp_key"`
+	StampValue string `json:"stamp_value"`
+}
+
+// UploadProgress is UploadImage's heartbeat.
+type UploadProgress struct {
+	TargetRegion string `json:"target_region"`
+	ImageID      string `json:"image_id"`
+	BytesDone    int64  `json:"bytes_done"`
+	BytesTotal   int64  `json:"bytes_total"`
+}
+
+// UploadImage creates the image (queued, stamped), streams the source into it and checks the
+// checksum Glance computed against the source's. Glance cannot resume an upload, so a retry
+// deletes what an earlier attempt left queued or saving and starts again; an image that arrived
+// whole is found by the migration's stamp before this runs.
+func (a *Activities) UploadImage(ctx context.Context, in UploadInput) (cloud.Image, error) {
+	hb := startBeat(ctx, UploadProgress{TargetRegion: in.Region})
+	defer hb.stop()
+	if err := a.removeUnfinished(ctx, in); err != nil {
+		return cloud.Image{}, err
+	}
+	info, err := a.cloud.HeadObject(ctx, in.Source.Region, in.Source.Container, in.Source.Object)
+	if err != nil {
+		return cloud.Image{}, temporalError(err, "")
+	}
+	img, err := a.cloud.CreateImage(ctx, in.Region, in.Name, map[string]string{in.StampKey: in.StampValue})
+	if err != nil {
+		return img, temporalError(err, "")
+	}
+	rc, err := a.cloud.OpenRange(ctx, in.Source.Region, in.Source.Container, in.Source.Object, 0, info.Size)
+	if err != nil {
+		return img, temporalError(err, "")
+	}
+	defer rc.Close()
+	prog := UploadProgress{TargetRegion: in.Region, ImageID: img.ID, BytesTotal: info.Size}
+	body := &progressReader{r: rc, every: 1 << 20, report: func(n int64) {
+		prog.BytesDone = n
+		hb.set(prog)
+	}}
+	if err := a.cloud.UploadImageData(ctx, in.Region, img.ID, body, info.Size); err != nil {
+		return img, temporalError(err, "")
+	}
+	if img, err = a.cloud.GetImage(ctx, in.Region, img.ID); err != nil {
+		return img, temporalError(err, "")
+	}
+	if img.Checksum != in.ExpectedMD5 {
+		_ = a.cloud.DeleteImage(ctx, in.Region, img.ID)
+		return img, nonRetryable(ErrIntegrity, fmt.Sprintf(
+			"uploaded image %s in %s has checksum %s, the source has %s; it was deleted", img.ID, in.Region,
+			img.Checksum, in.ExpectedMD5))
+	}
+	activity.GetLogger(ctx).Info("upload finished", "region", in.Region, "image", img.ID, "bytes", img.Size)
+	return img, nil
+}
+
+// removeUnfinished deletes this migration's images in the region that never became active.
+func (a *Activities) removeUnfinished(ctx context.Context, in UploadInput) error {
+	imgs, err := a.cloud.ListImages(ctx, in.Region, cloud.ImageFilter{Owner: a.cloud.Tenant(),
+		Properties: map[string]string{in.StampKey: in.StampValue}})
+	if err != nil {
+		return temporalError(err, "")
+	}
+	for _, img := range imgs {
+		if img.Status != "active" {
+			if err := a.cloud.DeleteImage(ctx, in.Region, img.ID); err != nil && !cloud.IsNotFound(err) {
+				return temporalError(err, "")
+			}
+		}
+	}
+	return nil
+}
+
+// progressReader reports the bytes read so far, every `every` bytes.
+type progressReader struct {
+	r       interface{ Read([]byte) (int, error) }
+	n, last int64
+	every   int64
+	report  func(int64)
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	p.n += int64(n)
+	if p.n-p.last >= p.every {
+		p.last = p.n
+		p.report(p.n)
+	}
+	return n, err
+}
+
+// RegionInfo is what a workflow needs to know of a target region.
+type RegionInfo struct {
+	// ObjectStore: Rackspace's way (copy into Cloud Files, import task); without one, upload.
+	ObjectStore bool `json:"object_store"`
+}
+
+// DescribeRegions tells, per region, how images arrive there.
+func (a *Activities) DescribeRegions(ctx context.Context, regions []string) (map[string]RegionInfo, error) {
+	out := map[string]RegionInfo{}
+	for _, r := range regions {
+		out[r] = RegionInfo{ObjectStore: a.cloud.HasObjectStore(r)}
+	}
+	return out, nil
+}

@@ -1,0 +1,54 @@
+package workflows_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/imageflow/imageflow/emulator"
+	"github.com/imageflow/imageflow/internal/testenv"
+	"github.com/imageflow/imageflow/workflows"
+)
+
+// TestMigrateToGenericOpenStackRegion: from Rackspace's DFW to a region of a generic OpenStack
+// cloud (Glance without tasks, no object store): the image is uploaded through the worker, with
+// the same guarantees: the source's checksum, its properties and tags, the stamp, and nothing
+// left behind where the migration kept objects.
+func TestMigrateToGenericOpenStackRegion(t *testing.T) {
+	env := testenv.New(t, testenv.Options{Emulator: func(c *emulator.Config) {
+		c.GenericRegions = []string{"RegionOne"}
+	}})
+	env.StartWorker("demo")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	demo := env.Cloud("demo")
+	web := find(t, demo, "DFW", "demo-web-01")
+	in := workflows.MigrateInput{ImageID: web.ID, SourceRegion: "dfw", TargetRegions: []string{"RegionOne", "IAD"}}
+	run, err := env.Client.ExecuteWorkflow(ctx, start(workflows.MigrateWorkflowID(demo.Tenant(), in), "demo", web.ID),
+		workflows.MigrateImageWorkflow, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res workflows.MigrateResult
+	if err := run.Get(ctx, &res); err != nil {
+		t.Fatal(err)
+	}
+	for _, tr := range res.Targets {
+		img, err := demo.GetImage(ctx, tr.Region, tr.ImageID)
+		if err != nil || img.Status != "active" || img.Checksum != web.Checksum || img.Properties["app"] != "web" ||
+			len(img.Tags) != 2 || img.Properties[workflows.PropMigrationID] != run.GetID() {
+			t.Fatalf("%s: %+v (%v)", tr.Region, img, err)
+		}
+		if tr.Region == "RegionOne" && img.Properties["os_hash_algo"] != "sha512" {
+			t.Fatalf("RegionOne's image was not uploaded to Glance: %+v", img)
+		}
+	}
+	for _, r := range []string{"DFW", "IAD"} {
+		if left, err := demo.ListObjects(ctx, r, "", ""); err == nil && len(left) > 0 {
+			t.Fatalf("%s keeps %d objects", r, len(left))
+		}
+	}
+	if demo.HasObjectStore("RegionOne") {
+		t.Fatal("RegionOne should have no object store")
+	}
+}
