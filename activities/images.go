@@ -161,7 +161,8 @@ func patchOps(img cloud.Image, in UpdateImageInput) []cloud.PatchOp {
 func CustomProperties(img cloud.Image) map[string]string {
 	out := map[string]string{}
 	for k, v := range img.Properties {
-		if strings.HasPrefix(k, "com.rackspace") || strings.HasPrefix(k, "org.openstack") || cloudOwned[k] {
+		if strings.HasPrefix(k, "com.rackspace") || strings.HasPrefix(k, "org.openstack") ||
+			strings.HasPrefix(k, "os_glance_") || cloudOwned[k] {
 			continue
 		}
 		out[k] = v
@@ -170,7 +171,8 @@ func CustomProperties(img cloud.Image) map[string]string {
 }
 
 var cloudOwned = map[string]bool{"image_type": true, "instance_uuid": true, "base_image_ref": true,
-	"os_type": true, "vm_mode": true, "auto_disk_config": true, "direct_url": true, "virtual_size": true}
+	"os_type": true, "vm_mode": true, "auto_disk_config": true, "direct_url": true, "virtual_size": true,
+	"os_hash_algo": true, "os_hash_value": true, "stores": true}
 
 // FindImageInput looks for an image carrying an exact property value.
 type FindImageInput struct {

@@ -41,7 +41,7 @@ func (a *Activities) UploadImage(ctx context.Context, in UploadInput) (cloud.Ima
 	if err := a.removeUnfinished(ctx, in); err != nil {
 		return cloud.Image{}, err
 	}
-	info, err := a.cloud.HeadObject(ctx, in.Source.Region, in.Source.Container, in.Source.Object)
+	info, _, err := a.cloud.SourceInfo(ctx, in.Source)
 	if err != nil {
 		return cloud.Image{}, temporalError(err, "")
 	}
@@ -49,7 +49,7 @@ func (a *Activities) UploadImage(ctx context.Context, in UploadInput) (cloud.Ima
 	if err != nil {
 		return img, temporalError(err, "")
 	}
-	rc, err := a.cloud.OpenRange(ctx, in.Source.Region, in.Source.Container, in.Source.Object, 0, info.Size)
+	rc, err := a.cloud.OpenSource(ctx, in.Source, 0, info.Size)
 	if err != nil {
 		return img, temporalError(err, "")
 	}

@@ -19,9 +19,17 @@ type ObjectRef struct {
 	Region    string `json:"region"`
 	Container string `json:"container"`
 	Object    string `json:"object"`
+	// Image, as a copy's source, is a Glance image's data instead of an object: the way out of
+	// a region without an object store (see SourceInfo).
+	Image string `json:"image,omitempty"`
 }
 
-func (o ObjectRef) String() string { return o.Region + ":" + o.Container + "/" + o.Object }
+func (o ObjectRef) String() string {
+	if o.Image != "" {
+		return o.Region + ":image/" + o.Image
+	}
+	return o.Region + ":" + o.Container + "/" + o.Object
+}
 
 // CopyOptions tune CopyAcrossRegions; the zero value is usable.
 type CopyOptions struct {
@@ -90,16 +98,12 @@ func (c *Client) CopyAcrossRegions(ctx context.Context, src, dst ObjectRef, opts
 }
 
 func (c *Client) copyOnce(ctx context.Context, src, dst ObjectRef, opts CopyOptions, useBase bool) (CopyResult, error) {
-	info, err := c.HeadObject(ctx, src.Region, src.Container, src.Object)
+	info, segs, err := c.SourceInfo(ctx, src)
 	if err != nil {
 		return CopyResult{}, err
 	}
 	if info.Size == 0 {
 		return CopyResult{}, &Error{Kind: Invalid, Op: "copy " + src.String(), Message: "the source object is empty"}
-	}
-	segs, err := c.Segments(ctx, src.Region, src.Container, info)
-	if err != nil {
-		return CopyResult{}, err
 	}
 	pieces, err := plan(segs, info.Size, opts.SegmentSize)
 	if err != nil {
@@ -319,7 +323,7 @@ func (r *copyRun) copyPiece(ctx context.Context, p piece) error {
 }
 
 func (r *copyRun) pipe(ctx context.Context, p piece, name string) (string, int64, error) {
-	rc, err := r.c.OpenRange(ctx, r.src.Region, r.src.Container, r.src.Object, p.off, p.size)
+	rc, err := r.c.OpenSource(ctx, r.src, p.off, p.size)
 	if err != nil {
 		return "", 0, err
 	}

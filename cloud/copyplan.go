@@ -97,7 +97,7 @@ func (r *copyRun) skipFinished(ctx context.Context, pieces []piece, existing []O
 }
 
 func (r *copyRun) hashSource(ctx context.Context, p piece) (string, error) {
-	rc, err := r.c.OpenRange(ctx, r.src.Region, r.src.Container, r.src.Object, p.off, p.size)
+	rc, err := r.c.OpenSource(ctx, r.src, p.off, p.size)
 	if err != nil {
 		return "", err
 	}

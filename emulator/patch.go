@@ -72,7 +72,8 @@ func patchErr(code int, format string, args ...any) *patchError {
 }
 
 var readOnlyAttrs = map[string]bool{"id": true, "status": true, "checksum": true, "size": true, "virtual_size": true,
-	"created_at": true, "updated_at": true, "self": true, "file": true, "schema": true, "direct_url": true, "owner": true}
+	"created_at": true, "updated_at": true, "self": true, "file": true, "schema": true, "direct_url": true, "owner": true,
+	"os_hash_algo": true, "os_hash_value": true}
 
 var reservedAttrs = map[string]bool{"location": true, "locations": true, "deleted": true, "deleted_at": true}
 

@@ -51,4 +51,30 @@ func TestMigrateToGenericOpenStackRegion(t *testing.T) {
 	if demo.HasObjectStore("RegionOne") {
 		t.Fatal("RegionOne should have no object store")
 	}
+
+	// And back: from RegionOne (read from Glance by ranges, no export) to Rackspace's ORD (copied
+	// into its Cloud Files and imported by a task).
+	var fromOne string
+	for _, tr := range res.Targets {
+		if tr.Region == "RegionOne" {
+			fromOne = tr.ImageID
+		}
+	}
+	back := workflows.MigrateInput{ImageID: fromOne, SourceRegion: "RegionOne", TargetRegions: []string{"ORD"}}
+	run, err = env.Client.ExecuteWorkflow(ctx, start(workflows.MigrateWorkflowID(demo.Tenant(), back), "demo",
+		fromOne), workflows.MigrateImageWorkflow, back)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res2 workflows.MigrateResult
+	if err := run.Get(ctx, &res2); err != nil {
+		t.Fatal(err)
+	}
+	img, err := demo.GetImage(ctx, "ORD", res2.Targets[0].ImageID)
+	if err != nil || img.Checksum != web.Checksum || res2.ExportSeconds != 0 {
+		t.Fatalf("back in ORD: %+v %v (export %.1fs)", img, err, res2.ExportSeconds)
+	}
+	if left, err := demo.ListObjects(ctx, "ORD", "", ""); err == nil && len(left) > 0 {
+		t.Fatalf("ORD keeps %d objects", len(left))
+	}
 }

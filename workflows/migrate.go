@@ -268,7 +268,11 @@ func (m *migration) run(ctx workflow.Context) error {
 		return err
 	}
 	var export cloud.ObjectRef
-	if pending > 0 {
+	switch {
+	case pending > 0 && m.uploads(in.SourceRegion):
+		// No object store to export to: the copies read the image's data from Glance.
+		export = cloud.ObjectRef{Region: in.SourceRegion, Image: in.ImageID}
+	case pending > 0:
 		var err error
 		if export, err = m.export(ctx); err != nil {
 			return err
@@ -664,8 +668,8 @@ func (m *migration) copyAndImport(ctx workflow.Context, region string, export cl
 	return "", nil
 }
 
-// uploads reports whether images arrive in region by upload: it has no object store (a generic
-// Glance), so no Rackspace import task can reach it.
+// uploads reports whether images arrive in (and leave) region through Glance's image data: it
+// has no object store (a generic Glance), so no Rackspace task can reach it.
 func (m *migration) uploads(region string) bool {
 	info, ok := m.regions[region]
 	return ok && !info.ObjectStore
@@ -691,8 +695,9 @@ func (m *migration) upload(ctx workflow.Context, region string, export cloud.Obj
 // describeRegions learns how images arrive in each target; without an answer, the Rackspace way.
 func (m *migration) describeRegions(ctx workflow.Context) {
 	m.regions = map[string]activities.RegionInfo{}
-	dctx := withActivity(ctx, "how images arrive in "+strings.Join(m.in.TargetRegions, ", "), time.Minute)
-	if err := workflow.ExecuteActivity(dctx, a.DescribeRegions, m.in.TargetRegions).Get(ctx, &m.regions); err != nil {
+	regions := append([]string{m.in.SourceRegion}, m.in.TargetRegions...)
+	dctx := withActivity(ctx, "how images leave and arrive in "+strings.Join(regions, ", "), time.Minute)
+	if err := workflow.ExecuteActivity(dctx, a.DescribeRegions, regions).Get(ctx, &m.regions); err != nil {
 		workflow.GetLogger(ctx).Warn("could not describe the target regions", "error", err)
 	}
 }
@@ -700,8 +705,8 @@ func (m *migration) describeRegions(ctx workflow.Context) {
 // storeRegions are the regions where the migration may have left objects: the source, and the
 // targets it copied into (not those it uploaded to).
 func (m *migration) storeRegions() []string {
-	out := []string{m.in.SourceRegion}
-	for _, r := range m.in.TargetRegions {
+	var out []string
+	for _, r := range append([]string{m.in.SourceRegion}, m.in.TargetRegions...) {
 		if !m.uploads(r) {
 			out = append(out, r)
 		}
