@@ -132,6 +132,9 @@ type WorkerOptions struct {
 	Events       bool // run the bridge and publish facts over the test's NATS
 	AutoAccept   bool
 	AcceptPolicy workflows.AcceptPolicy
+	// Cloud, when set, is the account the worker acts as instead of the emulator's user (a real
+	// OpenStack, in the opt-in tests).
+	Cloud *cloud.Client
 }
 
 // JetStream connects to the test's NATS.
@@ -156,8 +159,12 @@ func (e *Env) StartWorker(user string, opts ...WorkerOptions) *runner.Runner {
 	if len(opts) > 0 {
 		o = opts[0]
 	}
+	cc := o.Cloud
+	if cc == nil {
+		cc = e.Cloud(user)
+	}
 	ro := runner.Options{
-		Cloud:       e.Cloud(user),
+		Cloud:       cc,
 		Temporal:    e.Client,
 		TaskQueue:   TaskQueue(user),
 		Activities:  ActivityConfig,

@@ -1,0 +1,102 @@
+//go:build realopenstack
+
+// Package realopenstack runs imageflow against a real OpenStack: Debian's Keystone 22 and two
+// Glance 25 (Zed) servers as RegionOne and RegionTwo, started by ../shared/openstack-rig.sh
+// (see scripts/real-openstack.sh, which starts it and runs this with -tags realopenstack). The
+// accounts come from the rig's clouds.yaml (OS_CLIENT_CONFIG_FILE): projects alpha and beta.
+package realopenstack
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"crypto/rand"
+	"encoding/hex"
+	"testing"
+	"time"
+
+	"github.com/imageflow/imageflow/cloud"
+	"github.com/imageflow/imageflow/internal/testenv"
+	"github.com/imageflow/imageflow/workflows"
+)
+
+func connect(t *testing.T, name string) *cloud.Client {
+	t.Helper()
+	creds, _, err := cloud.FromCloudsYAML(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := cloud.New(context.Background(), creds, cloud.Options{})
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return c
+}
+
+// TestRealOpenStack: a 24 MiB image of project alpha migrates from RegionOne to RegionTwo of a
+// real Glance (read by ranges, uploaded through the worker, checksum checked by Glance's own
+// MD5), and the copy is shared with project beta, whose worker accepts it by event.
+func TestRealOpenStack(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	alpha, beta := connect(t, "alpha"), connect(t, "beta")
+	t.Logf("alpha %s, beta %s, regions %v", alpha.Tenant(), beta.Tenant(), alpha.Regions())
+
+	data := make([]byte, 24<<20)
+	_, _ = rand.Read(data)
+	sum := md5.Sum(data)
+	want := hex.EncodeToString(sum[:])
+	src, err := alpha.CreateImage(ctx, "RegionOne", "imageflow-rig-"+time.Now().Format("150405"),
+		map[string]string{"app": "rig"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := alpha.UploadImageData(ctx, "RegionOne", src.ID, bytes.NewReader(data), int64(len(data))); err != nil {
+		t.Fatal(err)
+	}
+	if img, err := alpha.GetImage(ctx, "RegionOne", src.ID); err != nil || img.Checksum != want {
+		t.Fatalf("source image %+v %v, want checksum %s", img, err, want)
+	}
+
+	env := testenv.New(t)
+	env.StartWorker("alpha", testenv.WorkerOptions{Cloud: alpha, Events: true})
+	env.StartWorker("beta", testenv.WorkerOptions{Cloud: beta, Events: true, AutoAccept: true,
+		AcceptPolicy: workflows.AcceptPolicy{TrustedProducers: []string{alpha.Tenant()}}})
+
+	in := workflows.MigrateInput{ImageID: src.ID, SourceRegion: "RegionOne", TargetRegions: []string{"RegionTwo"},
+		ShareWith: []string{beta.Tenant()}}
+	opts := workflows.StartOptions(workflows.MigrateWorkflowID(alpha.Tenant(), in), testenv.TaskQueue("alpha"))
+	run, err := env.Client.ExecuteWorkflow(ctx, opts, workflows.MigrateImageWorkflow, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res workflows.MigrateResult
+	if err := run.Get(ctx, &res); err != nil {
+		t.Fatal(err)
+	}
+	tr := res.Targets[0]
+	img, err := alpha.GetImage(ctx, "RegionTwo", tr.ImageID)
+	if err != nil || img.Checksum != want || img.Properties["app"] != "rig" ||
+		img.Properties[workflows.PropMigrationID] != run.GetID() {
+		t.Fatalf("RegionTwo image %+v %v", img, err)
+	}
+	t.Logf("migrated %s -> RegionTwo %s in %.1fs", src.ID, img.ID, res.TotalSeconds)
+
+	var sr workflows.ShareResult
+	if err := env.Client.GetWorkflow(ctx, tr.ShareWorkflowID, "").Get(ctx, &sr); err != nil {
+		t.Fatalf("share run %s: %v", tr.ShareWorkflowID, err)
+	}
+	m, err := alpha.GetMember(ctx, "RegionTwo", img.ID, beta.Tenant())
+	if err != nil || m.Status != "accepted" {
+		t.Fatalf("beta's membership %+v %v (share %+v)", m, err, sr)
+	}
+	t.Logf("shared with beta and accepted by its worker: %+v", sr.Members)
+	for _, c := range []struct {
+		cl     *cloud.Client
+		region string
+		id     string
+	}{{alpha, "RegionOne", src.ID}, {alpha, "RegionTwo", img.ID}} {
+		_ = c.cl.DeleteImage(context.Background(), c.region, c.id)
+	}
+}
+

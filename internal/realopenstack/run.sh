@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Opt-in: imageflow against a real OpenStack (Debian's Keystone 22 and Glance 25, Zed, on
+# SQLite, started by ../shared/openstack-rig.sh as root: ~3 min the first time, ~40 s after).
+# Migrates an image of project alpha from RegionOne to RegionTwo and shares it with project beta,
+# whose worker accepts it by event. Not part of `go test ./...`; the last result is in README.md.
+#
+#   internal/realopenstack/run.sh          # from the repository root
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+rig=${OPENSTACK_RIG:-../shared/openstack-rig.sh}
+[ -f "$rig" ] || { echo "no OpenStack rig at $rig (set OPENSTACK_RIG)"; exit 2; }
+# shellcheck source=/dev/null
+. "$rig"
+start_openstack
+trap stop_openstack EXIT
+go test -tags realopenstack -count=1 -v ./internal/realopenstack
