@@ -51,15 +51,7 @@ func readmeServices(t *testing.T) map[string][2][]string {
 // service, port and volume the README promises is there, and that every IMAGEFLOW_ variable the
 // workers get is one the worker knows.
 func TestDockerCompose(t *testing.T) {
-	path, _ := filepath.Abs(filepath.Join("..", "docker-compose.yml"))
-	project, err := loader.LoadWithContext(context.Background(), types.ConfigDetails{
-		WorkingDir:  filepath.Dir(path),
-		ConfigFiles: []types.ConfigFile{{Filename: path}},
-		Environment: types.Mapping{},
-	}, func(o *loader.Options) { o.SetProjectName("imageflow", true) })
-	if err != nil {
-		t.Fatalf("docker-compose.yml does not load: %v", err)
-	}
+	project := loadCompose(t)
 	known := map[string]bool{}
 	for _, v := range Vars() {
 		known[v.Name] = true
@@ -131,15 +123,7 @@ func mounts(svc types.ServiceConfig, vol string) bool {
 // volume from the image's directory at the mount point, so an image that lacks the directory
 // hands the nonroot user a root-owned volume it cannot write.
 func TestComposeVolumesWritable(t *testing.T) {
-	path, _ := filepath.Abs(filepath.Join("..", "docker-compose.yml"))
-	project, err := loader.LoadWithContext(context.Background(), types.ConfigDetails{
-		WorkingDir:  filepath.Dir(path),
-		ConfigFiles: []types.ConfigFile{{Filename: path}},
-		Environment: types.Mapping{},
-	}, func(o *loader.Options) { o.SetProjectName("imageflow", true) })
-	if err != nil {
-		t.Fatal(err)
-	}
+	project := loadCompose(t)
 	b, err := os.ReadFile(filepath.Join("..", "Dockerfile"))
 	if err != nil {
 		t.Fatal(err)
@@ -188,4 +172,19 @@ func dockerfileOwnership(dockerfile string) (user string, owned map[string]strin
 		}
 	}
 	return user, owned
+}
+
+// loadCompose loads docker-compose.yml with the compose-spec loader, as docker compose would.
+func loadCompose(t *testing.T) *types.Project {
+	t.Helper()
+	path, _ := filepath.Abs(filepath.Join("..", "docker-compose.yml"))
+	project, err := loader.LoadWithContext(context.Background(), types.ConfigDetails{
+		WorkingDir:  filepath.Dir(path),
+		ConfigFiles: []types.ConfigFile{{Filename: path}},
+		Environment: types.Mapping{},
+	}, func(o *loader.Options) { o.SetProjectName("imageflow", true) })
+	if err != nil {
+		t.Fatalf("docker-compose.yml does not load: %v", err)
+	}
+	return project
 }
