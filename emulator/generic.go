@@ -13,8 +13,9 @@ import (
 
 // A generic OpenStack region (Config.GenericRegions) is Glance as a private cloud runs it:
 // images are created (POST /v2/images, status queued) and their data uploaded
-// (PUT /v2/images/{id}/file, then active with checksum and os_hash_value), /v2/info/import lists
-// the interoperable import methods, and there are no Rackspace tasks and no object store.
+// (PUT /v2/images/{id}/file, then active with checksum and os_hash_value) or staged and imported
+// (PUT .../stage, POST .../import with glance-direct, the one interoperable method served), and
+// there are no Rackspace tasks and no object store.
 
 var regionNamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
@@ -30,10 +31,11 @@ func (e *Emulator) routeGeneric(mux *http.ServeMux, name string) {
 	}
 	mux.HandleFunc("POST /v2/images", h(e.createImage))
 	mux.HandleFunc("PUT /v2/images/{id}/file", h(e.uploadImage))
+	mux.HandleFunc("PUT /v2/images/{id}/stage", h(e.stageImage))
+	mux.HandleFunc("POST /v2/images/{id}/import", h(e.importStaged))
 	mux.HandleFunc("GET /v2/info/import", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 200, map[string]any{"import-methods": map[string]any{
-			"description": "Import methods available.", "type": "array",
-			"value": []string{"glance-direct", "web-download", "copy-image"}}})
+			"description": "Import methods available.", "type": "array", "value": []string{"glance-direct"}}})
 	})
 }
 
@@ -86,19 +88,63 @@ func (e *Emulator) createImage(w http.ResponseWriter, r *http.Request, reg *regi
 // uploadImage stores a queued image's data and makes it active; the hashes are computed here,
 // as Glance does, so the uploader can compare them with its own.
 func (e *Emulator) uploadImage(w http.ResponseWriter, r *http.Request, reg *region, rname string) {
+	if e.receiveData(w, r, reg, rname, "saving", "active") {
+		w.WriteHeader(204)
+	}
+}
+
+// stageImage is glance-direct's first step: the data waits, the image is "uploading".
+func (e *Emulator) stageImage(w http.ResponseWriter, r *http.Request, reg *region, rname string) {
+	if e.receiveData(w, r, reg, rname, "uploading", "uploading") {
+		w.WriteHeader(204)
+	}
+}
+
+// importStaged is glance-direct's second step: the staged data becomes the image's (202, then
+// active once the import has run, as Glance's asynchronous import does).
+func (e *Emulator) importStaged(w http.ResponseWriter, r *http.Request, reg *region, _ string) {
+	var body struct {
+		Method struct {
+			Name string `json:"name"`
+		} `json:"method"`
+	}
+	if !readJSON(w, r, &body) {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	img := reg.Images[r.PathValue("id")]
+	switch {
+	case img == nil || img.Owner != caller(r):
+		fail(w, 404, "No image found with ID %s", r.PathValue("id"))
+	case body.Method.Name != "glance-direct":
+		fail(w, 400, "Import method %q is not available (this region offers glance-direct).", body.Method.Name)
+	case img.Status != "uploading" || img.File == "":
+		fail(w, 409, "Image %s is %s; stage its data before importing it.", img.ID, img.Status)
+	default:
+		img.Status, img.UpdatedAt = "active", now()
+		e.commit()
+		w.WriteHeader(202)
+	}
+}
+
+// receiveData streams a request body into a queued image's data, hashing it as Glance does;
+// while it runs the image is `during`, after it `after`. A failure leaves it queued.
+func (e *Emulator) receiveData(w http.ResponseWriter, r *http.Request, reg *region, rname, during,
+	after string) bool {
 	e.mu.Lock()
 	img := reg.Images[r.PathValue("id")]
 	switch {
 	case img == nil || img.Owner != caller(r):
 		e.mu.Unlock()
 		fail(w, 404, "No image found with ID %s", r.PathValue("id"))
-		return
+		return false
 	case img.Status != "queued":
 		e.mu.Unlock()
-		fail(w, 409, "Image status transition from %s to saving is not allowed", img.Status)
-		return
+		fail(w, 409, "Image status transition from %s to %s is not allowed", img.Status, during)
+		return false
 	}
-	img.Status = "saving"
+	img.Status = during
 	e.mu.Unlock()
 	h := sha512.New()
 	rel, size, sum, err := e.writeBlob(path.Join("images", rname), io.TeeReader(r.Body, h), e.cfg.MaxImportSize)
@@ -107,12 +153,12 @@ func (e *Emulator) uploadImage(w http.ResponseWriter, r *http.Request, reg *regi
 	if err != nil {
 		img.Status = "queued" // Glance lets a failed upload be retried
 		fail(w, 400, "could not read the image data: %v", err)
-		return
+		return false
 	}
-	img.Status, img.Size, img.Checksum, img.File, img.UpdatedAt = "active", size, sum, rel, now()
+	img.Status, img.Size, img.Checksum, img.File, img.UpdatedAt = after, size, sum, rel, now()
 	img.Props["os_hash_algo"], img.Props["os_hash_value"] = "sha512", hex.EncodeToString(h.Sum(nil))
 	e.commit()
-	w.WriteHeader(204)
+	return true
 }
 
 // genericCatalog lists a generic region's services: Glance at its root (as Keystone catalogs
