@@ -18,6 +18,8 @@ type Config struct {
 	CopySegmentSize int64
 	// CopyVerify re-reads each copy at the target to check the whole object's MD5.
 	CopyVerify bool
+	// Peers are other clouds or accounts the worker may migrate into, by name (see as).
+	Peers map[string]*cloud.Client
 	// LineageRangeSize is the range size of incremental copies (default 4 MiB; see cloud.Lineage).
 	LineageRangeSize int64
 	// CopyRate and TaskRate (bytes per second) estimate a migration's duration until the worker

@@ -226,6 +226,7 @@ func contains(xs []string, x string) bool {
 
 // FindImagesInput looks for the account's image with Key=Value in each region.
 type FindImagesInput struct {
+	Cloud   string   `json:"cloud,omitempty"` // a peer the worker holds; "" for its own
 	Regions []string `json:"regions"`
 	Key     string   `json:"key"`
 	Value   string   `json:"value"`
@@ -234,6 +235,10 @@ type FindImagesInput struct {
 // FindImagesByProperty is FindImageByProperty over several regions at once; regions without a
 // match are absent from the result.
 func (a *Activities) FindImagesByProperty(ctx context.Context, in FindImagesInput) (map[string]cloud.Image, error) {
+	a, err := a.as(in.Cloud)
+	if err != nil {
+		return nil, err
+	}
 	out := map[string]cloud.Image{}
 	for _, r := range in.Regions {
 		res, err := a.FindImageByProperty(ctx, FindImageInput{Region: r, Key: in.Key, Value: in.Value})
@@ -249,6 +254,7 @@ func (a *Activities) FindImagesByProperty(ctx context.Context, in FindImagesInpu
 
 // FinishTargetInput is the last step of a migration in one region.
 type FinishTargetInput struct {
+	Cloud  string           `json:"cloud,omitempty"` // a peer the worker holds; "" for its own
 	Update UpdateImageInput `json:"update"`
 	Fact   *Fact            `json:"fact,omitempty"`
 	// Keep, when set, keeps this copy as its lineage's newest generation in the region.
@@ -265,6 +271,10 @@ type KeepInput struct {
 // FinishTarget carries properties and tags to the new image and announces it. Both parts are
 // idempotent, so a retry repeats neither in effect. (Sharing is a ShareImage run of its own.)
 func (a *Activities) FinishTarget(ctx context.Context, in FinishTargetInput) (cloud.Image, error) {
+	a, err := a.as(in.Cloud)
+	if err != nil {
+		return cloud.Image{}, err
+	}
 	img, err := a.UpdateImage(ctx, in.Update)
 	if err != nil {
 		return img, err

@@ -52,6 +52,7 @@ func (a *Activities) DeleteObjects(ctx context.Context, in DeleteObjectsInput) (
 
 // CleanupInput deletes everything under Prefix in Container in each region.
 type CleanupInput struct {
+	Cloud     string   `json:"cloud,omitempty"` // a peer the worker holds; "" for its own
 	Regions   []string `json:"regions"`
 	Container string   `json:"container"`
 	Prefix    string   `json:"prefix"`
@@ -61,6 +62,10 @@ type CleanupInput struct {
 // A container left empty goes too (a migration's container is its own); one that still holds
 // something (another migration of the same run's objects, a user's) stays.
 func (a *Activities) DeleteObjectsInRegions(ctx context.Context, in CleanupInput) (int, error) {
+	a, err := a.as(in.Cloud)
+	if err != nil {
+		return 0, err
+	}
 	total := 0
 	for _, r := range in.Regions {
 		n, err := a.DeleteObjects(ctx, DeleteObjectsInput{Region: r, Container: in.Container, Prefix: in.Prefix})
@@ -84,13 +89,19 @@ type CopyInput struct {
 	ExpectedMD5 string `json:"expected_md5,omitempty"`
 	// Lineage, when set, copies incrementally against the lineage's kept generation.
 	Lineage *cloud.Lineage `json:"lineage,omitempty"`
+	// TargetCloud is a peer the worker holds when the target is another cloud or account.
+	TargetCloud string `json:"target_cloud,omitempty"`
 }
 
 // CopyObjectAcrossRegions streams the object across regions in parallel segments. Progress
 // (segments and bytes) is recorded as heartbeat details; a retry reads them back and skips the
 // segments already at the target.
 func (a *Activities) CopyObjectAcrossRegions(ctx context.Context, in CopyInput) (cloud.CopyResult, error) {
-	if in.Source.Region == in.Target.Region {
+	target, err := a.as(in.TargetCloud)
+	if err != nil {
+		return cloud.CopyResult{}, err
+	}
+	if in.Source.Region == in.Target.Region && in.TargetCloud == "" {
 		return cloud.CopyResult{}, nonRetryable(
 			ErrInvalid,
 			fmt.Sprintf("source and target are both in %s; a copy within a region needs no transfer", in.Source.Region),
@@ -103,7 +114,7 @@ func (a *Activities) CopyObjectAcrossRegions(ctx context.Context, in CopyInput) 
 	hb := startBeat(ctx, prev)
 	defer hb.stop()
 	opts := cloud.CopyOptions{Parallelism: a.cfg.CopyParallelism, SegmentSize: a.cfg.CopySegmentSize, Done: prev.Done,
-		Progress: func(p cloud.CopyProgress) { hb.set(p) }, Lineage: in.Lineage}
+		Progress: func(p cloud.CopyProgress) { hb.set(p) }, Lineage: in.Lineage, Target: target.cloud}
 	if l := in.Lineage; l != nil && l.RangeSize <= 0 {
 		withSize := *l
 		withSize.RangeSize = a.cfg.LineageRangeSize
@@ -136,15 +147,20 @@ func (a *Activities) CopyObjectAcrossRegions(ctx context.Context, in CopyInput) 
 // FinishMigrationInput ends a migration: optional cleanup, then the final fact.
 type FinishMigrationInput struct {
 	Cleanup *CleanupInput `json:"cleanup,omitempty"`
+	// TargetCleanup is the cleanup in a peer's target regions, when the targets are a peer's.
+	TargetCleanup *CleanupInput `json:"target_cleanup,omitempty"`
 	Fact    Fact          `json:"fact"`
 }
 
 // FinishMigration deletes intermediate objects (when asked) and publishes the final fact.
 func (a *Activities) FinishMigration(ctx context.Context, in FinishMigrationInput) (int, error) {
 	n := 0
-	if in.Cleanup != nil {
-		var err error
-		if n, err = a.DeleteObjectsInRegions(ctx, *in.Cleanup); err != nil {
+	for _, c := range []*CleanupInput{in.Cleanup, in.TargetCleanup} {
+		if c == nil {
+			continue
+		}
+		m, err := a.DeleteObjectsInRegions(ctx, *c)
+		if n += m; err != nil {
 			return n, err
 		}
 	}

@@ -51,6 +51,7 @@ func (a *Activities) StartExport(ctx context.Context, in ExportInput) (cloud.Tas
 
 // ImportInput imports "<Container>/<Object>" as a new image called Name.
 type ImportInput struct {
+	Cloud     string `json:"cloud,omitempty"` // a peer the worker holds; "" for its own
 	Region    string `json:"region"`
 	Container string `json:"container"`
 	Object    string `json:"object"`
@@ -153,6 +154,10 @@ func (a *Activities) ExportImage(ctx context.Context, in ExportInput) (cloud.Tas
 // ImportImage starts or adopts the import, waits for it, and checks the new image's checksum
 // against ExpectedMD5: the end-to-end proof that the bytes that left the source arrived.
 func (a *Activities) ImportImage(ctx context.Context, in ImportInput) (cloud.Task, error) {
+	a, err := a.as(in.Cloud)
+	if err != nil {
+		return cloud.Task{}, err
+	}
 	hb := startBeat(ctx, nil)
 	defer hb.stop()
 	t, err := a.StartImport(ctx, in)

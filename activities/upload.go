@@ -12,7 +12,9 @@ import (
 // UploadInput brings an image into a region without an object store (a generic Glance): the
 // source object's bytes stream through the worker into a new image, with no local disk.
 type UploadInput struct {
-	Source cloud.ObjectRef `json:"source"`
+	// TargetCloud is a peer the worker holds when the target is another cloud or account.
+	TargetCloud string          `json:"target_cloud,omitempty"`
+	Source      cloud.ObjectRef `json:"source"`
 	Region string          `json:"region"`
 	Name   string          `json:"name"`
 	// ExpectedMD5 must equal the new image's checksum, as Glance computes it.
@@ -38,14 +40,18 @@ type UploadProgress struct {
 func (a *Activities) UploadImage(ctx context.Context, in UploadInput) (cloud.Image, error) {
 	hb := startBeat(ctx, UploadProgress{TargetRegion: in.Region})
 	defer hb.stop()
-	if err := a.removeUnfinished(ctx, in); err != nil {
+	t, err := a.as(in.TargetCloud)
+	if err != nil {
+		return cloud.Image{}, err
+	}
+	if err := t.removeUnfinished(ctx, in); err != nil {
 		return cloud.Image{}, err
 	}
 	info, _, err := a.cloud.SourceInfo(ctx, in.Source)
 	if err != nil {
 		return cloud.Image{}, temporalError(err, "")
 	}
-	img, err := a.cloud.CreateImage(ctx, in.Region, in.Name, map[string]string{in.StampKey: in.StampValue})
+	img, err := t.cloud.CreateImage(ctx, in.Region, in.Name, map[string]string{in.StampKey: in.StampValue})
 	if err != nil {
 		return img, temporalError(err, "")
 	}
@@ -59,14 +65,14 @@ func (a *Activities) UploadImage(ctx context.Context, in UploadInput) (cloud.Ima
 		prog.BytesDone = n
 		hb.set(prog)
 	}}
-	if err := a.cloud.UploadImageData(ctx, in.Region, img.ID, body, info.Size); err != nil {
+	if err := t.cloud.UploadImageData(ctx, in.Region, img.ID, body, info.Size); err != nil {
 		return img, temporalError(err, "")
 	}
-	if img, err = a.cloud.GetImage(ctx, in.Region, img.ID); err != nil {
+	if img, err = t.cloud.GetImage(ctx, in.Region, img.ID); err != nil {
 		return img, temporalError(err, "")
 	}
 	if img.Checksum != in.ExpectedMD5 {
-		_ = a.cloud.DeleteImage(ctx, in.Region, img.ID)
+		_ = t.cloud.DeleteImage(ctx, in.Region, img.ID)
 		return img, nonRetryable(ErrIntegrity, fmt.Sprintf(
 			"uploaded image %s in %s has checksum %s, the source has %s; it was deleted", img.ID, in.Region,
 			img.Checksum, in.ExpectedMD5))
@@ -116,10 +122,23 @@ type RegionInfo struct {
 	ObjectStore bool `json:"object_store"`
 }
 
-// DescribeRegions tells, per region, how images arrive there.
-func (a *Activities) DescribeRegions(ctx context.Context, regions []string) (map[string]RegionInfo, error) {
+// DescribeInput names regions of the worker's own cloud, or of a peer.
+type DescribeInput struct {
+	Cloud   string   `json:"cloud,omitempty"`
+	Regions []string `json:"regions"`
+}
+
+// DescribeRegions tells, per region, how images arrive there (and leave).
+func (a *Activities) DescribeRegions(ctx context.Context, in DescribeInput) (map[string]RegionInfo, error) {
+	a, err := a.as(in.Cloud)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.cloud.CheckRegions(in.Regions...); err != nil {
+		return nil, nonRetryable(ErrInvalid, err.Error())
+	}
 	out := map[string]RegionInfo{}
-	for _, r := range regions {
+	for _, r := range in.Regions {
 		out[r] = RegionInfo{ObjectStore: a.cloud.HasObjectStore(r)}
 	}
 	return out, nil

@@ -46,6 +46,9 @@ type CopyOptions struct {
 	// Lineage, when set, makes the copy incremental (see Lineage); SegmentSize is then its
 	// RangeSize.
 	Lineage *Lineage
+	// Target, when set, is the destination's account (another cloud or account): the source is
+	// read as this client, the destination written as Target.
+	Target *Client
 }
 
 // CopyResult reports a finished copy.
@@ -98,6 +101,10 @@ func (c *Client) CopyAcrossRegions(ctx context.Context, src, dst ObjectRef, opts
 }
 
 func (c *Client) copyOnce(ctx context.Context, src, dst ObjectRef, opts CopyOptions, useBase bool) (CopyResult, error) {
+	dc := opts.Target
+	if dc == nil {
+		dc = c
+	}
 	info, segs, err := c.SourceInfo(ctx, src)
 	if err != nil {
 		return CopyResult{}, err
@@ -113,26 +120,27 @@ func (c *Client) copyOnce(ctx context.Context, src, dst ObjectRef, opts CopyOpti
 	var base *lineageBase
 	if l := opts.Lineage; l != nil {
 		prefix, segContainer = l.Generation+"/"+sourceTag(info.ETag)+"/", l.Container
-		if err := c.EnsureContainer(ctx, dst.Region, segContainer); err != nil {
+		if err := dc.EnsureContainer(ctx, dst.Region, segContainer); err != nil {
 			return CopyResult{}, err
 		}
 		if useBase {
-			if base, err = c.loadBase(ctx, dst.Region, *l); err != nil {
+			if base, err = dc.loadBase(ctx, dst.Region, *l); err != nil {
 				return CopyResult{}, err
 			}
-		} else if err := c.deleteUnder(ctx, dst.Region, segContainer, prefix); err != nil {
+		} else if err := dc.deleteUnder(ctx, dst.Region, segContainer, prefix); err != nil {
 			return CopyResult{}, err
 		}
 	}
-	if err := c.EnsureContainer(ctx, dst.Region, dst.Container); err != nil {
+	if err := dc.EnsureContainer(ctx, dst.Region, dst.Container); err != nil {
 		return CopyResult{}, err
 	}
-	existing, err := c.ListObjects(ctx, dst.Region, segContainer, prefix)
+	existing, err := dc.ListObjects(ctx, dst.Region, segContainer, prefix)
 	if err != nil {
 		return CopyResult{}, err
 	}
 	run := &copyRun{
 		c:            c,
+		dc:           dc,
 		src:          src,
 		dst:          dst,
 		segContainer: segContainer,
@@ -184,7 +192,8 @@ func (c *Client) deleteUnder(ctx context.Context, region, container, prefix stri
 }
 
 type copyRun struct {
-	c        *Client
+	c        *Client // reads the source
+	dc       *Client // writes the destination (c unless it is another account's)
 	src, dst ObjectRef
 	// segContainer holds the segments: dst's container, or the lineage's.
 	segContainer string
@@ -338,7 +347,7 @@ func (r *copyRun) pipe(ctx context.Context, p piece, name string) (string, int64
 		src = io.TeeReader(rc, h)
 	}
 	body := &countingReader{r: src, add: r.streamed}
-	etag, err := r.c.PutStream(ctx, r.dst.Region, r.segContainer, name, body, p.size, p.wantETag)
+	etag, err := r.dc.PutStream(ctx, r.dst.Region, r.segContainer, name, body, p.size, p.wantETag)
 	r.streamed(-body.n) // finished or failed, the segment's bytes are no longer in flight
 	var ce *Error
 	if h == nil && errors.As(err, &ce) && ce.Status == http.StatusUnprocessableEntity {
@@ -355,7 +364,7 @@ func (r *copyRun) pipe(ctx context.Context, p piece, name string) (string, int64
 		got = hex.EncodeToString(h.Sum(nil))
 	}
 	if !strings.EqualFold(got, etag) {
-		_ = r.c.DeleteObject(ctx, r.dst.Region, r.segContainer, name)
+		_ = r.dc.DeleteObject(ctx, r.dst.Region, r.segContainer, name)
 		return "", body.n, &Error{
 			Kind:    Unavailable,
 			Op:      "write " + name,
@@ -381,18 +390,18 @@ func (r *copyRun) writeManifest(ctx context.Context, total int64) (CopyResult, e
 	want := hex.EncodeToString(sum[:])
 	if sloOK {
 		res.Manifest = "slo"
-		etag, err := r.c.PutSLO(ctx, r.dst.Region, r.dst.Container, r.dst.Object, segs)
+		etag, err := r.dc.PutSLO(ctx, r.dst.Region, r.dst.Container, r.dst.Object, segs)
 		if err != nil {
 			return res, err
 		}
 		res.ETag = etag
 	} else {
 		res.Manifest = "dlo"
-		if err := r.c.PutDLO(ctx, r.dst.Region, r.dst.Container, r.dst.Object, r.segContainer, r.prefix); err != nil {
+		if err := r.dc.PutDLO(ctx, r.dst.Region, r.dst.Container, r.dst.Object, r.segContainer, r.prefix); err != nil {
 			return res, err
 		}
 	}
-	head, err := r.c.HeadObject(ctx, r.dst.Region, r.dst.Container, r.dst.Object)
+	head, err := r.dc.HeadObject(ctx, r.dst.Region, r.dst.Container, r.dst.Object)
 	if err != nil {
 		return res, err
 	}
@@ -418,7 +427,7 @@ func (r *copyRun) writeManifest(ctx context.Context, total int64) (CopyResult, e
 
 // verify reads the whole target back and compares its MD5 with the expected one.
 func (r *copyRun) verify(ctx context.Context, total int64) error {
-	rc, err := r.c.OpenRange(ctx, r.dst.Region, r.dst.Container, r.dst.Object, 0, total)
+	rc, err := r.dc.OpenRange(ctx, r.dst.Region, r.dst.Container, r.dst.Object, 0, total)
 	if err != nil {
 		return err
 	}

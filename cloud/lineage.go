@@ -237,7 +237,7 @@ func (r *copyRun) reuse(ctx context.Context, p piece) (bool, error) {
 		return true, nil
 	}
 	// A dynamic manifest reads one prefix: copy the kept segment into it, inside the region.
-	etag, err := r.c.CopyObject(ctx, r.dst.Region, r.segContainer, kept.Name, r.segContainer, r.segName(p.index))
+	etag, err := r.dc.CopyObject(ctx, r.dst.Region, r.segContainer, kept.Name, r.segContainer, r.segName(p.index))
 	if IsNotFound(err) {
 		return false, nil // pruned since: send it
 	}
@@ -257,5 +257,5 @@ func (r *copyRun) writeRanges(ctx context.Context) error {
 	for i, p := range r.pieces {
 		g.Ranges = append(g.Ranges, keptRange{Off: p.off, Size: p.size, ETag: r.etags[i], Name: r.name(i)})
 	}
-	return r.c.writeJSONObject(ctx, r.dst.Region, r.segContainer, rangesObject(g.Generation), g)
+	return r.dc.writeJSONObject(ctx, r.dst.Region, r.segContainer, rangesObject(g.Generation), g)
 }

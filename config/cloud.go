@@ -43,6 +43,19 @@ func (c Cloud) Credentials() (cloud.Credentials, error) {
 	return creds, nil
 }
 
+// PeerCredentials are the peers' accounts, each a cloud of clouds.yaml, by name.
+func (c Cloud) PeerCredentials() (map[string]cloud.Credentials, error) {
+	out := map[string]cloud.Credentials{}
+	for _, name := range c.Peers {
+		creds, _, err := cloud.FromCloudsYAML(name)
+		if err != nil {
+			return nil, fmt.Errorf("IMAGEFLOW_CLOUD_PEERS: %w", err)
+		}
+		out[name] = creds
+	}
+	return out, nil
+}
+
 // accountVars names the account variables that are set.
 func (c Cloud) accountVars() []string {
 	var set []string

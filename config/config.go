@@ -48,18 +48,19 @@ type NATS struct {
 
 // Cloud is the account the worker acts as. Every job runs with these credentials only.
 type Cloud struct {
-	Name              string  `split_words:"true"                                                         desc:"a cloud of clouds.yaml (as OS_CLOUD); when set, the account comes from there and the account variables stay unset"`
-	IdentityURL       string  `split_words:"true" default:"https://identity.api.rackspacecloud.com/v2.0/" desc:"Identity v2.0 endpoint, or a Keystone v3 one (ending in /v3)"`
-	Username          string  `split_words:"true"                                                         desc:"account username (required unless an application credential is given)"`
-	APIKey            Secret  `split_words:"true"                                                         desc:"Rackspace API key (v2.0; this or the password)"`
-	Password          Secret  `split_words:"true"                                                         desc:"account password"`
-	UserDomainName    string  `split_words:"true"                                                         desc:"v3: the user's domain (default Default)"`
-	ProjectID         string  `split_words:"true"                                                         desc:"v3: the project to scope to (or by name, below)"`
-	ProjectName       string  `split_words:"true"                                                         desc:"v3: the project to scope to, by name"`
-	ProjectDomainName string  `split_words:"true"                                                         desc:"v3: the project's domain (default Default)"`
-	AppCredentialID   string  `envconfig:"APPLICATION_CREDENTIAL_ID"                                      desc:"v3: an application credential, instead of user and password"`
-	AppCredentialKey  Secret  `envconfig:"APPLICATION_CREDENTIAL_SECRET"                                  desc:"v3: the application credential's secret"`
-	RequestsPerSecond float64 `split_words:"true" default:"10"                                            desc:"client-side pacing per region; 0 for none"`
+	Name              string   `split_words:"true"                                                         desc:"a cloud of clouds.yaml (as OS_CLOUD); when set, the account comes from there and the account variables stay unset"`
+	IdentityURL       string   `split_words:"true" default:"https://identity.api.rackspacecloud.com/v2.0/" desc:"Identity v2.0 endpoint, or a Keystone v3 one (ending in /v3)"`
+	Username          string   `split_words:"true"                                                         desc:"account username (required unless an application credential is given)"`
+	APIKey            Secret   `split_words:"true"                                                         desc:"Rackspace API key (v2.0; this or the password)"`
+	Password          Secret   `split_words:"true"                                                         desc:"account password"`
+	UserDomainName    string   `split_words:"true"                                                         desc:"v3: the user's domain (default Default)"`
+	ProjectID         string   `split_words:"true"                                                         desc:"v3: the project to scope to (or by name, below)"`
+	ProjectName       string   `split_words:"true"                                                         desc:"v3: the project to scope to, by name"`
+	ProjectDomainName string   `split_words:"true"                                                         desc:"v3: the project's domain (default Default)"`
+	AppCredentialID   string   `envconfig:"APPLICATION_CREDENTIAL_ID"                                      desc:"v3: an application credential, instead of user and password"`
+	AppCredentialKey  Secret   `envconfig:"APPLICATION_CREDENTIAL_SECRET"                                  desc:"v3: the application credential's secret"`
+	Peers             []string `split_words:"true"                                                        desc:"other clouds or accounts to migrate into: clouds.yaml names (comma-separated); requests name them as target_cloud"`
+	RequestsPerSecond float64  `split_words:"true" default:"10"                                            desc:"client-side pacing per region; 0 for none"`
 }
 
 // Worker tunes the worker process.

@@ -27,6 +27,8 @@ func (a *app) migrate(ctx context.Context, args []string) error {
 		"delete intermediate objects: on-success, always, never",
 	)
 	fs.Var(&share, "share-with", "tenant(s) to share each new image with (a ShareImage run per target)")
+	fs.StringVar(&in.TargetCloud, "target-cloud", "", "another cloud or account the worker holds "+
+		"(IMAGEFLOW_CLOUD_PEERS) to migrate into")
 	fs.IntVar(&in.LineageKeep, "lineage-keep", 0, "keep this many copies of the server's snapshots per target, "+
 		"so the next snapshot sends only what changed (0: off)")
 	fs.StringVar(&in.LineageKey, "lineage-key", "", "the server the snapshots come from (default: instance_uuid)")

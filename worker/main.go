@@ -73,6 +73,10 @@ func run(ctx context.Context, cfg config.Config, logger *slog.Logger, ready chan
 	}
 	logger.Info("cloud account ready", "tenant", cc.Tenant(), "default_region", cc.DefaultRegion(),
 		"regions", strings.Join(cc.Regions(), ","))
+	peers, err := connectPeers(ctx, cfg.Cloud, logger)
+	if err != nil {
+		return err
+	}
 	reg := metrics.New()
 	opts, err := cfg.Temporal.ClientOptions()
 	if err != nil {
@@ -99,7 +103,8 @@ func run(ctx context.Context, cfg config.Config, logger *slog.Logger, ready chan
 		ActivityConcurrency: w.ActivityConcurrency, StopTimeout: w.StopTimeout,
 		Activities: activities.Config{TaskPollInterval: w.TaskPollInterval, TaskPollMaxInterval: w.TaskPollMaxInterval,
 			CopyParallelism: w.CopyParallelism, CopySegmentSize: w.CopySegmentSize, CopyVerify: w.CopyVerify,
-			CopyRate: w.EstimateCopyRate, TaskRate: w.EstimateTaskRate, LineageRangeSize: w.LineageRangeSize},
+			CopyRate: w.EstimateCopyRate, TaskRate: w.EstimateTaskRate, LineageRangeSize: w.LineageRangeSize,
+			Peers: peers},
 		Events: events.BridgeConfig{Subjects: events.Subjects{Prefix: cfg.NATS.SubjectPrefix}, Stream: cfg.NATS.Stream,
 			MaxDeliver: cfg.NATS.MaxDeliver, AckWait: cfg.NATS.AckWait, SearchAttributes: sa, AutoAccept: w.AutoAccept,
 			AcceptPolicy: workflows.AcceptPolicy{
@@ -199,4 +204,22 @@ func serveHTTP(
 		}
 	}()
 	return srv, nil
+}
+
+// connectPeers signs in to every peer cloud the worker may migrate into.
+func connectPeers(ctx context.Context, c config.Cloud, logger *slog.Logger) (map[string]*cloud.Client, error) {
+	creds, err := c.PeerCredentials()
+	if err != nil {
+		return nil, err
+	}
+	peers := map[string]*cloud.Client{}
+	for name, cr := range creds {
+		pc, err := cloud.New(ctx, cr, cloud.Options{Pacing: cloud.Pacing{RequestsPerSecond: c.RequestsPerSecond}})
+		if err != nil {
+			return nil, fmt.Errorf("peer cloud %s: %w", name, err)
+		}
+		logger.Info("peer cloud ready", "name", name, "tenant", pc.Tenant(), "regions", strings.Join(pc.Regions(), ","))
+		peers[name] = pc
+	}
+	return peers, nil
 }

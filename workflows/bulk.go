@@ -33,7 +33,7 @@ type BulkRequest struct {
 
 // Normalize fills defaults and rejects a request that cannot be run.
 func (r *BulkRequest) Normalize() error {
-	if err := normalizeRoute("bulk-migrate", &r.SourceRegion, r.TargetRegions); err != nil {
+	if err := normalizeRoute("bulk-migrate", &r.SourceRegion, r.TargetRegions, false); err != nil {
 		return err
 	}
 	if err := normalizePolicies("bulk-migrate", &r.Policy, &r.Cleanup); err != nil {

@@ -47,6 +47,9 @@ type MigrateInput struct {
 	// Deadline, when set, is when the migration must be done by: it fails at once when the
 	// estimate says it cannot be, and is cancelled (and cleaned up) when the deadline passes.
 	Deadline time.Time `json:"deadline,omitzero"`
+	// TargetCloud names another cloud or account the worker holds (IMAGEFLOW_CLOUD_PEERS) to
+	// migrate into; empty for the worker's own. Requests name clouds, never credentials.
+	TargetCloud string `json:"target_cloud,omitempty"`
 	// LineageKeep, above 0, makes re-migrations incremental: each target region keeps the last
 	// LineageKeep copies of this server's snapshots, and the next snapshot sends only the ranges
 	// that changed. LineageKey names the server (default: the source's instance_uuid).
@@ -65,7 +68,13 @@ func (in *MigrateInput) Normalize() error {
 	if err := checkText("migrate: target_name", in.TargetName, maxNameLen); err != nil {
 		return err
 	}
-	if err := normalizeRoute("migrate", &in.SourceRegion, in.TargetRegions); err != nil {
+	if err := checkText("migrate: target_cloud", in.TargetCloud, maxIDLen); err != nil {
+		return err
+	}
+	if in.TargetCloud != "" && len(in.ShareWith) > 0 {
+		return invalid("migrate: share_with cannot be used with target_cloud yet; share from the target's worker")
+	}
+	if err := normalizeRoute("migrate", &in.SourceRegion, in.TargetRegions, in.TargetCloud != ""); err != nil {
 		return err
 	}
 	if err := normalizePolicies("migrate", &in.Policy, &in.Cleanup); err != nil {
@@ -105,6 +114,7 @@ func MigrateWorkflowID(tenant string, in MigrateInput) string {
 			sortedCopy(in.ShareWith),
 			in.LineageKeep,
 			in.LineageKey,
+			in.TargetCloud,
 		),
 	)
 }
@@ -161,8 +171,10 @@ type migration struct {
 	overdue bool
 	// lineage is where incremental copies keep their generations; nil when off.
 	lineage *cloud.Lineage
-	// regions says how images arrive in each target (by Rackspace's tasks, or by upload).
-	regions map[string]activities.RegionInfo
+	// regions says how images arrive in each target (by Rackspace's tasks, or by upload), and
+	// sourceInfo how the image leaves the source (an export, or Glance's image data).
+	regions    map[string]activities.RegionInfo
+	sourceInfo activities.RegionInfo
 }
 
 // MigrateImage validates the image, exports it, then for each target region in parallel copies
@@ -253,8 +265,10 @@ func (m *migration) run(ctx workflow.Context) error {
 				"source_region": in.SourceRegion, "target_regions": in.TargetRegions},
 		},
 	)
+	if err := m.describeRegions(ctx); err != nil {
+		return failWith(err, "migration %s cannot start", m.id)
+	}
 	existing := m.findExisting(ctx)
-	m.describeRegions(ctx)
 	if err := started.Get(ctx, nil); err != nil {
 		workflow.GetLogger(ctx).Warn("could not announce the start", "error", err)
 	}
@@ -269,7 +283,7 @@ func (m *migration) run(ctx workflow.Context) error {
 	}
 	var export cloud.ObjectRef
 	switch {
-	case pending > 0 && m.uploads(in.SourceRegion):
+	case pending > 0 && !m.sourceInfo.ObjectStore:
 		// No object store to export to: the copies read the image's data from Glance.
 		export = cloud.ObjectRef{Region: in.SourceRegion, Image: in.ImageID}
 	case pending > 0:
@@ -285,7 +299,8 @@ func (m *migration) run(ctx workflow.Context) error {
 func (m *migration) findExisting(ctx workflow.Context) map[string]cloud.Image {
 	found := map[string]cloud.Image{}
 	fctx := withActivity(ctx, "look for earlier imports in "+strings.Join(m.in.TargetRegions, ", "), 2*time.Minute)
-	err := workflow.ExecuteActivity(fctx, a.FindImagesByProperty, activities.FindImagesInput{Regions: m.in.TargetRegions, Key: PropMigrationID, Value: m.id}).
+	err := workflow.ExecuteActivity(fctx, a.FindImagesByProperty, activities.FindImagesInput{Cloud: m.in.TargetCloud, Regions: m.in.TargetRegions, Key: PropMigrationID,
+		Value: m.id}).
 		Get(ctx, &found)
 	if err != nil {
 		// Not fatal: an import may then happen where one exists, and the stamp check below
@@ -469,7 +484,7 @@ func (m *migration) target(
 			"source_image_id": m.in.ImageID, "region": region, "image_id": imageID, "bytes": res.Bytes,
 			"bytes_sent": res.BytesSent, "bytes_reused": res.BytesReused},
 	}
-	finish := activities.FinishTargetInput{Fact: &fact, Keep: m.keep(reused),
+	finish := activities.FinishTargetInput{Cloud: m.in.TargetCloud, Fact: &fact, Keep: m.keep(reused),
 		Update: activities.UpdateImageInput{
 			Region:     region,
 			ImageID:    imageID,
@@ -568,11 +583,7 @@ func (m *migration) finish(ctx workflow.Context, err error) {
 	}
 	// A migration stopped on purpose is not resumed, so on-success tidies up after it too.
 	if m.in.Cleanup == CleanupAlways || (m.in.Cleanup == CleanupOnSuccess && (err == nil || stopped)) {
-		in.Cleanup = &activities.CleanupInput{
-			Regions:   m.storeRegions(),
-			Container: m.container,
-			Prefix:    m.in.ImageID,
-		}
+		in.Cleanup, in.TargetCleanup = m.cleanups(m.in.ImageID)
 		m.status.Step = "cleaning up"
 	}
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
@@ -647,7 +658,7 @@ func (m *migration) copyAndImport(ctx workflow.Context, region string, export cl
 	cctx := withLongActivity(ctx, fmt.Sprintf("copy %d MiB %s -> %s", m.source.Size>>20, export.Region, region),
 		48*time.Hour, m.in.HeartbeatTimeout.D())
 	err := workflow.ExecuteActivity(cctx, a.CopyObjectAcrossRegions, activities.CopyInput{Source: export, Target: obj,
-		ExpectedMD5: m.source.Checksum, Lineage: m.lineage}).Get(ctx, &copied)
+		ExpectedMD5: m.source.Checksum, Lineage: m.lineage, TargetCloud: m.in.TargetCloud}).Get(ctx, &copied)
 	if err != nil {
 		return "copy", err
 	}
@@ -658,7 +669,7 @@ func (m *migration) copyAndImport(ctx workflow.Context, region string, export cl
 	start = workflow.Now(ctx)
 	var task cloud.Task
 	ictx := withLongActivity(ctx, "import into "+region, 24*time.Hour, m.in.HeartbeatTimeout.D())
-	if err := workflow.ExecuteActivity(ictx, a.ImportImage, activities.ImportInput{Region: region,
+	if err := workflow.ExecuteActivity(ictx, a.ImportImage, activities.ImportInput{Cloud: m.in.TargetCloud, Region: region,
 		Container: obj.Container, Object: obj.Object, Name: m.targetName(), ExpectedMD5: m.source.Checksum,
 		Bytes: m.source.Size}).Get(ctx, &task); err != nil {
 		return "import", err
@@ -682,7 +693,7 @@ func (m *migration) upload(ctx workflow.Context, region string, export cloud.Obj
 	var img cloud.Image
 	uctx := withLongActivity(ctx, fmt.Sprintf("upload %d MiB %s -> %s (Glance)", m.source.Size>>20, export.Region,
 		region), 48*time.Hour, m.in.HeartbeatTimeout.D())
-	if err := workflow.ExecuteActivity(uctx, a.UploadImage, activities.UploadInput{Source: export, Region: region,
+	if err := workflow.ExecuteActivity(uctx, a.UploadImage, activities.UploadInput{TargetCloud: m.in.TargetCloud, Source: export, Region: region,
 		Name: m.targetName(), ExpectedMD5: m.source.Checksum, StampKey: PropMigrationID, StampValue: m.id}).
 		Get(ctx, &img); err != nil {
 		return err
@@ -692,24 +703,50 @@ func (m *migration) upload(ctx workflow.Context, region string, export cloud.Obj
 	return nil
 }
 
-// describeRegions learns how images arrive in each target; without an answer, the Rackspace way.
-func (m *migration) describeRegions(ctx workflow.Context) {
-	m.regions = map[string]activities.RegionInfo{}
-	regions := append([]string{m.in.SourceRegion}, m.in.TargetRegions...)
-	dctx := withActivity(ctx, "how images leave and arrive in "+strings.Join(regions, ", "), time.Minute)
-	if err := workflow.ExecuteActivity(dctx, a.DescribeRegions, regions).Get(ctx, &m.regions); err != nil {
-		workflow.GetLogger(ctx).Warn("could not describe the target regions", "error", err)
+// describeRegions learns how the image leaves the source and arrives in each target (checking
+// each is in its cloud's catalog: a region that is not fails the migration at once).
+func (m *migration) describeRegions(ctx workflow.Context) error {
+	ask := func(cloudName string, regions []string) (map[string]activities.RegionInfo, error) {
+		out := map[string]activities.RegionInfo{}
+		dctx := withActivity(ctx, "how images leave and arrive in "+strings.Join(regions, ", "), time.Minute)
+		err := workflow.ExecuteActivity(dctx, a.DescribeRegions, activities.DescribeInput{Cloud: cloudName,
+			Regions: regions}).Get(ctx, &out)
+		return out, err
 	}
+	if m.in.TargetCloud == "" {
+		all, err := ask("", append([]string{m.in.SourceRegion}, m.in.TargetRegions...))
+		m.sourceInfo, m.regions = all[m.in.SourceRegion], all
+		return err
+	}
+	src, err := ask("", []string{m.in.SourceRegion})
+	if err != nil {
+		return err
+	}
+	m.sourceInfo = src[m.in.SourceRegion]
+	m.regions, err = ask(m.in.TargetCloud, m.in.TargetRegions)
+	return err
 }
 
-// storeRegions are the regions where the migration may have left objects: the source, and the
-// targets it copied into (not those it uploaded to).
-func (m *migration) storeRegions() []string {
-	var out []string
-	for _, r := range append([]string{m.in.SourceRegion}, m.in.TargetRegions...) {
+// cleanups are the objects the migration may have left: the source's export (when it had one)
+// and the targets it copied into (not those it uploaded to), each in its own cloud.
+func (m *migration) cleanups(prefix string) (own, peer *activities.CleanupInput) {
+	mk := func(cloudName string, regions []string) *activities.CleanupInput {
+		if len(regions) == 0 {
+			return nil
+		}
+		return &activities.CleanupInput{Cloud: cloudName, Regions: regions, Container: m.container, Prefix: prefix}
+	}
+	var src, targets []string
+	if m.sourceInfo.ObjectStore {
+		src = []string{m.in.SourceRegion}
+	}
+	for _, r := range m.in.TargetRegions {
 		if !m.uploads(r) {
-			out = append(out, r)
+			targets = append(targets, r)
 		}
 	}
-	return out
+	if m.in.TargetCloud == "" {
+		return mk("", append(src, targets...)), nil
+	}
+	return mk("", src), mk(m.in.TargetCloud, targets)
 }

@@ -71,9 +71,9 @@ func mockMigration(
 			return nil
 		})
 	env.OnActivity(a.DescribeRegions, mock.Anything, mock.Anything).
-		Return(func(_ context.Context, regions []string) (map[string]activities.RegionInfo, error) {
+		Return(func(_ context.Context, in activities.DescribeInput) (map[string]activities.RegionInfo, error) {
 			out := map[string]activities.RegionInfo{}
-			for _, r := range regions {
+			for _, r := range in.Regions {
 				out[r] = activities.RegionInfo{ObjectStore: true}
 			}
 			return out, nil

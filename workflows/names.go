@@ -58,10 +58,14 @@ func canonicalRegion(what, r string) (string, error) {
 	return r, nil
 }
 
-// RegionsOf lists the regions a request names, for a check against the account's catalog.
+// RegionsOf lists the regions a request names in the worker's own cloud, for a check against
+// its catalog (a migration into a peer cloud names only its source there).
 func RegionsOf(input any) []string {
 	switch in := input.(type) {
 	case MigrateInput:
+		if in.TargetCloud != "" {
+			return []string{in.SourceRegion}
+		}
 		return append([]string{in.SourceRegion}, in.TargetRegions...)
 	case BulkInput:
 		return append([]string{in.SourceRegion}, in.TargetRegions...)

@@ -37,7 +37,7 @@ func UnsafeRune(r rune) bool {
 
 // normalizeRoute upper-cases a source and its targets and checks them: known regions, at
 // least one target, none twice, none the source.
-func normalizeRoute(what string, source *string, targets []string) error {
+func normalizeRoute(what string, source *string, targets []string, otherCloud bool) error {
 	src, err := canonicalRegion(what+": source_region", *source)
 	if err != nil {
 		return err
@@ -54,7 +54,7 @@ func normalizeRoute(what string, source *string, targets []string) error {
 		}
 		targets[i] = r
 		switch {
-		case r == *source:
+		case r == *source && !otherCloud:
 			return invalid("%s: target region %s is the source region", what, r)
 		case seen[r]:
 			return invalid("%s: target region %s is listed twice", what, r)

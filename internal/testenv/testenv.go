@@ -135,6 +135,8 @@ type WorkerOptions struct {
 	// Cloud, when set, is the account the worker acts as instead of the emulator's user (a real
 	// OpenStack, in the opt-in tests).
 	Cloud *cloud.Client
+	// Peers are other clouds or accounts the worker may migrate into, by name.
+	Peers map[string]*cloud.Client
 }
 
 // JetStream connects to the test's NATS.
@@ -163,11 +165,13 @@ func (e *Env) StartWorker(user string, opts ...WorkerOptions) *runner.Runner {
 	if cc == nil {
 		cc = e.Cloud(user)
 	}
+	acts := ActivityConfig
+	acts.Peers = o.Peers
 	ro := runner.Options{
 		Cloud:       cc,
 		Temporal:    e.Client,
 		TaskQueue:   TaskQueue(user),
-		Activities:  ActivityConfig,
+		Activities:  acts,
 		StopTimeout: 5 * time.Second,
 		Events: events.BridgeConfig{Subjects: Subjects, Stream: "IMAGEFLOW", MaxDeliver: 5,
 			AckWait: 10 * time.Second, SearchAttributes: true, AutoAccept: o.AutoAccept, AcceptPolicy: o.AcceptPolicy},
