@@ -96,8 +96,8 @@ func TestBadRequestsFailAtOnce(t *testing.T) {
 			"demo",
 			workflows.MigrateInput{ImageID: web.ID, SourceRegion: "DFW", TargetRegions: []string{"AMS"}},
 			workflows.MigrateImageWorkflow,
-			`target region "AMS" is not one of`,
-			"",
+			`region "AMS" is not in account 100001's service catalog (it lists DFW`,
+			"DescribeRegions",
 		},
 		{
 			"unknown member",
