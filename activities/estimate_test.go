@@ -4,6 +4,8 @@ import (
 	"math"
 	"testing"
 	"time"
+
+	"github.com/imageflow/imageflow/cloud"
 )
 
 // TestMeter: configured rates until measured, then each rate on its own; the basis says which.
@@ -29,5 +31,25 @@ func TestMeter(t *testing.T) {
 	if e.CopySeconds != 10 || e.TotalSeconds != e.ExportSeconds+e.CopySeconds+e.ImportSeconds ||
 		r.Estimate(100<<20, false).ExportSeconds != 0 {
 		t.Fatalf("estimate %+v", e)
+	}
+}
+
+// TestHashMismatch: the MD5 must match; os_hash_value must match when both sides use the algorithm.
+func TestHashMismatch(t *testing.T) {
+	img := cloud.Image{Checksum: "m", Properties: map[string]string{"os_hash_algo": "sha512", "os_hash_value": "v"}}
+	cases := []struct {
+		in   UploadInput
+		want bool
+	}{
+		{UploadInput{ExpectedMD5: "m"}, false},
+		{UploadInput{ExpectedMD5: "x"}, true},
+		{UploadInput{ExpectedMD5: "m", ExpectedHashAlgo: "sha512", ExpectedHashValue: "v"}, false},
+		{UploadInput{ExpectedMD5: "m", ExpectedHashAlgo: "sha512", ExpectedHashValue: "w"}, true},
+		{UploadInput{ExpectedMD5: "m", ExpectedHashAlgo: "sha256", ExpectedHashValue: "w"}, false},
+	}
+	for i, c := range cases {
+		if got := hashMismatch(img, c.in) != ""; got != c.want {
+			t.Errorf("case %d: mismatch %v, want %v", i, got, c.want)
+		}
 	}
 }

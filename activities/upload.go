@@ -15,10 +15,14 @@ type UploadInput struct {
 	// TargetCloud is a peer the worker holds when the target is another cloud or account.
 	TargetCloud string          `json:"target_cloud,omitempty"`
 	Source      cloud.ObjectRef `json:"source"`
-	Region string          `json:"region"`
-	Name   string          `json:"name"`
+	Region      string          `json:"region"`
+	Name        string          `json:"name"`
 	// ExpectedMD5 must equal the new image's checksum, as Glance computes it.
 	ExpectedMD5 string `json:"expected_md5"`
+	// ExpectedHashAlgo and ExpectedHashValue, when the source has them (a Glance source's
+	// os_hash_algo and os_hash_value), must equal the new image's: a second, stronger check.
+	ExpectedHashAlgo  string `json:"expected_hash_algo,omitempty"`
+	ExpectedHashValue string `json:"expected_hash_value,omitempty"`
 	// Stamp (a property and its value) marks the image as this migration's, from its creation, so
 	// a retry finds and removes an upload an earlier attempt left unfinished.
 	StampKey   string `json:"stamp_key"`
@@ -71,14 +75,26 @@ func (a *Activities) UploadImage(ctx context.Context, in UploadInput) (cloud.Ima
 	if img, err = t.cloud.GetImage(ctx, in.Region, img.ID); err != nil {
 		return img, temporalError(err, "")
 	}
-	if img.Checksum != in.ExpectedMD5 {
+	if msg := hashMismatch(img, in); msg != "" {
 		_ = t.cloud.DeleteImage(ctx, in.Region, img.ID)
-		return img, nonRetryable(ErrIntegrity, fmt.Sprintf(
-			"uploaded image %s in %s has checksum %s, the source has %s; it was deleted", img.ID, in.Region,
-			img.Checksum, in.ExpectedMD5))
+		return img, nonRetryable(ErrIntegrity, fmt.Sprintf("uploaded image %s in %s %s; it was deleted", img.ID,
+			in.Region, msg))
 	}
 	activity.GetLogger(ctx).Info("upload finished", "region", in.Region, "image", img.ID, "bytes", img.Size)
 	return img, nil
+}
+
+// hashMismatch says how the new image's hashes differ from the source's, or "" when they agree.
+// os_hash_* are compared only when both sides use the same algorithm.
+func hashMismatch(img cloud.Image, in UploadInput) string {
+	if img.Checksum != in.ExpectedMD5 {
+		return fmt.Sprintf("has checksum %s, the source has %s", img.Checksum, in.ExpectedMD5)
+	}
+	algo, value := img.Properties["os_hash_algo"], img.Properties["os_hash_value"]
+	if in.ExpectedHashAlgo != "" && algo == in.ExpectedHashAlgo && value != in.ExpectedHashValue {
+		return fmt.Sprintf("has %s %s, the source has %s", algo, value, in.ExpectedHashValue)
+	}
+	return ""
 }
 
 // removeUnfinished deletes this migration's images in the region that never became active.

@@ -694,6 +694,7 @@ func (m *migration) upload(ctx workflow.Context, region string, export cloud.Obj
 	uctx := withLongActivity(ctx, fmt.Sprintf("upload %d MiB %s -> %s (Glance)", m.source.Size>>20, export.Region,
 		region), 48*time.Hour, m.in.HeartbeatTimeout.D())
 	if err := workflow.ExecuteActivity(uctx, a.UploadImage, activities.UploadInput{TargetCloud: m.in.TargetCloud, Source: export, Region: region,
+		ExpectedHashAlgo: m.source.Properties["os_hash_algo"], ExpectedHashValue: m.source.Properties["os_hash_value"],
 		Name: m.targetName(), ExpectedMD5: m.source.Checksum, StampKey: PropMigrationID, StampValue: m.id}).
 		Get(ctx, &img); err != nil {
 		return err

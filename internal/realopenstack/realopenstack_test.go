@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/imageflow/imageflow/cloud"
+	"github.com/imageflow/imageflow/emulator"
 	"github.com/imageflow/imageflow/internal/testenv"
 	"github.com/imageflow/imageflow/workflows"
 )
@@ -100,3 +101,50 @@ func TestRealOpenStack(t *testing.T) {
 	}
 }
 
+
+// TestAcrossCloudsWithRealOpenStack: the emulator's Rackspace and the real OpenStack as peers.
+// A worker acting as the emulator's demo account migrates demo-web-01 from DFW into the real
+// RegionOne (uploaded to a real Glance); a worker acting as alpha migrates that image from the
+// real RegionOne into the emulator's IAD (read from the real Glance by ranges, copied into the
+// emulator's Cloud Files, imported by its task). Both arrive with the source's checksum.
+func TestAcrossCloudsWithRealOpenStack(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	alpha := connect(t, "alpha")
+	env := testenv.New(t, testenv.Options{Emulator: func(c *emulator.Config) { c.TaskDuration = time.Second }})
+	demo := env.Cloud("demo")
+	env.StartWorker("demo", testenv.WorkerOptions{Peers: map[string]*cloud.Client{"rig": alpha}})
+	env.StartWorker("alpha", testenv.WorkerOptions{Cloud: alpha, Peers: map[string]*cloud.Client{"emulator": demo}})
+	imgs, err := demo.ListImages(ctx, "DFW", cloud.ImageFilter{Name: "demo-web-01"})
+	if err != nil || len(imgs) != 1 {
+		t.Fatal(imgs, err)
+	}
+	web := imgs[0]
+	migrate := func(user, tenant string, in workflows.MigrateInput) workflows.TargetResult {
+		t.Helper()
+		opts := workflows.StartOptions(workflows.MigrateWorkflowID(tenant, in), testenv.TaskQueue(user))
+		run, err := env.Client.ExecuteWorkflow(ctx, opts, workflows.MigrateImageWorkflow, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var res workflows.MigrateResult
+		if err := run.Get(ctx, &res); err != nil {
+			t.Fatalf("%s: %v", user, err)
+		}
+		t.Logf("%s -> %s %s in %.1fs", in.SourceRegion, in.TargetCloud, res.Targets[0].ImageID, res.TotalSeconds)
+		return res.Targets[0]
+	}
+	into := migrate("demo", demo.Tenant(), workflows.MigrateInput{ImageID: web.ID, SourceRegion: "DFW",
+		TargetRegions: []string{"RegionOne"}, TargetCloud: "rig"})
+	real, err := alpha.GetImage(ctx, "RegionOne", into.ImageID)
+	if err != nil || real.Checksum != web.Checksum || real.Owner != alpha.Tenant() {
+		t.Fatalf("in the real RegionOne: %+v %v", real, err)
+	}
+	back := migrate("alpha", alpha.Tenant(), workflows.MigrateInput{ImageID: real.ID, SourceRegion: "RegionOne",
+		TargetRegions: []string{"IAD"}, TargetCloud: "emulator"})
+	img, err := demo.GetImage(ctx, "IAD", back.ImageID)
+	if err != nil || img.Checksum != web.Checksum {
+		t.Fatalf("back in the emulator's IAD: %+v %v", img, err)
+	}
+	_ = alpha.DeleteImage(context.Background(), "RegionOne", real.ID)
+}
