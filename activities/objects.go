@@ -149,7 +149,7 @@ type FinishMigrationInput struct {
 	Cleanup *CleanupInput `json:"cleanup,omitempty"`
 	// TargetCleanup is the cleanup in a peer's target regions, when the targets are a peer's.
 	TargetCleanup *CleanupInput `json:"target_cleanup,omitempty"`
-	Fact    Fact          `json:"fact"`
+	Fact          Fact          `json:"fact"`
 }
 
 // FinishMigration deletes intermediate objects (when asked) and publishes the final fact.

@@ -42,7 +42,10 @@ func TestRetriedExportAdoptsItsTask(t *testing.T) {
 	env := f.suite.NewTestActivityEnvironment()
 	env.RegisterActivity(f.demo)
 	env.SetHeartbeatDetails(TaskProgress{Region: "DFW", TaskID: first.ID, Type: "export", Status: first.Status})
-	v, err := env.ExecuteActivity(f.demo.ExportImage, ExportInput{Region: "DFW", ImageID: f.webID, Container: "by-heartbeat"})
+	v, err := env.ExecuteActivity(
+		f.demo.ExportImage,
+		ExportInput{Region: "DFW", ImageID: f.webID, Container: "by-heartbeat"},
+	)
 	var got cloud.Task
 	if err != nil || v.Get(&got) != nil || got.ID != first.ID || got.Status != "success" {
 		t.Fatalf("retry by heartbeat: %+v %v, want task %s adopted", got, err, first.ID)
@@ -81,7 +84,10 @@ func TestRetriedExportReportsItsFailedTask(t *testing.T) {
 	env := f.suite.NewTestActivityEnvironment()
 	env.RegisterActivity(f.demo)
 	env.SetHeartbeatDetails(TaskProgress{Region: "DFW", TaskID: first.ID})
-	_, err := env.ExecuteActivity(f.demo.ExportImage, ExportInput{Region: "DFW", ImageID: f.webID, Container: "exports"})
+	_, err := env.ExecuteActivity(
+		f.demo.ExportImage,
+		ExportInput{Region: "DFW", ImageID: f.webID, Container: "exports"},
+	)
 	wantAppErr(t, err, ErrTaskFailed, false, "disk lost")
 	if n := countTasks(t, f.demo, "DFW", "export"); n != 1 {
 		t.Fatalf("%d export tasks, want the one that failed", n)

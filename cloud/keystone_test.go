@@ -36,7 +36,10 @@ func TestKeystoneV3(t *testing.T) {
 			t.Fatalf("token method: %v", err)
 		}
 		if _, err := c.GetImage(ctx, "RegionOne", "x"); err == nil ||
-			!strings.Contains(err.Error(), `region "RegionOne" is not in account 100001's service catalog (it lists DFW`) {
+			!strings.Contains(
+				err.Error(),
+				`region "RegionOne" is not in account 100001's service catalog (it lists DFW`,
+			) {
 			t.Fatalf("unknown region: %v", err)
 		}
 	}

@@ -144,7 +144,10 @@ func (c *Client) loadBase(ctx context.Context, region string, l Lineage) (*linea
 
 // CopyObject copies an object inside a region on the server (X-Copy-From): no bytes reach the
 // client. It returns the new object's ETag.
-func (c *Client) CopyObject(ctx context.Context, region, srcContainer, srcName, dstContainer, dstName string) (string, error) {
+func (c *Client) CopyObject(
+	ctx context.Context,
+	region, srcContainer, srcName, dstContainer, dstName string,
+) (string, error) {
 	op := fmt.Sprintf("copy %s/%s to %s/%s in %s", srcContainer, srcName, dstContainer, dstName, region)
 	sc, err := c.Files(region)
 	if err != nil {

@@ -66,7 +66,11 @@ func TestLineageCopySendsOnlyChanges(t *testing.T) {
 	}
 	left, err := c.ListObjects(ctx, "IAD", "lineage", first.ID+"/")
 	if err != nil || len(left) != 60 {
-		t.Fatalf("the first generation keeps %d objects (%v), want the 60 ranges the clustered one reuses", len(left), err)
+		t.Fatalf(
+			"the first generation keeps %d objects (%v), want the 60 ranges the clustered one reuses",
+			len(left),
+			err,
+		)
 	}
 	dst3 := ObjectRef{Region: "IAD", Container: "mig-clustered", Object: "db.vhd"}
 	if got := md5Of(t, c, dst3, clustered[0].Size); got != clustered[0].Checksum {

@@ -62,7 +62,7 @@ func (c Cloud) accountVars() []string {
 	for name, v := range map[string]string{"IMAGEFLOW_CLOUD_USERNAME": c.Username,
 		"IMAGEFLOW_CLOUD_API_KEY": string(c.APIKey), "IMAGEFLOW_CLOUD_PASSWORD": string(c.Password),
 		"IMAGEFLOW_CLOUD_PROJECT_ID": c.ProjectID, "IMAGEFLOW_CLOUD_PROJECT_NAME": c.ProjectName,
-		"IMAGEFLOW_CLOUD_APPLICATION_CREDENTIAL_ID": c.AppCredentialID,
+		"IMAGEFLOW_CLOUD_APPLICATION_CREDENTIAL_ID":     c.AppCredentialID,
 		"IMAGEFLOW_CLOUD_APPLICATION_CREDENTIAL_SECRET": string(c.AppCredentialKey)} {
 		if v != "" {
 			set = append(set, name)

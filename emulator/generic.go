@@ -22,7 +22,9 @@ var regionNamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 func (e *Emulator) isGeneric(name string) bool { return slices.Contains(e.cfg.GenericRegions, name) }
 
 // regionNames are every region served: Rackspace's six, then the generic ones.
-func (e *Emulator) regionNames() []string { return append(slices.Clone(Regions), e.cfg.GenericRegions...) }
+func (e *Emulator) regionNames() []string {
+	return append(slices.Clone(Regions), e.cfg.GenericRegions...)
+}
 
 // routeGeneric adds what a generic region's Glance has and Rackspace's lacks.
 func (e *Emulator) routeGeneric(mux *http.ServeMux, name string) {

@@ -44,7 +44,8 @@ func TestGenericRegion(t *testing.T) {
 			}
 		}
 		img := s.do("GET", "RegionOne", "/v2/images/"+id, nil).json(t)
-		if img["status"] != "active" || img["checksum"] != hex.EncodeToString(sum[:]) || img["os_hash_algo"] != "sha512" {
+		if img["status"] != "active" || img["checksum"] != hex.EncodeToString(sum[:]) ||
+			img["os_hash_algo"] != "sha512" {
 			t.Fatalf("%s: %v", how, img)
 		}
 		if got := s.do("GET", "RegionOne", "/v2/images/"+id+"/file", nil); !bytes.Equal(got.body, data) {

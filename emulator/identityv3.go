@@ -61,7 +61,11 @@ func (e *Emulator) createTokenV3(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.Auth == nil || len(req.Auth.Identity.Methods) != 1 {
-		fail(w, 400, "Invalid request: auth.identity needs exactly one method (password, application_credential or token).")
+		fail(
+			w,
+			400,
+			"Invalid request: auth.identity needs exactly one method (password, application_credential or token).",
+		)
 		return
 	}
 	acct, ok, msg := e.v3Identity(req)
@@ -168,7 +172,9 @@ func (e *Emulator) catalogV3(tenant string) []any {
 func (e *Emulator) identityVersionV3(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, 200, map[string]any{"version": map[string]any{
 		"id": "v3.14", "status": "stable", "updated": "2020-04-07T00:00:00Z",
-		"links":       []any{map[string]any{"rel": "self", "href": "http://" + r.Host + "/v3/"}},
-		"media-types": []any{map[string]any{"base": "application/json", "type": "application/vnd.openstack.identity-v3+json"}},
+		"links": []any{map[string]any{"rel": "self", "href": "http://" + r.Host + "/v3/"}},
+		"media-types": []any{
+			map[string]any{"base": "application/json", "type": "application/vnd.openstack.identity-v3+json"},
+		},
 	}})
 }

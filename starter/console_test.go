@@ -84,7 +84,8 @@ func TestQuickstartOperations(t *testing.T) {
 		t.Fatalf("members table: %d\n%s", code, out)
 	}
 	if code, _, errs := h.run("unshare", "--region", "DFW", "--image", copyID, "--members", "100002,100003"); code != 0 ||
-		!strings.Contains(errs, "removed tenant 100002") || !strings.Contains(errs, "100003 was not a member") {
+		!strings.Contains(errs, "removed tenant 100002") ||
+		!strings.Contains(errs, "100003 was not a member") {
 		t.Fatalf("unshare: %d %s", code, errs)
 	}
 	if code, _, errs := h.run("members", "--region", "DFW", "--image", copyID, "--member", "100002"); code != 1 ||

@@ -132,8 +132,16 @@ func TestStarterErrors(t *testing.T) {
 		{[]string{"fly"}, 2, `unknown command "fly"`},
 		{nil, 2, "usage: starter <command>"},
 		{[]string{"migrate", "--from", "DFW", "--to", "IAD"}, 2, "image_id is required"},
-		{[]string{"migrate", "--image", "x", "--from", "DFW", "--to", "MARS"}, 2, `region "MARS" is not in account 100001's service catalog (it lists DFW, HKG`},
-		{[]string{"migrate", "--image", "x", "--from", "DFW", "--to", "MARS/1"}, 2, `target region "MARS/1" is not a region name`},
+		{
+			[]string{"migrate", "--image", "x", "--from", "DFW", "--to", "MARS"},
+			2,
+			`region "MARS" is not in account 100001's service catalog (it lists DFW, HKG`,
+		},
+		{
+			[]string{"migrate", "--image", "x", "--from", "DFW", "--to", "MARS/1"},
+			2,
+			`target region "MARS/1" is not a region name`,
+		},
 		{
 			[]string{"migrate", "--image", "x", "--from", "DFW", "--to", "IAD", "--via", "carrier-pigeon"},
 			2,
@@ -160,7 +168,11 @@ func TestStarterErrors(t *testing.T) {
 			"has passed"},
 		{[]string{"migrate", "--image", "x", "--from", "DFW", "--to", "IAD", "--deadline", "soon"}, 2,
 			"want a duration from now"},
-		{[]string{"bulk-migrate", "--from", "DFW", "--to", "IAD", "--property", "app"}, 2, "--property wants key=value"},
+		{
+			[]string{"bulk-migrate", "--from", "DFW", "--to", "IAD", "--property", "app"},
+			2,
+			"--property wants key=value",
+		},
 		{[]string{"bulk-migrate", "--from", "DFW", "--to", "IAD", "--name-pattern", "[web"}, 2, "not a shell pattern"},
 		{[]string{"bulk-migrate", "--from", "DFW", "--to", "IAD", "--created-before", "last week"}, 2,
 			"want a duration back from now"},

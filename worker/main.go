@@ -67,7 +67,11 @@ func run(ctx context.Context, cfg config.Config, logger *slog.Logger, ready chan
 	if err != nil {
 		return err
 	}
-	cc, err := cloud.New(ctx, creds, cloud.Options{Pacing: cloud.Pacing{RequestsPerSecond: cfg.Cloud.RequestsPerSecond}})
+	cc, err := cloud.New(
+		ctx,
+		creds,
+		cloud.Options{Pacing: cloud.Pacing{RequestsPerSecond: cfg.Cloud.RequestsPerSecond}},
+	)
 	if err != nil {
 		return err
 	}

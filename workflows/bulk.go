@@ -227,8 +227,13 @@ func (in *BulkInput) skipOverdue() {
 	for _, id := range in.Pending {
 		in.Summary.Failed++
 		if len(in.Summary.Failures) < 100 {
-			in.Summary.Failures = append(in.Summary.Failures,
-				BulkFailure{ImageID: id, Error: "not started: the deadline " + in.Deadline.Format(time.RFC3339) + " passed"})
+			in.Summary.Failures = append(
+				in.Summary.Failures,
+				BulkFailure{
+					ImageID: id,
+					Error:   "not started: the deadline " + in.Deadline.Format(time.RFC3339) + " passed",
+				},
+			)
 		}
 	}
 	in.Pending = nil

@@ -74,7 +74,8 @@ func TestMigrateAcrossCloudsAndAccounts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := run.Get(ctx, nil); err == nil || !strings.Contains(err.Error(), `no cloud named "elsewhere" (it holds: partner, private)`) {
+	if err := run.Get(ctx, nil); err == nil ||
+		!strings.Contains(err.Error(), `no cloud named "elsewhere" (it holds: partner, private)`) {
 		t.Fatalf("unknown peer: %v", err)
 	}
 }

@@ -197,8 +197,14 @@ func MigrateImage(ctx workflow.Context, in MigrateInput) (MigrateResult, error) 
 	start := workflow.Now(ctx)
 	if !in.Deadline.IsZero() && !in.Deadline.After(start) {
 		return MigrateResult{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("migration %s: deadline %s had passed before it started", m.id, in.Deadline.Format(time.RFC3339)),
-			ErrDeadlineUnreachable, nil)
+			fmt.Sprintf(
+				"migration %s: deadline %s had passed before it started",
+				m.id,
+				in.Deadline.Format(time.RFC3339),
+			),
+			ErrDeadlineUnreachable,
+			nil,
+		)
 	}
 	setJobStatus(ctx, JobRunning, fmt.Sprintf("validating image %s in %s", in.ImageID, in.SourceRegion))
 	rctx, stopWatch := m.watchDeadline(ctx)

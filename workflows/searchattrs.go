@@ -50,7 +50,11 @@ func StartAttributes(imageID, sourceRegion string, targets, members []string) te
 
 // childAttributes are a child run's search attributes, given only when this run has them (which
 // proves the server has them registered), so the UI can filter children as it does direct runs.
-func childAttributes(ctx workflow.Context, imageID, region string, targets, members []string) temporal.SearchAttributes {
+func childAttributes(
+	ctx workflow.Context,
+	imageID, region string,
+	targets, members []string,
+) temporal.SearchAttributes {
 	if _, ok := workflow.GetTypedSearchAttributes(ctx).GetKeyword(SearchJobStatus); !ok {
 		return temporal.SearchAttributes{}
 	}

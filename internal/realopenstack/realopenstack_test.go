@@ -101,7 +101,6 @@ func TestRealOpenStack(t *testing.T) {
 	}
 }
 
-
 // TestAcrossCloudsWithRealOpenStack: the emulator's Rackspace and the real OpenStack as peers.
 // A worker acting as the emulator's demo account migrates demo-web-01 from DFW into the real
 // RegionOne (uploaded to a real Glance); a worker acting as alpha migrates that image from the
