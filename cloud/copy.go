@@ -348,16 +348,17 @@ func (r *copyRun) pipe(ctx context.Context, p piece, name string) (string, int64
 	}
 	body := &countingReader{r: src, add: r.streamed}
 	etag, err := r.dc.PutStream(ctx, r.dst.Region, r.segContainer, name, body, p.size, p.wantETag)
-	r.streamed(-body.n) // finished or failed, the segment's bytes are no longer in flight
+	sent := body.stop()
+	r.streamed(-sent) // finished or failed, the segment's bytes are no longer in flight
 	var ce *Error
 	if h == nil && errors.As(err, &ce) && ce.Status == http.StatusUnprocessableEntity {
 		// The target's MD5 of what arrived is not the source's: the bytes changed on the way.
 		// Send the segment again, as a client-side mismatch would.
-		return "", body.n, &Error{Kind: Unavailable, Op: "write " + name, Message: "the target refused the bytes: " +
+		return "", sent, &Error{Kind: Unavailable, Op: "write " + name, Message: "the target refused the bytes: " +
 			"their MD5 is not the source segment's " + p.wantETag, Status: ce.Status}
 	}
 	if err != nil {
-		return "", body.n, err
+		return "", sent, err
 	}
 	got := p.wantETag
 	if h != nil {
@@ -365,13 +366,13 @@ func (r *copyRun) pipe(ctx context.Context, p piece, name string) (string, int64
 	}
 	if !strings.EqualFold(got, etag) {
 		_ = r.dc.DeleteObject(ctx, r.dst.Region, r.segContainer, name)
-		return "", body.n, &Error{
+		return "", sent, &Error{
 			Kind:    Unavailable,
 			Op:      "write " + name,
 			Message: fmt.Sprintf("target ETag %s does not match the MD5 %s of the bytes sent", etag, got),
 		}
 	}
-	return etag, body.n, nil
+	return etag, sent, nil
 }
 
 // writeManifest joins the segments: an SLO when Swift's limits allow, else a DLO over the prefix.

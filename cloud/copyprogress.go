@@ -2,6 +2,7 @@ package cloud
 
 import (
 	"io"
+	"sync/atomic"
 	"time"
 )
 
@@ -93,17 +94,32 @@ func (r *copyRun) report() {
 	r.opts.Progress(snap)
 }
 
+// countingReader counts a request body's bytes as the HTTP transport reads them. The transport
+// may go on reading after the request returned (it closes the body in its own goroutine), so
+// the count is atomic and stop ends the reading and the counting.
 type countingReader struct {
-	r   io.Reader
-	n   int64
-	add func(int64) // told of every read; may be nil
+	r       io.Reader
+	n       atomic.Int64
+	stopped atomic.Bool
+	add     func(int64) // told of every read; may be nil
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
+	if c.stopped.Load() {
+		return 0, io.ErrClosedPipe
+	}
 	n, err := c.r.Read(p)
-	c.n += int64(n)
-	if c.add != nil && n > 0 {
-		c.add(int64(n))
+	if n > 0 && !c.stopped.Load() {
+		c.n.Add(int64(n))
+		if c.add != nil {
+			c.add(int64(n))
+		}
 	}
 	return n, err
+}
+
+// stop ends the body's reads and returns how many bytes were read.
+func (c *countingReader) stop() int64 {
+	c.stopped.Store(true)
+	return c.n.Load()
 }
