@@ -26,7 +26,7 @@ func (e *Emulator) adminFaults(w http.ResponseWriter, r *http.Request) {
 		if !readJSON(w, r, &fs) {
 			return
 		}
-		next, err := newFaultSet(fs)
+		next, err := newFaultSet(fs, e.regionNames())
 		if err != nil {
 			fail(w, 400, "%v", err)
 			return

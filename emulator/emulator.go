@@ -139,7 +139,7 @@ func New(cfg Config) (*Emulator, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	e := &Emulator{cfg: cfg, startTTL: cfg.TokenTTL, log: cfg.Logger, closing: make(chan struct{})}
-	faults, err := newFaultSet(cfg.Faults)
+	faults, err := newFaultSet(cfg.Faults, e.regionNames())
 	if err != nil {
 		return nil, err
 	}

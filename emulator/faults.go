@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -36,7 +37,8 @@ type Fault struct {
 var faultKinds = map[string]bool{"rate-limit": true, "error": true, "latency": true, "bandwidth": true, "corrupt": true,
 	"task-failure": true}
 
-func (f *Fault) validate() (time.Duration, error) {
+// validate checks a fault against the emulator's regions (Rackspace's, and any generic ones).
+func (f *Fault) validate(regions []string) (time.Duration, error) {
 	if !faultKinds[f.Kind] {
 		return 0, fmt.Errorf(
 			"fault kind %q is not one of rate-limit, error, latency, bandwidth, corrupt, task-failure",
@@ -48,8 +50,8 @@ func (f *Fault) validate() (time.Duration, error) {
 	default:
 		return 0, fmt.Errorf("fault service %q is not one of identity, images, files", f.Service)
 	}
-	if f.Region != "" && !isRegion(f.Region) {
-		return 0, fmt.Errorf("fault region %q is not one of %s", f.Region, strings.Join(Regions, ", "))
+	if f.Region != "" && !slices.Contains(regions, f.Region) {
+		return 0, fmt.Errorf("fault region %q is not one of %s", f.Region, strings.Join(regions, ", "))
 	}
 	if f.Count < 0 {
 		return 0, fmt.Errorf("fault count %d is negative", f.Count)
@@ -83,15 +85,6 @@ func (f *Fault) validate() (time.Duration, error) {
 		}
 	}
 	return lat, nil
-}
-
-func isRegion(name string) bool {
-	for _, r := range Regions {
-		if r == name {
-			return true
-		}
-	}
-	return false
 }
 
 // ParseFault reads the flag form "kind=rate-limit,region=DFW,service=images,count=5,retry_after=2".
@@ -137,7 +130,7 @@ func ParseFault(spec string) (Fault, error) {
 			return f, fmt.Errorf("fault %q: %s: %w", spec, k, err)
 		}
 	}
-	if _, err := f.validate(); err != nil {
+	if _, err := f.validate(Regions); err != nil {
 		return f, fmt.Errorf("fault %q: %w", spec, err)
 	}
 	return f, nil
@@ -150,12 +143,13 @@ type activeFault struct {
 }
 
 type faultSet struct {
-	mu     sync.Mutex
-	faults []*activeFault
+	mu      sync.Mutex
+	faults  []*activeFault
+	regions []string // a fault may name these
 }
 
-func newFaultSet(fs []Fault) (*faultSet, error) {
-	s := &faultSet{}
+func newFaultSet(fs []Fault, regions []string) (*faultSet, error) {
+	s := &faultSet{regions: regions}
 	for _, f := range fs {
 		if err := s.add(f); err != nil {
 			return nil, err
@@ -165,7 +159,7 @@ func newFaultSet(fs []Fault) (*faultSet, error) {
 }
 
 func (s *faultSet) add(f Fault) error {
-	lat, err := f.validate()
+	lat, err := f.validate(s.regions)
 	if err != nil {
 		return err
 	}

@@ -280,6 +280,16 @@ func TestBadEventsAreDeadLettered(t *testing.T) {
 		"100002",
 		workflows.MigrateInput{ImageID: "x", SourceRegion: "DFW", TargetRegions: []string{"IAD"}},
 	)
+	// This stop's new fields, abused: a deadline that is no time, a lineage kept too long, and
+	// a share into another cloud (which names a peer, never credentials).
+	for id, data := range map[string]map[string]any{
+		"bad-13": {"image_id": "x", "source_region": "DFW", "target_regions": []string{"IAD"}, "deadline": "tomorrow"},
+		"bad-14": {"image_id": "x", "source_region": "DFW", "target_regions": []string{"IAD"}, "lineage_keep": 99},
+		"bad-15": {"image_id": "x", "source_region": "DFW", "target_regions": []string{"IAD"},
+			"target_cloud": "private", "share_with": []string{"100002"}},
+	} {
+		_ = p.Command(ctx, events.CmdMigrate, id, "100001", data)
+	}
 	// The next good event still runs.
 	good := workflows.ShareInput{
 		Region:   "DFW",
@@ -291,14 +301,14 @@ func TestBadEventsAreDeadLettered(t *testing.T) {
 	_ = p.Command(ctx, events.CmdShare, "good-1", "100001", good)
 	expired.wait(t, 1, time.Minute)
 
-	dlq.wait(t, 13, 30*time.Second)
+	dlq.wait(t, 16, 30*time.Second)
 	time.Sleep(time.Second) // a second copy from the other worker would show by now
 	// The stream is the record: a core subscriber may also see the other worker's attempt,
 	// which the stream drops as a duplicate (same Nats-Msg-Id).
 	letters := streamed(t, env, subjects.DLQ())
-	if len(letters) != 13 {
+	if len(letters) != 16 {
 		t.Errorf(
-			"%d dead letters in the stream for 13 bad events with two workers running, want one each",
+			"%d dead letters in the stream for 16 bad events with two workers running, want one each",
 			len(letters),
 		)
 		for _, l := range letters {
@@ -338,6 +348,9 @@ func TestBadEventsAreDeadLettered(t *testing.T) {
 		"bad-10":       "unknown field",
 		"other-tenant": "account 100002",
 		"bad-12":       "no worker serves tenant \"100777\"",
+		"bad-13":       `deadline "tomorrow" is not an RFC 3339 time`,
+		"bad-14":       "lineage_keep must be 0 (off) to 10, got 99",
+		"bad-15":       "share_with cannot be used with target_cloud",
 		"x":            "does not match subject",
 	}
 	for id, text := range want {

@@ -23,7 +23,14 @@ func TestMigrateToGenericOpenStackRegion(t *testing.T) {
 	defer cancel()
 	demo := env.Cloud("demo")
 	web := find(t, demo, "DFW", "demo-web-01")
-	in := workflows.MigrateInput{ImageID: web.ID, SourceRegion: "dfw", TargetRegions: []string{"RegionOne", "IAD"}}
+	// At production's ratios: the upload into RegionOne is capped at 16 MiB/s, so the 64 MiB take
+	// 4 s against a heartbeat timeout of 1 s; only the upload's own heartbeats keep it alive.
+	if err := env.Emulator.AddFault(emulator.Fault{Kind: "bandwidth", Region: "RegionOne", Service: "images",
+		Method: "PUT", BytesPerSecond: 16 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	in := workflows.MigrateInput{ImageID: web.ID, SourceRegion: "dfw", TargetRegions: []string{"RegionOne", "IAD"},
+		HeartbeatTimeout: workflows.Duration(time.Second)}
 	run, err := env.Client.ExecuteWorkflow(ctx, start(workflows.MigrateWorkflowID(demo.Tenant(), in), "demo", web.ID),
 		workflows.MigrateImageWorkflow, in)
 	if err != nil {
@@ -33,7 +40,11 @@ func TestMigrateToGenericOpenStackRegion(t *testing.T) {
 	if err := run.Get(ctx, &res); err != nil {
 		t.Fatal(err)
 	}
+	env.Emulator.ClearFaults()
 	for _, tr := range res.Targets {
+		if tr.Region == "RegionOne" && tr.CopySeconds < 3 {
+			t.Fatalf("the capped upload took %.1fs; the fault did not slow it", tr.CopySeconds)
+		}
 		img, err := demo.GetImage(ctx, tr.Region, tr.ImageID)
 		if err != nil || img.Status != "active" || img.Checksum != web.Checksum || img.Properties["app"] != "web" ||
 			len(img.Tags) != 2 || img.Properties[workflows.PropMigrationID] != run.GetID() {

@@ -48,9 +48,7 @@ func CanonicalRegion(r string) string {
 // canonicalRegion is r as catalogs spell it: Rackspace's names upper-cased, others as given.
 // It fails for what cannot be a region name.
 func canonicalRegion(what, r string) (string, error) {
-	if slices.Contains(Regions, strings.ToUpper(r)) {
-		return strings.ToUpper(r), nil
-	}
+	r = CanonicalRegion(r)
 	if !regionName.MatchString(r) {
 		return r, invalid("%s %q is not a region name (letters, digits, '.', '_' and '-'; e.g. DFW or RegionOne)",
 			what, r)
