@@ -13,9 +13,11 @@ type Config struct {
 	// 30s, as Rackspace asks; the emulator allows far less). Waits grow to TaskPollMaxInterval.
 	TaskPollInterval    time.Duration
 	TaskPollMaxInterval time.Duration
-	// CopyParallelism and CopySegmentSize tune CopyObjectAcrossRegions (defaults 4 and 100 MiB).
-	CopyParallelism int
-	CopySegmentSize int64
+	// CopyParallelism, CopyMaxParallelism and CopySegmentSize tune CopyObjectAcrossRegions
+	// (see cloud.CopyOptions: zero tunes the parallelism up to 16; segments up to 1 GiB).
+	CopyParallelism    int
+	CopyMaxParallelism int
+	CopySegmentSize    int64
 	// CopyVerify re-reads each copy at the target to check the whole object's MD5.
 	CopyVerify bool
 	// Peers are other clouds or accounts the worker may migrate into, by name (see as).
@@ -40,11 +42,11 @@ func (c Config) withDefaults() Config {
 	if c.TaskPollMaxInterval < c.TaskPollInterval {
 		c.TaskPollMaxInterval = max(2*time.Minute, c.TaskPollInterval)
 	}
-	if c.CopyParallelism <= 0 {
-		c.CopyParallelism = 4
+	if c.CopyMaxParallelism <= 0 {
+		c.CopyMaxParallelism = cloud.DefaultMaxParallelism
 	}
 	if c.CopySegmentSize <= 0 {
-		c.CopySegmentSize = 100 << 20
+		c.CopySegmentSize = cloud.DefaultSegmentSize
 	}
 	if c.LineageRangeSize <= 0 {
 		c.LineageRangeSize = cloud.DefaultRangeSize

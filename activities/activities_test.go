@@ -341,7 +341,7 @@ func TestTaskActivities(t *testing.T) {
 			ExpectedMD5: img.Checksum,
 		},
 	)
-	if err != nil || res.Bytes != img.Size || res.Segments != 4 {
+	if err != nil || res.Bytes != img.Size || res.Segments < 4 {
 		t.Fatalf("copy %+v %v", res, err)
 	}
 	// Heartbeats are throttled: the first (the totals, before any byte) is sent at once.
@@ -379,7 +379,7 @@ func TestTaskActivities(t *testing.T) {
 	// Cleanup by prefix removes the copy's segments and manifest.
 	var n int
 	if err := f.run(f.demo, f.demo.DeleteObjects, &n, DeleteObjectsInput{"IAD", "imports", "web.vhd"}); err != nil ||
-		n != 5 {
+		n != res.Segments+1 {
 		t.Fatalf("delete objects %d %v", n, err)
 	}
 	wantAppErr(

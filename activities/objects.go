@@ -113,7 +113,8 @@ func (a *Activities) CopyObjectAcrossRegions(ctx context.Context, in CopyInput) 
 	}
 	hb := startBeat(ctx, prev)
 	defer hb.stop()
-	opts := cloud.CopyOptions{Parallelism: a.cfg.CopyParallelism, SegmentSize: a.cfg.CopySegmentSize, Done: prev.Done,
+	opts := cloud.CopyOptions{Parallelism: a.cfg.CopyParallelism, MaxParallelism: a.cfg.CopyMaxParallelism,
+		SegmentSize: a.cfg.CopySegmentSize, Done: prev.Done,
 		Progress: func(p cloud.CopyProgress) { hb.set(p) }, Lineage: in.Lineage, Target: target.cloud}
 	if l := in.Lineage; l != nil && l.RangeSize <= 0 {
 		withSize := *l

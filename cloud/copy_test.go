@@ -108,7 +108,8 @@ func TestCopyResumesAfterCancel(t *testing.T) {
 			missing,
 		)
 	}
-	if res.Bytes != gib || res.Segments != 16 || res.Manifest != "slo" {
+	// The last pieces are cut smaller so no transfer idles at the end: more than 16 segments.
+	if res.Bytes != gib || res.Segments < 16 || res.Manifest != "slo" {
 		t.Fatalf("result %+v", res)
 	}
 	if got := md5Of(t, c, dst, gib); got != img.Checksum {
@@ -121,10 +122,10 @@ func TestCopyResumesAfterCancel(t *testing.T) {
 		res.BytesSent>>20,
 	)
 
-	// A third run has nothing to send, even without progress details: every segment is a whole
-	// source segment whose MD5 the source listing gives.
+	// A third run has nothing to send, even without progress details: a whole source segment's
+	// MD5 is in the source listing, and a cut one's is read from the source range.
 	again, err := c.CopyAcrossRegions(context.Background(), src, dst, CopyOptions{Parallelism: 4})
-	if err != nil || again.BytesSent != 0 || again.SegmentsSkipped != 16 {
+	if err != nil || again.BytesSent != 0 || again.SegmentsSkipped != res.Segments {
 		t.Fatalf("third run: %+v %v", again, err)
 	}
 }
@@ -156,7 +157,7 @@ func TestCopyHeapIsBounded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Segments != 64 || res.BytesSent != gib {
+	if res.Segments < 64 || res.BytesSent != gib {
 		t.Fatalf("result %+v", res)
 	}
 	grew := int64(peak) - int64(before)

@@ -6,27 +6,33 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
 )
 
 // piece is one target segment: a byte range of the source. wantETag is known when the range is
-// exactly one source segment (the source listing gives its MD5).
+// exactly one source segment (the source listing gives its MD5), so nothing here hashes it.
 type piece struct {
-	index    int
 	off      int64
 	size     int64
 	wantETag string
 }
 
-// plan cuts the source into pieces of at most size bytes without crossing source segment
-// boundaries, so a piece that is a whole source segment has a known MD5.
-func plan(segs []Segment, total, size int64) ([]piece, error) {
+func (p piece) end() int64 { return p.off + p.size }
+
+// cutSource cuts the source into pieces of at most size bytes without crossing source segment
+// boundaries, so a piece that is a whole source segment keeps its known MD5. Cuts fall at fixed
+// multiples of size from each segment's start, which lines a lineage's ranges up between
+// generations.
+func cutSource(segs []Segment, total, size int64) ([]piece, error) {
 	var out []piece
 	var off int64
 	for _, s := range segs {
 		for in := int64(0); in < s.Size; in += size {
 			n := min(size, s.Size-in)
-			p := piece{index: len(out), off: off + in, size: n}
+			p := piece{off: off + in, size: n}
 			if n == s.Size {
 				p.wantETag = s.ETag
 			}
@@ -44,6 +50,86 @@ func plan(segs []Segment, total, size int64) ([]piece, error) {
 	return out, nil
 }
 
+// minPiece is the smallest piece the queue cuts: a request's round trip stays small against its
+// transfer, and Swift's static manifests want segments of at least 1 MiB.
+const minPiece = 8 << 20
+
+// queue hands out the pieces still to send, in source order. With split set it cuts the front
+// piece down to the bytes left divided by the transfers running (guided self-scheduling): pieces
+// shrink toward the end, so the last round leaves no transfer idle while another still has a
+// long piece to go. A cut piece has no known MD5 and is hashed on its way.
+type queue struct {
+	mu     sync.Mutex
+	cond   *sync.Cond
+	items  []piece
+	left   int64 // bytes in items
+	split  bool
+	closed bool // nothing more will be added
+}
+
+func newQueue(ctx context.Context, split bool) *queue {
+	q := &queue{split: split}
+	q.cond = sync.NewCond(&q.mu)
+	context.AfterFunc(ctx, q.close)
+	return q
+}
+
+// add appends pieces to send.
+func (q *queue) add(ps ...piece) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, p := range ps {
+		q.items = append(q.items, p)
+		q.left += p.size
+	}
+	q.cond.Broadcast()
+}
+
+// close says nothing more will be added; next then drains what is left and reports false.
+func (q *queue) close() {
+	q.mu.Lock()
+	q.closed = true
+	q.cond.Broadcast()
+	q.mu.Unlock()
+}
+
+// next waits for a piece and hands it out, cut to the share of the bytes left that one of
+// streams transfers should take; cut reports whether it made a new piece. It reports false
+// once the queue is closed and empty.
+func (q *queue) next(streams int) (p piece, cut bool, ok bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for len(q.items) == 0 && !q.closed {
+		q.cond.Wait()
+	}
+	if len(q.items) == 0 {
+		return piece{}, false, false
+	}
+	p = q.items[0]
+	if share := q.share(streams); q.split && p.size-share >= minPiece {
+		q.items[0] = piece{off: p.off + share, size: p.size - share}
+		q.left -= share
+		return piece{off: p.off, size: share}, true, true
+	}
+	q.items = q.items[1:]
+	q.left -= p.size
+	return p, false, true
+}
+
+// share is one transfer's part of the bytes left, in whole MiB and at least minPiece.
+func (q *queue) share(streams int) int64 {
+	s := (q.left + int64(max(streams, 1)) - 1) / int64(max(streams, 1))
+	s = (s + 1<<20 - 1) &^ (1<<20 - 1)
+	return max(s, minPiece)
+}
+
+// empty reports whether every piece has been handed out.
+func (q *queue) empty() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.items) == 0
+}
+
 // sourceTag names the source version in segment names, so a changed source never reuses segments.
 func sourceTag(etag string) string {
 	t := strings.Trim(etag, `"`)
@@ -56,44 +142,89 @@ func sourceTag(etag string) string {
 	return t
 }
 
-// skipFinished keeps the pieces that must be sent: a target segment of the right size is kept
-// when its MD5 matches what the source segment or an earlier attempt says, or, failing both, what
-// a read of the source range gives (reading costs no upload).
-func (r *copyRun) skipFinished(ctx context.Context, pieces []piece, existing []ObjectInfo) ([]piece, int, error) {
-	have := map[string]ObjectInfo{}
-	for _, o := range existing {
-		have[o.Name] = o
+// segName names the segment starting at off: zero-padded, so a listing sorts them by offset
+// (a dynamic manifest joins its prefix's objects in name order).
+func (r *copyRun) segName(off int64) string { return fmt.Sprintf("%s%016d", r.prefix, off) }
+
+// offsetOf reads a segment name back; false for any other object under the prefix.
+func (r *copyRun) offsetOf(name string) (int64, bool) {
+	rest, ok := strings.CutPrefix(name, r.prefix)
+	if !ok || len(rest) != 16 {
+		return 0, false
 	}
+	off, err := strconv.ParseInt(rest, 10, 64)
+	return off, err == nil && off >= 0
+}
+
+// resume keeps the segments an earlier attempt finished and returns the pieces still to send.
+// A segment counts when it lies inside one planned piece and its MD5 matches what the source
+// says: the source segment's ETag for a whole one, the earlier attempt's record, or failing
+// both a read of the source range (reading costs no upload).
+func (r *copyRun) resume(ctx context.Context, plan []piece, existing []ObjectInfo) ([]piece, int, error) {
+	found := map[int64]ObjectInfo{}
+	var offs []int64
+	for _, o := range existing {
+		if off, ok := r.offsetOf(o.Name); ok && o.Size > 0 {
+			found[off] = o
+			offs = append(offs, off)
+		}
+	}
+	slices.Sort(offs)
 	var todo []piece
-	skipped := 0
-	for _, p := range pieces {
-		o, ok := have[r.segName(p.index)]
-		if !ok || o.Size != p.size {
-			todo = append(todo, p)
-			continue
-		}
-		want := p.wantETag
-		if want == "" {
-			want = r.opts.Done[p.index]
-		}
-		if want == "" {
-			sum, err := r.hashSource(ctx, p)
+	kept := 0
+	for _, p := range plan {
+		pos := p.off
+		for _, off := range offs[lowerBound(offs, p.off):lowerBound(offs, p.end())] {
+			o := found[off]
+			if off < pos || off+o.Size > p.end() {
+				continue
+			}
+			ok, err := r.verifyKept(ctx, p, off, o)
 			if err != nil {
 				return nil, 0, err
 			}
-			want = sum
+			if !ok {
+				continue
+			}
+			if off > pos {
+				todo = append(todo, piece{off: pos, size: off - pos})
+			}
+			r.record(piece{off: off, size: o.Size}, o.ETag, o.Name)
+			kept++
+			pos = off + o.Size
 		}
-		if o.ETag != want {
+		switch {
+		case pos == p.off:
 			todo = append(todo, p)
-			continue
+		case pos < p.end():
+			todo = append(todo, piece{off: pos, size: p.end() - pos})
 		}
-		r.etags[p.index] = o.ETag
-		r.prog.SegmentsDone++
-		r.prog.BytesDone += p.size
-		r.prog.Done[p.index] = o.ETag
-		skipped++
 	}
-	return todo, skipped, nil
+	return todo, kept, nil
+}
+
+func lowerBound(s []int64, v int64) int {
+	i, _ := slices.BinarySearch(s, v)
+	return i
+}
+
+// verifyKept checks a segment found at the target against the source range it stands for.
+func (r *copyRun) verifyKept(ctx context.Context, p piece, off int64, o ObjectInfo) (bool, error) {
+	want := ""
+	if off == p.off && o.Size == p.size {
+		want = p.wantETag
+	}
+	if want == "" {
+		want = r.opts.Done[off]
+	}
+	if want == "" {
+		sum, err := r.hashSource(ctx, piece{off: off, size: o.Size})
+		if err != nil {
+			return false, err
+		}
+		want = sum
+	}
+	return strings.EqualFold(o.ETag, want), nil
 }
 
 func (r *copyRun) hashSource(ctx context.Context, p piece) (string, error) {
@@ -107,4 +238,18 @@ func (r *copyRun) hashSource(ctx context.Context, p piece) (string, error) {
 		return "", classify("read "+r.src.String(), err)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// fitsSLO reports whether segments of these sizes fit a static manifest: at most 1000, each but
+// the last at least 1 MiB (Swift's limits). Otherwise a copy ends in a dynamic one.
+func fitsSLO(sizes []int64) bool {
+	if len(sizes) > 1000 {
+		return false
+	}
+	for i, s := range sizes {
+		if i < len(sizes)-1 && s < 1<<20 {
+			return false
+		}
+	}
+	return true
 }

@@ -22,8 +22,11 @@ type CopyProgress struct {
 	// BytesReused were made inside the target region from a lineage's kept generation.
 	BytesReused int64 `json:"bytes_reused,omitempty"`
 	// BytesPerSecond is this attempt's upload rate so far; with what is left it gives an ETA.
-	BytesPerSecond float64        `json:"bytes_per_second,omitempty"`
-	Done           map[int]string `json:"done"`
+	BytesPerSecond float64 `json:"bytes_per_second,omitempty"`
+	// Parallelism is the transfers the copy runs at once: fixed, or what tuning chose so far.
+	Parallelism int `json:"parallelism,omitempty"`
+	// Done holds the finished segments' MD5s by offset: a retry keeps them without reading.
+	Done map[int64]string `json:"done"`
 }
 
 // Remaining is the time left at the current rate; zero until there is a rate.
@@ -46,23 +49,44 @@ func (r *copyRun) addSent(n int64) {
 	r.mu.Unlock()
 }
 
-func (r *copyRun) finish(p piece, etag string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.etags[p.index] = etag
-	r.prog.SegmentsDone++
-	r.prog.BytesDone += p.size
-	r.prog.Done[p.index] = etag
-	r.report()
+// doneSeg is a finished segment of the copy: its own, or a kept one it names in place.
+type doneSeg struct {
+	size int64
+	etag string
+	name string
 }
 
-// reused records a segment made by a server-side copy of a kept one.
-func (r *copyRun) reused(p piece, etag string) {
+// record counts a finished segment at p's offset, held in the object name.
+func (r *copyRun) record(p piece, etag, name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.done[p.off] = doneSeg{size: p.size, etag: etag, name: name}
+	r.prog.SegmentsDone++
+	r.prog.BytesDone += p.size
+	r.prog.Done[p.off] = etag
+}
+
+func (r *copyRun) finish(p piece, etag, name string) {
+	r.record(p, etag, name)
+	r.mu.Lock()
+	r.report()
+	r.mu.Unlock()
+}
+
+// reused records a segment made from a kept one, by a server-side copy or in place.
+func (r *copyRun) reused(p piece, etag, name string) {
 	r.mu.Lock()
 	r.prog.BytesReused += p.size
 	r.reusedCount++
 	r.mu.Unlock()
-	r.finish(p, etag)
+	r.finish(p, etag, name)
+}
+
+// cut counts a piece the queue split off.
+func (r *copyRun) cut() {
+	r.mu.Lock()
+	r.prog.SegmentsTotal++
+	r.mu.Unlock()
 }
 
 // streamed counts n bytes into (or, negative, out of) BytesInFlight, reporting every MiB.
@@ -87,7 +111,7 @@ func (r *copyRun) report() {
 		r.prog.BytesPerSecond = float64(r.prog.BytesSent) / secs
 	}
 	snap := r.prog
-	snap.Done = make(map[int]string, len(r.prog.Done))
+	snap.Done = make(map[int64]string, len(r.prog.Done))
 	for k, v := range r.prog.Done {
 		snap.Done[k] = v
 	}

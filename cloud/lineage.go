@@ -229,18 +229,18 @@ func (r *copyRun) reuse(ctx context.Context, p piece) (bool, error) {
 	if !strings.EqualFold(sum, kept.ETag) {
 		return false, nil
 	}
-	if r.sloOK() {
+	if r.planSLO {
 		// A static manifest may name segments anywhere: point at the kept one, which pruning
 		// keeps while any kept generation names it. Nothing is written in the target.
 		if info, ok := r.base.present[kept.Name]; !ok || !strings.EqualFold(info.ETag, sum) || info.Size != p.size {
 			return false, nil // pruned since, or not what its record says: send the bytes
 		}
-		r.names[p.index] = kept.Name
-		r.reused(p, kept.ETag)
+		r.reused(p, kept.ETag, kept.Name)
 		return true, nil
 	}
 	// A dynamic manifest reads one prefix: copy the kept segment into it, inside the region.
-	etag, err := r.dc.CopyObject(ctx, r.dst.Region, r.segContainer, kept.Name, r.segContainer, r.segName(p.index))
+	name := r.segName(p.off)
+	etag, err := r.dc.CopyObject(ctx, r.dst.Region, r.segContainer, kept.Name, r.segContainer, name)
 	if IsNotFound(err) {
 		return false, nil // pruned since: send it
 	}
@@ -250,15 +250,16 @@ func (r *copyRun) reuse(ctx context.Context, p piece) (bool, error) {
 	if !strings.EqualFold(etag, sum) {
 		return false, nil // the kept segment is not what its record says: send the bytes
 	}
-	r.reused(p, etag)
+	r.reused(p, etag, name)
 	return true, nil
 }
 
 // writeRanges records this generation's segments for the copies after it.
 func (r *copyRun) writeRanges(ctx context.Context) error {
 	g := generationRanges{Generation: r.opts.Lineage.Generation, Written: time.Now().UTC()}
-	for i, p := range r.pieces {
-		g.Ranges = append(g.Ranges, keptRange{Off: p.off, Size: p.size, ETag: r.etags[i], Name: r.name(i)})
+	for _, off := range r.offsets() {
+		d := r.done[off]
+		g.Ranges = append(g.Ranges, keptRange{Off: off, Size: d.size, ETag: d.etag, Name: d.name})
 	}
 	return r.dc.writeJSONObject(ctx, r.dst.Region, r.segContainer, rangesObject(g.Generation), g)
 }

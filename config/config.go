@@ -66,8 +66,9 @@ type Cloud struct {
 // Worker tunes the worker process.
 type Worker struct {
 	ActivityConcurrency int           `split_words:"true" default:"32"        desc:"activities run at once"`
-	CopyParallelism     int           `split_words:"true" default:"4"         desc:"parallel segment transfers per cross-region copy"`
-	CopySegmentSize     int64         `split_words:"true" default:"104857600" desc:"bytes per copied segment"`
+	CopyParallelism     int           `split_words:"true" default:"0"         desc:"parallel segment transfers per cross-region copy; 0 tunes them to the link while each copy runs"`
+	CopyMaxParallelism  int           `split_words:"true" default:"16"        desc:"ceiling of tuned parallelism (bounds each copy's connections and memory)"`
+	CopySegmentSize     int64         `split_words:"true" default:"1073741824" desc:"largest copied segment: source segments up to this size are copied whole and verified by their ETag"`
 	CopyVerify          bool          `split_words:"true"                     desc:"re-read each copy at the target to check its whole MD5"`
 	LineageRangeSize    int64         `split_words:"true" default:"4194304"   desc:"bytes per range of incremental (lineage) copies: smaller finds more unchanged bytes when changes are scattered (at least 1048576)"`
 	EstimateCopyRate    float64       `split_words:"true" default:"52428800"  desc:"bytes/s a cross-region copy is assumed to move, until the worker has measured its own"`
@@ -162,11 +163,9 @@ func (c Config) validateCommon() error {
 	if c.NATS.MaxDeliver < 1 {
 		errs = append(errs, "IMAGEFLOW_NATS_MAX_DELIVER must be at least 1")
 	}
-	if c.Worker.CopyParallelism < 1 || c.Worker.CopySegmentSize < 1<<20 {
-		errs = append(
-			errs,
-			"IMAGEFLOW_WORKER_COPY_PARALLELISM must be at least 1 and IMAGEFLOW_WORKER_COPY_SEGMENT_SIZE at least 1048576",
-		)
+	if c.Worker.CopyParallelism < 0 || c.Worker.CopyMaxParallelism < 1 || c.Worker.CopySegmentSize < 1<<20 {
+		errs = append(errs, "IMAGEFLOW_WORKER_COPY_PARALLELISM must be 0 (tuned) or more, "+
+			"IMAGEFLOW_WORKER_COPY_MAX_PARALLELISM at least 1 and IMAGEFLOW_WORKER_COPY_SEGMENT_SIZE at least 1048576")
 	}
 	switch strings.ToLower(c.Worker.LogLevel) {
 	case "debug", "info", "warn", "error":

@@ -1,0 +1,117 @@
+package cloud
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// streams bounds how many transfers run at once. The bound moves while a copy runs when the
+// parallelism is tuned (see tune).
+type streams struct {
+	mu     sync.Mutex
+	cond   *sync.Cond
+	limit  int
+	active int
+	done   bool
+}
+
+func newStreams(ctx context.Context, limit int) *streams {
+	s := &streams{limit: limit}
+	s.cond = sync.NewCond(&s.mu)
+	context.AfterFunc(ctx, func() {
+		s.mu.Lock()
+		s.done = true
+		s.cond.Broadcast()
+		s.mu.Unlock()
+	})
+	return s
+}
+
+// acquire waits for a free transfer; false once the copy is over. It returns the bound, which
+// the queue uses to size the piece this transfer takes.
+func (s *streams) acquire() (int, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for s.active >= s.limit && !s.done {
+		s.cond.Wait()
+	}
+	if s.done {
+		return 0, false
+	}
+	s.active++
+	return s.limit, true
+}
+
+func (s *streams) release() {
+	s.mu.Lock()
+	s.active--
+	s.cond.Broadcast()
+	s.mu.Unlock()
+}
+
+func (s *streams) set(limit int) {
+	s.mu.Lock()
+	s.limit = limit
+	s.cond.Broadcast()
+	s.mu.Unlock()
+}
+
+// Tuning: a copy with no fixed parallelism starts at startStreams transfers and doubles them
+// while the link rewards it. Each step is judged over tuneWindow, after tuneSettle lets new
+// transfers get past their first round trip.
+const (
+	startStreams = 4
+	tuneSettle   = 200 * time.Millisecond
+	tuneWindow   = 600 * time.Millisecond
+	// tuneGain is the share of the proportional gain a step must bring to be kept: doubling
+	// from 4 to 8 is kept when the rate grows by at least half of 4 transfers' worth.
+	tuneGain = 0.5
+)
+
+// tune finds the parallelism the link rewards, up to ceiling: it doubles the transfers while the
+// measured rate grows by at least tuneGain of what the added transfers would bring at the
+// current rate per transfer, and steps back to the best bound once a step does not pay (a
+// per-connection cap rewards more transfers; a shared bottleneck, such as this machine's cores
+// or one link's bandwidth, does not). It stops when every piece is handed out.
+func (r *copyRun) tune(ctx context.Context, s *streams, q *queue, ceiling int) {
+	s.mu.Lock()
+	limit := s.limit
+	s.mu.Unlock()
+	best, bestRate := limit, 0.0
+	for {
+		if sleepCtx(ctx, tuneSettle) != nil {
+			return
+		}
+		before, t0 := r.moved(), time.Now()
+		if sleepCtx(ctx, tuneWindow) != nil || q.empty() {
+			return
+		}
+		rate := float64(r.moved()-before) / time.Since(t0).Seconds()
+		if bestRate > 0 && rate < bestRate*(1+tuneGain*float64(limit-best)/float64(best)) {
+			s.set(best)
+			r.chose(best)
+			return
+		}
+		best, bestRate = limit, rate
+		if limit >= ceiling {
+			return
+		}
+		limit = min(ceiling, limit*2)
+		s.set(limit)
+		r.chose(limit)
+	}
+}
+
+// moved is the bytes this attempt has put on the link so far, finished or not.
+func (r *copyRun) moved() int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.prog.BytesSent + r.prog.BytesInFlight
+}
+
+func (r *copyRun) chose(n int) {
+	r.mu.Lock()
+	r.prog.Parallelism = n
+	r.mu.Unlock()
+}

@@ -1,0 +1,95 @@
+package cloud
+
+import (
+	"context"
+	"testing"
+
+	"github.com/imageflow/imageflow/emulator"
+)
+
+// TestQueueCutsOnlyTheTail hands out 1 GiB of whole 64 MiB source segments to 4 transfers: the
+// pieces stay whole (their MD5 known) while the bytes left are plenty, shrink toward the end so
+// the last round is shared, never below minPiece, and cover every byte once.
+func TestQueueCutsOnlyTheTail(t *testing.T) {
+	q := newQueue(context.Background(), true)
+	for off := int64(0); off < gib; off += 64 << 20 {
+		q.add(piece{off: off, size: 64 << 20, wantETag: "e"})
+	}
+	q.close()
+	var pos int64
+	var whole, cut int
+	for {
+		p, wasCut, ok := q.next(4)
+		if !ok {
+			break
+		}
+		if p.off != pos {
+			t.Fatalf("piece at %d, want %d", p.off, pos)
+		}
+		pos = p.end()
+		if wasCut && p.wantETag != "" {
+			t.Fatalf("cut piece %+v keeps the whole segment's MD5", p)
+		}
+		if p.size == 64<<20 && p.wantETag != "" {
+			whole++
+			if cut > 0 {
+				t.Fatalf("a whole segment after a cut one: the cuts are not at the end")
+			}
+			continue
+		}
+		cut++
+		if p.size < minPiece && pos != gib {
+			t.Fatalf("cut piece of %d bytes, below %d", p.size, minPiece)
+		}
+	}
+	if pos != gib {
+		t.Fatalf("pieces cover %d bytes, want %d", pos, gib)
+	}
+	if whole < 10 || cut < 4 {
+		t.Fatalf("%d whole and %d cut pieces: want most whole and the last round shared", whole, cut)
+	}
+}
+
+// TestQueueLeavesLineagePiecesWhole: a lineage's ranges must line up between generations.
+func TestQueueLeavesLineagePiecesWhole(t *testing.T) {
+	q := newQueue(context.Background(), false)
+	q.add(piece{off: 0, size: 64 << 20}, piece{off: 64 << 20, size: 64 << 20})
+	q.close()
+	for range 2 {
+		if p, cut, ok := q.next(16); !ok || cut || p.size != 64<<20 {
+			t.Fatalf("piece %+v cut %v ok %v", p, cut, ok)
+		}
+	}
+}
+
+// TestTuningFindsAPerConnectionCap copies over a link capped per connection, the shape of a
+// long-distance link where each TCP stream is bound by its window: more transfers pay, so tuning
+// must go past its start of 4. (Bench row 2 measures what it chooses on loopback.)
+func TestTuningFindsAPerConnectionCap(t *testing.T) {
+	e := startEmu(t, func(c *emulator.Config) {
+		c.Images = []emulator.SeedImage{{Name: "big-01", Size: 256 << 20}}
+		c.ExportSegmentSize = 32 << 20
+	})
+	c := connect(t, e, "demo")
+	img, src := exportImage(t, c, "big-01", "exports")
+	for _, f := range []emulator.Fault{
+		{Kind: "bandwidth", Region: "IAD", Service: "files", Method: "PUT", BytesPerSecond: 6 << 20},
+		{Kind: "latency", Region: "IAD", Service: "files", Latency: "20ms"},
+	} {
+		if err := e.AddFault(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dst := ObjectRef{Region: "IAD", Container: "in", Object: "capped.vhd"}
+	res, err := c.CopyAcrossRegions(context.Background(), src, dst, CopyOptions{MaxParallelism: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Parallelism <= startStreams {
+		t.Fatalf("tuning stayed at %d transfers on a per-connection cap", res.Parallelism)
+	}
+	if got := md5Of(t, c, dst, img.Size); got != img.Checksum {
+		t.Fatalf("target MD5 %s, want %s", got, img.Checksum)
+	}
+	t.Logf("per-connection cap: tuning chose %d transfers, %d segments", res.Parallelism, res.Segments)
+}
