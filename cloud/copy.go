@@ -269,6 +269,9 @@ func (r *copyRun) transfer(ctx context.Context, todo []piece) error {
 		ceiling = r.opts.MaxParallelism
 	}
 	s := newStreams(ctx, r.prog.Parallelism)
+	if r.opts.Parallelism <= 0 {
+		s.startTuning(min(ceiling, tuneReach*r.prog.Parallelism)) // before the first piece goes
+	}
 	var wg sync.WaitGroup
 	for range ceiling {
 		wg.Go(func() {

@@ -14,10 +14,14 @@ type streams struct {
 	limit  int
 	active int
 	done   bool
+	// tuning, while set, sizes pieces for up to reach transfers rather than limit: the first
+	// transfers must not take every byte before tuning has added the others.
+	tuning bool
+	reach  int
 }
 
 func newStreams(ctx context.Context, limit int) *streams {
-	s := &streams{limit: limit}
+	s := &streams{limit: limit, reach: limit}
 	s.cond = sync.NewCond(&s.mu)
 	context.AfterFunc(ctx, func() {
 		s.mu.Lock()
@@ -28,8 +32,8 @@ func newStreams(ctx context.Context, limit int) *streams {
 	return s
 }
 
-// acquire waits for a free transfer; false once the copy is over. It returns the bound, which
-// the queue uses to size the piece this transfer takes.
+// acquire waits for a free transfer; false once the copy is over. It returns how many
+// transfers the bytes left may be shared among, which sizes the piece this transfer takes.
 func (s *streams) acquire() (int, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -40,6 +44,9 @@ func (s *streams) acquire() (int, bool) {
 		return 0, false
 	}
 	s.active++
+	if s.tuning {
+		return max(s.limit, s.reach), true
+	}
 	return s.limit, true
 }
 
@@ -57,16 +64,31 @@ func (s *streams) set(limit int) {
 	s.mu.Unlock()
 }
 
+// startTuning sizes pieces for as many as reach transfers until settled is called.
+func (s *streams) startTuning(reach int) {
+	s.mu.Lock()
+	s.tuning, s.reach = true, reach
+	s.mu.Unlock()
+}
+
+func (s *streams) settled() {
+	s.mu.Lock()
+	s.tuning = false
+	s.mu.Unlock()
+}
+
 // Tuning: a copy with no fixed parallelism starts at startStreams transfers and doubles them
 // while the link rewards it. Each step is judged over tuneWindow, after tuneSettle lets new
 // transfers get past their first round trip.
 const (
 	startStreams = 4
-	tuneSettle   = 200 * time.Millisecond
-	tuneWindow   = 600 * time.Millisecond
+	tuneSettle   = 100 * time.Millisecond
+	tuneWindow   = 400 * time.Millisecond
 	// tuneGain is the share of the proportional gain a step must bring to be kept: doubling
 	// from 4 to 8 is kept when the rate grows by at least half of 4 transfers' worth.
 	tuneGain = 0.5
+	// tuneReach is how many times the running transfers pieces are sized for while tuning.
+	tuneReach = 4
 )
 
 // tune finds the parallelism the link rewards, up to ceiling: it doubles the transfers while the
@@ -74,10 +96,15 @@ const (
 // current rate per transfer, and steps back to the best bound once a step does not pay (a
 // per-connection cap rewards more transfers; a shared bottleneck, such as this machine's cores
 // or one link's bandwidth, does not). It stops when every piece is handed out.
+//
+// While it tunes, pieces are sized as if four times the transfers ran (up to the ceiling), so
+// transfers added later find bytes left to take.
 func (r *copyRun) tune(ctx context.Context, s *streams, q *queue, ceiling int) {
+	defer s.settled()
 	s.mu.Lock()
 	limit := s.limit
 	s.mu.Unlock()
+	s.startTuning(min(ceiling, tuneReach*limit))
 	best, bestRate := limit, 0.0
 	for {
 		if sleepCtx(ctx, tuneSettle) != nil {
@@ -99,6 +126,7 @@ func (r *copyRun) tune(ctx context.Context, s *streams, q *queue, ceiling int) {
 		}
 		limit = min(ceiling, limit*2)
 		s.set(limit)
+		s.startTuning(min(ceiling, tuneReach*limit))
 		r.chose(limit)
 	}
 }

@@ -108,6 +108,9 @@ type Emulator struct {
 	mu    sync.Mutex
 	st    *state
 	stats stats
+	dirty bool          // the state changed since it was last written (under mu)
+	kick  chan struct{} // wakes the saver
+	saver sync.WaitGroup
 
 	tasksWG   sync.WaitGroup
 	closing   chan struct{}
@@ -138,7 +141,8 @@ func New(cfg Config) (*Emulator, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	e := &Emulator{cfg: cfg, startTTL: cfg.TokenTTL, log: cfg.Logger, closing: make(chan struct{})}
+	e := &Emulator{cfg: cfg, startTTL: cfg.TokenTTL, log: cfg.Logger, closing: make(chan struct{}),
+		kick: make(chan struct{}, 1)}
 	faults, err := newFaultSet(cfg.Faults, e.regionNames())
 	if err != nil {
 		return nil, err
@@ -170,6 +174,8 @@ func New(cfg Config) (*Emulator, error) {
 		}
 	}
 	e.resumeTasks()
+	e.saver.Add(1)
+	go e.saveLoop()
 	return e, nil
 }
 
@@ -201,6 +207,7 @@ func (e *Emulator) Close() error {
 			err = e.srv.close()
 		}
 		e.tasksWG.Wait()
+		e.saver.Wait()
 		e.mu.Lock()
 		if serr := e.saveLocked(); serr != nil && err == nil {
 			err = serr
@@ -257,11 +264,42 @@ func (e *Emulator) saveLocked() error {
 	return nil
 }
 
-// commit saves after a mutation made under e.mu; a failure is logged, the request still succeeds
-// because the in-memory state is already changed.
+// saveDelay gathers changes into one write of the state. Writing the whole state after every
+// change made a burst of N changes cost N writes of a state that grows with N: ten thousand share
+// offers took minutes. A crash of the process loses at most this much; Close writes the rest.
+const saveDelay = 50 * time.Millisecond
+
+// commit records a mutation made under e.mu; the saver writes it within saveDelay.
 func (e *Emulator) commit() {
-	if err := e.saveLocked(); err != nil {
-		e.log.Error("save state", "err", err)
+	e.dirty = true
+	select {
+	case e.kick <- struct{}{}:
+	default: // a write is already due
+	}
+}
+
+// saveLoop writes the state after changes, at most once per saveDelay, until Close.
+func (e *Emulator) saveLoop() {
+	defer e.saver.Done()
+	for {
+		select {
+		case <-e.closing:
+			return
+		case <-e.kick:
+		}
+		select {
+		case <-e.closing:
+			return
+		case <-time.After(saveDelay):
+		}
+		e.mu.Lock()
+		if e.dirty {
+			e.dirty = false
+			if err := e.saveLocked(); err != nil {
+				e.log.Error("save state", "err", err)
+			}
+		}
+		e.mu.Unlock()
 	}
 }
 
