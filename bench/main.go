@@ -51,7 +51,7 @@ func main() {
 	runs := flag.Int("runs", 3, "times each transfer of rows 1 and 2 runs; the table shows the median and the spread")
 	flag.Parse()
 	sz := sizes{loopback: 2 << 30, slow: 512 << 20, memSmall: 1 << 30, memLarge: 4 << 30, lineage: 1 << 30,
-		events: 2000, shares: 1000}
+		events: 2000, shares: 10000}
 	if *quick {
 		sz = sizes{
 			loopback: 256 << 20,

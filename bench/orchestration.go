@@ -74,7 +74,7 @@ func (e *env) eventStarts(ctx context.Context) ([]row, error) {
 	direct := time.Since(start)
 
 	pub := events.NewPublisher(e.js, subjects, "bench")
-	if _, err := events.EnsureStream(ctx, e.js, "IMAGEFLOW", subjects); err != nil {
+	if _, err := events.EnsureStream(ctx, e.js, "IMAGEFLOW", subjects, 1); err != nil {
 		return nil, err
 	}
 	if err := parallel(n, conc, func(i int) error {

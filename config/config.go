@@ -32,18 +32,19 @@ type Temporal struct {
 
 // NATS says where events come from and go to.
 type NATS struct {
-	URL           string        `split_words:"true" default:"nats://localhost:4222" desc:"NATS server URL(s), comma-separated"`
-	User          string        `split_words:"true"                                 desc:"NATS user"`
-	Password      Secret        `split_words:"true"                                 desc:"NATS password"`
-	CredsFile     string        `split_words:"true"                                 desc:"NATS credentials file (JWT and NKey)"`
-	TLSCert       string        `split_words:"true"                                 desc:"client certificate file for NATS TLS"`
-	TLSKey        string        `split_words:"true"                                 desc:"client key file for NATS TLS"`
-	CAFile        string        `split_words:"true"                                 desc:"CA bundle to verify the NATS server"`
-	SubjectPrefix string        `split_words:"true" default:"imageflow"             desc:"subject prefix: <prefix>.cmd.*, <prefix>.evt.*, <prefix>.dlq"`
-	Stream        string        `split_words:"true" default:"IMAGEFLOW"             desc:"JetStream stream holding commands and events"`
-	MaxDeliver    int           `split_words:"true" default:"5"                     desc:"deliveries of one event before it is dead-lettered"`
-	AckWait       time.Duration `split_words:"true" default:"30s"                   desc:"time to handle an event before it is redelivered"`
-	Disabled      bool          `split_words:"true"                                 desc:"run without NATS: no event bridge, facts are only logged"`
+	URL            string        `split_words:"true" default:"nats://localhost:4222" desc:"NATS server URL(s), comma-separated"`
+	User           string        `split_words:"true"                                 desc:"NATS user"`
+	Password       Secret        `split_words:"true"                                 desc:"NATS password"`
+	CredsFile      string        `split_words:"true"                                 desc:"NATS credentials file (JWT and NKey)"`
+	TLSCert        string        `split_words:"true"                                 desc:"client certificate file for NATS TLS"`
+	TLSKey         string        `split_words:"true"                                 desc:"client key file for NATS TLS"`
+	CAFile         string        `split_words:"true"                                 desc:"CA bundle to verify the NATS server"`
+	SubjectPrefix  string        `split_words:"true" default:"imageflow"             desc:"subject prefix: <prefix>.cmd.*, <prefix>.evt.*, <prefix>.dlq"`
+	Stream         string        `split_words:"true" default:"IMAGEFLOW"             desc:"JetStream stream holding commands and events"`
+	StreamReplicas int           `split_words:"true" default:"1"                     desc:"the stream's replicas in a NATS cluster (3 in production: a node lost loses no event)"`
+	MaxDeliver     int           `split_words:"true" default:"5"                     desc:"deliveries of one event before it is dead-lettered"`
+	AckWait        time.Duration `split_words:"true" default:"30s"                   desc:"time to handle an event before it is redelivered"`
+	Disabled       bool          `split_words:"true"                                 desc:"run without NATS: no event bridge, facts are only logged"`
 }
 
 // Cloud is the account the worker acts as. Every job runs with these credentials only.
@@ -160,6 +161,9 @@ func (c Config) validateCommon() error {
 	if (c.NATS.TLSCert == "") != (c.NATS.TLSKey == "") {
 		errs = append(errs, "IMAGEFLOW_NATS_TLS_CERT and IMAGEFLOW_NATS_TLS_KEY go together")
 	}
+	if c.NATS.StreamReplicas < 1 || c.NATS.StreamReplicas > 5 {
+		errs = append(errs, "IMAGEFLOW_NATS_STREAM_REPLICAS must be 1 to 5 (JetStream's limit)")
+	}
 	if c.NATS.MaxDeliver < 1 {
 		errs = append(errs, "IMAGEFLOW_NATS_MAX_DELIVER must be at least 1")
 	}
@@ -194,9 +198,10 @@ type Var struct {
 }
 
 // NotSettings are IMAGEFLOW_* variables that belong to the project's tools, not to the worker:
-// a shell that runs the long tests exports IMAGEFLOW_LONG_TESTS, and the workers those tests
-// start inherit it. They are accepted and ignored.
-var NotSettings = []string{"IMAGEFLOW_LONG_TESTS"}
+// a shell that runs the long tests exports IMAGEFLOW_LONG_TESTS (or, for Temporal on PostgreSQL,
+// IMAGEFLOW_TEST_TEMPORAL_POSTGRES), and the workers those tests start inherit it. They are
+// accepted and ignored.
+var NotSettings = []string{"IMAGEFLOW_LONG_TESTS", "IMAGEFLOW_TEST_TEMPORAL_POSTGRES"}
 
 func checkUnknown() error {
 	known := map[string]bool{}

@@ -38,6 +38,8 @@ func main() {
 	flag.BoolVar(&o.fresh, "fresh", false, "delete the state folder first")
 	flag.Int64Var(&o.taskRate, "task-bytes-per-second", 0, "make the emulator's export and import tasks take "+
 		"size/rate, as the cloud's do (0: a fixed short time); the workers estimate with this rate too")
+	flag.StringVar(&o.temporalPostgres, "temporal-postgres", "", "store Temporal in PostgreSQL instead of "+
+		"SQLite: postgres://user:password@host:port/database (created with Temporal's schema when missing)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -50,6 +52,7 @@ type options struct {
 	temporalPort, uiPort, natsPort, emulatorPort int
 	demo, exitAfterDemo, fresh                   bool
 	taskRate                                     int64 // emulator task bytes per second; 0 for quick tasks
+	temporalPostgres                             string
 }
 
 func defaultOptions() options {

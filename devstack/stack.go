@@ -124,9 +124,10 @@ func (s *stack) checkPorts() error {
 func (s *stack) startTemporal() (string, error) {
 	t, err := devserver.StartTemporal(
 		devserver.TemporalOptions{
-			DBPath: filepath.Join(s.o.dir, "temporal.db"),
-			Host:   s.o.host,
-			Port:   s.o.temporalPort,
+			DBPath:      filepath.Join(s.o.dir, "temporal.db"),
+			PostgresURL: s.o.temporalPostgres,
+			Host:        s.o.host,
+			Port:        s.o.temporalPort,
 		},
 	)
 	if err != nil {

@@ -50,8 +50,11 @@ var ErrRejected = errors.New("rejected")
 
 // BridgeConfig sets up a bridge for one worker: one account, one task queue, one durable consumer.
 type BridgeConfig struct {
-	Subjects  Subjects
-	Stream    string
+	Subjects Subjects
+	Stream   string
+	// Replicas is the stream's replication in a NATS cluster (default 1; 3 in production, so a
+	// node lost loses no event). The durable consumer follows the stream's.
+	Replicas  int
 	Tenant    string // the worker's account; commands for other tenants are left to their workers
 	TaskQueue string
 	// Consumer is the durable consumer's name (default "imageflow-<tenant>").
@@ -91,14 +94,17 @@ type Bridge struct {
 }
 
 // EnsureStream creates or updates the stream holding commands, facts and dead letters, with a
-// two-minute duplicate window for publishers' message ids.
-func EnsureStream(ctx context.Context, js jetstream.JetStream, name string, s Subjects) (jetstream.Stream, error) {
+// two-minute duplicate window for publishers' message ids, on replicas nodes of a cluster (at
+// least 1).
+func EnsureStream(ctx context.Context, js jetstream.JetStream, name string, s Subjects,
+	replicas int) (jetstream.Stream, error) {
 	st, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:       name,
 		Subjects:   []string{s.Prefix + ".cmd.>", s.Prefix + ".evt.>", s.DLQ()},
 		Storage:    jetstream.FileStorage,
 		Duplicates: 2 * time.Minute,
 		MaxAge:     7 * 24 * time.Hour,
+		Replicas:   max(replicas, 1),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create or update stream %s: %w", name, err)
@@ -129,7 +135,7 @@ func NewBridge(ctx context.Context, js jetstream.JetStream, t Temporal, cfg Brid
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	st, err := EnsureStream(ctx, js, cfg.Stream, cfg.Subjects)
+	st, err := EnsureStream(ctx, js, cfg.Stream, cfg.Subjects, cfg.Replicas)
 	if err != nil {
 		return nil, err
 	}

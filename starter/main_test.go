@@ -38,7 +38,7 @@ func setup(t *testing.T) *harness {
 func harnessFor(t *testing.T, env *testenv.Env) *harness {
 	return &harness{t: t, env: env, cfg: config.Config{
 		Temporal: config.Temporal{
-			Address:   env.Temporal.GetFrontendHostPort(),
+			Address:   env.TemporalAddr,
 			Namespace: env.Namespace,
 			TaskQueue: testenv.TaskQueue("demo"),
 		},

@@ -111,6 +111,7 @@ func run(ctx context.Context, cfg config.Config, logger *slog.Logger, ready chan
 			CopyRate: w.EstimateCopyRate, TaskRate: w.EstimateTaskRate, LineageRangeSize: w.LineageRangeSize,
 			Peers: peers},
 		Events: events.BridgeConfig{Subjects: events.Subjects{Prefix: cfg.NATS.SubjectPrefix}, Stream: cfg.NATS.Stream,
+			Replicas:   cfg.NATS.StreamReplicas,
 			MaxDeliver: cfg.NATS.MaxDeliver, AckWait: cfg.NATS.AckWait, SearchAttributes: sa, AutoAccept: w.AutoAccept,
 			AcceptPolicy: workflows.AcceptPolicy{
 				TrustedProducers: w.TrustedProducers,

@@ -31,7 +31,7 @@ func TestWorkerProcess(t *testing.T) {
 	addr := freeAddr(t)
 	cfg := config.Config{
 		Temporal: config.Temporal{
-			Address:   env.Temporal.GetFrontendHostPort(),
+			Address:   env.TemporalAddr,
 			Namespace: env.Namespace,
 			TaskQueue: "imageflow-demo",
 		},

@@ -33,10 +33,14 @@ import (
 
 // TemporalOptions configure the embedded server.
 type TemporalOptions struct {
-	DBPath    string // SQLite file; created with the schema when missing
-	Host      string // address to bind, default 127.0.0.1
-	Port      int    // frontend gRPC port (7233 for the temporal CLI)
-	Namespace string // created when missing, default "default"
+	DBPath string // SQLite file; created with the schema when missing
+	// PostgresURL, when set, stores everything in PostgreSQL instead of DBPath:
+	// postgres://user:password@host:port/database (and <database>_visibility), each created with
+	// Temporal's schema when missing.
+	PostgresURL string
+	Host        string // address to bind, default 127.0.0.1
+	Port        int    // frontend gRPC port (7233 for the temporal CLI)
+	Namespace   string // created when missing, default "default"
 	// LogLevel of the server's own log on stderr; empty keeps it silent (it is chatty even at
 	// error level when shutting down).
 	LogLevel string
@@ -47,6 +51,39 @@ type Temporal struct {
 	srv       temporal.Server
 	Address   string // host:port of the frontend
 	Namespace string
+	postgres  bool // the namespace is registered through the frontend after the start
+}
+
+// prepareStore makes the store ready: the SQLite file with its schema and the namespace, or
+// the PostgreSQL databases with theirs.
+func prepareStore(o TemporalOptions) (config.Persistence, error) {
+	if o.PostgresURL != "" {
+		return postgresPersistence(o.PostgresURL)
+	}
+	if err := os.MkdirAll(filepath.Dir(o.DBPath), 0o755); err != nil {
+		return config.Persistence{}, fmt.Errorf("make folder for %s: %w", o.DBPath, err)
+	}
+	sqlCfg := &config.SQL{PluginName: sqliteplugin.PluginName, DatabaseName: o.DBPath,
+		ConnectAttributes: map[string]string{"mode": "rwc", "journal_mode": "wal", "synchronous": "normal"}}
+	if _, err := os.Stat(o.DBPath); errors.Is(err, os.ErrNotExist) {
+		if err := sqlite.SetupSchema(sqlCfg); err != nil {
+			return config.Persistence{}, fmt.Errorf("create Temporal schema in %s: %w", o.DBPath, err)
+		}
+	}
+	attrs := map[string]enumspb.IndexedValueType{}
+	for _, k := range workflows.SearchAttributeKeys {
+		attrs[k.GetName()] = k.GetValueType()
+	}
+	ns, err := sqlite.NewNamespaceConfig("active", o.Namespace, false, attrs)
+	if err != nil {
+		return config.Persistence{}, err
+	}
+	// Does nothing for a namespace that exists; its search attributes are added after start.
+	if err := sqlite.CreateNamespaces(sqlCfg, ns); err != nil {
+		return config.Persistence{}, fmt.Errorf("create namespace %s: %w", o.Namespace, err)
+	}
+	return config.Persistence{DefaultStore: "sqlite", VisibilityStore: "sqlite", NumHistoryShards: 1,
+		DataStores: map[string]config.DataStore{"sqlite": {SQL: sqlCfg}}}, nil
 }
 
 // PortFree reports a clear error when something already listens on addr.
@@ -84,29 +121,11 @@ func StartTemporal(o TemporalOptions) (*Temporal, error) {
 	if err := PortFree("Temporal", frontend); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(filepath.Dir(o.DBPath), 0o755); err != nil {
-		return nil, fmt.Errorf("make folder for %s: %w", o.DBPath, err)
-	}
-	sqlCfg := &config.SQL{PluginName: sqliteplugin.PluginName, DatabaseName: o.DBPath,
-		ConnectAttributes: map[string]string{"mode": "rwc", "journal_mode": "wal", "synchronous": "normal"}}
-	if _, err := os.Stat(o.DBPath); errors.Is(err, os.ErrNotExist) {
-		if err := sqlite.SetupSchema(sqlCfg); err != nil {
-			return nil, fmt.Errorf("create Temporal schema in %s: %w", o.DBPath, err)
-		}
-	}
-	attrs := map[string]enumspb.IndexedValueType{}
-	for _, k := range workflows.SearchAttributeKeys {
-		attrs[k.GetName()] = k.GetValueType()
-	}
-	ns, err := sqlite.NewNamespaceConfig("active", o.Namespace, false, attrs)
+	persistence, err := prepareStore(o)
 	if err != nil {
 		return nil, err
 	}
-	// Does nothing for a namespace that exists; its search attributes are added after start.
-	if err := sqlite.CreateNamespaces(sqlCfg, ns); err != nil {
-		return nil, fmt.Errorf("create namespace %s: %w", o.Namespace, err)
-	}
-	cfg, hosts, err := serverConfig(o, sqlCfg)
+	cfg, hosts, err := serverConfig(o, persistence)
 	if err != nil {
 		return nil, err
 	}
@@ -131,7 +150,7 @@ func StartTemporal(o TemporalOptions) (*Temporal, error) {
 	if err := srv.Start(); err != nil {
 		return nil, fmt.Errorf("start Temporal server: %w", err)
 	}
-	t := &Temporal{srv: srv, Address: frontend, Namespace: o.Namespace}
+	t := &Temporal{srv: srv, Address: frontend, Namespace: o.Namespace, postgres: o.PostgresURL != ""}
 	if err := t.registerSearchAttributes(); err != nil {
 		_ = srv.Stop()
 		return nil, err
@@ -154,6 +173,11 @@ func (t *Temporal) registerSearchAttributes() error {
 		return fmt.Errorf("connect to the embedded Temporal: %w", err)
 	}
 	defer c.Close()
+	if t.postgres {
+		if err := registerNamespace(ctx, c.WorkflowService(), t.Namespace); err != nil {
+			return err
+		}
+	}
 	return searchattr.Register(ctx, c, t.Namespace)
 }
 
@@ -162,7 +186,7 @@ func (t *Temporal) Stop() error { return t.srv.Stop() }
 
 func serverConfig(
 	o TemporalOptions,
-	sqlCfg *config.SQL,
+	persistence config.Persistence,
 ) (*config.Config, map[primitives.ServiceName]static.Hosts, error) {
 	ports := map[string]int{"frontend": o.Port}
 	for _, s := range []string{"history", "matching", "worker", "frontend-http"} {
@@ -184,8 +208,7 @@ func serverConfig(
 		Global: config.Global{
 			Membership: config.Membership{MaxJoinDuration: 30 * time.Second, BroadcastAddress: o.Host},
 		},
-		Persistence: config.Persistence{DefaultStore: "sqlite", VisibilityStore: "sqlite", NumHistoryShards: 1,
-			DataStores: map[string]config.DataStore{"sqlite": {SQL: sqlCfg}}},
+		Persistence: persistence,
 		ClusterMetadata: &cluster.Config{EnableGlobalNamespace: false, FailoverVersionIncrement: 10,
 			MasterClusterName: "active", CurrentClusterName: "active",
 			ClusterInformation: map[string]cluster.ClusterInformation{

@@ -35,7 +35,7 @@ func TestOperatorGuide(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, "../../starter").CombinedOutput(); err != nil {
 		t.Fatalf("build the starter: %v\n%s", err, out)
 	}
-	vars := []string{"IMAGEFLOW_TEMPORAL_ADDRESS=" + env.Temporal.GetFrontendHostPort(),
+	vars := []string{"IMAGEFLOW_TEMPORAL_ADDRESS=" + env.TemporalAddr,
 		"IMAGEFLOW_TEMPORAL_NAMESPACE=" + env.Namespace, "IMAGEFLOW_NATS_URL=" + env.NATSURL}
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "IMAGEFLOW_") {

@@ -97,13 +97,15 @@ func TestWorkerKilledMidCopy(t *testing.T) {
 }
 
 // TestTemporalRestartMidMigration stops the persistent (SQLite) Temporal server of devstack in the
-// middle of a migration and starts it again on the same file: the run continues and completes.
+// middle of a migration and starts it again on the same file (or, under internal/temporalpg,
+// the same PostgreSQL database): the run continues and completes.
 func TestTemporalRestartMidMigration(t *testing.T) {
 	dir := t.TempDir()
 	port := testenv.FreePortRun(t, 7)
+	pg := testenv.TemporalPostgres(t)
 	startTemporal := func() *devserver.Temporal {
 		ts, err := devserver.StartTemporal(
-			devserver.TemporalOptions{DBPath: filepath.Join(dir, "temporal.db"), Port: port},
+			devserver.TemporalOptions{DBPath: filepath.Join(dir, "temporal.db"), PostgresURL: pg, Port: port},
 		)
 		if err != nil {
 			t.Fatal(err)

@@ -67,7 +67,7 @@ func startWorker(t *testing.T, env *testenv.Env, user, queue string, logs *teste
 	cmd := exec.Command(worker(t))
 	cmd.Env = append(
 		os.Environ(),
-		"IMAGEFLOW_TEMPORAL_ADDRESS="+env.Temporal.GetFrontendHostPort(),
+		"IMAGEFLOW_TEMPORAL_ADDRESS="+env.TemporalAddr,
 		"IMAGEFLOW_TEMPORAL_NAMESPACE="+env.Namespace,
 		"IMAGEFLOW_TEMPORAL_TASK_QUEUE="+queue,
 		"IMAGEFLOW_NATS_URL="+env.NATSURL,

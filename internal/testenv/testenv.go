@@ -1,11 +1,17 @@
 // Package testenv gives an integration test the whole system in one call: a real Temporal server
 // (temporaltest, with imageflow's search attributes), a real NATS server with JetStream, and the
 // cloud emulator, plus helpers that start imageflow workers for the emulator's accounts.
+//
+// With IMAGEFLOW_TEST_TEMPORAL_POSTGRES set to a PostgreSQL URL, Temporal stores everything in a
+// fresh database on that server instead (internal/temporalpg/run.sh starts one).
 package testenv
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"net/url"
+	"os"
 	"testing"
 	"time"
 
@@ -20,6 +26,7 @@ import (
 	"github.com/imageflow/imageflow/cloud"
 	"github.com/imageflow/imageflow/emulator"
 	"github.com/imageflow/imageflow/events"
+	"github.com/imageflow/imageflow/internal/devserver"
 	"github.com/imageflow/imageflow/internal/runner"
 	"github.com/imageflow/imageflow/internal/searchattr"
 	"github.com/imageflow/imageflow/workflows"
@@ -27,13 +34,14 @@ import (
 
 // Env is one test's world. Everything stops when the test ends.
 type Env struct {
-	Temporal  *temporaltest.TestServer
-	Client    client.Client
-	Namespace string
-	NATS      *natsserver.Server
-	NATSURL   string
-	Emulator  *emulator.Emulator
-	t         testing.TB
+	// TemporalAddr is the frontend's host:port.
+	TemporalAddr string
+	Client       client.Client
+	Namespace    string
+	NATS         *natsserver.Server
+	NATSURL      string
+	Emulator     *emulator.Emulator
+	t            testing.TB
 }
 
 // Options adjust the world.
@@ -49,12 +57,17 @@ func New(t *testing.T, opts ...Options) *Env {
 	if len(opts) > 0 {
 		o = opts[0]
 	}
-	quiet := tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))
-	ts := temporaltest.NewServer(
-		temporaltest.WithT(t),
-		temporaltest.WithBaseClientOptions(client.Options{Logger: quiet}),
-	)
-	e := &Env{Temporal: ts, Client: ts.GetDefaultClient(), Namespace: ts.GetDefaultNamespace(), t: t}
+	e := &Env{t: t}
+	if os.Getenv(PostgresVar) != "" {
+		e.startTemporalOnPostgres()
+	} else {
+		quiet := tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))
+		ts := temporaltest.NewServer(
+			temporaltest.WithT(t),
+			temporaltest.WithBaseClientOptions(client.Options{Logger: quiet}),
+		)
+		e.TemporalAddr, e.Client, e.Namespace = ts.GetFrontendHostPort(), ts.GetDefaultClient(), ts.GetDefaultNamespace()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := searchattr.Register(ctx, e.Client, e.Namespace); err != nil {
@@ -79,6 +92,42 @@ func New(t *testing.T, opts ...Options) *Env {
 	t.Cleanup(func() { _ = emu.Close() })
 	e.Emulator = emu
 	return e
+}
+
+// PostgresVar names the variable that puts the tests' Temporal on PostgreSQL.
+const PostgresVar = "IMAGEFLOW_TEST_TEMPORAL_POSTGRES"
+
+// TemporalPostgres is a new database's URL on the PostgreSQL server PostgresVar names, for a
+// test that starts Temporal itself; "" when the variable is unset (use SQLite).
+func TemporalPostgres(t testing.TB) string {
+	base := os.Getenv(PostgresVar)
+	if base == "" {
+		return ""
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatalf("%s: %v", PostgresVar, err)
+	}
+	u.Path = fmt.Sprintf("/imageflow_%d_%d", os.Getpid(), time.Now().UnixNano())
+	return u.String()
+}
+
+// startTemporalOnPostgres runs the embedded Temporal server on a new database of the PostgreSQL
+// server PostgresVar names.
+func (e *Env) startTemporalOnPostgres() {
+	t := e.t
+	ts, err := devserver.StartTemporal(devserver.TemporalOptions{PostgresURL: TemporalPostgres(t), Port: FreePort(t)})
+	if err != nil {
+		t.Fatalf("Temporal on PostgreSQL: %v", err)
+	}
+	t.Cleanup(func() { _ = ts.Stop() })
+	c, err := client.Dial(client.Options{HostPort: ts.Address, Namespace: ts.Namespace,
+		Logger: tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	e.TemporalAddr, e.Client, e.Namespace = ts.Address, c, ts.Namespace
 }
 
 // StartNATS runs an embedded NATS server with JetStream storing under dir.
