@@ -155,6 +155,8 @@ type FinishMigrationInput struct {
 
 // FinishMigration deletes intermediate objects (when asked) and publishes the final fact.
 func (a *Activities) FinishMigration(ctx context.Context, in FinishMigrationInput) (int, error) {
+	hb := startBeat(ctx, nil)
+	defer hb.stop()
 	n := 0
 	for _, c := range []*CleanupInput{in.Cleanup, in.TargetCleanup} {
 		if c == nil {

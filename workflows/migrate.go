@@ -594,7 +594,10 @@ func (m *migration) finish(ctx workflow.Context, err error) {
 	}
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	var n int
-	if ferr := workflow.ExecuteActivity(withActivity(dctx, "clean up and announce "+typ, 30*time.Minute), a.FinishMigration, in).Get(dctx, &n); ferr != nil {
+	// Cleanup may delete thousands of objects: it heartbeats, so a worker that dies in it hands
+	// it on within the heartbeat timeout rather than the half hour it may take.
+	fctx := withLongActivity(dctx, "clean up and announce "+typ, 30*time.Minute, m.in.HeartbeatTimeout.D())
+	if ferr := workflow.ExecuteActivity(fctx, a.FinishMigration, in).Get(dctx, &n); ferr != nil {
 		workflow.GetLogger(ctx).
 			Warn("cleanup failed; intermediate objects remain", "container", m.container, "error", ferr)
 		publish(dctx, typ, runKey(ctx)+":"+typ, data)
