@@ -76,6 +76,13 @@ func setup(ctx context.Context, dir string, sz sizes, run func(int) bool) (*env,
 			emulator.SeedImage{Name: "bench-mem-large", Size: sz.memLarge},
 		)
 	}
+	if run(8) {
+		for _, n := range scaleOutReplicas {
+			for i := 0; i < sz.scaleOut; i++ {
+				imgs = append(imgs, emulator.SeedImage{Name: scaleOutImage(n, i), Size: int64(sz.scaleOutMiB) << 20})
+			}
+		}
+	}
 	if run(6) {
 		for i := 0; i < sz.shares; i++ {
 			imgs = append(imgs, emulator.SeedImage{Name: fmt.Sprintf("bench-share-%04d", i), Size: 64 << 10})
@@ -134,7 +141,7 @@ func setup(ctx context.Context, dir string, sz sizes, run func(int) bool) (*env,
 	if e.partner, err = cloud.New(ctx, cloud.Credentials{IdentityURL: emu.IdentityURL(), Username: "partner", APIKey: "partner-api-key"}, cloud.Options{}); err != nil {
 		return nil, err
 	}
-	if run(3) || run(6) {
+	if run(3) || run(6) || run(8) {
 		e.workerBin = filepath.Join(e.dir, "worker")
 		fmt.Fprintln(os.Stderr, "building the worker binary ...")
 		if out, err := exec.Command("go", "build", "-o", e.workerBin, "./worker").CombinedOutput(); err != nil {

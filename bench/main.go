@@ -39,19 +39,20 @@ type row struct {
 type sizes struct {
 	loopback, slow, memSmall, memLarge, lineage int64
 	events, shares                              int
+	scaleOut, scaleOutMiB                       int  // row 8: migrations per replica count, and their size
 	quick                                       bool // smoke sizes: goals that need full sizes are not judged
 	runs                                        int  // repetitions of each transfer in rows 1 and 2
 }
 
 func main() {
-	only := flag.String("only", "", "comma-separated rows to run (1-7); default all")
+	only := flag.String("only", "", "comma-separated rows to run (1-8); default all")
 	quick := flag.Bool("quick", false, "smaller sizes: a smoke run of every row (numbers are not comparable)")
 	out := flag.String("out", "", "also write the table as Markdown to this file")
 	dir := flag.String("dir", "", "working folder (default: a temporary one, removed at the end)")
 	runs := flag.Int("runs", 3, "times each transfer of rows 1 and 2 runs; the table shows the median and the spread")
 	flag.Parse()
 	sz := sizes{loopback: 2 << 30, slow: 512 << 20, memSmall: 1 << 30, memLarge: 4 << 30, lineage: 1 << 30,
-		events: 2000, shares: 10000}
+		events: 2000, shares: 10000, scaleOut: 48, scaleOutMiB: 16}
 	if *quick {
 		sz = sizes{
 			loopback: 256 << 20,
@@ -61,7 +62,8 @@ func main() {
 			lineage:  128 << 20,
 			events:   200,
 			shares:   100,
-			quick:    true,
+			scaleOut: 8, scaleOutMiB: 4,
+			quick: true,
 		}
 	}
 	sz.runs = *runs
@@ -87,7 +89,7 @@ func main() {
 		f func(context.Context) ([]row, error)
 	}{
 		{1, e.loopbackCopy}, {2, e.slowLink}, {3, e.memory}, {4, e.eventStarts}, {5, e.orchestration}, {6, e.scale},
-		{7, e.lineage},
+		{7, e.lineage}, {8, e.scaleOut},
 	}
 	for _, s := range steps {
 		if !run(s.n) {
