@@ -77,12 +77,14 @@ func (a *Activities) SettleMember(ctx context.Context, in SettleInput) (SettleRe
 	}
 	data := shareData(a.cloud.Tenant(), in.Region, in.ImageID, in.Member, in.ShareWorkflowID)
 	if policy == "revoke" {
-		if err := a.DeleteMember(ctx, MemberInput{Region: in.Region, ImageID: in.ImageID, Member: in.Member}); err != nil {
+		err := a.DeleteMember(ctx, MemberInput{Region: in.Region, ImageID: in.ImageID, Member: in.Member})
+		if err != nil {
 			return res, err
 		}
 		res.Revoked = true
 	}
-	if err := a.PublishFact(ctx, Fact{Type: FactSharePrefix + res.Status, ID: fmt.Sprintf("%s:%s:%s", factKey(in.FactKey, in.ShareWorkflowID), res.Status, in.Member), Data: data}); err != nil {
+	id := fmt.Sprintf("%s:%s:%s", factKey(in.FactKey, in.ShareWorkflowID), res.Status, in.Member)
+	if err := a.PublishFact(ctx, Fact{Type: FactSharePrefix + res.Status, ID: id, Data: data}); err != nil {
 		return res, err
 	}
 	if res.Revoked {

@@ -25,7 +25,8 @@ func TestLoadDefaultsAndValues(t *testing.T) {
 	if c.Temporal.Address != "localhost:7233" || c.Temporal.TaskQueue != "imageflow" || c.NATS.AckWait != 45*time.Second ||
 		c.Cloud.APIKey.Value() != "sekret-key" ||
 		len(c.Worker.TrustedProducers) != 2 ||
-		c.Worker.CopySegmentSize != 1<<30 || c.Worker.CopyParallelism != 0 {
+		c.Worker.CopySegmentSize != 1<<30 ||
+		c.Worker.CopyParallelism != 0 {
 		t.Fatalf("%+v", c)
 	}
 	for _, s := range []string{fmt.Sprintf("%v", c), fmt.Sprintf("%+v", c), fmt.Sprintf("%#v", c)} {

@@ -180,7 +180,8 @@ func TestExportImportRoundTrip(t *testing.T) {
 	}
 	newID := tk["result"].(map[string]any)["image_id"].(string)
 	img := s.do("GET", "IAD", "/v2/images/"+newID, nil).json(t)
-	if newID == id || img["size"] != src["size"] || img["checksum"] != src["checksum"] || img["name"] != "demo-db-01 (IAD)" ||
+	if newID == id || img["size"] != src["size"] || img["checksum"] != src["checksum"] ||
+		img["name"] != "demo-db-01 (IAD)" ||
 		img["status"] != "active" ||
 		img["owner"] != "100001" ||
 		img["visibility"] != "private" {

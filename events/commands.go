@@ -129,7 +129,12 @@ func decodeRequest[T any, P interface {
 
 func migrateStart(tenant string, in workflows.MigrateInput) start {
 	return start{workflow: workflows.MigrateImageWorkflow, id: workflows.MigrateWorkflowID(tenant, in), input: in,
-		attrs: startAttrs{imageID: in.ImageID, region: in.SourceRegion, targets: in.TargetRegions, members: in.ShareWith}}
+		attrs: startAttrs{
+			imageID: in.ImageID,
+			region:  in.SourceRegion,
+			targets: in.TargetRegions,
+			members: in.ShareWith,
+		}}
 }
 
 func acceptStart(tenant string, in workflows.AcceptInput) start {

@@ -128,7 +128,8 @@ func AcceptShare(ctx workflow.Context, in AcceptInput) (AcceptResult, error) {
 	}
 	setJobStatus(ctx, JobRunning, fmt.Sprintf("deciding on %s from %s in %s", in.ImageID, in.Producer, in.Region))
 	var acct activities.Account
-	if err := workflow.ExecuteActivity(withActivity(ctx, "who am I", time.Minute), a.Authenticate).Get(ctx, &acct); err != nil {
+	err := workflow.ExecuteActivity(withActivity(ctx, "who am I", time.Minute), a.Authenticate).Get(ctx, &acct)
+	if err != nil {
 		return AcceptResult{}, err
 	}
 	res := AcceptResult{Region: in.Region, ImageID: in.ImageID, Producer: in.Producer, Member: acct.Tenant}
@@ -156,8 +157,9 @@ func AcceptShare(ctx workflow.Context, in AcceptInput) (AcceptResult, error) {
 	res.Decision, res.Reason = decide(in.Policy, in.Producer, offer.Name)
 	step = "recording the decision"
 	var mem cloud.Member
-	if err := workflow.ExecuteActivity(withActivity(ctx, res.Decision+" "+in.ImageID, time.Minute), a.UpdateMember,
-		activities.UpdateMemberInput{Region: in.Region, ImageID: in.ImageID, Status: res.Decision}).Get(ctx, &mem); err != nil {
+	uctx := withActivity(ctx, res.Decision+" "+in.ImageID, time.Minute)
+	update := activities.UpdateMemberInput{Region: in.Region, ImageID: in.ImageID, Status: res.Decision}
+	if err := workflow.ExecuteActivity(uctx, a.UpdateMember, update).Get(ctx, &mem); err != nil {
 		return res, err
 	}
 	step = "reporting the decision"

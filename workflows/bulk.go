@@ -129,7 +129,8 @@ func BulkMigrate(ctx workflow.Context, in BulkInput) (BulkSummary, error) {
 		return in.Summary, err
 	}
 	var acct activities.Account
-	if err := workflow.ExecuteActivity(withActivity(ctx, "who am I", time.Minute), a.Authenticate).Get(ctx, &acct); err != nil {
+	err := workflow.ExecuteActivity(withActivity(ctx, "who am I", time.Minute), a.Authenticate).Get(ctx, &acct)
+	if err != nil {
 		return in.Summary, err
 	}
 	if !in.Listed {

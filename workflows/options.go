@@ -48,7 +48,8 @@ func withLongActivity(ctx workflow.Context, summary string, timeout, heartbeat t
 // logged, never fatal to the job.
 func publish(ctx workflow.Context, typ, id string, data map[string]any) {
 	ctx = withActivity(ctx, "publish "+typ, 30*time.Second)
-	if err := workflow.ExecuteActivity(ctx, a.PublishFact, activities.Fact{Type: typ, ID: id, Data: data}).Get(ctx, nil); err != nil {
+	err := workflow.ExecuteActivity(ctx, a.PublishFact, activities.Fact{Type: typ, ID: id, Data: data}).Get(ctx, nil)
+	if err != nil {
 		workflow.GetLogger(ctx).Warn("could not publish fact", "type", typ, "error", err)
 	}
 }

@@ -146,7 +146,8 @@ func ShareImage(ctx workflow.Context, in ShareInput) (ShareResult, error) {
 	for _, m := range in.Members {
 		s.status.Members[m] = "pending"
 	}
-	if err := workflow.SetQueryHandler(ctx, StatusQuery, func() (ShareStatus, error) { return s.status, nil }); err != nil {
+	err := workflow.SetQueryHandler(ctx, StatusQuery, func() (ShareStatus, error) { return s.status, nil })
+	if err != nil {
 		return ShareResult{}, err
 	}
 	decisions := workflow.GetSignalChannel(ctx, MemberStatusSignal)
@@ -240,7 +241,8 @@ func (s *share) pending() []string {
 // stays pending unless expired.
 func (s *share) settle(ctx workflow.Context, member string, expired bool, via string) {
 	var res activities.SettleResult
-	err := workflow.ExecuteActivity(withActivity(ctx, "settle "+member, time.Minute), a.SettleMember, activities.SettleInput{
+	sctx := withActivity(ctx, "settle "+member, time.Minute)
+	err := workflow.ExecuteActivity(sctx, a.SettleMember, activities.SettleInput{
 		Region: s.in.Region, ImageID: s.in.ImageID, Member: member, ShareWorkflowID: s.id,
 		OnReject: s.in.OnReject, OnTimeout: s.in.OnTimeout, Expired: expired, FactKey: runKey(ctx)}).
 		Get(ctx, &res)
@@ -285,7 +287,8 @@ func (s *share) wait(ctx workflow.Context, decisions workflow.ReceiveChannel) {
 			if d := *signalled; d.ImageID == s.in.ImageID && s.status.Members[d.Member] == "pending" {
 				s.settle(ctx, d.Member, false, "signal")
 			} else {
-				workflow.GetLogger(ctx).Warn("ignoring a decision for another image, an unknown member or a settled one", "image", d.ImageID, "member", d.Member)
+				workflow.GetLogger(ctx).Warn("ignoring a decision for another image, an unknown member or a settled one",
+					"image", d.ImageID, "member", d.Member)
 			}
 		}
 		if polled && workflow.Now(ctx).Before(deadline) {
