@@ -34,13 +34,10 @@ type AcceptInput struct {
 
 // Normalize rejects a request that cannot be run.
 func (in *AcceptInput) Normalize() error {
-	region, err := canonicalRegion("accept: region", in.Region)
-	in.Region = region
-	switch {
-	case in.ImageID == "":
-		return invalid("accept: image_id is required")
-	case err != nil:
+	if err := normalizeImageRef("accept", &in.Region, in.ImageID); err != nil {
 		return err
+	}
+	switch {
 	case in.Producer == "":
 		return invalid("accept: producer (the sharing tenant) is required")
 	case in.Policy.Decision != "" && in.Policy.Decision != "accepted" && in.Policy.Decision != "rejected":

@@ -33,18 +33,26 @@ type ShareInput struct {
 	PollInterval Duration `json:"poll_interval,omitempty"`
 }
 
+// normalizeImageRef checks the image a request names: its id present and plain text, its region
+// one of the cloud's (made canonical in place). kind prefixes the errors ("share: region ...").
+func normalizeImageRef(kind string, region *string, imageID string) error {
+	r, err := canonicalRegion(kind+": region", *region)
+	*region = r
+	switch {
+	case imageID == "":
+		return invalid("%s: image_id is required", kind)
+	case checkText(kind+": image_id", imageID, maxIDLen) != nil:
+		return checkText(kind+": image_id", imageID, maxIDLen)
+	}
+	return err
+}
+
 // Normalize fills defaults and rejects a request that cannot be run.
 func (in *ShareInput) Normalize() error {
-	region, err := canonicalRegion("share: region", in.Region)
-	in.Region = region
-	switch {
-	case in.ImageID == "":
-		return invalid("share: image_id is required")
-	case checkText("share: image_id", in.ImageID, maxIDLen) != nil:
-		return checkText("share: image_id", in.ImageID, maxIDLen)
-	case err != nil:
+	if err := normalizeImageRef("share", &in.Region, in.ImageID); err != nil {
 		return err
-	case len(in.Members) == 0:
+	}
+	if len(in.Members) == 0 {
 		return invalid("share: members needs at least one tenant id")
 	}
 	seen := map[string]bool{}
