@@ -46,8 +46,13 @@ func (r *copyRun) transfer(ctx context.Context, todo []piece) error {
 	}
 	if r.opts.Parallelism <= 0 {
 		tuned, stopTune := context.WithCancel(ctx)
-		defer stopTune()
-		go r.tune(tuned, s, q, ceiling)
+		tuning := make(chan struct{})
+		go func() {
+			defer close(tuning)
+			r.tune(tuned, s, q, ceiling)
+		}()
+		// The tuner ends before the result is read: it writes the chosen parallelism.
+		defer func() { stopTune(); <-tuning }()
 	}
 	r.reuseAll(ctx, todo, q, fail)
 	q.close()
