@@ -106,16 +106,22 @@ func (r *copyRun) tune(ctx context.Context, s *streams, q *queue, ceiling int) {
 	s.mu.Unlock()
 	s.startTuning(min(ceiling, tuneReach*limit))
 	best, bestRate := limit, 0.0
+	pays := func(rate float64) bool {
+		return bestRate == 0 || rate >= bestRate*(1+tuneGain*float64(limit-best)/float64(best))
+	}
 	for {
-		if sleepCtx(ctx, tuneSettle) != nil {
+		rate, ok := r.measure(ctx, q)
+		if ok && !pays(rate) {
+			// One window can mislead (a burst at the start of requests, a busy moment on the
+			// machine): a step is given up only when a second window agrees.
+			var again float64
+			again, ok = r.measure(ctx, q)
+			rate = max(rate, again)
+		}
+		if !ok {
 			return
 		}
-		before, t0 := r.moved(), time.Now()
-		if sleepCtx(ctx, tuneWindow) != nil || q.empty() {
-			return
-		}
-		rate := float64(r.moved()-before) / time.Since(t0).Seconds()
-		if bestRate > 0 && rate < bestRate*(1+tuneGain*float64(limit-best)/float64(best)) {
+		if !pays(rate) {
 			s.set(best)
 			r.chose(best)
 			return
@@ -129,6 +135,19 @@ func (r *copyRun) tune(ctx context.Context, s *streams, q *queue, ceiling int) {
 		s.startTuning(min(ceiling, tuneReach*limit))
 		r.chose(limit)
 	}
+}
+
+// measure is the link's rate over one tuning window, after the settling time; false when the
+// copy ended or every piece is handed out, so the count no longer matters.
+func (r *copyRun) measure(ctx context.Context, q *queue) (float64, bool) {
+	if sleepCtx(ctx, tuneSettle) != nil {
+		return 0, false
+	}
+	before, t0 := r.moved(), time.Now()
+	if sleepCtx(ctx, tuneWindow) != nil || q.empty() {
+		return 0, false
+	}
+	return float64(r.moved()-before) / time.Since(t0).Seconds(), true
 }
 
 // moved is the bytes this attempt has put on the link so far, finished or not.
