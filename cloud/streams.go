@@ -104,7 +104,6 @@ func (r *copyRun) tune(ctx context.Context, s *streams, q *queue, ceiling int) {
 	s.mu.Lock()
 	limit := s.limit
 	s.mu.Unlock()
-	s.startTuning(min(ceiling, tuneReach*limit))
 	best, bestRate := limit, 0.0
 	pays := func(rate float64) bool {
 		return bestRate == 0 || rate >= bestRate*(1+tuneGain*float64(limit-best)/float64(best))
