@@ -49,6 +49,11 @@ type CopyOptions struct {
 	// Target, when set, is the destination's account (another cloud or account): the source is
 	// read as this client, the destination written as Target.
 	Target *Client
+
+	// tuneWindow replaces tuneWindow (and scales tuneSettle with it) for a test whose link is
+	// slower than a real one: a window must hold many times the bytes a new connection's socket
+	// buffers take in at once, as it does at real links' rates, or that burst decides the step.
+	tuneWindow time.Duration
 }
 
 // DefaultSegmentSize and DefaultMaxParallelism are CopyOptions' defaults.

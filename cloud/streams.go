@@ -139,17 +139,23 @@ func (r *copyRun) tune(ctx context.Context, s *streams, q *queue, ceiling int) {
 // measure is the link's rate over one tuning window, after the settling time; false when the
 // copy ended or every piece is handed out, so the count no longer matters.
 func (r *copyRun) measure(ctx context.Context, q *queue) (float64, bool) {
-	if sleepCtx(ctx, tuneSettle) != nil {
+	settle, window := tuneSettle, tuneWindow
+	if w := r.opts.tuneWindow; w > 0 {
+		settle, window = w*tuneSettle/tuneWindow, w
+	}
+	if sleepCtx(ctx, settle) != nil {
 		return 0, false
 	}
 	before, t0 := r.moved(), time.Now()
-	if sleepCtx(ctx, tuneWindow) != nil || q.empty() {
+	if sleepCtx(ctx, window) != nil || q.empty() {
 		return 0, false
 	}
 	return float64(r.moved()-before) / time.Since(t0).Seconds(), true
 }
 
-// moved is the bytes this attempt has put on the link so far, finished or not.
+// moved is the bytes this attempt has put on the link so far, finished or not. Bytes count when
+// they are written to the connection, so a new connection's first moments overstate its rate
+// by what its socket buffers take in: the settling time and the window's length absorb that.
 func (r *copyRun) moved() int64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()

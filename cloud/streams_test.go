@@ -3,6 +3,7 @@ package cloud
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/imageflow/imageflow/emulator"
 )
@@ -65,9 +66,16 @@ func TestQueueLeavesLineagePiecesWhole(t *testing.T) {
 // TestTuningFindsAPerConnectionCap copies over a link capped per connection, the shape of a
 // long-distance link where each TCP stream is bound by its window: more transfers pay, so tuning
 // must go past its start of 4. (Bench row 2 measures what it chooses on loopback.)
+//
+// The cap, 2 MiB/s, is a twelfth of bench row 2's, so the tuning window is twelve times as long
+// (5 s, not 400 ms): a window then holds what it holds at real rates, many times the megabytes
+// a new connection's socket buffers take in at once (counted as moved before the far end reads
+// them). At the real window that burst alone decided the step in about one run in three under
+// the race detector. The image leaves room for two windows at 8 transfers, so a step that does
+// not pay is seen, not cut short by the end of the copy.
 func TestTuningFindsAPerConnectionCap(t *testing.T) {
 	e := startEmu(t, func(c *emulator.Config) {
-		c.Images = []emulator.SeedImage{{Name: "big-01", Size: 128 << 20}}
+		c.Images = []emulator.SeedImage{{Name: "big-01", Size: 320 << 20}}
 		c.ExportSegmentSize = 16 << 20
 	})
 	c := connect(t, e, "demo")
@@ -84,7 +92,8 @@ func TestTuningFindsAPerConnectionCap(t *testing.T) {
 		}
 	}
 	dst := ObjectRef{Region: "IAD", Container: "in", Object: "capped.vhd"}
-	res, err := c.CopyAcrossRegions(context.Background(), src, dst, CopyOptions{MaxParallelism: 16})
+	opts := CopyOptions{MaxParallelism: 16, tuneWindow: 5 * time.Second}
+	res, err := c.CopyAcrossRegions(context.Background(), src, dst, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
