@@ -114,6 +114,65 @@ func TestReplicasShareOneConsumer(t *testing.T) {
 		"activities of the %d later migrations", copier, handover.Round(100*time.Millisecond), ran, later)
 }
 
+// TestReplicaKilledMidWait runs three replicas of one account with tasks ten times the heartbeat
+// timeout. The replica waiting for the export task is killed (SIGKILL) while the task processes,
+// then the replica waiting for the import task. Each wait must move to a surviving replica within
+// the heartbeat timeout and adopt the task there: one export task, one import task and one image.
+func TestReplicaKilledMidWait(t *testing.T) {
+	// heartbeat 2 s; tasks of 4 s + 64 MiB in 16 s = 20 s, ten times the heartbeat timeout.
+	tm := timing{heartbeat: 2 * time.Second, task: 4 * time.Second, rate: (64 << 20) / 16}
+	env := testenv.New(t, testenv.Options{Emulator: func(c *emulator.Config) {
+		c.TaskDuration, c.TaskBytesPerSecond = tm.task, tm.rate
+	}})
+	demo := env.Cloud("demo")
+	img := findImage(t, demo, "DFW", "demo-web-01")
+	logs := &testenv.SyncBuffer{}
+	var replicas []*proc
+	for range 3 {
+		replicas = append(replicas, startWorker(t, env, "demo", "rel-replica-waits", logs))
+	}
+	in := workflows.MigrateInput{ImageID: img.ID, SourceRegion: "DFW", TargetRegions: []string{"IAD"},
+		HeartbeatTimeout: workflows.Duration(tm.heartbeat)}
+	id := workflows.MigrateWorkflowID("100001", in)
+	pub := events.NewPublisher(env.JetStream(), testenv.Subjects, "test")
+	if err := pub.Command(context.Background(), events.CmdMigrate, "wait-kill", "100001", in); err != nil {
+		t.Fatal(err)
+	}
+	// ExportImage and ImportImage start a task (or adopt the one an earlier attempt started)
+	// and wait for it, heartbeating.
+	steps := []struct{ region, typ, activity string }{{"DFW", "export", "ExportImage"}, {"IAD", "import", "ImportImage"}}
+	for _, step := range steps {
+		what := fmt.Sprintf("the %s task to be processing", step.typ)
+		wait(t, what, 2*time.Minute, func() bool { return taskIn(t, demo, step.region, step.typ, "processing") })
+		time.Sleep(tm.heartbeat / 2) // the waiting replica has polled and heartbeated
+		waiter, attempt := runningAttempt(t, env, id, step.activity)
+		if waiter == "" {
+			t.Fatalf("no replica waits for the %s task", step.typ)
+		}
+		replicaByIdentity(t, replicas, waiter).kill()
+		killed := time.Now()
+		wait(t, "the "+step.typ+" wait on another replica", time.Minute, func() bool {
+			who, n := runningAttempt(t, env, id, step.activity)
+			return who != "" && who != waiter && n > attempt
+		})
+		if took := time.Since(killed); took > 2*tm.heartbeat+5*time.Second {
+			t.Errorf("the %s wait moved %v after the kill (heartbeat timeout %v)", step.typ, took, tm.heartbeat)
+		}
+		t.Logf("%s wait: replica %s killed; adopted by another after %v", step.typ, waiter,
+			time.Since(killed).Round(100*time.Millisecond))
+	}
+	var res workflows.MigrateResult
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := env.Client.GetWorkflow(ctx, id, "").Get(ctx, &res); err != nil {
+		t.Fatalf("migration: %v\n%s", err, logs.String())
+	}
+	checkOnce(t, env, demo, []string{id}, []emulator.SeedImage{{Name: "demo-web-01"}})
+	if n := countTasks(t, demo, "IAD", "import"); n != 1 {
+		t.Errorf("%d import tasks in IAD, want 1", n)
+	}
+}
+
 // copyProgress is the copy's last heartbeat; zero before the run or the copy starts.
 func copyProgress(t *testing.T, env *testenv.Env, id string) cloud.CopyProgress {
 	var p cloud.CopyProgress
@@ -137,13 +196,17 @@ func copyProgress(t *testing.T, env *testenv.Env, id string) cloud.CopyProgress 
 
 // copyAttempt is who runs the copy of a migration now, and which attempt it is.
 func copyAttempt(t *testing.T, env *testenv.Env, id string) (string, int32) {
+	return runningAttempt(t, env, id, "CopyObjectAcrossRegions")
+}
+
+// runningAttempt is who runs a migration's started activity of a type now, and which attempt.
+func runningAttempt(t *testing.T, env *testenv.Env, id, activity string) (string, int32) {
 	d, err := env.Client.DescribeWorkflowExecution(context.Background(), id, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, a := range d.PendingActivities {
-		if a.ActivityType.GetName() == "CopyObjectAcrossRegions" &&
-			a.State == enums.PENDING_ACTIVITY_STATE_STARTED {
+		if a.ActivityType.GetName() == activity && a.State == enums.PENDING_ACTIVITY_STATE_STARTED {
 			return a.LastWorkerIdentity, a.Attempt
 		}
 	}

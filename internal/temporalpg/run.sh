@@ -29,6 +29,6 @@ as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w \
 echo "PostgreSQL $(basename "$(dirname "$bin")") on 127.0.0.1:$port ($dir)"
 export IMAGEFLOW_TEST_TEMPORAL_POSTGRES="postgres://imageflow@127.0.0.1:$port/imageflow?sslmode=disable"
 if [ $# -eq 0 ]; then
-	set -- -run 'TestWorkerKilledMidCopy|TestTemporalRestartMidMigration|TestMigrationThroughCloudFaults|TestLongTasksWithKillsInEveryWait|TestReplicas|TestNATSCluster' ./internal/reliability
+	set -- -run 'TestWorkerKilledMidCopy|TestTemporalRestartMidMigration|TestMigrationThroughCloudFaults|TestLongTasksWithKillsInEveryWait|TestReplica|TestNATSCluster' ./internal/reliability
 fi
 go test -count=1 -v "$@" 2>&1 | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|_test.go:' 
