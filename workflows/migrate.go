@@ -183,6 +183,7 @@ func MigrateImage(ctx workflow.Context, in MigrateInput) (MigrateResult, error) 
 	if err := in.Normalize(); err != nil {
 		return MigrateResult{}, err
 	}
+	ctx = withHeartbeat(ctx, in.HeartbeatTimeout.D())
 	m := &migration{in: in, id: workflow.GetInfo(ctx).WorkflowExecution.ID,
 		status: MigrateStatus{Step: "validating", Targets: map[string]string{}, Deadline: in.Deadline}}
 	m.container = migrationContainer(m.id)

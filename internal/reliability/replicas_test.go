@@ -114,11 +114,14 @@ func TestReplicasShareOneConsumer(t *testing.T) {
 		"activities of the %d later migrations", copier, handover.Round(100*time.Millisecond), ran, later)
 }
 
-// TestReplicaKilledMidWait runs three replicas of one account with tasks ten times the heartbeat
-// timeout. The replica waiting for the export task is killed (SIGKILL) while the task processes,
-// then the replica waiting for the import task. Each wait must move to a surviving replica within
-// the heartbeat timeout and adopt the task there: one export task, one import task and one image.
-func TestReplicaKilledMidWait(t *testing.T) {
+// TestReplicaKilledMidActivity runs three replicas of one account with tasks ten times the
+// heartbeat timeout. The replica waiting for the export task is killed (SIGKILL) while the task
+// processes, then the one waiting for the import task, then the one in a quick call (carrying
+// the properties to the new image, slowed to five times the heartbeat timeout); a supervisor's
+// replacement starts after each kill. Each activity must move to a surviving replica within the
+// heartbeat timeout (a quick call too: the worker heartbeats for it) and a wait must adopt its
+// task there: one export task, one import task and one image.
+func TestReplicaKilledMidActivity(t *testing.T) {
 	// heartbeat 2 s; tasks of 4 s + 64 MiB in 16 s = 20 s, ten times the heartbeat timeout.
 	tm := timing{heartbeat: 2 * time.Second, task: 4 * time.Second, rate: (64 << 20) / 16}
 	env := testenv.New(t, testenv.Options{Emulator: func(c *emulator.Config) {
@@ -126,51 +129,84 @@ func TestReplicaKilledMidWait(t *testing.T) {
 	}})
 	demo := env.Cloud("demo")
 	img := findImage(t, demo, "DFW", "demo-web-01")
-	logs := &testenv.SyncBuffer{}
-	var replicas []*proc
+	rs := &replicaSet{t: t, env: env, queue: "rel-replica-kills", logs: &testenv.SyncBuffer{}}
 	for range 3 {
-		replicas = append(replicas, startWorker(t, env, "demo", "rel-replica-waits", logs))
+		rs.add()
 	}
 	in := workflows.MigrateInput{ImageID: img.ID, SourceRegion: "DFW", TargetRegions: []string{"IAD"},
 		HeartbeatTimeout: workflows.Duration(tm.heartbeat)}
 	id := workflows.MigrateWorkflowID("100001", in)
 	pub := events.NewPublisher(env.JetStream(), testenv.Subjects, "test")
-	if err := pub.Command(context.Background(), events.CmdMigrate, "wait-kill", "100001", in); err != nil {
+	if err := pub.Command(context.Background(), events.CmdMigrate, "replica-kills", "100001", in); err != nil {
 		t.Fatal(err)
 	}
 	// ExportImage and ImportImage start a task (or adopt the one an earlier attempt started)
 	// and wait for it, heartbeating.
-	steps := []struct{ region, typ, activity string }{{"DFW", "export", "ExportImage"}, {"IAD", "import", "ImportImage"}}
-	for _, step := range steps {
-		what := fmt.Sprintf("the %s task to be processing", step.typ)
-		wait(t, what, 2*time.Minute, func() bool { return taskIn(t, demo, step.region, step.typ, "processing") })
+	for _, step := range []struct{ region, typ, activity string }{
+		{"DFW", "export", "ExportImage"}, {"IAD", "import", "ImportImage"},
+	} {
+		wait(t, "the "+step.typ+" task to be processing", 2*time.Minute,
+			func() bool { return taskIn(t, demo, step.region, step.typ, "processing") })
 		time.Sleep(tm.heartbeat / 2) // the waiting replica has polled and heartbeated
-		waiter, attempt := runningAttempt(t, env, id, step.activity)
-		if waiter == "" {
-			t.Fatalf("no replica waits for the %s task", step.typ)
-		}
-		replicaByIdentity(t, replicas, waiter).kill()
-		killed := time.Now()
-		wait(t, "the "+step.typ+" wait on another replica", time.Minute, func() bool {
-			who, n := runningAttempt(t, env, id, step.activity)
-			return who != "" && who != waiter && n > attempt
-		})
-		if took := time.Since(killed); took > 2*tm.heartbeat+5*time.Second {
-			t.Errorf("the %s wait moved %v after the kill (heartbeat timeout %v)", step.typ, took, tm.heartbeat)
-		}
-		t.Logf("%s wait: replica %s killed; adopted by another after %v", step.typ, waiter,
-			time.Since(killed).Round(100*time.Millisecond))
+		rs.killRunner(id, step.activity, tm.heartbeat)
 	}
+	// FinishTarget is a quick call (a 2-minute limit) that never heartbeats itself.
+	if err := env.Emulator.AddFault(emulator.Fault{Kind: "latency", Region: "IAD", Service: "images",
+		Method: "PATCH", Latency: (5 * tm.heartbeat).String()}); err != nil {
+		t.Fatal(err)
+	}
+	wait(t, "the properties to be carried", 2*time.Minute, func() bool {
+		who, _ := runningAttempt(t, env, id, "FinishTarget")
+		return who != ""
+	})
+	time.Sleep(tm.heartbeat / 2)
+	rs.killRunner(id, "FinishTarget", tm.heartbeat)
 	var res workflows.MigrateResult
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if err := env.Client.GetWorkflow(ctx, id, "").Get(ctx, &res); err != nil {
-		t.Fatalf("migration: %v\n%s", err, logs.String())
+		t.Fatalf("migration: %v\n%s", err, rs.logs.String())
 	}
 	checkOnce(t, env, demo, []string{id}, []emulator.SeedImage{{Name: "demo-web-01"}})
 	if n := countTasks(t, demo, "IAD", "import"); n != 1 {
 		t.Errorf("%d import tasks in IAD, want 1", n)
 	}
+}
+
+// replicaSet is a test's worker replicas of the demo account on one queue.
+type replicaSet struct {
+	t        *testing.T
+	env      *testenv.Env
+	queue    string
+	logs     *testenv.SyncBuffer
+	replicas []*proc
+}
+
+func (rs *replicaSet) add() {
+	rs.replicas = append(rs.replicas, startWorker(rs.t, rs.env, "demo", rs.queue, rs.logs))
+}
+
+// killRunner kills the replica running the run's started activity, starts a replacement, and
+// checks that another replica took the activity over within the heartbeat timeout (with room
+// for the retry's backoff and a poll).
+func (rs *replicaSet) killRunner(id, activity string, heartbeat time.Duration) {
+	t := rs.t
+	runner, attempt := runningAttempt(t, rs.env, id, activity)
+	if runner == "" {
+		t.Fatalf("no replica runs %s", activity)
+	}
+	replicaByIdentity(t, rs.replicas, runner).kill()
+	killed := time.Now()
+	rs.add()
+	wait(t, activity+" on another replica", time.Minute, func() bool {
+		who, n := runningAttempt(t, rs.env, id, activity)
+		return who != "" && who != runner && n > attempt
+	})
+	took := time.Since(killed)
+	if took > 2*heartbeat+5*time.Second {
+		t.Errorf("%s moved %v after the kill (heartbeat timeout %v)", activity, took, heartbeat)
+	}
+	t.Logf("%s: replica %s killed; taken over after %v", activity, runner, took.Round(100*time.Millisecond))
 }
 
 // copyProgress is the copy's last heartbeat; zero before the run or the copy starts.

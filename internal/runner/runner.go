@@ -13,6 +13,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/worker"
 
 	"github.com/imageflow/imageflow/activities"
@@ -71,6 +72,7 @@ func Start(ctx context.Context, o Options) (*Runner, error) {
 		MaxConcurrentActivityExecutionSize: o.ActivityConcurrency,
 		WorkerStopTimeout:                  o.StopTimeout,
 		EnableSessionWorker:                false,
+		Interceptors:                       []interceptor.WorkerInterceptor{activities.KeepAlive()},
 	})
 	workflows.Register(r.Worker)
 	r.Worker.RegisterActivity(acts)
