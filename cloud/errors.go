@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
@@ -125,13 +127,18 @@ func classify(op string, err error) error {
 			Err:     err,
 		}
 	}
-	var ne net.Error
-	if errors.As(err, &ne) || strings.Contains(err.Error(), "connection refused") ||
-		strings.Contains(err.Error(), "EOF") ||
-		strings.Contains(err.Error(), "connection reset") {
+	if transportFailure(err) {
 		return &Error{Kind: Unavailable, Op: op, Err: err}
 	}
 	return fmt.Errorf("%s: %w", op, err)
+}
+
+// transportFailure says the request failed on the way, not at the far end: a network error
+// (net/http wraps every dial, read and write failure in one), or a body cut short.
+func transportFailure(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 }
 
 // fromResponse builds an *Error from an HTTP answer, reading the fault message from the body.

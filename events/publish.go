@@ -80,7 +80,7 @@ func Connect(c config.NATS, name string) (*nats.Conn, error) {
 	}
 	nc, err := nats.Connect(c.URL, opts...)
 	switch {
-	case errors.Is(err, nats.ErrAuthorization) || (err != nil && strings.Contains(strings.ToLower(err.Error()), "authorization")):
+	case refusedCredentials(err):
 		return nil, fmt.Errorf(
 			"NATS at %s refused the credentials (check IMAGEFLOW_NATS_USER and IMAGEFLOW_NATS_PASSWORD or IMAGEFLOW_NATS_CREDS_FILE): %w",
 			c.URL,
@@ -90,4 +90,15 @@ func Connect(c config.NATS, name string) (*nats.Conn, error) {
 		return nil, fmt.Errorf("connect to NATS at %s: %w", c.URL, err)
 	}
 	return nc, nil
+}
+
+// refusedCredentials says the server turned the connection's credentials down: wrong, expired or
+// revoked (nats.go maps the server's -ERR text to these errors).
+func refusedCredentials(err error) bool {
+	for _, e := range []error{nats.ErrAuthorization, nats.ErrAuthExpired, nats.ErrAuthRevoked, nats.ErrAccountAuthExpired} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
