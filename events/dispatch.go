@@ -17,15 +17,34 @@ import (
 )
 
 // start starts the workflow a command asks for, unless its job is already known (see known).
+//
+// The first try refuses any earlier run of the id, running or ended, so the common case (a job
+// never seen) costs one call to Temporal. Only when a run exists does the bridge look at it:
+// joining a running job, recognising this very event's ended run, or starting again for a new
+// request.
 func (b *Bridge) start(ctx context.Context, s start, eventID string) outcome {
+	o, done := b.try(ctx, s, eventID, enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE)
+	if done {
+		return o
+	}
 	if o, known := b.known(ctx, s.id, eventID); known {
 		return o
 	}
+	o, _ = b.try(ctx, s, eventID, enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE)
+	return o
+}
+
+// try starts the run under a reuse policy; done is false when a run of the id exists and the
+// policy refused it (an ended one under reject-duplicate: the caller looks closer). Under
+// allow-duplicate only a running one can refuse: another event's start an instant earlier,
+// which this event joins.
+func (b *Bridge) try(
+	ctx context.Context, s start, eventID string, reuse enums.WorkflowIdReusePolicy,
+) (o outcome, done bool) {
 	opts := workflows.StartOptions(s.id, b.cfg.TaskQueue)
 	opts.StaticSummary = "started by event " + eventID
 	opts.Memo = map[string]any{workflows.MemoEventID: eventID}
-	// Events race each other: one that loses to a start an instant earlier hears so and is
-	// counted as joining, rather than joining silently.
+	opts.WorkflowIDReusePolicy = reuse
 	opts.WorkflowIDConflictPolicy = enums.WORKFLOW_ID_CONFLICT_POLICY_FAIL
 	opts.WorkflowExecutionErrorWhenAlreadyStarted = true
 	if b.cfg.SearchAttributes {
@@ -42,15 +61,17 @@ func (b *Bridge) start(ctx context.Context, s start, eventID string) outcome {
 	case err == nil:
 		b.Stats.Started.Add(1)
 		b.log.Info("workflow started by event", "workflow", s.workflow, "workflow_id", s.id, "event_id", eventID)
-		return outcome{}
+		return outcome{}, true
+	case errors.As(err, &already) && reuse == enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE:
+		return outcome{}, false
 	case errors.As(err, &already):
 		b.Stats.Duplicates.Add(1)
 		b.log.Info("event joins the running job", "workflow_id", s.id, "event_id", eventID)
-		return outcome{}
+		return outcome{}, true
 	case transient(err):
-		return outcome{retry: true, reason: "Temporal unreachable: " + err.Error()}
+		return outcome{retry: true, reason: "Temporal unreachable: " + err.Error()}, true
 	}
-	return outcome{dead: "Temporal refused the start: " + err.Error()}
+	return outcome{dead: "Temporal refused the start: " + err.Error()}, true
 }
 
 // known reports an event whose job needs no start: its run is going (the request joins it), or
