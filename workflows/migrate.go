@@ -274,10 +274,13 @@ func (m *migration) run(ctx workflow.Context) error {
 				"source_region": in.SourceRegion, "target_regions": in.TargetRegions},
 		},
 	)
+	// The look for earlier imports and the estimate go out with the region check: one workflow
+	// task for all of them (a migration that finds every target done ignores the estimate).
+	finding, estimating := m.findExisting(ctx), m.askEstimate(ctx)
 	if err := m.describeRegions(ctx); err != nil {
 		return failWith(err, "migration %s cannot start", m.id)
 	}
-	existing := m.findExisting(ctx)
+	existing := m.existing(ctx, finding)
 	if err := started.Get(ctx, nil); err != nil {
 		workflow.GetLogger(ctx).Warn("could not announce the start", "error", err)
 	}
@@ -287,7 +290,7 @@ func (m *migration) run(ctx workflow.Context) error {
 			pending++
 		}
 	}
-	if err := m.estimate(ctx, pending > 0); err != nil {
+	if err := m.estimate(ctx, estimating, pending > 0); err != nil {
 		return err
 	}
 	var export cloud.ObjectRef
@@ -304,14 +307,18 @@ func (m *migration) run(ctx workflow.Context) error {
 	return m.targets(ctx, export, existing)
 }
 
-// findExisting asks the targets for images this migration already made (one activity for all).
-func (m *migration) findExisting(ctx workflow.Context) map[string]cloud.Image {
-	found := map[string]cloud.Image{}
+// findExisting asks the targets for images this migration already made (one activity for all);
+// existing reads the answer.
+func (m *migration) findExisting(ctx workflow.Context) workflow.Future {
 	fctx := withActivity(ctx, "look for earlier imports in "+strings.Join(m.in.TargetRegions, ", "), 2*time.Minute)
 	find := activities.FindImagesInput{Cloud: m.in.TargetCloud, Regions: m.in.TargetRegions, Key: PropMigrationID,
 		Value: m.id}
-	err := workflow.ExecuteActivity(fctx, a.FindImagesByProperty, find).Get(ctx, &found)
-	if err != nil {
+	return workflow.ExecuteActivity(fctx, a.FindImagesByProperty, find)
+}
+
+func (m *migration) existing(ctx workflow.Context, finding workflow.Future) map[string]cloud.Image {
+	found := map[string]cloud.Image{}
+	if err := finding.Get(ctx, &found); err != nil {
 		// Not fatal: an import may then happen where one exists, and the stamp check below
 		// would show two; the activity's own conflict error names them for a person.
 		workflow.GetLogger(ctx).Warn("could not look for earlier imports", "error", err)
@@ -320,16 +327,24 @@ func (m *migration) findExisting(ctx workflow.Context) map[string]cloud.Image {
 	return found
 }
 
-// estimate asks the worker how long the work will take, shows the ETA, and fails fast when the
-// deadline cannot be met. Without an estimate (a worker that cannot give one) the work goes on.
-func (m *migration) estimate(ctx workflow.Context, pending bool) error {
+// askEstimate asks the worker how long the work will take; estimate reads the answer.
+func (m *migration) askEstimate(ctx workflow.Context) workflow.Future {
+	ectx := withActivity(ctx, "estimate the migration's duration", time.Minute)
+	return workflow.ExecuteActivity(
+		ectx,
+		a.EstimateMigration,
+		activities.EstimateInput{Bytes: m.source.Size, Export: true},
+	)
+}
+
+// estimate shows the ETA and fails fast when the deadline cannot be met. Without an estimate (a
+// worker that cannot give one) the work goes on.
+func (m *migration) estimate(ctx workflow.Context, estimating workflow.Future, pending bool) error {
 	if !pending {
 		return nil
 	}
 	var e activities.Estimate
-	ectx := withActivity(ctx, "estimate the migration's duration", time.Minute)
-	if err := workflow.ExecuteActivity(ectx, a.EstimateMigration,
-		activities.EstimateInput{Bytes: m.source.Size, Export: true}).Get(ctx, &e); err != nil {
+	if err := estimating.Get(ctx, &e); err != nil {
 		workflow.GetLogger(ctx).Warn("no estimate", "error", err)
 		return nil
 	}
