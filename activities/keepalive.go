@@ -2,8 +2,6 @@ package activities
 
 import (
 	"context"
-	"sync"
-	"time"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/interceptor"
@@ -40,69 +38,27 @@ func (k *keepAliveInbound) Init(outbound interceptor.ActivityOutboundInterceptor
 }
 
 func (k *keepAliveInbound) ExecuteActivity(ctx context.Context, in *interceptor.ExecuteActivityInput) (any, error) {
-	timeout := activity.GetInfo(ctx).HeartbeatTimeout
-	if timeout <= 0 || activity.HasHeartbeatDetails(ctx) {
+	if activity.GetInfo(ctx).HeartbeatTimeout <= 0 || activity.HasHeartbeatDetails(ctx) {
 		return k.Next.ExecuteActivity(ctx, in)
 	}
-	ka := &owned{}
-	ctx = context.WithValue(ctx, ownedKey{}, ka)
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() { ka.loop(ctx, heartbeatEvery(timeout), stop) })
-	defer wg.Wait()
-	defer close(stop)
-	return k.Next.ExecuteActivity(ctx, in)
+	// The keep-alive's beat runs on a context without itself in it, so its own heartbeats do not
+	// count as the activity's.
+	b := startBeat(ctx, nil)
+	defer b.stop()
+	return k.Next.ExecuteActivity(context.WithValue(ctx, keepAliveKey{}, b), in)
 }
 
-// owned records whether the activity has heartbeated itself.
-type owned struct {
-	mu  sync.Mutex
-	own bool
-}
-
-func (o *owned) set() {
-	o.mu.Lock()
-	o.own = true
-	o.mu.Unlock()
-}
-
-func (o *owned) mine() bool {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.own
-}
-
-// loop heartbeats without details until stop, the context's end or the activity's own first
-// heartbeat.
-func (o *owned) loop(ctx context.Context, every time.Duration, stop <-chan struct{}) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if o.mine() {
-				return
-			}
-			activity.RecordHeartbeat(context.WithValue(ctx, ownedKey{}, nil))
-		}
-	}
-}
-
-type ownedKey struct{}
+type keepAliveKey struct{}
 
 type keepAliveOutbound struct {
 	interceptor.ActivityOutboundInterceptorBase
 }
 
-// RecordHeartbeat notes that the activity heartbeats itself (the keep-alive's own beats carry
-// no owner in their context) and passes the heartbeat on.
+// RecordHeartbeat stops the keep-alive at the activity's own first heartbeat and passes the
+// heartbeat on.
 func (k *keepAliveOutbound) RecordHeartbeat(ctx context.Context, details ...any) {
-	if o, ok := ctx.Value(ownedKey{}).(*owned); ok && o != nil {
-		o.set()
+	if b, ok := ctx.Value(keepAliveKey{}).(*beat); ok {
+		b.stop()
 	}
 	k.Next.RecordHeartbeat(ctx, details...)
 }
