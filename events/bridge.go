@@ -69,7 +69,13 @@ type BridgeConfig struct {
 	SearchAttributes bool
 	Validate         Validator
 	Concurrency      int // events handled at once (default 16)
-	Logger           *slog.Logger
+	// CheckEvery is how often the bridge looks for its consumer (default 5s): a deleted stream
+	// takes the consumer with it, and a waiting pull is not always told.
+	CheckEvery time.Duration
+	// RecoverFor is how long the bridge tries to re-create a lost stream and consumer before
+	// Run returns the error (default 2m).
+	RecoverFor time.Duration
+	Logger     *slog.Logger
 }
 
 // Stats count what the bridge did; safe to read at any time.
@@ -91,6 +97,9 @@ type Bridge struct {
 	// signals spaces decision signals per share and member (see signalSpacing).
 	signals spacer
 	tenants servedTenants
+	// mu guards stream and cons, which ensure replaces when they were lost.
+	mu     sync.Mutex
+	health atomic.Pointer[error]
 }
 
 // EnsureStream creates or updates the stream holding commands, facts and dead letters, with a
@@ -132,12 +141,28 @@ func NewBridge(ctx context.Context, js jetstream.JetStream, t Temporal, cfg Brid
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 16
 	}
+	if cfg.CheckEvery <= 0 {
+		cfg.CheckEvery = 5 * time.Second
+	}
+	if cfg.RecoverFor <= 0 {
+		cfg.RecoverFor = 2 * time.Minute
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	st, err := EnsureStream(ctx, js, cfg.Stream, cfg.Subjects, cfg.Replicas)
-	if err != nil {
+	b := &Bridge{js: js, t: t, cfg: cfg, log: cfg.Logger}
+	if err := b.ensure(ctx); err != nil {
 		return nil, err
+	}
+	return b, nil
+}
+
+// ensure creates or updates the stream and this worker's durable consumer.
+func (b *Bridge) ensure(ctx context.Context) error {
+	cfg := b.cfg
+	st, err := EnsureStream(ctx, b.js, cfg.Stream, cfg.Subjects, cfg.Replicas)
+	if err != nil {
+		return err
 	}
 	filters := []string{cfg.Subjects.Prefix + ".cmd.>"}
 	if cfg.AutoAccept {
@@ -155,36 +180,80 @@ func NewBridge(ctx context.Context, js jetstream.JetStream, t Temporal, cfg Brid
 		Metadata: map[string]string{consumerTenantKey: cfg.Tenant},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("create or update consumer %s on %s: %w", cfg.Consumer, cfg.Stream, err)
+		return fmt.Errorf("create or update consumer %s on %s: %w", cfg.Consumer, cfg.Stream, err)
 	}
-	return &Bridge{js: js, t: t, cfg: cfg, cons: cons, stream: st, log: cfg.Logger}, nil
+	b.mu.Lock()
+	b.stream, b.cons = st, cons
+	b.mu.Unlock()
+	return nil
 }
 
 // Run handles events until ctx ends. Then it stops taking new ones, lets the ones in hand finish
 // (each is acked, nakked or dead-lettered) and returns; events it never took stay unacked and are
-// redelivered to the next worker.
+// redelivered to the next worker. When the consumer disappears under it (the consumer or the
+// whole stream deleted, by hand or by a restore), it re-creates both as at start and goes on;
+// when it cannot for RecoverFor, it returns the error, so the worker exits and its supervisor
+// restarts it rather than keep a worker that hears nothing.
 func (b *Bridge) Run(ctx context.Context) error {
-	it, err := b.cons.Messages(jetstream.PullMaxMessages(b.cfg.Concurrency))
-	if err != nil {
-		return fmt.Errorf("consume %s: %w", b.cfg.Consumer, err)
-	}
 	stopWatch, err := b.watchMaxDeliveries()
 	if err != nil {
-		it.Stop()
 		return err
 	}
 	defer stopWatch()
-	go func() {
-		<-ctx.Done()
-		it.Stop()
-	}()
 	sem := make(chan struct{}, b.cfg.Concurrency)
 	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		lost := b.consume(ctx, sem, &wg)
+		if ctx.Err() != nil {
+			return nil
+		}
+		b.setHealth(fmt.Errorf("event consumer %s lost: %w", b.cfg.Consumer, lost))
+		b.log.Error("event consumer lost; re-creating the stream and the consumer", "error", lost)
+		if err := b.recover(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			b.setHealth(err)
+			return err
+		}
+		b.setHealth(nil)
+		b.log.Info("event consumer re-created; reading events again", "consumer", b.cfg.Consumer)
+	}
+}
+
+// consume reads events and hands each to a handler until ctx ends (nil) or the consumer is
+// lost (the reason).
+func (b *Bridge) consume(ctx context.Context, sem chan struct{}, wg *sync.WaitGroup) error {
+	it, err := b.consumer().Messages(jetstream.PullMaxMessages(b.cfg.Concurrency))
+	if err != nil {
+		return fmt.Errorf("consume %s: %w", b.cfg.Consumer, err)
+	}
+	lost := make(chan error, 1)
+	wctx, stopWatchdog := context.WithCancel(ctx)
+	defer stopWatchdog()
+	go func() {
+		// A deleted stream takes its consumer along without a word to a waiting pull, so the
+		// iterator alone may never notice: look for the consumer itself now and then.
+		if err := b.watchConsumer(wctx); err != nil {
+			lost <- err
+		}
+		it.Stop()
+	}()
 	for {
 		msg, err := it.Next()
 		if err != nil {
-			if errors.Is(err, jetstream.ErrMsgIteratorClosed) || ctx.Err() != nil {
-				break
+			if ctx.Err() != nil {
+				return nil
+			}
+			if errors.Is(err, jetstream.ErrMsgIteratorClosed) || errors.Is(err, jetstream.ErrConsumerDeleted) ||
+				errors.Is(err, jetstream.ErrConsumerNotFound) {
+				select {
+				case why := <-lost:
+					return why
+				default:
+					return err
+				}
 			}
 			b.log.Warn("reading events failed; retrying", "error", err)
 			time.Sleep(time.Second)
@@ -200,8 +269,80 @@ func (b *Bridge) Run(ctx context.Context) error {
 			b.handle(hctx, msg)
 		}()
 	}
-	wg.Wait()
+}
+
+// watchConsumer returns when ctx ends (nil) or the consumer is found missing (why).
+func (b *Bridge) watchConsumer(ctx context.Context) error {
+	tick := time.NewTicker(b.cfg.CheckEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		cctx, cancel := context.WithTimeout(ctx, b.cfg.CheckEvery)
+		_, err := b.consumer().Info(cctx)
+		cancel()
+		if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) ||
+			errors.Is(err, jetstream.ErrConsumerDeleted) {
+			return err
+		}
+	}
+}
+
+// recover re-creates the stream and the consumer, trying again with backoff for RecoverFor. It
+// waits a second first: a stream made again at once, while the server still removes the deleted
+// one's files, was seen to take the name and then answer no publish (embedded nats-server 2.15).
+func (b *Bridge) recover(ctx context.Context) error {
+	give := time.Now().Add(b.cfg.RecoverFor)
+	wait := time.Second
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		err := b.ensure(ctx)
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(give) {
+			return fmt.Errorf("event consumer %s could not be re-created for %s: %w", b.cfg.Consumer,
+				b.cfg.RecoverFor, err)
+		}
+		wait = min(2*wait, 5*time.Second)
+		b.log.Warn("re-creating the event consumer failed; trying again", "error", err, "in", wait)
+	}
+}
+
+func (b *Bridge) consumer() jetstream.Consumer {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.cons
+}
+
+func (b *Bridge) currentStream() jetstream.Stream {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.stream
+}
+
+// Healthy is nil while the bridge reads events, and the reason while it does not (its consumer
+// was lost and is being re-created, or could not be).
+func (b *Bridge) Healthy() error {
+	if p := b.health.Load(); p != nil {
+		return *p
+	}
 	return nil
+}
+
+func (b *Bridge) setHealth(err error) {
+	if err == nil {
+		b.health.Store(nil)
+		return
+	}
+	b.health.Store(&err)
 }
 
 // outcome of one event.
@@ -238,7 +379,7 @@ func (b *Bridge) decide(ctx context.Context, msg jetstream.Msg) outcome {
 		// Another worker's business, good or bad: only the addressed worker judges it, so a bad
 		// command gets one dead letter, not one per worker. A tenant no worker has ever served
 		// would see nobody judge it: that is said in a dead letter instead.
-		if !b.tenants.served(ctx, b.stream, ev.Tenant) {
+		if !b.tenants.served(ctx, b.currentStream(), ev.Tenant) {
 			return outcome{
 				dead: fmt.Sprintf("no worker serves tenant %q: the stream %s has no consumer for it; start a "+
 					"worker for that account, or correct the event's tenant", truncate(ev.Tenant, 64), b.cfg.Stream),

@@ -3,6 +3,7 @@ package events
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/imageflow/imageflow/workflows"
 )
@@ -49,9 +50,15 @@ func command(name string, e Event, tenant string, configured workflows.AcceptPol
 	switch name {
 	case "cmd." + CmdMigrate:
 		in, err := decodeRequest[workflows.MigrateInput](e)
+		if err == nil {
+			err = workflows.CheckDeadline("migrate: deadline", in.Deadline, time.Now())
+		}
 		return migrateStart(tenant, in), err
 	case "cmd." + CmdBulkMigrate:
 		req, err := decodeRequest[workflows.BulkRequest](e)
+		if err == nil {
+			err = workflows.CheckDeadline("bulk-migrate: deadline", req.Deadline, time.Now())
+		}
 		return start{workflow: workflows.BulkMigrateWorkflow, id: workflows.BulkWorkflowID(tenant, req),
 			input: workflows.BulkInput{BulkRequest: req},
 			attrs: startAttrs{region: req.SourceRegion, targets: req.TargetRegions}}, err

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -108,23 +109,32 @@ func redactValue(v any) any {
 	return v
 }
 
-// deadLetterID makes one dead letter per stream message, however many workers' consumers hold
-// a copy: the stream's duplicate window drops the others.
-func deadLetterID(streamSeq uint64, subject string) string {
-	if streamSeq == 0 {
-		return "dlq-" + subject
-	}
-	return fmt.Sprintf("dlq-%d", streamSeq)
-}
-
-// publishDeadLetter parks a dead letter; a failure means the caller must not drop the event.
+// publishDeadLetter parks a dead letter, once per stream message however many workers' consumers
+// hold a copy: it is published only while its subject is empty (see Subjects.DeadLetter), and a
+// refusal because one is there already is success. Any other failure means the caller must not
+// drop the event.
 func (b *Bridge) publishDeadLetter(ctx context.Context, dl DeadLetter) error {
 	body, err := json.Marshal(dl)
 	if err != nil {
 		return err
 	}
-	_, err = b.js.Publish(ctx, b.cfg.Subjects.DLQ(), body, jetstream.WithMsgID(deadLetterID(dl.StreamSeq, dl.Subject)))
+	var opts []jetstream.PublishOpt
+	if dl.StreamSeq != 0 {
+		opts = append(opts, jetstream.WithExpectLastSequencePerSubject(0))
+	}
+	_, err = b.js.Publish(ctx, b.cfg.Subjects.DeadLetter(dl.StreamSeq), body, opts...)
+	if alreadyParked(err) {
+		b.log.Debug("dead letter already parked by another worker", "stream_seq", dl.StreamSeq)
+		return nil
+	}
 	return err
+}
+
+// alreadyParked reports JetStream's refusal of a publish whose subject already holds a message.
+func alreadyParked(err error) bool {
+	var api *jetstream.APIError
+	return errors.As(err, &api) && (api.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		api.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
 }
 
 func (b *Bridge) deadLetter(ctx context.Context, msg jetstream.Msg, reason string) {
@@ -133,7 +143,15 @@ func (b *Bridge) deadLetter(ctx context.Context, msg jetstream.Msg, reason strin
 	if meta, err := msg.Metadata(); err == nil {
 		dl.StreamSeq, dl.Deliveries = meta.Sequence.Stream, meta.NumDelivered
 	}
-	if err := b.publishDeadLetter(ctx, dl); err != nil {
+	err := b.publishDeadLetter(ctx, dl)
+	if errors.Is(err, jetstream.ErrNoStreamResponse) {
+		// The stream no longer takes dead letters (its subjects changed by hand): make it as
+		// at start, then try once more.
+		if err = b.ensure(ctx); err == nil {
+			err = b.publishDeadLetter(ctx, dl)
+		}
+	}
+	if err != nil {
 		// Never drop an event we could not park: let it come again.
 		b.log.Error("dead-letter publish failed; event will be redelivered", "error", err)
 		_ = msg.NakWithDelay(b.cfg.NakDelay)
@@ -180,7 +198,7 @@ func (b *Bridge) deadLetterBySeq(ctx context.Context, adv maxDeliveriesAdvisory)
 		adv.Deliveries,
 	)
 	var dl DeadLetter
-	raw, err := b.stream.GetMsg(ctx, adv.StreamSeq)
+	raw, err := b.currentStream().GetMsg(ctx, adv.StreamSeq)
 	if err != nil {
 		dl = newDeadLetter("", nil, reason+"; the original is no longer in the stream: "+err.Error())
 	} else {
@@ -193,4 +211,21 @@ func (b *Bridge) deadLetterBySeq(ctx context.Context, adv maxDeliveriesAdvisory)
 	}
 	b.Stats.DeadLettered.Add(1)
 	b.log.Warn("event past max deliveries dead-lettered", "stream_seq", adv.StreamSeq, "deliveries", adv.Deliveries)
+}
+
+// FindDeadLetter reads the dead letter of the stream's message seq, if the bridge wrote one; a
+// sender that kept its publish acknowledgement learns this way that its command was refused.
+func FindDeadLetter(ctx context.Context, st jetstream.Stream, s Subjects, seq uint64) (*DeadLetter, error) {
+	raw, err := st.GetLastMsgForSubject(ctx, s.DeadLetter(seq))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the dead letter of stream message %d: %w", seq, err)
+	}
+	var dl DeadLetter
+	if err := json.Unmarshal(raw.Data, &dl); err != nil {
+		return nil, fmt.Errorf("dead letter of stream message %d is unreadable: %w", seq, err)
+	}
+	return &dl, nil
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"mime"
 	"reflect"
 	"slices"
 	"strings"
@@ -40,8 +41,21 @@ func (s Subjects) Cmd(name string) string { return s.Prefix + ".cmd." + name }
 // Evt is <prefix>.evt.<name>.
 func (s Subjects) Evt(name string) string { return s.Prefix + ".evt." + name }
 
-// DLQ is where unhandleable events go.
-func (s Subjects) DLQ() string { return s.Prefix + ".dlq" }
+// DLQ matches every dead letter: <prefix>.dlq.>.
+func (s Subjects) DLQ() string { return s.Prefix + ".dlq.>" }
+
+// DeadLetter is the subject of the dead letter for the stream's message seq:
+// <prefix>.dlq.<seq>, or <prefix>.dlq.unsequenced when the sequence is unknown. One subject per
+// message is what makes a dead letter impossible to suppress: the bridge publishes it only if
+// the subject is still empty, instead of trusting a message id that any publisher could send
+// first into the stream's shared duplicate window. A sender that knows its event's sequence
+// (the publish acknowledgement gives it) finds the dead letter by subject.
+func (s Subjects) DeadLetter(seq uint64) string {
+	if seq == 0 {
+		return s.Prefix + ".dlq.unsequenced"
+	}
+	return fmt.Sprintf("%s.dlq.%d", s.Prefix, seq)
+}
 
 // Type is the CloudEvents type for a subject: the subject without the prefix, under "imageflow.".
 func (s Subjects) Type(subject string) string {
@@ -61,6 +75,9 @@ type Event struct {
 	DataContentType string          `json:"datacontenttype,omitempty"`
 	Tenant          string          `json:"tenant,omitempty"`
 	Data            json.RawMessage `json:"data"`
+	// DataBase64 is CloudEvents' field for binary data. imageflow's commands are JSON, so an
+	// event that carries it (alone, or beside data, where a reader could pick either) is refused.
+	DataBase64 *string `json:"data_base64,omitempty"`
 }
 
 // NewEvent wraps data in an envelope.
@@ -103,8 +120,11 @@ func ParseEvent(b []byte) (Event, error) {
 	if e.Type == "" {
 		problems = append(problems, "type is required")
 	}
-	if e.DataContentType != "" && !strings.HasPrefix(e.DataContentType, "application/json") {
+	if e.DataContentType != "" && !isJSONType(e.DataContentType) {
 		problems = append(problems, fmt.Sprintf("datacontenttype %q is not application/json", e.DataContentType))
+	}
+	if e.DataBase64 != nil {
+		problems = append(problems, "data_base64 is not accepted: give the command as a JSON object in data")
 	}
 	if d := bytes.TrimSpace(e.Data); len(d) == 0 || d[0] != '{' {
 		problems = append(problems, "data must be a JSON object")
@@ -113,6 +133,21 @@ func ParseEvent(b []byte) (Event, error) {
 		return e, errors.New("invalid event: " + strings.Join(problems, "; "))
 	}
 	return e, nil
+}
+
+// isJSONType reports a media type that is application/json, with at most a charset parameter of
+// UTF-8 (RFC 8259 allows no other): "application/jsonx" or "application/json; x=y" are not.
+func isJSONType(ct string) bool {
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil || mt != "application/json" {
+		return false
+	}
+	for k, v := range params {
+		if k != "charset" || !strings.EqualFold(v, "utf-8") {
+			return false
+		}
+	}
+	return true
 }
 
 // decodeData reads the event's data into v, refusing fields v does not have, so a typo in an

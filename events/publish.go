@@ -39,27 +39,45 @@ func (p *Publisher) PublishFact(ctx context.Context, f activities.Fact) error {
 	if tenant == "" {
 		tenant = p.tenant
 	}
-	return p.publish(ctx, subject, f.ID, tenant, f.Data)
+	_, err := p.publish(ctx, subject, f.ID, tenant, f.Data)
+	return err
 }
 
 // Command publishes a command for tenant's worker (starter --via nats, tests, other systems).
 func (p *Publisher) Command(ctx context.Context, name, id, tenant string, data any) error {
+	_, err := p.Send(ctx, name, id, tenant, data)
+	return err
+}
+
+// Sent is what the stream said of a published command.
+type Sent struct {
+	// Seq is the command's sequence in the stream; its dead letter, if any, is on
+	// Subjects.DeadLetter(Seq) (see FindDeadLetter).
+	Seq uint64
+	// Duplicate says the stream already held an event with this id (inside its duplicate
+	// window): nothing new was stored, and Seq is the earlier one's.
+	Duplicate bool
+}
+
+// Send publishes a command like Command and reports where it landed.
+func (p *Publisher) Send(ctx context.Context, name, id, tenant string, data any) (Sent, error) {
 	return p.publish(ctx, p.subjects.Cmd(name), id, tenant, data)
 }
 
-func (p *Publisher) publish(ctx context.Context, subject, id, tenant string, data any) error {
+func (p *Publisher) publish(ctx context.Context, subject, id, tenant string, data any) (Sent, error) {
 	ev, err := NewEvent(id, p.source, p.subjects.Type(subject), tenant, data)
 	if err != nil {
-		return err
+		return Sent{}, err
 	}
 	b, err := json.Marshal(ev)
 	if err != nil {
-		return fmt.Errorf("encode event: %w", err)
+		return Sent{}, fmt.Errorf("encode event: %w", err)
 	}
-	if _, err := p.js.Publish(ctx, subject, b, jetstream.WithMsgID(id)); err != nil {
-		return fmt.Errorf("publish %s %s: %w", subject, id, err)
+	ack, err := p.js.Publish(ctx, subject, b, jetstream.WithMsgID(id))
+	if err != nil {
+		return Sent{}, fmt.Errorf("publish %s %s: %w", subject, id, err)
 	}
-	return nil
+	return Sent{Seq: ack.Sequence, Duplicate: ack.Duplicate}, nil
 }
 
 // Connect dials NATS with the configured credentials and TLS, naming what went wrong.

@@ -206,17 +206,40 @@ func (a *app) submit(ctx context.Context, j *jobFlags, jb job) error {
 		if payload == nil {
 			payload = jb.input
 		}
-		pub := events.NewPublisher(js, events.Subjects{Prefix: a.cfg.NATS.SubjectPrefix}, "starter")
-		if err := pub.Command(ctx, jb.command, id, tenant, payload); err != nil {
+		subjects := events.Subjects{Prefix: a.cfg.NATS.SubjectPrefix}
+		sent, err := events.NewPublisher(js, subjects, "starter").Send(ctx, jb.command, id, tenant, payload)
+		if err != nil {
 			return err
 		}
-		if !j.wait {
-			return a.printJSON(map[string]string{"event_id": id, "workflow_id": jb.id})
+		if sent.Duplicate {
+			fmt.Fprintf(a.stderr, "event %s was sent before (the stream keeps ids for its duplicate window); "+
+				"nothing new was published: use a new --event-id for a new request\n", id)
 		}
+		if !j.wait {
+			return a.printJSON(map[string]any{"event_id": id, "workflow_id": jb.id, "stream_seq": sent.Seq,
+				"duplicate": sent.Duplicate})
+		}
+		return a.follow(ctx, jb.id, a.refusedBy(js, subjects, id, sent.Seq))
 	default:
 		return usageErr("--via must be temporal or nats, not %q", j.via)
 	}
-	return a.follow(ctx, jb.id)
+	return a.follow(ctx, jb.id, nil)
+}
+
+// refusedBy checks, while a run is awaited, whether the bridge dead-lettered the command at
+// stream sequence seq: then no run will ever start, and the reason is the answer.
+func (a *app) refusedBy(js jetstream.JetStream, s events.Subjects, id string, seq uint64) func(context.Context) error {
+	return func(ctx context.Context) error {
+		st, err := js.Stream(ctx, a.cfg.NATS.Stream)
+		if err != nil {
+			return nil // the run may still start; the wait goes on
+		}
+		dl, err := events.FindDeadLetter(ctx, st, s, seq)
+		if err != nil || dl == nil {
+			return nil
+		}
+		return fmt.Errorf("event %s was refused and dead-lettered (%s): %s", id, s.DeadLetter(seq), dl.Reason)
+	}
 }
 
 // sayIfEarlier tells the user when the start joined a run that was already going: the same

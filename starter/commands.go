@@ -56,12 +56,12 @@ func (a *app) share(ctx context.Context, args []string) error {
 	a.addJobFlags(fs, &j)
 	var in workflows.ShareInput
 	var members list
-	var deadline, poll time.Duration
+	deadline, poll := 72*time.Hour, time.Hour
 	fs.StringVar(&in.ImageID, "image", "", "id of the image to share (required)")
 	regionFlag(fs, &in.Region, "")
 	fs.Var(&members, "members", "tenant(s) to share with (required)")
-	fs.DurationVar(&deadline, "deadline", 72*time.Hour, "how long to wait for decisions")
-	fs.DurationVar(&poll, "poll-interval", time.Hour, "backstop poll of member status")
+	fs.Var(spanFlag{&deadline}, "deadline", "how long to wait for decisions (default 72h)")
+	fs.Var(spanFlag{&poll}, "poll-interval", "backstop poll of member status (default 1h)")
 	fs.StringVar(&in.OnTimeout, "on-timeout", workflows.Revoke, "revoke or keep members that did not answer")
 	fs.StringVar(&in.OnReject, "on-reject", workflows.Keep, "revoke or keep members that rejected")
 	if err := parse(fs, args); err != nil {

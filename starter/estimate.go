@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -102,7 +103,7 @@ func (f timeFlag) Set(v string) error {
 			d = -d
 		}
 		*f.t = time.Now().Add(d).UTC().Truncate(time.Second)
-		return nil
+		return f.checkAhead()
 	}
 	t, err := time.Parse(time.RFC3339, v)
 	if err != nil {
@@ -112,5 +113,39 @@ func (f timeFlag) Set(v string) error {
 		return fmt.Errorf("deadline %s has passed", v)
 	}
 	*f.t = t.UTC()
+	return f.checkAhead()
+}
+
+// checkAhead refuses a deadline further ahead than any job may wait (a slip of unit or year).
+func (f timeFlag) checkAhead() error {
+	if !f.deadline {
+		return nil
+	}
+	if err := workflows.CheckDeadline("deadline", *f.t, time.Now()); err != nil {
+		return errors.New(plain(err))
+	}
+	return nil
+}
+
+// spanFlag is a duration that must be given as more than zero and at most a year and a day:
+// "-1h" or "0s" are mistakes, not requests for the default (leave the flag out for that).
+type spanFlag struct{ d *time.Duration }
+
+func (f spanFlag) String() string {
+	if f.d == nil {
+		return ""
+	}
+	return f.d.String()
+}
+
+func (f spanFlag) Set(v string) error {
+	d, err := time.ParseDuration(v)
+	switch {
+	case err != nil:
+		return fmt.Errorf("want a duration such as 72h or 90m, got %q", v)
+	case d <= 0 || d > workflows.MaxDuration:
+		return fmt.Errorf("%s must be more than zero and at most 366 days", v)
+	}
+	*f.d = d
 	return nil
 }

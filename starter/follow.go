@@ -120,8 +120,9 @@ func statusName(s enums.WorkflowExecutionStatus) string {
 }
 
 // follow waits for a run (which may not exist yet, after --via nats), shows progress, and prints
-// the result as JSON. A failed run returns its error.
-func (a *app) follow(ctx context.Context, id string) error {
+// the result as JSON. A failed run returns its error. refused, when set, is asked while the run
+// does not exist yet: its error (the command was dead-lettered) ends the wait.
+func (a *app) follow(ctx context.Context, id string, refused func(context.Context) error) error {
 	tc, err := a.temporal(ctx)
 	if err != nil {
 		return err
@@ -133,6 +134,11 @@ func (a *app) follow(ctx context.Context, id string) error {
 			if last == "" {
 				a.progress(fmt.Sprintf("waiting for run %s to start", id))
 				last = "waiting"
+			}
+			if refused != nil {
+				if err := refused(ctx); err != nil {
+					return err
+				}
 			}
 		} else if err != nil {
 			return err

@@ -134,7 +134,7 @@ func run(ctx context.Context, cfg config.Config, logger *slog.Logger, ready chan
 	if r.Bridge != nil {
 		registerBridgeMetrics(reg, r.Bridge)
 	}
-	srv, err := serveHTTP(cfg.Worker.HTTPAddr, reg, tc, nc, logger)
+	srv, err := serveHTTP(cfg.Worker.HTTPAddr, reg, tc, nc, r.Bridge, logger)
 	if err != nil {
 		r.Stop()
 		return err
@@ -142,8 +142,13 @@ func run(ctx context.Context, cfg config.Config, logger *slog.Logger, ready chan
 	if ready != nil {
 		ready <- r
 	}
-	<-ctx.Done()
-	logger.Info("stopping: finishing events in hand, then running activities")
+	var failed error
+	select {
+	case <-ctx.Done():
+		logger.Info("stopping: finishing events in hand, then running activities")
+	case failed = <-r.Failed():
+		logger.Error("stopping: the event bridge cannot read events", "error", failed.Error())
+	}
 	r.Stop()
 	if srv != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -154,7 +159,7 @@ func run(ctx context.Context, cfg config.Config, logger *slog.Logger, ready chan
 		_ = nc.Drain()
 	}
 	logger.Info("stopped")
-	return nil
+	return failed
 }
 
 func registerBridgeMetrics(reg *metrics.Registry, b *events.Bridge) {
@@ -173,12 +178,14 @@ func registerBridgeMetrics(reg *metrics.Registry, b *events.Bridge) {
 	}
 }
 
-// serveHTTP serves /healthz (Temporal reachable and, with events, NATS connected) and /metrics.
+// serveHTTP serves /healthz (Temporal reachable and, with events, NATS connected and the bridge
+// reading its consumer) and /metrics.
 func serveHTTP(
 	addr string,
 	reg *metrics.Registry,
 	tc client.Client,
 	nc *nats.Conn,
+	bridge *events.Bridge,
 	logger *slog.Logger,
 ) (*http.Server, error) {
 	if addr == "" {
@@ -200,6 +207,12 @@ func serveHTTP(
 		if nc != nil && !nc.IsConnected() {
 			http.Error(w, "nats: not connected", http.StatusServiceUnavailable)
 			return
+		}
+		if bridge != nil {
+			if err := bridge.Healthy(); err != nil {
+				http.Error(w, "event bridge: "+err.Error(), http.StatusServiceUnavailable)
+				return
+			}
 		}
 		_, _ = w.Write([]byte("ok\n"))
 	})

@@ -123,6 +123,11 @@ func BulkMigrate(ctx workflow.Context, in BulkInput) (BulkSummary, error) {
 	if err := in.BulkRequest.Normalize(); err != nil {
 		return in.Summary, err
 	}
+	if in.Summary.Runs == 0 {
+		if err := CheckDeadline("bulk-migrate: deadline", in.Deadline, workflow.Now(ctx)); err != nil {
+			return in.Summary, err
+		}
+	}
 	in.Summary.Runs++
 	st := &BulkStatus{Step: "listing", Summary: in.Summary}
 	if err := workflow.SetQueryHandler(ctx, StatusQuery, func() (BulkStatus, error) { return *st, nil }); err != nil {

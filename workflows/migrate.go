@@ -90,6 +90,9 @@ func (in *MigrateInput) Normalize() error {
 	if err := checkText("migrate: lineage_key", in.LineageKey, maxIDLen); err != nil {
 		return err
 	}
+	if err := in.HeartbeatTimeout.check("migrate: heartbeat_timeout"); err != nil {
+		return err
+	}
 	if in.HeartbeatTimeout <= 0 {
 		in.HeartbeatTimeout = Duration(2 * time.Minute)
 	}
@@ -206,6 +209,9 @@ func MigrateImage(ctx workflow.Context, in MigrateInput) (MigrateResult, error) 
 			ErrDeadlineUnreachable,
 			nil,
 		)
+	}
+	if err := CheckDeadline("migrate: deadline", in.Deadline, start); err != nil {
+		return MigrateResult{}, err
 	}
 	setJobStatus(ctx, JobRunning, fmt.Sprintf("validating image %s in %s", in.ImageID, in.SourceRegion))
 	rctx, stopWatch := m.watchDeadline(ctx)

@@ -22,17 +22,19 @@ func checkText(field, s string, max int) error {
 	}
 	for _, r := range s {
 		if UnsafeRune(r) {
-			return invalid("%s contains the control character %U", field, r)
+			return invalid("%s contains %U, a control character or an invisible or line-breaking one", field, r)
 		}
 	}
 	return nil
 }
 
-// UnsafeRune reports a control character or one that reorders text (the "Trojan Source"
-// family): never wanted in ids and names that reach the cloud, logs, summaries and the UI.
+// UnsafeRune reports a character that is invisible or moves text: control characters (Cc),
+// Unicode's format characters (Cf: zero-width spaces and joiners, the byte-order mark, the
+// bidirectional marks and overrides of "Trojan Source") and the line and paragraph separators
+// (Zl, Zp), which start a new line in a log. None is ever wanted in ids, names, tenants and
+// patterns that reach the cloud, logs, summaries and the UI: each can hide or forge content.
 func UnsafeRune(r rune) bool {
-	return unicode.IsControl(r) || (r >= 0x202A && r <= 0x202E) || (r >= 0x2066 && r <= 0x2069) ||
-		r == 0x200E || r == 0x200F || r == 0x061C
+	return unicode.IsControl(r) || unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp)
 }
 
 // normalizeRoute upper-cases a source and its targets and checks them: known regions, at

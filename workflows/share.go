@@ -55,6 +55,10 @@ func (in *ShareInput) Normalize() error {
 	if len(in.Members) == 0 {
 		return invalid("share: members needs at least one tenant id")
 	}
+	if len(in.Members) > MaxMembers {
+		return invalid("share: %d members, more than the cloud's limit of %d members per image",
+			len(in.Members), MaxMembers)
+	}
 	seen := map[string]bool{}
 	for _, m := range in.Members {
 		if seen[m] {
@@ -67,6 +71,12 @@ func (in *ShareInput) Normalize() error {
 			)
 		}
 		seen[m] = true
+	}
+	if err := in.Deadline.check("share: deadline"); err != nil {
+		return err
+	}
+	if err := in.PollInterval.check("share: poll_interval"); err != nil {
+		return err
 	}
 	if in.Deadline <= 0 {
 		in.Deadline = Duration(72 * time.Hour)
@@ -92,7 +102,13 @@ func (in *ShareInput) Normalize() error {
 	return nil
 }
 
-var tenantID = regexp.MustCompile(`^([0-9]{1,20}|[0-9a-f]{32})$`)
+// tenantID is a Rackspace account number (no leading zero: "0100002" is not "100002", and
+// taking both would let one account appear twice) or a 32-hex OpenStack project id.
+var tenantID = regexp.MustCompile(`^([1-9][0-9]{0,19}|[0-9a-f]{32})$`)
+
+// MaxMembers is the cloud's limit on members per image (Glance's image_member_quota, 128 on
+// Rackspace): a share past it is refused before any member is added.
+const MaxMembers = 128
 
 // MinPollInterval is the floor of a share's backstop poll.
 const MinPollInterval = time.Second
@@ -213,6 +229,8 @@ func ShareImage(ctx workflow.Context, in ShareInput) (ShareResult, error) {
 }
 
 // offer offers the image to every member at once; a member that already decided is settled.
+// When an offer fails for good, the offers that went out are settled as if their deadline had
+// passed (on_timeout: by default revoked), so a failed share does not leave members behind.
 func (s *share) offer(ctx workflow.Context) error {
 	futures := make([]workflow.Future, len(s.in.Members))
 	for i, m := range s.in.Members {
@@ -223,16 +241,31 @@ func (s *share) offer(ctx workflow.Context) error {
 				FactKey: runKey(ctx)},
 		)
 	}
+	var failed error
+	var offered []string
 	for i, m := range s.in.Members {
 		var mem cloud.Member
 		if err := futures[i].Get(ctx, &mem); err != nil {
-			return failWith(err, "share %s in %s with %s", s.in.ImageID, s.in.Region, m)
+			if failed == nil {
+				failed = failWith(err, "share %s in %s with %s", s.in.ImageID, s.in.Region, m)
+			}
+			continue
 		}
+		offered = append(offered, m)
 		if mem.Status != "pending" {
 			s.settle(ctx, m, false, "add")
 		}
 	}
-	return nil
+	if failed != nil {
+		s.status.Step = "undoing offers"
+		uctx, _ := workflow.NewDisconnectedContext(ctx)
+		for _, m := range offered {
+			if s.outcome[m] == nil {
+				s.settle(uctx, m, true, "failed")
+			}
+		}
+	}
+	return failed
 }
 
 func (s *share) pending() []string {

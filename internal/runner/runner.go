@@ -45,6 +45,7 @@ type Runner struct {
 	Bridge *events.Bridge
 	cancel context.CancelFunc
 	done   sync.WaitGroup
+	failed chan error
 	log    *slog.Logger
 }
 
@@ -62,7 +63,7 @@ func Start(ctx context.Context, o Options) (*Runner, error) {
 	if o.StopTimeout <= 0 {
 		o.StopTimeout = 30 * time.Second
 	}
-	r := &Runner{log: o.Logger}
+	r := &Runner{log: o.Logger, failed: make(chan error, 1)}
 	var facts activities.FactPublisher
 	if o.JetStream != nil {
 		facts = events.NewPublisher(o.JetStream, o.Events.Subjects, o.Cloud.Tenant())
@@ -97,12 +98,17 @@ func Start(ctx context.Context, o Options) (*Runner, error) {
 			defer r.done.Done()
 			if err := b.Run(bctx); err != nil {
 				o.Logger.Error("event bridge stopped", "error", err)
+				r.failed <- err
 			}
 		}()
 	}
 	o.Logger.Info("worker started", "tenant", o.Cloud.Tenant(), "task_queue", o.TaskQueue, "events", o.JetStream != nil)
 	return r, nil
 }
+
+// Failed yields the bridge's error if it stops on its own (its consumer lost for good): the
+// worker must then exit non-zero, so that a supervisor restarts it, not run on deaf.
+func (r *Runner) Failed() <-chan error { return r.failed }
 
 // Stop stops taking events (those in hand are finished and acked), then stops the worker, which
 // waits up to the stop timeout for running activities; unfinished ones are retried elsewhere
