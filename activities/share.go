@@ -106,3 +106,25 @@ func shareData(producer, region, imageID, member, shareID string) map[string]any
 		"share_workflow_id": shareID,
 	}
 }
+
+// MemberRoom is the rule that a share fits the cloud's limit of limit members per image,
+// counting the members the image has already: a share that cannot add them all is refused
+// before it adds any. The event validator and the starter both apply it.
+func MemberRoom(existing []cloud.Member, adding []string, limit int) error {
+	have := make(map[string]bool, len(existing))
+	for _, m := range existing {
+		have[m.MemberID] = true
+	}
+	added := 0
+	for _, m := range adding {
+		if !have[m] {
+			added++
+		}
+	}
+	if len(existing)+added > limit {
+		return fmt.Errorf("the image has %d members and the share adds %d more: past the cloud's limit of %d "+
+			"members per image; revoke members no longer needed (starter unshare), or share with fewer",
+			len(existing), added, limit)
+	}
+	return nil
+}

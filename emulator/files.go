@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 func (e *Emulator) routeFiles(mux *http.ServeMux, rname string) {
@@ -126,8 +127,17 @@ func validContainerName(n string) bool {
 	return n != "" && len(n) <= 256 && !strings.Contains(n, "/")
 }
 
+// cleanName is what Swift takes in a path: valid UTF-8 and no NUL (it answers 412 otherwise).
+func cleanName(n string) bool {
+	return utf8.ValidString(n) && !strings.ContainsRune(n, 0)
+}
+
 func (e *Emulator) containerOp(w http.ResponseWriter, r *http.Request, fs *fileSpace) {
 	name := r.PathValue("container")
+	if !cleanName(name) {
+		fail(w, 412, "Invalid UTF8 or contains NULL")
+		return
+	}
 	if !validContainerName(name) {
 		fail(w, 400, "Container name %q is invalid: 1 to 256 characters, no '/'.", name)
 		return

@@ -45,6 +45,21 @@ func TestContainers(t *testing.T) {
 	wantCode(t, s.do("DELETE", "DFW", s.files("c1"), nil), 204)
 }
 
+// TestNamesWithNULAreRefused: Swift refuses NUL (and invalid UTF-8) anywhere in a path with 412.
+func TestNamesWithNULAreRefused(t *testing.T) {
+	e := startEmu(t)
+	s := demo(t, e)
+	wantCode(t, s.do("PUT", "DFW", s.files("c"), nil), 201)
+	for _, p := range []string{s.files("c") + "/a%00b", s.files("c%00d"), s.files("c") + "/a%ffb"} {
+		r := s.do("PUT", "DFW", p, "x")
+		wantCode(t, r, 412)
+		if !strings.Contains(string(r.body), "Invalid UTF8 or contains NULL") {
+			t.Fatalf("%s: %s", p, r.body)
+		}
+	}
+	wantCode(t, s.do("PUT", "DFW", s.files("c")+"/a%e2%82%acb", "x"), 201) // UTF-8 is fine
+}
+
 func TestObjects(t *testing.T) {
 	e := startEmu(t, func(c *Config) { c.MaxObjectSize = 1 << 20 })
 	s := demo(t, e)
@@ -192,6 +207,30 @@ func TestLargeObjects(t *testing.T) {
 	if len(got) != 3 || got[0]["hash"] != md5hex(seg(0)) {
 		t.Fatalf("manifest get %v", got)
 	}
+	// A manifest whose segment is a manifest is served whole, with the length it sends (issue 25:
+	// it answered the nested manifest's length and closed after 0 bytes), and so is a DLO over it.
+	nested := []map[string]any{{"path": "/c/slo"}, {"path": "/segs/big/00000"}}
+	wantCode(t, s.do("PUT", "DFW", s.files("c")+"/nested?multipart-manifest=put", nested), 201)
+	wantAll := append(append([]byte{}, all...), seg(0)...)
+	for _, name := range []string{"nested", "dlo-of-nested"} {
+		if name == "dlo-of-nested" {
+			wantCode(t, s.do("PUT", "DFW", s.files("c")+"/"+name, nil, "X-Object-Manifest", "c/nested"), 201)
+		}
+		got := s.do("GET", "DFW", s.files("c")+"/"+name, nil)
+		if !bytes.Equal(got.body, wantAll) || got.header.Get("Content-Length") != fmt.Sprint(len(wantAll)) {
+			t.Fatalf("%s: %d bytes, Content-Length %s, want %d", name, len(got.body),
+				got.header.Get("Content-Length"), len(wantAll))
+		}
+	}
+	// Manifests of manifests past Swift's depth are refused when read, never cut short.
+	prev := "/c/slo"
+	for i := range maxManifestDepth {
+		name := fmt.Sprintf("deep-%d", i)
+		wantCode(t, s.do("PUT", "DFW", s.files("c")+"/"+name+"?multipart-manifest=put",
+			[]map[string]any{{"path": prev}}), 201)
+		prev = "/c/" + name
+	}
+	wantFault(t, s.do("GET", "DFW", s.files("")+prev, nil), 409)
 	bad := []map[string]any{{"path": "/segs/big/00002", "size_bytes": 1000}, {"path": "/segs/big/00000"}}
 	wantFault(t, s.do("PUT", "DFW", s.files("c")+"/bad?multipart-manifest=put", bad), 400) // small segment not last
 	wantFault(

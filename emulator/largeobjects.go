@@ -17,8 +17,32 @@ type resolved struct {
 	etag  string // quoted for manifests, as Swift does
 }
 
+// maxManifestDepth is how deep manifests may nest (Swift's SLO limit): a segment that is itself a
+// manifest is served whole, its own segments in place, and one nested deeper (or a loop) is an
+// error rather than a body shorter than the length promised for it.
+const maxManifestDepth = 10
+
 // resolve turns an object into its byte parts, following DLO and SLO manifests; call with e.mu held.
 func (fs *fileSpace) resolve(o *object) (*resolved, error) {
+	return fs.resolveAt(o, 1)
+}
+
+// segmentParts are the byte parts of one segment of a manifest at depth.
+func (fs *fileSpace) segmentParts(seg *object, depth int) ([]filePart, int64, error) {
+	if seg.Manifest == "" && seg.SLO == nil {
+		return []filePart{{rel: seg.File, size: seg.Size}}, seg.Size, nil
+	}
+	if depth >= maxManifestDepth {
+		return nil, 0, fmt.Errorf("manifests nest deeper than %d at %s", maxManifestDepth, seg.Name)
+	}
+	sub, err := fs.resolveAt(seg, depth+1)
+	if err != nil {
+		return nil, 0, err
+	}
+	return sub.parts, sub.size, nil
+}
+
+func (fs *fileSpace) resolveAt(o *object, depth int) (*resolved, error) {
 	res := &resolved{obj: o}
 	switch {
 	case o.Manifest != "":
@@ -36,8 +60,15 @@ func (fs *fileSpace) resolve(o *object) (*resolved, error) {
 		var etags strings.Builder
 		for _, n := range names {
 			seg := c.Objects[n]
-			res.parts = append(res.parts, filePart{rel: seg.File, size: seg.Size})
-			res.size += seg.Size
+			if seg == o {
+				continue // a manifest whose prefix matches its own name is not its own segment
+			}
+			parts, size, err := fs.segmentParts(seg, depth)
+			if err != nil {
+				return nil, err
+			}
+			res.parts = append(res.parts, parts...)
+			res.size += size
 			etags.WriteString(seg.ETag)
 		}
 		res.etag = quotedMD5(etags.String())
@@ -49,8 +80,12 @@ func (fs *fileSpace) resolve(o *object) (*resolved, error) {
 			if seg == nil || seg.ETag != s.ETag {
 				return nil, fmt.Errorf("segment %s of manifest %s is missing or changed", s.Path, o.Name)
 			}
-			res.parts = append(res.parts, filePart{rel: seg.File, size: seg.Size})
-			res.size += seg.Size
+			parts, size, err := fs.segmentParts(seg, depth)
+			if err != nil {
+				return nil, err
+			}
+			res.parts = append(res.parts, parts...)
+			res.size += size
 			etags.WriteString(seg.ETag)
 		}
 		res.etag = quotedMD5(etags.String())

@@ -14,6 +14,10 @@ func (e *Emulator) objectOp(w http.ResponseWriter, r *http.Request, fs *fileSpac
 		fail(w, 400, "Object name is longer than 1024 characters.")
 		return
 	}
+	if !cleanName(cname) || !cleanName(oname) {
+		fail(w, 412, "Invalid UTF8 or contains NULL")
+		return
+	}
 	switch r.Method {
 	case http.MethodPut:
 		e.putObject(w, r, fs, cname, oname)

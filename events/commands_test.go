@@ -2,6 +2,7 @@ package events
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -55,6 +56,38 @@ func TestCommandsRefuseWhatTheyMustNot(t *testing.T) {
 			`{"region":"DFW","image_id":"x","members":["100002"],"poll_interval":"1ms"}`,
 			"below the floor",
 		},
+		// Issue 25: impossible durations and times are refused, not run as the default.
+		{"deadline -1h", "share", `{"region":"DFW","image_id":"x","members":["100002"],"deadline":"-1h"}`,
+			"more than zero"},
+		{"deadline 0s", "share", `{"region":"DFW","image_id":"x","members":["100002"],"deadline":"0s"}`,
+			"more than zero"},
+		{"deadline -5 seconds", "share", `{"region":"DFW","image_id":"x","members":["100002"],"deadline":-5}`,
+			"more than zero"},
+		{"deadline overflowing", "share",
+			`{"region":"DFW","image_id":"x","members":["100002"],"deadline":1e300}`, "more than zero"},
+		{"deadline overflowing as text", "share",
+			`{"region":"DFW","image_id":"x","members":["100002"],"deadline":"9999999999h"}`, "invalid duration"},
+		{"deadline of ten years", "share",
+			`{"region":"DFW","image_id":"x","members":["100002"],"deadline":"87600h"}`, "at most 366 days"},
+		{"heartbeat_timeout 0", "migrate", `{` + migrate + `,"heartbeat_timeout":"0s"}`, "more than zero"},
+		{"migration deadline in the year 9999", "migrate", `{` + migrate + `,"deadline":"9999-01-01T00:00:00Z"}`,
+			"more than 366 days away"},
+		{"bulk deadline in the year 3000", "bulk-migrate",
+			`{"source_region":"DFW","target_regions":["IAD"],"deadline":"3000-01-01T00:00:00Z"}`, "366 days"},
+		// Issue 25: invisible and line-breaking characters, not only controls and bidi overrides.
+		{"zero-width space in target_name", "migrate", `{` + migrate + `,"target_name":"web\u200b01"}`,
+			"U+200B"},
+		{"byte-order mark in target_name", "migrate", `{` + migrate + `,"target_name":"\ufeffweb"}`, "U+FEFF"},
+		{"line separator in target_name", "migrate",
+			`{` + migrate + `,"target_name":"web\u2028level=ERROR msg=forged"}`, "U+2028"},
+		{"paragraph separator in a pattern", "bulk-migrate",
+			`{"source_region":"DFW","target_regions":["IAD"],"filter":{"name_pattern":"web*\u2029"}}`, "U+2029"},
+		{"word joiner in lineage_key", "migrate", `{` + migrate + `,"lineage_key":"a\u2060b"}`, "U+2060"},
+		// Issue 25: one account, one spelling.
+		{"member with a leading zero", "share", `{"region":"DFW","image_id":"x","members":["0100002"]}`,
+			"not a tenant id"},
+		{"share past the cloud's member limit", "share",
+			`{"region":"DFW","image_id":"x","members":[` + manyMembers(130) + `]}`, "limit of 128 members"},
 		{"member-status into another tenant's share", "member-status",
 			`{"image_id":"x","region":"DFW","member":"100002","status":"accepted","share_workflow_id":"share-100009-DFW-x-100002-abcd"}`,
 			"not a share of account 100001"},
@@ -85,18 +118,45 @@ func TestCommandsRefuseWhatTheyMustNot(t *testing.T) {
 	}
 }
 
+func manyMembers(n int) string {
+	ms := make([]string, n)
+	for i := range ms {
+		ms[i] = fmt.Sprintf(`"%d"`, 200000+i)
+	}
+	return strings.Join(ms, ",")
+}
+
 // TestEnvelopeKeysAreStrict: the tenant decides which worker acts, so it must not be ambiguous.
 func TestEnvelopeKeysAreStrict(t *testing.T) {
 	for name, raw := range map[string]string{
-		"two tenants":     `{"specversion":"1.0","id":"a","source":"s","type":"t","tenant":"100001","tenant":"100002","data":{}}`,
-		"Tenant":          `{"specversion":"1.0","id":"a","source":"s","type":"t","Tenant":"100002","data":{}}`,
-		"control in id":   `{"specversion":"1.0","id":"a\u0007b","source":"s","type":"t","tenant":"100001","data":{}}`,
-		"newline in id":   `{"specversion":"1.0","id":"a\nforged log line","source":"s","type":"t","tenant":"100001","data":{}}`,
-		"bidi in tenant":  `{"specversion":"1.0","id":"a","source":"s","type":"t","tenant":"100001\u202e","data":{}}`,
-		"dup inside data": `{"specversion":"1.0","id":"a","source":"s","type":"t","tenant":"100001","data":{"k":1,"k":2}}`,
+		"two tenants":          `{"specversion":"1.0","id":"a","source":"s","type":"t","tenant":"100001","tenant":"100002","data":{}}`,
+		"Tenant":               `{"specversion":"1.0","id":"a","source":"s","type":"t","Tenant":"100002","data":{}}`,
+		"control in id":        `{"specversion":"1.0","id":"a\u0007b","source":"s","type":"t","tenant":"100001","data":{}}`,
+		"newline in id":        `{"specversion":"1.0","id":"a\nforged log line","source":"s","type":"t","tenant":"100001","data":{}}`,
+		"bidi in tenant":       `{"specversion":"1.0","id":"a","source":"s","type":"t","tenant":"100001\u202e","data":{}}`,
+		"dup inside data":      `{"specversion":"1.0","id":"a","source":"s","type":"t","tenant":"100001","data":{"k":1,"k":2}}`,
+		"zero-width in tenant": `{"specversion":"1.0","id":"a","source":"s","type":"t","tenant":"1000\u200b01","data":{}}`,
+		"BOM in id":            `{"specversion":"1.0","id":"\ufeffa","source":"s","type":"t","tenant":"100001","data":{}}`,
+		"json-ish type": `{"specversion":"1.0","id":"a","source":"s","type":"t","tenant":"100001",` +
+			`"datacontenttype":"application/jsonx","data":{}}`,
+		"json with a parameter": `{"specversion":"1.0","id":"a","source":"s","type":"t","tenant":"100001",` +
+			`"datacontenttype":"application/json; profile=evil","data":{}}`,
+		"data and data_base64": `{"specversion":"1.0","id":"a","source":"s","type":"t","tenant":"100001",` +
+			`"data":{},"data_base64":"e30="}`,
 	} {
 		if _, err := ParseEvent([]byte(raw)); err == nil {
 			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+// TestEnvelopeTakesPlainJSON: the strict answers keep what a CloudEvents SDK sends.
+func TestEnvelopeTakesPlainJSON(t *testing.T) {
+	for _, ct := range []string{"", "application/json", "application/json; charset=utf-8", "Application/JSON"} {
+		raw := `{"specversion":"1.0","id":"a","source":"s","type":"t","tenant":"100001","datacontenttype":"` + ct +
+			`","data":{}}`
+		if _, err := ParseEvent([]byte(raw)); err != nil {
+			t.Errorf("datacontenttype %q refused: %v", ct, err)
 		}
 	}
 }

@@ -177,3 +177,35 @@ func TestBridgeOutlivesItsStream(t *testing.T) {
 		t.Fatal("Run did not return though its stream cannot be made again")
 	}
 }
+
+// TestShareWithoutRoomIsRefusedUpFront: the cloud takes 128 members per image. A share that
+// would pass it (counting the members the image has) is dead-lettered with the reason before
+// any member is added; it used to add members up to the limit and fail, leaving them offered.
+func TestShareWithoutRoomIsRefusedUpFront(t *testing.T) {
+	env := testenv.New(t)
+	env.StartWorker("demo", testenv.WorkerOptions{Events: true})
+	d := doors{t: t, env: env, js: env.JetStream()}
+	ctx := context.Background()
+	web := imageID(t, env, "demo-web-01")
+	c := env.Cloud("demo")
+	for i := range 126 {
+		if _, err := c.AddMember(ctx, "DFW", web, fmt.Sprint(300000+i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	in := map[string]any{"region": "DFW", "image_id": web,
+		"members": []string{"100002", "400001", "400002", "400003", "300001"}}
+	sent, err := publisher(env, "test").Send(ctx, events.CmdShare, "too-many", "100001", in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dl := d.deadLetter(sent.Seq, 30*time.Second)
+	if !strings.Contains(dl.Reason, "has 126 members and the share adds 4 more") ||
+		!strings.Contains(dl.Reason, "limit of 128") {
+		t.Fatalf("dead letter reason %q", dl.Reason)
+	}
+	ms, err := c.ListMembers(ctx, "DFW", web)
+	if err != nil || len(ms) != 126 {
+		t.Fatalf("%d members after the refused share (%v), want the 126 it had", len(ms), err)
+	}
+}

@@ -35,6 +35,13 @@ func CloudValidator(c *cloud.Client) Validator {
 				return fmt.Errorf("%w: image %s in %s is not owned by account %s, so it cannot be shared",
 					ErrRejected, in.ImageID, in.Region, c.Tenant())
 			}
+			existing, err := c.ListMembers(ctx, in.Region, in.ImageID)
+			if err != nil {
+				return err
+			}
+			if err := activities.MemberRoom(existing, in.Members, workflows.MaxMembers); err != nil {
+				return fmt.Errorf("%w: share %s in %s: %v", ErrRejected, in.ImageID, in.Region, err)
+			}
 		}
 		return nil
 	}

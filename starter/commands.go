@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
 	"time"
 
+	"github.com/imageflow/imageflow/activities"
 	"github.com/imageflow/imageflow/events"
 	"github.com/imageflow/imageflow/workflows"
 )
@@ -75,6 +77,9 @@ func (a *app) share(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := a.memberRoom(ctx, in); err != nil {
+		return err
+	}
 	return a.submit(ctx, &j, job{workflow: workflows.ShareImageWorkflow, command: events.CmdShare,
 		id: workflows.ShareWorkflowID(tenant, in), input: in, members: in.Members,
 		attrs: func() []string { return []string{in.ImageID, in.Region} }})
@@ -136,4 +141,21 @@ func (a *app) runCommand(ctx context.Context, fs *flag.FlagSet, args []string, i
 		return runStatus{}, usageErr("--workflow-id is required")
 	}
 	return a.describe(ctx, *id)
+}
+
+// memberRoom refuses a share the image has no room for, before any member is added. When the
+// image cannot be read here, the run finds out itself (and undoes what it added).
+func (a *app) memberRoom(ctx context.Context, in workflows.ShareInput) error {
+	cc, err := a.cloud(ctx)
+	if err != nil {
+		return nil
+	}
+	existing, err := cc.ListMembers(ctx, in.Region, in.ImageID)
+	if err != nil {
+		return nil
+	}
+	if err := activities.MemberRoom(existing, in.Members, workflows.MaxMembers); err != nil {
+		return fmt.Errorf("share %s in %s: %w", in.ImageID, in.Region, err)
+	}
+	return nil
 }

@@ -168,6 +168,21 @@ func TestStarterErrors(t *testing.T) {
 			"has passed"},
 		{[]string{"migrate", "--image", "x", "--from", "DFW", "--to", "IAD", "--deadline", "soon"}, 2,
 			"want a duration from now"},
+		// Issue 25: impossible durations are refused, not run as the default.
+		{[]string{"share", "--image", "x", "--region", "DFW", "--members", "100002", "--deadline", "-1h"}, 2,
+			"-1h must be more than zero"},
+		{[]string{"share", "--image", "x", "--region", "DFW", "--members", "100002", "--deadline", "0s"}, 2,
+			"0s must be more than zero"},
+		{[]string{"share", "--image", "x", "--region", "DFW", "--members", "100002", "--deadline", "90000h"}, 2,
+			"at most 366 days"},
+		{[]string{"share", "--image", "x", "--region", "DFW", "--members", "0100002"}, 2, "not a tenant id"},
+		{[]string{"migrate", "--image", "x", "--from", "DFW", "--to", "IAD", "--deadline", "9999-01-01T00:00:00Z"},
+			2, "more than 366 days away"},
+		{[]string{"migrate", "--image", "x", "--from", "DFW", "--to", "IAD", "--name", "web\u2028forged"},
+			2, "U+2028"},
+		// Issue 25: a request the bridge dead-letters ends the wait with its reason.
+		{[]string{"migrate", "--image", "nope-by-event", "--from", "DFW", "--to", "IAD", "--via", "nats", "--wait"}, 1,
+			"was refused and dead-lettered (imageflow.dlq."},
 		{
 			[]string{"bulk-migrate", "--from", "DFW", "--to", "IAD", "--property", "app"},
 			2,

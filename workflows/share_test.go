@@ -241,6 +241,43 @@ func TestShareAddFails(t *testing.T) {
 	}
 }
 
+// TestShareFailingHalfwayUndoesItsOffers: the cloud refuses one member after others were added
+// (its member limit, reached by a share made meanwhile): the run fails, and the members it did
+// add are settled as on its deadline, so by default revoked, not left on the image.
+func TestShareFailingHalfwayUndoesItsOffers(t *testing.T) {
+	env := newEnv(t)
+	c := &calls{}
+	env.OnActivity(a.SettleMember, mock.Anything, mock.Anything).
+		Return(func(_ context.Context, in activities.SettleInput) (activities.SettleResult, error) {
+			if in.Expired && in.OnTimeout == Revoke {
+				c.add("revoke " + in.Member)
+				return activities.SettleResult{Status: "expired", Revoked: true}, nil
+			}
+			return activities.SettleResult{Status: "pending"}, nil
+		})
+	env.OnActivity(a.OfferShare, mock.Anything, mock.Anything).
+		Return(func(_ context.Context, in activities.OfferInput) (cloud.Member, error) {
+			if in.Member == "100004" {
+				return cloud.Member{}, temporal.NewNonRetryableApplicationError(
+					"413: Attempted to add image members past the limit of 128.", activities.ErrInvalid, nil)
+			}
+			c.add("add " + in.Member)
+			return cloud.Member{MemberID: in.Member, Status: "pending"}, nil
+		})
+	env.ExecuteWorkflow(ShareImage, shareInput("100002", "100003", "100004"))
+	if err := env.GetWorkflowError(); err == nil || !strings.Contains(err.Error(), "past the limit") {
+		t.Fatalf("error %v, want the cloud's refusal", err)
+	}
+	for _, want := range []string{"add 100002", "add 100003", "revoke 100002", "revoke 100003"} {
+		if c.has(want) != 1 {
+			t.Errorf("%q %d times in %v, want once", want, c.has(want), c.names)
+		}
+	}
+	if c.has("revoke 100004") != 0 {
+		t.Errorf("revoked a member it never added: %v", c.names)
+	}
+}
+
 func TestAcceptShare(t *testing.T) {
 	offer := cloud.Image{ID: "img-1", Name: "web-01", Owner: "100001"}
 	cases := []struct {
