@@ -184,3 +184,25 @@ func TestReauthOnExpiredToken(t *testing.T) {
 		t.Fatalf("restarted PUT: %v", err)
 	}
 }
+
+// TestIdentityDownDuringRenewalIsTransient: identity answering 500 while a token is renewed is
+// an outage to wait out, not bad credentials (issue 24: every failed renewal was Unauthorized,
+// which failed a migration for good with the advice to check a key that was fine).
+func TestIdentityDownDuringRenewalIsTransient(t *testing.T) {
+	e := startEmu(t)
+	ctx := context.Background()
+	c := connect(t, e, "demo")
+	web := findImage(t, c, "DFW", "demo-web-01")
+	e.ExpireTokens()
+	if err := e.AddFault(emulator.Fault{Kind: "error", Service: "identity", Status: 500}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := c.GetImage(ctx, "DFW", web.ID)
+	if KindOf(err) != Unavailable || !strings.Contains(err.Error(), "identity is not answering") {
+		t.Fatalf("renewal against a failing identity: %v (kind %q), want Unavailable", err, KindOf(err))
+	}
+	e.ClearFaults()
+	if _, err := c.GetImage(ctx, "DFW", web.ID); err != nil {
+		t.Fatalf("after identity came back: %v", err)
+	}
+}

@@ -119,18 +119,41 @@ func classify(op string, err error) error {
 	}
 	var reauth *gophercloud.ErrUnableToReauthenticate
 	if errors.As(err, &reauth) {
-		return &Error{
-			Kind:    Unauthorized,
-			Status:  401,
-			Op:      op,
-			Message: "re-authentication failed; check the configured username and API key",
-			Err:     err,
-		}
+		return reauthFailed(op, reauth)
 	}
 	if transportFailure(err) {
 		return &Error{Kind: Unavailable, Op: op, Err: err}
 	}
 	return fmt.Errorf("%s: %w", op, err)
+}
+
+// reauthFailed classifies a token renewal that failed by what identity itself answered: only a
+// refusal of the credentials (401, 403, 400 from identity) is Unauthorized; identity down, slow
+// or busy (5xx, 429, a transport failure) is Unavailable and heals, so a job waits it out instead
+// of failing for good with the advice to check a key that is fine.
+func reauthFailed(op string, reauth *gophercloud.ErrUnableToReauthenticate) *Error {
+	inner := classify("re-authenticate", reauth.ErrReauth)
+	switch kind := KindOf(inner); kind {
+	case Unavailable, RateLimited:
+		return &Error{Kind: kind, Op: op, Message: "renewing the token failed, identity is not answering: " +
+			inner.Error(), RetryAfter: retryAfterOf(inner), Err: reauth}
+	case "":
+		if !errors.Is(reauth.ErrReauth, context.Canceled) && !errors.Is(reauth.ErrReauth, context.DeadlineExceeded) {
+			break
+		}
+		return &Error{Kind: Unavailable, Op: op, Message: "renewing the token timed out", Err: reauth}
+	}
+	return &Error{Kind: Unauthorized, Status: 401, Op: op,
+		Message: "identity refused to renew the token; check the configured username and API key or password",
+		Err:     reauth}
+}
+
+func retryAfterOf(err error) time.Duration {
+	var ce *Error
+	if errors.As(err, &ce) {
+		return ce.RetryAfter
+	}
+	return 0
 }
 
 // transportFailure says the request failed on the way, not at the far end: a network error

@@ -43,6 +43,11 @@ type MigrateInput struct {
 	ShareWith     []string `json:"share_with,omitempty"`  // tenants to share each new image with
 	// HeartbeatTimeout bounds how long a dead worker holds a copy or task wait (default 2m).
 	HeartbeatTimeout Duration `json:"heartbeat_timeout,omitempty"`
+	// OutageTolerance is how long a step waits out a fault (a region down, identity failing)
+	// before the job fails (default 24h; a deadline, when set, ends the wait sooner).
+	OutageTolerance Duration `json:"outage_tolerance,omitempty"`
+	// MaxRetryInterval caps the backoff between attempts of a failing step (default 5m).
+	MaxRetryInterval Duration `json:"max_retry_interval,omitempty"`
 	// Deadline, when set, is when the migration must be done by: it fails at once when the
 	// estimate says it cannot be, and is cancelled (and cleaned up) when the deadline passes.
 	Deadline time.Time `json:"deadline,omitzero"`
@@ -90,8 +95,14 @@ func (in *MigrateInput) Normalize() error {
 	if err := checkText("migrate: lineage_key", in.LineageKey, maxIDLen); err != nil {
 		return err
 	}
-	if err := in.HeartbeatTimeout.check("migrate: heartbeat_timeout"); err != nil {
-		return err
+	for _, d := range []struct {
+		name string
+		d    Duration
+	}{{"heartbeat_timeout", in.HeartbeatTimeout}, {"outage_tolerance", in.OutageTolerance},
+		{"max_retry_interval", in.MaxRetryInterval}} {
+		if err := d.d.check("migrate: " + d.name); err != nil {
+			return err
+		}
 	}
 	if in.HeartbeatTimeout <= 0 {
 		in.HeartbeatTimeout = Duration(2 * time.Minute)
@@ -187,6 +198,7 @@ func MigrateImage(ctx workflow.Context, in MigrateInput) (MigrateResult, error) 
 		return MigrateResult{}, err
 	}
 	ctx = withHeartbeat(ctx, in.HeartbeatTimeout.D())
+	ctx = withPatience(ctx, in.OutageTolerance.D(), in.MaxRetryInterval.D())
 	m := &migration{in: in, id: workflow.GetInfo(ctx).WorkflowExecution.ID,
 		status: MigrateStatus{Step: "validating", Targets: map[string]string{}, Deadline: in.Deadline}}
 	m.container = migrationContainer(m.id)

@@ -18,17 +18,65 @@ var a *activities.Activities
 // itself alive, see activities.KeepAlive), so a worker that dies in one is noticed within the
 // heartbeat timeout, not the call's whole timeout.
 func withActivity(ctx workflow.Context, summary string, timeout time.Duration) workflow.Context {
+	p := patienceOf(ctx)
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: timeout,
-		HeartbeatTimeout:    min(timeout, quickHeartbeat(ctx)),
-		Summary:             summary,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:    time.Second,
-			BackoffCoefficient: 2,
-			MaximumInterval:    time.Minute,
-			MaximumAttempts:    20,
-		},
+		StartToCloseTimeout:    timeout,
+		ScheduleToCloseTimeout: p.tolerance,
+		HeartbeatTimeout:       min(timeout, quickHeartbeat(ctx)),
+		Summary:                summary,
+		RetryPolicy:            p.retryPolicy(),
 	})
+}
+
+// Faults are waited out, never counted. An activity's retries stop only when its error cannot
+// heal (the activities mark those non-retryable: bad request, not found, credentials refused by
+// identity itself), when the job's deadline cancels the run, or when the outage tolerance has
+// passed; never after a fixed number of attempts, which turned a four-minute regional outage
+// into a failed migration. The retries live here, in Temporal, rather than in the client: each
+// attempt shows in the UI with its error, survives a worker restart, and a client-side loop
+// would hide an hour-long outage inside one attempt.
+const (
+	// DefaultOutageTolerance is how long a job without a deadline waits out a fault.
+	DefaultOutageTolerance = 24 * time.Hour
+	// DefaultMaxRetryInterval caps the backoff between attempts, so a job notices within a few
+	// minutes that a region came back.
+	DefaultMaxRetryInterval = 5 * time.Minute
+)
+
+// patience is how a run's activities wait out faults.
+type patience struct {
+	tolerance   time.Duration // how long one activity may keep failing transiently
+	maxInterval time.Duration // the backoff's cap
+}
+
+type patienceKey struct{}
+
+// withPatience sets the outage tolerance and backoff cap of the activities scheduled from ctx
+// (zero values take the defaults).
+func withPatience(ctx workflow.Context, tolerance, maxInterval time.Duration) workflow.Context {
+	if tolerance <= 0 {
+		tolerance = DefaultOutageTolerance
+	}
+	if maxInterval <= 0 {
+		maxInterval = DefaultMaxRetryInterval
+	}
+	return workflow.WithValue(ctx, patienceKey{}, patience{tolerance: tolerance, maxInterval: maxInterval})
+}
+
+func patienceOf(ctx workflow.Context) patience {
+	if p, ok := ctx.Value(patienceKey{}).(patience); ok {
+		return p
+	}
+	return patience{tolerance: DefaultOutageTolerance, maxInterval: DefaultMaxRetryInterval}
+}
+
+// retryPolicy backs off from a second (or the cap, when lower) to the cap, without a count.
+func (p patience) retryPolicy() *temporal.RetryPolicy {
+	return &temporal.RetryPolicy{
+		InitialInterval:    min(time.Second, p.maxInterval),
+		BackoffCoefficient: 2,
+		MaximumInterval:    p.maxInterval,
+	}
 }
 
 // maxQuickHeartbeat is the longest heartbeat timeout of a quick activity: a run's heartbeat
@@ -53,17 +101,16 @@ func quickHeartbeat(ctx workflow.Context) time.Duration {
 
 // withLongActivity is for activities that heartbeat (task waits, copies): a dead worker is
 // noticed within the heartbeat timeout and the work moves to another worker.
+// Its tolerance counts from the end of one full attempt's time, so a long copy that fails near
+// its end still gets the whole tolerance.
 func withLongActivity(ctx workflow.Context, summary string, timeout, heartbeat time.Duration) workflow.Context {
+	p := patienceOf(ctx)
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: timeout,
-		HeartbeatTimeout:    heartbeat,
-		Summary:             summary,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:    time.Second,
-			BackoffCoefficient: 2,
-			MaximumInterval:    time.Minute,
-			MaximumAttempts:    10,
-		},
+		StartToCloseTimeout:    timeout,
+		ScheduleToCloseTimeout: timeout + p.tolerance,
+		HeartbeatTimeout:       heartbeat,
+		Summary:                summary,
+		RetryPolicy:            p.retryPolicy(),
 	})
 }
 

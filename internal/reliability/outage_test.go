@@ -1,0 +1,70 @@
+package reliability
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/imageflow/imageflow/emulator"
+	"github.com/imageflow/imageflow/internal/testenv"
+	"github.com/imageflow/imageflow/workflows"
+)
+
+// TestOutageLongerThanTheOldLadder: a region's Cloud Files answer 503 from the start of a
+// migration for ten times as long as the old retry ladder lasted, then recover. The ladder was
+// ten attempts backing off from 1 s to a 1-minute cap (about four minutes, after which the run
+// failed for good); here the cap is scaled to 250 ms, so the old ladder would have lasted about
+// 2.5 s and the outage lasts 25 s (100 s with IMAGEFLOW_LONG_TESTS=1). The migration must wait
+// it out and finish with one image in the target.
+func TestOutageLongerThanTheOldLadder(t *testing.T) {
+	retryCap := 250 * time.Millisecond
+	outage := 10 * 10 * retryCap // ten times ten attempts at the cap
+	if long() {
+		outage *= 4
+	}
+	env := testenv.New(t, testenv.Options{Emulator: func(c *emulator.Config) {
+		c.ExportSegmentSize = 16 << 20
+	}})
+	env.StartWorker("demo")
+	demo := env.Cloud("demo")
+	img := findImage(t, demo, "DFW", "demo-web-01")
+	if err := env.Emulator.AddFault(emulator.Fault{Kind: "error", Region: "IAD", Service: "files",
+		Status: 503}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), outage+3*time.Minute)
+	defer cancel()
+	in := workflows.MigrateInput{ImageID: img.ID, SourceRegion: "DFW", TargetRegions: []string{"IAD"},
+		MaxRetryInterval: workflows.Duration(retryCap)}
+	run, err := env.Client.ExecuteWorkflow(ctx, start(workflows.MigrateWorkflowID("100001", in),
+		testenv.TaskQueue("demo")), workflows.MigrateImageWorkflow, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	time.Sleep(outage)
+	desc, err := env.Client.DescribeWorkflowExecution(ctx, run.GetID(), run.GetRunID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := desc.GetWorkflowExecutionInfo().GetStatus().String(); st != "Running" {
+		t.Fatalf("after a %s outage the run is %s, want still running (waiting it out)", outage, st)
+	}
+	attempts := int32(0)
+	for _, pa := range desc.GetPendingActivities() {
+		attempts = max(attempts, pa.GetAttempt())
+	}
+	if attempts <= 10 {
+		t.Errorf("the waiting step is on attempt %d after the outage, want more than the old ladder's 10", attempts)
+	}
+	env.Emulator.ClearFaults()
+	var res workflows.MigrateResult
+	if err := run.Get(ctx, &res); err != nil {
+		t.Fatalf("migration across a %s outage: %v", outage, err)
+	}
+	if n := countImages(t, demo, "IAD", img.ID); n != 1 {
+		t.Fatalf("%d images in IAD after the outage, want 1", n)
+	}
+	t.Logf("outage %s; step on attempt %d when it ended; migration done %s after it began",
+		outage, attempts, time.Since(began).Round(time.Second))
+}
