@@ -222,6 +222,11 @@ func TestLargeObjects(t *testing.T) {
 				got.header.Get("Content-Length"), len(wantAll))
 		}
 	}
+	// A DLO whose prefix matches its own name is not its own segment.
+	wantCode(t, s.do("PUT", "DFW", s.files("c")+"/self", nil, "X-Object-Manifest", "c/self"), 201)
+	if r := s.do("GET", "DFW", s.files("c")+"/self", nil); r.code != 200 || len(r.body) != 0 {
+		t.Fatalf("self-prefixed DLO: %d, %d bytes", r.code, len(r.body))
+	}
 	// Manifests of manifests past Swift's depth are refused when read, never cut short.
 	prev := "/c/slo"
 	for i := range maxManifestDepth {

@@ -204,6 +204,15 @@ func TestShareWithoutRoomIsRefusedUpFront(t *testing.T) {
 		!strings.Contains(dl.Reason, "limit of 128") {
 		t.Fatalf("dead letter reason %q", dl.Reason)
 	}
+	// The owner as a member: the cloud would refuse it after the other members were added.
+	sent, err = publisher(env, "test").Send(ctx, events.CmdShare, "self-share", "100001",
+		map[string]any{"region": "DFW", "image_id": web, "members": []string{"100002", "100001"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dl := d.deadLetter(sent.Seq, 30*time.Second); !strings.Contains(dl.Reason, "is the owner itself") {
+		t.Fatalf("dead letter reason %q", dl.Reason)
+	}
 	ms, err := c.ListMembers(ctx, "DFW", web)
 	if err != nil || len(ms) != 126 {
 		t.Fatalf("%d members after the refused share (%v), want the 126 it had", len(ms), err)

@@ -91,6 +91,15 @@ func NewEvent(id, source, typ, tenant string, data any) (Event, error) {
 		DataContentType: "application/json", Tenant: tenant, Data: b}, nil
 }
 
+// CheckEventID is the rule for event ids, on both sides of the stream: the id is also the
+// Nats-Msg-Id header, where a line break would start a header of the sender's choosing.
+func CheckEventID(id string) error {
+	if id == "" || len(id) > 256 || strings.ContainsFunc(id, workflows.UnsafeRune) {
+		return errors.New("id must be 1 to 256 characters, none of them control, invisible or line-breaking")
+	}
+	return nil
+}
+
 // ParseEvent decodes and checks an envelope; the error says what is wrong with it.
 func ParseEvent(b []byte) (Event, error) {
 	var e Event
@@ -107,8 +116,8 @@ func ParseEvent(b []byte) (Event, error) {
 	if e.SpecVersion != "1.0" {
 		problems = append(problems, fmt.Sprintf("specversion is %q, want \"1.0\"", e.SpecVersion))
 	}
-	if e.ID == "" || len(e.ID) > 256 || strings.ContainsFunc(e.ID, workflows.UnsafeRune) {
-		problems = append(problems, "id must be 1 to 256 characters, none of them control characters")
+	if err := CheckEventID(e.ID); err != nil {
+		problems = append(problems, err.Error())
 	}
 	if strings.ContainsFunc(e.Tenant, workflows.UnsafeRune) || strings.ContainsFunc(e.Source, workflows.UnsafeRune) ||
 		len(e.Source) > 1024 {

@@ -65,6 +65,9 @@ func (p *Publisher) Send(ctx context.Context, name, id, tenant string, data any)
 }
 
 func (p *Publisher) publish(ctx context.Context, subject, id, tenant string, data any) (Sent, error) {
+	if err := CheckEventID(id); err != nil {
+		return Sent{}, fmt.Errorf("event id %q: %w", truncate(id, 64), err)
+	}
 	ev, err := NewEvent(id, p.source, p.subjects.Type(subject), tenant, data)
 	if err != nil {
 		return Sent{}, err

@@ -202,6 +202,9 @@ func (a *app) submit(ctx context.Context, j *jobFlags, jb job) error {
 		if id == "" {
 			id = randomID()
 		}
+		if err := events.CheckEventID(id); err != nil {
+			return usageErr("--event-id: %v", err)
+		}
 		payload := jb.event
 		if payload == nil {
 			payload = jb.input

@@ -180,6 +180,8 @@ func TestStarterErrors(t *testing.T) {
 			2, "more than 366 days away"},
 		{[]string{"migrate", "--image", "x", "--from", "DFW", "--to", "IAD", "--name", "web\u2028forged"},
 			2, "U+2028"},
+		{[]string{"share", "--image", "x", "--region", "DFW", "--members", "100002", "--via", "nats",
+			"--event-id", "a\r\nNats-Expected-Stream: other"}, 2, "--event-id: id must be 1 to 256 characters"},
 		// Issue 25: a request the bridge dead-letters ends the wait with its reason.
 		{[]string{"migrate", "--image", "nope-by-event", "--from", "DFW", "--to", "IAD", "--via", "nats", "--wait"}, 1,
 			"was refused and dead-lettered (imageflow.dlq."},
