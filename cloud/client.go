@@ -65,6 +65,9 @@ type Options struct {
 	Timeout time.Duration // per request, excluding streamed bodies (default 60s)
 	// Transport replaces http.DefaultTransport underneath the pacing (tests, proxies).
 	Transport http.RoundTripper
+	// IdleTimeout cuts a streamed body (a copy's GET and PUT) that moves no byte for this long
+	// (default DefaultIdleTimeout; negative: never).
+	IdleTimeout time.Duration
 }
 
 // Client is one account's session with the cloud. It is safe for concurrent use.
@@ -75,6 +78,7 @@ type Client struct {
 	regions       []string     // with an image service, from the catalog, sorted
 	stores        []string     // with an object store
 	httpClient    *http.Client // for streamed bodies: no overall timeout
+	idleTimeout   time.Duration // for streamed bodies: cut after this long without a byte
 
 	mu     sync.Mutex
 	images map[string]*gophercloud.ServiceClient
@@ -105,6 +109,12 @@ func New(ctx context.Context, creds Credentials, opts Options) (*Client, error) 
 	if opts.Timeout <= 0 {
 		opts.Timeout = time.Minute
 	}
+	switch {
+	case opts.IdleTimeout == 0:
+		opts.IdleTimeout = DefaultIdleTimeout
+	case opts.IdleTimeout < 0:
+		opts.IdleTimeout = 0
+	}
 	transport := newPacer(base, opts.Pacing)
 	provider, err := openstack.NewClient(identityEndpoint(creds))
 	if err != nil {
@@ -124,7 +134,7 @@ func New(ctx context.Context, creds Credentials, opts Options) (*Client, error) 
 		}
 		return nil, ce
 	}
-	c := &Client{provider: provider, httpClient: &http.Client{Transport: transport},
+	c := &Client{provider: provider, httpClient: &http.Client{Transport: transport}, idleTimeout: opts.IdleTimeout,
 		images: map[string]*gophercloud.ServiceClient{}, files: map[string]*gophercloud.ServiceClient{}}
 	if err := c.readAccount(); err != nil {
 		return nil, err

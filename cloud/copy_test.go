@@ -308,3 +308,49 @@ func TestCopyCatchesCorruptionWithoutHashing(t *testing.T) {
 		}
 	}
 }
+
+// TestCopyCutsAStalledStream: one source GET hangs after 1 MiB with its connection open, one
+// target PUT stops reading after 1 MiB (a hung link each way). With the idle timeout at 1 s (60 s
+// in production, against segments that take seconds to a minute), the copy cuts both, sends the
+// two pieces again and finishes; the stalls cost about the idle timeout each, not the time until
+// something else gives up (before: no timeout at all on streamed bodies).
+func TestCopyCutsAStalledStream(t *testing.T) {
+	e := startEmu(t, func(c *emulator.Config) { c.ExportSegmentSize = 8 << 20 })
+	idle := time.Second
+	c := connect(t, e, "demo", Options{IdleTimeout: idle})
+	img, src := exportImage(t, c, "demo-web-01", "exports")
+	for _, f := range []emulator.Fault{
+		// The first GET lists the export's segments (a small body, never stalled); the second
+		// reads bytes.
+		{Kind: "stall", Region: "DFW", Service: "files", Method: "GET", AfterBytes: 1 << 20, Count: 2,
+			Path: "/v1/MossoCloudFS_100001/exports/" + src.Object},
+		{Kind: "stall", Region: "IAD", Service: "files", Method: "PUT", AfterBytes: 1 << 20, Count: 1,
+			Path: "/v1/MossoCloudFS_100001/in/"},
+	} {
+		if err := e.AddFault(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	began := time.Now()
+	res, err := c.CopyAcrossRegions(context.Background(), src, ObjectRef{Region: "IAD", Container: "in",
+		Object: "web.vhd"}, CopyOptions{Parallelism: 2, VerifyMD5: img.Checksum})
+	took := time.Since(began)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Bytes != 64<<20 {
+		t.Fatalf("result %+v", res)
+	}
+	if left := e.Faults(); len(left) != 0 {
+		t.Fatalf("faults not met (the copy never stalled): %+v", left)
+	}
+	// Two stalls in parallel transfers cost at most two idle timeouts plus retry backoff and
+	// the copy itself (well under a second here); a hung stream without the guard never ends.
+	if took < idle {
+		t.Fatalf("copy took %s, less than the idle timeout %s: nothing stalled", took, idle)
+	}
+	if took > 2*idle+10*time.Second {
+		t.Fatalf("copy took %s with an idle timeout of %s", took, idle)
+	}
+	t.Logf("copy with two stalls took %s (idle timeout %s)", took.Round(10*time.Millisecond), idle)
+}

@@ -147,7 +147,15 @@ func (r *copyRun) copyPiece(ctx context.Context, p piece) error {
 	return fmt.Errorf("segment at byte %d of %s after %d attempts: %w", p.off, r.src, r.opts.SegmentRetries+1, lastErr)
 }
 
-func (r *copyRun) pipe(ctx context.Context, p piece, name string) (string, int64, error) {
+func (r *copyRun) pipe(ctx context.Context, p piece, name string) (etag string, sent int64, err error) {
+	// One guard over both legs: the PUT's body is the GET's bytes, so either side hanging stops
+	// them moving.
+	gctx, guard := guardIdle(ctx, r.c.idleTimeout)
+	defer func() { err = guard.release(gctx, "copy "+name, err) }()
+	return r.pipeGuarded(gctx, guard, p, name)
+}
+
+func (r *copyRun) pipeGuarded(ctx context.Context, guard *idleGuard, p piece, name string) (string, int64, error) {
 	rc, err := r.c.OpenSource(ctx, r.src, p.off, p.size)
 	if err != nil {
 		return "", 0, err
@@ -157,7 +165,7 @@ func (r *copyRun) pipe(ctx context.Context, p piece, name string) (string, int64
 	// the bytes against it (422 on a mismatch) and answers it as its ETag, so hashing here again
 	// would only burn CPU. A range that cuts a source segment has no known MD5: hash it here.
 	var h hash.Hash
-	var src io.Reader = rc
+	var src = guard.reader(rc)
 	if p.wantETag == "" {
 		h = md5.New()
 		src = io.TeeReader(rc, h)

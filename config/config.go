@@ -39,7 +39,7 @@ type NATS struct {
 	TLSCert        string        `split_words:"true"                                 desc:"client certificate file for NATS TLS"`
 	TLSKey         string        `split_words:"true"                                 desc:"client key file for NATS TLS"`
 	CAFile         string        `split_words:"true"                                 desc:"CA bundle to verify the NATS server"`
-	SubjectPrefix  string        `split_words:"true" default:"imageflow"             desc:"subject prefix: <prefix>.cmd.*, <prefix>.evt.*, <prefix>.dlq"`
+	SubjectPrefix  string        `split_words:"true" default:"imageflow"             desc:"subject prefix: <prefix>.cmd.*, <prefix>.evt.*, <prefix>.dlq.<stream seq>"`
 	Stream         string        `split_words:"true" default:"IMAGEFLOW"             desc:"JetStream stream holding commands and events"`
 	StreamReplicas int           `split_words:"true" default:"1"                     desc:"the stream's replicas in a NATS cluster (3 in production: a node lost loses no event)"`
 	MaxDeliver     int           `split_words:"true" default:"5"                     desc:"deliveries of one event before it is dead-lettered"`
@@ -49,19 +49,20 @@ type NATS struct {
 
 // Cloud is the account the worker acts as. Every job runs with these credentials only.
 type Cloud struct {
-	Name              string   `split_words:"true"                                                         desc:"a cloud of clouds.yaml (as OS_CLOUD); when set, the account comes from there and the account variables stay unset"`
-	IdentityURL       string   `split_words:"true" default:"https://identity.api.rackspacecloud.com/v2.0/" desc:"Identity v2.0 endpoint, or a Keystone v3 one (ending in /v3)"`
-	Username          string   `split_words:"true"                                                         desc:"account username (required unless an application credential is given)"`
-	APIKey            Secret   `split_words:"true"                                                         desc:"Rackspace API key (v2.0; this or the password)"`
-	Password          Secret   `split_words:"true"                                                         desc:"account password"`
-	UserDomainName    string   `split_words:"true"                                                         desc:"v3: the user's domain (default Default)"`
-	ProjectID         string   `split_words:"true"                                                         desc:"v3: the project to scope to (or by name, below)"`
-	ProjectName       string   `split_words:"true"                                                         desc:"v3: the project to scope to, by name"`
-	ProjectDomainName string   `split_words:"true"                                                         desc:"v3: the project's domain (default Default)"`
-	AppCredentialID   string   `envconfig:"APPLICATION_CREDENTIAL_ID"                                      desc:"v3: an application credential, instead of user and password"`
-	AppCredentialKey  Secret   `envconfig:"APPLICATION_CREDENTIAL_SECRET"                                  desc:"v3: the application credential's secret"`
-	Peers             []string `split_words:"true"                                                        desc:"other clouds or accounts to migrate into: clouds.yaml names (comma-separated); requests name them as target_cloud"`
-	RequestsPerSecond float64  `split_words:"true" default:"10"                                            desc:"client-side pacing per region; 0 for none"`
+	Name              string        `split_words:"true"                                                         desc:"a cloud of clouds.yaml (as OS_CLOUD); when set, the account comes from there and the account variables stay unset"`
+	IdentityURL       string        `split_words:"true" default:"https://identity.api.rackspacecloud.com/v2.0/" desc:"Identity v2.0 endpoint, or a Keystone v3 one (ending in /v3)"`
+	Username          string        `split_words:"true"                                                         desc:"account username (required unless an application credential is given)"`
+	APIKey            Secret        `split_words:"true"                                                         desc:"Rackspace API key (v2.0; this or the password)"`
+	Password          Secret        `split_words:"true"                                                         desc:"account password"`
+	UserDomainName    string        `split_words:"true"                                                         desc:"v3: the user's domain (default Default)"`
+	ProjectID         string        `split_words:"true"                                                         desc:"v3: the project to scope to (or by name, below)"`
+	ProjectName       string        `split_words:"true"                                                         desc:"v3: the project to scope to, by name"`
+	ProjectDomainName string        `split_words:"true"                                                         desc:"v3: the project's domain (default Default)"`
+	AppCredentialID   string        `envconfig:"APPLICATION_CREDENTIAL_ID"                                      desc:"v3: an application credential, instead of user and password"`
+	AppCredentialKey  Secret        `envconfig:"APPLICATION_CREDENTIAL_SECRET"                                  desc:"v3: the application credential's secret"`
+	Peers             []string      `split_words:"true"                                                        desc:"other clouds or accounts to migrate into: clouds.yaml names (comma-separated); requests name them as target_cloud"`
+	RequestsPerSecond float64       `split_words:"true" default:"10"                                            desc:"client-side pacing per region; 0 for none"`
+	IdleTimeout       time.Duration `split_words:"true" default:"60s"                                      desc:"cut and retry a streamed transfer that moves no byte for this long"`
 }
 
 // Worker tunes the worker process.

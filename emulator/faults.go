@@ -13,7 +13,10 @@ import (
 // where it applies (empty: everywhere); Method and Path (a prefix) narrow it further. Count is how
 // many requests it affects; 0 means every request until the faults are cleared.
 type Fault struct {
-	Kind    string `json:"kind"` // rate-limit, error, latency, bandwidth, corrupt, task-failure
+	// Kind is rate-limit, error, latency, bandwidth, corrupt, task-failure, stall (stop moving
+	// bytes after AfterBytes and hold the connection open, as a link that hangs) or reset (close
+	// the connection after AfterBytes, mid-body).
+	Kind    string `json:"kind"`
 	Region  string `json:"region,omitempty"`
 	Service string `json:"service,omitempty"`
 	Method  string `json:"method,omitempty"`
@@ -27,6 +30,9 @@ type Fault struct {
 	Latency string `json:"latency,omitempty"`
 	// BytesPerSecond caps each request's body and each response's body.
 	BytesPerSecond int64 `json:"bytes_per_second,omitempty"`
+	// AfterBytes is where a stall or reset strikes: after this many bytes of the request's body
+	// (PUT, POST) or the response's (others).
+	AfterBytes int64 `json:"after_bytes,omitempty"`
 	// TaskType ("export" or "import") and Image (id or name; empty: any) choose failing tasks;
 	// Message is the failure message (default: an unspecified error, code 111).
 	TaskType string `json:"task_type,omitempty"`
@@ -35,13 +41,13 @@ type Fault struct {
 }
 
 var faultKinds = map[string]bool{"rate-limit": true, "error": true, "latency": true, "bandwidth": true, "corrupt": true,
-	"task-failure": true}
+	"task-failure": true, "stall": true, "reset": true}
 
 // validate checks a fault against the emulator's regions (Rackspace's, and any generic ones).
 func (f *Fault) validate(regions []string) (time.Duration, error) {
 	if !faultKinds[f.Kind] {
 		return 0, fmt.Errorf(
-			"fault kind %q is not one of rate-limit, error, latency, bandwidth, corrupt, task-failure",
+			"fault kind %q is not one of rate-limit, error, latency, bandwidth, corrupt, task-failure, stall, reset",
 			f.Kind,
 		)
 	}
@@ -78,6 +84,10 @@ func (f *Fault) validate(regions []string) (time.Duration, error) {
 	case "bandwidth":
 		if f.BytesPerSecond <= 0 {
 			return 0, fmt.Errorf("bandwidth fault needs bytes_per_second above 0")
+		}
+	case "stall", "reset":
+		if f.AfterBytes < 0 {
+			return 0, fmt.Errorf("%s fault after_bytes %d is negative", f.Kind, f.AfterBytes)
 		}
 	case "task-failure":
 		if f.TaskType != "" && f.TaskType != "export" && f.TaskType != "import" {
@@ -117,6 +127,8 @@ func ParseFault(spec string) (Fault, error) {
 			f.Latency = v
 		case "bytes_per_second":
 			f.BytesPerSecond, err = strconv.ParseInt(v, 10, 64)
+		case "after_bytes":
+			f.AfterBytes, err = strconv.ParseInt(v, 10, 64)
 		case "task_type":
 			f.TaskType = v
 		case "image":

@@ -2,6 +2,8 @@ package emulator
 
 import (
 	"bytes"
+	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -142,5 +144,65 @@ func TestFaultTaskFailureAndAdminEndpoint(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	if r := fresh.do("GET", "DFW", "/v2/images", nil); r.code != 200 {
 		t.Fatalf("after the reset a new token still expires: %d", r.code)
+	}
+}
+
+// TestStalledListingHoldsNoLock: a container listing whose link stalls after 10 bytes (a client
+// that stops reading, a hung network) must not hold the emulator's one lock: other accounts and
+// regions keep answering, and Close returns. Before, the listing was written under the lock, so
+// one slow reader froze every region for minutes and devstack could not stop.
+func TestStalledListingHoldsNoLock(t *testing.T) {
+	e, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	s, p := demo(t, e), partner(t, e)
+	wantCode(t, s.do("PUT", "DFW", s.files("c"), nil), 201)
+	for i := range 50 {
+		wantCode(t, s.do("PUT", "DFW", fmt.Sprintf("%s/object-with-a-long-name-%03d", s.files("c"), i), "x"), 201)
+	}
+	if err := e.AddFault(Fault{Kind: "stall", Region: "DFW", Service: "files", Method: "GET",
+		AfterBytes: 10}); err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("GET", e.RegionURL("DFW")+s.files("c"), nil)
+	req.Header.Set("X-Auth-Token", s.token)
+	stalled := make(chan error, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			_, err = io.ReadAll(resp.Body)
+			resp.Body.Close()
+		}
+		stalled <- err
+	}()
+	time.Sleep(300 * time.Millisecond) // the listing is built and its writer stalls
+	answered := make(chan struct{})
+	go func() {
+		defer close(answered)
+		wantCode(t, p.do("GET", "IAD", p.files(""), nil), 204)
+		wantCode(t, s.do("HEAD", "LON", s.files(""), nil), 204)
+		wantCode(t, s.do("GET", "DFW", "/v2/images?limit=1", nil), 200)
+	}()
+	select {
+	case <-answered:
+	case <-time.After(5 * time.Second):
+		t.Fatal("other accounts and regions did not answer while one listing stalled")
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- e.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not return while a listing stalled")
+	}
+	if err := <-stalled; err == nil {
+		t.Fatal("the stalled listing ended without an error: it was not stalled")
 	}
 }

@@ -22,6 +22,13 @@ func (s *faultSet) wrap(region, service string, next http.Handler) http.Handler 
 			case "bandwidth":
 				r.Body = &throttledReader{r: r.Body, limit: f.BytesPerSecond, start: time.Now()}
 				w = &throttledWriter{ResponseWriter: w, limit: f.BytesPerSecond, start: time.Now()}
+			case "stall", "reset":
+				cut := &cutter{kind: f.Kind, after: f.AfterBytes, done: r.Context().Done()}
+				if r.Method == http.MethodPut || r.Method == http.MethodPost {
+					r.Body = &cutReader{r: r.Body, c: cut}
+				} else {
+					w = &cutWriter{ResponseWriter: w, c: cut}
+				}
 			case "corrupt":
 				// A bit flipped on the way in: what an MD5 check exists to catch.
 				r.Body = &corruptReader{r: r.Body}
@@ -106,3 +113,61 @@ func (c *corruptReader) Read(p []byte) (int, error) {
 }
 
 func (c *corruptReader) Close() error { return c.r.Close() }
+
+// cutter strikes after a number of bytes: a stall blocks until the client gives up (the
+// connection stays open, nothing moves), a reset aborts the connection mid-body.
+type cutter struct {
+	kind  string
+	after int64
+	n     int64
+	done  <-chan struct{}
+}
+
+// allow returns how many of want bytes may still move, and strikes when none may.
+func (c *cutter) allow(want int) int {
+	left := c.after - c.n
+	if left > 0 {
+		return int(min(int64(want), left))
+	}
+	if c.kind == "stall" {
+		<-c.done
+	}
+	// net/http closes the connection without a response for this panic: a reset mid-body.
+	panic(http.ErrAbortHandler)
+}
+
+type cutReader struct {
+	r io.ReadCloser
+	c *cutter
+}
+
+func (t *cutReader) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	n, err := t.r.Read(p[:t.c.allow(len(p))])
+	t.c.n += int64(n)
+	return n, err
+}
+
+func (t *cutReader) Close() error { return t.r.Close() }
+
+type cutWriter struct {
+	http.ResponseWriter
+	c *cutter
+}
+
+func (t *cutWriter) Write(p []byte) (int, error) {
+	written := 0
+	for len(p) > 0 {
+		k := t.c.allow(len(p))
+		n, err := t.ResponseWriter.Write(p[:k])
+		written += n
+		t.c.n += int64(n)
+		if err != nil {
+			return written, err
+		}
+		p = p[n:]
+	}
+	return written, nil
+}

@@ -142,8 +142,8 @@ func (e *Emulator) containerOp(w http.ResponseWriter, r *http.Request, fs *fileS
 		fail(w, 400, "Container name %q is invalid: 1 to 256 characters, no '/'.", name)
 		return
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	w, unlock := e.lockReply(w)
+	defer unlock()
 	cs := fs.containers()
 	c := cs[name]
 	switch r.Method {

@@ -113,8 +113,8 @@ func (e *Emulator) importStaged(w http.ResponseWriter, r *http.Request, reg *reg
 	if !readJSON(w, r, &body) {
 		return
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	w, unlock := e.lockReply(w)
+	defer unlock()
 	img := reg.Images[r.PathValue("id")]
 	switch {
 	case img == nil || img.Owner != caller(r):
@@ -150,8 +150,8 @@ func (e *Emulator) receiveData(w http.ResponseWriter, r *http.Request, reg *regi
 	e.mu.Unlock()
 	h := sha512.New()
 	rel, size, sum, err := e.writeBlob(path.Join("images", rname), io.TeeReader(r.Body, h), e.cfg.MaxImportSize)
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	w, unlock := e.lockReply(w)
+	defer unlock()
 	if err != nil {
 		img.Status = "queued" // Glance lets a failed upload be retried
 		fail(w, 400, "could not read the image data: %v", err)

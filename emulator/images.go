@@ -51,13 +51,14 @@ func visibleImage(w http.ResponseWriter, reg *region, id, tenant string) *image 
 }
 
 // onImage runs f under the lock on the image the request names, when find lets the caller at it;
-// find answers the 404 or 403 itself otherwise.
+// find answers the 404 or 403 itself otherwise. Both answer through the writer they are given,
+// which is sent after the lock is released.
 func (e *Emulator) onImage(w http.ResponseWriter, r *http.Request, reg *region,
-	find func(http.ResponseWriter, *region, string, string) *image, f func(*image)) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	find func(http.ResponseWriter, *region, string, string) *image, f func(http.ResponseWriter, *image)) {
+	w, unlock := e.lockReply(w)
+	defer unlock()
 	if img := find(w, reg, r.PathValue("id"), caller(r)); img != nil {
-		f(img)
+		f(w, img)
 	}
 }
 
@@ -93,8 +94,8 @@ func (img *image) view() map[string]any {
 }
 
 func (e *Emulator) getImage(w http.ResponseWriter, r *http.Request, reg *region, _ string) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	w, unlock := e.lockReply(w)
+	defer unlock()
 	if img := visibleImage(w, reg, r.PathValue("id"), caller(r)); img != nil {
 		writeJSON(w, 200, img.view())
 	}
@@ -110,7 +111,7 @@ func contains(xs []string, x string) bool {
 }
 
 func (e *Emulator) deleteImage(w http.ResponseWriter, r *http.Request, reg *region, _ string) {
-	e.onImage(w, r, reg, ownedImage, func(img *image) {
+	e.onImage(w, r, reg, ownedImage, func(w http.ResponseWriter, img *image) {
 		if img.Protected {
 			fail(w, 403, "Image %s is protected and cannot be deleted.", img.ID)
 			return
@@ -125,7 +126,7 @@ func (e *Emulator) deleteImage(w http.ResponseWriter, r *http.Request, reg *regi
 const maxTags = 128
 
 func (e *Emulator) putTag(w http.ResponseWriter, r *http.Request, reg *region, _ string) {
-	e.onImage(w, r, reg, ownedImage, func(img *image) {
+	e.onImage(w, r, reg, ownedImage, func(w http.ResponseWriter, img *image) {
 		tag := r.PathValue("tag")
 		if len(tag) > 255 {
 			fail(w, 400, "tag is longer than 255 characters")
@@ -145,7 +146,7 @@ func (e *Emulator) putTag(w http.ResponseWriter, r *http.Request, reg *region, _
 }
 
 func (e *Emulator) deleteTag(w http.ResponseWriter, r *http.Request, reg *region, _ string) {
-	e.onImage(w, r, reg, ownedImage, func(img *image) {
+	e.onImage(w, r, reg, ownedImage, func(w http.ResponseWriter, img *image) {
 		tag := r.PathValue("tag")
 		for i, t := range img.Tags {
 			if t == tag {

@@ -37,8 +37,8 @@ func (e *Emulator) addMember(w http.ResponseWriter, r *http.Request, reg *region
 		fail(w, 400, "The request body needs \"member\": the tenant id of the account to share with.")
 		return
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	w, unlock := e.lockReply(w)
+	defer unlock()
 	if img := reg.Images[r.PathValue("id")]; img != nil && img.Visibility == "public" {
 		fail(w, 403, "Public images cannot have members.")
 		return
@@ -66,8 +66,8 @@ func (e *Emulator) addMember(w http.ResponseWriter, r *http.Request, reg *region
 
 func (e *Emulator) listMembers(w http.ResponseWriter, r *http.Request, reg *region, _ string) {
 	tenant := caller(r)
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	w, unlock := e.lockReply(w)
+	defer unlock()
 	img := reg.Images[r.PathValue("id")]
 	if img == nil || (img.Owner != tenant && img.Members[tenant] == nil) {
 		fail(w, 404, "No image found with ID %s", r.PathValue("id"))
@@ -103,8 +103,8 @@ func memberOf(w http.ResponseWriter, reg *region, id, m, tenant string) (*image,
 }
 
 func (e *Emulator) getMember(w http.ResponseWriter, r *http.Request, reg *region, _ string) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	w, unlock := e.lockReply(w)
+	defer unlock()
 	if img, m := memberOf(w, reg, r.PathValue("id"), r.PathValue("member"), caller(r)); m != nil {
 		writeJSON(w, 200, m.view(img.ID))
 	}
@@ -118,8 +118,8 @@ func (e *Emulator) updateMember(w http.ResponseWriter, r *http.Request, reg *reg
 		return
 	}
 	tenant, mid := caller(r), r.PathValue("member")
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	w, unlock := e.lockReply(w)
+	defer unlock()
 	img, m := memberOf(w, reg, r.PathValue("id"), mid, tenant)
 	if m == nil {
 		return
@@ -138,7 +138,7 @@ func (e *Emulator) updateMember(w http.ResponseWriter, r *http.Request, reg *reg
 }
 
 func (e *Emulator) deleteMember(w http.ResponseWriter, r *http.Request, reg *region, _ string) {
-	e.onImage(w, r, reg, producerImage, func(img *image) {
+	e.onImage(w, r, reg, producerImage, func(w http.ResponseWriter, img *image) {
 		mid := r.PathValue("member")
 		if img.Members[mid] == nil {
 			fail(w, 404, "Member %s not found for image %s", mid, img.ID)

@@ -225,8 +225,8 @@ func conditionsHold(w http.ResponseWriter, r *http.Request, etag string) bool {
 }
 
 func (e *Emulator) deleteObject(w http.ResponseWriter, r *http.Request, fs *fileSpace, cname, oname string) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	w, unlock := e.lockReply(w)
+	defer unlock()
 	c := fs.containers()[cname]
 	if c == nil || c.Objects[oname] == nil {
 		fail(w, 404, "Object %s/%s not found.", cname, oname)
@@ -249,8 +249,8 @@ func (e *Emulator) deleteObject(w http.ResponseWriter, r *http.Request, fs *file
 }
 
 func (e *Emulator) postObject(w http.ResponseWriter, r *http.Request, fs *fileSpace, cname, oname string) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	w, unlock := e.lockReply(w)
+	defer unlock()
 	o := fs.findObject(cname, oname)
 	if o == nil {
 		fail(w, 404, "Object %s/%s not found.", cname, oname)

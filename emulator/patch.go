@@ -93,8 +93,8 @@ func (e *Emulator) patchImage(w http.ResponseWriter, r *http.Request, reg *regio
 	if !ok {
 		return
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	w, unlock := e.lockReply(w)
+	defer unlock()
 	img := ownedImage(w, reg, r.PathValue("id"), caller(r))
 	if img == nil {
 		return

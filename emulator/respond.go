@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -65,4 +66,48 @@ func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 		return false
 	}
 	return true
+}
+
+// lockReply takes the emulator's lock for a handler that answers from shared state, and gives
+// it a writer that holds the answer in memory. The returned unlock releases the lock first and
+// writes the answer after, so a client that reads slowly (or a stalled link) never holds the
+// lock that every region and account shares. Use as: w, unlock := e.lockReply(w); defer unlock().
+func (e *Emulator) lockReply(w http.ResponseWriter) (http.ResponseWriter, func()) {
+	held := &heldReply{header: http.Header{}}
+	e.mu.Lock()
+	return held, func() {
+		e.mu.Unlock()
+		held.sendTo(w)
+	}
+}
+
+// heldReply is an answer built under the lock and sent after it.
+type heldReply struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (h *heldReply) Header() http.Header { return h.header }
+
+func (h *heldReply) WriteHeader(code int) {
+	if h.status == 0 {
+		h.status = code
+	}
+}
+
+func (h *heldReply) Write(b []byte) (int, error) {
+	h.WriteHeader(http.StatusOK)
+	return h.body.Write(b)
+}
+
+func (h *heldReply) sendTo(w http.ResponseWriter) {
+	if h.status == 0 {
+		return // the handler wrote nothing: net/http answers 200 as it would have
+	}
+	for k, v := range h.header {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(h.status)
+	_, _ = w.Write(h.body.Bytes())
 }

@@ -134,8 +134,8 @@ func (e *Emulator) listTasks(w http.ResponseWriter, r *http.Request, reg *region
 }
 
 func (e *Emulator) getTask(w http.ResponseWriter, r *http.Request, reg *region, _ string) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	w, unlock := e.lockReply(w)
+	defer unlock()
 	t := reg.Tasks[r.PathValue("id")]
 	if t == nil || t.Owner != caller(r) {
 		fail(w, 404, "Task with the identifier %s not found", r.PathValue("id"))

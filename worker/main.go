@@ -70,7 +70,8 @@ func run(ctx context.Context, cfg config.Config, logger *slog.Logger, ready chan
 	cc, err := cloud.New(
 		ctx,
 		creds,
-		cloud.Options{Pacing: cloud.Pacing{RequestsPerSecond: cfg.Cloud.RequestsPerSecond}},
+		cloud.Options{Pacing: cloud.Pacing{RequestsPerSecond: cfg.Cloud.RequestsPerSecond},
+			IdleTimeout: cfg.Cloud.IdleTimeout},
 	)
 	if err != nil {
 		return err
@@ -233,7 +234,8 @@ func connectPeers(ctx context.Context, c config.Cloud, logger *slog.Logger) (map
 	}
 	peers := map[string]*cloud.Client{}
 	for name, cr := range creds {
-		pc, err := cloud.New(ctx, cr, cloud.Options{Pacing: cloud.Pacing{RequestsPerSecond: c.RequestsPerSecond}})
+		pc, err := cloud.New(ctx, cr, cloud.Options{Pacing: cloud.Pacing{RequestsPerSecond: c.RequestsPerSecond},
+			IdleTimeout: c.IdleTimeout})
 		if err != nil {
 			return nil, fmt.Errorf("peer cloud %s: %w", name, err)
 		}
