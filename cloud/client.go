@@ -75,9 +75,9 @@ type Client struct {
 	provider      *gophercloud.ProviderClient
 	tenant        string
 	defaultRegion string
-	regions       []string     // with an image service, from the catalog, sorted
-	stores        []string     // with an object store
-	httpClient    *http.Client // for streamed bodies: no overall timeout
+	regions       []string      // with an image service, from the catalog, sorted
+	stores        []string      // with an object store
+	httpClient    *http.Client  // for streamed bodies: no overall timeout
 	idleTimeout   time.Duration // for streamed bodies: cut after this long without a byte
 
 	mu     sync.Mutex
