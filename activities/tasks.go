@@ -131,7 +131,7 @@ type TaskProgress struct {
 func (a *Activities) WaitForTask(ctx context.Context, in TaskRef) (cloud.Task, error) {
 	hb := startBeat(ctx, TaskProgress{Region: in.Region, TaskID: in.TaskID})
 	defer hb.stop()
-	return a.waitTask(ctx, in, hb)
+	return a.waitTask(ctx, in, hb, time.Time{})
 }
 
 // ExportImage ensures the container, starts or adopts the export and waits for it: one
@@ -146,7 +146,7 @@ func (a *Activities) ExportImage(ctx context.Context, in ExportInput) (cloud.Tas
 	if err != nil {
 		return t, err
 	}
-	t, err = a.settle(ctx, in.Region, t, hb)
+	t, err = a.settle(ctx, in.Region, t, hb, in.Bytes)
 	a.meter.observeTask(t, in.Bytes)
 	return t, err
 }
@@ -162,7 +162,7 @@ func (a *Activities) ImportImage(ctx context.Context, in ImportInput) (cloud.Tas
 	defer hb.stop()
 	t, err := a.StartImport(ctx, in)
 	if err == nil {
-		t, err = a.settle(ctx, in.Region, t, hb)
+		t, err = a.settle(ctx, in.Region, t, hb, in.Bytes)
 		a.meter.observeTask(t, in.Bytes)
 	}
 	if err != nil || in.ExpectedMD5 == "" {
@@ -187,15 +187,35 @@ func (a *Activities) ImportImage(ctx context.Context, in ImportInput) (cloud.Tas
 	return t, nil
 }
 
-// settle records the task in the heartbeat (so a retry adopts it) and waits for it to end.
-func (a *Activities) settle(ctx context.Context, region string, t cloud.Task, hb *beat) (cloud.Task, error) {
+// settle records the task in the heartbeat (so a retry adopts it) and waits for it to end,
+// polling near when a task of bytes should end at the worker's measured task rate.
+func (a *Activities) settle(ctx context.Context, region string, t cloud.Task, hb *beat,
+	bytes int64) (cloud.Task, error) {
 	if t.ID != "" {
 		hb.set(TaskProgress{Region: region, TaskID: t.ID, Type: t.Type, Status: t.Status})
 	}
 	if t.Done() {
 		return t, taskOutcome(region, t)
 	}
-	return a.waitTask(ctx, TaskRef{Region: region, TaskID: t.ID}, hb)
+	return a.waitTask(ctx, TaskRef{Region: region, TaskID: t.ID}, hb, a.expectedEnd(t, bytes))
+}
+
+// expectedEnd is when a task of bytes should end at the measured task rate, plus a thirty-third
+// of its duration, so that one poll there catches a task up to 3% slower than measured (zero:
+// unknown).
+func (a *Activities) expectedEnd(t cloud.Task, bytes int64) time.Time {
+	rate := a.meter.current().TaskBytesPerSecond
+	if bytes <= 0 || rate <= 0 {
+		return time.Time{}
+	}
+	// A task this attempt just made began now: the cloud stamps created_at to the second, up to
+	// a second early. An adopted one began when the cloud says.
+	began, now := t.CreatedAt, time.Now()
+	if began.IsZero() || now.Sub(began) < 2*time.Second {
+		began = now
+	}
+	d := time.Duration(float64(bytes) / rate * float64(time.Second))
+	return began.Add(d + d/33)
 }
 
 func taskOutcome(region string, t cloud.Task) error {
@@ -210,9 +230,10 @@ const pollTimeout = time.Minute
 
 // waitTask polls until the task ends. Polls start at TaskPollInterval and double up to
 // TaskPollMaxInterval, but never past half the heartbeat timeout, so every heartbeat carries a
-// fresh status; the beat keeps the activity alive between polls whatever their spacing. A
-// transient poll failure (503, a 413 with Retry-After) is waited out, not returned.
-func (a *Activities) waitTask(ctx context.Context, in TaskRef, hb *beat) (cloud.Task, error) {
+// fresh status; the beat keeps the activity alive between polls whatever their spacing. With an
+// expected end, a poll lands just after it (see nextPoll). A transient poll failure (503, a 413
+// with Retry-After) is waited out, not returned.
+func (a *Activities) waitTask(ctx context.Context, in TaskRef, hb *beat, expect time.Time) (cloud.Task, error) {
 	ceiling := a.cfg.TaskPollMaxInterval
 	if ht := activity.GetInfo(ctx).HeartbeatTimeout; ht > 0 {
 		ceiling = min(ceiling, ht/2)
@@ -222,7 +243,7 @@ func (a *Activities) waitTask(ctx context.Context, in TaskRef, hb *beat) (cloud.
 		pctx, cancel := context.WithTimeout(ctx, pollTimeout)
 		t, err := a.cloud.GetTask(pctx, in.Region, in.TaskID)
 		cancel()
-		next := wait
+		next := nextPoll(time.Now(), expect, wait, a.cfg.TaskPollInterval, ceiling)
 		switch {
 		case err == nil:
 			hb.set(TaskProgress{Region: in.Region, TaskID: t.ID, Type: t.Type, Status: t.Status, Polls: polls})
@@ -247,6 +268,23 @@ func (a *Activities) waitTask(ctx context.Context, in TaskRef, hb *beat) (cloud.
 		}
 		wait = min(2*wait, ceiling)
 	}
+}
+
+// nextPoll is the wait before the next poll of a task expected to end at expect. Without an
+// expectation it is wait (the doubling backoff). Before the expected end, no wait passes it, so
+// a poll lands just after it, where a doubling backoff could miss the end by up to its ceiling
+// (a finished 6-minute task noticed a minute late).
+// After it, polls come at a fortieth of the overrun (a task 10 minutes late is noticed within
+// 15 s of ending), never closer than floor (the cloud's asked-for spacing) nor further than
+// ceiling.
+func nextPoll(now, expect time.Time, wait, floor, ceiling time.Duration) time.Duration {
+	if expect.IsZero() {
+		return wait
+	}
+	if left := expect.Sub(now); left > 0 {
+		return max(min(wait, left+floor/10), min(floor, ceiling))
+	}
+	return min(max(now.Sub(expect)/40, floor), ceiling)
 }
 
 // TransientPoll reports a poll failure worth waiting out: the cloud busy or away, or one poll

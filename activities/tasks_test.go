@@ -126,3 +126,37 @@ func TestWaitOutlastsPollFaults(t *testing.T) {
 		t.Fatalf("the polls never met %d of the faults: %+v", len(left), left)
 	}
 }
+
+// TestNextPollLandsNearTheEnd: a 6-minute task polled with Rackspace's spacing (30 s doubling,
+// at most 1 minute under a 2-minute heartbeat timeout) is noticed within seconds of its expected
+// end, not up to a minute after it (the doubling backoff alone: 30, 90, 210, 330, 390 s).
+func TestNextPollLandsNearTheEnd(t *testing.T) {
+	start := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	floor, ceiling := 30*time.Second, time.Minute
+	ends := start.Add(6 * time.Minute)
+	now, wait := start, floor
+	var polls []time.Duration
+	for now.Before(ends) {
+		now = now.Add(nextPoll(now, ends, wait, floor, ceiling))
+		polls = append(polls, now.Sub(start))
+		wait = min(2*wait, ceiling)
+	}
+	if late := now.Sub(ends); late > 10*time.Second {
+		t.Fatalf("the poll after the end came %s late (polls at %v)", late, polls)
+	}
+	for i := 1; i < len(polls); i++ {
+		if gap := polls[i] - polls[i-1]; gap < floor {
+			t.Fatalf("polls %s apart, closer than the cloud's %s (polls at %v)", gap, floor, polls)
+		}
+	}
+	// Past the expected end, polls space out with the overrun, within floor and ceiling.
+	for over, want := range map[time.Duration]time.Duration{time.Second: floor, 20 * time.Minute: floor,
+		30 * time.Minute: 45 * time.Second, 10 * time.Hour: ceiling} {
+		if got := nextPoll(ends.Add(over), ends, wait, floor, ceiling); got != want {
+			t.Errorf("%s past the expected end: next poll in %s, want %s", over, got, want)
+		}
+	}
+	if got := nextPoll(start, time.Time{}, 40*time.Second, floor, ceiling); got != 40*time.Second {
+		t.Errorf("without an expected end the backoff's wait is kept; got %s", got)
+	}
+}

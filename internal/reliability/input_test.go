@@ -171,7 +171,7 @@ func TestIsolationByEvents(t *testing.T) {
 	dlq := make(chan *nats.Msg, 10)
 	nc, _ := nats.Connect(env.NATSURL)
 	defer nc.Close()
-	_, _ = nc.ChanSubscribe("imageflow.dlq", dlq)
+	_, _ = nc.ChanSubscribe(testenv.Subjects.DLQ(), dlq)
 	expired := make(chan *nats.Msg, 1)
 	_, _ = nc.ChanSubscribe("imageflow.evt.share.expired", expired)
 	pub := events.NewPublisher(env.JetStream(), testenv.Subjects, "attacker")
