@@ -12,6 +12,7 @@ import (
 
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
+	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
@@ -31,6 +32,48 @@ type runStatus struct {
 	Closed string `json:"closed,omitempty"`
 	Result any    `json:"result,omitempty"`
 	Error  string `json:"error,omitempty"`
+	// Waiting lists the steps that are waiting out a fault: failed, and to be tried again.
+	Waiting []waitStatus `json:"waiting,omitempty"`
+}
+
+// waitStatus is a step waiting out a fault (an activity between retries, or retrying).
+type waitStatus struct {
+	Step      string `json:"step"`
+	Attempt   int32  `json:"attempt"`
+	LastError string `json:"last_error"`
+	LastTry   string `json:"last_try,omitempty"`
+	NextTry   string `json:"next_try,omitempty"`
+}
+
+// waitOf reads a pending activity's retry state; ok is false for one not waiting out a fault.
+func waitOf(pa *workflowpb.PendingActivityInfo) (waitStatus, bool) {
+	if pa.GetAttempt() < 2 || pa.GetLastFailure() == nil {
+		return waitStatus{}, false
+	}
+	w := waitStatus{Step: pa.GetActivityType().GetName(), Attempt: pa.GetAttempt(),
+		LastError: truncateText(pa.GetLastFailure().GetMessage(), 300)}
+	if t := pa.GetLastAttemptCompleteTime(); t != nil {
+		w.LastTry = t.AsTime().UTC().Format(time.RFC3339)
+	}
+	if t := pa.GetNextAttemptScheduleTime(); t != nil {
+		w.NextTry = t.AsTime().UTC().Format(time.RFC3339)
+	}
+	return w, true
+}
+
+func (w waitStatus) text() string {
+	s := fmt.Sprintf("%s, attempt %d: %s", w.Step, w.Attempt, w.LastError)
+	if t, err := time.Parse(time.RFC3339, w.NextTry); err == nil {
+		s += "; next try " + t.Format("15:04:05") + " UTC"
+	}
+	return s
+}
+
+func truncateText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "..."
 }
 
 type copyStatus struct {
@@ -63,6 +106,9 @@ func (a *app) describe(ctx context.Context, id string) (runStatus, error) {
 	st := runStatus{WorkflowID: id, RunID: info.GetExecution().GetRunId(), Type: info.GetType().GetName(),
 		Status: statusName(info.GetStatus()), Copies: map[string]copyStatus{}}
 	for _, pa := range d.GetPendingActivities() {
+		if w, ok := waitOf(pa); ok {
+			st.Waiting = append(st.Waiting, w)
+		}
 		if pa.GetActivityType().GetName() != "CopyObjectAcrossRegions" || pa.GetHeartbeatDetails() == nil {
 			continue
 		}
@@ -104,6 +150,9 @@ func (st runStatus) rows() [][]string {
 	}
 	if st.Closed != "" {
 		rows = append(rows, []string{"ended", st.Closed})
+	}
+	for _, w := range st.Waiting {
+		rows = append(rows, []string{"waiting", w.text()})
 	}
 	if st.Error != "" {
 		rows = append(rows, []string{"error", st.Error})
@@ -189,6 +238,9 @@ func progressLine(st runStatus) string {
 		c := st.Copies[k]
 		parts = append(parts, strings.TrimSpace(c.Region+" "+copyText(c)))
 	}
+	for _, w := range st.Waiting {
+		parts = append(parts, "waiting out a fault: "+w.text())
+	}
 	return strings.Join(parts, "  ")
 }
 
@@ -200,7 +252,11 @@ func stepText(step any) string {
 	s := fmt.Sprint(m["step"])
 	if eta, ok := m["eta"].(string); ok {
 		if t, err := time.Parse(time.RFC3339, eta); err == nil {
-			s += " (ETA " + t.UTC().Format("15:04:05") + " UTC)"
+			passed := ""
+			if t.Before(time.Now()) {
+				passed = ", passed" // an estimate is not a promise: say so rather than show a past time
+			}
+			s += " (ETA " + t.UTC().Format("15:04:05") + " UTC" + passed + ")"
 		}
 	}
 	for _, field := range []string{"targets", "members"} { // per region or per member

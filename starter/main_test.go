@@ -10,6 +10,7 @@ import (
 
 	"github.com/imageflow/imageflow/cloud"
 	"github.com/imageflow/imageflow/config"
+	"github.com/imageflow/imageflow/emulator"
 	"github.com/imageflow/imageflow/internal/testenv"
 )
 
@@ -226,4 +227,43 @@ func TestProgressLineNamesRegions(t *testing.T) {
 	if iad < 0 || lon < iad || !strings.Contains(line, "1/64 MiB") || !strings.Contains(line, " 25%") {
 		t.Fatalf("progress line %q: want IAD then LON, each labelled, from the first MiB", line)
 	}
+}
+
+// TestStatusShowsAWaitOutAFault: while a migration waits out a regional outage, status names the
+// step that waits, its attempt, the cloud's last answer and the next try (issue 24: it showed an
+// ETA in the past and nothing else).
+func TestStatusShowsAWaitOutAFault(t *testing.T) {
+	h := setup(t)
+	if err := h.env.Emulator.AddFault(emulator.Fault{Kind: "error", Region: "IAD", Service: "files",
+		Status: 503}); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := h.run("list", "--region", "DFW", "--tag", "web", "--json")
+	var imgs []cloud.Image
+	if code != 0 || json.Unmarshal([]byte(out), &imgs) != nil || len(imgs) != 1 {
+		t.Fatalf("list: %d %s %s", code, out, errs)
+	}
+	code, out, errs = h.run("migrate", "--image", imgs[0].ID, "--from", "DFW", "--to", "IAD")
+	var started map[string]string
+	if code != 0 || json.Unmarshal([]byte(out), &started) != nil {
+		t.Fatalf("migrate: %d %s %s", code, out, errs)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		code, out, errs = h.run("status", "--workflow-id", started["workflow_id"])
+		if code == 0 && strings.Contains(out, "waiting") && strings.Contains(out, "attempt ") &&
+			strings.Contains(out, "503") && strings.Contains(out, "next try") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status never showed the wait: %d\n%s\n%s", code, out, errs)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Logf("status while waiting:\n%s", out)
+	code, out, errs = h.run("status", "--workflow-id", started["workflow_id"], "--json")
+	if code != 0 || !strings.Contains(out, `"waiting"`) || !strings.Contains(out, `"last_error"`) {
+		t.Fatalf("status --json: %d %s %s", code, out, errs)
+	}
+	h.env.Emulator.ClearFaults()
 }
