@@ -123,14 +123,13 @@ func New(ctx context.Context, creds Credentials, opts Options) (*Client, error) 
 	provider.HTTPClient = http.Client{Transport: transport, Timeout: opts.Timeout}
 	provider.UserAgent.Prepend("imageflow")
 	if err := authenticate(ctx, provider, creds); err != nil {
-		ce := classify("authenticate "+creds.who()+" at "+creds.IdentityURL, err)
-		if KindOf(ce) == Unauthorized || KindOf(ce) == Invalid {
-			return nil, fmt.Errorf(
-				"authenticate %s at %s: the identity service rejected the credentials (check the username and API key or password): %w",
-				creds.who(),
-				creds.IdentityURL,
-				ce,
-			)
+		op := "authenticate " + creds.who() + " at " + creds.IdentityURL
+		ce := classify(op, err)
+		var e *Error
+		if errors.As(ce, &e) && (e.Kind == Unauthorized || e.Kind == Invalid) {
+			return nil, &Error{Kind: Unauthorized, Status: e.Status, Op: op, Err: e.Err,
+				Message: "the identity service rejected the credentials (check the username and API key or " +
+					"password): " + e.Message}
 		}
 		return nil, ce
 	}

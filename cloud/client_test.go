@@ -62,8 +62,9 @@ func TestAuthenticate(t *testing.T) {
 		Options{},
 	)
 	if err == nil || !strings.Contains(err.Error(), "rejected the credentials") ||
-		strings.Contains(err.Error(), "wrong-secret-key") {
-		t.Fatalf("bad key: %v", err)
+		strings.Contains(err.Error(), "wrong-secret-key") || strings.Count(err.Error(), e.IdentityURL()) != 1 ||
+		KindOf(err) != Unauthorized {
+		t.Fatalf("bad key (the identity address once, Unauthorized): %v", err)
 	}
 	if _, err := New(ctx, Credentials{IdentityURL: e.IdentityURL(), Username: "demo"}, Options{}); err == nil {
 		t.Fatal("no secret accepted")

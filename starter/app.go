@@ -98,7 +98,7 @@ func (a *app) cloud(ctx context.Context) (*cloud.Client, error) {
 // jobFlags are shared by the commands that start workflows.
 type jobFlags struct {
 	via, taskQueue, tenant, eventID string
-	wait, json                      bool
+	wait, json, withoutWorker       bool
 }
 
 func (a *app) addJobFlags(fs interface {
@@ -110,6 +110,8 @@ func (a *app) addJobFlags(fs interface {
 	fs.BoolVar(&j.json, "json", false, "print JSON (jobs print their ids or result as JSON either way; "+
 		"bulk-migrate --dry-run prints its plan as JSON instead of a table)")
 	fs.StringVar(&j.taskQueue, "task-queue", a.cfg.Temporal.TaskQueue, "task queue of the account's worker")
+	fs.BoolVar(&j.withoutWorker, "start-without-worker", false,
+		"start even when no worker polls the task queue (the job waits for one)")
 	fs.StringVar(
 		&j.tenant,
 		"tenant",
@@ -146,9 +148,12 @@ func (a *app) tenantFor(ctx context.Context, j *jobFlags) (string, error) {
 	if j.tenant != "" {
 		return j.tenant, nil
 	}
+	if _, err := a.cfg.Cloud.Credentials(); err != nil {
+		return "", usageErr("set --tenant, or configure the cloud account so the starter can look it up")
+	}
 	cc, err := a.cloud(ctx)
 	if err != nil {
-		return "", usageErr("set --tenant, or configure the cloud account so the starter can look it up")
+		return "", err // the account is configured: say why it could not be used (credentials refused, ...)
 	}
 	return cc.Tenant(), nil
 }
@@ -172,6 +177,9 @@ func (a *app) submit(ctx context.Context, j *jobFlags, jb job) error {
 		tc, err := a.temporal(ctx)
 		if err != nil {
 			return err
+		}
+		if !j.withoutWorker && !a.workerPolls(ctx, j.taskQueue) {
+			return fmt.Errorf("%w: %v", errUsage, errNoWorker{j.taskQueue, a.cfg.Temporal.Namespace})
 		}
 		opts := workflows.StartOptions(jb.id, j.taskQueue)
 		if searchattr.Present(ctx, tc, a.cfg.Temporal.Namespace) {

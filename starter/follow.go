@@ -26,6 +26,9 @@ type runStatus struct {
 	RunID      string                `json:"run_id"`
 	Type       string                `json:"type"`
 	Status     string                `json:"status"` // Running, Completed, Failed, ...
+	TaskQueue  string                `json:"task_queue"`
+	// NoWorker, for a running run, says that no worker polls its task queue.
+	NoWorker string `json:"no_worker,omitempty"`
 	Step       any                   `json:"step,omitempty"`
 	Copies     map[string]copyStatus `json:"copies,omitempty"` // by target region (activity id if unknown)
 	// Closed is when a finished run ended; Result and Error say how (status prints them).
@@ -104,7 +107,7 @@ func (a *app) describe(ctx context.Context, id string) (runStatus, error) {
 	}
 	info := d.GetWorkflowExecutionInfo()
 	st := runStatus{WorkflowID: id, RunID: info.GetExecution().GetRunId(), Type: info.GetType().GetName(),
-		Status: statusName(info.GetStatus()), Copies: map[string]copyStatus{}}
+		Status: statusName(info.GetStatus()), Copies: map[string]copyStatus{}, TaskQueue: info.GetTaskQueue()}
 	for _, pa := range d.GetPendingActivities() {
 		if w, ok := waitOf(pa); ok {
 			st.Waiting = append(st.Waiting, w)
@@ -124,6 +127,7 @@ func (a *app) describe(ctx context.Context, id string) (runStatus, error) {
 		}
 	}
 	if info.GetStatus() == enums.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		st.NoWorker = a.noWorkerNote(ctx, st.TaskQueue)
 		if v, err := tc.QueryWorkflow(ctx, id, "", workflows.StatusQuery); err == nil {
 			var step any
 			if v.Get(&step) == nil {
@@ -153,6 +157,9 @@ func (st runStatus) rows() [][]string {
 	}
 	for _, w := range st.Waiting {
 		rows = append(rows, []string{"waiting", w.text()})
+	}
+	if st.NoWorker != "" {
+		rows = append(rows, []string{"worker", st.NoWorker})
 	}
 	if st.Error != "" {
 		rows = append(rows, []string{"error", st.Error})
@@ -190,6 +197,9 @@ func (a *app) follow(ctx context.Context, id string, refused func(context.Contex
 				}
 			}
 		} else if err != nil {
+			if ctx.Err() != nil {
+				return errDetached{id}
+			}
 			return err
 		} else {
 			if line := progressLine(st); line != last {
@@ -202,7 +212,7 @@ func (a *app) follow(ctx context.Context, id string, refused func(context.Contex
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return errDetached{id}
 		case <-time.After(a.pollEvery):
 		}
 	}
@@ -211,6 +221,9 @@ func (a *app) follow(ctx context.Context, id string, refused func(context.Contex
 	}
 	var result any
 	if err := tc.GetWorkflow(ctx, id, "").Get(ctx, &result); err != nil {
+		if ctx.Err() != nil {
+			return errDetached{id}
+		}
 		var ae *temporal.ApplicationError
 		if errors.As(err, &ae) {
 			return fmt.Errorf("run %s failed: %s", id, ae.Message())
@@ -240,6 +253,9 @@ func progressLine(st runStatus) string {
 	}
 	for _, w := range st.Waiting {
 		parts = append(parts, "waiting out a fault: "+w.text())
+	}
+	if st.NoWorker != "" {
+		parts = append(parts, st.NoWorker)
 	}
 	return strings.Join(parts, "  ")
 }

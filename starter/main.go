@@ -45,7 +45,17 @@ const (
 	exitOK     = 0
 	exitFailed = 1 // the job or the call failed
 	exitUsage  = 2 // the command line or configuration is wrong
+	// exitDetached: the starter stopped following (Ctrl-C on --wait) while the job goes on.
+	exitDetached = 3
 )
+
+// errDetached is a wait given up by the user; the run it followed goes on.
+type errDetached struct{ id string }
+
+func (e errDetached) Error() string {
+	return fmt.Sprintf("stopped following run %s; the job goes on. Follow it again with "+
+		"`starter status --workflow-id %s`, or stop it with `starter cancel --workflow-id %s`", e.id, e.id, e.id)
+}
 
 func main() {
 	cfg, err := config.LoadWithoutAccount()
@@ -123,6 +133,9 @@ func (a *app) run(ctx context.Context, args []string) int {
 		return exitOK
 	case errors.Is(err, flag.ErrHelp):
 		return exitOK
+	case errors.As(err, new(errDetached)):
+		fmt.Fprintf(a.stderr, "\nstarter %s: %v\n", args[0], err)
+		return exitDetached
 	case errors.Is(err, errUsage):
 		fmt.Fprintf(a.stderr, "starter %s: %v\n", args[0], strings.TrimPrefix(err.Error(), "usage: "))
 		return exitUsage

@@ -267,3 +267,81 @@ func TestStatusShowsAWaitOutAFault(t *testing.T) {
 	}
 	h.env.Emulator.ClearFaults()
 }
+
+// TestForgottenTaskQueueIsSaid: with the default queue, which no devstack worker serves, a start
+// is refused naming the queue and what to set (it hung in "Running" before, silently); started
+// anyway, status says no worker polls it, and cancel --wait returns instead of hanging.
+func TestForgottenTaskQueueIsSaid(t *testing.T) {
+	h := setup(t)
+	h.cfg.Temporal.TaskQueue = "imageflow"
+	start := time.Now()
+	code, _, errs := h.run("migrate", "--image", "x", "--from", "DFW", "--to", "IAD", "--wait")
+	if code != 2 || !strings.Contains(errs, `no worker polls task queue "imageflow"`) ||
+		!strings.Contains(errs, "IMAGEFLOW_TEMPORAL_TASK_QUEUE") {
+		t.Fatalf("start on an unserved queue: %d %s", code, errs)
+	}
+	code, out, errs := h.run("migrate", "--image", "x", "--from", "DFW", "--to", "IAD", "--start-without-worker")
+	var started map[string]string
+	if code != 0 || json.Unmarshal([]byte(out), &started) != nil {
+		t.Fatalf("start anyway: %d %s %s", code, out, errs)
+	}
+	code, out, _ = h.run("status", "--workflow-id", started["workflow_id"])
+	if code != 0 || !strings.Contains(out, `no worker polls task queue "imageflow"`) {
+		t.Fatalf("status of a run nobody serves: %d %s", code, out)
+	}
+	code, _, errs = h.run("cancel", "--workflow-id", started["workflow_id"], "--wait")
+	if code != 1 || !strings.Contains(errs, "will cancel when a worker takes it up") {
+		t.Fatalf("cancel --wait of a run nobody serves: %d %s", code, errs)
+	}
+	if took := time.Since(start); took > 30*time.Second {
+		t.Fatalf("took %s", took)
+	}
+}
+
+// TestCtrlCOnWaitDetaches: interrupting --wait leaves the job running and says so, with an exit
+// code of its own (it said "context canceled" and exited 1, "the job failed").
+func TestCtrlCOnWaitDetaches(t *testing.T) {
+	h := setup(t)
+	if err := h.env.Emulator.AddFault(emulator.Fault{Kind: "error", Region: "IAD", Service: "files",
+		Status: 503}); err != nil {
+		t.Fatal(err)
+	}
+	defer h.env.Emulator.ClearFaults()
+	web := imageIDOf(t, h, "demo-web-01")
+	var out, errb bytes.Buffer
+	a := newApp(h.cfg, &out, &errb, false)
+	a.pollEvery = 100 * time.Millisecond
+	ctx, interrupt := context.WithCancel(context.Background())
+	time.AfterFunc(2*time.Second, interrupt) // the user's Ctrl-C
+	code := a.run(ctx, []string{"migrate", "--image", web, "--from", "DFW", "--to", "IAD", "--wait"})
+	if code != exitDetached || !strings.Contains(errb.String(), "the job goes on") ||
+		!strings.Contains(errb.String(), "starter status --workflow-id migrate-100001-DFW-") {
+		t.Fatalf("exit %d\n%s", code, errb.String())
+	}
+}
+
+func imageIDOf(t *testing.T, h *harness, name string) string {
+	t.Helper()
+	code, out, errs := h.run("list", "--region", "DFW", "--name", name, "--json")
+	var imgs []cloud.Image
+	if code != 0 || json.Unmarshal([]byte(out), &imgs) != nil || len(imgs) != 1 {
+		t.Fatalf("list %s: %d %s %s", name, code, out, errs)
+	}
+	return imgs[0].ID
+}
+
+// TestWrongKeyIsSaidOnce: a configured account whose key identity refuses is told as that, with
+// the identity address once (it said "set --tenant, or configure the cloud account").
+func TestWrongKeyIsSaidOnce(t *testing.T) {
+	h := setup(t)
+	h.cfg.Cloud.APIKey = "wrong-key"
+	code, _, errs := h.run("migrate", "--image", "x", "--from", "DFW", "--to", "IAD")
+	if code != 1 || !strings.Contains(errs, "rejected the credentials") || strings.Contains(errs, "--tenant") ||
+		strings.Count(errs, h.env.Emulator.IdentityURL()) != 1 || strings.Contains(errs, "wrong-key") {
+		t.Fatalf("migrate with a wrong key: %d %s", code, errs)
+	}
+	code, _, errs = h.run("list", "--region", "DFW")
+	if code != 1 || strings.Count(errs, h.env.Emulator.IdentityURL()) != 1 {
+		t.Fatalf("list with a wrong key: %d %s", code, errs)
+	}
+}

@@ -199,6 +199,10 @@ func (a *app) cancel(ctx context.Context, args []string) error {
 	if !wait {
 		return nil
 	}
+	if st.NoWorker != "" {
+		// The cancel is recorded, but only a worker can act on it: waiting would never end.
+		return fmt.Errorf("run %s will cancel when a worker takes it up; %s", id, st.NoWorker)
+	}
 	for st.Status == "Running" {
 		select {
 		case <-ctx.Done():

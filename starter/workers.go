@@ -1,0 +1,41 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"go.temporal.io/api/enums/v1"
+)
+
+// errNoWorker is a job that nothing would run: no worker polls its task queue.
+type errNoWorker struct{ queue, namespace string }
+
+func (e errNoWorker) Error() string {
+	return fmt.Sprintf("no worker polls task queue %q in namespace %s, so nothing would run this job: start "+
+		"the account's worker, or name the queue it serves with --task-queue or IMAGEFLOW_TEMPORAL_TASK_QUEUE "+
+		"(devstack's workers serve imageflow-demo and imageflow-partner; its summary prints the variables); "+
+		"--start-without-worker starts it anyway, to wait for one", e.queue, e.namespace)
+}
+
+// workerPolls reports whether any worker polled queue lately, as Temporal tells it. When
+// Temporal cannot say, it answers yes: the check must never be the reason a job does not start.
+func (a *app) workerPolls(ctx context.Context, queue string) bool {
+	tc, err := a.temporal(ctx)
+	if err != nil {
+		return true
+	}
+	resp, err := tc.DescribeTaskQueue(ctx, queue, enums.TASK_QUEUE_TYPE_WORKFLOW)
+	if err != nil {
+		return true
+	}
+	return len(resp.GetPollers()) > 0
+}
+
+// noWorkerNote is the warning for a run whose queue no worker polls ("" when one does).
+func (a *app) noWorkerNote(ctx context.Context, queue string) string {
+	if queue == "" || a.workerPolls(ctx, queue) {
+		return ""
+	}
+	return fmt.Sprintf("no worker polls task queue %q: this run waits until one does (start the account's "+
+		"worker for that queue)", queue)
+}
