@@ -22,15 +22,15 @@ import (
 
 // runStatus is what status prints and follow watches.
 type runStatus struct {
-	WorkflowID string                `json:"workflow_id"`
-	RunID      string                `json:"run_id"`
-	Type       string                `json:"type"`
-	Status     string                `json:"status"` // Running, Completed, Failed, ...
-	TaskQueue  string                `json:"task_queue"`
+	WorkflowID string `json:"workflow_id"`
+	RunID      string `json:"run_id"`
+	Type       string `json:"type"`
+	Status     string `json:"status"` // Running, Completed, Failed, ...
+	TaskQueue  string `json:"task_queue"`
 	// NoWorker, for a running run, says that no worker polls its task queue.
-	NoWorker string `json:"no_worker,omitempty"`
-	Step       any                   `json:"step,omitempty"`
-	Copies     map[string]copyStatus `json:"copies,omitempty"` // by target region (activity id if unknown)
+	NoWorker string                `json:"no_worker,omitempty"`
+	Step     any                   `json:"step,omitempty"`
+	Copies   map[string]copyStatus `json:"copies,omitempty"` // by target region (activity id if unknown)
 	// Closed is when a finished run ended; Result and Error say how (status prints them).
 	Closed string `json:"closed,omitempty"`
 	Result any    `json:"result,omitempty"`
