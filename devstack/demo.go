@@ -159,15 +159,28 @@ func (s *stack) summary(runs []demoRun) bool {
 		fmt.Fprintf(s.out, "  %s %-17s %s\n         %s\n", mark, r.what, r.detail, s.link(r))
 	}
 	fmt.Fprintf(s.out, "\n  All runs: %s/namespaces/%s/workflows\n", s.ui.URL, s.temporal.Namespace)
-	fmt.Fprintf(
-		s.out,
-		"  Or:  go run ./starter status --workflow-id <id from a link above>   (IMAGEFLOW_TEMPORAL_ADDRESS=%s)\n",
-		s.temporal.Address,
-	)
+	fmt.Fprintf(s.out, "  Or:  go run ./starter status --workflow-id <id from a link above>\n")
+	s.starterEnv()
 	fmt.Fprintf(
 		s.out,
 		"  With the temporal CLI (https://docs.temporal.io/cli#install): temporal workflow list --address %s\n",
 		s.temporal.Address,
 	)
 	return all
+}
+
+// starterEnv prints every variable the starter needs against this stack, as the demo account,
+// so a session can start by pasting it: a forgotten task queue used to leave jobs waiting for a
+// worker that serves another.
+func (s *stack) starterEnv() {
+	natsURL := ""
+	if s.nats != nil {
+		natsURL = s.nats.ClientURL()
+	}
+	fmt.Fprintf(s.out, "\n  The starter's environment for the demo account (paste it into a shell):\n"+
+		"    export IMAGEFLOW_TEMPORAL_ADDRESS=%s IMAGEFLOW_TEMPORAL_NAMESPACE=%s \\\n"+
+		"      IMAGEFLOW_TEMPORAL_TASK_QUEUE=%s IMAGEFLOW_NATS_URL=%s \\\n"+
+		"      IMAGEFLOW_CLOUD_IDENTITY_URL=%s IMAGEFLOW_CLOUD_USERNAME=%s\n"+
+		"    and IMAGEFLOW_CLOUD_API_KEY, the demo account's key (in the README; never printed here)\n",
+		s.temporal.Address, s.temporal.Namespace, producerQueue, natsURL, s.emu.IdentityURL(), "demo")
 }
