@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 
+	"go.temporal.io/sdk/activity"
+
 	"github.com/imageflow/imageflow/cloud"
 )
 
@@ -230,6 +232,17 @@ type FindImagesInput struct {
 	Regions []string `json:"regions"`
 	Key     string   `json:"key"`
 	Value   string   `json:"value"`
+	// Copy, when set, also takes, in a region without a Key=Value match, a copy of the same
+	// source that another request made: one copy per region, whatever request asked for it.
+	Copy *CopyMatch `json:"copy,omitempty"`
+}
+
+// CopyMatch is what makes an image a copy of a source: its source stamps, its checksum (the
+// same bytes), its name (a request for another name is a request for another image), active.
+type CopyMatch struct {
+	SourceKey, SourceImageID string
+	RegionKey, SourceRegion  string
+	Checksum, Name           string
 }
 
 // FindImagesByProperty is FindImageByProperty over several regions at once; regions without a
@@ -247,9 +260,43 @@ func (a *Activities) FindImagesByProperty(ctx context.Context, in FindImagesInpu
 		}
 		if res.Found {
 			out[r] = res.Image
+			continue
+		}
+		if in.Copy != nil {
+			img, ok, err := a.findCopy(ctx, r, *in.Copy)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				out[r] = img
+			}
 		}
 	}
 	return out, nil
+}
+
+// findCopy finds the oldest active copy of a source in region (when several were made, before
+// this rule, the first stays the one every request reuses).
+func (a *Activities) findCopy(ctx context.Context, region string, m CopyMatch) (cloud.Image, bool, error) {
+	imgs, err := a.cloud.ListImages(ctx, region, cloud.ImageFilter{Owner: a.cloud.Tenant(),
+		Properties: map[string]string{m.SourceKey: m.SourceImageID, m.RegionKey: m.SourceRegion}})
+	if err != nil {
+		return cloud.Image{}, false, temporalError(err, "")
+	}
+	var best cloud.Image
+	found := false
+	for _, img := range imgs {
+		if img.Status != "active" || img.Checksum != m.Checksum || img.Name != m.Name {
+			continue
+		}
+		if !found || img.CreatedAt.Before(best.CreatedAt) {
+			best, found = img, true
+		}
+	}
+	if found {
+		activity.GetLogger(ctx).Info("reusing the copy an earlier request made", "region", region, "image", best.ID)
+	}
+	return best, found, nil
 }
 
 // FinishTargetInput is the last step of a migration in one region.

@@ -21,6 +21,8 @@ func (a *app) migrate(ctx context.Context, args []string) error {
 	fs.StringVar(&in.SourceRegion, "from", "", "source region (required)")
 	fs.Var(&to, "to", "target region(s), comma-separated or repeated (required)")
 	fs.StringVar(&in.TargetName, "name", "", "name of the new images (default: the source's)")
+	fs.BoolVar(&in.NewCopy, "new-copy", false, "make a new copy in each target even where imageflow already made one of "+
+		"this image (same checksum and name); by default that one is reused, whatever request made it")
 	fs.StringVar(&in.Policy, "policy", workflows.PolicyAll, "all: every target must succeed; best-effort: at least one")
 	fs.StringVar(
 		&in.Cleanup,

@@ -12,6 +12,7 @@ import (
 	"github.com/imageflow/imageflow/config"
 	"github.com/imageflow/imageflow/emulator"
 	"github.com/imageflow/imageflow/internal/testenv"
+	"github.com/imageflow/imageflow/workflows"
 )
 
 type harness struct {
@@ -343,5 +344,47 @@ func TestWrongKeyIsSaidOnce(t *testing.T) {
 	code, _, errs = h.run("list", "--region", "DFW")
 	if code != 1 || strings.Count(errs, h.env.Emulator.IdentityURL()) != 1 {
 		t.Fatalf("list with a wrong key: %d %s", code, errs)
+	}
+}
+
+// TestOneCopyPerRegion: a second request for the same image and region, differing only in its
+// policies, reuses the copy the first made (it made a second identical image); --new-copy makes
+// another on purpose.
+func TestOneCopyPerRegion(t *testing.T) {
+	h := setup(t)
+	web := imageIDOf(t, h, "demo-web-01")
+	target := func(args ...string) workflows.TargetResult {
+		t.Helper()
+		args = append([]string{"migrate", "--image", web, "--from", "DFW", "--to", "IAD", "--wait"}, args...)
+		code, out, errs := h.run(args...)
+		var res struct {
+			Result workflows.MigrateResult `json:"result"`
+		}
+		if code != 0 || json.Unmarshal([]byte(out), &res) != nil || len(res.Result.Targets) != 1 {
+			t.Fatalf("%v: %d %s %s", args, code, out, errs)
+		}
+		return res.Result.Targets[0]
+	}
+	first := target()
+	second := target("--policy", "best-effort", "--cleanup", "always")
+	if !second.Reused || second.ImageID != first.ImageID {
+		t.Fatalf("second request: %+v, want the first's image %s reused", second, first.ImageID)
+	}
+	copies := func() int {
+		imgs, err := h.env.Cloud("demo").ListImages(context.Background(), "IAD",
+			cloud.ImageFilter{Name: "demo-web-01", Owner: "100001"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(imgs)
+	}
+	if n := copies(); n != 1 {
+		t.Fatalf("%d copies in IAD after two requests, want 1", n)
+	}
+	if third := target("--new-copy"); third.Reused || third.ImageID == first.ImageID {
+		t.Fatalf("--new-copy: %+v", third)
+	}
+	if n := copies(); n != 2 {
+		t.Fatalf("%d copies in IAD after --new-copy, want 2", n)
 	}
 }

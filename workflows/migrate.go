@@ -48,6 +48,10 @@ type MigrateInput struct {
 	OutageTolerance Duration `json:"outage_tolerance,omitempty"`
 	// MaxRetryInterval caps the backoff between attempts of a failing step (default 5m).
 	MaxRetryInterval Duration `json:"max_retry_interval,omitempty"`
+	// NewCopy makes a copy in each target even where one of the same source (same image,
+	// checksum and name) is there already; by default that copy is reused, whatever request
+	// made it, so a region holds one copy of an image.
+	NewCopy bool `json:"new_copy,omitempty"`
 	// Deadline, when set, is when the migration must be done by: it fails at once when the
 	// estimate says it cannot be, and is cancelled (and cleaned up) when the deadline passes.
 	Deadline time.Time `json:"deadline,omitzero"`
@@ -113,23 +117,13 @@ func (in *MigrateInput) Normalize() error {
 // MigrateWorkflowID is the id of the run for this request: the same request maps to the same run.
 // Requests that differ in name, policies or members are separate jobs (the hash at the end).
 func MigrateWorkflowID(tenant string, in MigrateInput) string {
-	return key(
-		"migrate",
-		tenant,
-		strings.ToUpper(in.SourceRegion),
-		in.ImageID,
-		"to",
-		strings.Join(sortedCopy(upper(in.TargetRegions)), "+"),
-		variant(
-			in.TargetName,
-			orDefault(in.Policy, PolicyAll),
-			orDefault(in.Cleanup, CleanupOnSuccess),
-			sortedCopy(in.ShareWith),
-			in.LineageKeep,
-			in.LineageKey,
-			in.TargetCloud,
-		),
-	)
+	parts := []any{in.TargetName, orDefault(in.Policy, PolicyAll), orDefault(in.Cleanup, CleanupOnSuccess),
+		sortedCopy(in.ShareWith), in.LineageKeep, in.LineageKey, in.TargetCloud}
+	if in.NewCopy { // only then, so every other request keeps its id
+		parts = append(parts, "new-copy")
+	}
+	return key("migrate", tenant, strings.ToUpper(in.SourceRegion), in.ImageID, "to",
+		strings.Join(sortedCopy(upper(in.TargetRegions)), "+"), variant(parts...))
 }
 
 // TargetResult is one target region's outcome.
@@ -331,6 +325,11 @@ func (m *migration) findExisting(ctx workflow.Context) workflow.Future {
 	fctx := withActivity(ctx, "look for earlier imports in "+strings.Join(m.in.TargetRegions, ", "), 2*time.Minute)
 	find := activities.FindImagesInput{Cloud: m.in.TargetCloud, Regions: m.in.TargetRegions, Key: PropMigrationID,
 		Value: m.id}
+	if !m.in.NewCopy && m.lineage == nil {
+		find.Copy = &activities.CopyMatch{SourceKey: PropSourceImageID, SourceImageID: m.in.ImageID,
+			RegionKey: PropSourceRegion, SourceRegion: m.in.SourceRegion, Checksum: m.source.Checksum,
+			Name: m.targetName()}
+	}
 	return workflow.ExecuteActivity(fctx, a.FindImagesByProperty, find)
 }
 
