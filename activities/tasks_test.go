@@ -5,6 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/workflow"
+
 	"github.com/imageflow/imageflow/cloud"
 	"github.com/imageflow/imageflow/emulator"
 )
@@ -158,5 +161,30 @@ func TestNextPollLandsNearTheEnd(t *testing.T) {
 	}
 	if got := nextPoll(start, time.Time{}, 40*time.Second, floor, ceiling); got != 40*time.Second {
 		t.Errorf("without an expected end the backoff's wait is kept; got %s", got)
+	}
+}
+
+// TestWaitingFactOncePerDoubling: a step is announced once its wait passes the threshold, and
+// again only as the wait doubles.
+func TestWaitingFactOncePerDoubling(t *testing.T) {
+	first := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	info := activity.Info{Attempt: 5, ScheduledTime: first, ActivityID: "7",
+		WorkflowExecution: workflow.Execution{ID: "migrate-x", RunID: "r1"},
+		WorkflowType: &workflow.Type{Name: "MigrateImage"}, ActivityType: activity.Type{Name: "Copy"}}
+	ids := map[string]bool{}
+	for _, waited := range []time.Duration{5 * time.Minute, 10 * time.Minute, 15 * time.Minute, 19 * time.Minute,
+		20 * time.Minute, 45 * time.Minute} {
+		if f, ok := waitingFact(info, 10*time.Minute, first.Add(waited)); ok {
+			ids[f.ID] = true
+		} else if waited >= 10*time.Minute {
+			t.Fatalf("no fact after %s", waited)
+		}
+	}
+	if len(ids) != 3 { // 10-20, 20-40, 40-80 minutes
+		t.Fatalf("fact ids %v, want one per doubling (3)", ids)
+	}
+	info.Attempt = 1
+	if _, ok := waitingFact(info, 10*time.Minute, first.Add(time.Hour)); ok {
+		t.Fatal("a first attempt is not waiting out a fault")
 	}
 }

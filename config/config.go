@@ -83,6 +83,7 @@ type Worker struct {
 	TrustedProducers    []string      `split_words:"true"                     desc:"tenants whose offers AcceptShare accepts (comma-separated)"`
 	AcceptNamePattern   string        `split_words:"true"                     desc:"shell pattern an offered image's name must match to be accepted"`
 	StopTimeout         time.Duration `split_words:"true" default:"30s"       desc:"how long a stopping worker waits for running activities"`
+	WaitNoticeAfter     time.Duration `split_words:"true" default:"10m"       desc:"announce a step waiting out a fault this long (a job.waiting fact), and each time the wait doubles"`
 }
 
 // Config is everything.

@@ -105,7 +105,7 @@ func run(ctx context.Context, cfg config.Config, logger *slog.Logger, ready chan
 	}
 	w := cfg.Worker
 	ro := runner.Options{Cloud: cc, Temporal: tc, TaskQueue: cfg.Temporal.TaskQueue, Logger: logger,
-		ActivityConcurrency: w.ActivityConcurrency, StopTimeout: w.StopTimeout,
+		ActivityConcurrency: w.ActivityConcurrency, StopTimeout: w.StopTimeout, WaitNoticeAfter: w.WaitNoticeAfter,
 		Activities: activities.Config{TaskPollInterval: w.TaskPollInterval, TaskPollMaxInterval: w.TaskPollMaxInterval,
 			CopyParallelism: w.CopyParallelism, CopyMaxParallelism: w.CopyMaxParallelism,
 			CopySegmentSize: w.CopySegmentSize, CopyVerify: w.CopyVerify,

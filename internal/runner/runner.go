@@ -31,6 +31,9 @@ type Options struct {
 	// ActivityConcurrency bounds activities at once (default 32).
 	ActivityConcurrency int
 	StopTimeout         time.Duration // default 30s
+	// WaitNoticeAfter is how long a step waits out a fault before a job.waiting fact announces
+	// it (default 10m; facts need JetStream).
+	WaitNoticeAfter time.Duration
 
 	// JetStream enables the bridge and fact publishing; nil runs without events.
 	JetStream jetstream.JetStream
@@ -73,7 +76,8 @@ func Start(ctx context.Context, o Options) (*Runner, error) {
 		MaxConcurrentActivityExecutionSize: o.ActivityConcurrency,
 		WorkerStopTimeout:                  o.StopTimeout,
 		EnableSessionWorker:                false,
-		Interceptors:                       []interceptor.WorkerInterceptor{activities.KeepAlive()},
+		Interceptors: []interceptor.WorkerInterceptor{activities.KeepAlive(),
+			activities.WaitNotice(facts, o.WaitNoticeAfter)},
 	})
 	workflows.Register(r.Worker)
 	r.Worker.RegisterActivity(acts)

@@ -186,6 +186,8 @@ type WorkerOptions struct {
 	Cloud *cloud.Client
 	// Peers are other clouds or accounts the worker may migrate into, by name.
 	Peers map[string]*cloud.Client
+	// WaitNoticeAfter is the worker's job.waiting threshold (default: the runner's).
+	WaitNoticeAfter time.Duration
 }
 
 // JetStream connects to the test's NATS.
@@ -217,11 +219,12 @@ func (e *Env) StartWorker(user string, opts ...WorkerOptions) *runner.Runner {
 	acts := ActivityConfig
 	acts.Peers = o.Peers
 	ro := runner.Options{
-		Cloud:       cc,
-		Temporal:    e.Client,
-		TaskQueue:   TaskQueue(user),
-		Activities:  acts,
-		StopTimeout: 5 * time.Second,
+		Cloud:           cc,
+		Temporal:        e.Client,
+		TaskQueue:       TaskQueue(user),
+		Activities:      acts,
+		StopTimeout:     5 * time.Second,
+		WaitNoticeAfter: o.WaitNoticeAfter,
 		Events: events.BridgeConfig{Subjects: Subjects, Stream: "IMAGEFLOW", MaxDeliver: 5,
 			AckWait: 10 * time.Second, SearchAttributes: true, AutoAccept: o.AutoAccept, AcceptPolicy: o.AcceptPolicy},
 	}

@@ -1,0 +1,80 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/interceptor"
+)
+
+// FactJobWaiting announces a step that has been waiting out a fault for longer than the
+// worker's threshold: a region down, identity failing, a link that keeps stalling. Operators
+// page on it; the job itself goes on waiting until its deadline or outage tolerance.
+const FactJobWaiting = "job.waiting"
+
+// DefaultWaitNoticeAfter is how long a step retries before the worker announces the wait.
+const DefaultWaitNoticeAfter = 10 * time.Minute
+
+// WaitNotice is a worker interceptor that publishes FactJobWaiting when an activity attempt
+// starts after its step has kept failing for longer than after since it was first scheduled, and
+// again each time that wait doubles: one fact at 10 minutes, 20, 40..., not one per retry.
+func WaitNotice(facts FactPublisher, after time.Duration) interceptor.WorkerInterceptor {
+	if after <= 0 {
+		after = DefaultWaitNoticeAfter
+	}
+	return &waitNotice{facts: facts, after: after}
+}
+
+type waitNotice struct {
+	interceptor.WorkerInterceptorBase
+	facts FactPublisher
+	after time.Duration
+}
+
+func (w *waitNotice) InterceptActivity(
+	_ context.Context, next interceptor.ActivityInboundInterceptor,
+) interceptor.ActivityInboundInterceptor {
+	return &waitNoticeInbound{ActivityInboundInterceptorBase: interceptor.ActivityInboundInterceptorBase{Next: next},
+		w: w}
+}
+
+type waitNoticeInbound struct {
+	interceptor.ActivityInboundInterceptorBase
+	w *waitNotice
+}
+
+func (n *waitNoticeInbound) ExecuteActivity(ctx context.Context, in *interceptor.ExecuteActivityInput) (any, error) {
+	info := activity.GetInfo(ctx)
+	if f, ok := waitingFact(info, n.w.after, time.Now()); ok && n.w.facts != nil && info.ActivityType.Name !=
+		"PublishFact" {
+		if err := n.w.facts.PublishFact(ctx, f); err != nil {
+			activity.GetLogger(ctx).Warn("could not announce a long wait", "error", err)
+		}
+	}
+	return n.Next.ExecuteActivity(ctx, in)
+}
+
+// waitingFact is the fact for an attempt that starts waited past after (the doubling it reached
+// names it, so the stream keeps one per doubling however many workers or attempts see it).
+func waitingFact(info activity.Info, after time.Duration, now time.Time) (Fact, bool) {
+	waited := now.Sub(info.ScheduledTime)
+	if info.Attempt < 2 || info.ScheduledTime.IsZero() || waited < after {
+		return Fact{}, false
+	}
+	step := int(math.Log2(float64(waited) / float64(after)))
+	workflowType := ""
+	if info.WorkflowType != nil {
+		workflowType = info.WorkflowType.Name
+	}
+	return Fact{
+		Type: FactJobWaiting,
+		ID: fmt.Sprintf("%s:%s:%s:waiting:%d", info.WorkflowExecution.ID, info.WorkflowExecution.RunID,
+			info.ActivityID, step),
+		Data: map[string]any{"workflow_id": info.WorkflowExecution.ID, "workflow_type": workflowType,
+			"step": info.ActivityType.Name, "attempt": info.Attempt,
+			"waiting_since": info.ScheduledTime.UTC().Format(time.RFC3339), "waited_seconds": int(waited.Seconds())},
+	}, true
+}
