@@ -170,7 +170,7 @@ func TestWaitingFactOncePerDoubling(t *testing.T) {
 	first := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
 	info := activity.Info{Attempt: 5, ScheduledTime: first, ActivityID: "7",
 		WorkflowExecution: workflow.Execution{ID: "migrate-x", RunID: "r1"},
-		WorkflowType: &workflow.Type{Name: "MigrateImage"}, ActivityType: activity.Type{Name: "Copy"}}
+		WorkflowType:      &workflow.Type{Name: "MigrateImage"}, ActivityType: activity.Type{Name: "Copy"}}
 	ids := map[string]bool{}
 	for _, waited := range []time.Duration{5 * time.Minute, 10 * time.Minute, 15 * time.Minute, 19 * time.Minute,
 		20 * time.Minute, 45 * time.Minute} {
