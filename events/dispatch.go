@@ -42,7 +42,7 @@ func (b *Bridge) try(
 	ctx context.Context, s start, eventID string, reuse enums.WorkflowIdReusePolicy,
 ) (o outcome, done bool) {
 	opts := workflows.StartOptions(s.id, b.cfg.TaskQueue)
-	opts.StaticSummary = "started by event " + eventID
+	opts.StaticSummary, opts.StaticDetails = workflows.Describe(s.input, "event "+eventID)
 	opts.Memo = map[string]any{workflows.MemoEventID: eventID}
 	opts.WorkflowIDReusePolicy = reuse
 	opts.WorkflowIDConflictPolicy = enums.WORKFLOW_ID_CONFLICT_POLICY_FAIL

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"os/user"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -182,6 +184,7 @@ func (a *app) submit(ctx context.Context, j *jobFlags, jb job) error {
 			return fmt.Errorf("%w: %v", errUsage, errNoWorker{j.taskQueue, a.cfg.Temporal.Namespace})
 		}
 		opts := workflows.StartOptions(jb.id, j.taskQueue)
+		opts.StaticSummary, opts.StaticDetails = workflows.Describe(jb.input, "the starter, as "+requester())
 		if searchattr.Present(ctx, tc, a.cfg.Temporal.Namespace) {
 			at := jb.attrs()
 			opts.TypedSearchAttributes = workflows.StartAttributes(at[0], at[1], jb.targets, jb.members)
@@ -286,4 +289,16 @@ func regionFlag(fs interface {
 	StringVar(*string, string, string, string)
 }, p *string, def string) {
 	fs.StringVar(p, "region", def, "region, as the account's catalog names it (DFW, IAD, ... or RegionOne)")
+}
+
+// requester names who runs the starter, for the run's details in the UI.
+func requester() string {
+	name := "someone"
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		name = u.Username
+	}
+	if h, err := os.Hostname(); err == nil {
+		name += "@" + h
+	}
+	return name
 }

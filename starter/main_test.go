@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/converter"
+
 	"github.com/imageflow/imageflow/cloud"
 	"github.com/imageflow/imageflow/config"
 	"github.com/imageflow/imageflow/emulator"
@@ -386,5 +388,73 @@ func TestOneCopyPerRegion(t *testing.T) {
 	}
 	if n := copies(); n != 2 {
 		t.Fatalf("%d copies in IAD after --new-copy, want 2", n)
+	}
+}
+
+// TestProgressMovesDuringASlowCopy: a copy slowed to 1 MiB/s per request shows its bytes moving in
+// status, where the user reads them, several times before it ends (the SDK sent heartbeat
+// details once a minute, so the bar sat at 0% and jumped to 98%).
+func TestProgressMovesDuringASlowCopy(t *testing.T) {
+	h := setup(t)
+	if err := h.env.Emulator.AddFault(emulator.Fault{Kind: "bandwidth", Region: "IAD", Service: "files",
+		Method: "PUT", BytesPerSecond: 1 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	web := imageIDOf(t, h, "demo-web-01")
+	code, out, errs := h.run("migrate", "--image", web, "--from", "DFW", "--to", "IAD")
+	var started map[string]string
+	if code != 0 || json.Unmarshal([]byte(out), &started) != nil {
+		t.Fatalf("migrate: %d %s %s", code, out, errs)
+	}
+	seen := map[int64]bool{}
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		code, out, _ = h.run("status", "--workflow-id", started["workflow_id"], "--json")
+		var st runStatus
+		if code != 0 || json.Unmarshal([]byte(out), &st) != nil {
+			t.Fatalf("status: %d %s", code, out)
+		}
+		if st.Status != "Running" {
+			break
+		}
+		if c, ok := st.Copies["IAD"]; ok && c.BytesDone > 0 && c.BytesDone < c.BytesTotal {
+			seen[c.BytesDone] = true
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if len(seen) < 3 {
+		t.Fatalf("status showed %d distinct partial byte counts during a slow copy, want at least 3: %v",
+			len(seen), seen)
+	}
+}
+
+// TestRunsCarryASummary: runs started by the starter and by an event carry the UI's summary and
+// details (what, from where, to where, who asked); the UI read "No summary available".
+func TestRunsCarryASummary(t *testing.T) {
+	h := setup(t)
+	web := imageIDOf(t, h, "demo-web-01")
+	for via, to := range map[string]string{"temporal": "ORD", "nats": "SYD"} {
+		code, out, errs := h.run("migrate", "--image", web, "--from", "DFW", "--to", to, "--via", via)
+		var started map[string]any
+		if code != 0 || json.Unmarshal([]byte(out), &started) != nil {
+			t.Fatalf("migrate via %s: %d %s %s", via, code, out, errs)
+		}
+		id, _ := started["workflow_id"].(string)
+		var summary, details string
+		deadline := time.Now().Add(time.Minute)
+		for summary == "" && time.Now().Before(deadline) {
+			d, err := h.env.Client.DescribeWorkflowExecution(context.Background(), id, "")
+			if err == nil {
+				md := d.GetExecutionConfig().GetUserMetadata()
+				_ = converter.GetDefaultDataConverter().FromPayload(md.GetSummary(), &summary)
+				_ = converter.GetDefaultDataConverter().FromPayload(md.GetDetails(), &details)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		asker := map[string]string{"temporal": "asked by: the starter, as ", "nats": "asked by: event starter-"}[via]
+		if summary != "migrate "+web+" from DFW to "+to || !strings.Contains(details, "to: "+to) ||
+			!strings.Contains(details, asker) {
+			t.Fatalf("via %s: summary %q, details %q", via, summary, details)
+		}
 	}
 }

@@ -1,6 +1,10 @@
 package workflows
 
 import (
+	"fmt"
+	"strings"
+	"time"
+
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 )
@@ -21,3 +25,47 @@ func StartOptions(id, taskQueue string) client.StartWorkflowOptions {
 // MemoEventID is the memo key holding the id of the event that started a run, so a redelivered
 // event is known for a duplicate even after its run ended.
 const MemoEventID = "event_id"
+
+// Describe is a job's static summary and details for the Temporal UI: what it does, from where
+// to where, and who asked (the starter or an event), the same whichever door it came through.
+func Describe(input any, who string) (summary, details string) {
+	var lines []string
+	add := func(k, v string) {
+		if v != "" {
+			lines = append(lines, k+": "+v)
+		}
+	}
+	switch in := input.(type) {
+	case MigrateInput:
+		summary = fmt.Sprintf("migrate %s from %s to %s", in.ImageID, in.SourceRegion,
+			strings.Join(in.TargetRegions, ", "))
+		add("image", in.ImageID)
+		add("from", in.SourceRegion)
+		add("to", strings.Join(in.TargetRegions, ", "))
+		add("target cloud", in.TargetCloud)
+		add("name", in.TargetName)
+		add("share with", strings.Join(in.ShareWith, ", "))
+		if !in.Deadline.IsZero() {
+			add("deadline", in.Deadline.UTC().Format(time.RFC3339))
+		}
+	case BulkInput:
+		summary = fmt.Sprintf("bulk-migrate from %s to %s", in.SourceRegion, strings.Join(in.TargetRegions, ", "))
+		add("from", in.SourceRegion)
+		add("to", strings.Join(in.TargetRegions, ", "))
+		add("name pattern", in.Filter.NamePattern)
+	case ShareInput:
+		summary = fmt.Sprintf("share %s in %s with %s", in.ImageID, in.Region, strings.Join(in.Members, ", "))
+		add("image", in.ImageID)
+		add("region", in.Region)
+		add("members", strings.Join(in.Members, ", "))
+	case AcceptInput:
+		summary = fmt.Sprintf("decide on %s in %s offered by %s", in.ImageID, in.Region, in.Producer)
+		add("image", in.ImageID)
+		add("region", in.Region)
+		add("producer", in.Producer)
+	default:
+		summary = fmt.Sprintf("%T", input)
+	}
+	add("asked by", who)
+	return summary, strings.Join(lines, "\n")
+}

@@ -42,6 +42,10 @@ type Options struct {
 	Logger *slog.Logger
 }
 
+// progressInterval is how often running activities' details (a copy's bytes, a task's status)
+// reach Temporal, where the UI and the starter read them.
+const progressInterval = 2 * time.Second
+
 // Runner is a started worker.
 type Runner struct {
 	Worker worker.Worker
@@ -75,7 +79,13 @@ func Start(ctx context.Context, o Options) (*Runner, error) {
 	r.Worker = worker.New(o.Temporal, o.TaskQueue, worker.Options{
 		MaxConcurrentActivityExecutionSize: o.ActivityConcurrency,
 		WorkerStopTimeout:                  o.StopTimeout,
-		EnableSessionWorker:                false,
+		// The SDK sends an activity's heartbeat details to Temporal at most every 80% of its
+		// heartbeat timeout, capped at a minute: a copy's bytes and rate reached the UI, status
+		// and the starter's bar once a minute (0% for a minute, then 98%). Progress is what
+		// heartbeat details are for here, so they go every few seconds.
+		MaxHeartbeatThrottleInterval:     progressInterval,
+		DefaultHeartbeatThrottleInterval: progressInterval,
+		EnableSessionWorker:              false,
 		Interceptors: []interceptor.WorkerInterceptor{activities.KeepAlive(),
 			activities.WaitNotice(facts, o.WaitNoticeAfter)},
 	})
