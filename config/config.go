@@ -217,6 +217,9 @@ func checkUnknown() error {
 	for _, kv := range os.Environ() {
 		name, _, _ := strings.Cut(kv, "=")
 		if strings.HasPrefix(name, Prefix+"_") && !known[name] {
+			if s := suggest(name, known); s != "" {
+				name += " (did you mean " + s + "?)"
+			}
 			unknown = append(unknown, name)
 		}
 	}

@@ -77,7 +77,7 @@ func TestLoadRejectsBadInput(t *testing.T) {
 				"IMAGEFLOW_TEMPORAL_ADRESS",
 				"x",
 			},
-			"unknown variable IMAGEFLOW_TEMPORAL_ADRESS",
+			"unknown variable IMAGEFLOW_TEMPORAL_ADRESS (did you mean IMAGEFLOW_TEMPORAL_ADDRESS?)",
 		},
 		{
 			[]string{

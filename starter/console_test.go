@@ -211,7 +211,7 @@ func TestCancelMigrationCleansUp(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	code, out, errs := h.run("cancel", "--workflow-id", id, "--wait")
-	if code != 0 || !strings.Contains(out, `"status": "Canceled"`) {
+	if code != 0 || !strings.Contains(out, `"status": "Cancelled"`) {
 		t.Fatalf("cancel: %d\n%s\n%s", code, out, errs)
 	}
 	cs, err := env.Cloud("demo").ListContainers(context.Background(), "DFW")

@@ -165,14 +165,19 @@ func (st runStatus) rows() [][]string {
 		rows = append(rows, []string{"error", st.Error})
 	}
 	if st.Result != nil {
-		rows = append(rows, []string{"result", string(mustJSON(st.Result))})
+		// A table cell is for a glance; --json has the whole result.
+		rows = append(rows, []string{"result", truncateText(string(mustJSON(st.Result)), 160) + " (--json for all)"})
 	}
 	return rows
 }
 
+// statusName is Temporal's status in imageflow's words: "Cancelled", as the job statuses beside
+// it spell it, not Temporal's "Canceled".
 func statusName(s enums.WorkflowExecutionStatus) string {
-	name := s.String()
-	return strings.TrimPrefix(name, "WorkflowExecutionStatus")
+	if s == enums.WORKFLOW_EXECUTION_STATUS_CANCELED {
+		return "Cancelled"
+	}
+	return strings.TrimPrefix(s.String(), "WorkflowExecutionStatus")
 }
 
 // follow waits for a run (which may not exist yet, after --via nats), shows progress, and prints
@@ -296,10 +301,26 @@ func bar(done, total int64) string {
 }
 
 // plain is an error's message without Temporal's "(type: ..., retryable: ...)" suffix.
+// plain is an error as a person should read it: an application error's message, "cancelled"
+// or "terminated" for those ends, never the SDK's "workflow execution error (type: , ...)".
 func plain(err error) string {
 	var ae *temporal.ApplicationError
-	if errors.As(err, &ae) {
+	var ce *temporal.CanceledError
+	var te *temporal.TerminatedError
+	var to *temporal.TimeoutError
+	switch {
+	case errors.As(err, &ae):
 		return ae.Message()
+	case errors.As(err, &ce):
+		return "cancelled"
+	case errors.As(err, &te):
+		return "terminated"
+	case errors.As(err, &to):
+		return "timed out (" + to.TimeoutType().String() + ")"
+	}
+	var we *temporal.WorkflowExecutionError
+	if errors.As(err, &we) && errors.Unwrap(we) != nil {
+		return plain(errors.Unwrap(we))
 	}
 	return err.Error()
 }

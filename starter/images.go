@@ -81,13 +81,15 @@ func (a *app) list(ctx context.Context, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if region == "" {
-		return usageErr("--region is required")
-	}
 	f.Tags = tags
 	cc, err := a.cloud(ctx)
 	if err != nil {
 		return err
+	}
+	if region == "" { // the account's default region, as the cloud's own clients do
+		if region = cc.DefaultRegion(); region == "" {
+			return usageErr("--region is required (account %s has no default region)", cc.Tenant())
+		}
 	}
 	imgs, err := cc.ListImages(ctx, workflows.CanonicalRegion(region), f)
 	if err != nil {

@@ -53,7 +53,7 @@ func harnessFor(t *testing.T, env *testenv.Env) *harness {
 
 func TestStarterCommands(t *testing.T) {
 	h := setup(t)
-	code, out, errs := h.run("list", "--region", "dfw", "--tag", "web", "--json")
+	code, out, errs := h.run("list", "--tag", "web", "--json") // the account's default region, DFW
 	var imgs []cloud.Image
 	if code != 0 || json.Unmarshal([]byte(out), &imgs) != nil || len(imgs) != 1 || imgs[0].Name != "demo-web-01" {
 		t.Fatalf("list: %d %s %s", code, out, errs)

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -97,6 +98,10 @@ func run() error {
 	}
 	if err := emu.Start(*addr); err != nil {
 		_ = emu.Close()
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return fmt.Errorf("%w\n(devstack serves an emulator on 8900 to 8906 already: use that one, or give "+
+				"this one other ports with --addr 127.0.0.1:9900)", err)
+		}
 		return err
 	}
 	fmt.Printf("identity %s\n", emu.IdentityURL())
