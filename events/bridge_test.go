@@ -12,7 +12,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 
 	tlog "go.temporal.io/sdk/log"
@@ -111,12 +110,7 @@ func publisher(env *testenv.Env, source string) *events.Publisher {
 
 func countRuns(t *testing.T, env *testenv.Env, id string) int {
 	t.Helper()
-	resp, err := env.Client.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{
-		Namespace: env.Namespace, Query: fmt.Sprintf("WorkflowId = %q", id)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(resp.Executions)
+	return env.Runs(id)
 }
 
 func TestMigrateEventRunsAndAnnouncesCompletion(t *testing.T) {

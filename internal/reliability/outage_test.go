@@ -3,11 +3,8 @@ package reliability
 import (
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/nats-io/nats.go"
 
 	"github.com/imageflow/imageflow/activities"
 	"github.com/imageflow/imageflow/emulator"
@@ -33,7 +30,7 @@ func TestOutageLongerThanTheOldLadder(t *testing.T) {
 	// The worker announces a step waiting longer than a fifth of the outage (10 minutes at
 	// production's scale, against an outage of hours), and again as the wait doubles.
 	env.StartWorker("demo", testenv.WorkerOptions{Events: true, WaitNoticeAfter: outage / 5})
-	waiting := factsOn(t, env, testenv.Subjects.Evt(activities.FactJobWaiting))
+	waiting := env.Collect(testenv.Subjects.Evt(activities.FactJobWaiting))
 	demo := env.Cloud("demo")
 	img := findImage(t, demo, "DFW", "demo-web-01")
 	if err := env.Emulator.AddFault(emulator.Fault{Kind: "error", Region: "IAD", Service: "files",
@@ -75,7 +72,7 @@ func TestOutageLongerThanTheOldLadder(t *testing.T) {
 	}
 	// Waits of a fifth, two fifths and four fifths of the outage: three facts in the stream (one
 	// per doubling, however many attempts announced it), naming the run and the step.
-	facts := waiting.all()
+	facts := waiting.All()
 	if len(facts) == 0 || !strings.Contains(string(facts[0]), run.GetID()) ||
 		!strings.Contains(string(facts[0]), `"attempt"`) {
 		t.Fatalf("job.waiting facts: %q", facts)
@@ -85,34 +82,4 @@ func TestOutageLongerThanTheOldLadder(t *testing.T) {
 	}
 	t.Logf("outage %s; step on attempt %d when it ended; migration done %s after it began; %d job.waiting facts",
 		outage, attempts, time.Since(began).Round(time.Second), 3)
-}
-
-// subjectLog collects the messages a core subscription sees on a subject.
-type subjectLog struct {
-	mu   sync.Mutex
-	msgs [][]byte
-}
-
-func (l *subjectLog) all() [][]byte {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([][]byte(nil), l.msgs...)
-}
-
-func factsOn(t *testing.T, env *testenv.Env, subject string) *subjectLog {
-	t.Helper()
-	nc, err := nats.Connect(env.NATSURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	l := &subjectLog{}
-	if _, err := nc.Subscribe(subject, func(m *nats.Msg) {
-		l.mu.Lock()
-		l.msgs = append(l.msgs, m.Data)
-		l.mu.Unlock()
-	}); err != nil {
-		t.Fatal(err)
-	}
-	return l
 }

@@ -2,13 +2,11 @@ package reliability
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"go.temporal.io/api/workflowservice/v1"
 
 	"github.com/imageflow/imageflow/emulator"
 	"github.com/imageflow/imageflow/events"
@@ -76,7 +74,7 @@ func TestPartitionsFromTemporalAndNATS(t *testing.T) {
 	}
 	for _, in := range []workflows.MigrateInput{first, second} {
 		id := workflows.MigrateWorkflowID("100001", in)
-		if n := runsOf(t, env, id); n != 1 {
+		if n := env.Runs(id); n != 1 {
 			t.Errorf("%d runs of %s, want 1", n, id)
 		}
 	}
@@ -90,7 +88,7 @@ func TestPartitionsFromTemporalAndNATS(t *testing.T) {
 // waitDone waits for the run id to exist and complete successfully.
 func waitDone(t *testing.T, env *testenv.Env, id string, budget time.Duration, logs *testenv.SyncBuffer) {
 	t.Helper()
-	wait(t, "run "+id+" to start", budget, func() bool { return runsOf(t, env, id) > 0 })
+	wait(t, "run "+id+" to start", budget, func() bool { return env.Runs(id) > 0 })
 	ctx, cancel := context.WithTimeout(context.Background(), budget)
 	defer cancel()
 	if err := env.Client.GetWorkflow(ctx, id, "").Get(ctx, nil); err != nil {
@@ -110,15 +108,4 @@ func factsIn(t *testing.T, env *testenv.Env, subject string) uint64 {
 		t.Fatal(err)
 	}
 	return info.State.Subjects[subject]
-}
-
-// runsOf counts the runs, open or closed, of workflow id.
-func runsOf(t *testing.T, env *testenv.Env, id string) int {
-	t.Helper()
-	resp, err := env.Client.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{
-		Namespace: env.Namespace, Query: fmt.Sprintf("WorkflowId = %q", id)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(resp.Executions)
 }

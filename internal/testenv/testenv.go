@@ -12,12 +12,14 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
 	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/server/temporaltest"
@@ -237,4 +239,48 @@ func (e *Env) StartWorker(user string, opts ...WorkerOptions) *runner.Runner {
 	}
 	e.t.Cleanup(r.Stop)
 	return r
+}
+
+// Runs counts the runs, open or closed, of workflow id.
+func (e *Env) Runs(id string) int {
+	e.t.Helper()
+	resp, err := e.Client.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{
+		Namespace: e.Namespace, Query: fmt.Sprintf("WorkflowId = %q", id)})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return len(resp.Executions)
+}
+
+// Collector gathers what a core NATS subscription sees on a subject (a publish the stream then
+// drops as a duplicate included).
+type Collector struct {
+	mu   sync.Mutex
+	msgs [][]byte
+}
+
+// All is what the subscription saw so far.
+func (c *Collector) All() [][]byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([][]byte(nil), c.msgs...)
+}
+
+// Collect subscribes to subject on the test's NATS until the test ends.
+func (e *Env) Collect(subject string) *Collector {
+	e.t.Helper()
+	nc, err := nats.Connect(e.NATSURL)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(nc.Close)
+	c := &Collector{}
+	if _, err := nc.Subscribe(subject, func(m *nats.Msg) {
+		c.mu.Lock()
+		c.msgs = append(c.msgs, m.Data)
+		c.mu.Unlock()
+	}); err != nil {
+		e.t.Fatal(err)
+	}
+	return c
 }
