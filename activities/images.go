@@ -91,6 +91,8 @@ type UpdateImageInput struct {
 	Properties map[string]string `json:"properties,omitempty"`
 	Remove     []string          `json:"remove,omitempty"`
 	Tags       []string          `json:"tags,omitempty"`
+	// Visibility, when set, is private, shared or community (public needs an administrator).
+	Visibility string `json:"visibility,omitempty"`
 }
 
 // UpdateImage applies the changes (see ApplyUpdate).
@@ -134,6 +136,9 @@ func patchOps(img cloud.Image, in UpdateImageInput) []cloud.PatchOp {
 	var ops []cloud.PatchOp
 	if in.Name != "" && in.Name != img.Name {
 		ops = append(ops, cloud.PatchOp{Op: "replace", Path: "/name", Value: in.Name})
+	}
+	if in.Visibility != "" && in.Visibility != img.Visibility {
+		ops = append(ops, cloud.PatchOp{Op: "replace", Path: "/visibility", Value: in.Visibility})
 	}
 	keys := make([]string, 0, len(in.Properties))
 	for k := range in.Properties {

@@ -21,6 +21,11 @@ func (a *Activities) AddMember(ctx context.Context, in MemberInput) (cloud.Membe
 	if cloud.IsConflict(err) {
 		m, err = a.cloud.GetMember(ctx, in.Region, in.ImageID, in.Member)
 	}
+	if cloud.KindOf(err) == cloud.Forbidden {
+		return m, temporalError(err, fmt.Sprintf("image %s in %s cannot take members (the cloud answered 403): "+
+			"an image takes members only when its visibility is shared; set it (starter update --region %s "+
+			"--image %s --visibility shared) and share again", in.ImageID, in.Region, in.Region, in.ImageID))
+	}
 	if cloud.IsNotFound(err) {
 		return m, temporalError(
 			err,

@@ -16,7 +16,8 @@ type UploadInput struct {
 	TargetCloud string          `json:"target_cloud,omitempty"`
 	Source      cloud.ObjectRef `json:"source"`
 	Region      string          `json:"region"`
-	Name        string          `json:"name"`
+	// Image is the new image as the source describes it: name, formats, minimums, visibility.
+	Image cloud.NewImage `json:"image"`
 	// ExpectedMD5 must equal the new image's checksum, as Glance computes it.
 	ExpectedMD5 string `json:"expected_md5"`
 	// ExpectedHashAlgo and ExpectedHashValue, when the source has them (a Glance source's
@@ -55,7 +56,9 @@ func (a *Activities) UploadImage(ctx context.Context, in UploadInput) (cloud.Ima
 	if err != nil {
 		return cloud.Image{}, temporalError(err, "")
 	}
-	img, err := t.cloud.CreateImage(ctx, in.Region, in.Name, map[string]string{in.StampKey: in.StampValue})
+	spec := in.Image
+	spec.Properties = map[string]string{in.StampKey: in.StampValue}
+	img, err := t.cloud.CreateImage(ctx, in.Region, spec)
 	if err != nil {
 		return img, temporalError(err, "")
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -176,21 +177,27 @@ func fromResponse(op string, status int, h http.Header, body []byte, err error) 
 	return e
 }
 
-// faultMessage finds "message" in a Rackspace fault body {"<fault>":{"code":N,"message":"..."}}.
+var htmlTag = regexp.MustCompile(`<[^>]*>`)
+
+// faultMessage finds "message" in a Rackspace fault body {"<fault>":{"code":N,"message":"..."}},
+// or takes the body's text; either way without HTML (Glance answers some faults with
+// "...<br /><br />"), on one line, at most 200 bytes.
 func faultMessage(body []byte) string {
+	s := string(body)
 	var m map[string]struct {
 		Message string `json:"message"`
 	}
 	if json.Unmarshal(body, &m) == nil {
 		for _, f := range m {
 			if f.Message != "" {
-				return f.Message
+				s = f.Message
+				break
 			}
 		}
 	}
-	s := strings.TrimSpace(string(body))
+	s = strings.Join(strings.Fields(htmlTag.ReplaceAllString(s, " ")), " ")
 	if len(s) > 200 {
-		s = s[:200] + "..."
+		s = strings.ToValidUTF8(s[:200], "") + "..."
 	}
 	return s
 }

@@ -28,6 +28,13 @@ type Image struct {
 	Tags       []string          `json:"tags"`
 	Properties map[string]string `json:"properties"`
 	CreatedAt  time.Time         `json:"created_at"`
+	// DiskFormat (vhd, qcow2, raw, ...) and ContainerFormat (bare, ovf, ...) say how a
+	// hypervisor reads the bytes; a copy must carry them, or Nova boots it as something else.
+	DiskFormat      string `json:"disk_format,omitempty"`
+	ContainerFormat string `json:"container_format,omitempty"`
+	// MinDisk (GB) and MinRAM (MB) are what a server booted from the image needs.
+	MinDisk int `json:"min_disk,omitempty"`
+	MinRAM  int `json:"min_ram,omitempty"`
 }
 
 // Type is the image_type property: base, snapshot or import.
@@ -52,7 +59,9 @@ func fromImage(g *images.Image) Image {
 	}
 	return Image{ID: g.ID, Name: g.Name, Status: string(g.Status), Visibility: string(g.Visibility),
 		Owner: g.Owner, Checksum: g.Checksum, Size: g.SizeBytes, Protected: g.Protected,
-		Tags: append([]string{}, g.Tags...), Properties: props, CreatedAt: g.CreatedAt}
+		Tags: append([]string{}, g.Tags...), Properties: props, CreatedAt: g.CreatedAt,
+		DiskFormat: g.DiskFormat, ContainerFormat: g.ContainerFormat, MinDisk: g.MinDiskGigabytes,
+		MinRAM: g.MinRAMMegabytes}
 }
 
 // GetImage returns an image visible to the account in region.
@@ -244,19 +253,45 @@ func (c *Client) DeleteTag(ctx context.Context, region, id, tag string) error {
 	return classify(fmt.Sprintf("remove tag %q from image %s in %s", tag, id, region), err)
 }
 
+// NewImage describes an image to create: what a copy carries over from its source.
+type NewImage struct {
+	Name string `json:"name"`
+	// DiskFormat and ContainerFormat default to vhd and bare (what Rackspace exports).
+	DiskFormat      string `json:"disk_format,omitempty"`
+	ContainerFormat string `json:"container_format,omitempty"`
+	MinDisk         int    `json:"min_disk,omitempty"`
+	MinRAM          int    `json:"min_ram,omitempty"`
+	// Visibility is private, shared or community ("": the cloud's default).
+	Visibility string            `json:"visibility,omitempty"`
+	Properties map[string]string `json:"properties,omitempty"`
+}
+
 // CreateImage makes a queued image to upload data into (a generic Glance; Rackspace refuses).
 // Properties are set at creation, so a retry can find an image it made.
-func (c *Client) CreateImage(ctx context.Context, region, name string, props map[string]string) (Image, error) {
+func (c *Client) CreateImage(ctx context.Context, region string, n NewImage) (Image, error) {
 	sc, err := c.Images(region)
 	if err != nil {
 		return Image{}, err
 	}
-	img, err := images.Create(ctx, sc, images.CreateOpts{Name: name, DiskFormat: "vhd", ContainerFormat: "bare",
-		Properties: props}).Extract()
+	opts := images.CreateOpts{Name: n.Name, DiskFormat: orElse(n.DiskFormat, "vhd"),
+		ContainerFormat: orElse(n.ContainerFormat, "bare"), MinDisk: n.MinDisk, MinRAM: n.MinRAM,
+		Properties: n.Properties}
+	if n.Visibility != "" {
+		v := images.ImageVisibility(n.Visibility)
+		opts.Visibility = &v
+	}
+	img, err := images.Create(ctx, sc, opts).Extract()
 	if err != nil {
-		return Image{}, classify(fmt.Sprintf("create image %q in %s", name, region), err)
+		return Image{}, classify(fmt.Sprintf("create image %q in %s", n.Name, region), err)
 	}
 	return fromImage(img), nil
+}
+
+func orElse(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }
 
 // UploadImageData streams size bytes into a queued image; Glance hashes them and makes the

@@ -60,8 +60,24 @@ func (e *Emulator) createImage(w http.ResponseWriter, r *http.Request, reg *regi
 			img.ContainerFormat = s
 		case "visibility":
 			img.Visibility = s
+		case "min_disk", "min_ram":
+			n, ok := v.(float64)
+			if !ok || n < 0 || n != float64(int(n)) {
+				fail(w, 400, "%s must be a non-negative integer.", k)
+				return
+			}
+			if k == "min_disk" {
+				img.MinDisk = int(n)
+			} else {
+				img.MinRAM = int(n)
+			}
 		case "tags":
-			for _, t := range v.([]any) {
+			list, ok := v.([]any)
+			if !ok {
+				fail(w, 400, "tags must be a list of strings.")
+				return
+			}
+			for _, t := range list {
 				if ts, ok := t.(string); ok {
 					img.Tags = append(img.Tags, ts)
 				}

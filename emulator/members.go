@@ -26,7 +26,7 @@ func producerImage(w http.ResponseWriter, reg *region, id, tenant string) *image
 	return img
 }
 
-func (e *Emulator) addMember(w http.ResponseWriter, r *http.Request, reg *region, _ string) {
+func (e *Emulator) addMember(w http.ResponseWriter, r *http.Request, reg *region, rname string) {
 	var body struct {
 		Member *string `json:"member"`
 	}
@@ -41,6 +41,11 @@ func (e *Emulator) addMember(w http.ResponseWriter, r *http.Request, reg *region
 	defer unlock()
 	if img := reg.Images[r.PathValue("id")]; img != nil && img.Visibility == "public" {
 		fail(w, 403, "Public images cannot have members.")
+		return
+	}
+	if img := reg.Images[r.PathValue("id")]; img != nil && img.Visibility == "private" && e.isGeneric(rname) {
+		// Glance (Zed) takes members only on shared images, and says so in HTML.
+		fail(w, 403, "Not allowed to create members for image %s.<br /><br />", img.ID)
 		return
 	}
 	img := producerImage(w, reg, r.PathValue("id"), caller(r))

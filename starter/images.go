@@ -124,6 +124,8 @@ func (a *app) get(ctx context.Context, args []string) error {
 func imageRows(img cloud.Image) [][]string {
 	rows := [][]string{{"FIELD", "VALUE"}, {"id", img.ID}, {"name", img.Name}, {"status", img.Status},
 		{"owner", img.Owner}, {"visibility", img.Visibility}, {"size", mib(img.Size)},
+		{"format", orDash(strings.Trim(img.DiskFormat+" in "+img.ContainerFormat, " in"))},
+		{"needs", fmt.Sprintf("%d GB disk, %d MB RAM", img.MinDisk, img.MinRAM)},
 		{"checksum", orDash(img.Checksum)}, {"protected", fmt.Sprint(img.Protected)},
 		{"created", when(img.CreatedAt)}, {"tags", orDash(strings.Join(img.Tags, ", "))}}
 	for _, k := range slices.Sorted(maps.Keys(img.Properties)) {
@@ -133,7 +135,8 @@ func imageRows(img cloud.Image) [][]string {
 }
 
 func (a *app) update(ctx context.Context, args []string) error {
-	fs := a.flags("update", "--image ID --region REGION [--set k=v] [--remove k] [--tag t] [--name N]")
+	fs := a.flags("update", "--image ID --region REGION [--set k=v] [--remove k] [--tag t] [--name N] "+
+		"[--visibility V]")
 	var o out
 	var im imageArgs
 	var in activities.UpdateImageInput
@@ -141,6 +144,7 @@ func (a *app) update(ctx context.Context, args []string) error {
 	o.flag(fs)
 	im.flags(fs)
 	fs.StringVar(&in.Name, "name", "", "new name")
+	fs.StringVar(&in.Visibility, "visibility", "", "private, shared (needed to share it) or community")
 	fs.Var(&set, "set", "property key=value (repeatable)")
 	fs.Var(&remove, "remove", "property to remove (repeatable)")
 	fs.Var(&tags, "tag", "tag to add (repeatable)")

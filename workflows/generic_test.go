@@ -1,10 +1,13 @@
 package workflows_test
 
 import (
+	"bytes"
 	"context"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/imageflow/imageflow/cloud"
 	"github.com/imageflow/imageflow/emulator"
 	"github.com/imageflow/imageflow/internal/testenv"
 	"github.com/imageflow/imageflow/workflows"
@@ -88,4 +91,66 @@ func TestMigrateToGenericOpenStackRegion(t *testing.T) {
 	if left, err := demo.ListObjects(ctx, "ORD", "", ""); err == nil && len(left) > 0 {
 		t.Fatalf("ORD keeps %d objects", len(left))
 	}
+}
+
+// TestImageArrivesAsItLeft: a qcow2 image, private, with minimums, in a generic region arrives
+// in another generic region as qcow2 in bare, private, with its minimums (every copy was made
+// vhd and shared); to a region that imports only VHD it is refused before any byte moves, with
+// the reason (it failed at the import with "not a valid VHD").
+func TestImageArrivesAsItLeft(t *testing.T) {
+	env := testenv.New(t, testenv.Options{Emulator: func(c *emulator.Config) {
+		c.GenericRegions = []string{"RegionOne", "RegionTwo"}
+	}})
+	env.StartWorker("demo")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	demo := env.Cloud("demo")
+	src, err := demo.CreateImage(ctx, "RegionOne", cloud.NewImage{Name: "qcow-01", DiskFormat: "qcow2",
+		ContainerFormat: "bare", MinDisk: 10, MinRAM: 512, Visibility: "private"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := bytes.Repeat([]byte("qcow2 bytes "), 1<<19)
+	if err := demo.UploadImageData(ctx, "RegionOne", src.ID, bytes.NewReader(data), int64(len(data))); err != nil {
+		t.Fatal(err)
+	}
+	migrate := func(to string) (workflows.MigrateResult, error) {
+		in := workflows.MigrateInput{ImageID: src.ID, SourceRegion: "RegionOne", TargetRegions: []string{to}}
+		run, err := env.Client.ExecuteWorkflow(ctx, start(workflows.MigrateWorkflowID(demo.Tenant(), in), "demo",
+			src.ID), workflows.MigrateImageWorkflow, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var res workflows.MigrateResult
+		return res, run.Get(ctx, &res)
+	}
+	res, err := migrate("RegionTwo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := demo.GetImage(ctx, "RegionTwo", res.Targets[0].ImageID)
+	if err != nil || img.DiskFormat != "qcow2" || img.ContainerFormat != "bare" || img.MinDisk != 10 ||
+		img.MinRAM != 512 || img.Visibility != "private" {
+		t.Fatalf("the copy in RegionTwo: %+v (%v)", img, err)
+	}
+	// Sharing the private copy is refused with what to do, not Glance's HTML.
+	share := workflows.ShareInput{Region: "RegionTwo", ImageID: img.ID, Members: []string{"100002"}}
+	run, err := env.Client.ExecuteWorkflow(ctx, start(workflows.ShareWorkflowID(demo.Tenant(), share), "demo",
+		img.ID), workflows.ShareImageWorkflow, share)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := run.Get(ctx, nil); err == nil || !strings.Contains(err.Error(), "visibility is shared") ||
+		strings.Contains(err.Error(), "<br") {
+		t.Fatalf("sharing a private image: %v", err)
+	}
+	began := time.Now()
+	_, err = migrate("IAD")
+	if err == nil || !strings.Contains(err.Error(), "is qcow2, and IAD imports only VHD") {
+		t.Fatalf("a qcow2 image to a VHD-only region: %v", err)
+	}
+	if objs, _ := demo.ListContainers(ctx, "IAD"); len(objs) != 0 {
+		t.Fatalf("bytes moved before the refusal: %d containers in IAD", len(objs))
+	}
+	t.Logf("refused in %s", time.Since(began).Round(time.Millisecond))
 }

@@ -292,6 +292,9 @@ func (m *migration) run(ctx workflow.Context) error {
 	if err := m.describeRegions(ctx); err != nil {
 		return failWith(err, "migration %s cannot start", m.id)
 	}
+	if err := m.formatsFit(); err != nil {
+		return err
+	}
 	existing := m.existing(ctx, finding)
 	if err := started.Get(ctx, nil); err != nil {
 		workflow.GetLogger(ctx).Warn("could not announce the start", "error", err)

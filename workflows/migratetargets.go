@@ -154,6 +154,7 @@ func (m *migration) target(
 			ImageID:    imageID,
 			Properties: m.carriedProperties(),
 			Tags:       m.source.Tags,
+			Visibility: m.shareVisibility(region),
 		}}
 	fctx := withActivity(ctx, "carry properties and tags to "+imageID+", announce", 2*time.Minute)
 	if err := workflow.ExecuteActivity(fctx, a.FinishTarget, finish).Get(ctx, nil); err != nil {
@@ -305,13 +306,65 @@ func (m *migration) upload(ctx workflow.Context, region string, export cloud.Obj
 	if err := workflow.ExecuteActivity(uctx, a.UploadImage, activities.UploadInput{
 		TargetCloud: m.in.TargetCloud, Source: export, Region: region,
 		ExpectedHashAlgo: m.source.Properties["os_hash_algo"], ExpectedHashValue: m.source.Properties["os_hash_value"],
-		Name: m.targetName(), ExpectedMD5: m.source.Checksum, StampKey: PropMigrationID, StampValue: m.id}).
+		Image: m.newImage(), ExpectedMD5: m.source.Checksum, StampKey: PropMigrationID, StampValue: m.id}).
 		Get(ctx, &img); err != nil {
 		return err
 	}
 	res.Bytes, res.BytesSent, res.ImageID = img.Size, img.Size, img.ID
 	res.CopySeconds = workflow.Now(ctx).Sub(start).Seconds()
 	return nil
+}
+
+// shareVisibility is "shared" for a target this job shares in a Glance that takes members only
+// on shared images (a generic OpenStack; Rackspace takes them on private ones), else "".
+func (m *migration) shareVisibility(region string) string {
+	if len(m.in.ShareWith) > 0 && m.uploads(region) {
+		return "shared"
+	}
+	return ""
+}
+
+// formatsFit refuses, before any byte moves, a source a target cannot take: a region that
+// imports through Rackspace-style tasks takes only VHD, and a qcow2 or raw image copied there
+// failed at the import ("not a valid VHD") after the whole copy.
+func (m *migration) formatsFit() error {
+	f, _ := m.sourceFormats()
+	if f == "" || f == "vhd" {
+		return nil
+	}
+	for _, r := range m.in.TargetRegions {
+		if !m.uploads(r) {
+			return invalid("migration %s cannot start: image %s is %s, and %s imports only VHD (through "+
+				"import tasks); convert it first (qemu-img convert -O vpc), or migrate it to a region that "+
+				"takes image uploads", m.id, m.in.ImageID, f, r)
+		}
+	}
+	return nil
+}
+
+// newImage is the target image as its source describes it: formats, minimums, and visibility
+// (shared when the job shares it: a private image takes no members).
+func (m *migration) newImage() cloud.NewImage {
+	vis := m.source.Visibility
+	switch {
+	case len(m.in.ShareWith) > 0:
+		vis = "shared"
+	case vis != "private" && vis != "shared" && vis != "community":
+		vis = "" // public needs an administrator: leave it to the cloud's default
+	}
+	disk, container := m.sourceFormats()
+	return cloud.NewImage{Name: m.targetName(), DiskFormat: disk, ContainerFormat: container,
+		MinDisk: m.source.MinDisk, MinRAM: m.source.MinRAM, Visibility: vis}
+}
+
+// sourceFormats are the formats of the bytes that leave the source: an export task writes a
+// plain VHD (Rackspace lists its images as vhd in ovf, but exports no OVF package); a region
+// without tasks hands over the image's data as stored.
+func (m *migration) sourceFormats() (disk, container string) {
+	if m.sourceInfo.ObjectStore {
+		return "vhd", "bare"
+	}
+	return m.source.DiskFormat, m.source.ContainerFormat
 }
 
 // describeRegions learns how the image leaves the source and arrives in each target (checking

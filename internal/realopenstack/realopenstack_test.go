@@ -47,8 +47,8 @@ func TestRealOpenStack(t *testing.T) {
 	_, _ = rand.Read(data)
 	sum := md5.Sum(data)
 	want := hex.EncodeToString(sum[:])
-	src, err := alpha.CreateImage(ctx, "RegionOne", "imageflow-rig-"+time.Now().Format("150405"),
-		map[string]string{"app": "rig"})
+	src, err := alpha.CreateImage(ctx, "RegionOne", cloud.NewImage{Name: "imageflow-rig-" + time.Now().Format("150405"),
+		Properties: map[string]string{"app": "rig"}})
 	if err != nil {
 		t.Fatal(err)
 	}
