@@ -259,7 +259,7 @@ func (c *Client) DefaultRegion() string { return c.defaultRegion }
 
 // Images returns the region's Cloud Images client, from the catalog.
 func (c *Client) Images(region string) (*gophercloud.ServiceClient, error) {
-	return c.service(c.images, region, func(eo gophercloud.EndpointOpts) (*gophercloud.ServiceClient, error) {
+	return c.service(c.images, region, "image service", func(eo gophercloud.EndpointOpts) (*gophercloud.ServiceClient, error) {
 		sc, err := openstack.NewImageV2(c.provider, eo)
 		if err == nil {
 			// The Rackspace catalog URL already ends in /v2; gophercloud would append another.
@@ -274,12 +274,13 @@ func (c *Client) Images(region string) (*gophercloud.ServiceClient, error) {
 
 // Files returns the region's Cloud Files client, from the catalog.
 func (c *Client) Files(region string) (*gophercloud.ServiceClient, error) {
-	return c.service(c.files, region, func(eo gophercloud.EndpointOpts) (*gophercloud.ServiceClient, error) {
+	return c.service(c.files, region, "object-store", func(eo gophercloud.EndpointOpts) (*gophercloud.ServiceClient,
+		error) {
 		return openstack.NewObjectStorageV1(c.provider, eo)
 	})
 }
 
-func (c *Client) service(cache map[string]*gophercloud.ServiceClient, region string,
+func (c *Client) service(cache map[string]*gophercloud.ServiceClient, region, kind string,
 	build func(gophercloud.EndpointOpts) (*gophercloud.ServiceClient, error)) (*gophercloud.ServiceClient, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -288,9 +289,15 @@ func (c *Client) service(cache map[string]*gophercloud.ServiceClient, region str
 	}
 	sc, err := build(gophercloud.EndpointOpts{Region: region})
 	if err != nil {
-		return nil, &Error{Kind: NotFound, Op: "find region " + region,
-			Message: fmt.Sprintf("region %q is not in account %s's service catalog (it lists %s)", region, c.tenant,
-				strings.Join(c.regions, ", ")), Err: err}
+		msg := fmt.Sprintf("region %q is not in account %s's service catalog (it lists %s)", region, c.tenant,
+			strings.Join(c.regions, ", "))
+		if kind == "object-store" && slices.Contains(c.regions, region) {
+			// The region is there, without the service: say what it lacks, not that it is missing.
+			msg = fmt.Sprintf("region %q has no object store (Cloud Files or Swift) in account %s's catalog, so "+
+				"it has no containers to export to or import from (regions with one: %s); a migration "+
+				"uploads into such a region through Glance instead", region, c.tenant, orNone(c.stores))
+		}
+		return nil, &Error{Kind: NotFound, Op: "find " + kind + " in " + region, Message: msg, Err: err}
 	}
 	cache[region] = sc
 	return sc, nil
@@ -333,6 +340,13 @@ func (c *Client) HasObjectStore(region string) bool { return slices.Contains(c.s
 
 // Regions are the regions whose image service the account's catalog lists.
 func (c *Client) Regions() []string { return slices.Clone(c.regions) }
+
+func orNone(xs []string) string {
+	if len(xs) == 0 {
+		return "none"
+	}
+	return strings.Join(xs, ", ")
+}
 
 // CheckRegions fails, naming the catalog's regions, when one of regions is not among them.
 func (c *Client) CheckRegions(regions ...string) error {

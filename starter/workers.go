@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"go.temporal.io/api/enums/v1"
 )
@@ -17,19 +18,32 @@ func (e errNoWorker) Error() string {
 		"--start-without-worker starts it anyway, to wait for one", e.queue, e.namespace)
 }
 
-// workerPolls reports whether any worker polled queue lately, as Temporal tells it. When
-// Temporal cannot say, it answers yes: the check must never be the reason a job does not start.
+// workerPolls reports whether any worker polled queue lately, as Temporal tells it. A worker
+// that has just started may not have polled yet, so a "none" is asked again for a few seconds.
+// When Temporal cannot say, it answers yes: the check must never be why a job does not start.
 func (a *app) workerPolls(ctx context.Context, queue string) bool {
 	tc, err := a.temporal(ctx)
 	if err != nil {
 		return true
 	}
-	resp, err := tc.DescribeTaskQueue(ctx, queue, enums.TASK_QUEUE_TYPE_WORKFLOW)
-	if err != nil {
-		return true
+	for try := 0; ; try++ {
+		resp, err := tc.DescribeTaskQueue(ctx, queue, enums.TASK_QUEUE_TYPE_WORKFLOW)
+		if err != nil || len(resp.GetPollers()) > 0 {
+			return true
+		}
+		if try == workerWaitTries {
+			return false
+		}
+		select {
+		case <-ctx.Done():
+			return true
+		case <-time.After(250 * time.Millisecond):
+		}
 	}
-	return len(resp.GetPollers()) > 0
 }
+
+// workerWaitTries spaces a few seconds of asking over a worker's start-up.
+const workerWaitTries = 12
 
 // noWorkerNote is the warning for a run whose queue no worker polls ("" when one does).
 func (a *app) noWorkerNote(ctx context.Context, queue string) string {
