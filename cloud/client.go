@@ -42,6 +42,9 @@ type Credentials struct {
 	ApplicationCredentialSecret string
 	// Token is an existing token to authenticate with (v3); it cannot be renewed.
 	Token string
+	// DefaultRegion (clouds.yaml's region_name) is the region commands use when they name none;
+	// without it, Rackspace's identity names one, and Keystone's catalog's first region serves.
+	DefaultRegion string
 }
 
 // keystoneV3 reports whether the identity URL is a Keystone v3 endpoint.
@@ -137,6 +140,12 @@ func New(ctx context.Context, creds Credentials, opts Options) (*Client, error) 
 		images: map[string]*gophercloud.ServiceClient{}, files: map[string]*gophercloud.ServiceClient{}}
 	if err := c.readAccount(); err != nil {
 		return nil, err
+	}
+	if creds.DefaultRegion != "" {
+		if err := c.CheckRegions(creds.DefaultRegion); err != nil {
+			return nil, fmt.Errorf("the configured default region (clouds.yaml's region_name): %w", err)
+		}
+		c.defaultRegion = creds.DefaultRegion
 	}
 	return c, nil
 }

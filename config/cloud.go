@@ -18,7 +18,8 @@ func (c Cloud) Credentials() (cloud.Credentials, error) {
 			return cloud.Credentials{}, fmt.Errorf("IMAGEFLOW_CLOUD_NAME takes the account from clouds.yaml; "+
 				"unset %s", strings.Join(set, ", "))
 		}
-		creds, _, err := cloud.FromCloudsYAML(c.Name)
+		creds, region, err := cloud.FromCloudsYAML(c.Name)
+		creds.DefaultRegion = region
 		return creds, err
 	}
 	creds := cloud.Credentials{IdentityURL: c.IdentityURL, Username: c.Username, APIKey: c.APIKey.Value(),
@@ -47,10 +48,11 @@ func (c Cloud) Credentials() (cloud.Credentials, error) {
 func (c Cloud) PeerCredentials() (map[string]cloud.Credentials, error) {
 	out := map[string]cloud.Credentials{}
 	for _, name := range c.Peers {
-		creds, _, err := cloud.FromCloudsYAML(name)
+		creds, region, err := cloud.FromCloudsYAML(name)
 		if err != nil {
 			return nil, fmt.Errorf("IMAGEFLOW_CLOUD_PEERS: %w", err)
 		}
+		creds.DefaultRegion = region
 		out[name] = creds
 	}
 	return out, nil

@@ -2,7 +2,7 @@
 
 // Package realopenstack runs imageflow against a real OpenStack: Debian's Keystone 22 and two
 // Glance 25 (Zed) servers as RegionOne and RegionTwo, started by ../shared/openstack-rig.sh
-// (see scripts/real-openstack.sh, which starts it and runs this with -tags realopenstack). The
+// (internal/realopenstack/run.sh starts it and runs this with -tags realopenstack). The
 // accounts come from the rig's clouds.yaml (OS_CLIENT_CONFIG_FILE): projects alpha and beta.
 package realopenstack
 
