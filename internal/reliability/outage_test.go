@@ -83,3 +83,50 @@ func TestOutageLongerThanTheOldLadder(t *testing.T) {
 	t.Logf("outage %s; step on attempt %d when it ended; migration done %s after it began; %d job.waiting facts",
 		outage, attempts, time.Since(began).Round(time.Second), 3)
 }
+
+// TestIdentityOutageDuringAMigration: identity answers 500 for ten times the old retry ladder
+// (scaled as above: 25 s) while every token has just expired, so each of the worker's calls must
+// renew one and cannot. Before, the first failed renewal was taken for bad credentials and
+// failed the run for good; now the run waits, and finishes once identity is back, with one
+// image.
+func TestIdentityOutageDuringAMigration(t *testing.T) {
+	retryCap := 250 * time.Millisecond
+	outage := 10 * 10 * retryCap
+	if long() {
+		outage *= 12 // five minutes
+	}
+	env := testenv.New(t, testenv.Options{Emulator: func(c *emulator.Config) {
+		c.ExportSegmentSize = 16 << 20
+	}})
+	env.StartWorker("demo")
+	demo := env.Cloud("demo")
+	img := findImage(t, demo, "DFW", "demo-web-01")
+	ctx, cancel := context.WithTimeout(context.Background(), outage+3*time.Minute)
+	defer cancel()
+	in := workflows.MigrateInput{ImageID: img.ID, SourceRegion: "DFW", TargetRegions: []string{"ORD"},
+		MaxRetryInterval: workflows.Duration(retryCap)}
+	if err := env.Emulator.AddFault(emulator.Fault{Kind: "error", Service: "identity", Status: 500}); err != nil {
+		t.Fatal(err)
+	}
+	env.Emulator.ExpireTokens()
+	run, err := env.Client.ExecuteWorkflow(ctx, start(workflows.MigrateWorkflowID("100001", in),
+		testenv.TaskQueue("demo")), workflows.MigrateImageWorkflow, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(outage)
+	desc, err := env.Client.DescribeWorkflowExecution(ctx, run.GetID(), run.GetRunID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := desc.GetWorkflowExecutionInfo().GetStatus().String(); st != "Running" {
+		t.Fatalf("after a %s identity outage the run is %s, want still running", outage, st)
+	}
+	env.Emulator.ClearFaults()
+	if err := run.Get(ctx, nil); err != nil {
+		t.Fatalf("migration across a %s identity outage: %v", outage, err)
+	}
+	if n := countImages(t, demo, "ORD", img.ID); n != 1 {
+		t.Fatalf("%d images in ORD after the identity outage, want 1", n)
+	}
+}
