@@ -18,19 +18,38 @@ const FactJobWaiting = "job.waiting"
 // DefaultWaitNoticeAfter is how long a step retries before the worker announces the wait.
 const DefaultWaitNoticeAfter = 10 * time.Minute
 
-// WaitNotice is a worker interceptor that publishes FactJobWaiting when an activity attempt
-// starts after its step has kept failing for longer than after since it was first scheduled, and
-// again each time that wait doubles: one fact at 10 minutes, 20, 40..., not one per retry.
-func WaitNotice(facts FactPublisher, after time.Duration) interceptor.WorkerInterceptor {
+// WaitingSignal tells a run that one of its steps is waiting out a fault, so its status, the
+// UI's current details and its ImageflowJobStatus say so (the run itself cannot see its
+// activities' retries). Its argument is a Waiting.
+const WaitingSignal = "imageflow.waiting"
+
+// Waiting is a step waiting out a fault: which, on which attempt, since when.
+type Waiting struct {
+	Step    string    `json:"step"`
+	Attempt int32     `json:"attempt"`
+	Since   time.Time `json:"since"`
+}
+
+// Signaler is what the notice needs of a Temporal client.
+type Signaler interface {
+	SignalWorkflow(ctx context.Context, workflowID, runID, signalName string, arg any) error
+}
+
+// WaitNotice is a worker interceptor that, when an activity attempt starts after its step has
+// kept failing for longer than after since it was first scheduled, publishes FactJobWaiting and
+// signals the run (WaitingSignal); again each time that wait doubles: at 10 minutes, 20, 40...,
+// not at every retry. Either may be nil.
+func WaitNotice(facts FactPublisher, runs Signaler, after time.Duration) interceptor.WorkerInterceptor {
 	if after <= 0 {
 		after = DefaultWaitNoticeAfter
 	}
-	return &waitNotice{facts: facts, after: after}
+	return &waitNotice{facts: facts, runs: runs, after: after}
 }
 
 type waitNotice struct {
 	interceptor.WorkerInterceptorBase
 	facts FactPublisher
+	runs  Signaler
 	after time.Duration
 }
 
@@ -48,13 +67,26 @@ type waitNoticeInbound struct {
 
 func (n *waitNoticeInbound) ExecuteActivity(ctx context.Context, in *interceptor.ExecuteActivityInput) (any, error) {
 	info := activity.GetInfo(ctx)
-	if f, ok := waitingFact(info, n.w.after, time.Now()); ok && n.w.facts != nil && info.ActivityType.Name !=
-		"PublishFact" {
+	if f, ok := waitingFact(info, n.w.after, time.Now()); ok && info.ActivityType.Name != "PublishFact" {
+		n.announce(ctx, info, f)
+	}
+	return n.Next.ExecuteActivity(ctx, in)
+}
+
+// announce publishes the fact and tells the run; neither failing stops the step.
+func (n *waitNoticeInbound) announce(ctx context.Context, info activity.Info, f Fact) {
+	if n.w.facts != nil {
 		if err := n.w.facts.PublishFact(ctx, f); err != nil {
 			activity.GetLogger(ctx).Warn("could not announce a long wait", "error", err)
 		}
 	}
-	return n.Next.ExecuteActivity(ctx, in)
+	if n.w.runs != nil {
+		w := Waiting{Step: info.ActivityType.Name, Attempt: info.Attempt, Since: info.ScheduledTime.UTC()}
+		if err := n.w.runs.SignalWorkflow(ctx, info.WorkflowExecution.ID, info.WorkflowExecution.RunID,
+			WaitingSignal, w); err != nil {
+			activity.GetLogger(ctx).Warn("could not tell the run of a long wait", "error", err)
+		}
+	}
 }
 
 // waitingFact is the fact for an attempt that starts waited past after (the doubling it reached

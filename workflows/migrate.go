@@ -165,6 +165,8 @@ type MigrateStatus struct {
 	Estimate *activities.Estimate `json:"estimate,omitempty"`
 	ETA      time.Time            `json:"eta,omitzero"`
 	Deadline time.Time            `json:"deadline,omitzero"`
+	// Waiting, while set, is a step waiting out a fault, as the worker told the run.
+	Waiting *activities.Waiting `json:"waiting,omitempty"`
 }
 
 type migration struct {
@@ -204,6 +206,7 @@ func MigrateImage(ctx workflow.Context, in MigrateInput) (MigrateResult, error) 
 	if err != nil {
 		return MigrateResult{}, err
 	}
+	m.heedWaits(ctx)
 	start := workflow.Now(ctx)
 	if !in.Deadline.IsZero() && !in.Deadline.After(start) {
 		return MigrateResult{}, temporal.NewNonRetryableApplicationError(
@@ -388,6 +391,10 @@ func (m *migration) setEta(ctx workflow.Context, seconds float64) {
 
 // etaLine is the ETA for the UI's current details.
 func (m *migration) etaLine() string {
+	if w := m.status.Waiting; w != nil {
+		return fmt.Sprintf("\nwaiting out a fault: %s failing since %s UTC (attempt %d); ETA %s UTC if it recovers now",
+			w.Step, w.Since.Format("15:04:05"), w.Attempt, m.status.ETA.Format("2006-01-02 15:04:05"))
+	}
 	if m.status.ETA.IsZero() || m.status.Estimate == nil {
 		return ""
 	}
@@ -397,6 +404,40 @@ func (m *migration) etaLine() string {
 		line += "\ndeadline " + m.in.Deadline.UTC().Format("2006-01-02 15:04:05") + " UTC"
 	}
 	return line
+}
+
+// heedWaits takes the worker's word that a step waits out a fault (activities.WaitingSignal):
+// the status, the UI's current details and ImageflowJobStatus say so, and the ETA moves by the
+// time waited instead of staying in the past. The next step's progress clears it.
+func (m *migration) heedWaits(ctx workflow.Context) {
+	ch := workflow.GetSignalChannel(ctx, activities.WaitingSignal)
+	workflow.Go(ctx, func(gctx workflow.Context) {
+		for {
+			var w activities.Waiting
+			if more := ch.Receive(gctx, &w); !more {
+				return
+			}
+			m.waiting(gctx, w)
+		}
+	})
+}
+
+func (m *migration) waiting(ctx workflow.Context, w activities.Waiting) {
+	now := workflow.Now(ctx)
+	if !m.status.ETA.IsZero() && w.Since.Before(m.status.ETA) {
+		// What was left when the step began failing is still left: from now.
+		m.status.ETA = now.Add(m.status.ETA.Sub(w.Since)).UTC().Truncate(time.Second)
+	}
+	m.status.Waiting = &w
+	setJobStatus(ctx, JobWaiting, fmt.Sprintf("migration %s waiting out a fault%s", m.id, m.etaLine()))
+}
+
+// recovered clears a wait once the run moves on.
+func (m *migration) recovered(ctx workflow.Context) {
+	if m.status.Waiting != nil {
+		m.status.Waiting = nil
+		setJobStatus(ctx, JobRunning, "migrating "+m.in.ImageID)
+	}
 }
 
 // finish deletes intermediate objects per the cleanup policy and announces the outcome, in one

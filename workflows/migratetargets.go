@@ -176,6 +176,7 @@ func (m *migration) target(
 // setTarget records a target's step for the status query and the UI's current details, so the
 // run's page shows where each region stands without a query.
 func (m *migration) setTarget(ctx workflow.Context, region, step string) {
+	m.recovered(ctx)
 	m.status.Targets[region] = step
 	parts := make([]string, len(m.in.TargetRegions))
 	for i, r := range m.in.TargetRegions {

@@ -2,6 +2,9 @@ package reliability
 
 import (
 	"context"
+
+	commonpb "go.temporal.io/api/common/v1"
+	"go.temporal.io/sdk/converter"
 	"strings"
 	"testing"
 	"time"
@@ -41,8 +44,9 @@ func TestOutageLongerThanTheOldLadder(t *testing.T) {
 	defer cancel()
 	in := workflows.MigrateInput{ImageID: img.ID, SourceRegion: "DFW", TargetRegions: []string{"IAD"},
 		MaxRetryInterval: workflows.Duration(retryCap)}
-	run, err := env.Client.ExecuteWorkflow(ctx, start(workflows.MigrateWorkflowID("100001", in),
-		testenv.TaskQueue("demo")), workflows.MigrateImageWorkflow, in)
+	opts := start(workflows.MigrateWorkflowID("100001", in), testenv.TaskQueue("demo"))
+	opts.TypedSearchAttributes = workflows.StartAttributes(img.ID, "DFW", in.TargetRegions, nil)
+	run, err := env.Client.ExecuteWorkflow(ctx, opts, workflows.MigrateImageWorkflow, in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,6 +58,16 @@ func TestOutageLongerThanTheOldLadder(t *testing.T) {
 	}
 	if st := desc.GetWorkflowExecutionInfo().GetStatus().String(); st != "Running" {
 		t.Fatalf("after a %s outage the run is %s, want still running (waiting it out)", outage, st)
+	}
+	// The run knows it waits (the worker told it): its status, its UI details and its
+	// ImageflowJobStatus say so.
+	v, err := env.Client.QueryWorkflow(ctx, run.GetID(), run.GetRunID(), workflows.StatusQuery)
+	var status workflows.MigrateStatus
+	if err != nil || v.Get(&status) != nil || status.Waiting == nil || status.Waiting.Attempt < 2 {
+		t.Fatalf("status during the outage: %+v (%v), want a step waiting", status, err)
+	}
+	if js := jobStatusOf(desc.GetWorkflowExecutionInfo().GetSearchAttributes()); js != workflows.JobWaiting {
+		t.Errorf("ImageflowJobStatus during the outage is %q, want %q", js, workflows.JobWaiting)
 	}
 	attempts := int32(0)
 	for _, pa := range desc.GetPendingActivities() {
@@ -129,4 +143,14 @@ func TestIdentityOutageDuringAMigration(t *testing.T) {
 	if n := countImages(t, demo, "ORD", img.ID); n != 1 {
 		t.Fatalf("%d images in ORD after the identity outage, want 1", n)
 	}
+}
+
+// jobStatusOf reads ImageflowJobStatus from a run's search attributes ("" when unset).
+func jobStatusOf(sa *commonpb.SearchAttributes) string {
+	p := sa.GetIndexedFields()[workflows.SearchJobStatus.GetName()]
+	var v string
+	if p != nil {
+		_ = converter.GetDefaultDataConverter().FromPayload(p, &v)
+	}
+	return v
 }

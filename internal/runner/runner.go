@@ -87,7 +87,7 @@ func Start(ctx context.Context, o Options) (*Runner, error) {
 		DefaultHeartbeatThrottleInterval: progressInterval,
 		EnableSessionWorker:              false,
 		Interceptors: []interceptor.WorkerInterceptor{activities.KeepAlive(),
-			activities.WaitNotice(facts, o.WaitNoticeAfter)},
+			activities.WaitNotice(facts, o.Temporal, o.WaitNoticeAfter)},
 	})
 	workflows.Register(r.Worker)
 	r.Worker.RegisterActivity(acts)
