@@ -123,8 +123,10 @@ func (a *app) finishTask(ctx context.Context, ta taskArgs, region string, t clou
 func (a *app) waitTask(ctx context.Context, region string, t cloud.Task, what string,
 	every time.Duration) (cloud.Task, error) {
 	start := time.Now()
+	note := ""
 	for !t.Done() {
-		a.progress(fmt.Sprintf("%s: task %s %s, %s", what, t.ID, t.Status, time.Since(start).Round(time.Second)))
+		a.progress(fmt.Sprintf("%s: task %s %s, %s%s", what, t.ID, t.Status, time.Since(start).Round(time.Second),
+			note))
 		select {
 		case <-ctx.Done():
 			return t, fmt.Errorf("stopped waiting; task %s goes on in the cloud: %w", t.ID, ctx.Err())
@@ -133,9 +135,11 @@ func (a *app) waitTask(ctx context.Context, region string, t cloud.Task, what st
 		next, err := a.cc.GetTask(ctx, region, t.ID)
 		switch {
 		case err == nil:
-			t = next
+			t, note = next, ""
 		case !activities.TransientPoll(err):
 			return t, err
+		default: // said, not hidden: the cloud is busy or away, and the wait goes on
+			note = fmt.Sprintf(" (last poll unanswered, will ask again: %s)", truncateText(err.Error(), 120))
 		}
 	}
 	a.progress(fmt.Sprintf("%s: task %s %s after %s", what, t.ID, t.Status, time.Since(start).Round(time.Second)))

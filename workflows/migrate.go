@@ -176,8 +176,8 @@ type migration struct {
 	source    cloud.Image
 	status    MigrateStatus
 	result    MigrateResult
-	// overdue is set when the deadline passed and cancelled the work.
-	overdue bool
+	// overdue, set when the deadline passed and cancelled the work, is what the run was doing.
+	overdue string
 	// lineage is where incremental copies keep their generations; nil when off.
 	lineage *cloud.Lineage
 	// regions says how images arrive in each target (by Rackspace's tasks, or by upload), and
@@ -244,7 +244,7 @@ func (m *migration) watchDeadline(ctx workflow.Context) (workflow.Context, func(
 	timer := workflow.NewTimer(tctx, m.in.Deadline.Sub(workflow.Now(ctx)))
 	workflow.Go(tctx, func(g workflow.Context) {
 		if timer.Get(g, nil) == nil {
-			m.overdue = true
+			m.overdue = m.stepText() // what it was doing, before the cancel changes it
 			cancelRun()
 		}
 	})
@@ -255,10 +255,10 @@ func (m *migration) watchDeadline(ctx workflow.Context) (workflow.Context, func(
 // so) or a person cancelled the run (a cancellation, so Temporal shows it as one).
 func (m *migration) stopped(ctx workflow.Context, err error) error {
 	switch {
-	case m.overdue:
+	case m.overdue != "":
 		return temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("migration %s passed its deadline %s while %s; it was cancelled", m.id,
-				m.in.Deadline.Format(time.RFC3339), m.status.Step),
+				m.in.Deadline.Format(time.RFC3339), m.overdue),
 			ErrDeadlinePassed, nil, m.result)
 	case errors.Is(ctx.Err(), workflow.ErrCanceled):
 		return temporal.NewCanceledError(m.result)
@@ -406,6 +406,19 @@ func (m *migration) etaLine() string {
 	return line
 }
 
+// stepText is the run's step, with each target's while the targets run ("migrating (IAD:
+// copying, LON: importing)").
+func (m *migration) stepText() string {
+	if m.status.Step != "migrating" {
+		return m.status.Step
+	}
+	parts := make([]string, 0, len(m.in.TargetRegions))
+	for _, r := range m.in.TargetRegions {
+		parts = append(parts, r+": "+m.status.Targets[r])
+	}
+	return m.status.Step + " (" + strings.Join(parts, ", ") + ")"
+}
+
 // heedWaits takes the worker's word that a step waits out a fault (activities.WaitingSignal):
 // the status, the UI's current details and ImageflowJobStatus say so, and the ETA moves by the
 // time waited instead of staying in the past. The next step's progress clears it.
@@ -455,8 +468,8 @@ func (m *migration) finish(ctx workflow.Context, err error) {
 		data["error"] = reason(err)
 	}
 	in := activities.FinishMigrationInput{Fact: activities.Fact{Type: typ, ID: runKey(ctx) + ":" + typ, Data: data}}
-	stopped := m.overdue || temporal.IsCanceledError(err)
-	if stopped && !m.overdue {
+	stopped := m.overdue != "" || temporal.IsCanceledError(err)
+	if stopped && m.overdue == "" {
 		status, data["error"] = JobCancelled, "cancelled"
 	}
 	// A migration stopped on purpose is not resumed, so on-success tidies up after it too.

@@ -50,7 +50,8 @@ func (m *migration) export(ctx workflow.Context) (cloud.ObjectRef, error) {
 
 // targets runs every target in parallel. Under the all policy the first failure cancels the rest.
 func (m *migration) targets(ctx workflow.Context, export cloud.ObjectRef, existing map[string]cloud.Image) error {
-	m.status.Step = "copying"
+	// Each target has its own step (copying, importing, ...); the run's is "migrating".
+	m.status.Step = "migrating"
 	if e := m.status.Estimate; e != nil {
 		m.setEta(ctx, e.CopySeconds+e.ImportSeconds)
 	}
