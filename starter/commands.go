@@ -38,10 +38,13 @@ func (a *app) migrate(ctx context.Context, args []string) error {
 	fs.StringVar(&in.LineageKey, "lineage-key", "", "the server the snapshots come from (default: instance_uuid)")
 	fs.Var(deadlineFlag(&in.Deadline), "deadline", "when it must be done (6h from now, or a time); fails at once "+
 		"when the estimate cannot meet it, and is cancelled when it passes")
+	var tolerance time.Duration
+	fs.Var(spanFlag{&tolerance}, "outage-tolerance", "how long a step waits out a fault (a region down, identity "+
+		"failing) before the job fails (default 24h; a deadline ends the wait sooner)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	in.TargetRegions, in.ShareWith = to, share
+	in.TargetRegions, in.ShareWith, in.OutageTolerance = to, share, workflows.Duration(tolerance)
 	if err := in.Normalize(); err != nil {
 		return usageErr("%s", plain(err))
 	}
