@@ -296,13 +296,16 @@ func orElse(s, def string) string {
 
 // UploadImageData streams size bytes into a queued image; Glance hashes them and makes the
 // image active. An upload cannot resume: a failed one is restarted from the first byte.
-func (c *Client) UploadImageData(ctx context.Context, region, id string, body io.Reader, size int64) error {
+// A stream that moves no byte for the idle timeout is cut (an Unavailable error: start again).
+func (c *Client) UploadImageData(ctx context.Context, region, id string, body io.Reader, size int64) (err error) {
 	op := fmt.Sprintf("upload image %s in %s", id, region)
 	sc, err := c.Images(region)
 	if err != nil {
 		return err
 	}
-	resp, err := c.stream(ctx, op, "PUT", sc.ServiceURL("images", id, "file"), body, size,
+	gctx, guard := guardIdle(ctx, c.idleTimeout)
+	defer func() { err = guard.release(gctx, op, err) }()
+	resp, err := c.stream(gctx, op, "PUT", sc.ServiceURL("images", id, "file"), guard.reader(body), size,
 		map[string]string{"Content-Type": "application/octet-stream"}, 204)
 	if err != nil {
 		return err
