@@ -12,6 +12,12 @@ import (
 	"crypto/md5"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -146,4 +152,88 @@ func TestAcrossCloudsWithRealOpenStack(t *testing.T) {
 		t.Fatalf("back in the emulator's IAD: %+v %v", img, err)
 	}
 	_ = alpha.DeleteImage(context.Background(), "RegionOne", real.ID)
+}
+
+// openstackCLI runs the real OpenStack client as cloud in region and decodes its JSON output.
+func openstackCLI(t *testing.T, cloudName, region string, out any, args ...string) {
+	t.Helper()
+	args = append([]string{"--os-cloud", cloudName, "--os-region-name", region}, args...)
+	b, err := exec.Command("openstack", append(args, "-f", "json")...).Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			t.Fatalf("openstack %v: %v\n%s", args, err, ee.Stderr)
+		}
+		t.Fatalf("openstack %v: %v", args, err)
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		t.Fatalf("openstack %v: %v\n%s", args, err, b)
+	}
+}
+
+// TestImagesMadeByTheRealCLI: images made by the real client in qcow2 and raw, private, with
+// minimums, migrate from RegionOne to RegionTwo and arrive, as the real client reads them, in
+// the same formats, visibility and minimums (every copy was vhd and shared before); the qcow2 one
+// bound for the emulator's IAD (which imports only VHD) is refused before any byte moves.
+func TestImagesMadeByTheRealCLI(t *testing.T) {
+	if _, err := exec.LookPath("openstack"); err != nil {
+		t.Fatal("the real OpenStack client (python3-openstackclient) is not installed")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	alpha := connect(t, "alpha")
+	env := testenv.New(t, testenv.Options{Emulator: func(c *emulator.Config) { c.TaskDuration = time.Second }})
+	env.StartWorker("alpha", testenv.WorkerOptions{Cloud: alpha,
+		Peers: map[string]*cloud.Client{"emulator": env.Cloud("demo")}})
+	file := filepath.Join(t.TempDir(), "disk")
+	data := make([]byte, 8<<20)
+	_, _ = rand.Read(data)
+	if err := os.WriteFile(file, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, format := range []string{"qcow2", "raw"} {
+		var made struct {
+			ID string `json:"id"`
+		}
+		openstackCLI(t, "alpha", "RegionOne", &made, "image", "create", "--disk-format", format,
+			"--container-format", "bare", "--private", "--min-disk", "2", "--min-ram", "256", "--file", file,
+			"imageflow-cli-"+format+"-"+time.Now().Format("150405"))
+		in := workflows.MigrateInput{ImageID: made.ID, SourceRegion: "RegionOne", TargetRegions: []string{"RegionTwo"}}
+		opts := workflows.StartOptions(workflows.MigrateWorkflowID(alpha.Tenant(), in), testenv.TaskQueue("alpha"))
+		run, err := env.Client.ExecuteWorkflow(ctx, opts, workflows.MigrateImageWorkflow, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var res workflows.MigrateResult
+		if err := run.Get(ctx, &res); err != nil {
+			t.Fatalf("%s: %v", format, err)
+		}
+		var got struct {
+			DiskFormat      string `json:"disk_format"`
+			ContainerFormat string `json:"container_format"`
+			MinDisk         int    `json:"min_disk"`
+			MinRAM          int    `json:"min_ram"`
+			Visibility      string `json:"visibility"`
+		}
+		openstackCLI(t, "alpha", "RegionTwo", &got, "image", "show", res.Targets[0].ImageID)
+		if got.DiskFormat != format || got.ContainerFormat != "bare" || got.MinDisk != 2 || got.MinRAM != 256 ||
+			got.Visibility != "private" {
+			t.Fatalf("%s image as the real client reads it in RegionTwo: %+v", format, got)
+		}
+		t.Logf("%s: arrived in RegionTwo as %+v", format, got)
+		if format == "qcow2" {
+			in := workflows.MigrateInput{ImageID: made.ID, SourceRegion: "RegionOne", TargetRegions: []string{"IAD"},
+				TargetCloud: "emulator"}
+			opts := workflows.StartOptions(workflows.MigrateWorkflowID(alpha.Tenant(), in), testenv.TaskQueue("alpha"))
+			run, err := env.Client.ExecuteWorkflow(ctx, opts, workflows.MigrateImageWorkflow, in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := run.Get(ctx, nil); err == nil || !strings.Contains(err.Error(), "imports only VHD") {
+				t.Fatalf("qcow2 to the emulator's IAD: %v", err)
+			}
+		}
+		_ = alpha.DeleteImage(context.Background(), "RegionOne", made.ID)
+		_ = alpha.DeleteImage(context.Background(), "RegionTwo", res.Targets[0].ImageID)
+	}
 }
