@@ -154,10 +154,11 @@ func TestAcrossCloudsWithRealOpenStack(t *testing.T) {
 	_ = alpha.DeleteImage(context.Background(), "RegionOne", real.ID)
 }
 
-// openstackCLI runs the real OpenStack client as cloud in region and decodes its JSON output.
-func openstackCLI(t *testing.T, cloudName, region string, out any, args ...string) {
+// openstackCLI runs the real OpenStack client as a cloud of the rig's clouds.yaml (alpha is
+// alpha in RegionOne, alpha-r2 in RegionTwo) and decodes its JSON output.
+func openstackCLI(t *testing.T, cloudName string, out any, args ...string) {
 	t.Helper()
-	args = append([]string{"--os-cloud", cloudName, "--os-region-name", region}, args...)
+	args = append([]string{"--os-cloud", cloudName}, args...)
 	b, err := exec.Command("openstack", append(args, "-f", "json")...).Output()
 	if err != nil {
 		var ee *exec.ExitError
@@ -195,7 +196,7 @@ func TestImagesMadeByTheRealCLI(t *testing.T) {
 		var made struct {
 			ID string `json:"id"`
 		}
-		openstackCLI(t, "alpha", "RegionOne", &made, "image", "create", "--disk-format", format,
+		openstackCLI(t, "alpha", &made, "image", "create", "--disk-format", format,
 			"--container-format", "bare", "--private", "--min-disk", "2", "--min-ram", "256", "--file", file,
 			"imageflow-cli-"+format+"-"+time.Now().Format("150405"))
 		in := workflows.MigrateInput{ImageID: made.ID, SourceRegion: "RegionOne", TargetRegions: []string{"RegionTwo"}}
@@ -215,7 +216,7 @@ func TestImagesMadeByTheRealCLI(t *testing.T) {
 			MinRAM          int    `json:"min_ram"`
 			Visibility      string `json:"visibility"`
 		}
-		openstackCLI(t, "alpha", "RegionTwo", &got, "image", "show", res.Targets[0].ImageID)
+		openstackCLI(t, "alpha-r2", &got, "image", "show", res.Targets[0].ImageID)
 		if got.DiskFormat != format || got.ContainerFormat != "bare" || got.MinDisk != 2 || got.MinRAM != 256 ||
 			got.Visibility != "private" {
 			t.Fatalf("%s image as the real client reads it in RegionTwo: %+v", format, got)
