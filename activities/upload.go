@@ -137,7 +137,9 @@ func (p *progressReader) Read(b []byte) (int, error) {
 
 // RegionInfo is what a workflow needs to know of a target region.
 type RegionInfo struct {
-	// ObjectStore: Rackspace's way (copy into Cloud Files, import task); without one, upload.
+	// ObjectStore: Rackspace's way (an object store and import and export tasks: copy into
+	// Cloud Files, import task); otherwise images arrive by upload and leave by download. An
+	// object store without tasks (Swift beside a plain Glance) is not Rackspace's way.
 	ObjectStore bool `json:"object_store"`
 }
 
@@ -158,7 +160,13 @@ func (a *Activities) DescribeRegions(ctx context.Context, in DescribeInput) (map
 	}
 	out := map[string]RegionInfo{}
 	for _, r := range in.Regions {
-		out[r] = RegionInfo{ObjectStore: a.cloud.HasObjectStore(r)}
+		tasks := false
+		if a.cloud.HasObjectStore(r) {
+			if tasks, err = a.cloud.HasTasks(ctx, r); err != nil {
+				return nil, temporalError(err, "")
+			}
+		}
+		out[r] = RegionInfo{ObjectStore: tasks}
 	}
 	return out, nil
 }

@@ -86,6 +86,7 @@ type Client struct {
 	mu     sync.Mutex
 	images map[string]*gophercloud.ServiceClient
 	files  map[string]*gophercloud.ServiceClient
+	tasks  map[string]bool // region -> runs import and export tasks (see HasTasks)
 }
 
 // apiKeyAuth is Rackspace's RAX-KSKEY credential, which gophercloud does not know.
@@ -137,7 +138,8 @@ func New(ctx context.Context, creds Credentials, opts Options) (*Client, error) 
 		return nil, ce
 	}
 	c := &Client{provider: provider, httpClient: &http.Client{Transport: transport}, idleTimeout: opts.IdleTimeout,
-		images: map[string]*gophercloud.ServiceClient{}, files: map[string]*gophercloud.ServiceClient{}}
+		images: map[string]*gophercloud.ServiceClient{}, files: map[string]*gophercloud.ServiceClient{},
+		tasks: map[string]bool{}}
 	if err := c.readAccount(); err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack/image/v2/tasks"
 	"github.com/gophercloud/gophercloud/v2/pagination"
 )
@@ -156,4 +157,38 @@ func (c *Client) ListTasks(ctx context.Context, region string) ([]Task, error) {
 		return nil, classify("list tasks in "+region, err)
 	}
 	return out, nil
+}
+
+// HasTasks reports whether region runs Rackspace-style import and export tasks: a tasks
+// listing that answers. Most OpenStack clouds run Swift beside Glance without them (the tasks API
+// is off, or for administrators only), so an object store alone says nothing. The answer is
+// kept for the client's life.
+func (c *Client) HasTasks(ctx context.Context, region string) (bool, error) {
+	c.mu.Lock()
+	known, ok := c.tasks[region]
+	c.mu.Unlock()
+	if ok {
+		return known, nil
+	}
+	sc, err := c.Images(region)
+	if err != nil {
+		return false, err
+	}
+	_, err = sc.Get(ctx, sc.ServiceURL("tasks")+"?limit=1", nil, &gophercloud.RequestOpts{OkCodes: []int{200}})
+	err = classify("look for import and export tasks in "+region, err)
+	switch KindOf(err) {
+	case "":
+		if err != nil {
+			return false, err
+		}
+	case NotFound, Forbidden, Invalid, Unauthorized:
+		// 404 (no tasks API), 403 (administrators only), 405: no tasks for this account.
+	default:
+		return false, err
+	}
+	has := err == nil
+	c.mu.Lock()
+	c.tasks[region] = has
+	c.mu.Unlock()
+	return has, nil
 }

@@ -90,6 +90,9 @@ type Config struct {
 	// Glance without Rackspace's tasks, where images are created and their data uploaded, and no
 	// object store. They take the ports after the six Rackspace regions'.
 	GenericRegions []string
+	// SwiftRegions are generic regions that also run an object store (Swift) but, as most
+	// OpenStack clouds, no Rackspace-style import and export tasks.
+	SwiftRegions []string
 	// Images are extra snapshots for the first account in its default region, next to DemoImages
 	// (tests and benchmarks use them for large images).
 	Images []SeedImage
@@ -162,6 +165,11 @@ func New(cfg Config) (*Emulator, error) {
 		}
 		if err := e.save(); err != nil {
 			return nil, err
+		}
+	}
+	for _, sw := range cfg.SwiftRegions {
+		if !slices.Contains(cfg.GenericRegions, sw) {
+			return nil, fmt.Errorf("swift region %q: not one of the generic regions", sw)
 		}
 	}
 	for _, g := range cfg.GenericRegions {

@@ -21,6 +21,11 @@ var regionNamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
 func (e *Emulator) isGeneric(name string) bool { return slices.Contains(e.cfg.GenericRegions, name) }
 
+// hasFiles reports a region with an object store: Rackspace's, and generic ones with Swift.
+func (e *Emulator) hasFiles(name string) bool {
+	return !e.isGeneric(name) || slices.Contains(e.cfg.SwiftRegions, name)
+}
+
 // regionNames are every region served: Rackspace's six, then the generic ones.
 func (e *Emulator) regionNames() []string {
 	return append(slices.Clone(Regions), e.cfg.GenericRegions...)

@@ -127,6 +127,11 @@ func (e *Emulator) catalog(tenant string) []any {
 	for _, name := range e.cfg.GenericRegions {
 		img, id := genericCatalog(name, e.RegionURL(name), identity)
 		imgs, ids = append(imgs, img), append(ids, id)
+		if e.hasFiles(name) {
+			files = append(files, map[string]any{"region": name, "tenantId": "MossoCloudFS_" + tenant,
+				"publicURL":   e.RegionURL(name) + "/v1/MossoCloudFS_" + tenant,
+				"internalURL": e.RegionURL(name) + "/v1/MossoCloudFS_" + tenant})
+		}
 	}
 	return []any{
 		map[string]any{"name": "cloudImages", "type": "image", "endpoints": imgs},

@@ -141,7 +141,7 @@ func (e *Emulator) RegionHandler(name string) http.Handler {
 			e.imageVersions(w, r)
 		case p == "/v2" || p == "/v2/" || hasPrefix(p, "/v2/"):
 			imagesH.ServeHTTP(w, r)
-		case hasPrefix(p, "/v1/") && !e.isGeneric(name):
+		case hasPrefix(p, "/v1/") && e.hasFiles(name):
 			if strings.Count(p, "/") == 3 && strings.HasSuffix(p, "/") {
 				// "/v1/<account>/" is the account, as Swift treats it (gophercloud's bulk delete uses it)
 				r.URL.Path = strings.TrimSuffix(p, "/")

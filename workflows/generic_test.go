@@ -154,3 +154,53 @@ func TestImageArrivesAsItLeft(t *testing.T) {
 	}
 	t.Logf("refused in %s", time.Since(began).Round(time.Millisecond))
 }
+
+// TestSwiftWithoutTasksIsNotRackspace: a region whose catalog lists an object store (Swift) but
+// whose Glance runs no import or export tasks, as most OpenStack clouds: images arrive there by
+// upload and leave by download, not by tasks (it was taken for Rackspace's and the migration
+// failed at the task it could not start).
+func TestSwiftWithoutTasksIsNotRackspace(t *testing.T) {
+	env := testenv.New(t, testenv.Options{Emulator: func(c *emulator.Config) {
+		c.GenericRegions = []string{"RegionOne", "RegionTwo"}
+		c.SwiftRegions = []string{"RegionOne"}
+	}})
+	env.StartWorker("demo")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	demo := env.Cloud("demo")
+	if !demo.HasObjectStore("RegionOne") {
+		t.Fatal("the emulator's RegionOne lists no object store")
+	}
+	if has, err := demo.HasTasks(ctx, "RegionOne"); err != nil || has {
+		t.Fatalf("RegionOne runs tasks: %v %v", has, err)
+	}
+	if has, err := demo.HasTasks(ctx, "DFW"); err != nil || !has {
+		t.Fatalf("DFW runs no tasks: %v %v", has, err)
+	}
+	web := find(t, demo, "DFW", "demo-web-01")
+	migrate := func(in workflows.MigrateInput) workflows.TargetResult {
+		t.Helper()
+		run, err := env.Client.ExecuteWorkflow(ctx, start(workflows.MigrateWorkflowID(demo.Tenant(), in), "demo",
+			in.ImageID), workflows.MigrateImageWorkflow, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var res workflows.MigrateResult
+		if err := run.Get(ctx, &res); err != nil {
+			t.Fatalf("%s -> %v: %v", in.SourceRegion, in.TargetRegions, err)
+		}
+		return res.Targets[0]
+	}
+	into := migrate(workflows.MigrateInput{ImageID: web.ID, SourceRegion: "DFW", TargetRegions: []string{"RegionOne"}})
+	img, err := demo.GetImage(ctx, "RegionOne", into.ImageID)
+	if err != nil || img.Checksum != web.Checksum || img.Properties["os_hash_algo"] != "sha512" {
+		t.Fatalf("in RegionOne (uploaded to Glance): %+v %v", img, err)
+	}
+	out := migrate(workflows.MigrateInput{ImageID: img.ID, SourceRegion: "RegionOne", TargetRegions: []string{"RegionTwo"}})
+	if img2, err := demo.GetImage(ctx, "RegionTwo", out.ImageID); err != nil || img2.Checksum != web.Checksum {
+		t.Fatalf("from RegionOne (downloaded from Glance) to RegionTwo: %+v %v", img2, err)
+	}
+	if ts, err := demo.ListObjects(ctx, "RegionOne", "", ""); err == nil && len(ts) > 0 {
+		t.Fatalf("objects left in RegionOne's Swift: %d", len(ts))
+	}
+}
