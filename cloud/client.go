@@ -270,7 +270,8 @@ func (c *Client) DefaultRegion() string { return c.defaultRegion }
 
 // Images returns the region's Cloud Images client, from the catalog.
 func (c *Client) Images(region string) (*gophercloud.ServiceClient, error) {
-	return c.service(c.images, region, "image service", func(eo gophercloud.EndpointOpts) (*gophercloud.ServiceClient, error) {
+	return c.service(c.images, region, "image service", func(eo gophercloud.EndpointOpts) (*gophercloud.ServiceClient,
+		error) {
 		sc, err := openstack.NewImageV2(c.provider, eo)
 		if err == nil {
 			// The Rackspace catalog URL already ends in /v2; gophercloud would append another.

@@ -196,7 +196,8 @@ func TestSwiftWithoutTasksIsNotRackspace(t *testing.T) {
 	if err != nil || img.Checksum != web.Checksum || img.Properties["os_hash_algo"] != "sha512" {
 		t.Fatalf("in RegionOne (uploaded to Glance): %+v %v", img, err)
 	}
-	out := migrate(workflows.MigrateInput{ImageID: img.ID, SourceRegion: "RegionOne", TargetRegions: []string{"RegionTwo"}})
+	out := migrate(workflows.MigrateInput{ImageID: img.ID, SourceRegion: "RegionOne",
+		TargetRegions: []string{"RegionTwo"}})
 	if img2, err := demo.GetImage(ctx, "RegionTwo", out.ImageID); err != nil || img2.Checksum != web.Checksum {
 		t.Fatalf("from RegionOne (downloaded from Glance) to RegionTwo: %+v %v", img2, err)
 	}

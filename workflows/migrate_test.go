@@ -385,7 +385,8 @@ func TestMigrateDeadlinePassesDuringCopy(t *testing.T) {
 	env.ExecuteWorkflow(MigrateImage, in)
 	var ae *temporal.ApplicationError
 	err := env.GetWorkflowError()
-	if !errors.As(err, &ae) || ae.Type() != ErrDeadlinePassed || !strings.Contains(err.Error(), "while migrating (IAD: copying") {
+	if !errors.As(err, &ae) || ae.Type() != ErrDeadlinePassed ||
+		!strings.Contains(err.Error(), "while migrating (IAD: copying") {
 		t.Fatalf("error %v", err)
 	}
 	if c.has("cleanup DFW") != 1 || c.has("import") != 0 || c.has("fact migration.failed") != 1 {
