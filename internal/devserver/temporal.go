@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -100,13 +101,21 @@ func PortFree(what, addr string) error {
 	return ln.Close()
 }
 
+// freePort finds a port nothing listens on, below Linux's ephemeral range (32768 and up): a port
+// ":0" handed out there can be taken, between this check and the server's bind, by any process's
+// outgoing connection, and Temporal's matching service then panics serving on no listener (seen
+// once in a full test run on 2026-11-30).
 func freePort(host string) (int, error) {
-	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		return 0, err
+	const low, high = 20000, 32000
+	for try := 0; try < 200; try++ {
+		p := low + rand.IntN(high-low)
+		ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(p)))
+		if err == nil {
+			_ = ln.Close()
+			return p, nil
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
+	return 0, fmt.Errorf("no free port between %d and %d on %s", low, high, host)
 }
 
 // StartTemporal starts frontend, history, matching and worker services in this process.

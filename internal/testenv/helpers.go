@@ -23,15 +23,11 @@ func (s *SyncBuffer) Write(p []byte) (int, error) {
 
 func (s *SyncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
-// FreePort returns a port nothing listens on right now.
+// FreePort returns a port nothing listens on right now, below the ephemeral range (see
+// FreePortRun).
 func FreePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return FreePortRun(t, 1)
 }
 
 // FreePortRun returns the first of n consecutive free ports (the emulator takes seven). It looks
