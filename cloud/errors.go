@@ -134,14 +134,11 @@ func classify(op string, err error) error {
 // of failing for good with the advice to check a key that is fine.
 func reauthFailed(op string, reauth *gophercloud.ErrUnableToReauthenticate) *Error {
 	inner := classify("re-authenticate", reauth.ErrReauth)
-	switch kind := KindOf(inner); kind {
-	case Unavailable, RateLimited:
+	switch kind := KindOf(inner); {
+	case kind == Unavailable || kind == RateLimited:
 		return &Error{Kind: kind, Op: op, Message: "renewing the token failed, identity is not answering: " +
 			inner.Error(), RetryAfter: retryAfterOf(inner), Err: reauth}
-	case "":
-		if !errors.Is(reauth.ErrReauth, context.Canceled) && !errors.Is(reauth.ErrReauth, context.DeadlineExceeded) {
-			break
-		}
+	case errors.Is(reauth.ErrReauth, context.Canceled) || errors.Is(reauth.ErrReauth, context.DeadlineExceeded):
 		return &Error{Kind: Unavailable, Op: op, Message: "renewing the token timed out", Err: reauth}
 	}
 	return &Error{Kind: Unauthorized, Status: 401, Op: op,

@@ -180,7 +180,7 @@ func (a *app) submit(ctx context.Context, j *jobFlags, jb job) error {
 		if err != nil {
 			return err
 		}
-		if !j.withoutWorker && !a.workerPolls(ctx, j.taskQueue) {
+		if !j.withoutWorker && !a.workerPolls(ctx, j.taskQueue, startupTries) {
 			return fmt.Errorf("%w: %v", errUsage, errNoWorker{j.taskQueue, a.cfg.Temporal.Namespace})
 		}
 		opts := workflows.StartOptions(jb.id, j.taskQueue)

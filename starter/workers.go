@@ -18,10 +18,11 @@ func (e errNoWorker) Error() string {
 		"--start-without-worker starts it anyway, to wait for one", e.queue, e.namespace)
 }
 
-// workerPolls reports whether any worker polled queue lately, as Temporal tells it. A worker
-// that has just started may not have polled yet, so a "none" is asked again for a few seconds.
+// workerPolls reports whether any worker polled queue lately, as Temporal tells it. Before a
+// start, a worker that has just started may not have polled yet, so a "none" is asked again
+// for a few seconds (tries); a status asks once, as it is asked again at every poll anyway.
 // When Temporal cannot say, it answers yes: the check must never be why a job does not start.
-func (a *app) workerPolls(ctx context.Context, queue string) bool {
+func (a *app) workerPolls(ctx context.Context, queue string, tries int) bool {
 	tc, err := a.temporal(ctx)
 	if err != nil {
 		return true
@@ -31,7 +32,7 @@ func (a *app) workerPolls(ctx context.Context, queue string) bool {
 		if err != nil || len(resp.GetPollers()) > 0 {
 			return true
 		}
-		if try == workerWaitTries {
+		if try+1 >= tries {
 			return false
 		}
 		select {
@@ -42,12 +43,12 @@ func (a *app) workerPolls(ctx context.Context, queue string) bool {
 	}
 }
 
-// workerWaitTries spaces a few seconds of asking over a worker's start-up.
-const workerWaitTries = 12
+// startupTries spaces a few seconds of asking over a worker's start-up.
+const startupTries = 13
 
 // noWorkerNote is the warning for a run whose queue no worker polls ("" when one does).
 func (a *app) noWorkerNote(ctx context.Context, queue string) string {
-	if queue == "" || a.workerPolls(ctx, queue) {
+	if queue == "" || a.workerPolls(ctx, queue, 1) {
 		return ""
 	}
 	return fmt.Sprintf("no worker polls task queue %q: this run waits until one does (start the account's "+
