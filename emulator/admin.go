@@ -3,75 +3,69 @@ package emulator
 import (
 	"net/http"
 	"time"
+
+	"github.com/imageflow/imageflow/emulator/internal/core"
 )
+
+// The admin API, on identity's host: faults, token lifetimes and expiry, and snapshots of seeded
+// images. It passes no fault and checks no token: it is the test's hand, not a client's.
+
+func (e *Emulator) routeAdmin(mux *http.ServeMux) {
+	mux.HandleFunc("/_emulator/faults", e.adminFaults)
+	mux.HandleFunc("POST /_emulator/tokens/expire", e.adminExpireTokens)
+	mux.HandleFunc("PUT /_emulator/token-ttl", e.adminTokenTTL)
+	mux.HandleFunc("DELETE /_emulator/token-ttl", e.adminTokenTTL)
+	mux.HandleFunc("POST /_emulator/snapshots", e.adminSnapshot)
+}
 
 // adminFaults: GET lists the active faults, POST adds one (JSON body), PUT replaces all (JSON
 // array), DELETE clears them.
 func (e *Emulator) adminFaults(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
 	case http.MethodGet:
-		writeJSON(w, 200, map[string]any{"faults": e.faults.list()})
+		core.WriteJSON(w, 200, map[string]any{"faults": e.faults.List()})
 	case http.MethodPost:
 		var f Fault
-		if !readJSON(w, r, &f) {
+		if !core.ReadJSON(w, r, &f) {
 			return
 		}
-		if err := e.faults.add(f); err != nil {
-			fail(w, 400, "%v", err)
+		if err := e.faults.Add(f); err != nil {
+			core.Fail(w, 400, "%v", err)
 			return
 		}
-		writeJSON(w, 201, map[string]any{"faults": e.faults.list()})
+		core.WriteJSON(w, 201, map[string]any{"faults": e.faults.List()})
 	case http.MethodPut:
 		var fs []Fault
-		if !readJSON(w, r, &fs) {
+		if !core.ReadJSON(w, r, &fs) {
 			return
 		}
-		next, err := newFaultSet(fs, e.regionNames())
-		if err != nil {
-			fail(w, 400, "%v", err)
+		if err := e.faults.Replace(fs); err != nil {
+			core.Fail(w, 400, "%v", err)
 			return
 		}
-		e.faults.mu.Lock()
-		e.faults.faults = next.faults
-		e.faults.mu.Unlock()
-		writeJSON(w, 200, map[string]any{"faults": e.faults.list()})
+		core.WriteJSON(w, 200, map[string]any{"faults": e.faults.List()})
 	case http.MethodDelete:
-		e.faults.clear()
+		e.faults.Clear()
 		w.WriteHeader(204)
 	default:
-		fail(w, 405, "use GET, POST, PUT or DELETE on /_emulator/faults")
+		core.Fail(w, 405, "use GET, POST, PUT or DELETE on /_emulator/faults")
 	}
 }
 
 // AddFault injects a fault at run time.
-func (e *Emulator) AddFault(f Fault) error { return e.faults.add(f) }
+func (e *Emulator) AddFault(f Fault) error { return e.faults.Add(f) }
 
 // Faults lists the injected faults not used up yet.
-func (e *Emulator) Faults() []Fault { return e.faults.list() }
+func (e *Emulator) Faults() []Fault { return e.faults.List() }
 
 // ClearFaults removes every injected fault.
-func (e *Emulator) ClearFaults() { e.faults.clear() }
-
-func (e *Emulator) tokenTTL() time.Duration {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.cfg.TokenTTL
-}
+func (e *Emulator) ClearFaults() { e.faults.Clear() }
 
 // SetTokenTTL sets the lifetime of tokens issued from now on.
-func (e *Emulator) SetTokenTTL(d time.Duration) {
-	e.mu.Lock()
-	e.cfg.TokenTTL = d
-	e.mu.Unlock()
-}
+func (e *Emulator) SetTokenTTL(d time.Duration) { e.identity.SetTokenTTL(d) }
 
 // ExpireTokens makes every issued token invalid at once, as if each reached its expiry.
-func (e *Emulator) ExpireTokens() {
-	e.mu.Lock()
-	e.st.Tokens = map[string]*token{}
-	e.commit()
-	e.mu.Unlock()
-}
+func (e *Emulator) ExpireTokens() { e.identity.ExpireTokens() }
 
 func (e *Emulator) adminExpireTokens(w http.ResponseWriter, r *http.Request) {
 	e.ExpireTokens()
@@ -82,20 +76,38 @@ func (e *Emulator) adminExpireTokens(w http.ResponseWriter, r *http.Request) {
 // emulator started with (DELETE), so a token-expiry experiment can be undone.
 func (e *Emulator) adminTokenTTL(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodDelete {
-		e.SetTokenTTL(e.startTTL)
+		e.identity.ResetTokenTTL()
 		w.WriteHeader(204)
 		return
 	}
 	var body struct {
 		Seconds float64 `json:"seconds"`
 	}
-	if !readJSON(w, r, &body) {
+	if !core.ReadJSON(w, r, &body) {
 		return
 	}
 	if body.Seconds <= 0 {
-		fail(w, 400, "seconds must be above 0")
+		core.Fail(w, 400, "seconds must be above 0")
 		return
 	}
 	e.SetTokenTTL(time.Duration(body.Seconds * float64(time.Second)))
 	w.WriteHeader(204)
+}
+
+// Snapshot makes a new snapshot of a seeded image (see images.Service.Snapshot) and answers its id.
+func (e *Emulator) Snapshot(req SnapshotRequest) (string, error) { return e.images.Snapshot(req) }
+
+// adminSnapshot serves POST /_emulator/snapshots with a SnapshotRequest; it answers the new
+// image's id.
+func (e *Emulator) adminSnapshot(w http.ResponseWriter, r *http.Request) {
+	var req SnapshotRequest
+	if !core.ReadJSON(w, r, &req) {
+		return
+	}
+	id, err := e.Snapshot(req)
+	if err != nil {
+		core.Fail(w, 400, "%v", err)
+		return
+	}
+	core.WriteJSON(w, 201, map[string]string{"id": id})
 }

@@ -5,60 +5,39 @@
 package emulator
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
-	"slices"
 	"sync"
 	"time"
+
+	"github.com/imageflow/imageflow/emulator/faults"
+	"github.com/imageflow/imageflow/emulator/identity"
+	"github.com/imageflow/imageflow/emulator/images"
+	"github.com/imageflow/imageflow/emulator/internal/core"
+	"github.com/imageflow/imageflow/emulator/objectstorage"
 )
 
 // Regions are Rackspace's public-cloud regions, in the order their default ports follow identity's.
 var Regions = []string{"DFW", "ORD", "IAD", "LON", "SYD", "HKG"}
 
 // Account is one customer of the emulated cloud.
-type Account struct {
-	Username      string `json:"username"`
-	APIKey        string `json:"api_key"`
-	Password      string `json:"password"`
-	Tenant        string `json:"tenant"`
-	DefaultRegion string `json:"default_region"`
-}
+type Account = identity.Account
 
 // DefaultAccounts are the accounts the emulator serves when none are configured.
-func DefaultAccounts() []Account {
-	return []Account{
-		{Username: "demo", APIKey: "demo-api-key", Password: "demo-password", Tenant: "100001", DefaultRegion: "DFW"},
-		{
-			Username:      "partner",
-			APIKey:        "partner-api-key",
-			Password:      "partner-password",
-			Tenant:        "100002",
-			DefaultRegion: "IAD",
-		},
-	}
-}
+func DefaultAccounts() []Account { return identity.DefaultAccounts() }
 
 // LoadAccounts reads a JSON array of accounts from path.
-func LoadAccounts(path string) ([]Account, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read accounts file: %w", err)
-	}
-	var accts []Account
-	if err := json.Unmarshal(b, &accts); err != nil {
-		return nil, fmt.Errorf("parse accounts file %s: %w", path, err)
-	}
-	for i, a := range accts {
-		if a.Username == "" || a.Tenant == "" || (a.APIKey == "" && a.Password == "") {
-			return nil, fmt.Errorf("accounts file %s: entry %d needs username, tenant and api_key or password", path, i)
-		}
-	}
-	return accts, nil
-}
+func LoadAccounts(path string) ([]Account, error) { return identity.LoadAccounts(path) }
+
+// Fault is one injected misbehaviour (see package faults).
+type Fault = faults.Fault
+
+// ParseFault reads the flag form "kind=rate-limit,region=DFW,service=images,count=5,retry_after=2".
+func ParseFault(spec string) (Fault, error) { return faults.Parse(spec, Regions) }
+
+// SnapshotRequest asks for a new snapshot of a seeded image (see images.SnapshotRequest).
+type SnapshotRequest = images.SnapshotRequest
 
 // Config sets up an emulator. The zero value is usable: default accounts, all regions, a
 // temporary data folder, one-second tasks.
@@ -99,30 +78,79 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Emulator holds the whole cloud's state; its handlers serve identity and each region.
+// Emulator assembles the cloud: identity, and in each region images and object storage, all
+// behind the fault layer, over one store whose state it saves and restores.
 type Emulator struct {
-	cfg      Config
-	startTTL time.Duration // cfg.TokenTTL as configured; /_emulator/token-ttl can change the live one
-	dataDir  string
-	tempDir  bool
-	log      *slog.Logger
-	faults   *faultSet
+	cfg     Config
+	dataDir string
+	tempDir bool
+	log     *slog.Logger
+	faults  *faults.Set
 
-	mu    sync.Mutex
-	st    *state
-	stats stats
-	dirty bool          // the state changed since it was last written (under mu)
-	kick  chan struct{} // wakes the saver
-	saver sync.WaitGroup
+	store    *core.Store
+	st       *state
+	identity *identity.Service
+	images   *images.Service
+	objects  *objectstorage.Service
+	saver    sync.WaitGroup
 
-	tasksWG   sync.WaitGroup
-	closing   chan struct{}
 	closeOnce sync.Once
 	srv       *servers
 }
 
 // New builds an emulator from cfg, loading state from cfg.DataDir when it has some.
 func New(cfg Config) (*Emulator, error) {
+	cfg = withDefaults(cfg)
+	if err := checkRegions(cfg); err != nil {
+		return nil, err
+	}
+	e := &Emulator{cfg: cfg, log: cfg.Logger}
+	fs, err := faults.New(cfg.Faults, e.regionNames())
+	if err != nil {
+		return nil, err
+	}
+	e.faults = fs
+	if err := e.openDataDir(); err != nil {
+		return nil, err
+	}
+	e.store = core.NewStore(e.dataDir, e.log)
+	if e.st, err = e.load(); err != nil {
+		return nil, err
+	}
+	fresh := e.st == nil
+	if fresh {
+		e.st = newState()
+	}
+	for _, g := range cfg.GenericRegions {
+		e.st.addRegion(g)
+	}
+	e.assemble()
+	if fresh && !cfg.NoSeed {
+		e.seed()
+	}
+	if fresh {
+		if err := e.save(); err != nil {
+			return nil, err
+		}
+	}
+	e.images.ResumeTasks()
+	e.saver.Add(1)
+	go e.saveLoop()
+	return e, nil
+}
+
+// assemble builds the services over the loaded state.
+func (e *Emulator) assemble() {
+	e.identity = identity.New(e.store, identity.Config{Accounts: e.cfg.Accounts, TokenTTL: e.cfg.TokenTTL,
+		URL: e.IdentityURL, Regions: e.catalogRegions}, e.st.Tokens)
+	e.objects = objectstorage.New(e.store, e.st.files(), e.cfg.MaxObjectSize)
+	e.images = images.New(e.store, images.Config{TaskDuration: e.cfg.TaskDuration,
+		TaskBytesPerSecond: e.cfg.TaskBytesPerSecond, ExportSegmentSize: e.cfg.ExportSegmentSize,
+		MaxImportSize: e.cfg.MaxImportSize, Generic: e.cfg.GenericRegions},
+		e.st.imageRegions(), e.objects, e.faults)
+}
+
+func withDefaults(cfg Config) Config {
 	if len(cfg.Accounts) == 0 {
 		cfg.Accounts = DefaultAccounts()
 	}
@@ -144,47 +172,7 @@ func New(cfg Config) (*Emulator, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	e := &Emulator{cfg: cfg, startTTL: cfg.TokenTTL, log: cfg.Logger, closing: make(chan struct{}),
-		kick: make(chan struct{}, 1)}
-	faults, err := newFaultSet(cfg.Faults, e.regionNames())
-	if err != nil {
-		return nil, err
-	}
-	e.faults = faults
-	if err := e.openDataDir(); err != nil {
-		return nil, err
-	}
-	loaded, err := e.load()
-	if err != nil {
-		return nil, err
-	}
-	if !loaded {
-		e.st = newState()
-		if !cfg.NoSeed {
-			e.seed()
-		}
-		if err := e.save(); err != nil {
-			return nil, err
-		}
-	}
-	for _, sw := range cfg.SwiftRegions {
-		if !slices.Contains(cfg.GenericRegions, sw) {
-			return nil, fmt.Errorf("swift region %q: not one of the generic regions", sw)
-		}
-	}
-	for _, g := range cfg.GenericRegions {
-		if slices.Contains(Regions, g) || !regionNamePattern.MatchString(g) {
-			return nil, fmt.Errorf("generic region %q: not a new region name", g)
-		}
-		if e.st.Regions[g] == nil {
-			e.st.Regions[g] = &region{}
-			e.st.fill()
-		}
-	}
-	e.resumeTasks()
-	e.saver.Add(1)
-	go e.saveLoop()
-	return e, nil
+	return cfg
 }
 
 func (e *Emulator) openDataDir() error {
@@ -204,23 +192,21 @@ func (e *Emulator) openDataDir() error {
 }
 
 // Accounts returns the accounts the emulator serves.
-func (e *Emulator) Accounts() []Account { return append([]Account(nil), e.cfg.Accounts...) }
+func (e *Emulator) Accounts() []Account { return e.identity.Accounts() }
 
 // Close stops the listeners, waits for running tasks and removes a temporary data folder.
 func (e *Emulator) Close() error {
 	var err error
 	e.closeOnce.Do(func() {
-		close(e.closing)
+		e.store.Close()
 		if e.srv != nil {
 			err = e.srv.close()
 		}
-		e.tasksWG.Wait()
+		e.images.Wait()
 		e.saver.Wait()
-		e.mu.Lock()
-		if serr := e.saveLocked(); serr != nil && err == nil {
+		if serr := e.save(); serr != nil && err == nil {
 			err = serr
 		}
-		e.mu.Unlock()
 		if e.tempDir {
 			if rerr := os.RemoveAll(e.dataDir); rerr != nil && err == nil {
 				err = rerr
@@ -230,112 +216,6 @@ func (e *Emulator) Close() error {
 	return err
 }
 
-const stateFile = "state.json"
-
-func (e *Emulator) load() (bool, error) {
-	b, err := os.ReadFile(filepath.Join(e.dataDir, stateFile))
-	if errors.Is(err, os.ErrNotExist) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("read emulator state: %w", err)
-	}
-	st := newState()
-	if err := json.Unmarshal(b, st); err != nil {
-		return false, fmt.Errorf("parse emulator state %s: %w", filepath.Join(e.dataDir, stateFile), err)
-	}
-	st.fill()
-	e.st = st
-	return true, nil
-}
-
-func (e *Emulator) save() error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.saveLocked()
-}
-
-// saveLocked writes the whole state atomically (write then rename), so a crash never leaves a
-// half-written file behind.
-func (e *Emulator) saveLocked() error {
-	b, err := json.Marshal(e.st)
-	if err != nil {
-		return fmt.Errorf("encode emulator state: %w", err)
-	}
-	tmp := filepath.Join(e.dataDir, stateFile+".tmp")
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return fmt.Errorf("write emulator state: %w", err)
-	}
-	if err := os.Rename(tmp, filepath.Join(e.dataDir, stateFile)); err != nil {
-		return fmt.Errorf("write emulator state: %w", err)
-	}
-	return nil
-}
-
-// saveDelay gathers changes into one write of the state. Writing the whole state after every
-// change made a burst of N changes cost N writes of a state that grows with N: ten thousand share
-// offers took minutes. A crash of the process loses the changes since the last write (this, or
-// ten times a write's duration for a large state); Close writes the rest.
-const saveDelay = 50 * time.Millisecond
-
-// commit records a mutation made under e.mu; the saver writes it within saveDelay.
-func (e *Emulator) commit() {
-	e.dirty = true
-	select {
-	case e.kick <- struct{}{}:
-	default: // a write is already due
-	}
-}
-
-// saveLoop writes the state after changes until Close: at most once per saveDelay, and never
-// more than a tenth of the time, since a write costs in proportion to the whole state (a bench
-// with ten thousand images spent half a core writing it every 50 ms).
-func (e *Emulator) saveLoop() {
-	defer e.saver.Done()
-	wait := saveDelay
-	for {
-		select {
-		case <-e.closing:
-			return
-		case <-e.kick:
-		}
-		select {
-		case <-e.closing:
-			return
-		case <-time.After(wait):
-		}
-		e.mu.Lock()
-		if e.dirty {
-			e.dirty = false
-			start := time.Now()
-			if err := e.saveLocked(); err != nil {
-				e.log.Error("save state", "err", err)
-			}
-			wait = max(saveDelay, 9*time.Since(start))
-		}
-		e.mu.Unlock()
-	}
-}
-
-// stats count traffic for tests and benchmarks.
-type stats struct {
-	mu      sync.Mutex
-	bytesIn map[string]int64
-}
-
-func (s *stats) received(region string, n int64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.bytesIn == nil {
-		s.bytesIn = map[string]int64{}
-	}
-	s.bytesIn[region] += n
-}
-
 // BytesReceived is how many object bytes PUT requests delivered to region since start, counting
 // uploads that were cut off (a killed copy's partial segments included).
-func (e *Emulator) BytesReceived(region string) int64 {
-	e.stats.mu.Lock()
-	defer e.stats.mu.Unlock()
-	return e.stats.bytesIn[region]
-}
+func (e *Emulator) BytesReceived(region string) int64 { return e.objects.BytesReceived(region) }

@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/imageflow/imageflow/emulator/objectstorage"
 )
 
 func md5hex(b []byte) string { s := md5.Sum(b); return hex.EncodeToString(s[:]) }
@@ -229,7 +231,7 @@ func TestLargeObjects(t *testing.T) {
 	}
 	// Manifests of manifests past Swift's depth are refused when read, never cut short.
 	prev := "/c/slo"
-	for i := range maxManifestDepth {
+	for i := range objectstorage.MaxManifestDepth {
 		name := fmt.Sprintf("deep-%d", i)
 		wantCode(t, s.do("PUT", "DFW", s.files("c")+"/"+name+"?multipart-manifest=put",
 			[]map[string]any{{"path": prev}}), 201)

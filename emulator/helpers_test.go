@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/imageflow/imageflow/emulator/internal/core"
 )
 
 // startEmu runs an emulator on free ports with fast tasks, closed when the test ends.
@@ -167,9 +169,27 @@ func wantFault(t testing.TB, r reply, code int) string {
 	t.Helper()
 	wantCode(t, r, code)
 	m := r.json(t)
-	f, ok := m[faultNames[code]].(map[string]any)
+	f, ok := m[core.FaultName(code)].(map[string]any)
 	if !ok || int(f["code"].(float64)) != code || f["message"] == "" {
 		t.Fatalf("fault body for %d is %s", code, r.body)
 	}
 	return f["message"].(string)
+}
+
+// download GETs path from region and hands over the body unread.
+func (s *session) download(region, path string) io.ReadCloser {
+	s.t.Helper()
+	req, err := http.NewRequest("GET", s.e.RegionURL(region)+path, nil)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	req.Header.Set("X-Auth-Token", s.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if resp.StatusCode != 200 {
+		s.t.Fatalf("GET %s: status %d", path, resp.StatusCode)
+	}
+	return resp.Body
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/imageflow/imageflow/emulator/internal/core"
 )
 
 func postToken(t *testing.T, e *Emulator, body string) (int, map[string]any) {
@@ -86,11 +88,11 @@ func TestIdentity(t *testing.T) {
 				t.Fatalf("status %d, want %d: %v", code, c.code, m)
 			}
 			if code != 200 {
-				f, ok := m[faultNames[code]].(map[string]any)
+				f, ok := m[core.FaultName(code)].(map[string]any)
 				if !ok || f["message"] == "" {
 					t.Fatalf("fault body: %v", m)
 				}
-				if code == 401 && f["message"] != badCredentials {
+				if code == 401 && f["message"] != "Unable to authenticate user with credentials provided." {
 					t.Fatalf("401 message %q", f["message"])
 				}
 				return

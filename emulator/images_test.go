@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/imageflow/imageflow/emulator/images"
 )
 
 func names(t *testing.T, r reply) []string {
@@ -210,7 +212,7 @@ func TestPatchImage(t *testing.T) {
 	}
 	// Quota.
 	var ops []string
-	for i := 0; i <= maxProps; i++ {
+	for i := 0; i <= images.MaxProps; i++ {
 		ops = append(ops, fmt.Sprintf(`{"op":"add","path":"/p%d","value":"v"}`, i))
 	}
 	wantFault(t, patch(s, id, ct, "["+strings.Join(ops, ",")+"]"), 413)

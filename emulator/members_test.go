@@ -3,6 +3,8 @@ package emulator
 import (
 	"fmt"
 	"testing"
+
+	"github.com/imageflow/imageflow/emulator/images"
 )
 
 func TestMemberRules(t *testing.T) {
@@ -87,7 +89,7 @@ func TestMemberRules(t *testing.T) {
 	wantFault(t, p.do("GET", "DFW", "/v2/images/"+id, nil), 404)
 
 	// Quota.
-	for i := len(s.do("GET", "DFW", img, nil).json(t)["members"].([]any)); i < maxMembers; i++ {
+	for i := len(s.do("GET", "DFW", img, nil).json(t)["members"].([]any)); i < images.MaxMembers; i++ {
 		wantCode(t, s.do("POST", "DFW", img, fmt.Sprintf(`{"member":"9%05d"}`, i)), 200)
 	}
 	wantFault(t, s.do("POST", "DFW", img, `{"member":"800000"}`), 413)

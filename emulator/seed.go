@@ -1,6 +1,11 @@
 package emulator
 
-import "time"
+import (
+	"time"
+
+	"github.com/imageflow/imageflow/emulator/images"
+	"github.com/imageflow/imageflow/emulator/internal/core"
+)
 
 // RackspaceTenant owns the public base images, as an internal account does at Rackspace.
 const RackspaceTenant = "rackspace"
@@ -54,8 +59,8 @@ func (e *Emulator) seed() {
 	for _, rname := range Regions {
 		r := e.st.Regions[rname]
 		for _, b := range baseImages {
-			g := generatedImage{seed: "base:" + b.name, size: baseImageSize}
-			img := newSeedImage(stableID(rname+"/"+b.name), b.name, RackspaceTenant, "public", g, created)
+			img := images.Seeded(core.StableID(rname+"/"+b.name), b.name, RackspaceTenant, "public",
+				"base:"+b.name, baseImageSize, created)
 			img.Props = map[string]string{
 				"image_type":                               "base",
 				"os_type":                                  "linux",
@@ -93,20 +98,13 @@ func (e *Emulator) seed() {
 	if e.st.Regions[region] == nil {
 		region = "DFW"
 	}
-	base := e.st.Regions[region].Images[stableID(region+"/"+baseImages[0].name)]
+	base := e.st.Regions[region].Images[core.StableID(region+"/"+baseImages[0].name)]
 	for i, s := range append(append([]SeedImage{}, DemoImages...), e.cfg.Images...) {
-		g := generatedImage{seed: "demo:" + s.Name, size: s.Size}
-		img := newSeedImage(
-			stableID(region+"/"+owner.Tenant+"/"+s.Name),
-			s.Name,
-			owner.Tenant,
-			"private",
-			g,
-			created.Add(time.Duration(i+1)*time.Hour),
-		)
+		img := images.Seeded(core.StableID(region+"/"+owner.Tenant+"/"+s.Name), s.Name, owner.Tenant,
+			"private", "demo:"+s.Name, s.Size, created.Add(time.Duration(i+1)*time.Hour))
 		img.Props = map[string]string{
 			"image_type":                  "snapshot",
-			"instance_uuid":               stableID("server/" + s.Name),
+			"instance_uuid":               core.StableID("server/" + s.Name),
 			"base_image_ref":              base.ID,
 			"org.openstack__1__os_distro": base.Props["org.openstack__1__os_distro"],
 			"com.rackspace__1__options":   "0",
@@ -123,16 +121,5 @@ func (e *Emulator) seed() {
 		img.Tags = append([]string{}, s.Tags...)
 		img.MinDisk, img.MinRAM = 20, 1024
 		e.st.Regions[region].Images[img.ID] = img
-	}
-}
-
-func newSeedImage(id, name, owner, visibility string, g generatedImage, created time.Time) *image {
-	return &image{
-		ID: id, Name: name, Status: "active", Visibility: visibility,
-		Tags: []string{}, Checksum: g.checksum(), Size: g.size,
-		DiskFormat: "vhd", ContainerFormat: "ovf", Owner: owner,
-		CreatedAt: created, UpdatedAt: created,
-		Props: map[string]string{}, Members: map[string]*member{},
-		Seed: g.seed,
 	}
 }

@@ -9,6 +9,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/imageflow/imageflow/emulator/images"
+	"github.com/imageflow/imageflow/emulator/internal/core"
 )
 
 type servers struct {
@@ -101,100 +104,41 @@ func (e *Emulator) RegionURL(name string) string {
 	return e.srv.regionURLs[name]
 }
 
-// IdentityHandler serves POST /v2.0/tokens and the admin endpoints under /_emulator/.
+// IdentityHandler serves identity (/v2.0, /v3) and the admin endpoints under /_emulator/.
 func (e *Emulator) IdentityHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v2.0/tokens", e.createToken)
-	mux.HandleFunc("GET /v2.0", e.identityVersion)
-	mux.Handle("GET /v2.0/tenants", e.authenticated(http.HandlerFunc(e.listTenants)))
-	mux.Handle("GET /v2.0/tenants/{id}", e.authenticated(http.HandlerFunc(e.getTenant)))
-	mux.HandleFunc("GET /v2.0/{$}", e.identityVersion)
-	mux.HandleFunc("/v2.0/", func(w http.ResponseWriter, r *http.Request) {
-		fail(w, 404, "The resource %s %s could not be found.", r.Method, r.URL.Path)
-	})
-	mux.HandleFunc("POST /v3/auth/tokens", e.createTokenV3)
-	mux.HandleFunc("GET /v3", e.identityVersionV3)
-	mux.HandleFunc("GET /v3/{$}", e.identityVersionV3)
-	mux.HandleFunc("/_emulator/faults", e.adminFaults)
-	mux.HandleFunc("POST /_emulator/tokens/expire", e.adminExpireTokens)
-	mux.HandleFunc("PUT /_emulator/token-ttl", e.adminTokenTTL)
-	mux.HandleFunc("DELETE /_emulator/token-ttl", e.adminTokenTTL)
-	mux.HandleFunc("POST /_emulator/snapshots", e.adminSnapshot)
-	return e.faults.wrap("", "identity", mux)
+	e.identity.Route(mux)
+	e.routeAdmin(mux)
+	return e.faults.Wrap("", "identity", mux)
 }
 
-// RegionHandler serves one region's image API (/v2) and Cloud Files (/v1/<account>).
+// RegionHandler serves one region's image API (/v2) and Cloud Files (/v1/<account>), each
+// behind identity's token check and the fault layer.
 func (e *Emulator) RegionHandler(name string) http.Handler {
-	images := http.NewServeMux()
-	if e.isGeneric(name) {
-		e.routeGeneric(images, name)
+	imgMux := http.NewServeMux()
+	e.images.Route(imgMux, name)
+	imagesH := e.faults.Wrap(name, "images", e.identity.Authenticated(imgMux))
+	var filesH http.Handler
+	if e.hasFiles(name) {
+		filesMux := http.NewServeMux()
+		e.objects.Route(filesMux, name)
+		filesH = e.faults.Wrap(name, "files", e.identity.Authenticated(filesMux))
 	}
-	e.routeImages(images, name)
-	files := http.NewServeMux()
-	e.routeFiles(files, name)
-	imagesH := e.faults.wrap(name, "images", e.authenticated(images))
-	filesH := e.faults.wrap(name, "files", e.authenticated(files))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path
 		switch {
 		case p == "/" || p == "/versions" || p == "/v2/versions":
-			e.imageVersions(w, r)
-		case p == "/v2" || p == "/v2/" || hasPrefix(p, "/v2/"):
+			images.Versions(w, r)
+		case p == "/v2" || strings.HasPrefix(p, "/v2/"):
 			imagesH.ServeHTTP(w, r)
-		case hasPrefix(p, "/v1/") && e.hasFiles(name):
+		case strings.HasPrefix(p, "/v1/") && filesH != nil:
 			if strings.Count(p, "/") == 3 && strings.HasSuffix(p, "/") {
 				// "/v1/<account>/" is the account, as Swift treats it (gophercloud's bulk delete uses it)
 				r.URL.Path = strings.TrimSuffix(p, "/")
 			}
 			filesH.ServeHTTP(w, r)
 		default:
-			fail(w, 404, "no service at %s in region %s", p, name)
+			core.Fail(w, 404, "no service at %s in region %s", p, name)
 		}
 	})
-}
-
-func hasPrefix(s, p string) bool { return len(s) >= len(p) && s[:len(p)] == p }
-
-type ctxKey struct{}
-
-// authenticated answers 401 to a missing, unknown or expired X-Auth-Token and passes the
-// caller's tenant on in the request context.
-func (e *Emulator) authenticated(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.Header.Get("X-Auth-Token")
-		if id == "" {
-			fail(w, 401, "This server could not verify that you are authorized to access the document you requested.")
-			return
-		}
-		e.mu.Lock()
-		t := e.st.Tokens[id]
-		e.mu.Unlock()
-		if t == nil || !time.Now().Before(t.Expires) {
-			fail(w, 401, "The token provided is unknown or has expired.")
-			return
-		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, t.Tenant)))
-	})
-}
-
-func caller(r *http.Request) string { s, _ := r.Context().Value(ctxKey{}).(string); return s }
-
-// imageVersions is Glance's version document: 300 Multiple Choices at the root, 200 at
-// /versions (glanceclient asks <endpoint>/versions, and its endpoint here ends in /v2).
-func (e *Emulator) imageVersions(w http.ResponseWriter, r *http.Request) {
-	self := "http://" + r.Host + "/v2/"
-	code := http.StatusMultipleChoices
-	if strings.HasSuffix(r.URL.Path, "/versions") {
-		code = http.StatusOK
-	}
-	writeJSON(w, code, map[string]any{"versions": []any{
-		map[string]any{"id": "v2.9", "status": "CURRENT", "links": []any{map[string]any{"rel": "self", "href": self}}},
-	}})
-}
-
-func (e *Emulator) identityVersion(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, 200, map[string]any{"version": map[string]any{
-		"id": "v2.0", "status": "stable", "updated": "2014-04-17T00:00:00Z",
-		"links": []any{map[string]any{"rel": "self", "href": "http://" + r.Host + "/v2.0/"}},
-	}})
 }

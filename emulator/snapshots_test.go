@@ -6,6 +6,9 @@ import (
 	"testing"
 )
 
+// Generated images are 64 KiB blocks, then a 512-byte VHD footer.
+const block, footer = 64 << 10, 512
+
 // TestSnapshotChangesTheChosenShare: a snapshot differs from its parent in exactly the share of
 // blocks asked for, clustered in one run or scattered, and keeps the server's lineage.
 func TestSnapshotChangesTheChosenShare(t *testing.T) {
@@ -18,17 +21,15 @@ func TestSnapshotChangesTheChosenShare(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		e.mu.Lock()
-		parent, snap := e.st.Regions["DFW"].Images[parentID], e.st.Regions["DFW"].Images[id]
-		e.mu.Unlock()
-		if snap.Checksum == parent.Checksum || snap.Props["instance_uuid"] != parent.Props["instance_uuid"] {
-			t.Fatalf("%s: checksum %s (parent %s), lineage %q", pattern, snap.Checksum, parent.Checksum,
-				snap.Props["instance_uuid"])
+		parent := s.do("GET", "DFW", "/v2/images/"+parentID, nil).json(t)
+		snap := s.do("GET", "DFW", "/v2/images/"+id, nil).json(t)
+		if snap["checksum"] == parent["checksum"] || snap["instance_uuid"] != parent["instance_uuid"] {
+			t.Fatalf("%s: checksum %s (parent %s), lineage %q", pattern, snap["checksum"], parent["checksum"],
+				snap["instance_uuid"])
 		}
-		a, _ := e.imageReader(parent)
-		b, _ := e.imageReader(snap)
+		a, b := s.download("DFW", "/v2/images/"+parentID+"/file"), s.download("DFW", "/v2/images/"+id+"/file")
 		changed, runs, inRun := 0, 0, false
-		pa, pb := make([]byte, genBlock), make([]byte, genBlock)
+		pa, pb := make([]byte, block), make([]byte, block)
 		for {
 			na, erra := io.ReadFull(a, pa)
 			nb, _ := io.ReadFull(b, pb)
@@ -47,7 +48,9 @@ func TestSnapshotChangesTheChosenShare(t *testing.T) {
 				break
 			}
 		}
-		want := int(float64((snap.Size-vhdFooterSize)/genBlock) * 5 / 100)
+		_ = a.Close()
+		_ = b.Close()
+		want := int(float64((int64(snap["size"].(float64))-footer)/block) * 5 / 100)
 		if changed != want {
 			t.Fatalf("%s: %d blocks changed, want %d", pattern, changed, want)
 		}

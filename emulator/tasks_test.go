@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/imageflow/imageflow/emulator/images"
 )
 
 func exportBody(id, c string) string {
@@ -203,24 +205,24 @@ func TestImportValidation(t *testing.T) {
 	put := func(name string, footer []byte) {
 		wantCode(t, s.do("PUT", "IAD", s.files("in")+"/"+name, append(append([]byte{}, disk...), footer...)), 201)
 	}
-	put("good.vhd", MakeVHDFooter(4096, vhdDiskFixed, id))
-	put("dynamic.vhd", MakeVHDFooter(4096, vhdDiskDynamic, id))
-	badCookie := MakeVHDFooter(4096, vhdDiskFixed, id)
+	put("good.vhd", images.MakeVHDFooter(4096, images.VHDDiskFixed, id))
+	put("dynamic.vhd", images.MakeVHDFooter(4096, images.VHDDiskDynamic, id))
+	badCookie := images.MakeVHDFooter(4096, images.VHDDiskFixed, id)
 	copy(badCookie, "notavhd!")
 	put("cookie.vhd", badCookie)
-	badSum := MakeVHDFooter(4096, vhdDiskFixed, id)
+	badSum := images.MakeVHDFooter(4096, images.VHDDiskFixed, id)
 	badSum[100] ^= 0xff
 	put("checksum.vhd", badSum)
-	put("differencing.vhd", MakeVHDFooter(4096, vhdDiskDifferent, id))
-	put("type9.vhd", MakeVHDFooter(4096, 9, id))
-	put("zeroid.vhd", MakeVHDFooter(4096, vhdDiskFixed, [16]byte{}))
-	put("huge-virtual.vhd", MakeVHDFooter(1<<40, vhdDiskFixed, id))
+	put("differencing.vhd", images.MakeVHDFooter(4096, images.VHDDiskDifferencing, id))
+	put("type9.vhd", images.MakeVHDFooter(4096, 9, id))
+	put("zeroid.vhd", images.MakeVHDFooter(4096, images.VHDDiskFixed, [16]byte{}))
+	put("huge-virtual.vhd", images.MakeVHDFooter(1<<40, images.VHDDiskFixed, id))
 	wantCode(t, s.do("PUT", "IAD", s.files("in")+"/tiny.vhd", "short"), 201)
 	cases := map[string]string{
 		"good.vhd": "", "dynamic.vhd": "",
 		"cookie.vhd": "Error code 396", "checksum.vhd": "Error code 396", "tiny.vhd": "Error code 396",
 		"differencing.vhd": "Error code 721", "type9.vhd": "Error code 523", "zeroid.vhd": "Error code 614",
-		"huge-virtual.vhd": "Error code 413", "missing.vhd": importNotFound,
+		"huge-virtual.vhd": "Error code 413", "missing.vhd": images.ImportNotFound,
 	}
 	for obj, want := range cases {
 		t.Run(obj, func(t *testing.T) {
@@ -246,7 +248,7 @@ func TestImportValidation(t *testing.T) {
 			"PUT",
 			"IAD",
 			bs.files("in")+"/big.vhd",
-			append(append([]byte{}, disk...), MakeVHDFooter(4096, vhdDiskFixed, id)...),
+			append(append([]byte{}, disk...), images.MakeVHDFooter(4096, images.VHDDiskFixed, id)...),
 		),
 		201,
 	)
@@ -257,7 +259,7 @@ func TestImportValidation(t *testing.T) {
 		t.Fatalf("physical limit: %v", tk)
 	}
 	p := partner(t, e)
-	if tk := p.runTask("IAD", importBody("in/good.vhd", "steal")); tk["message"] != importNotFound {
+	if tk := p.runTask("IAD", importBody("in/good.vhd", "steal")); tk["message"] != images.ImportNotFound {
 		t.Fatalf("cross-account import: %v", tk)
 	}
 }

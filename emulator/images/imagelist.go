@@ -1,4 +1,4 @@
-package emulator
+package images
 
 import (
 	"fmt"
@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/imageflow/imageflow/emulator/internal/core"
 )
 
 var sortKeys = map[string]bool{"name": true, "status": true, "container_format": true, "disk_format": true,
@@ -19,13 +21,13 @@ var listParams = map[string]bool{"limit": true, "marker": true, "name": true, "v
 	"member_status": true, "owner": true, "tag": true, "status": true, "size_min": true, "size_max": true,
 	"sort_key": true, "sort_dir": true, "created_at": true, "updated_at": true}
 
-func (e *Emulator) listImages(w http.ResponseWriter, r *http.Request, reg *region, _ string) {
+func (s *Service) listImages(w http.ResponseWriter, r *http.Request, reg *Region, _ string) {
 	q := r.URL.Query()
 	limit := 25
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 0 {
-			fail(w, 400, "limit must be a non-negative integer, got %q", s)
+			core.Fail(w, 400, "limit must be a non-negative integer, got %q", s)
 			return
 		}
 		limit = min(n, 1000)
@@ -38,7 +40,7 @@ func (e *Emulator) listImages(w http.ResponseWriter, r *http.Request, reg *regio
 		sortDir = "desc"
 	}
 	if !sortKeys[sortKey] {
-		fail(
+		core.Fail(
 			w,
 			400,
 			"sort_key %q is not one of name, status, container_format, disk_format, size, id, created_at, updated_at",
@@ -47,19 +49,19 @@ func (e *Emulator) listImages(w http.ResponseWriter, r *http.Request, reg *regio
 		return
 	}
 	if sortDir != "asc" && sortDir != "desc" {
-		fail(w, 400, "sort_dir must be asc or desc, got %q", sortDir)
+		core.Fail(w, 400, "sort_dir must be asc or desc, got %q", sortDir)
 		return
 	}
 	vis, memberStatus := q.Get("visibility"), q.Get("member_status")
 	if vis != "" && vis != "public" && vis != "private" && vis != "shared" {
-		fail(w, 400, "visibility must be public, private or shared, got %q", vis)
+		core.Fail(w, 400, "visibility must be public, private or shared, got %q", vis)
 		return
 	}
 	if memberStatus == "" {
 		memberStatus = "accepted"
 	}
 	if memberStatus != "accepted" && memberStatus != "pending" && memberStatus != "rejected" && memberStatus != "all" {
-		fail(w, 400, "member_status must be accepted, pending, rejected or all, got %q", memberStatus)
+		core.Fail(w, 400, "member_status must be accepted, pending, rejected or all, got %q", memberStatus)
 		return
 	}
 	var sizeMin, sizeMax int64 = -1, -1
@@ -67,7 +69,7 @@ func (e *Emulator) listImages(w http.ResponseWriter, r *http.Request, reg *regio
 		if s := q.Get(name); s != "" {
 			n, err := strconv.ParseInt(s, 10, 64)
 			if err != nil || n < 0 {
-				fail(w, 400, "%s must be a non-negative integer, got %q", name, s)
+				core.Fail(w, 400, "%s must be a non-negative integer, got %q", name, s)
 				return
 			}
 			*dst = n
@@ -75,12 +77,12 @@ func (e *Emulator) listImages(w http.ResponseWriter, r *http.Request, reg *regio
 	}
 	when, err := parseTimeFilters(q)
 	if err != nil {
-		fail(w, 400, "%v", err)
+		core.Fail(w, 400, "%v", err)
 		return
 	}
-	tenant := caller(r)
-	e.mu.Lock()
-	var found []*image
+	tenant := core.Caller(r)
+	s.store.Lock()
+	var found []*Image
 	for _, img := range reg.Images {
 		if !listed(img, tenant, vis, memberStatus) || !matches(img, q, sizeMin, sizeMax) || !when.match(img) {
 			continue
@@ -94,7 +96,7 @@ func (e *Emulator) listImages(w http.ResponseWriter, r *http.Request, reg *regio
 	for _, img := range found {
 		views[img.ID] = img.view()
 	}
-	e.mu.Unlock()
+	s.store.Unlock()
 	start := 0
 	if m := q.Get("marker"); m != "" {
 		start = -1
@@ -104,7 +106,7 @@ func (e *Emulator) listImages(w http.ResponseWriter, r *http.Request, reg *regio
 			}
 		}
 		if start < 0 {
-			fail(w, 400, "marker %s is not an image in this listing", m)
+			core.Fail(w, 400, "marker %s is not an image in this listing", m)
 			return
 		}
 	}
@@ -128,11 +130,11 @@ func (e *Emulator) listImages(w http.ResponseWriter, r *http.Request, reg *regio
 		next.Set("marker", found[end-1].ID)
 		body["next"] = "/v2/images?" + next.Encode()
 	}
-	writeJSON(w, 200, body)
+	core.WriteJSON(w, 200, body)
 }
 
 // listed applies Glance's visibility rules for listings.
-func listed(img *image, tenant, vis, memberStatus string) bool {
+func listed(img *Image, tenant, vis, memberStatus string) bool {
 	shared := func() bool {
 		m := img.Members[tenant]
 		return m != nil && img.Owner != tenant && (memberStatus == "all" || m.Status == memberStatus)
@@ -148,7 +150,7 @@ func listed(img *image, tenant, vis, memberStatus string) bool {
 	return img.Owner == tenant || img.Visibility == "public" || shared()
 }
 
-func matches(img *image, q url.Values, sizeMin, sizeMax int64) bool {
+func matches(img *Image, q url.Values, sizeMin, sizeMax int64) bool {
 	if v := q.Get("name"); v != "" && img.Name != v {
 		return false
 	}
@@ -185,7 +187,7 @@ func matches(img *image, q url.Values, sizeMin, sizeMax int64) bool {
 }
 
 // coreField gives a core attribute as the string a filter compares against.
-func coreField(img *image, k string) (string, bool) {
+func coreField(img *Image, k string) (string, bool) {
 	switch k {
 	case "id":
 		return img.ID, true
@@ -205,8 +207,8 @@ func coreField(img *image, k string) (string, bool) {
 	return "", false
 }
 
-func sortImages(imgs []*image, key string, desc bool) {
-	less := func(a, b *image) int {
+func sortImages(imgs []*Image, key string, desc bool) {
+	less := func(a, b *Image) int {
 		switch key {
 		case "name":
 			return strings.Compare(a.Name, b.Name)
@@ -276,7 +278,7 @@ func parseTimeFilters(q url.Values) (timeFilters, error) {
 	return out, nil
 }
 
-func (fs timeFilters) match(img *image) bool {
+func (fs timeFilters) match(img *Image) bool {
 	for _, f := range fs {
 		t := img.CreatedAt
 		if f.field == "updated_at" {

@@ -1,6 +1,7 @@
-package emulator
+package identity
 
 import (
+	"github.com/imageflow/imageflow/emulator/internal/core"
 	"net/http"
 	"strings"
 	"time"
@@ -55,22 +56,22 @@ func (d *v3Domain) isDefault() bool {
 }
 
 // createTokenV3 serves POST /v3/auth/tokens: 201 with X-Subject-Token.
-func (e *Emulator) createTokenV3(w http.ResponseWriter, r *http.Request) {
+func (s *Service) createTokenV3(w http.ResponseWriter, r *http.Request) {
 	var req authV3Request
-	if !readJSON(w, r, &req) {
+	if !core.ReadJSON(w, r, &req) {
 		return
 	}
 	if req.Auth == nil || len(req.Auth.Identity.Methods) != 1 {
-		fail(
+		core.Fail(
 			w,
 			400,
 			"Invalid request: auth.identity needs exactly one method (password, application_credential or token).",
 		)
 		return
 	}
-	acct, ok, msg := e.v3Identity(req)
+	acct, ok, msg := s.v3Identity(req)
 	if msg != "" {
-		fail(w, 400, "Invalid request: %s", msg)
+		core.Fail(w, 400, "Invalid request: %s", msg)
 		return
 	}
 	if ok && req.Auth.Scope != nil && req.Auth.Scope.Project != nil {
@@ -79,30 +80,25 @@ func (e *Emulator) createTokenV3(w http.ResponseWriter, r *http.Request) {
 		ok = p.Domain.isDefault() && (name == acct.Tenant || (p.ID == "" && p.Name == acct.Username))
 	}
 	if !ok {
-		fail(w, 401, "The request you have made requires authentication.")
+		core.Fail(w, 401, "The request you have made requires authentication.")
 		return
 	}
-	id, issued := newID(), time.Now().UTC()
-	expires := issued.Add(e.tokenTTL())
-	e.mu.Lock()
-	e.st.Tokens[id] = &token{Tenant: acct.Tenant, Expires: expires}
-	e.pruneTokensLocked()
-	e.commit()
-	e.mu.Unlock()
+	issued := time.Now().UTC()
+	id, expires := s.issue(acct.Tenant, issued)
 	domain := map[string]any{"id": "default", "name": "Default"}
 	w.Header().Set("X-Subject-Token", id)
-	writeJSON(w, 201, map[string]any{"token": map[string]any{
+	core.WriteJSON(w, 201, map[string]any{"token": map[string]any{
 		"methods": req.Auth.Identity.Methods, "issued_at": issued.Format(time.RFC3339Nano),
 		"expires_at": expires.Format(time.RFC3339Nano),
 		"user":       map[string]any{"id": "user-" + acct.Tenant, "name": acct.Username, "domain": domain},
 		"project":    map[string]any{"id": acct.Tenant, "name": acct.Tenant, "domain": domain},
 		"roles":      []any{map[string]any{"id": "member", "name": "member"}},
-		"catalog":    e.catalogV3(acct.Tenant),
+		"catalog":    s.catalogV3(acct.Tenant),
 	}})
 }
 
 // v3Identity checks the one method given; msg is set when the request is malformed.
-func (e *Emulator) v3Identity(req authV3Request) (acct Account, ok bool, msg string) {
+func (s *Service) v3Identity(req authV3Request) (acct Account, ok bool, msg string) {
 	id := req.Auth.Identity
 	switch id.Methods[0] {
 	case "password":
@@ -110,7 +106,7 @@ func (e *Emulator) v3Identity(req authV3Request) (acct Account, ok bool, msg str
 			return acct, false, "method password needs auth.identity.password"
 		}
 		u := id.Password.User
-		for _, a := range e.cfg.Accounts {
+		for _, a := range s.cfg.Accounts {
 			if (u.ID == "user-"+a.Tenant || (u.ID == "" && u.Name == a.Username && u.Domain.isDefault())) &&
 				secretEqual(u.Password, a.Password) {
 				return a, true, ""
@@ -120,7 +116,7 @@ func (e *Emulator) v3Identity(req authV3Request) (acct Account, ok bool, msg str
 		if id.AppCred == nil {
 			return acct, false, "method application_credential needs auth.identity.application_credential"
 		}
-		for _, a := range e.cfg.Accounts {
+		for _, a := range s.cfg.Accounts {
 			if id.AppCred.ID == a.Username+"-appcred" && secretEqual(id.AppCred.Secret, a.APIKey) {
 				return a, true, ""
 			}
@@ -129,11 +125,8 @@ func (e *Emulator) v3Identity(req authV3Request) (acct Account, ok bool, msg str
 		if id.Token == nil {
 			return acct, false, "method token needs auth.identity.token"
 		}
-		e.mu.Lock()
-		t := e.st.Tokens[id.Token.ID]
-		e.mu.Unlock()
-		if t != nil && time.Now().Before(t.Expires) {
-			for _, a := range e.cfg.Accounts {
+		if t := s.valid(id.Token.ID); t != nil {
+			for _, a := range s.cfg.Accounts {
 				if a.Tenant == t.Tenant {
 					return a, true, ""
 				}
@@ -146,9 +139,9 @@ func (e *Emulator) v3Identity(req authV3Request) (acct Account, ok bool, msg str
 }
 
 // catalogV3 is the v2 catalog in v3 form: one endpoint per region and interface.
-func (e *Emulator) catalogV3(tenant string) []any {
+func (s *Service) catalogV3(tenant string) []any {
 	var out []any
-	for _, svc := range e.catalog(tenant) {
+	for _, svc := range s.catalog(tenant) {
 		s := svc.(map[string]any)
 		var eps []any
 		for _, ep := range s["endpoints"].([]any) {
@@ -158,19 +151,19 @@ func (e *Emulator) catalogV3(tenant string) []any {
 				if s["type"] == "identity" {
 					url = strings.TrimSuffix(url, "/v2.0") + "/v3"
 				}
-				eps = append(eps, map[string]any{"id": stableID(url + iface), "interface": iface,
+				eps = append(eps, map[string]any{"id": core.StableID(url + iface), "interface": iface,
 					"region": m["region"], "region_id": m["region"], "url": url})
 			}
 		}
-		out = append(out, map[string]any{"id": stableID(s["name"].(string)), "type": s["type"], "name": s["name"],
+		out = append(out, map[string]any{"id": core.StableID(s["name"].(string)), "type": s["type"], "name": s["name"],
 			"endpoints": eps})
 	}
 	return out
 }
 
 // identityVersionV3 is Keystone's v3 version document (keystoneauth discovers it).
-func (e *Emulator) identityVersionV3(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, 200, map[string]any{"version": map[string]any{
+func (s *Service) identityVersionV3(w http.ResponseWriter, r *http.Request) {
+	core.WriteJSON(w, 200, map[string]any{"version": map[string]any{
 		"id": "v3.14", "status": "stable", "updated": "2020-04-07T00:00:00Z",
 		"links": []any{map[string]any{"rel": "self", "href": "http://" + r.Host + "/v3/"}},
 		"media-types": []any{

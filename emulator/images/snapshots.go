@@ -1,11 +1,12 @@
-package emulator
+package images
 
 import (
 	"crypto/md5"
 	"encoding/binary"
 	"fmt"
-	"net/http"
 	"slices"
+
+	"github.com/imageflow/imageflow/emulator/internal/core"
 )
 
 // SnapshotRequest asks for a new snapshot of the server a seeded image was taken from, with a
@@ -24,7 +25,7 @@ type SnapshotRequest struct {
 // Snapshot makes the snapshot: same owner, properties (instance_uuid included, so both belong
 // to one server's lineage) and tags as the parent, new bytes in the chosen blocks, and a real
 // checksum. The parent must be a seeded image (or a snapshot of one).
-func (e *Emulator) Snapshot(req SnapshotRequest) (string, error) {
+func (s *Service) Snapshot(req SnapshotRequest) (string, error) {
 	if req.ChangedPercent < 0 || req.ChangedPercent > 100 {
 		return "", fmt.Errorf("changed_percent must be 0 to 100, got %v", req.ChangedPercent)
 	}
@@ -34,9 +35,9 @@ func (e *Emulator) Snapshot(req SnapshotRequest) (string, error) {
 	if req.Name == "" {
 		return "", fmt.Errorf("name is required")
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	reg := e.st.Regions[req.Region]
+	s.store.Lock()
+	defer s.store.Unlock()
+	reg := s.regions[req.Region]
 	if reg == nil {
 		return "", fmt.Errorf("no region %q", req.Region)
 	}
@@ -47,25 +48,21 @@ func (e *Emulator) Snapshot(req SnapshotRequest) (string, error) {
 	}
 	seed := "snapshot:" + req.Region + "/" + req.ImageID + "/" + req.Name
 	blocks := (parent.Size - vhdFooterSize) / genBlock
-	layer := overlay{Seed: seed, Runs: changedRuns(blocks, req.ChangedPercent, req.Pattern, seed)}
+	layer := Overlay{Seed: seed, Runs: changedRuns(blocks, req.ChangedPercent, req.Pattern, seed)}
 	g := parent.generated()
 	g.overlays = append(slices.Clone(g.overlays), layer)
-	t := now()
-	img := &image{ID: newID(), Name: req.Name, Status: "active", Visibility: "private",
+	t := core.Now()
+	img := &Image{ID: core.NewID(), Name: req.Name, Status: "active", Visibility: "private",
 		Tags: slices.Clone(parent.Tags), Checksum: g.checksum(), Size: parent.Size, DiskFormat: parent.DiskFormat,
 		ContainerFormat: parent.ContainerFormat, MinDisk: parent.MinDisk, MinRAM: parent.MinRAM,
 		Owner: parent.Owner, CreatedAt: t, UpdatedAt: t, Props: map[string]string{},
-		Members: map[string]*member{}, Seed: parent.Seed, Overlays: g.overlays}
+		Members: map[string]*Member{}, Seed: parent.Seed, Overlays: g.overlays}
 	for k, v := range parent.Props {
 		img.Props[k] = v
 	}
 	reg.Images[img.ID] = img
-	return img.ID, e.saveLocked()
-}
-
-// generated is a seeded image's content generator.
-func (img *image) generated() generatedImage {
-	return generatedImage{seed: img.Seed, size: img.Size, overlays: img.Overlays}
+	s.store.Commit()
+	return img.ID, nil
 }
 
 // changedRuns picks the changed blocks, as sorted [from, to) runs: one run a third of the way in
@@ -98,19 +95,4 @@ func changedRuns(blocks int64, percent float64, pattern, seed string) [][2]int64
 		}
 	}
 	return runs
-}
-
-// adminSnapshot serves POST /_emulator/snapshots with a SnapshotRequest; it answers the new
-// image's id.
-func (e *Emulator) adminSnapshot(w http.ResponseWriter, r *http.Request) {
-	var req SnapshotRequest
-	if !readJSON(w, r, &req) {
-		return
-	}
-	id, err := e.Snapshot(req)
-	if err != nil {
-		fail(w, 400, "%v", err)
-		return
-	}
-	writeJSON(w, 201, map[string]string{"id": id})
 }

@@ -1,4 +1,4 @@
-package emulator
+package images
 
 import (
 	"encoding/json"
@@ -6,6 +6,8 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+
+	"github.com/imageflow/imageflow/emulator/internal/core"
 )
 
 // patchOp is one JSON-patch operation on an image.
@@ -27,10 +29,10 @@ const (
 func readPatch(w http.ResponseWriter, r *http.Request, mediaType string) ([]patchOp, bool) {
 	if mediaType == patchV21 {
 		var ops []patchOp
-		return ops, readJSON(w, r, &ops)
+		return ops, core.ReadJSON(w, r, &ops)
 	}
 	var raw []map[string]json.RawMessage
-	if !readJSON(w, r, &raw) {
+	if !core.ReadJSON(w, r, &raw) {
 		return nil, false
 	}
 	ops := make([]patchOp, len(raw))
@@ -41,13 +43,13 @@ func readPatch(w http.ResponseWriter, r *http.Request, mediaType string) ([]patc
 				n++
 				ops[i].Op, ops[i].Value = op, m["value"]
 				if json.Unmarshal(p, &ops[i].Path) != nil {
-					fail(w, 400, "operation %d: the path of %s must be a string", i+1, op)
+					core.Fail(w, 400, "operation %d: the path of %s must be a string", i+1, op)
 					return nil, false
 				}
 			}
 		}
 		if n != 1 {
-			fail(
+			core.Fail(
 				w,
 				400,
 				"operation %d: Operation objects must contain exactly one member named add, remove, or replace.",
@@ -81,39 +83,40 @@ var reservedAttrs = map[string]bool{"location": true, "locations": true, "delete
 var coreAttrs = map[string]bool{"name": true, "visibility": true, "protected": true, "tags": true,
 	"min_disk": true, "min_ram": true, "disk_format": true, "container_format": true}
 
-const maxProps = 128
+// MaxProps is Glance's default quota of properties per image.
+const MaxProps = 128
 
-func (e *Emulator) patchImage(w http.ResponseWriter, r *http.Request, reg *region, _ string) {
+func (s *Service) patchImage(w http.ResponseWriter, r *http.Request, reg *Region, _ string) {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || (mt != patchV21 && mt != patchV20) {
-		fail(w, 415, "Unsupported Content-Type %q: use %s", r.Header.Get("Content-Type"), patchV21)
+		core.Fail(w, 415, "Unsupported Content-Type %q: use %s", r.Header.Get("Content-Type"), patchV21)
 		return
 	}
 	ops, ok := readPatch(w, r, mt)
 	if !ok {
 		return
 	}
-	w, unlock := e.lockReply(w)
+	w, unlock := s.store.LockReply(w)
 	defer unlock()
-	img := ownedImage(w, reg, r.PathValue("id"), caller(r))
+	img := ownedImage(w, reg, r.PathValue("id"), core.Caller(r))
 	if img == nil {
 		return
 	}
 	next, err := applyPatch(img, ops, mt == patchV20)
 	if err != nil {
 		pe := err.(*patchError)
-		fail(w, pe.code, "%s", pe.msg)
+		core.Fail(w, pe.code, "%s", pe.msg)
 		return
 	}
-	next.UpdatedAt = now()
+	next.UpdatedAt = core.Now()
 	*img = *next
-	e.commit()
-	writeJSON(w, 200, img.view())
+	s.store.Commit()
+	core.WriteJSON(w, 200, img.view())
 }
 
 // applyPatch applies ops to a copy of img, so a failing operation changes nothing.
 // strictAdd (the v2.0 media type) makes an add of an existing property a conflict.
-func applyPatch(img *image, ops []patchOp, strictAdd bool) (*image, error) {
+func applyPatch(img *Image, ops []patchOp, strictAdd bool) (*Image, error) {
 	cp := *img
 	cp.Props = make(map[string]string, len(img.Props))
 	for k, v := range img.Props {
@@ -127,13 +130,13 @@ func applyPatch(img *image, ops []patchOp, strictAdd bool) (*image, error) {
 			return nil, pe
 		}
 	}
-	if len(cp.Props) > maxProps {
-		return nil, patchErr(413, "Attempted to add or update image properties past the limit of %d.", maxProps)
+	if len(cp.Props) > MaxProps {
+		return nil, patchErr(413, "Attempted to add or update image properties past the limit of %d.", MaxProps)
 	}
 	return &cp, nil
 }
 
-func applyOp(img *image, op patchOp, strictAdd bool) error {
+func applyOp(img *Image, op patchOp, strictAdd bool) error {
 	if op.Op != "add" && op.Op != "replace" && op.Op != "remove" {
 		return patchErr(400, "op must be add, replace or remove")
 	}
@@ -207,7 +210,7 @@ func patchPath(p string) (string, error) {
 	return tok, nil
 }
 
-func setCore(img *image, name string, raw json.RawMessage) error {
+func setCore(img *Image, name string, raw json.RawMessage) error {
 	bad := func(want string) error { return patchErr(400, "value of %s must be %s", name, want) }
 	switch name {
 	case "name":

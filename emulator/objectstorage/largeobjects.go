@@ -1,4 +1,4 @@
-package emulator
+package objectstorage
 
 import (
 	"crypto/md5"
@@ -7,33 +7,35 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+
+	"github.com/imageflow/imageflow/emulator/internal/core"
 )
 
 // resolved is an object ready to stream: its parts and the ETag clients see.
 type resolved struct {
-	obj   *object
-	parts []filePart
+	obj   *Object
+	parts []core.FilePart
 	size  int64
 	etag  string // quoted for manifests, as Swift does
 }
 
-// maxManifestDepth is how deep manifests may nest (Swift's SLO limit): a segment that is itself a
+// MaxManifestDepth is how deep manifests may nest (Swift's SLO limit): a segment that is itself a
 // manifest is served whole, its own segments in place, and one nested deeper (or a loop) is an
 // error rather than a body shorter than the length promised for it.
-const maxManifestDepth = 10
+const MaxManifestDepth = 10
 
-// resolve turns an object into its byte parts, following DLO and SLO manifests; call with e.mu held.
-func (fs *fileSpace) resolve(o *object) (*resolved, error) {
+// resolve turns an object into its byte parts, following DLO and SLO manifests; call with the store locked.
+func (fs *fileSpace) resolve(o *Object) (*resolved, error) {
 	return fs.resolveAt(o, 1)
 }
 
 // segmentParts are the byte parts of one segment of a manifest at depth.
-func (fs *fileSpace) segmentParts(seg *object, depth int) ([]filePart, int64, error) {
+func (fs *fileSpace) segmentParts(seg *Object, depth int) ([]core.FilePart, int64, error) {
 	if seg.Manifest == "" && seg.SLO == nil {
-		return []filePart{{rel: seg.File, size: seg.Size}}, seg.Size, nil
+		return []core.FilePart{{Rel: seg.File, Size: seg.Size}}, seg.Size, nil
 	}
-	if depth >= maxManifestDepth {
-		return nil, 0, fmt.Errorf("manifests nest deeper than %d at %s", maxManifestDepth, seg.Name)
+	if depth >= MaxManifestDepth {
+		return nil, 0, fmt.Errorf("manifests nest deeper than %d at %s", MaxManifestDepth, seg.Name)
 	}
 	sub, err := fs.resolveAt(seg, depth+1)
 	if err != nil {
@@ -42,7 +44,7 @@ func (fs *fileSpace) segmentParts(seg *object, depth int) ([]filePart, int64, er
 	return sub.parts, sub.size, nil
 }
 
-func (fs *fileSpace) resolveAt(o *object, depth int) (*resolved, error) {
+func (fs *fileSpace) resolveAt(o *Object, depth int) (*resolved, error) {
 	res := &resolved{obj: o}
 	switch {
 	case o.Manifest != "":
@@ -90,7 +92,7 @@ func (fs *fileSpace) resolveAt(o *object, depth int) (*resolved, error) {
 		}
 		res.etag = quotedMD5(etags.String())
 	default:
-		res.parts = []filePart{{rel: o.File, size: o.Size}}
+		res.parts = []core.FilePart{{Rel: o.File, Size: o.Size}}
 		res.size, res.etag = o.Size, o.ETag
 	}
 	return res, nil
@@ -101,55 +103,55 @@ func quotedMD5(s string) string {
 	return "\"" + hex.EncodeToString(sum[:]) + "\""
 }
 
-func (e *Emulator) putSLO(w http.ResponseWriter, r *http.Request, fs *fileSpace, cname, oname string) {
-	var segs []sloSegment
-	if !readJSON(w, r, &segs) {
+func (s *Service) putSLO(w http.ResponseWriter, r *http.Request, fs *fileSpace, cname, oname string) {
+	var segs []SLOSegment
+	if !core.ReadJSON(w, r, &segs) {
 		return
 	}
 	if len(segs) == 0 || len(segs) > maxSLOSegments {
-		fail(w, 400, "A static large object manifest needs 1 to %d segments, got %d.", maxSLOSegments, len(segs))
+		core.Fail(w, 400, "A static large object manifest needs 1 to %d segments, got %d.", maxSLOSegments, len(segs))
 		return
 	}
-	e.mu.Lock()
+	s.store.Lock()
 	var etags strings.Builder
 	var problems []string
 	for i := range segs {
-		s := &segs[i]
-		sc, so, _ := strings.Cut(strings.TrimPrefix(s.Path, "/"), "/")
+		sg := &segs[i]
+		sc, so, _ := strings.Cut(strings.TrimPrefix(sg.Path, "/"), "/")
 		seg := fs.findObject(sc, so)
 		switch {
 		case seg == nil:
-			problems = append(problems, fmt.Sprintf("%s: 404 Not Found", s.Path))
+			problems = append(problems, fmt.Sprintf("%s: 404 Not Found", sg.Path))
 			continue
-		case s.ETag != "" && !strings.EqualFold(strings.Trim(s.ETag, "\""), seg.ETag):
-			problems = append(problems, fmt.Sprintf("%s: ETag mismatch", s.Path))
-		case s.Size != 0 && s.Size != seg.Size:
-			problems = append(problems, fmt.Sprintf("%s: Size mismatch", s.Path))
+		case sg.ETag != "" && !strings.EqualFold(strings.Trim(sg.ETag, "\""), seg.ETag):
+			problems = append(problems, fmt.Sprintf("%s: ETag mismatch", sg.Path))
+		case sg.Size != 0 && sg.Size != seg.Size:
+			problems = append(problems, fmt.Sprintf("%s: Size mismatch", sg.Path))
 		case seg.Size < minSLOSegment && i < len(segs)-1:
 			problems = append(
 				problems,
 				fmt.Sprintf(
 					"%s: too small; each segment but the last must be at least %d bytes",
-					s.Path,
+					sg.Path,
 					minSLOSegment,
 				),
 			)
 		}
-		s.Path = "/" + sc + "/" + so
-		s.ETag, s.Size = seg.ETag, seg.Size
+		sg.Path = "/" + sc + "/" + so
+		sg.ETag, sg.Size = seg.ETag, seg.Size
 		etags.WriteString(seg.ETag)
 	}
-	e.mu.Unlock()
+	s.store.Unlock()
 	if len(problems) > 0 {
-		fail(w, 400, "Errors in the manifest: %s", strings.Join(problems, "; "))
+		core.Fail(w, 400, "Errors in the manifest: %s", strings.Join(problems, "; "))
 		return
 	}
-	o := &object{Name: oname, ETag: strings.Trim(quotedMD5(etags.String()), "\""), SLO: segs,
+	o := &Object{Name: oname, ETag: strings.Trim(quotedMD5(etags.String()), "\""), SLO: segs,
 		Meta: objectMeta(r.Header), ContentType: contentType(r)}
 	for _, s := range segs {
 		o.Size += s.Size
 	}
-	if !e.storeObject(w, fs, cname, o) {
+	if !s.storeObject(w, fs, cname, o) {
 		return
 	}
 	w.Header().Set("ETag", quotedMD5(etags.String()))

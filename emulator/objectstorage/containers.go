@@ -1,4 +1,4 @@
-package emulator
+package objectstorage
 
 import (
 	"bufio"
@@ -11,36 +11,22 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
-)
 
-func (e *Emulator) routeFiles(mux *http.ServeMux, rname string) {
-	h := func(f func(w http.ResponseWriter, r *http.Request, fs *fileSpace)) http.HandlerFunc {
-		return func(w http.ResponseWriter, r *http.Request) {
-			tenant := caller(r)
-			if r.PathValue("account") != "MossoCloudFS_"+tenant {
-				fail(w, 403, "Token does not grant access to account %s.", r.PathValue("account"))
-				return
-			}
-			f(w, r, &fileSpace{e: e, region: rname, tenant: tenant})
-		}
-	}
-	mux.HandleFunc("/v1/{account}", h(e.accountOp))
-	mux.HandleFunc("/v1/{account}/{container}", h(e.containerOp))
-	mux.HandleFunc("/v1/{account}/{container}/{object...}", h(e.objectOp))
-}
+	"github.com/imageflow/imageflow/emulator/internal/core"
+)
 
 // fileSpace is one account's Cloud Files in one region, for the length of a request.
 type fileSpace struct {
-	e      *Emulator
+	s      *Service
 	region string
 	tenant string
 }
 
-// containers returns the account's containers in the region; call with e.mu held.
-func (fs *fileSpace) containers() map[string]*container {
-	files := fs.e.st.Regions[fs.region].Files
+// containers returns the account's containers in the region; call with the store locked.
+func (fs *fileSpace) containers() map[string]*Container {
+	files := fs.s.files[fs.region]
 	if files[fs.tenant] == nil {
-		files[fs.tenant] = map[string]*container{}
+		files[fs.tenant] = map[string]*Container{}
 	}
 	return files[fs.tenant]
 }
@@ -51,13 +37,13 @@ func wantsJSON(r *http.Request) bool {
 	return r.URL.Query().Get("format") == "json" || strings.Contains(r.Header.Get("Accept"), "application/json")
 }
 
-func (e *Emulator) accountOp(w http.ResponseWriter, r *http.Request, fs *fileSpace) {
+func (s *Service) accountOp(w http.ResponseWriter, r *http.Request, fs *fileSpace) {
 	_, bulk := r.URL.Query()["bulk-delete"]
 	switch {
 	case bulk && (r.Method == http.MethodPost || r.Method == http.MethodDelete):
-		e.bulkDelete(w, r, fs)
+		s.bulkDelete(w, r, fs)
 	case r.Method == http.MethodGet || r.Method == http.MethodHead:
-		e.mu.Lock()
+		s.store.Lock()
 		var names []string
 		var objects, bytes int64
 		type row struct {
@@ -88,7 +74,7 @@ func (e *Emulator) accountOp(w http.ResponseWriter, r *http.Request, fs *fileSpa
 			objects += int64(rw.Count)
 			bytes += rw.Bytes
 		}
-		e.mu.Unlock()
+		s.store.Unlock()
 		sort.Strings(names)
 		if len(names) > limit {
 			names = names[:limit]
@@ -105,12 +91,12 @@ func (e *Emulator) accountOp(w http.ResponseWriter, r *http.Request, fs *fileSpa
 			for _, n := range names {
 				out = append(out, rows[n])
 			}
-			writeJSON(w, 200, out)
+			core.WriteJSON(w, 200, out)
 			return
 		}
 		writeNames(w, names)
 	default:
-		fail(w, 405, "%s is not allowed on an account", r.Method)
+		core.Fail(w, 405, "%s is not allowed on an account", r.Method)
 	}
 }
 
@@ -123,7 +109,8 @@ func writeNames(w http.ResponseWriter, names []string) {
 	_, _ = io.WriteString(w, strings.Join(names, "\n")+"\n")
 }
 
-func validContainerName(n string) bool {
+// ValidContainerName is Swift's rule: 1 to 256 characters, no slash.
+func ValidContainerName(n string) bool {
 	return n != "" && len(n) <= 256 && !strings.Contains(n, "/")
 }
 
@@ -132,17 +119,17 @@ func cleanName(n string) bool {
 	return utf8.ValidString(n) && !strings.ContainsRune(n, 0)
 }
 
-func (e *Emulator) containerOp(w http.ResponseWriter, r *http.Request, fs *fileSpace) {
+func (s *Service) containerOp(w http.ResponseWriter, r *http.Request, fs *fileSpace) {
 	name := r.PathValue("container")
 	if !cleanName(name) {
-		fail(w, 412, "Invalid UTF8 or contains NULL")
+		core.Fail(w, 412, "Invalid UTF8 or contains NULL")
 		return
 	}
-	if !validContainerName(name) {
-		fail(w, 400, "Container name %q is invalid: 1 to 256 characters, no '/'.", name)
+	if !ValidContainerName(name) {
+		core.Fail(w, 400, "Container name %q is invalid: 1 to 256 characters, no '/'.", name)
 		return
 	}
-	w, unlock := e.lockReply(w)
+	w, unlock := s.store.LockReply(w)
 	defer unlock()
 	cs := fs.containers()
 	c := cs[name]
@@ -152,18 +139,18 @@ func (e *Emulator) containerOp(w http.ResponseWriter, r *http.Request, fs *fileS
 			w.WriteHeader(202)
 			return
 		}
-		cs[name] = &container{Name: name, CreatedAt: now(), Objects: map[string]*object{}}
-		e.commit()
+		cs[name] = &Container{Name: name, CreatedAt: core.Now(), Objects: map[string]*Object{}}
+		s.store.Commit()
 		w.WriteHeader(201)
 	case http.MethodPost:
 		if c == nil {
-			fail(w, 404, "Container %s not found.", name)
+			core.Fail(w, 404, "Container %s not found.", name)
 			return
 		}
 		w.WriteHeader(204)
 	case http.MethodHead, http.MethodGet:
 		if c == nil {
-			fail(w, 404, "Container %s not found.", name)
+			core.Fail(w, 404, "Container %s not found.", name)
 			return
 		}
 		var bytes int64
@@ -179,29 +166,29 @@ func (e *Emulator) containerOp(w http.ResponseWriter, r *http.Request, fs *fileS
 		listObjects(w, r, c)
 	case http.MethodDelete:
 		if c == nil {
-			fail(w, 404, "Container %s not found.", name)
+			core.Fail(w, 404, "Container %s not found.", name)
 			return
 		}
 		if len(c.Objects) > 0 {
-			fail(w, 409, "There was a conflict when trying to complete your request: container %s is not empty.", name)
+			core.Fail(w, 409, "There was a conflict when trying to complete your request: container %s is not empty.", name)
 			return
 		}
 		delete(cs, name)
-		e.commit()
+		s.store.Commit()
 		w.WriteHeader(204)
 	default:
-		fail(w, 405, "%s is not allowed on a container", r.Method)
+		core.Fail(w, 405, "%s is not allowed on a container", r.Method)
 	}
 }
 
-func listObjects(w http.ResponseWriter, r *http.Request, c *container) {
+func listObjects(w http.ResponseWriter, r *http.Request, c *Container) {
 	q := r.URL.Query()
 	prefix, marker, endMarker, delim := q.Get("prefix"), q.Get("marker"), q.Get("end_marker"), q.Get("delimiter")
 	limit := 10000
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 0 {
-			fail(w, 400, "limit must be a non-negative integer, got %q", s)
+			core.Fail(w, 400, "limit must be a non-negative integer, got %q", s)
 			return
 		}
 		limit = min(n, 10000)
@@ -246,7 +233,7 @@ func listObjects(w http.ResponseWriter, r *http.Request, c *container) {
 		if rows == nil {
 			rows = []row{}
 		}
-		writeJSON(w, 200, rows)
+		core.WriteJSON(w, 200, rows)
 		return
 	}
 	var out []string
@@ -256,20 +243,20 @@ func listObjects(w http.ResponseWriter, r *http.Request, c *container) {
 	writeNames(w, out)
 }
 
-// errNoContainer says the container vanished while an object's bytes were written.
-var errNoContainer = errors.New("container not found")
+// ErrNoContainer says the container vanished while an object's bytes were written.
+var ErrNoContainer = errors.New("container not found")
 
 const (
 	maxSLOSegments = 1000
 	minSLOSegment  = 1 << 20
 )
 
-func (e *Emulator) bulkDelete(w http.ResponseWriter, r *http.Request, fs *fileSpace) {
+func (s *Service) bulkDelete(w http.ResponseWriter, r *http.Request, fs *fileSpace) {
 	var deleted, notFound int
 	errs := [][]string{}
-	sc := bufio.NewScanner(io.LimitReader(r.Body, maxJSONBody))
+	sc := bufio.NewScanner(io.LimitReader(r.Body, core.MaxJSONBody))
 	lines := 0
-	e.mu.Lock()
+	s.store.Lock()
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
 		if line == "" {
@@ -290,7 +277,7 @@ func (e *Emulator) bulkDelete(w http.ResponseWriter, r *http.Request, fs *fileSp
 		case c == nil, isObj && c.Objects[oname] == nil:
 			notFound++
 		case isObj:
-			e.removeFile(c.Objects[oname].File)
+			s.store.RemoveFile(c.Objects[oname].File)
 			delete(c.Objects, oname)
 			deleted++
 		case len(c.Objects) > 0:
@@ -300,24 +287,12 @@ func (e *Emulator) bulkDelete(w http.ResponseWriter, r *http.Request, fs *fileSp
 			deleted++
 		}
 	}
-	e.commit()
-	e.mu.Unlock()
+	s.store.Commit()
+	s.store.Unlock()
 	status := "200 OK"
 	if len(errs) > 0 {
 		status = "400 Bad Request"
 	}
-	writeJSON(w, 200, map[string]any{"Number Deleted": deleted, "Number Not Found": notFound,
+	core.WriteJSON(w, 200, map[string]any{"Number Deleted": deleted, "Number Not Found": notFound,
 		"Response Status": status, "Response Body": "", "Errors": errs})
-}
-
-// countingBody counts the bytes a request body delivered, whether or not the upload completed.
-type countingBody struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countingBody) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
 }

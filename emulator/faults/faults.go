@@ -1,4 +1,7 @@
-package emulator
+// Package faults is the emulator's misbehaviour: one layer that every service's requests pass
+// through (errors, rate limits, latency, bandwidth, corruption, stalls and resets), and the
+// failures import and export tasks meet.
+package faults
 
 import (
 	"fmt"
@@ -97,8 +100,9 @@ func (f *Fault) validate(regions []string) (time.Duration, error) {
 	return lat, nil
 }
 
-// ParseFault reads the flag form "kind=rate-limit,region=DFW,service=images,count=5,retry_after=2".
-func ParseFault(spec string) (Fault, error) {
+// Parse reads the flag form "kind=rate-limit,region=DFW,service=images,count=5,retry_after=2";
+// a region it names must be one of regions.
+func Parse(spec string, regions []string) (Fault, error) {
 	var f Fault
 	for _, kv := range strings.Split(spec, ",") {
 		k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
@@ -142,7 +146,7 @@ func ParseFault(spec string) (Fault, error) {
 			return f, fmt.Errorf("fault %q: %s: %w", spec, k, err)
 		}
 	}
-	if _, err := f.validate(Regions); err != nil {
+	if _, err := f.validate(regions); err != nil {
 		return f, fmt.Errorf("fault %q: %w", spec, err)
 	}
 	return f, nil
@@ -154,23 +158,25 @@ type activeFault struct {
 	used    int
 }
 
-type faultSet struct {
+type Set struct {
 	mu      sync.Mutex
 	faults  []*activeFault
 	regions []string // a fault may name these
 }
 
-func newFaultSet(fs []Fault, regions []string) (*faultSet, error) {
-	s := &faultSet{regions: regions}
+// New validates fs against the regions a fault may name.
+func New(fs []Fault, regions []string) (*Set, error) {
+	s := &Set{regions: regions}
 	for _, f := range fs {
-		if err := s.add(f); err != nil {
+		if err := s.Add(f); err != nil {
 			return nil, err
 		}
 	}
 	return s, nil
 }
 
-func (s *faultSet) add(f Fault) error {
+// Add validates and injects f.
+func (s *Set) Add(f Fault) error {
 	lat, err := f.validate(s.regions)
 	if err != nil {
 		return err
@@ -181,7 +187,8 @@ func (s *faultSet) add(f Fault) error {
 	return nil
 }
 
-func (s *faultSet) list() []Fault {
+// List is the faults not used up yet.
+func (s *Set) List() []Fault {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := []Fault{}
@@ -193,14 +200,27 @@ func (s *faultSet) list() []Fault {
 	return out
 }
 
-func (s *faultSet) clear() {
+// Replace puts fs in place of every fault, or changes nothing when one is invalid.
+func (s *Set) Replace(fs []Fault) error {
+	next, err := New(fs, s.regions)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.faults = next.faults
+	s.mu.Unlock()
+	return nil
+}
+
+// Clear removes every fault.
+func (s *Set) Clear() {
 	s.mu.Lock()
 	s.faults = nil
 	s.mu.Unlock()
 }
 
 // take returns the faults that apply to this request and counts them as used.
-func (s *faultSet) take(region, service, method, path string) []*activeFault {
+func (s *Set) take(region, service, method, path string) []*activeFault {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []*activeFault
@@ -218,8 +238,8 @@ func (s *faultSet) take(region, service, method, path string) []*activeFault {
 	return out
 }
 
-// taskFailure says whether a task of this type on this image must fail, and with what message.
-func (s *faultSet) taskFailure(region, taskType, imageID, imageName string) (string, bool) {
+// TaskFailure says whether a task of this type on this image must fail, and with what message.
+func (s *Set) TaskFailure(region, taskType, imageID, imageName string) (string, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, f := range s.faults {

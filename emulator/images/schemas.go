@@ -1,6 +1,10 @@
-package emulator
+package images
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/imageflow/imageflow/emulator/internal/core"
+)
 
 // Glance's JSON schemas, as /v2/schemas/{image,images,member,members,task,tasks} serve them.
 // python-glanceclient builds its models from these (warlock validates every image, member and
@@ -238,8 +242,8 @@ func schemas() map[string]map[string]any {
 func serveSchema(w http.ResponseWriter, r *http.Request) {
 	s, ok := schemas()[r.PathValue("name")]
 	if !ok {
-		fail(w, 404, "Schema %s was not found.", r.PathValue("name"))
+		core.Fail(w, 404, "Schema %s was not found.", r.PathValue("name"))
 		return
 	}
-	writeJSON(w, 200, s)
+	core.WriteJSON(w, 200, s)
 }

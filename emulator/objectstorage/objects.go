@@ -1,4 +1,4 @@
-package emulator
+package objectstorage
 
 import (
 	"errors"
@@ -6,37 +6,39 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/imageflow/imageflow/emulator/internal/core"
 )
 
-func (e *Emulator) objectOp(w http.ResponseWriter, r *http.Request, fs *fileSpace) {
+func (s *Service) objectOp(w http.ResponseWriter, r *http.Request, fs *fileSpace) {
 	cname, oname := r.PathValue("container"), r.PathValue("object")
 	if len(oname) > 1024 {
-		fail(w, 400, "Object name is longer than 1024 characters.")
+		core.Fail(w, 400, "Object name is longer than 1024 characters.")
 		return
 	}
 	if !cleanName(cname) || !cleanName(oname) {
-		fail(w, 412, "Invalid UTF8 or contains NULL")
+		core.Fail(w, 412, "Invalid UTF8 or contains NULL")
 		return
 	}
 	switch r.Method {
 	case http.MethodPut:
-		e.putObject(w, r, fs, cname, oname)
+		s.putObject(w, r, fs, cname, oname)
 	case http.MethodGet, http.MethodHead:
-		e.getObject(w, r, fs, cname, oname)
+		s.getObject(w, r, fs, cname, oname)
 	case http.MethodDelete:
-		e.deleteObject(w, r, fs, cname, oname)
+		s.deleteObject(w, r, fs, cname, oname)
 	case http.MethodPost:
-		e.postObject(w, r, fs, cname, oname)
+		s.postObject(w, r, fs, cname, oname)
 	case "COPY":
 		dst := strings.TrimPrefix(r.Header.Get("Destination"), "/")
 		dc, do, ok := strings.Cut(dst, "/")
 		if !ok || do == "" {
-			fail(w, 412, "Destination header must be <container>/<object>, got %q", r.Header.Get("Destination"))
+			core.Fail(w, 412, "Destination header must be <container>/<object>, got %q", r.Header.Get("Destination"))
 			return
 		}
-		e.copyObject(w, r, fs, cname+"/"+oname, dc, do)
+		s.copyObject(w, r, fs, cname+"/"+oname, dc, do)
 	default:
-		fail(w, 405, "%s is not allowed on an object", r.Method)
+		core.Fail(w, 405, "%s is not allowed on an object", r.Method)
 	}
 }
 
@@ -50,55 +52,55 @@ func objectMeta(h http.Header) map[string]string {
 	return m
 }
 
-func (e *Emulator) putObject(w http.ResponseWriter, r *http.Request, fs *fileSpace, cname, oname string) {
-	e.mu.Lock()
+func (s *Service) putObject(w http.ResponseWriter, r *http.Request, fs *fileSpace, cname, oname string) {
+	s.store.Lock()
 	exists := fs.containers()[cname] != nil
-	e.mu.Unlock()
+	s.store.Unlock()
 	if !exists {
-		fail(w, 404, "Container %s not found.", cname)
+		core.Fail(w, 404, "Container %s not found.", cname)
 		return
 	}
 	if src := r.Header.Get("X-Copy-From"); src != "" {
-		e.copyObject(w, r, fs, strings.TrimPrefix(src, "/"), cname, oname)
+		s.copyObject(w, r, fs, strings.TrimPrefix(src, "/"), cname, oname)
 		return
 	}
 	if r.URL.Query().Get("multipart-manifest") == "put" {
-		e.putSLO(w, r, fs, cname, oname)
+		s.putSLO(w, r, fs, cname, oname)
 		return
 	}
-	if r.ContentLength > e.cfg.MaxObjectSize {
-		fail(
+	if r.ContentLength > s.maxObjectSize {
+		core.Fail(
 			w,
 			413,
 			"Your request is too large: objects are limited to %d bytes; use segments and a manifest.",
-			e.cfg.MaxObjectSize,
+			s.maxObjectSize,
 		)
 		return
 	}
 	body := &countingBody{r: r.Body}
-	rel, size, etag, err := e.writeBlob(fs.dataDir(), body, e.cfg.MaxObjectSize)
-	e.stats.received(fs.region, body.n)
+	rel, size, etag, err := s.store.WriteBlob(fs.dataDir(), body, s.maxObjectSize)
+	s.stats.received(fs.region, body.n)
 	switch {
-	case errors.Is(err, errTooLarge):
-		fail(
+	case errors.Is(err, core.ErrTooLarge):
+		core.Fail(
 			w,
 			413,
 			"Your request is too large: objects are limited to %d bytes; use segments and a manifest.",
-			e.cfg.MaxObjectSize,
+			s.maxObjectSize,
 		)
 		return
 	case err != nil:
-		fail(w, 400, "Could not read the object body (did the client hang up?): %v", err)
+		core.Fail(w, 400, "Could not read the object body (did the client hang up?): %v", err)
 		return
 	}
 	if want := strings.Trim(r.Header.Get("ETag"), "\""); want != "" && !strings.EqualFold(want, etag) {
-		e.removeFile(rel)
-		fail(w, 422, "The ETag %s you sent does not match the MD5 %s of the data received.", want, etag)
+		s.store.RemoveFile(rel)
+		core.Fail(w, 422, "The ETag %s you sent does not match the MD5 %s of the data received.", want, etag)
 		return
 	}
-	o := &object{Name: oname, Size: size, ETag: etag, File: rel, Meta: objectMeta(r.Header),
+	o := &Object{Name: oname, Size: size, ETag: etag, File: rel, Meta: objectMeta(r.Header),
 		ContentType: contentType(r), Manifest: r.Header.Get("X-Object-Manifest")}
-	if !e.storeObject(w, fs, cname, o) {
+	if !s.storeObject(w, fs, cname, o) {
 		return
 	}
 	w.Header().Set("ETag", etag)
@@ -112,47 +114,47 @@ func contentType(r *http.Request) string {
 	return "application/octet-stream"
 }
 
-// store records o in its container, replacing (and deleting the bytes of) any object of the
+// record records o in its container, replacing (and deleting the bytes of) any object of the
 // same name. The container may have been deleted while the bytes were written: then the new
-// bytes are removed and errNoContainer returned.
-func (e *Emulator) store(fs *fileSpace, cname string, o *object) error {
+// bytes are removed and ErrNoContainer returned.
+func (s *Service) record(fs *fileSpace, cname string, o *Object) error {
 	o.LastModified = time.Now().UTC()
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	s.store.Lock()
+	defer s.store.Unlock()
 	c := fs.containers()[cname]
 	if c == nil {
-		e.removeFile(o.File)
-		return errNoContainer
+		s.store.RemoveFile(o.File)
+		return ErrNoContainer
 	}
 	if old := c.Objects[o.Name]; old != nil {
-		e.removeFile(old.File)
+		s.store.RemoveFile(old.File)
 	}
 	c.Objects[o.Name] = o
-	e.commit()
+	s.store.Commit()
 	return nil
 }
 
-// storeObject is store for a request: it answers 404 itself when the container is gone.
-func (e *Emulator) storeObject(w http.ResponseWriter, fs *fileSpace, cname string, o *object) bool {
-	if err := e.store(fs, cname, o); err != nil {
-		fail(w, 404, "Container %s not found.", cname)
+// storeObject is record for a request: it answers 404 itself when the container is gone.
+func (s *Service) storeObject(w http.ResponseWriter, fs *fileSpace, cname string, o *Object) bool {
+	if err := s.record(fs, cname, o); err != nil {
+		core.Fail(w, 404, "Container %s not found.", cname)
 		return false
 	}
 	return true
 }
 
 // open finds an object and resolves its parts under the lock; o is nil when it does not exist.
-func (fs *fileSpace) open(cname, oname string) (o *object, res *resolved, err error) {
-	fs.e.mu.Lock()
-	defer fs.e.mu.Unlock()
+func (fs *fileSpace) open(cname, oname string) (o *Object, res *resolved, err error) {
+	fs.s.store.Lock()
+	defer fs.s.store.Unlock()
 	if o = fs.findObject(cname, oname); o != nil {
 		res, err = fs.resolve(o)
 	}
 	return o, res, err
 }
 
-// findObject resolves "container/object" in the account; call with e.mu held.
-func (fs *fileSpace) findObject(cname, oname string) *object {
+// findObject resolves "container/object" in the account; call with the store locked.
+func (fs *fileSpace) findObject(cname, oname string) *Object {
 	c := fs.containers()[cname]
 	if c == nil {
 		return nil
@@ -160,14 +162,14 @@ func (fs *fileSpace) findObject(cname, oname string) *object {
 	return c.Objects[oname]
 }
 
-func (e *Emulator) getObject(w http.ResponseWriter, r *http.Request, fs *fileSpace, cname, oname string) {
+func (s *Service) getObject(w http.ResponseWriter, r *http.Request, fs *fileSpace, cname, oname string) {
 	o, res, err := fs.open(cname, oname)
 	if o == nil {
-		fail(w, 404, "Object %s/%s not found.", cname, oname)
+		core.Fail(w, 404, "Object %s/%s not found.", cname, oname)
 		return
 	}
 	if err != nil {
-		fail(w, 409, "%v", err)
+		core.Fail(w, 409, "%v", err)
 		return
 	}
 	if o.SLO != nil && r.URL.Query().Get("multipart-manifest") == "get" {
@@ -175,7 +177,7 @@ func (e *Emulator) getObject(w http.ResponseWriter, r *http.Request, fs *fileSpa
 		for _, s := range o.SLO {
 			rows = append(rows, map[string]any{"name": s.Path, "hash": s.ETag, "bytes": s.Size})
 		}
-		writeJSON(w, 200, rows)
+		core.WriteJSON(w, 200, rows)
 		return
 	}
 	h := w.Header()
@@ -197,7 +199,7 @@ func (e *Emulator) getObject(w http.ResponseWriter, r *http.Request, fs *fileSpa
 	// ServeContent handles Range (206, 416); conditions were judged above with Swift's lax quoting.
 	r.Header.Del("If-Match")
 	r.Header.Del("If-None-Match")
-	body := e.openParts(res.parts)
+	body := s.store.OpenParts(res.parts)
 	defer body.Close()
 	http.ServeContent(w, r, "", time.Time{}, body)
 }
@@ -224,79 +226,79 @@ func conditionsHold(w http.ResponseWriter, r *http.Request, etag string) bool {
 	return true
 }
 
-func (e *Emulator) deleteObject(w http.ResponseWriter, r *http.Request, fs *fileSpace, cname, oname string) {
-	w, unlock := e.lockReply(w)
+func (s *Service) deleteObject(w http.ResponseWriter, r *http.Request, fs *fileSpace, cname, oname string) {
+	w, unlock := s.store.LockReply(w)
 	defer unlock()
 	c := fs.containers()[cname]
 	if c == nil || c.Objects[oname] == nil {
-		fail(w, 404, "Object %s/%s not found.", cname, oname)
+		core.Fail(w, 404, "Object %s/%s not found.", cname, oname)
 		return
 	}
 	o := c.Objects[oname]
 	if o.SLO != nil && r.URL.Query().Get("multipart-manifest") == "delete" {
-		for _, s := range o.SLO {
-			sc, so, _ := strings.Cut(strings.TrimPrefix(s.Path, "/"), "/")
+		for _, seg := range o.SLO {
+			sc, so, _ := strings.Cut(strings.TrimPrefix(seg.Path, "/"), "/")
 			if seg := fs.findObject(sc, so); seg != nil {
-				e.removeFile(seg.File)
+				s.store.RemoveFile(seg.File)
 				delete(fs.containers()[sc].Objects, so)
 			}
 		}
 	}
-	e.removeFile(o.File)
+	s.store.RemoveFile(o.File)
 	delete(c.Objects, oname)
-	e.commit()
+	s.store.Commit()
 	w.WriteHeader(204)
 }
 
-func (e *Emulator) postObject(w http.ResponseWriter, r *http.Request, fs *fileSpace, cname, oname string) {
-	w, unlock := e.lockReply(w)
+func (s *Service) postObject(w http.ResponseWriter, r *http.Request, fs *fileSpace, cname, oname string) {
+	w, unlock := s.store.LockReply(w)
 	defer unlock()
 	o := fs.findObject(cname, oname)
 	if o == nil {
-		fail(w, 404, "Object %s/%s not found.", cname, oname)
+		core.Fail(w, 404, "Object %s/%s not found.", cname, oname)
 		return
 	}
 	o.Meta = objectMeta(r.Header)
 	if m := r.Header.Get("X-Object-Manifest"); m != "" {
 		o.Manifest = m
 	}
-	e.commit()
+	s.store.Commit()
 	w.WriteHeader(202)
 }
 
 // copyObject copies src ("container/object", manifests followed) to dc/do in the same region.
-func (e *Emulator) copyObject(w http.ResponseWriter, r *http.Request, fs *fileSpace, src, dc, do string) {
+func (s *Service) copyObject(w http.ResponseWriter, r *http.Request, fs *fileSpace, src, dc, do string) {
 	sc, so, ok := strings.Cut(src, "/")
 	if !ok {
-		fail(w, 412, "copy source must be <container>/<object>, got %q", src)
+		core.Fail(w, 412, "copy source must be <container>/<object>, got %q", src)
 		return
 	}
 	if u, err := url.PathUnescape(so); err == nil {
 		so = u
 	}
 	o, res, err := fs.open(sc, so)
-	e.mu.Lock()
+	s.store.Lock()
 	dstExists := fs.containers()[dc] != nil
-	e.mu.Unlock()
+	s.store.Unlock()
 	switch {
 	case o == nil:
-		fail(w, 404, "Copy source %s/%s not found.", sc, so)
+		core.Fail(w, 404, "Copy source %s/%s not found.", sc, so)
 		return
 	case err != nil:
-		fail(w, 409, "%v", err)
+		core.Fail(w, 409, "%v", err)
 		return
 	case !dstExists:
-		fail(w, 404, "Container %s not found.", dc)
+		core.Fail(w, 404, "Container %s not found.", dc)
 		return
-	case res.size > e.cfg.MaxObjectSize:
-		fail(w, 413, "Copy source is larger than the %d-byte object limit.", e.cfg.MaxObjectSize)
+	case res.size > s.maxObjectSize:
+		core.Fail(w, 413, "Copy source is larger than the %d-byte object limit.", s.maxObjectSize)
 		return
 	}
-	body := e.openParts(res.parts)
+	body := s.store.OpenParts(res.parts)
 	defer body.Close()
-	rel, size, etag, err := e.writeBlob(fs.dataDir(), body, e.cfg.MaxObjectSize)
+	rel, size, etag, err := s.store.WriteBlob(fs.dataDir(), body, s.maxObjectSize)
 	if err != nil {
-		fail(w, 500, "copy %s/%s: %v", sc, so, err)
+		core.Fail(w, 500, "copy %s/%s: %v", sc, so, err)
 		return
 	}
 	meta := map[string]string{}
@@ -306,8 +308,8 @@ func (e *Emulator) copyObject(w http.ResponseWriter, r *http.Request, fs *fileSp
 	for k, v := range objectMeta(r.Header) {
 		meta[k] = v
 	}
-	n := &object{Name: do, Size: size, ETag: etag, File: rel, Meta: meta, ContentType: o.ContentType}
-	if !e.storeObject(w, fs, dc, n) {
+	n := &Object{Name: do, Size: size, ETag: etag, File: rel, Meta: meta, ContentType: o.ContentType}
+	if !s.storeObject(w, fs, dc, n) {
 		return
 	}
 	w.Header().Set("ETag", etag)

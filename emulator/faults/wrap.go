@@ -1,6 +1,7 @@
-package emulator
+package faults
 
 import (
+	"github.com/imageflow/imageflow/emulator/internal/core"
 	"io"
 	"net/http"
 	"strconv"
@@ -8,8 +9,8 @@ import (
 	"time"
 )
 
-// wrap applies the matching faults before handing the request to next.
-func (s *faultSet) wrap(region, service string, next http.Handler) http.Handler {
+// Wrap applies the matching faults before handing the request to next.
+func (s *Set) Wrap(region, service string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/_emulator/") {
 			next.ServeHTTP(w, r)
@@ -34,10 +35,10 @@ func (s *faultSet) wrap(region, service string, next http.Handler) http.Handler 
 				r.Body = &corruptReader{r: r.Body}
 			case "rate-limit":
 				w.Header().Set("Retry-After", strconv.Itoa(f.RetryAfter))
-				fail(w, 413, "Rate limit exceeded, retry after %d seconds.", f.RetryAfter)
+				core.Fail(w, 413, "Rate limit exceeded, retry after %d seconds.", f.RetryAfter)
 				return
 			case "error":
-				fail(w, f.Status, "The service is temporarily unavailable (injected fault).")
+				core.Fail(w, f.Status, "The service is temporarily unavailable (injected fault).")
 				return
 			}
 		}

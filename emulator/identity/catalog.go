@@ -1,0 +1,47 @@
+package identity
+
+import "strings"
+
+// Region is one region's place in the service catalog.
+type Region struct {
+	Name string
+	// URL is the region's host, e.g. http://127.0.0.1:8901.
+	URL string
+	// Generic regions list Glance at their root, as Keystone catalogs of private clouds do;
+	// Rackspace's list it at /v2.
+	Generic bool
+	// ObjectStore says the region runs Cloud Files (Swift).
+	ObjectStore bool
+}
+
+// catalog is the v2.0 service catalog of tenant: images, object storage and identity in every
+// region that has them.
+func (s *Service) catalog(tenant string) []any {
+	var imgs, files, ids []any
+	identity := strings.TrimSuffix(s.cfg.URL(), "/")
+	for _, reg := range s.cfg.Regions() {
+		// Clients look up the identity service in the region they work in (openstack image add
+		// project resolves the project through it), so it is listed in every region.
+		ids = append(ids, map[string]any{"region": reg.Name, "tenantId": tenant, "publicURL": identity,
+			"internalURL": identity})
+		glance := reg.URL + "/v2"
+		if reg.Generic {
+			glance = strings.TrimSuffix(reg.URL, "/")
+		}
+		img := map[string]any{"region": reg.Name, "publicURL": glance, "internalURL": glance}
+		if !reg.Generic {
+			img["tenantId"] = tenant
+		}
+		imgs = append(imgs, img)
+		if reg.ObjectStore {
+			store := reg.URL + "/v1/MossoCloudFS_" + tenant
+			files = append(files, map[string]any{"region": reg.Name, "tenantId": "MossoCloudFS_" + tenant,
+				"publicURL": store, "internalURL": store})
+		}
+	}
+	return []any{
+		map[string]any{"name": "cloudImages", "type": "image", "endpoints": imgs},
+		map[string]any{"name": "cloudFiles", "type": "object-store", "endpoints": files},
+		map[string]any{"name": "cloudIdentity", "type": "identity", "endpoints": ids},
+	}
+}

@@ -1,0 +1,56 @@
+package objectstorage
+
+import (
+	"fmt"
+	"io"
+)
+
+// What image tasks do with objects: an export writes an image as segments and a manifest into
+// a container of its owner's, an import reads an object whole. Each method takes the store's
+// lock itself and never holds it while bytes move.
+
+// Lookup says whether tenant has container in region, and whether it holds object.
+func (s *Service) Lookup(region, tenant, container, object string) (containerFound, objectFound bool) {
+	s.store.Lock()
+	defer s.store.Unlock()
+	c := s.space(region, tenant).containers()[container]
+	return c != nil, c != nil && c.Objects[object] != nil
+}
+
+// Open reads an object whole, its manifest followed; found is false when there is none.
+func (s *Service) Open(region, tenant, container, object string) (
+	r io.ReadSeekCloser, size int64, found bool, err error) {
+	o, res, err := s.space(region, tenant).open(container, object)
+	if o == nil {
+		return nil, 0, false, nil
+	}
+	if err != nil {
+		return nil, 0, true, err
+	}
+	return s.store.OpenParts(res.parts), res.size, true, nil
+}
+
+// Put stores the n bytes src gives as an object, replacing one of the same name. It fails with
+// ErrNoContainer when the container is gone.
+func (s *Service) Put(region, tenant, container, object string, src io.Reader, n int64) error {
+	fs := s.space(region, tenant)
+	rel, size, etag, err := s.store.WriteBlob(fs.dataDir(), io.LimitReader(src, n), n)
+	if err != nil {
+		return fmt.Errorf("write %s/%s: %w", container, object, err)
+	}
+	return s.record(fs, container, &Object{Name: object, Size: size, ETag: etag, File: rel,
+		ContentType: "application/octet-stream"})
+}
+
+// PutManifest stores a dynamic large object whose segments are the container's objects named
+// prefix and more.
+func (s *Service) PutManifest(region, tenant, container, object, prefix string) error {
+	return s.record(s.space(region, tenant), container, &Object{Name: object, ETag: emptyMD5,
+		ContentType: "application/octet-stream", Manifest: container + "/" + prefix})
+}
+
+const emptyMD5 = "d41d8cd98f00b204e9800998ecf8427e"
+
+func (s *Service) space(region, tenant string) *fileSpace {
+	return &fileSpace{s: s, region: region, tenant: tenant}
+}
