@@ -21,8 +21,11 @@ type Store struct {
 	close   sync.Once
 }
 
-// NewStore keeps bytes under dataDir.
+// NewStore keeps bytes under dataDir; log may be nil.
 func NewStore(dataDir string, log *slog.Logger) *Store {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	return &Store{kick: make(chan struct{}, 1), dataDir: dataDir, log: log, closing: make(chan struct{})}
 }
 
