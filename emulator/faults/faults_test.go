@@ -58,7 +58,8 @@ func TestParseNamesWhatIsWrong(t *testing.T) {
 	}
 	for spec, want := range map[string]string{
 		"kind=error,region=MARS":   `fault region "MARS" is not one of DFW, RegionOne`,
-		"kind=stall,after_bytes=x": `fault "kind=stall,after_bytes=x": after_bytes: strconv.ParseInt: parsing "x": invalid syntax`,
+		"kind=stall,after_bytes=x": `fault "kind=stall,after_bytes=x": after_bytes: ` +
+			`strconv.ParseInt: parsing "x": invalid syntax`,
 		"kind=bandwidth":           `fault "kind=bandwidth": bandwidth fault needs bytes_per_second above 0`,
 	} {
 		_, err := Parse(spec, regions)
