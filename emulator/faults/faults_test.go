@@ -57,10 +57,10 @@ func TestParseNamesWhatIsWrong(t *testing.T) {
 		t.Fatalf("%+v %v", f, err)
 	}
 	for spec, want := range map[string]string{
-		"kind=error,region=MARS":   `fault region "MARS" is not one of DFW, RegionOne`,
+		"kind=error,region=MARS": `fault region "MARS" is not one of DFW, RegionOne`,
 		"kind=stall,after_bytes=x": `fault "kind=stall,after_bytes=x": after_bytes: ` +
 			`strconv.ParseInt: parsing "x": invalid syntax`,
-		"kind=bandwidth":           `fault "kind=bandwidth": bandwidth fault needs bytes_per_second above 0`,
+		"kind=bandwidth": `fault "kind=bandwidth": bandwidth fault needs bytes_per_second above 0`,
 	} {
 		_, err := Parse(spec, regions)
 		if err == nil || (err.Error() != want && err.Error() != `fault "`+spec+`": `+want) {
