@@ -6,9 +6,9 @@ import (
 	"go.temporal.io/sdk/activity"
 )
 
-// The facts imageflow announces (imageflow.evt.<type>), and the one command a workflow sends
-// (a consumer's decision, imageflow.cmd.member-status). Every publisher and reader names them
-// from here.
+// The facts imageflow announces (imageflow.evt.<tenant>.<type>), and the one command a workflow
+// sends (a consumer's decision, to the producer's imageflow.cmd.<producer>.member-status.<member>).
+// Every publisher and reader names them from here; events.Subjects spells the subjects.
 const (
 	FactMigrationStarted         = "migration.started"
 	FactMigrationTargetCompleted = "migration.target-completed"
@@ -22,7 +22,8 @@ const (
 	CommandMemberStatus = "cmd.member-status"
 )
 
-// Fact is a lifecycle event an activity publishes (imageflow.evt.<Type>). ID deduplicates it.
+// Fact is a lifecycle event an activity publishes (imageflow.evt.<tenant>.<Type>). ID
+// deduplicates it.
 type Fact struct {
 	Type string         `json:"type"` // e.g. migration.completed, share.offered; cmd.* for commands
 	ID   string         `json:"id"`
@@ -30,6 +31,8 @@ type Fact struct {
 	// Tenant routes a command to the worker of that account (the producer, for member-status);
 	// empty means the publishing worker's own account.
 	Tenant string `json:"tenant,omitempty"`
+	// To addresses a share.offered fact to the member whose worker may accept it.
+	To string `json:"to,omitempty"`
 }
 
 // FactPublisher delivers facts; the events package implements it over NATS JetStream.

@@ -36,7 +36,7 @@ func (a *Activities) OfferShare(ctx context.Context, in OfferInput) (cloud.Membe
 	return m, a.PublishFact(
 		ctx,
 		Fact{Type: FactShareOffered, ID: factKey(in.FactKey, in.ShareWorkflowID) + ":offered:" + in.Member,
-			Data: shareData(a.cloud.Tenant(), in.Region, in.ImageID, in.Member, in.ShareWorkflowID)},
+			To: in.Member, Data: shareData(a.cloud.Tenant(), in.Region, in.ImageID, in.Member, in.ShareWorkflowID)},
 	)
 }
 

@@ -295,12 +295,12 @@ func (e *env) scale(ctx context.Context) ([]row, error) {
 	count := func(subject string, ch chan struct{}) (*nats.Subscription, error) {
 		return e.nc.Subscribe(subject, func(*nats.Msg) { ch <- struct{}{} })
 	}
-	s1, err := count("imageflow.evt.share.offered", offered)
+	s1, err := count("imageflow.evt.*.share.offered.*", offered)
 	if err != nil {
 		return nil, err
 	}
 	defer s1.Unsubscribe()
-	s2, err := count("imageflow.evt.share.accepted", accepted)
+	s2, err := count("imageflow.evt.*.share.accepted", accepted)
 	if err != nil {
 		return nil, err
 	}
@@ -335,7 +335,7 @@ func (e *env) scale(ctx context.Context) ([]row, error) {
 		if _, err := e.partner.UpdateMember(ctx, "DFW", imgs[i], "accepted"); err != nil {
 			return err
 		}
-		err := pub.Command(ctx, events.CmdMemberStatus, "bench-accept-"+imgs[i], "100001",
+		err := pub.Decide(ctx, "bench-accept-"+imgs[i], "100001",
 			events.MemberStatus{ImageID: imgs[i], Region: "DFW", Member: "100002", Status: "accepted", ShareWorkflowID: ids[i]})
 		lastAccept.Store(time.Now().UnixNano())
 		return err

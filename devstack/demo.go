@@ -50,7 +50,8 @@ func (s *stack) runDemo(ctx context.Context) bool {
 	migID := workflows.MigrateWorkflowID(cc.Tenant(), mig)
 	fmt.Fprintf(
 		s.out,
-		"  publishing imageflow.cmd.migrate: %s (%s, %d MiB) DFW -> IAD, LON\n",
+		"  publishing %s: %s (%s, %d MiB) DFW -> IAD, LON\n",
+		subjects.Cmd(cc.Tenant(), events.CmdMigrate),
 		web.Name,
 		web.ID,
 		web.Size>>20,
@@ -77,7 +78,8 @@ func (s *stack) runDemo(ctx context.Context) bool {
 		shareID := workflows.ShareWorkflowID(cc.Tenant(), share)
 		fmt.Fprintf(
 			s.out,
-			"  publishing imageflow.cmd.share: %s in IAD with tenant 100002 (the partner's worker accepts by event)\n",
+			"  publishing %s: %s in IAD with tenant 100002 (the partner's worker accepts by event)\n",
+			subjects.Cmd(cc.Tenant(), events.CmdShare),
 			share.ImageID,
 		)
 		var sres workflows.ShareResult

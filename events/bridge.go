@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -55,9 +56,10 @@ type BridgeConfig struct {
 	// Replicas is the stream's replication in a NATS cluster (default 1; 3 in production, so a
 	// node lost loses no event). The durable consumer follows the stream's.
 	Replicas  int
-	Tenant    string // the worker's account; commands for other tenants are left to their workers
+	Tenant    string // the worker's account: its consumers read this account's subjects only
 	TaskQueue string
-	// Consumer is the durable consumer's name (default "imageflow-<tenant>").
+	// Consumer is the name of the durable consumer of the tenant's commands (default
+	// "imageflow-<tenant>"); offers, with AutoAccept, have their own, named Consumer + "-offers".
 	Consumer   string
 	MaxDeliver int           // default 5
 	AckWait    time.Duration // default 30s
@@ -90,41 +92,60 @@ type Bridge struct {
 	js     jetstream.JetStream
 	t      Temporal
 	cfg    BridgeConfig
-	cons   jetstream.Consumer
+	cons   []jetstream.Consumer
 	stream jetstream.Stream
 	log    *slog.Logger
 	Stats  Stats
 	// signals spaces decision signals per share and member (see signalSpacing).
 	signals spacer
-	tenants servedTenants
 	// mu guards stream and cons, which ensure replaces when they were lost.
 	mu     sync.Mutex
 	health atomic.Pointer[error]
 }
 
-// EnsureStream creates or updates the stream holding commands, facts and dead letters, with a
-// two-minute duplicate window for publishers' message ids, on replicas nodes of a cluster (at
-// least 1).
+// EnsureStream makes sure the stream holding commands, facts and dead letters exists with the
+// settings imageflow needs: a two-minute duplicate window for publishers' message ids, direct
+// gets (a sender reads its dead letter by subject), replicas nodes of a cluster (at least 1). A
+// stream that has them is only read, so a worker whose NATS user may not change streams (see
+// nats-permissions.conf) still starts; one that lacks them is created or updated.
 func EnsureStream(ctx context.Context, js jetstream.JetStream, name string, s Subjects,
 	replicas int) (jetstream.Stream, error) {
-	st, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:       name,
-		Subjects:   []string{s.Prefix + ".cmd.>", s.Prefix + ".evt.>", s.DLQ()},
-		Storage:    jetstream.FileStorage,
-		Duplicates: 2 * time.Minute,
-		MaxAge:     7 * 24 * time.Hour,
-		Replicas:   max(replicas, 1),
-	})
+	want := jetstream.StreamConfig{
+		Name:        name,
+		Subjects:    []string{s.Prefix + ".cmd.>", s.Prefix + ".evt.>", s.DLQ()},
+		Storage:     jetstream.FileStorage,
+		Duplicates:  2 * time.Minute,
+		MaxAge:      7 * 24 * time.Hour,
+		Replicas:    max(replicas, 1),
+		AllowDirect: true,
+	}
+	st, err := js.Stream(ctx, name)
+	if err == nil && streamServes(st.CachedInfo().Config, want) {
+		return st, nil
+	}
+	if err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil, fmt.Errorf("read stream %s: %w", name, err)
+	}
+	st, err = js.CreateOrUpdateStream(ctx, want)
 	if err != nil {
 		return nil, fmt.Errorf("create or update stream %s: %w", name, err)
 	}
 	return st, nil
 }
 
+// streamServes says an existing stream's settings are those imageflow needs.
+func streamServes(have, want jetstream.StreamConfig) bool {
+	return slices.Equal(have.Subjects, want.Subjects) && have.Duplicates == want.Duplicates &&
+		have.MaxAge == want.MaxAge && have.Replicas == want.Replicas && have.AllowDirect
+}
+
 // NewBridge creates or updates the stream and the worker's durable consumer.
 func NewBridge(ctx context.Context, js jetstream.JetStream, t Temporal, cfg BridgeConfig) (*Bridge, error) {
 	if cfg.Tenant == "" || cfg.TaskQueue == "" {
 		return nil, errors.New("bridge needs the worker's tenant and task queue")
+	}
+	if err := workflows.CheckTenant(cfg.Tenant); err != nil {
+		return nil, fmt.Errorf("bridge: %w", err)
 	}
 	if cfg.Consumer == "" {
 		cfg.Consumer = "imageflow-" + cfg.Tenant
@@ -157,30 +178,39 @@ func NewBridge(ctx context.Context, js jetstream.JetStream, t Temporal, cfg Brid
 	return b, nil
 }
 
-// ensure creates or updates the stream and this worker's durable consumer.
+// ensure creates or updates the stream and this worker's durable consumers: one of its
+// commands, and with AutoAccept one of the offers addressed to it. Each has one filter subject,
+// which NATS then sees in the request's own subject, so permissions can allow a worker's user to
+// create exactly these consumers and no consumer of another account's subjects.
 func (b *Bridge) ensure(ctx context.Context) error {
 	cfg := b.cfg
 	st, err := EnsureStream(ctx, b.js, cfg.Stream, cfg.Subjects, cfg.Replicas)
 	if err != nil {
 		return err
 	}
-	filters := []string{cfg.Subjects.Prefix + ".cmd.>"}
+	filters := map[string]string{cfg.Consumer: cfg.Subjects.Commands(cfg.Tenant)}
+	names := []string{cfg.Consumer}
 	if cfg.AutoAccept {
-		filters = append(filters, cfg.Subjects.Evt(EvtShareOffered))
+		filters[cfg.Consumer+"-offers"] = cfg.Subjects.OffersTo(cfg.Tenant)
+		names = append(names, cfg.Consumer+"-offers")
 	}
-	cons, err := st.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
-		Durable:        cfg.Consumer,
-		FilterSubjects: filters,
-		AckPolicy:      jetstream.AckExplicitPolicy,
-		AckWait:        cfg.AckWait,
-		MaxDeliver:     cfg.MaxDeliver,
-		DeliverPolicy:  jetstream.DeliverAllPolicy,
-		MaxAckPending:  cfg.Concurrency * 4,
-		// Other workers read this to know the tenant is served (see served).
-		Metadata: map[string]string{consumerTenantKey: cfg.Tenant},
-	})
-	if err != nil {
-		return fmt.Errorf("create or update consumer %s on %s: %w", cfg.Consumer, cfg.Stream, err)
+	var cons []jetstream.Consumer
+	for _, name := range names {
+		c, err := st.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+			Durable:       name,
+			FilterSubject: filters[name],
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			AckWait:       cfg.AckWait,
+			MaxDeliver:    cfg.MaxDeliver,
+			DeliverPolicy: jetstream.DeliverAllPolicy,
+			MaxAckPending: cfg.Concurrency * 4,
+			// A sender reads this to know the tenant has a worker (see Served).
+			Metadata: map[string]string{consumerTenantKey: cfg.Tenant},
+		})
+		if err != nil {
+			return fmt.Errorf("create or update consumer %s on %s: %w", name, cfg.Stream, err)
+		}
+		cons = append(cons, c)
 	}
 	b.mu.Lock()
 	b.stream, b.cons = st, cons
@@ -222,12 +252,33 @@ func (b *Bridge) Run(ctx context.Context) error {
 	}
 }
 
-// consume reads events and hands each to a handler until ctx ends (nil) or the consumer is
-// lost (the reason).
+// consume reads every consumer's events and hands each to a handler until ctx ends (nil) or a
+// consumer is lost (the reason).
 func (b *Bridge) consume(ctx context.Context, sem chan struct{}, wg *sync.WaitGroup) error {
-	it, err := b.consumer().Messages(jetstream.PullMaxMessages(b.cfg.Concurrency))
+	rctx, stop := context.WithCancel(ctx)
+	defer stop()
+	cons := b.consumers()
+	done := make(chan error, len(cons))
+	for _, c := range cons {
+		go func() { done <- b.read(rctx, c, sem, wg) }()
+	}
+	first := <-done
+	stop()
+	for range len(cons) - 1 {
+		<-done
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	return first
+}
+
+// read hands one consumer's events to handlers until ctx ends (nil) or the consumer is lost.
+func (b *Bridge) read(ctx context.Context, c jetstream.Consumer, sem chan struct{}, wg *sync.WaitGroup) error {
+	name := c.CachedInfo().Name
+	it, err := c.Messages(jetstream.PullMaxMessages(b.cfg.Concurrency))
 	if err != nil {
-		return fmt.Errorf("consume %s: %w", b.cfg.Consumer, err)
+		return fmt.Errorf("consume %s: %w", name, err)
 	}
 	lost := make(chan error, 1)
 	wctx, stopWatchdog := context.WithCancel(ctx)
@@ -235,7 +286,7 @@ func (b *Bridge) consume(ctx context.Context, sem chan struct{}, wg *sync.WaitGr
 	go func() {
 		// A deleted stream takes its consumer along without a word to a waiting pull, so the
 		// iterator alone may never notice: look for the consumer itself now and then.
-		if err := b.watchConsumer(wctx); err != nil {
+		if err := b.watchConsumer(wctx, c); err != nil {
 			lost <- err
 		}
 		it.Stop()
@@ -271,8 +322,8 @@ func (b *Bridge) consume(ctx context.Context, sem chan struct{}, wg *sync.WaitGr
 	}
 }
 
-// watchConsumer returns when ctx ends (nil) or the consumer is found missing (why).
-func (b *Bridge) watchConsumer(ctx context.Context) error {
+// watchConsumer returns when ctx ends (nil) or c is found missing (why).
+func (b *Bridge) watchConsumer(ctx context.Context, c jetstream.Consumer) error {
 	tick := time.NewTicker(b.cfg.CheckEvery)
 	defer tick.Stop()
 	for {
@@ -282,7 +333,7 @@ func (b *Bridge) watchConsumer(ctx context.Context) error {
 		case <-tick.C:
 		}
 		cctx, cancel := context.WithTimeout(ctx, b.cfg.CheckEvery)
-		_, err := b.consumer().Info(cctx)
+		_, err := c.Info(cctx)
 		cancel()
 		if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) ||
 			errors.Is(err, jetstream.ErrConsumerDeleted) {
@@ -316,7 +367,7 @@ func (b *Bridge) recover(ctx context.Context) error {
 	}
 }
 
-func (b *Bridge) consumer() jetstream.Consumer {
+func (b *Bridge) consumers() []jetstream.Consumer {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.cons
@@ -373,48 +424,38 @@ func (b *Bridge) handle(ctx context.Context, msg jetstream.Msg) {
 }
 
 func (b *Bridge) decide(ctx context.Context, msg jetstream.Msg) outcome {
-	ev, err := ParseEvent(msg.Data())
-	isCommand := strings.HasPrefix(msg.Subject(), b.cfg.Subjects.Prefix+".cmd.")
-	if isCommand && ev.Tenant != "" && ev.Tenant != b.cfg.Tenant {
-		// Another worker's business, good or bad: only the addressed worker judges it, so a bad
-		// command gets one dead letter, not one per worker. A tenant no worker has ever served
-		// would see nobody judge it: that is said in a dead letter instead.
-		if !b.tenants.served(ctx, b.currentStream(), ev.Tenant) {
-			return outcome{
-				dead: fmt.Sprintf("no worker serves tenant %q: the stream %s has no consumer for it; start a "+
-					"worker for that account, or correct the event's tenant", truncate(ev.Tenant, 64), b.cfg.Stream),
-			}
-		}
-		b.Stats.Skipped.Add(1)
-		return outcome{reason: "command for tenant " + ev.Tenant}
-	}
+	route, err := b.cfg.Subjects.Parse(msg.Subject())
 	if err != nil {
 		return outcome{dead: err.Error()}
 	}
-	if want := b.cfg.Subjects.Type(msg.Subject()); ev.Type != want {
+	if !b.addressedTo(route) {
+		// The consumers' filters let nothing else through; a message that comes anyway is not
+		// this worker's to judge.
+		b.Stats.Skipped.Add(1)
+		return outcome{reason: "subject " + msg.Subject() + " is not addressed to this worker"}
+	}
+	ev, err := ParseEvent(msg.Data())
+	if err != nil {
+		return outcome{dead: err.Error()}
+	}
+	if want := route.Type(); ev.Type != want {
 		return outcome{
 			dead: fmt.Sprintf("event type %q does not match subject %s (want %q)", ev.Type, msg.Subject(), want),
 		}
 	}
-	name := strings.TrimPrefix(msg.Subject(), b.cfg.Subjects.Prefix+".")
+	if ev.Tenant != route.Tenant {
+		return outcome{dead: fmt.Sprintf("tenant attribute %q disagrees with subject %s, which is account %s's: "+
+			"the subject is what NATS permissions guard, so both must name the same account",
+			truncate(ev.Tenant, 64), msg.Subject(), route.Tenant)}
+	}
 	var s start
-	if name == "evt."+EvtShareOffered {
-		var mine bool
-		s, mine, err = offerToAccept(ev, b.cfg.Tenant, b.cfg.AcceptPolicy)
-		if err != nil {
-			return outcome{dead: plain(err)}
-		}
-		if !mine {
-			b.Stats.Skipped.Add(1)
-			return outcome{reason: "offer for another tenant"}
-		}
+	if route.Name == EvtShareOffered {
+		s, err = offerToAccept(ev, route, b.cfg.AcceptPolicy)
 	} else {
-		if ev.Tenant == "" {
-			return outcome{dead: "command has no tenant attribute: name the account whose worker must act"}
-		}
-		if s, err = command(name, ev, b.cfg.Tenant, b.cfg.AcceptPolicy); err != nil {
-			return outcome{dead: plain(err)}
-		}
+		s, err = command(route, ev, b.cfg.AcceptPolicy)
+	}
+	if err != nil {
+		return outcome{dead: plain(err)}
 	}
 	if s.signalTo != "" {
 		return b.signal(ctx, s)
@@ -428,6 +469,14 @@ func (b *Bridge) decide(ctx context.Context, msg jetstream.Msg) outcome {
 		}
 	}
 	return b.start(ctx, s, ev.ID)
+}
+
+// addressedTo says the route is this worker's: a command for its account, or an offer to it.
+func (b *Bridge) addressedTo(r Route) bool {
+	if r.Command {
+		return r.Tenant == b.cfg.Tenant
+	}
+	return r.Name == EvtShareOffered && r.Other == b.cfg.Tenant && b.cfg.AutoAccept
 }
 
 // transient reports an error that a later attempt may not meet.

@@ -116,8 +116,8 @@ func countRuns(t *testing.T, env *testenv.Env, id string) int {
 func TestMigrateEventRunsAndAnnouncesCompletion(t *testing.T) {
 	env := testenv.New(t)
 	r := env.StartWorker("demo", testenv.WorkerOptions{Events: true})
-	done := collect(t, env, subjects.Evt("migration.completed"))
-	started := collect(t, env, subjects.Evt("migration.started"))
+	done := collect(t, env, subjects.AllFacts("migration.completed"))
+	started := collect(t, env, subjects.AllFacts("migration.started"))
 	in := workflows.MigrateInput{
 		ImageID:       imageID(t, env, "demo-web-01"),
 		SourceRegion:  "DFW",
@@ -177,7 +177,7 @@ func TestEventWaitsForStoppedWorker(t *testing.T) {
 	if err := publisher(env, "test").Command(context.Background(), events.CmdShare, "share-while-down", "100001", in); err != nil {
 		t.Fatal(err)
 	}
-	expired := collect(t, env, subjects.Evt("share.expired"))
+	expired := collect(t, env, subjects.AllFacts("share.expired"))
 	time.Sleep(300 * time.Millisecond)
 	if n := countRuns(t, env, workflows.ShareWorkflowID("100001", in)); n != 0 {
 		t.Fatalf("a run started with no worker: %d", n)
@@ -189,8 +189,8 @@ func TestEventWaitsForStoppedWorker(t *testing.T) {
 func TestBadEventsAreDeadLettered(t *testing.T) {
 	env := testenv.New(t)
 	r := env.StartWorker("demo", testenv.WorkerOptions{Events: true})
-	// A second account's worker reads the same commands: a bad event still gets one dead letter.
-	env.StartWorker("partner", testenv.WorkerOptions{Events: true})
+	// A second account's worker on the same stream reads its own commands only.
+	partnerWorker := env.StartWorker("partner", testenv.WorkerOptions{Events: true})
 	dlq := collect(t, env, subjects.DLQ())
 	js := env.JetStream()
 	raw := func(subject, id, body string) {
@@ -198,13 +198,13 @@ func TestBadEventsAreDeadLettered(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	raw(subjects.Cmd("migrate"), "bad-1", `{not json`)
+	raw(subjects.Cmd("100001", "migrate"), "bad-1", `{not json`)
 	raw(
-		subjects.Cmd("migrate"),
+		subjects.Cmd("100001", "migrate"),
 		"bad-2",
 		`{"specversion":"1.0","id":"x","source":"s","type":"imageflow.cmd.share","tenant":"100001","data":{}}`,
 	)
-	raw(subjects.Cmd("migrate"), "bad-3", strings.Repeat("x", events.MaxEventSize+1))
+	raw(subjects.Cmd("100001", "migrate"), "bad-3", strings.Repeat("x", events.MaxEventSize+1))
 	p := publisher(env, "test")
 	ctx := context.Background()
 	_ = p.Command(
@@ -239,13 +239,16 @@ func TestBadEventsAreDeadLettered(t *testing.T) {
 			TargetRegions: []string{"IAD"},
 		},
 	)
-	_ = p.Command(
-		ctx,
-		events.CmdMigrate,
-		"bad-8",
-		"",
-		workflows.MigrateInput{ImageID: "x", SourceRegion: "DFW", TargetRegions: []string{"MARS"}},
-	)
+	// No tenant attribute, and one that names another account than the subject does.
+	raw(subjects.Cmd("100001", "migrate"), "bad-8", `{"specversion":"1.0","id":"bad-8","source":"s",`+
+		`"type":"imageflow.cmd.migrate","data":{"image_id":"x","source_region":"DFW","target_regions":["IAD"]}}`)
+	raw(subjects.Cmd("100001", "migrate"), "bad-12", `{"specversion":"1.0","id":"bad-12","source":"s",`+
+		`"type":"imageflow.cmd.migrate","tenant":"100002","data":{"image_id":"x","source_region":"DFW",`+
+		`"target_regions":["IAD"]}}`)
+	// A decision in another member's name: the subject says who sent it.
+	raw(subjects.MemberStatus("100001", "100002"), "bad-17", `{"specversion":"1.0","id":"bad-17","source":"s",`+
+		`"type":"imageflow.cmd.member-status","tenant":"100001","data":{"image_id":"x","region":"DFW",`+
+		`"member":"100009","status":"accepted","share_workflow_id":"`+workflows.ShareIDPrefix("100001")+`x"}}`)
 	_ = p.Command(
 		ctx,
 		events.CmdMigrate,
@@ -264,17 +267,9 @@ func TestBadEventsAreDeadLettered(t *testing.T) {
 			"y",
 			200<<10,
 		) + `"}}`
-	raw(subjects.Cmd("migrate"), "bad-11", huge)
-	// A tenant no worker serves: said once in a dead letter, not acked away by every worker.
-	_ = p.Command(
-		ctx,
-		events.CmdMigrate,
-		"bad-12",
-		"100777",
-		workflows.MigrateInput{ImageID: "x", SourceRegion: "DFW", TargetRegions: []string{"IAD"}},
-	)
-	// A command for another account's worker is not this worker's business: demo's skips it, and
-	// the partner's judges it (and dead-letters it: the image is not the partner's).
+	raw(subjects.Cmd("100001", "migrate"), "bad-11", huge)
+	// A command for another account's worker travels on that account's subject: demo's never
+	// sees it, and the partner's judges it (and dead-letters it: the image is not the partner's).
 	_ = p.Command(
 		ctx,
 		events.CmdMigrate,
@@ -299,17 +294,17 @@ func TestBadEventsAreDeadLettered(t *testing.T) {
 		Members:  []string{"100002"},
 		Deadline: workflows.Duration(time.Second),
 	}
-	expired := collect(t, env, subjects.Evt("share.expired"))
+	expired := collect(t, env, subjects.AllFacts("share.expired"))
 	_ = p.Command(ctx, events.CmdShare, "good-1", "100001", good)
 	expired.wait(t, 1, time.Minute)
 
-	dlq.wait(t, 16, 30*time.Second)
-	time.Sleep(time.Second) // a second copy from the other worker would show by now
+	dlq.wait(t, 17, 30*time.Second)
+	time.Sleep(time.Second) // a second copy would show by now
 	// The stream is the record: one dead letter per stream message, on its own subject.
 	letters := streamed(t, env, subjects.DLQ())
-	if len(letters) != 16 {
+	if len(letters) != 17 {
 		t.Errorf(
-			"%d dead letters in the stream for 16 bad events with two workers running, want one each",
+			"%d dead letters in the stream for 17 bad events with two workers running, want one each",
 			len(letters),
 		)
 		for _, l := range letters {
@@ -344,11 +339,12 @@ func TestBadEventsAreDeadLettered(t *testing.T) {
 		"bad-5":        "cannot unmarshal string",
 		"bad-6":        "image no-such-image was not found in DFW for account 100001",
 		"bad-7":        "licensed software",
-		"bad-8":        "no tenant",
+		"bad-8":        `tenant attribute "" disagrees with subject imageflow.cmd.100001.migrate`,
 		"bad-9":        "region \"MARS\" is not in account 100001's service catalog (it lists DFW, HKG",
 		"bad-10":       "unknown field",
 		"other-tenant": "account 100002",
-		"bad-12":       "no worker serves tenant \"100777\"",
+		"bad-12":       `tenant attribute "100002" disagrees with subject imageflow.cmd.100001.migrate`,
+		"bad-17":       `member-status for member "100009" came on the subject of member "100002"'s decisions`,
 		"bad-13":       `deadline "tomorrow" is not an RFC 3339 time`,
 		"bad-14":       "lineage_keep must be 0 (off) to 10, got 99",
 		"bad-15":       "share_with cannot be used with target_cloud",
@@ -364,8 +360,9 @@ func TestBadEventsAreDeadLettered(t *testing.T) {
 		!strings.Contains(reasons[fmt.Sprintf("raw-%d", len(huge))], "more than the") {
 		t.Errorf("malformed and oversized: %v", reasons)
 	}
-	if r.Bridge.Stats.Skipped.Load() != 1 {
-		t.Errorf("skipped %d, want the other tenant's command", r.Bridge.Stats.Skipped.Load())
+	if r.Bridge.Stats.Skipped.Load() != 0 || partnerWorker.Bridge.Stats.Received.Load() != 1 {
+		t.Errorf("demo's worker skipped %d events, the partner's received %d: each should read its own only",
+			r.Bridge.Stats.Skipped.Load(), partnerWorker.Bridge.Stats.Received.Load())
 	}
 }
 
@@ -383,7 +380,7 @@ func TestShareLoopByEventsAlone(t *testing.T) {
 			AcceptPolicy: workflows.AcceptPolicy{TrustedProducers: []string{"100001"}},
 		},
 	)
-	accepted := collect(t, env, subjects.Evt("share.accepted"))
+	accepted := collect(t, env, subjects.AllFacts("share.accepted"))
 	in := workflows.ShareInput{
 		Region:       "DFW",
 		ImageID:      imageID(t, env, "demo-web-01"),
@@ -504,8 +501,8 @@ func TestRequestsRunAgainEventsOnce(t *testing.T) {
 	r := env.StartWorker("demo", testenv.WorkerOptions{Events: true})
 	ctx := context.Background()
 	p := publisher(env, "test")
-	expired := collect(t, env, subjects.Evt("share.expired"))
-	offered := collect(t, env, subjects.Evt("share.offered"))
+	expired := collect(t, env, subjects.AllFacts("share.expired"))
+	offered := collect(t, env, subjects.AllOffers())
 	in := workflows.ShareInput{Region: "DFW", ImageID: imageID(t, env, "demo-web-01"), Members: []string{"100002"},
 		Deadline: workflows.Duration(
 			time.Second,
@@ -531,7 +528,7 @@ func TestRequestsRunAgainEventsOnce(t *testing.T) {
 	// Event again-1 delivered again after the duplicate window (a new message id, same event).
 	ev, _ := events.NewEvent("again-1", "test", "imageflow.cmd.share", "100001", in)
 	body, _ := json.Marshal(ev)
-	if _, err := env.JetStream().Publish(ctx, subjects.Cmd(events.CmdShare), body, jetstream.WithMsgID("later")); err != nil {
+	if _, err := env.JetStream().Publish(ctx, subjects.Cmd("100001", events.CmdShare), body, jetstream.WithMsgID("later")); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(20 * time.Second)
@@ -566,7 +563,7 @@ func TestRequestsRunAgainEventsOnce(t *testing.T) {
 			Status:          "accepted",
 			ShareWorkflowID: longID,
 		}
-		if err := p.Command(ctx, events.CmdMemberStatus, fmt.Sprintf("forged-%d", i), "100001", ms); err != nil {
+		if err := p.Decide(ctx, fmt.Sprintf("forged-%d", i), "100001", ms); err != nil {
 			t.Fatal(err)
 		}
 	}

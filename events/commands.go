@@ -44,10 +44,11 @@ type startAttrs struct {
 }
 
 // command decodes and validates an event's data into what to do with it, for the worker of
-// tenant. The error is the reason the event is dead-lettered. configured is the worker's
-// acceptance policy, which an accept command may only narrow.
-func command(name string, e Event, tenant string, configured workflows.AcceptPolicy) (start, error) {
-	switch name {
+// the route's tenant. The error is the reason the event is dead-lettered. configured is the
+// worker's acceptance policy, which an accept command may only narrow.
+func command(route Route, e Event, configured workflows.AcceptPolicy) (start, error) {
+	tenant := route.Tenant
+	switch "cmd." + route.Name {
 	case "cmd." + CmdMigrate:
 		in, err := decodeRequest[workflows.MigrateInput](e)
 		if err == nil {
@@ -83,6 +84,10 @@ func command(name string, e Event, tenant string, configured workflows.AcceptPol
 				"member-status needs image_id, member, share_workflow_id and status accepted or rejected",
 			)
 		}
+		if ms.Member != route.Other {
+			return start{}, fmt.Errorf("member-status for member %q came on the subject of member %q's decisions: "+
+				"an account may only report its own", truncate(ms.Member, 64), route.Other)
+		}
 		if !strings.HasPrefix(ms.ShareWorkflowID, workflows.ShareIDPrefix(tenant)) {
 			return start{}, fmt.Errorf(
 				"member-status share_workflow_id %q is not a share of account %s; a decision may "+
@@ -94,17 +99,22 @@ func command(name string, e Event, tenant string, configured workflows.AcceptPol
 		return start{signalTo: ms.ShareWorkflowID, signalName: workflows.MemberStatusSignal,
 			input: workflows.MemberDecision{ImageID: ms.ImageID, Member: ms.Member, Status: ms.Status}}, nil
 	}
-	return start{}, fmt.Errorf("unknown command %q", name)
+	return start{}, fmt.Errorf("unknown command %q", route.Name)
 }
 
-// offerToAccept turns a share.offered fact addressed to tenant into an AcceptShare start.
-func offerToAccept(e Event, tenant string, policy workflows.AcceptPolicy) (start, bool, error) {
+// offerToAccept turns a share.offered fact into an AcceptShare start for the member its subject
+// names. The subject also says who made the offer: an offer in another producer's name is
+// refused.
+func offerToAccept(e Event, route Route, policy workflows.AcceptPolicy) (start, error) {
 	var o ShareOffered
 	if err := e.decodeData(&o); err != nil {
-		return start{}, false, err
+		return start{}, err
 	}
-	if o.Member != tenant {
-		return start{}, false, nil
+	tenant := route.Other
+	if o.Member != tenant || o.Producer != route.Tenant {
+		return start{}, fmt.Errorf("offer of producer %q to member %q came on a subject of producer %s for member %s: "+
+			"an offer must come from its producer's worker and name its member", truncate(o.Producer, 64),
+			truncate(o.Member, 64), route.Tenant, tenant)
 	}
 	in := workflows.AcceptInput{
 		Region:          o.Region,
@@ -114,9 +124,9 @@ func offerToAccept(e Event, tenant string, policy workflows.AcceptPolicy) (start
 		ShareWorkflowID: o.ShareWorkflowID,
 	}
 	if err := in.Normalize(); err != nil {
-		return start{}, false, err
+		return start{}, err
 	}
-	return acceptStart(tenant, in), true, nil
+	return acceptStart(tenant, in), nil
 }
 
 // normalizer is a request that checks itself and fills its defaults.

@@ -92,6 +92,9 @@ func TestCommandsRefuseWhatTheyMustNot(t *testing.T) {
 			"not a tenant id"},
 		{"share past the cloud's member limit", "share",
 			`{"region":"DFW","image_id":"x","members":[` + manyMembers(130) + `]}`, "limit of 128 members"},
+		{"member-status in another member's name", "member-status",
+			`{"image_id":"x","region":"DFW","member":"100003","status":"accepted","share_workflow_id":"share-100001-x"}`,
+			"may only report its own"},
 		{"member-status into another tenant's share", "member-status",
 			`{"image_id":"x","region":"DFW","member":"100002","status":"accepted","share_workflow_id":"share-100009-DFW-x-100002-abcd"}`,
 			"not a share of account 100001"},
@@ -113,7 +116,8 @@ func TestCommandsRefuseWhatTheyMustNot(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			ev, err := ParseEvent(envelope(c.typ, "100001", c.data))
 			if err == nil {
-				_, err = command("cmd."+c.typ, ev, "100001", configured)
+				// A member-status arrives on the subject of member 100002's decisions.
+				_, err = command(Route{Command: true, Tenant: "100001", Name: c.typ, Other: "100002"}, ev, configured)
 			}
 			if err == nil || !strings.Contains(plain(err), c.want) {
 				t.Fatalf("error %v, want it to mention %q", err, c.want)
@@ -174,7 +178,7 @@ func TestAcceptPolicyOnlyNarrows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := command("cmd.accept", ev, "100002", configured)
+	s, err := command(Route{Command: true, Tenant: "100002", Name: "accept"}, ev, configured)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +193,7 @@ func TestAcceptPolicyOnlyNarrows(t *testing.T) {
 			`{"region":"DFW","image_id":"x","producer":"100001","policy":{"decision":"rejected"}}`,
 		),
 	)
-	if s, err = command("cmd.accept", ev, "100002", configured); err != nil ||
+	if s, err = command(Route{Command: true, Tenant: "100002", Name: "accept"}, ev, configured); err != nil ||
 		s.input.(workflows.AcceptInput).Policy.Decision != "rejected" {
 		t.Fatalf("a forced rejection: %+v %v", s.input, err)
 	}

@@ -122,7 +122,7 @@ func (b *Bridge) publishDeadLetter(ctx context.Context, dl DeadLetter) error {
 	if dl.StreamSeq != 0 {
 		opts = append(opts, jetstream.WithExpectLastSequencePerSubject(0))
 	}
-	_, err = b.js.Publish(ctx, b.cfg.Subjects.DeadLetter(dl.StreamSeq), body, opts...)
+	_, err = b.js.Publish(ctx, b.cfg.Subjects.DeadLetter(b.cfg.Tenant, dl.StreamSeq), body, opts...)
 	if alreadyParked(err) {
 		b.log.Debug("dead letter already parked by another worker", "stream_seq", dl.StreamSeq)
 		return nil
@@ -141,7 +141,7 @@ func (b *Bridge) deadLetter(ctx context.Context, msg jetstream.Msg, reason strin
 	dl := newDeadLetter(msg.Subject(), msg.Data(), reason)
 	dl.Consumer = b.cfg.Consumer
 	if meta, err := msg.Metadata(); err == nil {
-		dl.StreamSeq, dl.Deliveries = meta.Sequence.Stream, meta.NumDelivered
+		dl.StreamSeq, dl.Deliveries, dl.Consumer = meta.Sequence.Stream, meta.NumDelivered, meta.Consumer
 	}
 	err := b.publishDeadLetter(ctx, dl)
 	if errors.Is(err, jetstream.ErrNoStreamResponse) {
@@ -172,23 +172,33 @@ type maxDeliveriesAdvisory struct {
 }
 
 // watchMaxDeliveries dead-letters every message JetStream gives up on for this bridge's
-// consumer, so no event disappears without a trace. It returns a function that stops it.
+// consumers, so no event disappears without a trace. It returns a function that stops it.
 func (b *Bridge) watchMaxDeliveries() (func(), error) {
-	subject := fmt.Sprintf("$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.%s.%s", b.cfg.Stream, b.cfg.Consumer)
-	sub, err := b.js.Conn().Subscribe(subject, func(m *nats.Msg) {
-		var adv maxDeliveriesAdvisory
-		if err := json.Unmarshal(m.Data, &adv); err != nil || adv.StreamSeq == 0 {
-			b.log.Warn("unreadable max-deliveries advisory", "error", err)
-			return
+	var subs []*nats.Subscription
+	stop := func() {
+		for _, s := range subs {
+			_ = s.Unsubscribe()
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), b.cfg.AckWait)
-		defer cancel()
-		b.deadLetterBySeq(ctx, adv)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("watch max-deliveries advisories on %s: %w", subject, err)
 	}
-	return func() { _ = sub.Unsubscribe() }, nil
+	for _, c := range b.consumers() {
+		subject := fmt.Sprintf("$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.%s.%s", b.cfg.Stream, c.CachedInfo().Name)
+		sub, err := b.js.Conn().Subscribe(subject, func(m *nats.Msg) {
+			var adv maxDeliveriesAdvisory
+			if err := json.Unmarshal(m.Data, &adv); err != nil || adv.StreamSeq == 0 {
+				b.log.Warn("unreadable max-deliveries advisory", "error", err)
+				return
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), b.cfg.AckWait)
+			defer cancel()
+			b.deadLetterBySeq(ctx, adv)
+		})
+		if err != nil {
+			stop()
+			return nil, fmt.Errorf("watch max-deliveries advisories on %s: %w", subject, err)
+		}
+		subs = append(subs, sub)
+	}
+	return stop, nil
 }
 
 func (b *Bridge) deadLetterBySeq(ctx context.Context, adv maxDeliveriesAdvisory) {
@@ -199,12 +209,18 @@ func (b *Bridge) deadLetterBySeq(ctx context.Context, adv maxDeliveriesAdvisory)
 	)
 	var dl DeadLetter
 	raw, err := b.currentStream().GetMsg(ctx, adv.StreamSeq)
-	if err != nil {
-		dl = newDeadLetter("", nil, reason+"; the original is no longer in the stream: "+err.Error())
-	} else {
+	switch {
+	case errors.Is(err, jetstream.ErrMsgNotFound):
+		dl = newDeadLetter("", nil, reason+"; the original is no longer in the stream")
+	case err != nil:
+		// Reading a message by sequence reads any account's: a worker whose NATS user may
+		// not (see nats-permissions.conf) leaves the original to an operator who may.
+		dl = newDeadLetter("", nil, fmt.Sprintf("%s; the original (stream message %d) could not be read: %v",
+			reason, adv.StreamSeq, err))
+	default:
 		dl = newDeadLetter(raw.Subject, raw.Data, reason)
 	}
-	dl.StreamSeq, dl.Deliveries, dl.Consumer = adv.StreamSeq, adv.Deliveries, b.cfg.Consumer
+	dl.StreamSeq, dl.Deliveries, dl.Consumer = adv.StreamSeq, adv.Deliveries, adv.Consumer
 	if err := b.publishDeadLetter(ctx, dl); err != nil {
 		b.log.Error("could not dead-letter an event past max deliveries", "stream_seq", adv.StreamSeq, "error", err)
 		return
@@ -213,10 +229,12 @@ func (b *Bridge) deadLetterBySeq(ctx context.Context, adv maxDeliveriesAdvisory)
 	b.log.Warn("event past max deliveries dead-lettered", "stream_seq", adv.StreamSeq, "deliveries", adv.Deliveries)
 }
 
-// FindDeadLetter reads the dead letter of the stream's message seq, if the bridge wrote one; a
-// sender that kept its publish acknowledgement learns this way that its command was refused.
-func FindDeadLetter(ctx context.Context, st jetstream.Stream, s Subjects, seq uint64) (*DeadLetter, error) {
-	raw, err := st.GetLastMsgForSubject(ctx, s.DeadLetter(seq))
+// FindDeadLetter reads the dead letter of the stream's message seq, if tenant's worker wrote
+// one; a sender that kept its publish acknowledgement learns this way that its command was
+// refused.
+func FindDeadLetter(ctx context.Context, st jetstream.Stream, s Subjects, tenant string,
+	seq uint64) (*DeadLetter, error) {
+	raw, err := st.GetLastMsgForSubject(ctx, s.DeadLetter(tenant, seq))
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return nil, nil
 	}

@@ -25,7 +25,7 @@ func (d doors) sendBad(id string) uint64 {
 	d.t.Helper()
 	// A stream just made again may take a moment to answer: a publisher tries again.
 	for i := 0; ; i++ {
-		ack, err := d.js.Publish(context.Background(), subjects.Cmd("migrate"), []byte(`{not json`),
+		ack, err := d.js.Publish(context.Background(), subjects.Cmd("100001", "migrate"), []byte(`{not json`),
 			jetstream.WithMsgID(id))
 		if err == nil {
 			return ack.Sequence
@@ -47,7 +47,7 @@ func (d doors) deadLetter(seq uint64, within time.Duration) *events.DeadLetter {
 		if err != nil {
 			continue
 		}
-		if dl, err := events.FindDeadLetter(ctx, st, subjects, seq); err == nil && dl != nil {
+		if dl, err := events.FindDeadLetter(ctx, st, subjects, "100001", seq); err == nil && dl != nil {
 			return dl
 		}
 	}
@@ -81,7 +81,7 @@ func TestDeadLettersCannotBeSuppressed(t *testing.T) {
 	}
 	// The bad event waits (no bridge yet) while the forger takes its dead letter's old id.
 	bad := d.sendBad("bad-event")
-	forged, err := d.js.Publish(ctx, subjects.Cmd("migrate"), []byte(`{"forged":true}`),
+	forged, err := d.js.Publish(ctx, subjects.Cmd("100001", "migrate"), []byte(`{"forged":true}`),
 		jetstream.WithMsgID(fmt.Sprintf("dlq-%d", bad)))
 	if err != nil || forged.Duplicate {
 		t.Fatalf("forger's publish: %+v %v", forged, err)
@@ -101,7 +101,7 @@ func TestDeadLettersCannotBeSuppressed(t *testing.T) {
 	}
 	d.deadLetter(sent.Seq, 30*time.Second)
 	// Two workers' copies of one bad event still make one dead letter: the second is refused.
-	if n := len(streamed(t, env, subjects.DeadLetter(bad))); n != 1 {
+	if n := len(streamed(t, env, subjects.DeadLetter("100001", bad))); n != 1 {
 		t.Fatalf("%d dead letters for stream message %d", n, bad)
 	}
 }

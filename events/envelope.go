@@ -22,7 +22,7 @@ import (
 // MaxEventSize bounds an event; larger ones are dead-lettered unread.
 const MaxEventSize = 64 << 10
 
-// Command and fact names (the part after <prefix>.cmd. or <prefix>.evt.).
+// Command and fact names (see Subjects for where each travels).
 const (
 	CmdMigrate      = "migrate"
 	CmdBulkMigrate  = "bulk-migrate"
@@ -32,39 +32,10 @@ const (
 	EvtShareOffered = activities.FactShareOffered
 )
 
-// Subjects builds subject names under a prefix (default "imageflow").
-type Subjects struct{ Prefix string }
-
-// Cmd is <prefix>.cmd.<name>.
-func (s Subjects) Cmd(name string) string { return s.Prefix + ".cmd." + name }
-
-// Evt is <prefix>.evt.<name>.
-func (s Subjects) Evt(name string) string { return s.Prefix + ".evt." + name }
-
-// DLQ matches every dead letter: <prefix>.dlq.>.
-func (s Subjects) DLQ() string { return s.Prefix + ".dlq.>" }
-
-// DeadLetter is the subject of the dead letter for the stream's message seq:
-// <prefix>.dlq.<seq>, or <prefix>.dlq.unsequenced when the sequence is unknown. One subject per
-// message is what makes a dead letter impossible to suppress: the bridge publishes it only if
-// the subject is still empty, instead of trusting a message id that any publisher could send
-// first into the stream's shared duplicate window. A sender that knows its event's sequence
-// (the publish acknowledgement gives it) finds the dead letter by subject.
-func (s Subjects) DeadLetter(seq uint64) string {
-	if seq == 0 {
-		return s.Prefix + ".dlq.unsequenced"
-	}
-	return fmt.Sprintf("%s.dlq.%d", s.Prefix, seq)
-}
-
-// Type is the CloudEvents type for a subject: the subject without the prefix, under "imageflow.".
-func (s Subjects) Type(subject string) string {
-	return "imageflow." + strings.TrimPrefix(subject, s.Prefix+".")
-}
-
 // Event is a CloudEvents 1.0 JSON envelope. Tenant is an extension attribute naming the account
-// whose worker must handle a command; a worker ignores commands for other tenants and always acts
-// with its own configured credentials.
+// whose subject the event travels on (the worker that must handle a command, the worker that
+// announced a fact); it must agree with the subject. A worker always acts with its own
+// configured credentials.
 type Event struct {
 	SpecVersion     string          `json:"specversion"`
 	ID              string          `json:"id"`

@@ -5,13 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/imageflow/imageflow/activities"
 	"github.com/imageflow/imageflow/config"
+	"github.com/imageflow/imageflow/workflows"
 )
 
 // Publisher sends facts and commands as CloudEvents; the event id doubles as the JetStream
@@ -28,24 +28,48 @@ func NewPublisher(js jetstream.JetStream, s Subjects, tenant string) *Publisher 
 	return &Publisher{js: js, subjects: s, source: "imageflow/worker/" + tenant, tenant: tenant}
 }
 
-// PublishFact implements activities.FactPublisher: "cmd.*" types go to <prefix>.cmd.*, the
-// rest to <prefix>.evt.*.
+// PublishFact implements activities.FactPublisher: a fact goes out on the publishing worker's
+// own subject, an offer with its member at the end; the one command a worker sends, a member's
+// decision, goes to the producer's commands with the publishing worker at the end (see Subjects).
 func (p *Publisher) PublishFact(ctx context.Context, f activities.Fact) error {
-	subject := p.subjects.Evt(f.Type)
-	if rest, ok := strings.CutPrefix(f.Type, "cmd."); ok {
-		subject = p.subjects.Cmd(rest)
+	subject, tenant := p.subjects.Evt(p.tenant, f.Type), p.tenant
+	switch {
+	case f.Type == activities.CommandMemberStatus:
+		if f.Tenant == "" {
+			return fmt.Errorf("publish %s %s: no producer to address it to", f.Type, f.ID)
+		}
+		subject, tenant = p.subjects.MemberStatus(f.Tenant, p.tenant), f.Tenant
+	case f.Type == activities.FactShareOffered:
+		if f.To == "" {
+			return fmt.Errorf("publish %s %s: no member to address it to", f.Type, f.ID)
+		}
+		subject = p.subjects.Offer(p.tenant, f.To)
 	}
-	tenant := f.Tenant
-	if tenant == "" {
-		tenant = p.tenant
+	route, err := p.subjects.Parse(subject)
+	if err != nil {
+		return err
 	}
-	_, err := p.publish(ctx, subject, f.ID, tenant, f.Data)
+	_, err = p.publish(ctx, subject, route.Type(), f.ID, tenant, f.Data)
 	return err
 }
 
 // Command publishes a command for tenant's worker (starter --via nats, tests, other systems).
 func (p *Publisher) Command(ctx context.Context, name, id, tenant string, data any) error {
 	_, err := p.Send(ctx, name, id, tenant, data)
+	return err
+}
+
+// Decide publishes member ms.Member's decision on producer's offer, on the subject that names
+// the member (see Subjects.MemberStatus): what an AcceptShare run sends, or a system that
+// answers offers itself.
+func (p *Publisher) Decide(ctx context.Context, id, producer string, ms MemberStatus) error {
+	for _, t := range []string{producer, ms.Member} {
+		if err := workflows.CheckTenant(t); err != nil {
+			return fmt.Errorf("member-status %s: %w", truncate(id, 64), err)
+		}
+	}
+	_, err := p.publish(ctx, p.subjects.MemberStatus(producer, ms.Member), "imageflow.cmd."+CmdMemberStatus, id,
+		producer, ms)
 	return err
 }
 
@@ -61,14 +85,17 @@ type Sent struct {
 
 // Send publishes a command like Command and reports where it landed.
 func (p *Publisher) Send(ctx context.Context, name, id, tenant string, data any) (Sent, error) {
-	return p.publish(ctx, p.subjects.Cmd(name), id, tenant, data)
+	if err := workflows.CheckTenant(tenant); err != nil {
+		return Sent{}, fmt.Errorf("command %s %s: %w", name, truncate(id, 64), err)
+	}
+	return p.publish(ctx, p.subjects.Cmd(tenant, name), "imageflow.cmd."+name, id, tenant, data)
 }
 
-func (p *Publisher) publish(ctx context.Context, subject, id, tenant string, data any) (Sent, error) {
+func (p *Publisher) publish(ctx context.Context, subject, typ, id, tenant string, data any) (Sent, error) {
 	if err := CheckEventID(id); err != nil {
 		return Sent{}, fmt.Errorf("event id %q: %w", truncate(id, 64), err)
 	}
-	ev, err := NewEvent(id, p.source, p.subjects.Type(subject), tenant, data)
+	ev, err := NewEvent(id, p.source, typ, tenant, data)
 	if err != nil {
 		return Sent{}, err
 	}
@@ -83,9 +110,11 @@ func (p *Publisher) publish(ctx context.Context, subject, id, tenant string, dat
 	return Sent{Seq: ack.Sequence, Duplicate: ack.Duplicate}, nil
 }
 
-// Connect dials NATS with the configured credentials and TLS, naming what went wrong.
-func Connect(c config.NATS, name string) (*nats.Conn, error) {
-	opts := []nats.Option{nats.Name(name), nats.MaxReconnects(-1)}
+// Connect dials NATS with the configured credentials and TLS, naming what went wrong. Replies
+// come to tenant's own inboxes (_INBOX.<tenant>.*), so NATS permissions can let each account's
+// users hear only their own (see nats-permissions.conf).
+func Connect(c config.NATS, name, tenant string) (*nats.Conn, error) {
+	opts := []nats.Option{nats.Name(name), nats.MaxReconnects(-1), nats.CustomInboxPrefix(InboxPrefix(tenant))}
 	if c.User != "" {
 		opts = append(opts, nats.UserInfo(c.User, c.Password.Value()))
 	}
@@ -112,6 +141,9 @@ func Connect(c config.NATS, name string) (*nats.Conn, error) {
 	}
 	return nc, nil
 }
+
+// InboxPrefix is where tenant's connections get their replies.
+func InboxPrefix(tenant string) string { return "_INBOX." + tenant }
 
 // refusedCredentials says the server turned the connection's credentials down: wrong, expired or
 // revoked (nats.go maps the server's -ERR text to these errors).

@@ -2,8 +2,7 @@ package events
 
 import (
 	"context"
-	"sync"
-	"time"
+	"errors"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -11,36 +10,24 @@ import (
 // consumerTenantKey is the consumer metadata naming the tenant a worker's consumer serves.
 const consumerTenantKey = "imageflow_tenant"
 
-// servedTenants caches which tenants have a worker's consumer on the stream.
-type servedTenants struct {
-	mu      sync.Mutex
-	tenants map[string]bool
-	read    time.Time
-}
-
-// servedFor is how long a reading of the stream's consumers is trusted.
-const servedFor = 10 * time.Second
-
-// served reports whether any worker's durable consumer serves tenant. A consumer outlives its
-// worker, so a tenant whose worker is only stopped counts as served: its events wait for it.
-// When the consumers cannot be read, every tenant counts as served (nothing is dead-lettered
-// on a guess).
-func (s *servedTenants) served(ctx context.Context, st jetstream.Stream, tenant string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.tenants != nil && time.Since(s.read) < servedFor && s.tenants[tenant] {
-		return true
+// Served reports whether a worker's durable consumer reads tenant's commands: its default one
+// ("imageflow-<tenant>"), or any consumer whose metadata names the tenant. A consumer outlives
+// its worker, so a tenant whose worker is only stopped counts as served: its commands wait for
+// it in the stream. The error says the stream's consumers could not be read (a NATS user
+// without the permission, say); the answer is then unknown, not no.
+func Served(ctx context.Context, st jetstream.Stream, tenant string) (bool, error) {
+	_, err := st.Consumer(ctx, "imageflow-"+tenant)
+	if err == nil {
+		return true, nil
 	}
-	found := map[string]bool{}
+	if !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return false, err
+	}
 	lister := st.ListConsumers(ctx)
 	for info := range lister.Info() {
-		if t := info.Config.Metadata[consumerTenantKey]; t != "" {
-			found[t] = true
+		if info.Config.Metadata[consumerTenantKey] == tenant {
+			return true, nil
 		}
 	}
-	if lister.Err() != nil {
-		return true
-	}
-	s.tenants, s.read = found, time.Now()
-	return found[tenant]
+	return false, lister.Err()
 }

@@ -70,9 +70,9 @@ func (a *app) temporal(ctx context.Context) (client.Client, error) {
 	return tc, nil
 }
 
-func (a *app) jetstream() (jetstream.JetStream, error) {
+func (a *app) jetstream(tenant string) (jetstream.JetStream, error) {
 	if a.nc == nil {
-		nc, err := events.Connect(a.cfg.NATS, "imageflow-starter")
+		nc, err := events.Connect(a.cfg.NATS, "imageflow-starter", tenant)
 		if err != nil {
 			return nil, err
 		}
@@ -201,11 +201,11 @@ func (a *app) submit(ctx context.Context, j *jobFlags, jb job) error {
 			)
 		}
 	case "nats":
-		js, err := a.jetstream()
+		tenant, err := a.tenantFor(ctx, j)
 		if err != nil {
 			return err
 		}
-		tenant, err := a.tenantFor(ctx, j)
+		js, err := a.jetstream(tenant)
 		if err != nil {
 			return err
 		}
@@ -220,6 +220,11 @@ func (a *app) submit(ctx context.Context, j *jobFlags, jb job) error {
 		if payload == nil {
 			payload = jb.input
 		}
+		if !j.withoutWorker && !a.tenantServed(ctx, js, tenant) {
+			return fmt.Errorf("%w: no worker reads account %s's commands: the stream %s has no consumer for it, so "+
+				"the event would wait unread; start a worker for the account (or pass --start-without-worker to "+
+				"leave the event for one that comes later)", errUsage, tenant, a.cfg.NATS.Stream)
+		}
 		subjects := events.Subjects{Prefix: a.cfg.NATS.SubjectPrefix}
 		sent, err := events.NewPublisher(js, subjects, "starter").Send(ctx, jb.command, id, tenant, payload)
 		if err != nil {
@@ -233,26 +238,38 @@ func (a *app) submit(ctx context.Context, j *jobFlags, jb job) error {
 			return a.printJSON(map[string]any{"event_id": id, "workflow_id": jb.id, "stream_seq": sent.Seq,
 				"duplicate": sent.Duplicate})
 		}
-		return a.follow(ctx, jb.id, a.refusedBy(js, subjects, id, sent.Seq))
+		return a.follow(ctx, jb.id, a.refusedBy(js, subjects, tenant, id, sent.Seq))
 	default:
 		return usageErr("--via must be temporal or nats, not %q", j.via)
 	}
 	return a.follow(ctx, jb.id, nil)
 }
 
+// tenantServed says whether a worker's consumer reads tenant's commands; when the stream or its
+// consumers cannot be read, it answers yes rather than refuse on a guess.
+func (a *app) tenantServed(ctx context.Context, js jetstream.JetStream, tenant string) bool {
+	st, err := js.Stream(ctx, a.cfg.NATS.Stream)
+	if err != nil {
+		return true
+	}
+	served, err := events.Served(ctx, st, tenant)
+	return served || err != nil
+}
+
 // refusedBy checks, while a run is awaited, whether the bridge dead-lettered the command at
 // stream sequence seq: then no run will ever start, and the reason is the answer.
-func (a *app) refusedBy(js jetstream.JetStream, s events.Subjects, id string, seq uint64) func(context.Context) error {
+func (a *app) refusedBy(js jetstream.JetStream, s events.Subjects, tenant, id string,
+	seq uint64) func(context.Context) error {
 	return func(ctx context.Context) error {
 		st, err := js.Stream(ctx, a.cfg.NATS.Stream)
 		if err != nil {
 			return nil // the run may still start; the wait goes on
 		}
-		dl, err := events.FindDeadLetter(ctx, st, s, seq)
+		dl, err := events.FindDeadLetter(ctx, st, s, tenant, seq)
 		if err != nil || dl == nil {
 			return nil
 		}
-		return fmt.Errorf("event %s was refused and dead-lettered (%s): %s", id, s.DeadLetter(seq), dl.Reason)
+		return fmt.Errorf("event %s was refused and dead-lettered (%s): %s", id, s.DeadLetter(tenant, seq), dl.Reason)
 	}
 }
 

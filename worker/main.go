@@ -120,7 +120,7 @@ func run(ctx context.Context, cfg config.Config, logger *slog.Logger, ready chan
 			}}}
 	var nc *nats.Conn
 	if !cfg.NATS.Disabled {
-		if nc, err = events.Connect(cfg.NATS, "imageflow-worker-"+cc.Tenant()); err != nil {
+		if nc, err = events.Connect(cfg.NATS, "imageflow-worker-"+cc.Tenant(), cc.Tenant()); err != nil {
 			return err
 		}
 		defer nc.Close()

@@ -73,7 +73,7 @@ func TestWorkerProcess(t *testing.T) {
 	nc, _ := nats.Connect(env.NATSURL)
 	defer nc.Close()
 	completed := make(chan *nats.Msg, 1)
-	_, _ = nc.ChanSubscribe("imageflow.evt.migration.completed", completed)
+	_, _ = nc.ChanSubscribe("imageflow.evt.100001.migration.completed", completed)
 	imgs, _ := env.Cloud("demo").ListImages(ctx, "DFW", cloud.ImageFilter{Name: "demo-web-01"})
 	in := workflows.MigrateInput{ImageID: imgs[0].ID, SourceRegion: "DFW", TargetRegions: []string{"ORD"}}
 	if err := events.NewPublisher(env.JetStream(), testenv.Subjects, "test").Command(ctx, events.CmdMigrate, "w-1", "100001", in); err != nil {

@@ -339,3 +339,20 @@ func (s *share) wait(ctx workflow.Context, decisions workflow.ReceiveChannel) {
 		}
 	}
 }
+
+// CheckTenant is the rule for an account id wherever one is named: in a share's members, and in
+// the NATS subjects that carry it (where a dot or a wildcard would change the subject's meaning).
+func CheckTenant(id string) error {
+	if !tenantID.MatchString(id) {
+		return fmt.Errorf("tenant %q is not an account id: a Rackspace account number (no leading zero) "+
+			"or a 32-character OpenStack project id", truncateID(id))
+	}
+	return nil
+}
+
+func truncateID(s string) string {
+	if len(s) > 64 {
+		return s[:64]
+	}
+	return s
+}

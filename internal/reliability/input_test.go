@@ -173,7 +173,7 @@ func TestIsolationByEvents(t *testing.T) {
 	defer nc.Close()
 	_, _ = nc.ChanSubscribe(testenv.Subjects.DLQ(), dlq)
 	expired := make(chan *nats.Msg, 1)
-	_, _ = nc.ChanSubscribe("imageflow.evt.share.expired", expired)
+	_, _ = nc.ChanSubscribe("imageflow.evt.*.share.expired", expired)
 	pub := events.NewPublisher(env.JetStream(), testenv.Subjects, "attacker")
 	ctx := context.Background()
 	_ = pub.Command(
@@ -276,8 +276,8 @@ func TestNoSecretsAnywhere(t *testing.T) {
 	defer nc.Close()
 	accepted := make(chan *nats.Msg, 1)
 	completed := make(chan *nats.Msg, 1)
-	_, _ = nc.ChanSubscribe("imageflow.evt.share.accepted", accepted)
-	_, _ = nc.ChanSubscribe("imageflow.evt.migration.completed", completed)
+	_, _ = nc.ChanSubscribe("imageflow.evt.*.share.accepted", accepted)
+	_, _ = nc.ChanSubscribe("imageflow.evt.*.migration.completed", completed)
 	pub := events.NewPublisher(env.JetStream(), testenv.Subjects, "test")
 	ctx := context.Background()
 	_ = pub.Command(
@@ -347,7 +347,7 @@ func TestNATSAuth(t *testing.T) {
 	}{{"", "", false}, {"imageflow", "wrong-pass", false}, {"imageflow", "s3cret-nats", true}} {
 		nc, err := events.Connect(
 			config.NATS{URL: ns.ClientURL(), User: c.user, Password: config.Secret(c.pass)},
-			"test",
+			"test", "100001",
 		)
 		if c.ok {
 			if err != nil {

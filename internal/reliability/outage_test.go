@@ -33,7 +33,7 @@ func TestOutageLongerThanTheOldLadder(t *testing.T) {
 	// The worker announces a step waiting longer than a fifth of the outage (10 minutes at
 	// production's scale, against an outage of hours), and again as the wait doubles.
 	env.StartWorker("demo", testenv.WorkerOptions{Events: true, WaitNoticeAfter: outage / 5})
-	waiting := env.Collect(testenv.Subjects.Evt(activities.FactJobWaiting))
+	waiting := env.Collect(testenv.Subjects.AllFacts(activities.FactJobWaiting))
 	demo := env.Cloud("demo")
 	img := findImage(t, demo, "DFW", "demo-web-01")
 	if err := env.Emulator.AddFault(emulator.Fault{Kind: "error", Region: "IAD", Service: "files",
@@ -91,7 +91,7 @@ func TestOutageLongerThanTheOldLadder(t *testing.T) {
 		!strings.Contains(string(facts[0]), `"attempt"`) {
 		t.Fatalf("job.waiting facts: %q", facts)
 	}
-	if n := factsIn(t, env, testenv.Subjects.Evt(activities.FactJobWaiting)); n != 3 {
+	if n := factsIn(t, env, testenv.Subjects.AllFacts(activities.FactJobWaiting)); n != 3 {
 		t.Fatalf("%d job.waiting facts in the stream, want 3 (at 5 s, 10 s and 20 s of a 25 s wait)", n)
 	}
 	t.Logf("outage %s; step on attempt %d when it ended; migration done %s after it began; %d job.waiting facts",

@@ -78,7 +78,7 @@ func TestPartitionsFromTemporalAndNATS(t *testing.T) {
 			t.Errorf("%d runs of %s, want 1", n, id)
 		}
 	}
-	if n := factsIn(t, env, testenv.Subjects.Evt("migration.completed")); n != 2 {
+	if n := factsIn(t, env, testenv.Subjects.AllFacts("migration.completed")); n != 2 {
 		t.Errorf("%d migration.completed facts in the stream, want 2 (one per migration)", n)
 	}
 	t.Logf("counts %v after a %s cut from Temporal and one from NATS", counts, cut)
