@@ -120,15 +120,19 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, name string, s Su
 		AllowDirect: true,
 	}
 	st, err := js.Stream(ctx, name)
-	if err == nil && streamServes(st.CachedInfo().Config, want) {
+	switch {
+	case err == nil && streamServes(st.CachedInfo().Config, want):
 		return st, nil
-	}
-	if err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
+	case err == nil:
+		if st, err = js.UpdateStream(ctx, want); err != nil {
+			return nil, fmt.Errorf("update stream %s to imageflow's settings: %w", name, err)
+		}
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		if st, err = js.CreateStream(ctx, want); err != nil {
+			return nil, fmt.Errorf("create stream %s: %w", name, err)
+		}
+	default:
 		return nil, fmt.Errorf("read stream %s: %w", name, err)
-	}
-	st, err = js.CreateOrUpdateStream(ctx, want)
-	if err != nil {
-		return nil, fmt.Errorf("create or update stream %s: %w", name, err)
 	}
 	return st, nil
 }

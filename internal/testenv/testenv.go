@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -26,6 +27,7 @@ import (
 
 	"github.com/imageflow/imageflow/activities"
 	"github.com/imageflow/imageflow/cloud"
+	"github.com/imageflow/imageflow/config"
 	"github.com/imageflow/imageflow/emulator"
 	"github.com/imageflow/imageflow/events"
 	"github.com/imageflow/imageflow/internal/devserver"
@@ -42,14 +44,20 @@ type Env struct {
 	Namespace    string
 	NATS         *natsserver.Server
 	NATSURL      string
-	Emulator     *emulator.Emulator
-	t            testing.TB
+	// NATSAuth says NATS runs with imageflow's per-account users (Options.NATSAuth): workers
+	// and JetStreamAs connect as those users, JetStream as admin.
+	NATSAuth bool
+	Emulator *emulator.Emulator
+	t        testing.TB
 }
 
 // Options adjust the world.
 type Options struct {
 	Emulator     func(*emulator.Config) // adjust the emulator before it starts
 	EmulatorAddr string                 // identity address (regions on the next six ports); default free ports
+	// NATSAuth runs NATS with events.AuthorizationConfig for these tenants, passwords from
+	// NATSPassword.
+	NATSAuth []string
 }
 
 // New starts Temporal, NATS and the emulator.
@@ -75,7 +83,12 @@ func New(t *testing.T, opts ...Options) *Env {
 	if err := searchattr.Register(ctx, e.Client, e.Namespace); err != nil {
 		t.Fatalf("register search attributes: %v", err)
 	}
-	e.NATS, e.NATSURL = StartNATS(t, t.TempDir())
+	if len(o.NATSAuth) > 0 {
+		e.NATS, e.NATSURL = StartNATSWithAuth(t, t.TempDir(), o.NATSAuth)
+		e.NATSAuth = true
+	} else {
+		e.NATS, e.NATSURL = StartNATS(t, t.TempDir())
+	}
 	cfg := emulator.Config{TaskDuration: 50 * time.Millisecond}
 	if o.Emulator != nil {
 		o.Emulator(&cfg)
@@ -149,6 +162,57 @@ func StartNATS(t testing.TB, dir string) (*natsserver.Server, string) {
 	return ns, ns.ClientURL()
 }
 
+// StartNATSWithAuth runs NATS as StartNATS does, loading the authorization imageflow documents
+// for tenants (events.AuthorizationConfig) from a file, as an operator's nats-server would.
+func StartNATSWithAuth(t *testing.T, dir string, tenants []string) (*natsserver.Server, string) {
+	t.Helper()
+	t.Setenv(events.AdminPasswordVar, NATSPassword("admin", ""))
+	for _, tn := range tenants {
+		for _, role := range []string{events.RoleWorker, events.RoleSender} {
+			t.Setenv(events.PasswordVar(role, tn), NATSPassword(role, tn))
+		}
+	}
+	conf := fmt.Sprintf("host: 127.0.0.1\nport: -1\njetstream: {store_dir: %q}\n", dir) +
+		events.AuthorizationConfig(Subjects, "IMAGEFLOW", tenants)
+	path := filepath.Join(dir, "nats.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	opts, err := natsserver.ProcessConfigFile(path)
+	if err != nil {
+		t.Fatalf("load %s: %v", path, err)
+	}
+	opts.NoLog, opts.NoSigs = true, true
+	ns, err := natsserver.NewServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("NATS server did not start")
+	}
+	t.Cleanup(ns.Shutdown)
+	return ns, ns.ClientURL()
+}
+
+// NATSPassword is the test password of a NATS user (role "admin" has no tenant).
+func NATSPassword(role, tenant string) string { return "test-" + role + "-" + tenant + "-pw" }
+
+// JetStreamAs connects to the test's NATS as role's user of tenant (with NATSAuth), as the
+// worker and the starter do.
+func (e *Env) JetStreamAs(role, tenant string) (jetstream.JetStream, error) {
+	c := config.NATS{URL: e.NATSURL}
+	if e.NATSAuth {
+		c.User, c.Password = events.UserName(role, tenant), config.Secret(NATSPassword(role, tenant))
+	}
+	nc, err := events.Connect(c, "test-"+role+"-"+tenant, tenant)
+	if err != nil {
+		return nil, err
+	}
+	e.t.Cleanup(nc.Close)
+	return jetstream.New(nc)
+}
+
 // Cloud logs in to the emulator as user ("demo" or "partner"; the API key is "<user>-api-key").
 func (e *Env) Cloud(user string) *cloud.Client {
 	e.t.Helper()
@@ -192,10 +256,14 @@ type WorkerOptions struct {
 	WaitNoticeAfter time.Duration
 }
 
-// JetStream connects to the test's NATS.
+// JetStream connects to the test's NATS (as admin, with NATSAuth).
 func (e *Env) JetStream() jetstream.JetStream {
 	e.t.Helper()
-	nc, err := nats.Connect(e.NATSURL)
+	var opts []nats.Option
+	if e.NATSAuth {
+		opts = append(opts, nats.UserInfo("admin", NATSPassword("admin", "")))
+	}
+	nc, err := nats.Connect(e.NATSURL, opts...)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -231,7 +299,11 @@ func (e *Env) StartWorker(user string, opts ...WorkerOptions) *runner.Runner {
 			AckWait: 10 * time.Second, SearchAttributes: true, AutoAccept: o.AutoAccept, AcceptPolicy: o.AcceptPolicy},
 	}
 	if o.Events {
-		ro.JetStream = e.JetStream()
+		js, err := e.JetStreamAs(events.RoleWorker, cc.Tenant())
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		ro.JetStream = js
 	}
 	r, err := runner.Start(context.Background(), ro)
 	if err != nil {
@@ -266,10 +338,14 @@ func (c *Collector) All() [][]byte {
 	return append([][]byte(nil), c.msgs...)
 }
 
-// Collect subscribes to subject on the test's NATS until the test ends.
+// Collect subscribes to subject on the test's NATS until the test ends (as admin, with NATSAuth).
 func (e *Env) Collect(subject string) *Collector {
 	e.t.Helper()
-	nc, err := nats.Connect(e.NATSURL)
+	var opts []nats.Option
+	if e.NATSAuth {
+		opts = append(opts, nats.UserInfo("admin", NATSPassword("admin", "")))
+	}
+	nc, err := nats.Connect(e.NATSURL, opts...)
 	if err != nil {
 		e.t.Fatal(err)
 	}
