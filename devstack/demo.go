@@ -185,4 +185,9 @@ func (s *stack) starterEnv() {
 		"      IMAGEFLOW_CLOUD_IDENTITY_URL=%s IMAGEFLOW_CLOUD_USERNAME=%s\n"+
 		"    and IMAGEFLOW_CLOUD_API_KEY, the demo account's key (in the README; never printed here)\n",
 		s.temporal.Address, s.temporal.Namespace, producerQueue, natsURL, s.emu.IdentityURL(), "demo")
+	if s.o.natsAuth {
+		fmt.Fprintf(s.out, "    with --nats-auth also IMAGEFLOW_NATS_USER=%s and IMAGEFLOW_NATS_PASSWORD, that user's "+
+			"password (%s; the README has the demo one)\n", events.UserName(events.RoleSender, "100001"),
+			events.PasswordVar(events.RoleSender, "100001"))
+	}
 }

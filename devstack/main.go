@@ -40,6 +40,8 @@ func main() {
 		"size/rate, as the cloud's do (0: a fixed short time); the workers estimate with this rate too")
 	flag.StringVar(&o.temporalPostgres, "temporal-postgres", "", "store Temporal in PostgreSQL instead of "+
 		"SQLite: postgres://user:password@host:port/database (created with Temporal's schema when missing)")
+	flag.BoolVar(&o.natsAuth, "nats-auth", false, "run NATS with imageflow's per-account users "+
+		"(nats-auth.conf in the state folder: each account's worker and sender see only its subjects)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -50,7 +52,7 @@ type options struct {
 	dir                                          string
 	host                                         string
 	temporalPort, uiPort, natsPort, emulatorPort int
-	demo, exitAfterDemo, fresh                   bool
+	demo, exitAfterDemo, fresh, natsAuth         bool
 	taskRate                                     int64 // emulator task bytes per second; 0 for quick tasks
 	temporalPostgres                             string
 }

@@ -5,12 +5,16 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/imageflow/imageflow/events"
 	"github.com/imageflow/imageflow/internal/testenv"
+	"github.com/nats-io/nats.go"
 )
 
 func testOptions(t *testing.T, dir string) options {
@@ -112,4 +116,36 @@ func httpGet(t *testing.T, url string) string {
 		t.Errorf("GET %s: %d %.300s", url, resp.StatusCode, b)
 	}
 	return string(b)
+}
+
+// TestDevstackDemoUnderNATSAuth: with --nats-auth the demo runs whole (migrate, share, the
+// partner accepting by event) while NATS refuses a connection without a user, and the
+// authorization it used is in the state folder to copy.
+func TestDevstackDemoUnderNATSAuth(t *testing.T) {
+	dir := t.TempDir()
+	o := testOptions(t, dir)
+	o.natsAuth, o.exitAfterDemo = true, true
+	// devstack sets the demo passwords in its environment; the test's is restored after it.
+	t.Setenv(events.AdminPasswordVar, "")
+	for _, tn := range devstackTenants {
+		t.Setenv(events.PasswordVar(events.RoleWorker, tn), "")
+		t.Setenv(events.PasswordVar(events.RoleSender, tn), "")
+	}
+	out := &testenv.SyncBuffer{}
+	code := run(context.Background(), o, out, func(s *stack) {
+		if nc, err := nats.Connect(s.nats.ClientURL()); err == nil {
+			nc.Close()
+			t.Error("NATS took a connection without a user")
+		}
+	})
+	summary := out.String()
+	if code != 0 || strings.Count(summary, "ok    ") != 3 || strings.Contains(summary, "FAILED") ||
+		!strings.Contains(summary, "IMAGEFLOW_NATS_USER=sender-100001") {
+		t.Fatalf("exit %d, summary:\n%s", code, summary)
+	}
+	conf, err := os.ReadFile(filepath.Join(dir, authFile))
+	if err != nil || !strings.Contains(string(conf), "user: worker-100002") ||
+		strings.Contains(string(conf), demoNATSPassword(events.RoleWorker, "100002")) {
+		t.Fatalf("%s: %v\n%s", authFile, err, conf)
+	}
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/imageflow/imageflow/activities"
 	"github.com/imageflow/imageflow/cloud"
+	"github.com/imageflow/imageflow/config"
 	"github.com/imageflow/imageflow/emulator"
 	"github.com/imageflow/imageflow/events"
 	"github.com/imageflow/imageflow/internal/devserver"
@@ -41,7 +42,7 @@ type stack struct {
 	temporal *devserver.Temporal
 	ui       *devserver.UI
 	nats     *natsserver.Server
-	nc       *nats.Conn
+	conns    []*nats.Conn
 	js       jetstream.JetStream
 	emu      *emulator.Emulator
 	client   client.Client
@@ -158,8 +159,16 @@ func (s *stack) startUI() (string, error) {
 }
 
 func (s *stack) startNATS() (string, error) {
-	ns, err := natsserver.NewServer(&natsserver.Options{Host: s.o.host, Port: s.o.natsPort, JetStream: true,
-		StoreDir: filepath.Join(s.o.dir, "nats"), NoLog: true, NoSigs: true})
+	opts := &natsserver.Options{}
+	if s.o.natsAuth {
+		var err error
+		if opts, err = authOptions(s.o.dir); err != nil {
+			return "", err
+		}
+	}
+	opts.Host, opts.Port, opts.JetStream = s.o.host, s.o.natsPort, true
+	opts.StoreDir, opts.NoLog, opts.NoSigs = filepath.Join(s.o.dir, "nats"), true, true
+	ns, err := natsserver.NewServer(opts)
 	if err != nil {
 		return "", err
 	}
@@ -168,13 +177,28 @@ func (s *stack) startNATS() (string, error) {
 		return "", fmt.Errorf("NATS did not start on %s", s.addr(s.o.natsPort))
 	}
 	s.nats = ns
-	if s.nc, err = nats.Connect(ns.ClientURL()); err != nil {
+	// The demo sends as the demo account's sender, as the starter would.
+	if s.js, err = s.natsAs(events.RoleSender, "100001"); err != nil {
 		return "", err
 	}
-	if s.js, err = jetstream.New(s.nc); err != nil {
-		return "", err
+	if s.o.natsAuth {
+		return ns.ClientURL() + " (per-account users: " + filepath.Join(s.o.dir, authFile) + ")", nil
 	}
 	return ns.ClientURL(), nil
+}
+
+// natsAs connects as role's user of tenant (with --nats-auth), as the worker and starter do.
+func (s *stack) natsAs(role, tenant string) (jetstream.JetStream, error) {
+	c := config.NATS{URL: s.nats.ClientURL()}
+	if s.o.natsAuth {
+		c.User, c.Password = events.UserName(role, tenant), config.Secret(os.Getenv(events.PasswordVar(role, tenant)))
+	}
+	nc, err := events.Connect(c, "devstack-"+role+"-"+tenant, tenant)
+	if err != nil {
+		return nil, err
+	}
+	s.conns = append(s.conns, nc)
+	return jetstream.New(nc)
 }
 
 func (s *stack) startEmulator() (string, error) {
@@ -206,11 +230,15 @@ func (s *stack) startWorker(ctx context.Context, user, queue string, autoAccept 
 	if err != nil {
 		return "", err
 	}
+	js, err := s.natsAs(events.RoleWorker, cc.Tenant())
+	if err != nil {
+		return "", err
+	}
 	r, err := runner.Start(ctx, runner.Options{
 		Cloud: cc, Temporal: s.client, TaskQueue: queue,
 		Activities: activities.Config{TaskPollInterval: 500 * time.Millisecond, TaskPollMaxInterval: 2 * time.Second,
 			CopyParallelism: 4, CopySegmentSize: 16 << 20, TaskRate: float64(s.o.taskRate)},
-		JetStream: s.js,
+		JetStream: js,
 		Events: events.BridgeConfig{Subjects: subjects, Stream: "IMAGEFLOW", MaxDeliver: 5, AckWait: 30 * time.Second,
 			SearchAttributes: true, AutoAccept: autoAccept, AcceptPolicy: workflows.AcceptPolicy{TrustedProducers: []string{"100001"}}},
 		StopTimeout: 5 * time.Second, Logger: slog.New(slog.DiscardHandler),
@@ -230,8 +258,8 @@ func (s *stack) stop() {
 	if s.client != nil {
 		s.client.Close()
 	}
-	if s.nc != nil {
-		s.nc.Close()
+	for _, nc := range s.conns {
+		nc.Close()
 	}
 	if s.nats != nil {
 		s.nats.Shutdown()

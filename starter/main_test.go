@@ -186,6 +186,9 @@ func TestStarterErrors(t *testing.T) {
 			2, "U+2028"},
 		{[]string{"share", "--image", "x", "--region", "DFW", "--members", "100002", "--via", "nats",
 			"--event-id", "a\r\nNats-Expected-Stream: other"}, 2, "--event-id: id must be 1 to 256 characters"},
+		// Issue 26: an event no worker would read is refused up front, not left to wait unread.
+		{[]string{"share", "--image", "x", "--region", "DFW", "--members", "100002", "--via", "nats",
+			"--tenant", "100777"}, 2, "no worker reads account 100777's commands"},
 		// Issue 25: a request the bridge dead-letters ends the wait with its reason.
 		{[]string{"migrate", "--image", "nope-by-event", "--from", "DFW", "--to", "IAD", "--via", "nats", "--wait"}, 1,
 			"was refused and dead-lettered (imageflow.dlq."},
