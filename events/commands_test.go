@@ -198,3 +198,29 @@ func TestAcceptPolicyOnlyNarrows(t *testing.T) {
 		t.Fatalf("a forced rejection: %+v %v", s.input, err)
 	}
 }
+
+// TestOffersComeFromTheirProducer: an offer is taken only on the subject its producer's worker
+// may publish, addressed to the member it names.
+func TestOffersComeFromTheirProducer(t *testing.T) {
+	data := `{"image_id":"x","region":"DFW","producer":"100001","member":"100002","share_workflow_id":"share-100001-x"}`
+	ev, err := ParseEvent(envelope("share.offered", "100001", data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		route Route
+		ok    bool
+	}{
+		{Route{Tenant: "100001", Name: EvtShareOffered, Other: "100002"}, true},
+		{Route{Tenant: "100009", Name: EvtShareOffered, Other: "100002"}, false}, // another producer's subject
+		{Route{Tenant: "100001", Name: EvtShareOffered, Other: "100003"}, false}, // addressed to another member
+	} {
+		s, err := offerToAccept(ev, c.route, workflows.AcceptPolicy{})
+		if (err == nil) != c.ok {
+			t.Errorf("route %+v: error %v", c.route, err)
+		}
+		if c.ok && s.input.(workflows.AcceptInput).Producer != "100001" {
+			t.Errorf("accept input %+v", s.input)
+		}
+	}
+}

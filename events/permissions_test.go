@@ -3,6 +3,7 @@ package events_test
 import (
 	"context"
 	"errors"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -182,5 +183,24 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("no %s within 10s", what)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestREADMEShowsTheAuthorization: the configuration the README shows for account 100001 is the
+// one AuthorizationConfig writes, line wrapping aside.
+func TestREADMEShowsTheAuthorization(t *testing.T) {
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := strings.Index(string(b), "### Who may publish what")
+	block := string(b)[start:]
+	block = block[strings.Index(block, "authorization {"):]
+	block = block[:strings.Index(block, "```")]
+	squeeze := func(s string) string { return strings.Join(strings.Fields(s), "") }
+	want := events.AuthorizationConfig(subjects, "IMAGEFLOW", []string{"100001"})
+	want = want[strings.Index(want, "authorization {"):]
+	if squeeze(block) != squeeze(want) {
+		t.Fatalf("the README's authorization differs from AuthorizationConfig's:\n%s", want)
 	}
 }
