@@ -26,6 +26,9 @@ var tenantCounts = []int{1, 10, 100}
 // account count.
 func (e *env) tenants(ctx context.Context) ([]row, error) {
 	cmds := e.sz.events / 2
+	if _, err := events.EnsureStream(ctx, e.js, "IMAGEFLOW", subjects, 1); err != nil {
+		return nil, err
+	}
 	var rows []row
 	var base tenantRun
 	for _, n := range tenantCounts {
@@ -39,7 +42,7 @@ func (e *env) tenants(ctx context.Context) ([]row, error) {
 		rate, baseRate := float64(cmds)/r.took.Seconds(), float64(cmds)/base.took.Seconds()
 		cpu, baseCPU := r.cpu.Seconds()*1000/float64(cmds), base.cpu.Seconds()*1000/float64(cmds)
 		per := float64(r.deliveries) / float64(cmds)
-		rows = append(rows, row{n: 9, name: fmt.Sprintf("%d accounts' bridges on one NATS, %d commands", n, cmds),
+		rows = append(rows, row{n: 9, name: fmt.Sprintf("%d account(s)' bridges on one NATS, %d commands", n, cmds),
 			measured: fmt.Sprintf("%.2f deliveries/command, %.0f starts/s, %.2f CPU-ms/command", per, rate, cpu),
 			baseline: fmt.Sprintf("1 account: %.0f starts/s, %.2f CPU-ms/command", baseRate, baseCPU),
 			ratio:    fmt.Sprintf("rate %.2f, CPU %.2f", rate/baseRate, cpu/baseCPU),
