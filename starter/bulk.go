@@ -28,6 +28,9 @@ func (a *app) bulkMigrate(ctx context.Context, args []string) error {
 	fs.Var(&props, "property", "property key=value every image must carry (repeatable)")
 	fs.Var(sinceFlag(&in.Filter.CreatedBefore), "created-before", "only images created before (a time, or 24h ago)")
 	fs.Var(sinceFlag(&in.Filter.CreatedAfter), "created-after", "only images created after (a time, or 24h ago)")
+	var within time.Duration
+	fs.Var(spanFlag{&within}, "created-within", "only images created this long before the run starts (25h): "+
+		"a schedule's \"since the last run\", reckoned when each run starts")
 	fs.IntVar(&in.Concurrency, "concurrency", 4, "migrations at once (1 to 64)")
 	fs.StringVar(&in.Policy, "policy", workflows.PolicyAll, "per image: all targets must succeed, or best-effort")
 	fs.StringVar(&in.Cleanup, "cleanup", workflows.CleanupOnSuccess, "on-success, always or never")
@@ -38,6 +41,7 @@ func (a *app) bulkMigrate(ctx context.Context, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	in.CreatedWithin = workflows.Duration(within)
 	in.TargetRegions, in.Filter.Tags = to, tags
 	if err := setProperties(&in.Filter, props); err != nil {
 		return err
@@ -111,9 +115,7 @@ func (a *app) plan(ctx context.Context, tenant string, in workflows.BulkRequest)
 	if err != nil {
 		return bulkPlan{}, err
 	}
-	f := in.Filter
-	f.Owner = tenant
-	imgs, err := cc.ListImages(ctx, in.SourceRegion, f)
+	imgs, err := cc.ListImages(ctx, in.SourceRegion, in.ListFilter(time.Now(), tenant))
 	if err != nil {
 		return bulkPlan{}, err
 	}

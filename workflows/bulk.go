@@ -29,6 +29,10 @@ type BulkRequest struct {
 	// Deadline, when set, is every child's deadline; once it passes no more children start and
 	// the images left count as failed.
 	Deadline time.Time `json:"deadline,omitzero"`
+	// CreatedWithin, when set, takes only images created this long before the run starts (with
+	// created_after, the later of the two): a scheduled run's "since the last run", with some
+	// overlap to spare, as copies already made are found and reused.
+	CreatedWithin Duration `json:"created_within,omitempty"`
 }
 
 // Normalize fills defaults and rejects a request that cannot be run.
@@ -45,6 +49,9 @@ func (r *BulkRequest) Normalize() error {
 	if r.LineageKeep < 0 || r.LineageKeep > 10 {
 		return invalid("bulk-migrate: lineage_keep must be 0 (off) to 10, got %d", r.LineageKeep)
 	}
+	if err := r.CreatedWithin.check("bulk-migrate: created_within"); err != nil {
+		return err
+	}
 	if r.Concurrency == 0 {
 		r.Concurrency = 4
 	}
@@ -58,6 +65,16 @@ func (r *BulkRequest) Normalize() error {
 		return err
 	}
 	return checkText("bulk-migrate: filter name", r.Filter.Name, maxNameLen)
+}
+
+// ListFilter is the filter the request lists owner's images with when it runs at now.
+func (r BulkRequest) ListFilter(now time.Time, owner string) cloud.ImageFilter {
+	f := r.Filter
+	f.Owner = owner
+	if since := now.Add(-r.CreatedWithin.D()); r.CreatedWithin > 0 && since.After(f.CreatedAfter) {
+		f.CreatedAfter = since
+	}
+	return f
 }
 
 // BulkInput is BulkMigrate's input: the request, and the state a run carries to the next when
@@ -114,6 +131,9 @@ func BulkWorkflowID(tenant string, in BulkRequest) string {
 	}
 	parts = append(parts, variant(orDefault(in.Policy, PolicyAll), orDefault(in.Cleanup, CleanupOnSuccess),
 		f.NamePattern, f.CreatedBefore, f.CreatedAfter, in.LineageKeep))
+	if in.CreatedWithin > 0 {
+		parts = append(parts, "within="+in.CreatedWithin.D().String())
+	}
 	return key("bulk", tenant, parts...)
 }
 
@@ -139,8 +159,7 @@ func BulkMigrate(ctx workflow.Context, in BulkInput) (BulkSummary, error) {
 		return in.Summary, err
 	}
 	if !in.Listed {
-		f := in.Filter
-		f.Owner = acct.Tenant
+		f := in.ListFilter(workflow.Now(ctx), acct.Tenant)
 		var imgs []cloud.Image
 		if err := workflow.ExecuteActivity(withActivity(ctx, "list images to migrate", 10*time.Minute), a.ListImages,
 			activities.ListImagesInput{Region: in.SourceRegion, Filter: f}).Get(ctx, &imgs); err != nil {
