@@ -38,6 +38,8 @@ type app struct {
 	tc client.Client
 	nc *nats.Conn
 	cc *cloud.Client
+	// scheduling, when set, makes the job command create this schedule instead of a run.
+	scheduling *schedulePlan
 }
 
 func newApp(cfg config.Config, stdout, stderr io.Writer, tty bool) *app {
@@ -173,6 +175,9 @@ type job struct {
 func (a *app) submit(ctx context.Context, j *jobFlags, jb job) error {
 	if err := a.regionsKnown(ctx, jb.input); err != nil {
 		return err
+	}
+	if a.scheduling != nil {
+		return a.createSchedule(ctx, j, jb)
 	}
 	switch j.via {
 	case "temporal":

@@ -9,6 +9,7 @@
 //	go run ./starter status       --workflow-id ID
 //	go run ./starter runs         [--kind migrate] [--status running] [--image ID] [--region IAD] [--since 24h]
 //	go run ./starter cancel       --workflow-id ID [--wait]
+//	go run ./starter schedule     create --id ID --cron '0 2 * * *' bulk-migrate --from DFW --to IAD ...
 //	go run ./starter list         --region DFW [--name N] [--name-pattern P] [--tag T] [--visibility shared]
 //	go run ./starter get          --image ID --region DFW
 //	go run ./starter update       --image ID --region DFW [--set k=v ...] [--remove k ...] [--tag t ...]
@@ -84,6 +85,10 @@ jobs (Temporal workflows):
   accept        accept an image shared with this account (AcceptShare)
   reject        reject an image shared with this account (AcceptShare)
 
+standing policies (Temporal Schedules):
+  schedule      create, list, describe, pause, unpause, trigger or delete a schedule that runs a job
+                (migrate, bulk-migrate, share) by cron or interval
+
 runs:
   status        show a run's step, progress, rate and ETA
   runs          list runs by kind, status, image, region and start time
@@ -120,6 +125,7 @@ func (a *app) run(ctx context.Context, args []string) int {
 		"bulk-migrate": a.bulkMigrate, "status": a.status, "runs": a.runs, "cancel": a.cancel,
 		"list": a.list, "get": a.get, "update": a.update, "tags": a.tags, "members": a.members,
 		"unshare": a.unshare, "delete": a.remove, "export": a.export, "import": a.importVHD,
+		"schedule": a.schedule,
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {
@@ -148,6 +154,17 @@ func usageErr(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", errUsage, fmt.Sprintf(format, args...))
 }
 
+// parseLeading parses the flags before the first argument and leaves the rest in fs.Args().
+func parseLeading(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageErr("%v", err)
+	}
+	return nil
+}
+
 // flags makes a command's flag set whose errors are usage errors.
 func (a *app) flags(name, synopsis string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
@@ -160,11 +177,8 @@ func (a *app) flags(name, synopsis string) *flag.FlagSet {
 }
 
 func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageErr("%v", err)
+	if err := parseLeading(fs, args); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		return usageErr("unexpected argument %q", fs.Arg(0))

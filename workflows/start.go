@@ -22,6 +22,19 @@ func StartOptions(id, taskQueue string) client.StartWorkflowOptions {
 	}
 }
 
+// CheckScheduleID is the rule for a schedule's id: it names the schedule in the UI and in every
+// run it starts.
+func CheckScheduleID(id string) error {
+	if id == "" || len(id) > 200 || strings.ContainsFunc(id, func(r rune) bool { return !scheduleIDRune(r) }) {
+		return fmt.Errorf("schedule id %q: use 1 to 200 letters, digits, '.', '_' and '-'", id)
+	}
+	return nil
+}
+
+func scheduleIDRune(r rune) bool {
+	return r == '-' || r == '_' || r == '.' || (r >= '0' && r <= '9') || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z')
+}
+
 // MemoEventID is the memo key holding the id of the event that started a run, so a redelivered
 // event is known for a duplicate even after its run ended.
 const MemoEventID = "event_id"

@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+)
+
+type scheduleState struct {
+	Runs           int      `json:"runs"`
+	SkippedOverlap int      `json:"skipped_overlap"`
+	Running        []string `json:"running"`
+	Paused         bool     `json:"paused"`
+	Note           string   `json:"note"`
+	Job            struct {
+		Workflow string `json:"workflow"`
+	} `json:"job"`
+}
+
+func (h *harness) describeSchedule(id string) scheduleState {
+	h.t.Helper()
+	code, out, errs := h.run("schedule", "describe", "--id", id)
+	var st scheduleState
+	if code != 0 || json.Unmarshal([]byte(out), &st) != nil {
+		h.t.Fatalf("describe %s: %d\n%s\n%s", id, code, out, errs)
+	}
+	return st
+}
+
+// TestScheduleRunsSkipsPausesAndResumes: a share scheduled every 2 s whose runs last 8 s (a
+// deadline nobody answers before), as a nightly job that outlasts its night would: the schedule
+// starts runs, skips the starts that would overlap the run still going, stops while paused and
+// starts again when unpaused; list, trigger and delete do what they say.
+func TestScheduleRunsSkipsPausesAndResumes(t *testing.T) {
+	h := setup(t)
+	web := h.imageID("demo-web-01")
+	code, out, errs := h.run("schedule", "create", "--id", "offers", "--every", "2s", "--note", "partner offers",
+		"share", "--image", web, "--region", "DFW", "--members", "100002", "--deadline", "8s",
+		"--on-timeout", "keep")
+	if code != 0 || !strings.Contains(out, `"schedule_id": "offers"`) {
+		t.Fatalf("create: %d\n%s\n%s", code, out, errs)
+	}
+	waitUntil(t, 30*time.Second, "a run and a skipped overlap", func() bool {
+		st := h.describeSchedule("offers")
+		return st.Runs >= 1 && st.SkippedOverlap >= 2
+	})
+	st := h.describeSchedule("offers")
+	if len(st.Running) > 1 || st.Job.Workflow != "ShareImage" || st.Note != "partner offers" {
+		t.Fatalf("overlap skip let %d runs go at once: %+v", len(st.Running), st)
+	}
+	if code, out, errs = h.run("schedule", "pause", "--id", "offers", "--note", "maintenance"); code != 0 {
+		t.Fatalf("pause: %d %s %s", code, out, errs)
+	}
+	paused := h.describeSchedule("offers")
+	time.Sleep(10 * time.Second) // five intervals, and past the last run's deadline
+	if now := h.describeSchedule("offers"); now.Runs != paused.Runs || !now.Paused || now.Note != "maintenance" {
+		t.Fatalf("a paused schedule ran: %+v then %+v", paused, now)
+	}
+	if code, _, errs = h.run("schedule", "unpause", "--id", "offers"); code != 0 {
+		t.Fatalf("unpause: %s", errs)
+	}
+	waitUntil(t, 15*time.Second, "a run after unpausing", func() bool {
+		return h.describeSchedule("offers").Runs > paused.Runs
+	})
+	code, out, _ = h.run("schedule", "list")
+	if code != 0 || !strings.Contains(out, "offers") || !strings.Contains(out, "every 2s") {
+		t.Fatalf("list:\n%s", out)
+	}
+	if code, _, errs = h.run("schedule", "delete", "--id", "offers"); code != 0 {
+		t.Fatalf("delete: %s", errs)
+	}
+	if code, _, errs = h.run("schedule", "describe", "--id", "offers"); code != 1 ||
+		!strings.Contains(errs, `no schedule "offers"`) {
+		t.Fatalf("describe after delete: %d %s", code, errs)
+	}
+}
+
+// TestScheduleRefusals: a schedule's own mistakes are named before anything is created.
+func TestScheduleRefusals(t *testing.T) {
+	h := setup(t)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"schedule"}, "schedule needs a verb"},
+		{[]string{"schedule", "fly"}, `schedule verb "fly" is not one of`},
+		{[]string{"schedule", "create", "--every", "1h", "migrate"}, "--id is required"},
+		{[]string{"schedule", "create", "--id", "x y", "--every", "1h", "migrate"}, "use 1 to 200 letters"},
+		{[]string{"schedule", "create", "--id", "x", "migrate"}, "give --cron or --every"},
+		{[]string{"schedule", "create", "--id", "x", "--cron", "0 2 * *", "migrate"}, "want five fields"},
+		{[]string{"schedule", "create", "--id", "x", "--every", "1h", "--time-zone", "Mars/Olympus", "migrate"},
+			"not an IANA time zone"},
+		{[]string{"schedule", "create", "--id", "x", "--every", "1h", "--overlap", "sometimes", "migrate"},
+			`--overlap "sometimes"`},
+		{[]string{"schedule", "create", "--id", "x", "--every", "1h", "list"}, "needs the job after its flags"},
+		{[]string{"schedule", "create", "--id", "x", "--every", "1h", "migrate", "--image", "i", "--from", "DFW",
+			"--to", "IAD", "--via", "nats"}, "--via nats and --wait do not apply"},
+	} {
+		code, _, errs := h.run(c.args...)
+		if code != 2 || !strings.Contains(errs, c.want) {
+			t.Errorf("%v: exit %d, %q; want 2 and %q", c.args, code, errs, c.want)
+		}
+	}
+}
+
+func waitUntil(t *testing.T, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("no %s within %s", what, limit)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
