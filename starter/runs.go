@@ -79,6 +79,8 @@ type runRow struct {
 	Started    time.Time `json:"started"`
 	Closed     time.Time `json:"closed,omitzero"`
 	ETA        time.Time `json:"eta,omitzero"`
+	// Schedule is the schedule that started the run, if one did.
+	Schedule string `json:"schedule,omitempty"`
 }
 
 func (a *app) runs(ctx context.Context, args []string) error {
@@ -114,13 +116,14 @@ func (a *app) runs(ctx context.Context, args []string) error {
 		return err
 	}
 	return a.print(o, rows, func() [][]string {
-		out := [][]string{{"WORKFLOW ID", "TYPE", "STATUS", "JOB", "STARTED", "ENDED/ETA"}}
+		out := [][]string{{"WORKFLOW ID", "TYPE", "STATUS", "JOB", "STARTED", "ENDED/ETA", "SCHEDULE"}}
 		for _, r := range rows {
 			end := when(r.Closed)
 			if r.Closed.IsZero() && !r.ETA.IsZero() {
 				end = "eta " + when(r.ETA)
 			}
-			out = append(out, []string{r.WorkflowID, r.Type, r.Status, orDash(r.JobStatus), when(r.Started), end})
+			out = append(out, []string{r.WorkflowID, r.Type, r.Status, orDash(r.JobStatus), when(r.Started), end,
+				orDash(r.Schedule)})
 		}
 		return out
 	})
@@ -158,7 +161,9 @@ func (a *app) runRow(e *workflowpb.WorkflowExecutionInfo) runRow {
 	r := runRow{WorkflowID: e.GetExecution().GetWorkflowId(), RunID: e.GetExecution().GetRunId(),
 		Type: e.GetType().GetName(), Status: statusName(e.GetStatus()), Started: e.GetStartTime().AsTime(),
 		JobStatus: attr[string](e.GetSearchAttributes(), workflows.SearchJobStatus.GetName()),
-		ETA:       attr[time.Time](e.GetSearchAttributes(), workflows.SearchEta.GetName())}
+		ETA:       attr[time.Time](e.GetSearchAttributes(), workflows.SearchEta.GetName()),
+		// Temporal marks the runs a schedule starts.
+		Schedule: attr[string](e.GetSearchAttributes(), "TemporalScheduledById")}
 	if e.GetCloseTime() != nil {
 		r.Closed = e.GetCloseTime().AsTime()
 	}

@@ -68,6 +68,11 @@ func TestScheduleRunsSkipsPausesAndResumes(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "offers") || !strings.Contains(out, "every 2s") {
 		t.Fatalf("list:\n%s", out)
 	}
+	var runs []runRow
+	h.jsonOut(&runs, "runs", "--kind", "share")
+	if len(runs) == 0 || runs[0].Schedule != "offers" {
+		t.Fatalf("runs does not name the schedule that started them: %+v", runs)
+	}
 	if code, _, errs = h.run("schedule", "delete", "--id", "offers"); code != 0 {
 		t.Fatalf("delete: %s", errs)
 	}
