@@ -177,7 +177,9 @@ func CustomProperties(img cloud.Image) map[string]string {
 	return out
 }
 
-var cloudOwned = map[string]bool{"image_type": true, "instance_uuid": true, "base_image_ref": true,
+// imageflow_latest is not carried either: a copy becomes its family's latest only when its
+// distribution marks it so.
+var cloudOwned = map[string]bool{PropLatest: true, "image_type": true, "instance_uuid": true, "base_image_ref": true,
 	"os_type": true, "vm_mode": true, "auto_disk_config": true, "direct_url": true, "virtual_size": true,
 	"os_hash_algo": true, "os_hash_value": true, "stores": true}
 

@@ -18,7 +18,7 @@ import (
 // Properties stamped on every image a migration makes, so a retry finds it instead of
 // importing twice, and a person can trace it to its source.
 const (
-	PropMigrationID   = "imageflow_migration_id"
+	PropMigrationID   = activities.PropMadeBy
 	PropSourceRegion  = "imageflow_source_region"
 	PropSourceImageID = "imageflow_source_image_id"
 )
@@ -179,7 +179,8 @@ type migration struct {
 	// overdue, set when the deadline passed and cancelled the work, is what the run was doing.
 	overdue string
 	// lineage is where incremental copies keep their generations; nil when off.
-	lineage *cloud.Lineage
+	lineage    *cloud.Lineage
+	lineageKey string // the server the lineage follows
 	// regions says how images arrive in each target (by Rackspace's tasks, or by upload), and
 	// sourceInfo how the image leaves the source (an export, or Glance's image data).
 	regions    map[string]activities.RegionInfo

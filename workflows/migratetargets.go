@@ -227,6 +227,9 @@ func (m *migration) carriedProperties() map[string]string {
 	props[PropMigrationID] = m.id
 	props[PropSourceRegion] = m.in.SourceRegion
 	props[PropSourceImageID] = m.in.ImageID
+	if m.lineage != nil {
+		props[activities.PropLineage] = m.lineageKey // so retention can keep a lineage's newest copies
+	}
 	return props
 }
 
@@ -244,6 +247,7 @@ func (m *migration) setLineage() error {
 		return invalid("migrate: lineage_keep needs a lineage: image %s has no instance_uuid; name one with "+
 			"lineage_key", m.in.ImageID)
 	}
+	m.lineageKey = key
 	sum := sha256.Sum256([]byte(m.source.Owner + "/" + key))
 	m.lineage = &cloud.Lineage{Container: "imageflow-lineage-" + hex.EncodeToString(sum[:6]), Generation: m.in.ImageID}
 	return nil

@@ -12,6 +12,10 @@ const (
 	ShareImageWorkflow   = "ShareImage"
 	AcceptShareWorkflow  = "AcceptShare"
 	BulkMigrateWorkflow  = "BulkMigrate"
+	// DistributeImageWorkflow sends a family version to regions and accounts (DistributeImage).
+	DistributeImageWorkflow = "DistributeImage"
+	// PruneImagesWorkflow applies retention on its own (PruneImages).
+	PruneImagesWorkflow = "PruneImages"
 )
 
 // StatusQuery returns a workflow's current step and progress.

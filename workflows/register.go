@@ -11,4 +11,6 @@ func Register(r worker.WorkflowRegistry) {
 	r.RegisterWorkflowWithOptions(ShareImage, workflow.RegisterOptions{Name: ShareImageWorkflow})
 	r.RegisterWorkflowWithOptions(AcceptShare, workflow.RegisterOptions{Name: AcceptShareWorkflow})
 	r.RegisterWorkflowWithOptions(BulkMigrate, workflow.RegisterOptions{Name: BulkMigrateWorkflow})
+	r.RegisterWorkflowWithOptions(DistributeImage, workflow.RegisterOptions{Name: DistributeImageWorkflow})
+	r.RegisterWorkflowWithOptions(PruneImages, workflow.RegisterOptions{Name: PruneImagesWorkflow})
 }
