@@ -67,6 +67,14 @@ func command(route Route, e Event, configured workflows.AcceptPolicy) (start, er
 		in, err := decodeRequest[workflows.ShareInput](e)
 		return start{workflow: workflows.ShareImageWorkflow, id: workflows.ShareWorkflowID(tenant, in), input: in,
 			attrs: startAttrs{imageID: in.ImageID, region: in.Region, members: in.Members}}, err
+	case "cmd." + CmdDistribute:
+		in, err := decodeRequest[workflows.DistributeInput](e)
+		if err == nil {
+			err = workflows.CheckDeadline("distribute: deadline", in.Deadline, time.Now())
+		}
+		return start{workflow: workflows.DistributeImageWorkflow, id: workflows.DistributeWorkflowID(tenant, in),
+			input: in, attrs: startAttrs{imageID: in.ImageID, region: in.SourceRegion, targets: in.Regions,
+				members: in.Accounts}}, err
 	case "cmd." + CmdAccept:
 		in, err := decodeRequest[workflows.AcceptInput](e)
 		if err == nil {

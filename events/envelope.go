@@ -27,6 +27,7 @@ const (
 	CmdMigrate      = "migrate"
 	CmdBulkMigrate  = "bulk-migrate"
 	CmdShare        = "share"
+	CmdDistribute   = "distribute"
 	CmdAccept       = "accept"
 	CmdMemberStatus = "member-status"
 	EvtShareOffered = activities.FactShareOffered

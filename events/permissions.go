@@ -23,7 +23,7 @@ const (
 )
 
 // SenderVerbs are the commands a sender may send; member-status is a worker's to send.
-var SenderVerbs = []string{CmdMigrate, CmdBulkMigrate, CmdShare, CmdAccept}
+var SenderVerbs = []string{CmdMigrate, CmdBulkMigrate, CmdShare, CmdDistribute, CmdAccept}
 
 // WorkerPermissions are the rights a worker of tenant needs on stream, and no more. Its durable
 // consumers are named "imageflow-<tenant>" and "imageflow-<tenant>-offers" (the defaults).

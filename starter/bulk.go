@@ -36,6 +36,8 @@ func (a *app) bulkMigrate(ctx context.Context, args []string) error {
 	fs.StringVar(&in.Cleanup, "cleanup", workflows.CleanupOnSuccess, "on-success, always or never")
 	fs.IntVar(&in.LineageKeep, "lineage-keep", 0, "per image: keep this many copies per target for incremental "+
 		"re-migration (0: off)")
+	fs.IntVar(&in.Keep, "keep", 0, "with --lineage-keep: after the run, keep this many newest copies of each "+
+		"server's snapshots per target, deleting older ones imageflow made (a week of nightly copies: 7)")
 	fs.Var(deadlineFlag(&in.Deadline), "deadline", "when everything must be done: 6h from now, or a time")
 	fs.BoolVar(&dryRun, "dry-run", false, "print the plan (images, bytes, runs already done, estimate); start nothing")
 	if err := parse(fs, args); err != nil {

@@ -4,6 +4,8 @@
 //	go run ./starter migrate      --image ID --from DFW --to IAD,LON [--share-with T] [--deadline 6h] [--wait]
 //	go run ./starter bulk-migrate --from DFW --to IAD [--tag web] [--name-pattern 'web-*'] [--dry-run] [--wait]
 //	go run ./starter share        --image ID --region DFW --members 100002 [--deadline 72h] [--wait]
+//	go run ./starter distribute   --image ID --from DFW --family web-base --version 42 --to IAD,LON [--accounts T]
+//	go run ./starter prune        --family web-base --keep 3 --regions IAD,LON [--dry-run]
 //	go run ./starter accept       --image ID --region DFW --producer 100001 [--wait]
 //	go run ./starter reject       --image ID --region DFW --producer 100001 [--wait]
 //	go run ./starter status       --workflow-id ID
@@ -82,12 +84,16 @@ jobs (Temporal workflows):
   migrate       copy an image to other regions (MigrateImage)
   bulk-migrate  migrate every image that matches a filter; --dry-run prints the plan (BulkMigrate)
   share         share an image with other accounts and wait for them (ShareImage)
+  distribute    one version of an image family to regions and accounts, marked latest, old ones pruned
+                (DistributeImage)
+  prune         keep a family's newest versions or a lineage's newest copies per region; --dry-run
+                prints the plan (PruneImages)
   accept        accept an image shared with this account (AcceptShare)
   reject        reject an image shared with this account (AcceptShare)
 
 standing policies (Temporal Schedules):
   schedule      create, list, describe, pause, unpause, trigger or delete a schedule that runs a job
-                (migrate, bulk-migrate, share) by cron or interval
+                (migrate, bulk-migrate, share, distribute) by cron or interval
 
 runs:
   status        show a run's step, progress, rate and ETA
@@ -125,7 +131,7 @@ func (a *app) run(ctx context.Context, args []string) int {
 		"bulk-migrate": a.bulkMigrate, "status": a.status, "runs": a.runs, "cancel": a.cancel,
 		"list": a.list, "get": a.get, "update": a.update, "tags": a.tags, "members": a.members,
 		"unshare": a.unshare, "delete": a.remove, "export": a.export, "import": a.importVHD,
-		"schedule": a.schedule,
+		"schedule": a.schedule, "distribute": a.distribute, "prune": a.prune,
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {

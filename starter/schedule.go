@@ -22,7 +22,7 @@ import (
 const scheduleUsage = `usage: starter schedule <verb> [flags]
 
   create    --id ID (--cron SPEC | --every 24h) [--time-zone Z] [--overlap skip] [--catchup-window 1h]
-            [--note TEXT] [--paused] <migrate|bulk-migrate|share> <that command's flags>
+            [--note TEXT] [--paused] <migrate|bulk-migrate|share|distribute> <that command's flags>
   list      the schedules, their next and last runs
   describe  --id ID: its spec, job, state and recent runs
   pause     --id ID [--note TEXT]
@@ -51,7 +51,7 @@ var overlapPolicies = map[string]enums.ScheduleOverlapPolicy{
 }
 
 // scheduledJobs are the job commands a schedule may wrap.
-var scheduledJobs = []string{"migrate", "bulk-migrate", "share"}
+var scheduledJobs = []string{"migrate", "bulk-migrate", "share", "distribute"}
 
 func (a *app) schedule(ctx context.Context, args []string) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
@@ -98,7 +98,7 @@ func (a *app) scheduleCreate(ctx context.Context, args []string) error {
 			strings.Join(scheduledJobs, ", "))
 	}
 	jobs := map[string]func(context.Context, []string) error{"migrate": a.migrate, "bulk-migrate": a.bulkMigrate,
-		"share": a.share}
+		"share": a.share, "distribute": a.distribute}
 	a.scheduling = p
 	if err := jobs[rest[0]](ctx, rest[1:]); err != nil {
 		return err

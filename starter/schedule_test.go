@@ -3,9 +3,15 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/imageflow/imageflow/activities"
+	"github.com/imageflow/imageflow/cloud"
+	"github.com/imageflow/imageflow/emulator"
+	"github.com/imageflow/imageflow/workflows"
 )
 
 type scheduleState struct {
@@ -17,6 +23,9 @@ type scheduleState struct {
 	Job            struct {
 		Workflow string `json:"workflow"`
 	} `json:"job"`
+	Recent []struct {
+		WorkflowID string `json:"workflow_id"`
+	} `json:"recent"`
 }
 
 func (h *harness) describeSchedule(id string) scheduleState {
@@ -120,5 +129,78 @@ func waitUntil(t *testing.T, limit time.Duration, what string, cond func() bool)
 			t.Fatalf("no %s within %s", what, limit)
 		case <-time.After(250 * time.Millisecond):
 		}
+	}
+}
+
+// TestNightlyDRSchedule: the nightly disaster-recovery recipe, three nights scaled down (a
+// night is a trigger, the window 5 s where production's is 25 h against a 24 h night): a paused
+// schedule of bulk-migrate --created-within --lineage-keep 2 --keep 2. Each night a new snapshot
+// of the server is taken and only it crosses; the first whole, the next two only their changed
+// ranges; two copies stay in the target. Then prune --dry-run says what keeping one would delete,
+// and prune does it.
+func TestNightlyDRSchedule(t *testing.T) {
+	h := setup(t)
+	ctx := context.Background()
+	web := h.imageID("demo-web-01")
+	code, out, errs := h.run("schedule", "create", "--id", "dr-nightly", "--cron", "0 2 * * *", "--paused",
+		"bulk-migrate", "--from", "DFW", "--to", "IAD", "--name-pattern", "web-night-*", "--created-within", "5s",
+		"--lineage-keep", "2", "--keep", "2")
+	if code != 0 {
+		t.Fatalf("create: %d %s %s", code, out, errs)
+	}
+	demo := h.env.Cloud("demo")
+	src, err := demo.GetImage(ctx, "DFW", web)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sent []int64
+	parent := web
+	for night := 1; night <= 3; night++ {
+		id, err := h.env.Emulator.Snapshot(emulator.SnapshotRequest{Region: "DFW", ImageID: parent,
+			Name: fmt.Sprintf("web-night-%d", night), ChangedPercent: 5, Pattern: "clustered"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		parent = id
+		before := h.env.Emulator.BytesReceived("IAD")
+		runs := h.describeSchedule("dr-nightly").Runs
+		if code, _, errs := h.run("schedule", "trigger", "--id", "dr-nightly"); code != 0 {
+			t.Fatalf("trigger: %s", errs)
+		}
+		waitUntil(t, 30*time.Second, "night's run", func() bool { return h.describeSchedule("dr-nightly").Runs > runs })
+		d := h.describeSchedule("dr-nightly")
+		var sum workflows.BulkSummary
+		if err := h.env.Client.GetWorkflow(ctx, d.Recent[len(d.Recent)-1].WorkflowID, "").Get(ctx, &sum); err != nil ||
+			sum.Total != 1 || sum.Succeeded != 1 {
+			t.Fatalf("night %d: %+v %v (only that night's snapshot should cross)", night, sum, err)
+		}
+		sent = append(sent, h.env.Emulator.BytesReceived("IAD")-before)
+		time.Sleep(6 * time.Second) // the night passes: this snapshot leaves the window
+	}
+	if sent[0] < src.Size || sent[1]*4 > src.Size || sent[2]*4 > src.Size {
+		t.Fatalf("bytes sent per night %v for a %d-byte server: the first whole, then only changes", sent, src.Size)
+	}
+	lineage := src.Properties["instance_uuid"]
+	copies := func() int {
+		imgs, err := demo.ListImages(ctx, "IAD", cloud.ImageFilter{Properties: map[string]string{
+			activities.PropLineage: lineage}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(imgs)
+	}
+	if n := copies(); n != 2 {
+		t.Fatalf("%d copies of the server in IAD after three nights, want 2", n)
+	}
+	var plan []activities.PruneResult
+	h.jsonOut(&plan, "prune", "--lineage", lineage, "--keep", "1", "--regions", "IAD", "--dry-run", "--json")
+	if len(plan) != 1 || len(plan[0].Kept) != 1 || len(plan[0].Deleted) != 1 || copies() != 2 {
+		t.Fatalf("dry run %+v changed something or planned wrong", plan)
+	}
+	if code, out, errs := h.run("prune", "--lineage", lineage, "--keep", "1", "--regions", "IAD", "--wait"); code != 0 {
+		t.Fatalf("prune: %d %s %s", code, out, errs)
+	}
+	if n := copies(); n != 1 {
+		t.Fatalf("%d copies after prune --keep 1", n)
 	}
 }

@@ -3,6 +3,8 @@ package workflows
 import (
 	"fmt"
 	"path"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -33,6 +35,10 @@ type BulkRequest struct {
 	// created_after, the later of the two): a scheduled run's "since the last run", with some
 	// overlap to spare, as copies already made are found and reused.
 	CreatedWithin Duration `json:"created_within,omitempty"`
+	// Keep, above 0 and with LineageKeep, is the retention that follows the run: in each target,
+	// the newest Keep copies of each migrated server's lineage stay and older copies imageflow made
+	// are deleted (see activities.PlanPrune). The nightly DR copy that keeps a week: 7.
+	Keep int `json:"keep,omitempty"`
 }
 
 // Normalize fills defaults and rejects a request that cannot be run.
@@ -48,6 +54,10 @@ func (r *BulkRequest) Normalize() error {
 	}
 	if r.LineageKeep < 0 || r.LineageKeep > 10 {
 		return invalid("bulk-migrate: lineage_keep must be 0 (off) to 10, got %d", r.LineageKeep)
+	}
+	if r.Keep < 0 || r.Keep > 100 || (r.Keep > 0 && r.LineageKeep == 0) {
+		return invalid("bulk-migrate: keep (0 to 100) prunes lineages, so it needs lineage_keep; got keep %d",
+			r.Keep)
 	}
 	if err := r.CreatedWithin.check("bulk-migrate: created_within"); err != nil {
 		return err
@@ -82,9 +92,11 @@ func (r BulkRequest) ListFilter(now time.Time, owner string) cloud.ImageFilter {
 // never hand the workflow a state of its own making.
 type BulkInput struct {
 	BulkRequest
-	Pending []string    `json:"pending,omitempty"`
-	Listed  bool        `json:"listed,omitempty"`
-	Summary BulkSummary `json:"summary"`
+	Pending []string `json:"pending,omitempty"`
+	Listed  bool     `json:"listed,omitempty"`
+	// Lineages are the listed images' servers, pruned at the end when Keep is set.
+	Lineages []string    `json:"lineages,omitempty"`
+	Summary  BulkSummary `json:"summary"`
 }
 
 // BulkSummary counts outcomes; Failures keeps the first 100 reasons.
@@ -134,6 +146,9 @@ func BulkWorkflowID(tenant string, in BulkRequest) string {
 	if in.CreatedWithin > 0 {
 		parts = append(parts, "within="+in.CreatedWithin.D().String())
 	}
+	if in.Keep > 0 {
+		parts = append(parts, "keep="+strconv.Itoa(in.Keep))
+	}
 	return key("bulk", tenant, parts...)
 }
 
@@ -167,6 +182,9 @@ func BulkMigrate(ctx workflow.Context, in BulkInput) (BulkSummary, error) {
 		}
 		for _, img := range imgs {
 			in.Pending = append(in.Pending, img.ID)
+			if l := img.Properties["instance_uuid"]; in.Keep > 0 && l != "" && !slices.Contains(in.Lineages, l) {
+				in.Lineages = append(in.Lineages, l)
+			}
 		}
 		in.Listed, in.Summary.Total = true, len(imgs)
 	}
@@ -234,6 +252,10 @@ func BulkMigrate(ctx workflow.Context, in BulkInput) (BulkSummary, error) {
 			return in.Summary, workflow.NewContinueAsNewError(ctx, BulkMigrateWorkflow, in)
 		}
 	}
+	st.Step = "pruning"
+	if err := in.prune(ctx); err != nil {
+		in.Summary.Failures = append(in.Summary.Failures, BulkFailure{Error: "retention: " + err.Error()})
+	}
 	st.Step, st.Summary = "done", in.Summary
 	status := JobSucceeded
 	if in.Summary.Failed > 0 {
@@ -245,6 +267,20 @@ func BulkMigrate(ctx workflow.Context, in BulkInput) (BulkSummary, error) {
 		fmt.Sprintf("%d migrated, %d failed of %d", in.Summary.Succeeded, in.Summary.Failed, in.Summary.Total),
 	)
 	return in.Summary, nil
+}
+
+// prune keeps each lineage's newest Keep copies in every target.
+func (in *BulkInput) prune(ctx workflow.Context) error {
+	for _, l := range in.Lineages {
+		for _, r := range in.TargetRegions {
+			p := activities.PruneInput{Region: r, Lineage: l, Keep: in.Keep}
+			if err := workflow.ExecuteActivity(withActivity(ctx, "prune "+l+" in "+r, 10*time.Minute), a.Prune, p).
+				Get(ctx, nil); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // skipOverdue counts the images not started because the deadline passed as failed.

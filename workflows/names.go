@@ -77,6 +77,10 @@ func RegionsOf(input any) []string {
 		return []string{in.Region}
 	case AcceptInput:
 		return []string{in.Region}
+	case DistributeInput:
+		return append([]string{in.SourceRegion}, in.Regions...)
+	case PruneRequest:
+		return in.Regions
 	}
 	return nil
 }

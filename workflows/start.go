@@ -71,6 +71,16 @@ func Describe(input any, who string) (summary, details string) {
 		add("image", in.ImageID)
 		add("region", in.Region)
 		add("members", strings.Join(in.Members, ", "))
+	case DistributeInput:
+		summary = fmt.Sprintf("distribute %s version %d to %s", in.Family, in.Version, strings.Join(in.Regions, ", "))
+		add("image", in.ImageID+" in "+in.SourceRegion)
+		add("accounts", strings.Join(in.Accounts, ", "))
+		if in.Keep > 0 {
+			add("keep", fmt.Sprintf("%d newest versions per region", in.Keep))
+		}
+	case PruneRequest:
+		summary = fmt.Sprintf("keep the newest %d of %s%s in %s", in.Keep, in.Family, in.Lineage,
+			strings.Join(in.Regions, ", "))
 	case AcceptInput:
 		summary = fmt.Sprintf("decide on %s in %s offered by %s", in.ImageID, in.Region, in.Producer)
 		add("image", in.ImageID)
