@@ -162,6 +162,7 @@ func (s *stack) summary(runs []demoRun) bool {
 	}
 	fmt.Fprintf(s.out, "\n  All runs: %s/namespaces/%s/workflows\n", s.ui.URL, s.temporal.Namespace)
 	fmt.Fprintf(s.out, "  Or:  go run ./starter status --workflow-id <id from a link above>\n")
+	s.createDemoSchedule(context.Background())
 	s.starterEnv()
 	fmt.Fprintf(
 		s.out,

@@ -43,6 +43,10 @@ func TestDevstackDemoAndUI(t *testing.T) {
 				t.Errorf("UI root is not HTML: %.200s", page)
 			}
 			list := httpGet(t, s.ui.URL+"/api/v1/namespaces/default/workflows?query=")
+			if d, err := s.client.ScheduleClient().GetHandle(context.Background(), demoSchedule).Describe(
+				context.Background()); err != nil || !d.Schedule.State.Paused {
+				t.Errorf("the demo's schedule %s: %v (want it there, paused)", demoSchedule, err)
+			}
 			for _, want := range []string{"MigrateImage", "ShareImage", "AcceptShare"} {
 				if !strings.Contains(list, want) {
 					t.Errorf("UI API does not list %s: %.500s", want, list)

@@ -78,10 +78,15 @@ func (a *app) list(ctx context.Context, args []string) error {
 	fs.StringVar(&f.Visibility, "visibility", "", "public, private or shared")
 	fs.StringVar(&f.MemberStatus, "member-status", "", "for shared images: pending, accepted, rejected or all")
 	fs.Var(&tags, "tag", "tag(s) every image must carry")
+	var props list
+	fs.Var(&props, "property", "property key=value every image must carry (repeatable), e.g. imageflow_family=web-base")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	f.Tags = tags
+	if err := setProperties(&f, props); err != nil {
+		return err
+	}
 	cc, err := a.cloud(ctx)
 	if err != nil {
 		return err

@@ -79,6 +79,20 @@ func TestOperatorGuide(t *testing.T) {
 	if left, _ := c.ListImages(ctx, "DFW", cloud.ImageFilter{Name: "web-restored"}); len(left) != 0 {
 		t.Fatalf("the guide deleted web-restored, yet %d remain", len(left))
 	}
+	// The golden-image recipe: db-base version 1 is LON's latest, accepted by the partner; the
+	// DR schedule exists, paused by its last line.
+	latest, err := c.ListImages(ctx, "LON", cloud.ImageFilter{Properties: map[string]string{
+		"imageflow_family": "db-base", "imageflow_latest": "true"}})
+	if err != nil || len(latest) != 1 {
+		t.Fatalf("LON's db-base latest: %d (%v)", len(latest), err)
+	}
+	if m, err := c.GetMember(ctx, "LON", latest[0].ID, "100002"); err != nil || m.Status != "accepted" {
+		t.Fatalf("the partner's membership of db-base v1 in LON: %+v %v", m, err)
+	}
+	d, err := env.Client.ScheduleClient().GetHandle(ctx, "dr-nightly").Describe(ctx)
+	if err != nil || !d.Schedule.State.Paused || d.Schedule.State.Note != "maintenance window" {
+		t.Fatalf("the DR schedule: %+v %v", d, err)
+	}
 }
 
 // withJQ is the PATH for the guide's blocks: the machine's, plus, when jq is not installed, the
