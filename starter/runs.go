@@ -20,7 +20,8 @@ import (
 
 // kinds maps the names people use to the workflow types.
 var kinds = map[string]string{"migrate": workflows.MigrateImageWorkflow, "share": workflows.ShareImageWorkflow,
-	"accept": workflows.AcceptShareWorkflow, "bulk": workflows.BulkMigrateWorkflow}
+	"accept": workflows.AcceptShareWorkflow, "bulk": workflows.BulkMigrateWorkflow,
+	"distribute": workflows.DistributeImageWorkflow, "prune": workflows.PruneImagesWorkflow}
 
 // statuses maps the names people use to Temporal's execution statuses (as its queries spell them).
 var statuses = map[string]string{"running": "Running", "completed": "Completed", "failed": "Failed",
@@ -84,11 +85,11 @@ type runRow struct {
 }
 
 func (a *app) runs(ctx context.Context, args []string) error {
-	fs := a.flags("runs", "[--kind migrate|share|accept|bulk] [--status S] [--image ID] [--region R] [--since 24h]")
+	fs := a.flags("runs", "[--kind migrate|share|accept|bulk|distribute|prune] [--status S] [--image ID] [--region R] [--since 24h]")
 	var o out
 	var f runFilter
 	o.flag(fs)
-	fs.StringVar(&f.kind, "kind", "", "migrate, share, accept or bulk")
+	fs.StringVar(&f.kind, "kind", "", "migrate, share, accept, bulk, distribute or prune")
 	fs.StringVar(&f.status, "status", "", "running, completed, failed, cancelled, terminated, timed-out or continued")
 	fs.StringVar(&f.image, "image", "", "runs that touched this image")
 	fs.StringVar(&f.region, "region", "", "runs from or to this region")
@@ -98,7 +99,7 @@ func (a *app) runs(ctx context.Context, args []string) error {
 		return err
 	}
 	if _, ok := kinds[f.kind]; f.kind != "" && !ok {
-		return usageErr("--kind must be migrate, share, accept or bulk, not %q", f.kind)
+		return usageErr("--kind must be migrate, share, accept, bulk, distribute or prune, not %q", f.kind)
 	}
 	if _, ok := statuses[f.status]; f.status != "" && !ok {
 		return usageErr("--status %q is not one of running, completed, failed, cancelled, terminated, timed-out, "+
