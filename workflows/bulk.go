@@ -106,6 +106,35 @@ type BulkSummary struct {
 	Failed    int           `json:"failed"`
 	Failures  []BulkFailure `json:"failures,omitempty"`
 	Runs      int           `json:"runs"`
+	// Made lists which image each migrated source became in each target (the first MaxBulkMade).
+	Made []BulkMade `json:"made,omitempty"`
+}
+
+// MaxBulkMade bounds the copies a bulk summary lists (each child's own result has all of its own).
+const MaxBulkMade = 500
+
+// BulkMade is one source image's copies, region by region.
+type BulkMade struct {
+	SourceImageID string            `json:"source_image_id"`
+	Images        map[string]string `json:"images"` // target region -> image id
+	Reused        []string          `json:"reused,omitempty"`
+}
+
+// made records a successful child's copies.
+func (s *BulkSummary) made(source string, res MigrateResult) {
+	if len(s.Made) >= MaxBulkMade {
+		return
+	}
+	m := BulkMade{SourceImageID: source, Images: map[string]string{}}
+	for _, t := range res.Targets {
+		if t.Status == "succeeded" {
+			m.Images[t.Region] = t.ImageID
+			if t.Reused {
+				m.Reused = append(m.Reused, t.Region)
+			}
+		}
+	}
+	s.Made = append(s.Made, m)
 }
 
 // BulkFailure is one image that did not migrate, and why.
@@ -221,13 +250,15 @@ func BulkMigrate(ctx workflow.Context, in BulkInput) (BulkSummary, error) {
 			})
 			sel.AddFuture(workflow.ExecuteChildWorkflow(cctx, MigrateImageWorkflow, child), func(f workflow.Future) {
 				running--
-				if err := f.Get(ctx, nil); err != nil {
+				var res MigrateResult
+				if err := f.Get(ctx, &res); err != nil {
 					in.Summary.Failed++
 					if len(in.Summary.Failures) < 100 {
 						in.Summary.Failures = append(in.Summary.Failures, BulkFailure{ImageID: id, Error: err.Error()})
 					}
 				} else {
 					in.Summary.Succeeded++
+					in.Summary.made(id, res)
 				}
 			})
 			started++

@@ -157,11 +157,13 @@ func TestMigrateAndShareOnRealTemporal(t *testing.T) {
 		t.Fatalf("bulk %+v %v", sum, err)
 	}
 	db := find(t, demo, "DFW", "demo-db-01")
-	if imgs, _ := demo.ListImages(ctx, "ORD", cloud.ImageFilter{Properties: map[string]string{workflows.PropSourceImageID: db.ID}}); len(
-		imgs,
-	) != 1 ||
-		imgs[0].Checksum != db.Checksum {
+	imgs, _ = demo.ListImages(ctx, "ORD", cloud.ImageFilter{Properties: map[string]string{
+		workflows.PropSourceImageID: db.ID}})
+	if len(imgs) != 1 || imgs[0].Checksum != db.Checksum {
 		t.Fatalf("bulk did not make one verified copy of demo-db-01 in ORD: %+v", imgs)
+	}
+	if len(sum.Made) != 1 || sum.Made[0].SourceImageID != db.ID || sum.Made[0].Images["ORD"] != imgs[0].ID {
+		t.Fatalf("the bulk summary does not say which image it made where: %+v", sum.Made)
 	}
 	if os.Getenv("IMAGEFLOW_RECORD_HISTORIES") == "1" {
 		for name, r := range map[string]client.WorkflowRun{"migrate": run, "share": srun, "accept": arun, "bulk": brun} {
