@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -99,7 +98,7 @@ func (e *env) tenantRound(ctx context.Context, n, cmds int) (tenantRun, error) {
 			<-done
 		}
 	}()
-	cpu0, start := cpuTime(), time.Now()
+	cpu0, start := processCPU(), time.Now()
 	for _, b := range bridges {
 		go func() { _ = b.Run(bctx); done <- struct{}{} }()
 	}
@@ -117,20 +116,11 @@ func (e *env) tenantRound(ctx context.Context, n, cmds int) (tenantRun, error) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	r.took, r.cpu = time.Since(start), cpuTime()-cpu0
+	r.took, r.cpu = time.Since(start), processCPU()-cpu0
 	time.Sleep(time.Second) // a delivery to a second bridge would show by now
 	for _, b := range bridges {
 		r.deliveries += b.Stats.Received.Load()
 		r.dead += b.Stats.DeadLettered.Load()
 	}
 	return r, nil
-}
-
-// cpuTime is this process's user and system CPU so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
