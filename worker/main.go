@@ -20,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/worker"
 
 	"github.com/imageflow/imageflow/activities"
 	"github.com/imageflow/imageflow/cloud"
@@ -128,6 +129,8 @@ func run(ctx context.Context, cfg config.Config, logger *slog.Logger, ready chan
 			return fmt.Errorf("JetStream: %w", err)
 		}
 	}
+	// One cache for the process's runs, sized before the worker starts (the SDK's rule).
+	worker.SetStickyWorkflowCacheSize(w.WorkflowCacheSize)
 	r, err := runner.Start(ctx, ro)
 	if err != nil {
 		return err
