@@ -95,8 +95,24 @@ func TestDistributeFamilyVersions(t *testing.T) {
 			}
 		}
 	}
+	// Retention alone, as a dry run: keeping 1 would delete versions 2 and 3 in both regions (IAD's
+	// version 1 is protected), and nothing changes.
+	pr := workflows.PruneRequest{Regions: []string{"IAD", "LON"}, Family: "web-base", Keep: 1, Force: true,
+		DryRun: true}
+	prun, err := env.Client.ExecuteWorkflow(ctx, workflows.StartOptions(workflows.PruneWorkflowID(demo.Tenant(), pr),
+		testenv.TaskQueue("demo")), workflows.PruneImagesWorkflow, pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plans []activities.PruneResult
+	if err := prun.Get(ctx, &plans); err != nil || len(plans) != 2 || len(plans[0].Deleted) != 2 ||
+		len(plans[0].Spared) != 1 || len(plans[1].Deleted) != 2 {
+		t.Fatalf("prune dry run: %+v %v", plans, err)
+	}
+	wantFamily(t, demo, "LON", []int{2, 3, 4}, 4)
 	if os.Getenv("IMAGEFLOW_RECORD_HISTORIES") == "1" {
 		record(t, env.Client, run, "distribute")
+		record(t, env.Client, prun, "prune")
 	}
 }
 

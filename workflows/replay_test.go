@@ -11,13 +11,14 @@ import (
 )
 
 // TestReplayRecordedHistories replays histories recorded from real runs (testdata/histories,
-// refreshed with IMAGEFLOW_RECORD_HISTORIES=1 go test -run RealTemporal ./workflows/) through the
+// refreshed with IMAGEFLOW_RECORD_HISTORIES=1 go test -run 'RealTemporal|Distribute' ./workflows/) through the
 // registered workflow code: a change that breaks determinism for running workflows fails here.
 // Such a change needs workflow.GetVersion.
 func TestReplayRecordedHistories(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join("testdata", "histories", "*.json"))
-	if err != nil || len(files) < 4 {
-		t.Fatalf("want recorded histories for migrate, share, accept and bulk, found %v (%v)", files, err)
+	if err != nil || len(files) < 6 {
+		t.Fatalf("want recorded histories for migrate, share, accept, bulk, distribute and prune, found %v (%v)",
+			files, err)
 	}
 	logger := log.NewStructuredLogger(slog.New(slog.DiscardHandler))
 	for _, f := range files {
