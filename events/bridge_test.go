@@ -528,7 +528,8 @@ func TestRequestsRunAgainEventsOnce(t *testing.T) {
 	// Event again-1 delivered again after the duplicate window (a new message id, same event).
 	ev, _ := events.NewEvent("again-1", "test", "imageflow.cmd.share", "100001", in)
 	body, _ := json.Marshal(ev)
-	if _, err := env.JetStream().Publish(ctx, subjects.Cmd("100001", events.CmdShare), body, jetstream.WithMsgID("later")); err != nil {
+	later := subjects.Cmd("100001", events.CmdShare)
+	if _, err := env.JetStream().Publish(ctx, later, body, jetstream.WithMsgID("later")); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(20 * time.Second)

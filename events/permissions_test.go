@@ -123,7 +123,8 @@ func TestPermissionsKeepAccountsApart(t *testing.T) {
 		waitFor(t, "a permissions violation on "+api, func() bool { return workerErrs.about(api) })
 	}
 	api := "$JS.API."
-	refused("make a consumer over the demo's commands", api+"CONSUMER.CREATE.IMAGEFLOW.imageflow-100002.imageflow.cmd.100001",
+	refused("make a consumer over the demo's commands",
+		api+"CONSUMER.CREATE.IMAGEFLOW.imageflow-100002.imageflow.cmd.100001",
 		func(c context.Context) error {
 			_, err := pst.CreateOrUpdateConsumer(c, jetstream.ConsumerConfig{Durable: "imageflow-100002",
 				FilterSubject: subjects.Commands("100001")})

@@ -85,7 +85,8 @@ type runRow struct {
 }
 
 func (a *app) runs(ctx context.Context, args []string) error {
-	fs := a.flags("runs", "[--kind migrate|share|accept|bulk|distribute|prune] [--status S] [--image ID] [--region R] [--since 24h]")
+	fs := a.flags("runs",
+		"[--kind migrate|share|accept|bulk|distribute|prune] [--status S] [--image ID] [--region R] [--since 24h]")
 	var o out
 	var f runFilter
 	o.flag(fs)

@@ -112,7 +112,8 @@ func DistributeImage(ctx workflow.Context, in DistributeInput) (DistributeResult
 		return res, err
 	}
 	d := &distribution{in: in, st: DistributeStatus{Step: "stamping", Regions: map[string]string{}}}
-	if err := workflow.SetQueryHandler(ctx, StatusQuery, func() (DistributeStatus, error) { return d.st, nil }); err != nil {
+	query := func() (DistributeStatus, error) { return d.st, nil }
+	if err := workflow.SetQueryHandler(ctx, StatusQuery, query); err != nil {
 		return res, err
 	}
 	if err := d.stamp(ctx); err != nil {

@@ -19,8 +19,9 @@ func newService(t *testing.T) (*Service, *httptest.Server) {
 		return []Region{{Name: "DFW", URL: "http://dfw", ObjectStore: true}, {Name: "RegionOne", URL: "http://one",
 			Generic: true}}
 	}
-	s := New(store, Config{Accounts: DefaultAccounts(), TokenTTL: time.Hour, URL: func() string { return "http://id/v2.0/" },
-		Regions: regions}, map[string]*Token{})
+	self := func() string { return "http://id/v2.0/" }
+	s := New(store, Config{Accounts: DefaultAccounts(), TokenTTL: time.Hour, URL: self, Regions: regions},
+		map[string]*Token{})
 	mux := http.NewServeMux()
 	s.Route(mux)
 	mux.Handle("/whoami", s.Authenticated(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

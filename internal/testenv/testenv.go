@@ -148,9 +148,14 @@ func (e *Env) startTemporalOnPostgres() {
 // StartNATS runs an embedded NATS server with JetStream storing under dir.
 func StartNATS(t testing.TB, dir string) (*natsserver.Server, string) {
 	t.Helper()
-	ns, err := natsserver.NewServer(
-		&natsserver.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: dir, NoLog: true, NoSigs: true},
-	)
+	return serveNATS(t,
+		&natsserver.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: dir, NoLog: true, NoSigs: true})
+}
+
+// serveNATS starts a NATS server with opts, stopped when the test ends.
+func serveNATS(t testing.TB, opts *natsserver.Options) (*natsserver.Server, string) {
+	t.Helper()
+	ns, err := natsserver.NewServer(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,16 +188,7 @@ func StartNATSWithAuth(t *testing.T, dir string, tenants []string) (*natsserver.
 		t.Fatalf("load %s: %v", path, err)
 	}
 	opts.NoLog, opts.NoSigs = true, true
-	ns, err := natsserver.NewServer(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("NATS server did not start")
-	}
-	t.Cleanup(ns.Shutdown)
-	return ns, ns.ClientURL()
+	return serveNATS(t, opts)
 }
 
 // NATSPassword is the test password of a NATS user (role "admin" has no tenant).

@@ -30,7 +30,8 @@ var faultNames = map[int]string{
 
 // Fail writes a Rackspace fault body: {"<fault>":{"code":N,"message":"..."}}.
 func Fail(w http.ResponseWriter, code int, format string, args ...any) {
-	WriteJSON(w, code, map[string]any{FaultName(code): map[string]any{"code": code, "message": fmt.Sprintf(format, args...)}})
+	body := map[string]any{"code": code, "message": fmt.Sprintf(format, args...)}
+	WriteJSON(w, code, map[string]any{FaultName(code): body})
 }
 
 // WriteJSON answers v as JSON with the given status.
