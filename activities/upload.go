@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"go.temporal.io/sdk/activity"
@@ -36,6 +37,9 @@ type UploadProgress struct {
 	ImageID      string `json:"image_id"`
 	BytesDone    int64  `json:"bytes_done"`
 	BytesTotal   int64  `json:"bytes_total"`
+	// Method is how the bytes move: "" (streamed through the worker) or the target's own
+	// import method (glance-download: none through the worker).
+	Method string `json:"method,omitempty"`
 }
 
 // UploadImage creates the image (queued, stamped), streams the source into it and checks the
@@ -51,6 +55,14 @@ func (a *Activities) UploadImage(ctx context.Context, in UploadInput) (cloud.Ima
 	}
 	if err := t.removeUnfinished(ctx, in); err != nil {
 		return cloud.Image{}, err
+	}
+	if img, err := a.pullInCloud(ctx, t, in, hb); !errors.Is(err, errNoCloudPath) {
+		if err == nil {
+			err = t.checkArrived(ctx, img, in, "glance-download's")
+			activity.GetLogger(ctx).Info("the target pulled the image itself", "method", cloud.MethodGlanceDownload,
+				"region", in.Region, "image", img.ID, "bytes", img.Size)
+		}
+		return img, err
 	}
 	info, _, err := a.cloud.SourceInfo(ctx, in.Source)
 	if err != nil {
@@ -78,10 +90,8 @@ func (a *Activities) UploadImage(ctx context.Context, in UploadInput) (cloud.Ima
 	if img, err = t.cloud.GetImage(ctx, in.Region, img.ID); err != nil {
 		return img, temporalError(err, "")
 	}
-	if msg := hashMismatch(img, in); msg != "" {
-		_ = t.cloud.DeleteImage(ctx, in.Region, img.ID)
-		return img, nonRetryable(ErrIntegrity, fmt.Sprintf("uploaded image %s in %s %s; it was deleted", img.ID,
-			in.Region, msg))
+	if err := t.checkArrived(ctx, img, in, "uploaded"); err != nil {
+		return img, err
 	}
 	activity.GetLogger(ctx).Info("upload finished", "region", in.Region, "image", img.ID, "bytes", img.Size)
 	return img, nil

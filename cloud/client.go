@@ -87,6 +87,8 @@ type Client struct {
 	images map[string]*gophercloud.ServiceClient
 	files  map[string]*gophercloud.ServiceClient
 	tasks  map[string]bool // region -> runs import and export tasks (see HasTasks)
+	// importMethods is region -> the interoperable import methods its Glance offers.
+	importMethods map[string][]string
 }
 
 // apiKeyAuth is Rackspace's RAX-KSKEY credential, which gophercloud does not know.
@@ -139,7 +141,7 @@ func New(ctx context.Context, creds Credentials, opts Options) (*Client, error) 
 	}
 	c := &Client{provider: provider, httpClient: &http.Client{Transport: transport}, idleTimeout: opts.IdleTimeout,
 		images: map[string]*gophercloud.ServiceClient{}, files: map[string]*gophercloud.ServiceClient{},
-		tasks: map[string]bool{}}
+		tasks: map[string]bool{}, importMethods: map[string][]string{}}
 	if err := c.readAccount(); err != nil {
 		return nil, err
 	}

@@ -72,6 +72,9 @@ type Config struct {
 	// SwiftRegions are generic regions that also run an object store (Swift) but, as most
 	// OpenStack clouds, no Rackspace-style import and export tasks.
 	SwiftRegions []string
+	// GlanceDownloadRegions are generic regions whose Glance offers the glance-download import
+	// (Zed and later): it pulls an image from another region itself, no byte through the client.
+	GlanceDownloadRegions []string
 	// Images are extra snapshots for the first account in its default region, next to DemoImages
 	// (tests and benchmarks use them for large images).
 	Images []SeedImage
@@ -146,7 +149,8 @@ func (e *Emulator) assemble() {
 	e.objects = objectstorage.New(e.store, e.st.files(), e.cfg.MaxObjectSize)
 	e.images = images.New(e.store, images.Config{TaskDuration: e.cfg.TaskDuration,
 		TaskBytesPerSecond: e.cfg.TaskBytesPerSecond, ExportSegmentSize: e.cfg.ExportSegmentSize,
-		MaxImportSize: e.cfg.MaxImportSize, Generic: e.cfg.GenericRegions},
+		MaxImportSize: e.cfg.MaxImportSize, Generic: e.cfg.GenericRegions,
+		GlanceDownload: e.cfg.GlanceDownloadRegions},
 		e.st.imageRegions(), e.objects, e.faults)
 }
 
@@ -219,3 +223,7 @@ func (e *Emulator) Close() error {
 // BytesReceived is how many object bytes PUT requests delivered to region since start, counting
 // uploads that were cut off (a killed copy's partial segments included).
 func (e *Emulator) BytesReceived(region string) int64 { return e.objects.BytesReceived(region) }
+
+// BytesServed is how many image bytes region's Glance sent to clients since start (image
+// downloads; a glance-download between regions sends none).
+func (e *Emulator) BytesServed(region string) int64 { return e.images.BytesServed(region) }

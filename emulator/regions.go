@@ -19,9 +19,9 @@ func checkRegions(cfg Config) error {
 			return fmt.Errorf("generic region %q: not a new region name", g)
 		}
 	}
-	for _, sw := range cfg.SwiftRegions {
+	for _, sw := range append(slices.Clone(cfg.SwiftRegions), cfg.GlanceDownloadRegions...) {
 		if !slices.Contains(cfg.GenericRegions, sw) {
-			return fmt.Errorf("swift region %q: not one of the generic regions", sw)
+			return fmt.Errorf("region %q: swift and glance-download regions must be generic regions", sw)
 		}
 	}
 	return nil

@@ -205,3 +205,54 @@ func TestSwiftWithoutTasksIsNotRackspace(t *testing.T) {
 		t.Fatalf("objects left in RegionOne's Swift: %d", len(ts))
 	}
 }
+
+// TestGlanceDownloadMovesNoByteThroughTheWorker: a target region whose Glance offers
+// glance-download pulls the image from the source region itself: the source's Glance serves no
+// byte to the worker, and the copy is the source to the byte (checksum and os_hash). A target
+// without it gets the image streamed through the worker, as before.
+func TestGlanceDownloadMovesNoByteThroughTheWorker(t *testing.T) {
+	env := testenv.New(t, testenv.Options{Emulator: func(c *emulator.Config) {
+		c.GenericRegions = []string{"RegionOne", "RegionTwo", "RegionThree"}
+		c.GlanceDownloadRegions = []string{"RegionTwo"}
+	}})
+	env.StartWorker("demo")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	demo := env.Cloud("demo")
+	src, err := demo.CreateImage(ctx, "RegionOne", cloud.NewImage{Name: "pulled-01", DiskFormat: "qcow2",
+		ContainerFormat: "bare"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := bytes.Repeat([]byte("pull me "), 3<<17) // 3 MiB
+	if err := demo.UploadImageData(ctx, "RegionOne", src.ID, bytes.NewReader(data), int64(len(data))); err != nil {
+		t.Fatal(err)
+	}
+	if src, err = demo.GetImage(ctx, "RegionOne", src.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		region string
+		served int64
+	}{{"RegionTwo", 0}, {"RegionThree", int64(len(data))}} {
+		before := env.Emulator.BytesServed("RegionOne")
+		in := workflows.MigrateInput{ImageID: src.ID, SourceRegion: "RegionOne", TargetRegions: []string{c.region}}
+		run, err := env.Client.ExecuteWorkflow(ctx, start(workflows.MigrateWorkflowID(demo.Tenant(), in), "demo",
+			src.ID), workflows.MigrateImageWorkflow, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var res workflows.MigrateResult
+		if err := run.Get(ctx, &res); err != nil {
+			t.Fatalf("%s: %v", c.region, err)
+		}
+		img, err := demo.GetImage(ctx, c.region, res.Targets[0].ImageID)
+		if err != nil || img.Checksum != src.Checksum || img.Properties["os_hash_value"] != src.Properties["os_hash_value"] ||
+			img.DiskFormat != "qcow2" {
+			t.Fatalf("%s copy %+v (%v), want the source's checksum %s", c.region, img, err, src.Checksum)
+		}
+		if got := env.Emulator.BytesServed("RegionOne") - before; got != c.served {
+			t.Fatalf("%s: the source served %d bytes to the worker, want %d", c.region, got, c.served)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"path"
+	"slices"
 
 	"github.com/imageflow/imageflow/emulator/internal/core"
 )
@@ -22,10 +23,14 @@ func (s *Service) routeGeneric(mux *http.ServeMux, name string) {
 	mux.HandleFunc("POST /v2/images", h(s.createImage))
 	mux.HandleFunc("PUT /v2/images/{id}/file", h(s.uploadImage))
 	mux.HandleFunc("PUT /v2/images/{id}/stage", h(s.stageImage))
-	mux.HandleFunc("POST /v2/images/{id}/import", h(s.importStaged))
+	mux.HandleFunc("POST /v2/images/{id}/import", h(s.importImage))
+	methods := []string{"glance-direct"}
+	if slices.Contains(s.cfg.GlanceDownload, name) {
+		methods = append(methods, "glance-download")
+	}
 	mux.HandleFunc("GET /v2/info/import", func(w http.ResponseWriter, r *http.Request) {
 		core.WriteJSON(w, 200, map[string]any{"import-methods": map[string]any{
-			"description": "Import methods available.", "type": "array", "value": []string{"glance-direct"}}})
+			"description": "Import methods available.", "type": "array", "value": methods}})
 	})
 }
 
@@ -108,23 +113,13 @@ func (s *Service) stageImage(w http.ResponseWriter, r *http.Request, reg *Region
 
 // importStaged is glance-direct's second step: the staged data becomes the image's (202, then
 // active once the import has run, as Glance's asynchronous import does).
-func (s *Service) importStaged(w http.ResponseWriter, r *http.Request, reg *Region, _ string) {
-	var body struct {
-		Method struct {
-			Name string `json:"name"`
-		} `json:"method"`
-	}
-	if !core.ReadJSON(w, r, &body) {
-		return
-	}
+func (s *Service) importStaged(w http.ResponseWriter, r *http.Request, reg *Region, body importRequest) {
 	w, unlock := s.store.LockReply(w)
 	defer unlock()
 	img := reg.Images[r.PathValue("id")]
 	switch {
 	case img == nil || img.Owner != core.Caller(r):
 		core.Fail(w, 404, "No image found with ID %s", r.PathValue("id"))
-	case body.Method.Name != "glance-direct":
-		core.Fail(w, 400, "Import method %q is not available (this region offers glance-direct).", body.Method.Name)
 	case img.Status != "uploading" || img.File == "":
 		core.Fail(w, 409, "Image %s is %s; stage its data before importing it.", img.ID, img.Status)
 	default:

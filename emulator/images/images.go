@@ -132,7 +132,7 @@ func (s *Service) deleteTag(w http.ResponseWriter, r *http.Request, reg *Region,
 }
 
 // downloadImage streams an image's bytes (GET /v2/images/{id}/file).
-func (s *Service) downloadImage(w http.ResponseWriter, r *http.Request, reg *Region, _ string) {
+func (s *Service) downloadImage(w http.ResponseWriter, r *http.Request, reg *Region, rname string) {
 	held, unlock := s.store.LockReply(w)
 	img := visibleImage(held, reg, r.PathValue("id"), core.Caller(r))
 	var src io.ReadSeeker
@@ -149,5 +149,19 @@ func (s *Service) downloadImage(w http.ResponseWriter, r *http.Request, reg *Reg
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-MD5", checksum)
-	http.ServeContent(w, r, "", time.Time{}, src)
+	counted := &countingWriter{ResponseWriter: w}
+	http.ServeContent(counted, r, "", time.Time{}, src)
+	s.served.add(rname, counted.n)
+}
+
+// countingWriter counts the body bytes written through it.
+type countingWriter struct {
+	http.ResponseWriter
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.ResponseWriter.Write(p)
+	c.n += int64(n)
+	return n, err
 }

@@ -122,6 +122,8 @@ type Config struct {
 	MaxImportSize int64
 	// Generic are the regions that run plain Glance rather than Rackspace's.
 	Generic []string
+	// GlanceDownload are the generic regions whose Glance offers the glance-download import.
+	GlanceDownload []string
 }
 
 // Service serves every region's images.
@@ -132,6 +134,7 @@ type Service struct {
 	objects Objects
 	faults  TaskFaults
 	tasks   sync.WaitGroup
+	served  served
 }
 
 // New serves regions (the saved state's); tasks read and write objects through objects.
