@@ -11,6 +11,16 @@ rig=${OPENSTACK_RIG:-../shared/openstack-rig.sh}
 [ -f "$rig" ] || { echo "no OpenStack rig at $rig (set OPENSTACK_RIG)"; exit 2; }
 # shellcheck source=/dev/null
 . "$rig"
+# RegionTwo's Glance also offers glance-download (Zed and later: it pulls an image from RegionOne
+# itself), which the rig leaves off: wrap its Glance configuration to add it.
+eval "$(declare -f _osrig_glance_conf | sed '1s/_osrig_glance_conf/_osrig_glance_conf_rig/')"
+_osrig_glance_conf() {
+  if [ "$1" = RegionTwo ]; then
+    _osrig_glance_conf_rig "$1" "$2" "$3" "$4" "$5,glance-download"
+  else
+    _osrig_glance_conf_rig "$@"
+  fi
+}
 start_openstack
 trap stop_openstack EXIT
 go test -tags realopenstack -count=1 -v ./internal/realopenstack
