@@ -50,6 +50,7 @@ func main() {
 	out := flag.String("out", "", "also write the table as Markdown to this file")
 	dir := flag.String("dir", "", "working folder (default: a temporary one, removed at the end)")
 	runs := flag.Int("runs", 3, "times each transfer of rows 1 and 2 runs; the table shows the median and the spread")
+	shares := flag.Int("shares", 0, "waiting shares in row 6 (default 10000; 100 with --quick)")
 	flag.Parse()
 	sz := sizes{loopback: 2 << 30, slow: 512 << 20, memSmall: 1 << 30, memLarge: 4 << 30, lineage: 1 << 30,
 		events: 2000, shares: 10000, scaleOut: 48, scaleOutMiB: 16}
@@ -67,6 +68,9 @@ func main() {
 		}
 	}
 	sz.runs = *runs
+	if *shares > 0 {
+		sz.shares = *shares
+	}
 	want := map[int]bool{}
 	for _, s := range strings.Split(*only, ",") {
 		if n, err := strconv.Atoi(strings.TrimSpace(s)); err == nil {
