@@ -58,9 +58,9 @@ func (a *Activities) UploadImage(ctx context.Context, in UploadInput) (cloud.Ima
 	}
 	if img, err := a.pullInCloud(ctx, t, in, hb); !errors.Is(err, errNoCloudPath) {
 		if err == nil {
-			err = t.checkArrived(ctx, img, in, "glance-download's")
-			activity.GetLogger(ctx).Info("the target pulled the image itself", "method", cloud.MethodGlanceDownload,
-				"region", in.Region, "image", img.ID, "bytes", img.Size)
+			err = t.checkArrived(ctx, img, in, "the imported")
+			activity.GetLogger(ctx).Info("the target pulled the image itself", "region", in.Region,
+				"image", img.ID, "bytes", img.Size)
 		}
 		return img, err
 	}

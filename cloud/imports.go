@@ -2,8 +2,14 @@ package cloud
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha1"
+	"encoding/hex"
 	"fmt"
+	"net/url"
 	"slices"
+	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
 )
@@ -67,4 +73,66 @@ func (c *Client) GlanceDownload(ctx context.Context, region, id, srcRegion, srcI
 	_, err = sc.Post(ctx, sc.ServiceURL("images", id, "import"), body, nil,
 		&gophercloud.RequestOpts{OkCodes: []int{202}})
 	return classify(fmt.Sprintf("glance-download %s from %s into %s in %s", srcID, srcRegion, id, region), err)
+}
+
+// MethodWebDownload is Glance's import from a URL the region fetches itself.
+const MethodWebDownload = "web-download"
+
+// WebDownload asks region's Glance to fetch uri into the queued image id.
+func (c *Client) WebDownload(ctx context.Context, region, id, uri string) error {
+	sc, err := c.Images(region)
+	if err != nil {
+		return err
+	}
+	body := map[string]any{"method": map[string]any{"name": MethodWebDownload, "uri": uri}}
+	_, err = sc.Post(ctx, sc.ServiceURL("images", id, "import"), body, nil,
+		&gophercloud.RequestOpts{OkCodes: []int{202}})
+	return classify(fmt.Sprintf("web-download into %s in %s", id, region), err)
+}
+
+// tempURLKey is the account metadata Swift's tempurl middleware signs with.
+const tempURLKey = "X-Account-Meta-Temp-Url-Key"
+
+// TempURL is a URL anyone may GET ref's object (manifests followed) with until ttl passes, signed
+// with the account's temporary-URL key in ref's region: the account's own key when it has one,
+// else a new random one set for it.
+func (c *Client) TempURL(ctx context.Context, ref ObjectRef, ttl time.Duration) (string, error) {
+	sc, err := c.Files(ref.Region)
+	if err != nil {
+		return "", err
+	}
+	key, err := c.ensureTempURLKey(ctx, sc, ref.Region)
+	if err != nil {
+		return "", err
+	}
+	raw := objectURL(sc, ref.Container, ref.Object)
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("temporary URL of %s: %w", ref, err)
+	}
+	expires := time.Now().Add(ttl).Unix()
+	mac := hmac.New(sha1.New, []byte(key))
+	fmt.Fprintf(mac, "GET\n%d\n%s", expires, u.Path) // Swift signs the decoded path
+	return fmt.Sprintf("%s?temp_url_sig=%s&temp_url_expires=%d", raw, hex.EncodeToString(mac.Sum(nil)), expires), nil
+}
+
+func (c *Client) ensureTempURLKey(ctx context.Context, sc *gophercloud.ServiceClient, region string) (string, error) {
+	resp, err := sc.Head(ctx, sc.ServiceURL(), &gophercloud.RequestOpts{OkCodes: []int{200, 204}})
+	if err != nil {
+		return "", classify("read the account's metadata in "+region, err)
+	}
+	if key := resp.Header.Get(tempURLKey); key != "" {
+		return key, nil
+	}
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	key := hex.EncodeToString(b)
+	_, err = sc.Post(ctx, sc.ServiceURL(), nil, nil, &gophercloud.RequestOpts{OkCodes: []int{204},
+		MoreHeaders: map[string]string{tempURLKey: key}})
+	if err != nil {
+		return "", classify("set a temporary-URL key for the account in "+region, err)
+	}
+	return key, nil
 }

@@ -75,6 +75,9 @@ type Config struct {
 	// GlanceDownloadRegions are generic regions whose Glance offers the glance-download import
 	// (Zed and later): it pulls an image from another region itself, no byte through the client.
 	GlanceDownloadRegions []string
+	// WebDownloadRegions are generic regions whose Glance offers the web-download import: it
+	// fetches a URL itself (a Swift temporary URL of an export, say).
+	WebDownloadRegions []string
 	// Images are extra snapshots for the first account in its default region, next to DemoImages
 	// (tests and benchmarks use them for large images).
 	Images []SeedImage
@@ -146,11 +149,11 @@ func New(cfg Config) (*Emulator, error) {
 func (e *Emulator) assemble() {
 	e.identity = identity.New(e.store, identity.Config{Accounts: e.cfg.Accounts, TokenTTL: e.cfg.TokenTTL,
 		URL: e.IdentityURL, Regions: e.catalogRegions}, e.st.Tokens)
-	e.objects = objectstorage.New(e.store, e.st.files(), e.cfg.MaxObjectSize)
+	e.objects = objectstorage.New(e.store, e.st.files(), e.st.accountMeta(), e.cfg.MaxObjectSize)
 	e.images = images.New(e.store, images.Config{TaskDuration: e.cfg.TaskDuration,
 		TaskBytesPerSecond: e.cfg.TaskBytesPerSecond, ExportSegmentSize: e.cfg.ExportSegmentSize,
 		MaxImportSize: e.cfg.MaxImportSize, Generic: e.cfg.GenericRegions,
-		GlanceDownload: e.cfg.GlanceDownloadRegions},
+		GlanceDownload: e.cfg.GlanceDownloadRegions, WebDownload: e.cfg.WebDownloadRegions},
 		e.st.imageRegions(), e.objects, e.faults)
 }
 

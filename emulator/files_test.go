@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/imageflow/imageflow/emulator/objectstorage"
 )
@@ -300,5 +301,61 @@ func TestAccountListingPages(t *testing.T) {
 	}
 	if got := string(s.do("GET", "DFW", s.files("")+"?prefix=c", nil).body); got != "c\n" {
 		t.Fatalf("prefix: %q", got)
+	}
+}
+
+// TestTempURLs: a temporary URL signed with the account's key GETs one object without a token,
+// until it expires; a wrong signature, an expired one, another method, a container, or an
+// account without a key are refused.
+func TestTempURLs(t *testing.T) {
+	e := startEmu(t)
+	s := demo(t, e)
+	wantCode(t, s.do("PUT", "DFW", s.files("c"), nil), 201)
+	wantCode(t, s.do("PUT", "DFW", s.files("c")+"/o", "temp bytes"), 201)
+	path := s.files("c") + "/o"
+	signed := func(key string, expires int64, p string) string {
+		return fmt.Sprintf("%s%s?temp_url_sig=%s&temp_url_expires=%d", e.RegionURL("DFW"), p,
+			hex.EncodeToString(objectstorage.TempURLSignature(key, "GET", expires, p)), expires)
+	}
+	get := func(method, u string) int {
+		req, _ := http.NewRequest(method, u, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	later := time.Now().Add(time.Hour).Unix()
+	if code := get("GET", signed("k1", later, path)); code != 401 {
+		t.Fatalf("no key set, yet a signed URL answered %d", code)
+	}
+	wantCode(t, s.do("POST", "DFW", s.files(""), nil, "X-Account-Meta-Temp-Url-Key", "k1"), 204)
+	if h := s.do("HEAD", "DFW", s.files(""), nil).header.Get("X-Account-Meta-Temp-Url-Key"); h != "k1" {
+		t.Fatalf("account key reads %q", h)
+	}
+	resp, err := http.Get(signed("k1", later, path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(body) != "temp bytes" {
+		t.Fatalf("signed GET: %d %q", resp.StatusCode, body)
+	}
+	for what, code := range map[string]int{
+		"a wrong key":      get("GET", signed("k2", later, path)),
+		"an expired URL":   get("GET", signed("k1", time.Now().Add(-time.Second).Unix(), path)),
+		"a PUT":            get("PUT", signed("k1", later, path)),
+		"a container":      get("GET", signed("k1", later, s.files("c"))),
+		"another account":  get("GET", signed("k1", later, "/v1/MossoCloudFS_100002/c/o")),
+		"a DELETE, signed": get("DELETE", signed("k1", later, path)),
+	} {
+		if code != 401 {
+			t.Errorf("%s answered %d, want 401", what, code)
+		}
+	}
+	if got := s.do("GET", "DFW", path, nil); got.code != 200 {
+		t.Fatalf("the object after the refusals: %d", got.code)
 	}
 }

@@ -19,9 +19,9 @@ func checkRegions(cfg Config) error {
 			return fmt.Errorf("generic region %q: not a new region name", g)
 		}
 	}
-	for _, sw := range append(slices.Clone(cfg.SwiftRegions), cfg.GlanceDownloadRegions...) {
-		if !slices.Contains(cfg.GenericRegions, sw) {
-			return fmt.Errorf("region %q: swift and glance-download regions must be generic regions", sw)
+	for _, g := range slices.Concat(cfg.SwiftRegions, cfg.GlanceDownloadRegions, cfg.WebDownloadRegions) {
+		if !slices.Contains(cfg.GenericRegions, g) {
+			return fmt.Errorf("region %q: swift, glance-download and web-download regions must be generic regions", g)
 		}
 	}
 	return nil

@@ -122,7 +122,8 @@ func (e *Emulator) RegionHandler(name string) http.Handler {
 	if e.hasFiles(name) {
 		filesMux := http.NewServeMux()
 		e.objects.Route(filesMux, name)
-		filesH = e.faults.Wrap(name, "files", e.identity.Authenticated(filesMux))
+		filesH = e.faults.Wrap(name, "files", e.objects.WithTempURL(name, filesMux,
+			e.identity.Authenticated(filesMux)))
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path

@@ -23,6 +23,8 @@ type state struct {
 type region struct {
 	*images.Region
 	Files objectstorage.Files `json:"files"`
+	// AccountMeta is tenant -> the account's metadata (X-Account-Meta-*), object storage's.
+	AccountMeta map[string]map[string]string `json:"account_meta,omitempty"`
 }
 
 func newState() *state {
@@ -50,6 +52,9 @@ func (st *state) fill() {
 		if r.Files == nil {
 			r.Files = objectstorage.Files{}
 		}
+		if r.AccountMeta == nil {
+			r.AccountMeta = map[string]map[string]string{}
+		}
 		for _, cs := range r.Files {
 			for _, c := range cs {
 				if c.Objects == nil {
@@ -63,7 +68,8 @@ func (st *state) fill() {
 // addRegion makes an empty region unless the state has it.
 func (st *state) addRegion(name string) {
 	if st.Regions[name] == nil {
-		r := &region{Region: &images.Region{}, Files: objectstorage.Files{}}
+		r := &region{Region: &images.Region{}, Files: objectstorage.Files{},
+			AccountMeta: map[string]map[string]string{}}
 		r.Fill()
 		st.Regions[name] = r
 	}
@@ -82,6 +88,14 @@ func (st *state) files() map[string]objectstorage.Files {
 	out := map[string]objectstorage.Files{}
 	for name, r := range st.Regions {
 		out[name] = r.Files
+	}
+	return out
+}
+
+func (st *state) accountMeta() map[string]map[string]map[string]string {
+	out := map[string]map[string]map[string]string{}
+	for name, r := range st.Regions {
+		out[name] = r.AccountMeta
 	}
 	return out
 }

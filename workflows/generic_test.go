@@ -3,7 +3,10 @@ package workflows_test
 import (
 	"bytes"
 	"context"
+	"io"
+	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -254,5 +257,74 @@ func TestGlanceDownloadMovesNoByteThroughTheWorker(t *testing.T) {
 		if got := env.Emulator.BytesServed("RegionOne") - before; got != c.served {
 			t.Fatalf("%s: the source served %d bytes to the worker, want %d", c.region, got, c.served)
 		}
+	}
+}
+
+// readCounter counts the response bytes a client reads.
+type readCounter struct{ n atomic.Int64 }
+
+func (c *readCounter) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := http.DefaultTransport.RoundTrip(r)
+	if err == nil {
+		resp.Body = &countedBody{ReadCloser: resp.Body, n: &c.n}
+	}
+	return resp, err
+}
+
+type countedBody struct {
+	io.ReadCloser
+	n *atomic.Int64
+}
+
+func (b *countedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.n.Add(int64(n))
+	return n, err
+}
+
+// TestWebDownloadOfAnExport: from Rackspace's DFW (exported to Cloud Files) into a generic region
+// whose Glance offers web-download, the target fetches the export through a temporary URL of
+// the account's own: the worker reads only API answers, and the copy has the source's checksum.
+// Into a generic region without it, the worker streams the export (reads the whole image).
+func TestWebDownloadOfAnExport(t *testing.T) {
+	env := testenv.New(t, testenv.Options{Emulator: func(c *emulator.Config) {
+		c.GenericRegions = []string{"RegionOne", "RegionTwo"}
+		c.WebDownloadRegions = []string{"RegionOne"}
+	}})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	counter := &readCounter{}
+	demo, err := cloud.New(ctx, cloud.Credentials{IdentityURL: env.Emulator.IdentityURL(), Username: "demo",
+		APIKey: "demo-api-key"}, cloud.Options{Transport: counter})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.StartWorker("demo", testenv.WorkerOptions{Cloud: demo})
+	web := find(t, demo, "DFW", "demo-web-01")
+	for _, c := range []struct {
+		region   string
+		streamed bool
+	}{{"RegionOne", false}, {"RegionTwo", true}} {
+		before := counter.n.Load()
+		in := workflows.MigrateInput{ImageID: web.ID, SourceRegion: "DFW", TargetRegions: []string{c.region}}
+		run, err := env.Client.ExecuteWorkflow(ctx, start(workflows.MigrateWorkflowID(demo.Tenant(), in), "demo",
+			web.ID), workflows.MigrateImageWorkflow, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var res workflows.MigrateResult
+		if err := run.Get(ctx, &res); err != nil {
+			t.Fatalf("%s: %v", c.region, err)
+		}
+		img, err := demo.GetImage(ctx, c.region, res.Targets[0].ImageID)
+		if err != nil || img.Checksum != web.Checksum || img.Status != "active" {
+			t.Fatalf("%s copy %+v (%v), want checksum %s", c.region, img, err, web.Checksum)
+		}
+		read := counter.n.Load() - before
+		if (c.streamed && read < web.Size) || (!c.streamed && read > 1<<20) {
+			t.Fatalf("%s: the worker read %d bytes of a %d-byte image (streamed: %v)", c.region, read, web.Size,
+				c.streamed)
+		}
+		t.Logf("%s: the worker read %d bytes", c.region, read)
 	}
 }

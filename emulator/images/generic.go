@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"path"
-	"slices"
 
 	"github.com/imageflow/imageflow/emulator/internal/core"
 )
@@ -24,10 +23,7 @@ func (s *Service) routeGeneric(mux *http.ServeMux, name string) {
 	mux.HandleFunc("PUT /v2/images/{id}/file", h(s.uploadImage))
 	mux.HandleFunc("PUT /v2/images/{id}/stage", h(s.stageImage))
 	mux.HandleFunc("POST /v2/images/{id}/import", h(s.importImage))
-	methods := []string{"glance-direct"}
-	if slices.Contains(s.cfg.GlanceDownload, name) {
-		methods = append(methods, "glance-download")
-	}
+	methods := s.importMethods(name)
 	mux.HandleFunc("GET /v2/info/import", func(w http.ResponseWriter, r *http.Request) {
 		core.WriteJSON(w, 200, map[string]any{"import-methods": map[string]any{
 			"description": "Import methods available.", "type": "array", "value": methods}})

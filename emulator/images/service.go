@@ -124,6 +124,8 @@ type Config struct {
 	Generic []string
 	// GlanceDownload are the generic regions whose Glance offers the glance-download import.
 	GlanceDownload []string
+	// WebDownload are the generic regions whose Glance offers the web-download import.
+	WebDownload []string
 }
 
 // Service serves every region's images.

@@ -42,6 +42,9 @@ func (s *Service) accountOp(w http.ResponseWriter, r *http.Request, fs *fileSpac
 	switch {
 	case bulk && (r.Method == http.MethodPost || r.Method == http.MethodDelete):
 		s.bulkDelete(w, r, fs)
+	case r.Method == http.MethodPost:
+		s.setAccountMeta(fs, r.Header)
+		w.WriteHeader(204)
 	case r.Method == http.MethodGet || r.Method == http.MethodHead:
 		s.store.Lock()
 		var names []string
@@ -73,6 +76,9 @@ func (s *Service) accountOp(w http.ResponseWriter, r *http.Request, fs *fileSpac
 			rows[name] = rw
 			objects += int64(rw.Count)
 			bytes += rw.Bytes
+		}
+		for k, v := range fs.accountMeta() {
+			w.Header().Set(k, v)
 		}
 		s.store.Unlock()
 		sort.Strings(names)

@@ -16,7 +16,8 @@ import (
 // tenant from the X-Auth-Token header itself.
 func newService(t *testing.T) (*Service, *httptest.Server) {
 	t.Helper()
-	s := New(core.NewStore(t.TempDir(), nil), map[string]Files{"R": {}}, 1<<20)
+	s := New(core.NewStore(t.TempDir(), nil), map[string]Files{"R": {}},
+		map[string]map[string]map[string]string{"R": {}}, 1<<20)
 	mux := http.NewServeMux()
 	s.Route(mux, "R")
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

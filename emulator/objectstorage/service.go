@@ -47,14 +47,17 @@ type Files map[string]map[string]*Container
 // Service serves the object store of every region that has one.
 type Service struct {
 	store         *core.Store
-	files         map[string]Files // region -> its files, from the saved state; under the store's lock
+	files         map[string]Files                        // region -> its files, from the saved state; under the store's lock
+	meta          map[string]map[string]map[string]string // region -> tenant -> account metadata
 	maxObjectSize int64
 	stats         stats
 }
 
-// New serves files (the saved state's, by region); one PUT may bring at most maxObjectSize bytes.
-func New(store *core.Store, files map[string]Files, maxObjectSize int64) *Service {
-	return &Service{store: store, files: files, maxObjectSize: maxObjectSize}
+// New serves files and the accounts' metadata (the saved state's, by region); one PUT may bring
+// at most maxObjectSize bytes.
+func New(store *core.Store, files map[string]Files, meta map[string]map[string]map[string]string,
+	maxObjectSize int64) *Service {
+	return &Service{store: store, files: files, meta: meta, maxObjectSize: maxObjectSize}
 }
 
 // Route adds region's Cloud Files (/v1/MossoCloudFS_<tenant>/...) to mux; the handlers expect

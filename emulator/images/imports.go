@@ -1,8 +1,14 @@
 package images
 
 import (
+	"crypto/sha512"
+	"encoding/hex"
+	"io"
 	"net/http"
+	"net/url"
+	"path"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/imageflow/imageflow/emulator/internal/core"
@@ -21,6 +27,8 @@ type importRequest struct {
 		GlanceImageID          string `json:"glance_image_id"`
 		GlanceRegion           string `json:"glance_region"`
 		GlanceServiceInterface string `json:"glance_service_interface"`
+		// URI is web-download's source: a URL the region fetches (a Swift temporary URL, say).
+		URI string `json:"uri"`
 	} `json:"method"`
 }
 
@@ -35,12 +43,11 @@ func (s *Service) importImage(w http.ResponseWriter, r *http.Request, reg *Regio
 		s.importStaged(w, r, reg, body)
 	case body.Method.Name == "glance-download" && slices.Contains(s.cfg.GlanceDownload, rname):
 		s.glanceDownload(w, r, reg, rname, body)
+	case body.Method.Name == "web-download" && slices.Contains(s.cfg.WebDownload, rname):
+		s.webDownload(w, r, reg, rname, body)
 	default:
-		offered := "glance-direct"
-		if slices.Contains(s.cfg.GlanceDownload, rname) {
-			offered += " and glance-download"
-		}
-		core.Fail(w, 400, "Import method %q is not available (this region offers %s).", body.Method.Name, offered)
+		core.Fail(w, 400, "Import method %q is not available (this region offers %s).", body.Method.Name,
+			strings.Join(s.importMethods(rname), ", "))
 	}
 }
 
@@ -69,6 +76,76 @@ func (s *Service) glanceDownload(w http.ResponseWriter, r *http.Request, reg *Re
 		s.pull(rname, img.ID, *src)
 		w.WriteHeader(202)
 	}
+}
+
+// importMethods are the interoperable import methods region offers.
+func (s *Service) importMethods(region string) []string {
+	methods := []string{"glance-direct"}
+	if slices.Contains(s.cfg.GlanceDownload, region) {
+		methods = append(methods, "glance-download")
+	}
+	if slices.Contains(s.cfg.WebDownload, region) {
+		methods = append(methods, "web-download")
+	}
+	return methods
+}
+
+// webDownload starts fetching the URI into the queued image.
+func (s *Service) webDownload(w http.ResponseWriter, r *http.Request, reg *Region, rname string, body importRequest) {
+	u, err := url.Parse(body.Method.URI)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		core.Fail(w, 400, "web-download needs an http or https uri, got %q", body.Method.URI)
+		return
+	}
+	w, unlock := s.store.LockReply(w)
+	defer unlock()
+	img := reg.Images[r.PathValue("id")]
+	switch {
+	case img == nil || img.Owner != core.Caller(r):
+		core.Fail(w, 404, "No image found with ID %s", r.PathValue("id"))
+	case img.Status != "queued":
+		core.Fail(w, 409, "Image %s is %s; web-download imports into a queued image.", img.ID, img.Status)
+	default:
+		img.Status, img.UpdatedAt = "importing", core.Now()
+		s.store.Commit()
+		s.fetch(rname, img.ID, u.String())
+		w.WriteHeader(202)
+	}
+}
+
+// fetch GETs uri into image id of region, hashing it as Glance does; a failure leaves the image
+// queued, as Glance leaves a failed import.
+func (s *Service) fetch(region, id, uri string) {
+	s.tasks.Add(1)
+	go func() {
+		defer s.tasks.Done()
+		resp, err := http.Get(uri)
+		if err != nil || resp.StatusCode != 200 {
+			if err == nil {
+				resp.Body.Close()
+			}
+			s.setStatus(region, id, "queued")
+			return
+		}
+		defer resp.Body.Close()
+		h := sha512.New()
+		rel, size, sum, err := s.store.WriteBlob(path.Join("images", region), io.TeeReader(resp.Body, h),
+			s.cfg.MaxImportSize)
+		if err != nil {
+			s.setStatus(region, id, "queued")
+			return
+		}
+		s.store.Lock()
+		defer s.store.Unlock()
+		img := s.regions[region].Images[id]
+		if img == nil {
+			s.store.RemoveFile(rel)
+			return
+		}
+		img.Status, img.Size, img.Checksum, img.File, img.UpdatedAt = "active", size, sum, rel, core.Now()
+		img.Props["os_hash_algo"], img.Props["os_hash_value"] = "sha512", hex.EncodeToString(h.Sum(nil))
+		s.store.Commit()
+	}()
 }
 
 // pull copies src's data into image id of region once the import's pending time has passed.
