@@ -118,7 +118,15 @@ func TestAcrossCloudsWithRealOpenStack(t *testing.T) {
 	alpha := connect(t, "alpha")
 	env := testenv.New(t, testenv.Options{Emulator: func(c *emulator.Config) { c.TaskDuration = time.Second }})
 	demo := env.Cloud("demo")
-	env.StartWorker("demo", testenv.WorkerOptions{Peers: map[string]*cloud.Client{"rig": alpha}})
+	// The demo worker's reads are counted: the real RegionOne offers web-download, so it fetches
+	// the export from the emulator through a temporary URL itself.
+	counter := &countingTransport{}
+	demoWorker, err := cloud.New(ctx, cloud.Credentials{IdentityURL: env.Emulator.IdentityURL(), Username: "demo",
+		APIKey: "demo-api-key"}, cloud.Options{Transport: counter})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.StartWorker("demo", testenv.WorkerOptions{Cloud: demoWorker, Peers: map[string]*cloud.Client{"rig": alpha}})
 	env.StartWorker("alpha", testenv.WorkerOptions{Cloud: alpha, Peers: map[string]*cloud.Client{"emulator": demo}})
 	imgs, err := demo.ListImages(ctx, "DFW", cloud.ImageFilter{Name: "demo-web-01"})
 	if err != nil || len(imgs) != 1 {
@@ -144,6 +152,12 @@ func TestAcrossCloudsWithRealOpenStack(t *testing.T) {
 	real, err := alpha.GetImage(ctx, "RegionOne", into.ImageID)
 	if err != nil || real.Checksum != web.Checksum || real.Owner != alpha.Tenant() {
 		t.Fatalf("in the real RegionOne: %+v %v", real, err)
+	}
+	if read := counter.read.Load(); read > 1<<20 {
+		t.Fatalf("the demo worker read %d bytes of the %d-byte export: the real Glance did not fetch it itself",
+			read, web.Size)
+	} else {
+		t.Logf("DFW -> real RegionOne by web-download of a temporary URL: the worker read %d bytes", read)
 	}
 	back := migrate("alpha", alpha.Tenant(), workflows.MigrateInput{ImageID: real.ID, SourceRegion: "RegionOne",
 		TargetRegions: []string{"IAD"}, TargetCloud: "emulator"})
