@@ -328,3 +328,46 @@ func TestWebDownloadOfAnExport(t *testing.T) {
 		t.Logf("%s: the worker read %d bytes", c.region, read)
 	}
 }
+
+// TestRefusedImportFallsBackToStreaming: the target offers glance-download but refuses the
+// import once (a 503): the image it made is deleted and the worker streams; one image arrives.
+func TestRefusedImportFallsBackToStreaming(t *testing.T) {
+	env := testenv.New(t, testenv.Options{Emulator: func(c *emulator.Config) {
+		c.GenericRegions = []string{"RegionOne", "RegionTwo"}
+		c.GlanceDownloadRegions = []string{"RegionTwo"}
+	}})
+	env.StartWorker("demo")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	demo := env.Cloud("demo")
+	src, err := demo.CreateImage(ctx, "RegionOne", cloud.NewImage{Name: "fallback-01"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := bytes.Repeat([]byte("fall back "), 1<<18)
+	if err := demo.UploadImageData(ctx, "RegionOne", src.ID, bytes.NewReader(data), int64(len(data))); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Emulator.AddFault(emulator.Fault{Kind: "error", Region: "RegionTwo", Service: "images",
+		Method: "POST", Path: "/v2/images/", Count: 1}); err != nil {
+		t.Fatal(err)
+	}
+	before := env.Emulator.BytesServed("RegionOne")
+	in := workflows.MigrateInput{ImageID: src.ID, SourceRegion: "RegionOne", TargetRegions: []string{"RegionTwo"}}
+	run, err := env.Client.ExecuteWorkflow(ctx, start(workflows.MigrateWorkflowID(demo.Tenant(), in), "demo",
+		src.ID), workflows.MigrateImageWorkflow, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res workflows.MigrateResult
+	if err := run.Get(ctx, &res); err != nil {
+		t.Fatal(err)
+	}
+	if served := env.Emulator.BytesServed("RegionOne") - before; served != int64(len(data)) {
+		t.Fatalf("the source served %d bytes, want the image streamed once (%d)", served, len(data))
+	}
+	imgs, err := demo.ListImages(ctx, "RegionTwo", cloud.ImageFilter{Name: "fallback-01"})
+	if err != nil || len(imgs) != 1 || imgs[0].Status != "active" {
+		t.Fatalf("RegionTwo holds %+v (%v): want the one streamed image, the refused one deleted", imgs, err)
+	}
+}
