@@ -3,10 +3,7 @@ package workflows_test
 import (
 	"bytes"
 	"context"
-	"io"
-	"net/http"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -239,16 +236,8 @@ func TestGlanceDownloadMovesNoByteThroughTheWorker(t *testing.T) {
 		served int64
 	}{{"RegionTwo", 0}, {"RegionThree", int64(len(data))}} {
 		before := env.Emulator.BytesServed("RegionOne")
-		in := workflows.MigrateInput{ImageID: src.ID, SourceRegion: "RegionOne", TargetRegions: []string{c.region}}
-		run, err := env.Client.ExecuteWorkflow(ctx, start(workflows.MigrateWorkflowID(demo.Tenant(), in), "demo",
-			src.ID), workflows.MigrateImageWorkflow, in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var res workflows.MigrateResult
-		if err := run.Get(ctx, &res); err != nil {
-			t.Fatalf("%s: %v", c.region, err)
-		}
+		res := migrateOnce(ctx, t, env, demo.Tenant(),
+			workflows.MigrateInput{ImageID: src.ID, SourceRegion: "RegionOne", TargetRegions: []string{c.region}})
 		img, err := demo.GetImage(ctx, c.region, res.Targets[0].ImageID)
 		if err != nil || img.Checksum != src.Checksum || img.Properties["os_hash_value"] != src.Properties["os_hash_value"] ||
 			img.DiskFormat != "qcow2" {
@@ -258,28 +247,6 @@ func TestGlanceDownloadMovesNoByteThroughTheWorker(t *testing.T) {
 			t.Fatalf("%s: the source served %d bytes to the worker, want %d", c.region, got, c.served)
 		}
 	}
-}
-
-// readCounter counts the response bytes a client reads.
-type readCounter struct{ n atomic.Int64 }
-
-func (c *readCounter) RoundTrip(r *http.Request) (*http.Response, error) {
-	resp, err := http.DefaultTransport.RoundTrip(r)
-	if err == nil {
-		resp.Body = &countedBody{ReadCloser: resp.Body, n: &c.n}
-	}
-	return resp, err
-}
-
-type countedBody struct {
-	io.ReadCloser
-	n *atomic.Int64
-}
-
-func (b *countedBody) Read(p []byte) (int, error) {
-	n, err := b.ReadCloser.Read(p)
-	b.n.Add(int64(n))
-	return n, err
 }
 
 // TestWebDownloadOfAnExport: from Rackspace's DFW (exported to Cloud Files) into a generic region
@@ -293,7 +260,7 @@ func TestWebDownloadOfAnExport(t *testing.T) {
 	}})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	counter := &readCounter{}
+	counter := &testenv.ReadCounter{}
 	demo, err := cloud.New(ctx, cloud.Credentials{IdentityURL: env.Emulator.IdentityURL(), Username: "demo",
 		APIKey: "demo-api-key"}, cloud.Options{Transport: counter})
 	if err != nil {
@@ -305,22 +272,14 @@ func TestWebDownloadOfAnExport(t *testing.T) {
 		region   string
 		streamed bool
 	}{{"RegionOne", false}, {"RegionTwo", true}} {
-		before := counter.n.Load()
-		in := workflows.MigrateInput{ImageID: web.ID, SourceRegion: "DFW", TargetRegions: []string{c.region}}
-		run, err := env.Client.ExecuteWorkflow(ctx, start(workflows.MigrateWorkflowID(demo.Tenant(), in), "demo",
-			web.ID), workflows.MigrateImageWorkflow, in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var res workflows.MigrateResult
-		if err := run.Get(ctx, &res); err != nil {
-			t.Fatalf("%s: %v", c.region, err)
-		}
+		before := counter.Read.Load()
+		res := migrateOnce(ctx, t, env, demo.Tenant(),
+			workflows.MigrateInput{ImageID: web.ID, SourceRegion: "DFW", TargetRegions: []string{c.region}})
 		img, err := demo.GetImage(ctx, c.region, res.Targets[0].ImageID)
 		if err != nil || img.Checksum != web.Checksum || img.Status != "active" {
 			t.Fatalf("%s copy %+v (%v), want checksum %s", c.region, img, err, web.Checksum)
 		}
-		read := counter.n.Load() - before
+		read := counter.Read.Load() - before
 		if (c.streamed && read < web.Size) || (!c.streamed && read > 1<<20) {
 			t.Fatalf("%s: the worker read %d bytes of a %d-byte image (streamed: %v)", c.region, read, web.Size,
 				c.streamed)
@@ -353,16 +312,8 @@ func TestRefusedImportFallsBackToStreaming(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := env.Emulator.BytesServed("RegionOne")
-	in := workflows.MigrateInput{ImageID: src.ID, SourceRegion: "RegionOne", TargetRegions: []string{"RegionTwo"}}
-	run, err := env.Client.ExecuteWorkflow(ctx, start(workflows.MigrateWorkflowID(demo.Tenant(), in), "demo",
-		src.ID), workflows.MigrateImageWorkflow, in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var res workflows.MigrateResult
-	if err := run.Get(ctx, &res); err != nil {
-		t.Fatal(err)
-	}
+	migrateOnce(ctx, t, env, demo.Tenant(),
+		workflows.MigrateInput{ImageID: src.ID, SourceRegion: "RegionOne", TargetRegions: []string{"RegionTwo"}})
 	if served := env.Emulator.BytesServed("RegionOne") - before; served != int64(len(data)) {
 		t.Fatalf("the source served %d bytes, want the image streamed once (%d)", served, len(data))
 	}
@@ -370,4 +321,20 @@ func TestRefusedImportFallsBackToStreaming(t *testing.T) {
 	if err != nil || len(imgs) != 1 || imgs[0].Status != "active" {
 		t.Fatalf("RegionTwo holds %+v (%v): want the one streamed image, the refused one deleted", imgs, err)
 	}
+}
+
+// migrateOnce runs the migration as the demo worker and returns its result.
+func migrateOnce(ctx context.Context, t *testing.T, env *testenv.Env, tenant string,
+	in workflows.MigrateInput) workflows.MigrateResult {
+	t.Helper()
+	run, err := env.Client.ExecuteWorkflow(ctx, start(workflows.MigrateWorkflowID(tenant, in), "demo", in.ImageID),
+		workflows.MigrateImageWorkflow, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res workflows.MigrateResult
+	if err := run.Get(ctx, &res); err != nil {
+		t.Fatalf("migrate to %v: %v", in.TargetRegions, err)
+	}
+	return res
 }

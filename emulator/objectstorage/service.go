@@ -46,9 +46,11 @@ type Files map[string]map[string]*Container
 
 // Service serves the object store of every region that has one.
 type Service struct {
-	store         *core.Store
-	files         map[string]Files                        // region -> its files, from the saved state; under the store's lock
-	meta          map[string]map[string]map[string]string // region -> tenant -> account metadata
+	store *core.Store
+	// files is region -> its files and meta region -> tenant -> the account's metadata, both the
+	// saved state's, under the store's lock.
+	files         map[string]Files
+	meta          map[string]map[string]map[string]string
 	maxObjectSize int64
 	stats         stats
 }

@@ -6,10 +6,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"io"
 	"net/http"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,36 +15,6 @@ import (
 	"github.com/imageflow/imageflow/internal/testenv"
 	"github.com/imageflow/imageflow/workflows"
 )
-
-// countingTransport counts the response bytes the worker reads and, when hide is set, answers
-// 404 to /v2/info/import, so the worker believes the target offers no import of its own.
-type countingTransport struct {
-	read atomic.Int64
-	hide bool
-}
-
-func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	if c.hide && strings.HasSuffix(r.URL.Path, "/v2/info/import") {
-		return &http.Response{StatusCode: 404, Body: io.NopCloser(strings.NewReader(`{}`)), Header: http.Header{},
-			Request: r}, nil
-	}
-	resp, err := http.DefaultTransport.RoundTrip(r)
-	if err == nil {
-		resp.Body = &countedBody{ReadCloser: resp.Body, n: &c.read}
-	}
-	return resp, err
-}
-
-type countedBody struct {
-	io.ReadCloser
-	n *atomic.Int64
-}
-
-func (b *countedBody) Read(p []byte) (int, error) {
-	n, err := b.ReadCloser.Read(p)
-	b.n.Add(int64(n))
-	return n, err
-}
 
 // TestGlanceDownloadOnTheRig: RegionTwo's Glance offers glance-download (run.sh configures it),
 // so a migration from RegionOne makes RegionTwo pull the image itself: the worker reads no more
@@ -63,7 +31,10 @@ func TestGlanceDownloadOnTheRig(t *testing.T) {
 	_, _ = rand.Read(data)
 	env := testenv.New(t)
 	for _, hide := range []bool{false, true} {
-		ct := &countingTransport{hide: hide}
+		ct := &testenv.ReadCounter{}
+		if hide { // the worker then believes the target offers no import of its own
+			ct.Hide = func(r *http.Request) bool { return strings.HasSuffix(r.URL.Path, "/v2/info/import") }
+		}
 		creds, _, err := cloud.FromCloudsYAML("alpha")
 		if err != nil {
 			t.Fatal(err)
@@ -85,7 +56,7 @@ func TestGlanceDownloadOnTheRig(t *testing.T) {
 		}
 		user := map[bool]string{false: "alpha", true: "alpha-streams"}[hide]
 		env.StartWorker(user, testenv.WorkerOptions{Cloud: alpha})
-		before := ct.read.Load()
+		before := ct.Read.Load()
 		in := workflows.MigrateInput{ImageID: src.ID, SourceRegion: "RegionOne", TargetRegions: []string{"RegionTwo"}}
 		opts := workflows.StartOptions(workflows.MigrateWorkflowID(alpha.Tenant(), in), testenv.TaskQueue(user))
 		began := time.Now()
@@ -97,7 +68,7 @@ func TestGlanceDownloadOnTheRig(t *testing.T) {
 		if err := run.Get(ctx, &res); err != nil {
 			t.Fatal(err)
 		}
-		took, read := time.Since(began), ct.read.Load()-before
+		took, read := time.Since(began), ct.Read.Load()-before
 		img, err := alpha.GetImage(ctx, "RegionTwo", res.Targets[0].ImageID)
 		if err != nil || img.Checksum != src.Checksum {
 			t.Fatalf("RegionTwo copy %+v (%v), want checksum %s", img, err, src.Checksum)

@@ -120,7 +120,7 @@ func TestAcrossCloudsWithRealOpenStack(t *testing.T) {
 	demo := env.Cloud("demo")
 	// The demo worker's reads are counted: the real RegionOne offers web-download, so it fetches
 	// the export from the emulator through a temporary URL itself.
-	counter := &countingTransport{}
+	counter := &testenv.ReadCounter{}
 	demoWorker, err := cloud.New(ctx, cloud.Credentials{IdentityURL: env.Emulator.IdentityURL(), Username: "demo",
 		APIKey: "demo-api-key"}, cloud.Options{Transport: counter})
 	if err != nil {
@@ -153,7 +153,7 @@ func TestAcrossCloudsWithRealOpenStack(t *testing.T) {
 	if err != nil || real.Checksum != web.Checksum || real.Owner != alpha.Tenant() {
 		t.Fatalf("in the real RegionOne: %+v %v", real, err)
 	}
-	if read := counter.read.Load(); read > 1<<20 {
+	if read := counter.Read.Load(); read > 1<<20 {
 		t.Fatalf("the demo worker read %d bytes of the %d-byte export: the real Glance did not fetch it itself",
 			read, web.Size)
 	} else {
