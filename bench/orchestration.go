@@ -328,7 +328,9 @@ func (e *env) scale(ctx context.Context) ([]row, error) {
 	}); err != nil {
 		return nil, err
 	}
-	if err := waitN(ctx, offered, n, 10*time.Minute); err != nil {
+	// Ten minutes, or 25 per second of the count when that is longer: 30,000 took longer than ten.
+	limit := max(10*time.Minute, time.Duration(n/25)*time.Second)
+	if err := waitN(ctx, offered, n, limit); err != nil {
 		return nil, fmt.Errorf("offers: %w", err)
 	}
 	time.Sleep(2 * time.Second)
@@ -346,7 +348,7 @@ func (e *env) scale(ctx context.Context) ([]row, error) {
 	}); err != nil {
 		return nil, err
 	}
-	if err := waitN(ctx, accepted, n, 10*time.Minute); err != nil {
+	if err := waitN(ctx, accepted, n, limit); err != nil {
 		return nil, fmt.Errorf("acceptances: %w", err)
 	}
 	tail := time.Since(time.Unix(0, lastAccept.Load()))
