@@ -56,26 +56,43 @@ func (s *Service) glanceDownload(w http.ResponseWriter, r *http.Request, reg *Re
 	body importRequest) {
 	w, unlock := s.store.LockReply(w)
 	defer unlock()
-	tenant, m := core.Caller(r), body.Method
-	img := reg.Images[r.PathValue("id")]
+	m := body.Method
 	var src *Image
 	if from := s.regions[m.GlanceRegion]; from != nil {
 		src = from.Images[m.GlanceImageID]
 	}
+	img := queuedForImport(w, r, reg, "glance-download")
 	switch {
-	case img == nil || img.Owner != tenant:
-		core.Fail(w, 404, "No image found with ID %s", r.PathValue("id"))
-	case img.Status != "queued":
-		core.Fail(w, 409, "Image %s is %s; glance-download imports into a queued image.", img.ID, img.Status)
-	case m.GlanceRegion == rname || src == nil || !canSee(src, tenant) || src.Status != "active":
+	case img == nil:
+	case m.GlanceRegion == rname || src == nil || !canSee(src, core.Caller(r)) || src.Status != "active":
 		core.Fail(w, 400, "glance-download: no active image %s visible to the caller in region %q",
 			m.GlanceImageID, m.GlanceRegion)
 	default:
-		img.Status, img.UpdatedAt = "importing", core.Now()
-		s.store.Commit()
+		s.importing(w, img)
 		s.pull(rname, img.ID, *src)
-		w.WriteHeader(202)
 	}
+}
+
+// queuedForImport is the caller's queued image the request names, or nil with the 404 or 409
+// answered.
+func queuedForImport(w http.ResponseWriter, r *http.Request, reg *Region, method string) *Image {
+	img := reg.Images[r.PathValue("id")]
+	switch {
+	case img == nil || img.Owner != core.Caller(r):
+		core.Fail(w, 404, "No image found with ID %s", r.PathValue("id"))
+	case img.Status != "queued":
+		core.Fail(w, 409, "Image %s is %s; %s imports into a queued image.", img.ID, img.Status, method)
+	default:
+		return img
+	}
+	return nil
+}
+
+// importing marks an import started (202); call with the store locked.
+func (s *Service) importing(w http.ResponseWriter, img *Image) {
+	img.Status, img.UpdatedAt = "importing", core.Now()
+	s.store.Commit()
+	w.WriteHeader(202)
 }
 
 // importMethods are the interoperable import methods region offers.
@@ -99,17 +116,9 @@ func (s *Service) webDownload(w http.ResponseWriter, r *http.Request, reg *Regio
 	}
 	w, unlock := s.store.LockReply(w)
 	defer unlock()
-	img := reg.Images[r.PathValue("id")]
-	switch {
-	case img == nil || img.Owner != core.Caller(r):
-		core.Fail(w, 404, "No image found with ID %s", r.PathValue("id"))
-	case img.Status != "queued":
-		core.Fail(w, 409, "Image %s is %s; web-download imports into a queued image.", img.ID, img.Status)
-	default:
-		img.Status, img.UpdatedAt = "importing", core.Now()
-		s.store.Commit()
+	if img := queuedForImport(w, r, reg, "web-download"); img != nil {
+		s.importing(w, img)
 		s.fetch(rname, img.ID, u.String())
-		w.WriteHeader(202)
 	}
 }
 
