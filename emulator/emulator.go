@@ -227,6 +227,12 @@ func (e *Emulator) Close() error {
 // uploads that were cut off (a killed copy's partial segments included).
 func (e *Emulator) BytesReceived(region string) int64 { return e.objects.BytesReceived(region) }
 
+// TaskEnds is when task id in region ended and when a client's GET of it first said so, at full
+// clock resolution (zero: not yet).
+func (e *Emulator) TaskEnds(region, id string) (ended, seen time.Time) {
+	return e.images.TaskEnds(region, id)
+}
+
 // BytesServed is how many image bytes region's Glance sent to clients since start (image
 // downloads; a glance-download between regions sends none).
 func (e *Emulator) BytesServed(region string) int64 { return e.images.BytesServed(region) }

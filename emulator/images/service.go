@@ -63,6 +63,12 @@ type Task struct {
 	CreatedAt time.Time         `json:"created_at"`
 	UpdatedAt time.Time         `json:"updated_at"`
 	ExpiresAt *time.Time        `json:"expires_at"`
+
+	// EndedAt and SeenEndedAt are when the task ended and when a client first read it ended
+	// (GET of the task), at full clock resolution where the API's times are whole seconds: how
+	// late a poller noticed is what tests of task waits measure. Not saved.
+	EndedAt     time.Time `json:"-"`
+	SeenEndedAt time.Time `json:"-"`
 }
 
 // Region is one region's images and tasks.

@@ -142,7 +142,20 @@ func (s *Service) getTask(w http.ResponseWriter, r *http.Request, reg *Region, _
 		core.Fail(w, 404, "Task with the identifier %s not found", r.PathValue("id"))
 		return
 	}
+	if (t.Status == "success" || t.Status == "failure") && t.SeenEndedAt.IsZero() {
+		t.SeenEndedAt = time.Now()
+	}
 	core.WriteJSON(w, 200, t.view(true))
+}
+
+// TaskEnds is when task id in region ended and when a GET of it first said so (zero: not yet).
+func (s *Service) TaskEnds(region, id string) (ended, seen time.Time) {
+	s.store.Lock()
+	defer s.store.Unlock()
+	if reg := s.regions[region]; reg != nil && reg.Tasks[id] != nil {
+		return reg.Tasks[id].EndedAt, reg.Tasks[id].SeenEndedAt
+	}
+	return time.Time{}, time.Time{}
 }
 
 // ResumeTasks restarts the tasks a previous run left unfinished.
@@ -185,7 +198,7 @@ func (s *Service) runTask(rname, id string) {
 		s.setTask(rname, id, func(t *Task) {
 			end := core.Now()
 			exp := end.Add(48 * time.Hour)
-			t.ExpiresAt = &exp
+			t.ExpiresAt, t.EndedAt = &exp, time.Now()
 			if err != nil {
 				t.Status, t.Message = "failure", err.Error()
 				return
