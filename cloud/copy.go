@@ -160,7 +160,7 @@ func (c *Client) copyOnce(ctx context.Context, src, dst ObjectRef, opts CopyOpti
 		prefix:       prefix,
 		planSLO:      fitsSLO(sizes(pieces)),
 		opts:         opts,
-		start:        time.Now(),
+		rate:         rateWindow{samples: []rateSample{{at: time.Now()}}},
 		done:         map[int64]doneSeg{},
 		prog: CopyProgress{
 			TargetRegion:  dst.Region,
@@ -220,11 +220,11 @@ type copyRun struct {
 	planSLO bool
 	opts    CopyOptions
 
-	start      time.Time // of this attempt, for its rate
 	mu         sync.Mutex
 	done       map[int64]doneSeg // finished segments by offset
 	prog       CopyProgress
 	unreported int64 // bytes streamed since the last report
+	rate       rateWindow
 }
 
 func sizes(ps []piece) []int64 {

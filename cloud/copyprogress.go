@@ -21,8 +21,12 @@ type CopyProgress struct {
 	BytesSent     int64 `json:"bytes_sent"` // uploaded by this attempt
 	// BytesReused were made inside the target region from a lineage's kept generation.
 	BytesReused int64 `json:"bytes_reused,omitempty"`
-	// BytesPerSecond is this attempt's upload rate so far; with what is left it gives an ETA.
+	// BytesPerSecond is this attempt's upload rate so far, counting the bytes of segments still
+	// on their way, so a slow link shows a rate from its first MiB rather than its first segment.
 	BytesPerSecond float64 `json:"bytes_per_second,omitempty"`
+	// ETA is when the copy ends at that rate (RFC 3339, UTC): what the UI's pending activity
+	// shows, where the run's own ETA, estimated when the copies started, may have passed.
+	ETA string `json:"eta,omitempty"`
 	// Parallelism is the transfers the copy runs at once: fixed, or what tuning chose so far.
 	Parallelism int `json:"parallelism,omitempty"`
 	// Done holds the finished segments' MD5s by offset: a retry keeps them without reading.
@@ -107,8 +111,9 @@ func (r *copyRun) report() {
 	if r.opts.Progress == nil {
 		return
 	}
-	if secs := time.Since(r.start).Seconds(); secs > 0 {
-		r.prog.BytesPerSecond = float64(r.prog.BytesSent) / secs
+	r.prog.BytesPerSecond = r.rate.add(time.Now(), r.prog.BytesSent+r.prog.BytesInFlight)
+	if left := r.prog.Remaining(); left > 0 {
+		r.prog.ETA = time.Now().Add(left).UTC().Format(time.RFC3339)
 	}
 	snap := r.prog
 	snap.Done = make(map[int64]string, len(r.prog.Done))
@@ -116,6 +121,39 @@ func (r *copyRun) report() {
 		snap.Done[k] = v
 	}
 	r.opts.Progress(snap)
+}
+
+// rateWindow is a copy's recent upload rate: over the last rateSpan, not since the start.
+// Bytes a transfer has handed to the network count as sent, and at the start of a slow copy the
+// kernel's socket buffers take several MiB per connection at once; averaged since the start that
+// burst promised a 64 MiB copy at 8 MiB/s would end in a second. Over a window it passes.
+type rateWindow struct {
+	samples []rateSample
+}
+
+type rateSample struct {
+	at    time.Time
+	bytes int64
+}
+
+const rateSpan = 10 * time.Second
+
+// add records that bytes were sent by at, and returns the rate over the window (zero until
+// there is a second of history).
+func (w *rateWindow) add(at time.Time, bytes int64) float64 {
+	w.samples = append(w.samples, rateSample{at, bytes})
+	// Keep one sample at or before the window's start as its anchor.
+	drop := 0
+	for drop+1 < len(w.samples) && at.Sub(w.samples[drop+1].at) >= rateSpan {
+		drop++
+	}
+	w.samples = w.samples[drop:]
+	first := w.samples[0]
+	secs := at.Sub(first.at).Seconds()
+	if secs < 1 {
+		return 0
+	}
+	return float64(bytes-first.bytes) / secs
 }
 
 // countingReader counts a request body's bytes as the HTTP transport reads them. The transport

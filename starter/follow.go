@@ -90,6 +90,8 @@ type copyStatus struct {
 	// Rate is this attempt's upload rate; Left is the time to go at that rate.
 	Rate float64 `json:"bytes_per_second,omitempty"`
 	Left string  `json:"time_left,omitempty"`
+	// ETA is when the copy ends at that rate (RFC 3339).
+	ETA string `json:"eta,omitempty"`
 }
 
 func (a *app) describe(ctx context.Context, id string) (runStatus, error) {
@@ -123,7 +125,7 @@ func (a *app) describe(ctx context.Context, id string) (runStatus, error) {
 			}
 			st.Copies[key] = copyStatus{Region: p.TargetRegion, BytesDone: p.Copied(), BytesTotal: p.BytesTotal,
 				Segments: p.SegmentsDone, Of: p.SegmentsTotal, Rate: p.BytesPerSecond, Left: left(p.Remaining()),
-				Reused: p.BytesReused}
+				Reused: p.BytesReused, ETA: p.ETA}
 		}
 	}
 	if info.GetStatus() == enums.WORKFLOW_EXECUTION_STATUS_RUNNING {

@@ -396,7 +396,9 @@ func TestOneCopyPerRegion(t *testing.T) {
 
 // TestProgressMovesDuringASlowCopy: a copy slowed to 1 MiB/s per request shows its bytes moving in
 // status, where the user reads them, several times before it ends (the SDK sent heartbeat
-// details once a minute, so the bar sat at 0% and jumped to 98%).
+// details once a minute, so the bar sat at 0% and jumped to 98%), and a rate and an ETA before
+// its first segment is done (the rate counted finished segments only, so the first 16 s of a
+// slow copy showed none).
 func TestProgressMovesDuringASlowCopy(t *testing.T) {
 	h := setup(t)
 	if err := h.env.Emulator.AddFault(emulator.Fault{Kind: "bandwidth", Region: "IAD", Service: "files",
@@ -410,6 +412,7 @@ func TestProgressMovesDuringASlowCopy(t *testing.T) {
 		t.Fatalf("migrate: %d %s %s", code, out, errs)
 	}
 	seen := map[int64]bool{}
+	var ratedEarly bool
 	deadline := time.Now().Add(2 * time.Minute)
 	for time.Now().Before(deadline) {
 		code, out, _ = h.run("status", "--workflow-id", started["workflow_id"], "--json")
@@ -422,8 +425,12 @@ func TestProgressMovesDuringASlowCopy(t *testing.T) {
 		}
 		if c, ok := st.Copies["IAD"]; ok && c.BytesDone > 0 && c.BytesDone < c.BytesTotal {
 			seen[c.BytesDone] = true
+			ratedEarly = ratedEarly || c.Segments == 0 && c.Rate > 0 && c.ETA != ""
 		}
 		time.Sleep(500 * time.Millisecond)
+	}
+	if !ratedEarly {
+		t.Error("status showed no rate and ETA before the copy's first segment was done")
 	}
 	if len(seen) < 3 {
 		t.Fatalf("status showed %d distinct partial byte counts during a slow copy, want at least 3: %v",
