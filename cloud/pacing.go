@@ -19,6 +19,9 @@ type Pacing struct {
 	// MaxRetryAfterWait bounds the total time one request waits on Retry-After before its
 	// rate-limit error is returned to the caller (default 60s).
 	MaxRetryAfterWait time.Duration
+	// OnRateLimit, when set, is told of each rate-limit answer the pacer waits out itself (the
+	// host and the wait), so a tool in front of a user can say why a call is slow.
+	OnRateLimit func(host string, wait time.Duration)
 }
 
 // pacer is an http.RoundTripper: a token bucket per host, and when a host answers with a rate
@@ -107,6 +110,9 @@ func (p *pacer) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 		resp.Body.Close()
+		if p.cfg.OnRateLimit != nil {
+			p.cfg.OnRateLimit(req.URL.Host, d)
+		}
 		waited += d
 		if req.GetBody != nil {
 			body, err := req.GetBody()

@@ -91,7 +91,12 @@ func (a *app) cloud(ctx context.Context) (*cloud.Client, error) {
 	if err != nil {
 		return nil, usageErr("reading the cloud needs an account: %v", err)
 	}
-	cc, err := cloud.New(ctx, creds, cloud.Options{})
+	// Rate limits are waited out inside the client; say so, or a slow call looks hung.
+	said := func(host string, wait time.Duration) {
+		a.progress(fmt.Sprintf("the cloud (%s) is rate-limiting this account; waiting %s as it asked", host,
+			wait.Round(time.Second)))
+	}
+	cc, err := cloud.New(ctx, creds, cloud.Options{Pacing: cloud.Pacing{OnRateLimit: said}})
 	if err != nil {
 		return nil, err
 	}

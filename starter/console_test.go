@@ -56,6 +56,17 @@ func TestQuickstartOperations(t *testing.T) {
 		!strings.Contains(errs, "export of demo-web-01") {
 		t.Fatalf("export: %+v\n%s", task, errs)
 	}
+	// A rate-limited task poll is waited out inside the client, and said (it was silent, so a
+	// poll the cloud held off looked like a hung export).
+	if err := h.env.Emulator.AddFault(emulator.Fault{Kind: "rate-limit", Region: "DFW", Service: "images",
+		Method: "GET", Path: "/v2/tasks/", RetryAfter: 1, Count: 1}); err != nil {
+		t.Fatal(err)
+	}
+	errs = h.jsonOut(&task, "export", "--region", "DFW", "--image", web, "--container", "exp2",
+		"--poll-interval", "50ms")
+	if task.Status != "success" || !strings.Contains(errs, "is rate-limiting this account; waiting 1s as it asked") {
+		t.Fatalf("rate-limited export: %+v\n%s", task, errs)
+	}
 	h.jsonOut(&task, "import", "--region", "DFW", "--container", "exp", "--object", web+".vhd",
 		"--name", "web-copy", "--checksum", img.Checksum, "--poll-interval", "50ms")
 	copyID := task.Result["image_id"]
