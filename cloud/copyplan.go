@@ -189,7 +189,11 @@ func (r *copyRun) resume(ctx context.Context, plan []piece, existing []ObjectInf
 			if off > pos {
 				todo = append(todo, piece{off: pos, size: off - pos})
 			}
-			r.record(piece{off: off, size: o.Size}, o.ETag, o.Name)
+			seg := piece{off: off, size: o.Size}
+			if off == p.off && o.Size == p.size {
+				seg.wantETag = p.wantETag
+			}
+			r.record(seg, o.ETag, o.Name)
 			kept++
 			pos = off + o.Size
 		}

@@ -2,6 +2,8 @@ package cloud
 
 import (
 	"context"
+	"encoding/json"
+	"sync"
 	"testing"
 
 	"github.com/imageflow/imageflow/emulator"
@@ -88,12 +90,32 @@ func TestLineageCopySendsOnlyChanges(t *testing.T) {
 	}
 	_, src2 := exportImage(t, c, "db-clustered", "exp-small")
 	dst4 := ObjectRef{Region: "IAD", Container: "s2", Object: "db.vhd"}
+	var beat progressSizes
 	res4, err := c.CopyAcrossRegions(ctx, src2, dst4,
-		CopyOptions{Lineage: &Lineage{Container: "lineage-small", Generation: clustered[0].ID, RangeSize: 512 << 10}})
+		CopyOptions{Lineage: &Lineage{Container: "lineage-small", Generation: clustered[0].ID, RangeSize: 512 << 10},
+			Progress: beat.see})
 	if err != nil || res4.Manifest != "dlo" || res4.BytesSent*10 > clustered[0].Size {
 		t.Fatalf("small ranges: %+v %v", res4, err)
+	}
+	// 512 ranges, and the heartbeat does not carry one MD5 per range: at 160 GiB and 4 MiB ranges
+	// that was 40,960 of them, about 2 MB, Temporal's limit for a payload.
+	if beat.maxDone != 0 || beat.maxBytes > 1024 {
+		t.Fatalf("a 512-range lineage copy's heartbeat held %d MD5s, %d bytes at most", beat.maxDone, beat.maxBytes)
 	}
 	if got := md5Of(t, c, dst4, clustered[0].Size); got != clustered[0].Checksum {
 		t.Fatalf("the dynamic-manifest copy reads %s, want %s", got, clustered[0].Checksum)
 	}
+}
+
+// progressSizes records the largest progress report a copy made, as its heartbeat would carry it.
+type progressSizes struct {
+	mu                sync.Mutex
+	maxDone, maxBytes int
+}
+
+func (s *progressSizes) see(p CopyProgress) {
+	b, _ := json.Marshal(p)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.maxDone, s.maxBytes = max(s.maxDone, len(p.Done)), max(s.maxBytes, len(b))
 }
