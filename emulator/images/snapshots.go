@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/imageflow/imageflow/emulator/internal/core"
+	"github.com/imageflow/imageflow/emulator/internal/generated"
 )
 
 // SnapshotRequest asks for a new snapshot of the server a seeded image was taken from, with a
@@ -47,16 +48,16 @@ func (s *Service) Snapshot(req SnapshotRequest) (string, error) {
 			req.ImageID, req.Region)
 	}
 	seed := "snapshot:" + req.Region + "/" + req.ImageID + "/" + req.Name
-	blocks := (parent.Size - vhdFooterSize) / genBlock
+	blocks := (parent.Size - vhdFooterSize) / generated.Block
 	layer := Overlay{Seed: seed, Runs: changedRuns(blocks, req.ChangedPercent, req.Pattern, seed)}
 	g := parent.generated()
-	g.overlays = append(slices.Clone(g.overlays), layer)
+	g.Overlays = append(slices.Clone(g.Overlays), layer)
 	t := core.Now()
 	img := &Image{ID: core.NewID(), Name: req.Name, Status: "active", Visibility: "private",
-		Tags: slices.Clone(parent.Tags), Checksum: g.checksum(), Size: parent.Size, DiskFormat: parent.DiskFormat,
+		Tags: slices.Clone(parent.Tags), Checksum: g.Checksum(), Size: parent.Size, DiskFormat: parent.DiskFormat,
 		ContainerFormat: parent.ContainerFormat, MinDisk: parent.MinDisk, MinRAM: parent.MinRAM,
 		Owner: parent.Owner, CreatedAt: t, UpdatedAt: t, Props: map[string]string{},
-		Members: map[string]*Member{}, Seed: parent.Seed, Overlays: g.overlays}
+		Members: map[string]*Member{}, Seed: parent.Seed, Overlays: g.Overlays}
 	for k, v := range parent.Props {
 		img.Props[k] = v
 	}

@@ -3,20 +3,29 @@ package images
 import (
 	"encoding/binary"
 	"fmt"
+
+	"github.com/imageflow/imageflow/emulator/internal/vhd"
 )
 
 // VHD footer layout (Microsoft Virtual Hard Disk Image Format Specification).
 const (
-	vhdFooterSize = 512
-	vhdCookie     = "conectix"
+	vhdFooterSize = vhd.FooterSize
+	vhdCookie     = vhd.Cookie
 )
 
 // VHD disk types a footer may name: an import takes fixed and dynamic disks.
 const (
-	VHDDiskFixed        = 2
-	VHDDiskDynamic      = 3
-	VHDDiskDifferencing = 4
+	VHDDiskFixed        = vhd.DiskFixed
+	VHDDiskDynamic      = vhd.DiskDynamic
+	VHDDiskDifferencing = vhd.DiskDifferencing
 )
+
+// MakeVHDFooter builds a valid footer for a disk of diskSize bytes.
+func MakeVHDFooter(diskSize uint64, diskType uint32, uniqueID [16]byte) []byte {
+	return vhd.MakeFooter(diskSize, diskType, uniqueID)
+}
+
+func vhdChecksum(b []byte) uint32 { return vhd.Checksum(b) }
 
 // VHDFooter is the part of a VHD footer that import validation reads.
 type VHDFooter struct {
@@ -63,51 +72,4 @@ func ParseVHDFooter(b []byte) (VHDFooter, error) {
 		return f, &ImportError{614, "VHD unique id is all zeros"}
 	}
 	return f, nil
-}
-
-// vhdChecksum is the one's complement of the byte sum of the footer, checksum field excluded.
-func vhdChecksum(b []byte) uint32 {
-	var sum uint32
-	for i, c := range b {
-		if i >= 64 && i < 68 {
-			continue
-		}
-		sum += uint32(c)
-	}
-	return ^sum
-}
-
-// MakeVHDFooter builds a valid footer for a disk of diskSize bytes.
-func MakeVHDFooter(diskSize uint64, diskType uint32, uniqueID [16]byte) []byte {
-	b := make([]byte, vhdFooterSize)
-	copy(b[0:8], vhdCookie)
-	binary.BigEndian.PutUint32(b[8:12], 2)           // features: reserved bit set
-	binary.BigEndian.PutUint32(b[12:16], 0x00010000) // format version 1.0
-	binary.BigEndian.PutUint64(b[16:24], ^uint64(0)) // fixed disks have no data offset
-	copy(b[28:32], "imfl")
-	binary.BigEndian.PutUint32(b[32:36], 0x00010000)
-	copy(b[36:40], "Wi2k")
-	binary.BigEndian.PutUint64(b[40:48], diskSize)
-	binary.BigEndian.PutUint64(b[48:56], diskSize)
-	binary.BigEndian.PutUint32(b[56:60], chsGeometry(diskSize))
-	binary.BigEndian.PutUint32(b[60:64], diskType)
-	copy(b[68:84], uniqueID[:])
-	binary.BigEndian.PutUint32(b[64:68], vhdChecksum(b))
-	return b
-}
-
-// chsGeometry follows the spec's algorithm closely enough for a plausible geometry.
-func chsGeometry(size uint64) uint32 {
-	sectors := size / 512
-	if sectors > 65535*16*255 {
-		sectors = 65535 * 16 * 255
-	}
-	spt, heads := uint64(17), uint64(4)
-	cth := sectors / spt
-	if cth/heads > 1023 {
-		spt, heads = 63, 16
-		cth = sectors / spt
-	}
-	cyl := cth / heads
-	return uint32(cyl)<<16 | uint32(heads)<<8 | uint32(spt)
 }
