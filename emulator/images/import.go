@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/imageflow/imageflow/emulator/internal/core"
+	"github.com/imageflow/imageflow/emulator/internal/generated"
 )
 
 // ImportNotFound is the import task's message for an object it cannot read.
@@ -39,15 +40,14 @@ func (s *Service) runImport(rname string, t *Task) (map[string]string, error) {
 	if err := s.checkFooter(src, srcSize); err != nil {
 		return nil, err
 	}
-	rel, size, sum, err := s.store.WriteBlob(path.Join("images", rname), src, s.cfg.MaxImportSize)
-	if err != nil {
-		return nil, &ImportError{111, fmt.Sprintf("could not read the object: %v", err)}
-	}
 	tm := core.Now()
 	img := &Image{ID: core.NewID(), Name: name, Status: "active", Visibility: "private", Tags: []string{},
-		Checksum: sum, Size: size, DiskFormat: "vhd", ContainerFormat: "ovf", Owner: t.Owner,
+		DiskFormat: "vhd", ContainerFormat: "ovf", Owner: t.Owner,
 		CreatedAt: tm, UpdatedAt: tm, Props: map[string]string{"image_type": "import"},
-		Members: map[string]*Member{}, File: rel}
+		Members: map[string]*Member{}}
+	if err := s.importBytes(rname, t.Owner, cname, oname, src, img); err != nil {
+		return nil, err
+	}
 	s.store.Lock()
 	s.regions[rname].Images[img.ID] = img
 	s.store.Commit()
@@ -79,4 +79,24 @@ func (s *Service) checkFooter(src io.ReadSeeker, size int64) error {
 	}
 	_, err = src.Seek(0, io.SeekStart)
 	return err
+}
+
+// importBytes gives img the object's bytes: a file of them, or, when the emulator keeps
+// generated objects and the object is one generated image's whole content, that image's
+// generator (no bytes read or written; its checksum is the generated image's).
+func (s *Service) importBytes(rname, owner, cname, oname string, src io.Reader, img *Image) error {
+	if s.cfg.GeneratedObjects {
+		if secs, ok := s.objects.Sections(rname, owner, cname, oname); ok {
+			if spec, whole := generated.Whole(secs); whole {
+				img.Seed, img.Overlays, img.Size, img.Checksum = spec.Seed, spec.Overlays, spec.Size, spec.Checksum()
+				return nil
+			}
+		}
+	}
+	rel, size, sum, err := s.store.WriteBlob(path.Join("images", rname), src, s.cfg.MaxImportSize)
+	if err != nil {
+		return &ImportError{111, fmt.Sprintf("could not read the object: %v", err)}
+	}
+	img.File, img.Size, img.Checksum = rel, size, sum
+	return nil
 }

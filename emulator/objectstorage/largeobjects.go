@@ -32,7 +32,7 @@ func (fs *fileSpace) resolve(o *Object) (*resolved, error) {
 // segmentParts are the byte parts of one segment of a manifest at depth.
 func (fs *fileSpace) segmentParts(seg *Object, depth int) ([]core.FilePart, int64, error) {
 	if seg.Manifest == "" && seg.SLO == nil {
-		return []core.FilePart{{Rel: seg.File, Size: seg.Size}}, seg.Size, nil
+		return []core.FilePart{fs.s.part(seg)}, seg.Size, nil
 	}
 	if depth >= MaxManifestDepth {
 		return nil, 0, fmt.Errorf("manifests nest deeper than %d at %s", MaxManifestDepth, seg.Name)
@@ -92,7 +92,7 @@ func (fs *fileSpace) resolveAt(o *Object, depth int) (*resolved, error) {
 		}
 		res.etag = quotedMD5(etags.String())
 	default:
-		res.parts = []core.FilePart{{Rel: o.File, Size: o.Size}}
+		res.parts = []core.FilePart{fs.s.part(o)}
 		res.size, res.etag = o.Size, o.ETag
 	}
 	return res, nil

@@ -2,12 +2,14 @@ package objectstorage
 
 import (
 	"errors"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/imageflow/imageflow/emulator/internal/core"
+	"github.com/imageflow/imageflow/emulator/internal/generated"
 )
 
 func (s *Service) objectOp(w http.ResponseWriter, r *http.Request, fs *fileSpace) {
@@ -78,7 +80,7 @@ func (s *Service) putObject(w http.ResponseWriter, r *http.Request, fs *fileSpac
 		return
 	}
 	body := &countingBody{r: r.Body}
-	rel, size, etag, err := s.store.WriteBlob(fs.dataDir(), body, s.maxObjectSize)
+	o, err := s.takeUpload(fs, body, r.ContentLength)
 	s.stats.received(fs.region, body.n)
 	switch {
 	case errors.Is(err, core.ErrTooLarge):
@@ -93,18 +95,39 @@ func (s *Service) putObject(w http.ResponseWriter, r *http.Request, fs *fileSpac
 		core.Fail(w, 400, "Could not read the object body (did the client hang up?): %v", err)
 		return
 	}
-	if want := strings.Trim(r.Header.Get("ETag"), "\""); want != "" && !strings.EqualFold(want, etag) {
-		s.store.RemoveFile(rel)
-		core.Fail(w, 422, "The ETag %s you sent does not match the MD5 %s of the data received.", want, etag)
+	if want := strings.Trim(r.Header.Get("ETag"), "\""); want != "" && !strings.EqualFold(want, o.ETag) {
+		s.store.RemoveFile(o.File)
+		core.Fail(w, 422, "The ETag %s you sent does not match the MD5 %s of the data received.", want, o.ETag)
 		return
 	}
-	o := &Object{Name: oname, Size: size, ETag: etag, File: rel, Meta: objectMeta(r.Header),
-		ContentType: contentType(r), Manifest: r.Header.Get("X-Object-Manifest")}
+	o.Name, o.Meta, o.ContentType, o.Manifest = oname, objectMeta(r.Header), contentType(r),
+		r.Header.Get("X-Object-Manifest")
 	if !s.storeObject(w, fs, cname, o) {
 		return
 	}
-	w.Header().Set("ETag", etag)
+	w.Header().Set("ETag", o.ETag)
 	w.WriteHeader(201)
+}
+
+// takeUpload keeps an upload's bytes: as a reference when they are generated content (and the
+// store takes such; the length must be known), else in a file.
+func (s *Service) takeUpload(fs *fileSpace, body io.Reader, n int64) (*Object, error) {
+	if s.takeGenerated && n >= 2*generated.Block && n <= s.maxObjectSize {
+		up, err := s.gen.Take(body, n)
+		if err != nil {
+			return nil, err
+		}
+		if up.Generated {
+			ref := s.gen.RefOf(up.Section)
+			return &Object{Size: n, ETag: up.MD5, Gen: &ref}, nil
+		}
+		body = up.Rest
+	}
+	rel, size, etag, err := s.store.WriteBlob(fs.dataDir(), body, s.maxObjectSize)
+	if err != nil {
+		return nil, err
+	}
+	return &Object{Size: size, ETag: etag, File: rel}, nil
 }
 
 func contentType(r *http.Request) string {
@@ -294,9 +317,7 @@ func (s *Service) copyObject(w http.ResponseWriter, r *http.Request, fs *fileSpa
 		core.Fail(w, 413, "Copy source is larger than the %d-byte object limit.", s.maxObjectSize)
 		return
 	}
-	body := s.store.OpenParts(res.parts)
-	defer body.Close()
-	rel, size, etag, err := s.store.WriteBlob(fs.dataDir(), body, s.maxObjectSize)
+	n, err := s.copyBytes(fs, o, res)
 	if err != nil {
 		core.Fail(w, 500, "copy %s/%s: %v", sc, so, err)
 		return
@@ -308,11 +329,27 @@ func (s *Service) copyObject(w http.ResponseWriter, r *http.Request, fs *fileSpa
 	for k, v := range objectMeta(r.Header) {
 		meta[k] = v
 	}
-	n := &Object{Name: do, Size: size, ETag: etag, File: rel, Meta: meta, ContentType: o.ContentType}
+	n.Name, n.Meta, n.ContentType = do, meta, o.ContentType
 	if !s.storeObject(w, fs, dc, n) {
 		return
 	}
-	w.Header().Set("ETag", etag)
+	w.Header().Set("ETag", n.ETag)
 	w.Header().Set("X-Copied-From", sc+"/"+so)
 	w.WriteHeader(201)
+}
+
+// copyBytes makes the bytes of a copy of o: a reference to the same generated section when o is
+// one, else a new file.
+func (s *Service) copyBytes(fs *fileSpace, o *Object, res *resolved) (*Object, error) {
+	if o.Gen != nil && o.Manifest == "" && o.SLO == nil {
+		ref := *o.Gen
+		return &Object{Size: o.Size, ETag: o.ETag, Gen: &ref}, nil
+	}
+	body := s.store.OpenParts(res.parts)
+	defer body.Close()
+	rel, size, etag, err := s.store.WriteBlob(fs.dataDir(), body, s.maxObjectSize)
+	if err != nil {
+		return nil, err
+	}
+	return &Object{Size: size, ETag: etag, File: rel}, nil
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/imageflow/imageflow/emulator/internal/core"
+	"github.com/imageflow/imageflow/emulator/internal/generated"
 )
 
 // newService serves tenant "t1" in region "R" behind a stand-in for identity that takes the
@@ -17,7 +18,8 @@ import (
 func newService(t *testing.T) (*Service, *httptest.Server) {
 	t.Helper()
 	s := New(core.NewStore(t.TempDir(), nil), map[string]Files{"R": {}},
-		map[string]map[string]map[string]string{"R": {}}, 1<<20)
+		map[string]map[string]map[string]string{"R": {}},
+		Options{MaxObjectSize: 1 << 20, Generated: generated.NewRegistry(nil)})
 	mux := http.NewServeMux()
 	s.Route(mux, "R")
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

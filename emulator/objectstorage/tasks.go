@@ -3,6 +3,8 @@ package objectstorage
 import (
 	"fmt"
 	"io"
+
+	"github.com/imageflow/imageflow/emulator/internal/generated"
 )
 
 // What image tasks do with objects: an export writes an image as segments and a manifest into
@@ -40,6 +42,38 @@ func (s *Service) Put(region, tenant, container, object string, src io.Reader, n
 	}
 	return s.record(fs, container, &Object{Name: object, Size: size, ETag: etag, File: rel,
 		ContentType: "application/octet-stream"})
+}
+
+// PutGenerated stores a section of a generated image as an object that keeps a reference to
+// it, no bytes; its ETag is the section's MD5.
+func (s *Service) PutGenerated(region, tenant, container, object string, sec generated.Section) error {
+	ref := s.gen.RefOf(sec)
+	return s.record(s.space(region, tenant), container, &Object{Name: object, Size: sec.Len, ETag: sec.MD5(),
+		Gen: &ref, ContentType: "application/octet-stream"})
+}
+
+// Sections are an object's bytes, its manifest followed, when every part is generated content:
+// what an import needs to make a generated image of it without reading it.
+func (s *Service) Sections(region, tenant, container, object string) ([]generated.Section, bool) {
+	o, res, err := s.space(region, tenant).open(container, object)
+	if o == nil || err != nil {
+		return nil, false
+	}
+	secs := make([]generated.Section, 0, len(res.parts))
+	var pos int64
+	for _, p := range res.parts {
+		sec, ok := p.Gen.(generated.Section)
+		if !ok {
+			return nil, false
+		}
+		// The section at its place in the object: Whole checks it is that offset of its image.
+		if sec.Off != pos {
+			return nil, false
+		}
+		secs = append(secs, sec)
+		pos += sec.Len
+	}
+	return secs, true
 }
 
 // PutManifest stores a dynamic large object whose segments are the container's objects named

@@ -72,6 +72,8 @@ func run() error {
 	maxImport := flag.Int64("max-import-size", 160_000_000_000, "largest image an import accepts, in bytes")
 	tokenTTL := flag.Duration("token-ttl", 24*time.Hour, "lifetime of new tokens")
 	noSeed := flag.Bool("no-seed", false, "start without the seed images")
+	genObjects := flag.Bool("generated-objects", false,
+		"keep objects whose bytes are a seeded image's as references, not files (for images too large to store)")
 	verbose := flag.Bool("v", false, "log each request")
 	flag.Var(
 		&faults,
@@ -81,7 +83,8 @@ func run() error {
 	flag.Parse()
 
 	cfg := emulator.Config{PublicHost: *host, DataDir: *dataDir, TaskDuration: *taskDur, TaskBytesPerSecond: *taskRate,
-		ExportSegmentSize: *segSize, MaxImportSize: *maxImport, TokenTTL: *tokenTTL, Faults: faults, NoSeed: *noSeed}
+		ExportSegmentSize: *segSize, MaxImportSize: *maxImport, TokenTTL: *tokenTTL, Faults: faults, NoSeed: *noSeed,
+		GeneratedObjects: *genObjects}
 	if *accounts != "" {
 		a, err := emulator.LoadAccounts(*accounts)
 		if err != nil {

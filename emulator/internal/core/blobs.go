@@ -54,10 +54,12 @@ func (s *Store) RemoveFile(rel string) {
 	}
 }
 
-// FilePart is one data file of a stream, by its path relative to the data folder.
+// FilePart is one part of a stream: a data file, by its path relative to the data folder, or
+// bytes made on demand (Gen: generated content, which takes no room).
 type FilePart struct {
 	Rel  string
 	Size int64
+	Gen  io.ReaderAt
 }
 
 // PartsReader reads several data files as one seekable stream, opening one file at a time.
@@ -89,16 +91,20 @@ func (p *PartsReader) Read(b []byte) (int, error) {
 			start += pt.Size
 			continue
 		}
-		if p.curIdx != i {
-			p.closeCur()
-			f, err := os.Open(filepath.Join(p.dataDir, pt.Rel))
-			if err != nil {
-				return 0, fmt.Errorf("open segment: %w", err)
+		var src io.ReaderAt = pt.Gen
+		if src == nil {
+			if p.curIdx != i {
+				p.closeCur()
+				f, err := os.Open(filepath.Join(p.dataDir, pt.Rel))
+				if err != nil {
+					return 0, fmt.Errorf("open segment: %w", err)
+				}
+				p.cur, p.curIdx = f, i
 			}
-			p.cur, p.curIdx = f, i
+			src = p.cur
 		}
 		want := min(int64(len(b)), start+pt.Size-p.off)
-		n, err := p.cur.ReadAt(b[:want], p.off-start)
+		n, err := src.ReadAt(b[:want], p.off-start)
 		p.off += int64(n)
 		if err == io.EOF && int64(n) == want {
 			err = nil
