@@ -141,7 +141,7 @@ func setup(ctx context.Context, dir string, sz sizes, run func(int) bool) (*env,
 	if e.partner, err = cloud.New(ctx, cloud.Credentials{IdentityURL: emu.IdentityURL(), Username: "partner", APIKey: "partner-api-key"}, cloud.Options{}); err != nil {
 		return nil, err
 	}
-	if run(3) || run(6) || run(8) {
+	if run(3) || run(6) || run(8) || run(11) {
 		e.workerBin = filepath.Join(e.dir, "worker")
 		fmt.Fprintln(os.Stderr, "building the worker binary ...")
 		if out, err := exec.Command("go", "build", "-o", e.workerBin, "./worker").CombinedOutput(); err != nil {

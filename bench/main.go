@@ -38,6 +38,7 @@ type row struct {
 
 type sizes struct {
 	loopback, slow, memSmall, memLarge, lineage int64
+	huge, hugeBase                              int64 // row 11: the real-size image and its baseline
 	events, shares                              int
 	scaleOut, scaleOutMiB                       int  // row 8: migrations per replica count, and their size
 	quick                                       bool // smoke sizes: goals that need full sizes are not judged
@@ -45,7 +46,7 @@ type sizes struct {
 }
 
 func main() {
-	only := flag.String("only", "", "comma-separated rows to run (1-10); default all")
+	only := flag.String("only", "", "comma-separated rows to run (1-11); default all")
 	quick := flag.Bool("quick", false, "smaller sizes: a smoke run of every row (numbers are not comparable)")
 	out := flag.String("out", "", "also write the table as Markdown to this file")
 	dir := flag.String("dir", "", "working folder (default: a temporary one, removed at the end)")
@@ -53,6 +54,7 @@ func main() {
 	shares := flag.Int("shares", 0, "waiting shares in row 6 (default 10000; 100 with --quick)")
 	flag.Parse()
 	sz := sizes{loopback: 2 << 30, slow: 512 << 20, memSmall: 1 << 30, memLarge: 4 << 30, lineage: 1 << 30,
+		huge: 160_000_000_000, hugeBase: 4 << 30,
 		events: 2000, shares: 10000, scaleOut: 48, scaleOutMiB: 16}
 	if *quick {
 		sz = sizes{
@@ -61,6 +63,8 @@ func main() {
 			memSmall: 128 << 20,
 			memLarge: 512 << 20,
 			lineage:  128 << 20,
+			huge:     2 << 30,
+			hugeBase: 256 << 20,
 			events:   200,
 			shares:   100,
 			scaleOut: 8, scaleOutMiB: 4,
@@ -94,7 +98,7 @@ func main() {
 	}{
 		{1, e.loopbackCopy}, {2, e.slowLink}, {3, e.memory}, {4, e.eventStarts}, {5, e.orchestration}, {6, e.scale},
 		{7, e.lineage}, {8, e.scaleOut}, {9, e.tenants},
-		{10, e.cpuPerGiB},
+		{10, e.cpuPerGiB}, {11, e.realSize},
 	}
 	for _, s := range steps {
 		if !run(s.n) {
