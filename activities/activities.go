@@ -27,6 +27,9 @@ type Config struct {
 	// CopyRate and TaskRate (bytes per second) estimate a migration's duration until the worker
 	// has measured its own copies and tasks (defaults 50 MiB/s and 20 MiB/s).
 	CopyRate, TaskRate float64
+	// MaxImportSize is the largest image the cloud's import tasks take (0: no limit): a region
+	// that imports by task says so, and a migration refuses a larger image before it exports.
+	MaxImportSize int64
 }
 
 // Rates assumed until measured: a cross-region copy's, and an export or import task's.

@@ -151,6 +151,8 @@ type RegionInfo struct {
 	// Cloud Files, import task); otherwise images arrive by upload and leave by download. An
 	// object store without tasks (Swift beside a plain Glance) is not Rackspace's way.
 	ObjectStore bool `json:"object_store"`
+	// MaxImportSize is the largest image the region's import tasks take (0: no limit known).
+	MaxImportSize int64 `json:"max_import_size,omitempty"`
 }
 
 // DescribeInput names regions of the worker's own cloud, or of a peer.
@@ -177,6 +179,9 @@ func (a *Activities) DescribeRegions(ctx context.Context, in DescribeInput) (map
 			}
 		}
 		out[r] = RegionInfo{ObjectStore: tasks}
+		if tasks {
+			out[r] = RegionInfo{ObjectStore: true, MaxImportSize: a.cfg.MaxImportSize}
+		}
 	}
 	return out, nil
 }

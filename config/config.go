@@ -63,6 +63,7 @@ type Cloud struct {
 	Peers             []string      `split_words:"true"                                                        desc:"other clouds or accounts to migrate into: clouds.yaml names (comma-separated); requests name them as target_cloud"`
 	RequestsPerSecond float64       `split_words:"true" default:"10"                                            desc:"client-side pacing per region; 0 for none"`
 	IdleTimeout       time.Duration `split_words:"true" default:"60s"                                      desc:"cut and retry a streamed transfer that moves no byte for this long"`
+	MaxImportSize     int64         `split_words:"true" default:"160000000000"                             desc:"largest image an import task takes (Cloud Images: 160 GB); a migration refuses a larger one up front for regions that import by task; 0 for no limit"`
 }
 
 // Worker tunes the worker process.

@@ -237,7 +237,8 @@ func (s *stack) startWorker(ctx context.Context, user, queue string, autoAccept 
 	r, err := runner.Start(ctx, runner.Options{
 		Cloud: cc, Temporal: s.client, TaskQueue: queue,
 		Activities: activities.Config{TaskPollInterval: 500 * time.Millisecond, TaskPollMaxInterval: 2 * time.Second,
-			CopyParallelism: 4, CopySegmentSize: 16 << 20, TaskRate: float64(s.o.taskRate)},
+			CopyParallelism: 4, CopySegmentSize: 16 << 20, TaskRate: float64(s.o.taskRate),
+			MaxImportSize: 160_000_000_000},
 		JetStream: js,
 		Events: events.BridgeConfig{Subjects: subjects, Stream: "IMAGEFLOW", MaxDeliver: 5, AckWait: 30 * time.Second,
 			SearchAttributes: true, AutoAccept: autoAccept, AcceptPolicy: workflows.AcceptPolicy{TrustedProducers: []string{"100001"}}},

@@ -111,7 +111,7 @@ func run(ctx context.Context, cfg config.Config, logger *slog.Logger, ready chan
 			CopyParallelism: w.CopyParallelism, CopyMaxParallelism: w.CopyMaxParallelism,
 			CopySegmentSize: w.CopySegmentSize, CopyVerify: w.CopyVerify,
 			CopyRate: w.EstimateCopyRate, TaskRate: w.EstimateTaskRate, LineageRangeSize: w.LineageRangeSize,
-			Peers: peers},
+			Peers: peers, MaxImportSize: cfg.Cloud.MaxImportSize},
 		Events: events.BridgeConfig{Subjects: events.Subjects{Prefix: cfg.NATS.SubjectPrefix}, Stream: cfg.NATS.Stream,
 			Replicas:   cfg.NATS.StreamReplicas,
 			MaxDeliver: cfg.NATS.MaxDeliver, AckWait: cfg.NATS.AckWait, SearchAttributes: sa, AutoAccept: w.AutoAccept,

@@ -338,3 +338,31 @@ func migrateOnce(ctx context.Context, t *testing.T, env *testenv.Env, tenant str
 	}
 	return res
 }
+
+// TestTooLargeForImportIsRefusedUpFront: an image larger than the import tasks of a target take
+// (Cloud Images: 160 GB) is refused before anything is exported or copied, with the limit and
+// where it is set: it used to export and copy the whole image and fail at the import.
+func TestTooLargeForImportIsRefusedUpFront(t *testing.T) {
+	env := testenv.New(t)
+	env.StartWorker("demo", testenv.WorkerOptions{MaxImportSize: 32 << 20})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	demo := env.Cloud("demo")
+	web := find(t, demo, "DFW", "demo-web-01") // 64 MiB
+	in := workflows.MigrateInput{ImageID: web.ID, SourceRegion: "DFW", TargetRegions: []string{"IAD"}}
+	run, err := env.Client.ExecuteWorkflow(ctx, start(workflows.MigrateWorkflowID(demo.Tenant(), in), "demo",
+		web.ID), workflows.MigrateImageWorkflow, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = run.Get(ctx, nil)
+	if err == nil || !strings.Contains(err.Error(), "IAD's import tasks take at most 33554432") ||
+		!strings.Contains(err.Error(), "IMAGEFLOW_CLOUD_MAX_IMPORT_SIZE") {
+		t.Fatalf("a 64 MiB image to a region importing at most 32 MiB: %v", err)
+	}
+	for _, region := range []string{"DFW", "IAD"} {
+		if tasks, _ := demo.ListTasks(ctx, region); len(tasks) != 0 {
+			t.Fatalf("%d tasks in %s before the refusal", len(tasks), region)
+		}
+	}
+}

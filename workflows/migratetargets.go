@@ -334,6 +334,14 @@ func (m *migration) shareVisibility(region string) string {
 // imports through Rackspace-style tasks takes only VHD, and a qcow2 or raw image copied there
 // failed at the import ("not a valid VHD") after the whole copy.
 func (m *migration) formatsFit() error {
+	for _, r := range m.in.TargetRegions {
+		info := m.regions[r]
+		if limit := info.MaxImportSize; info.ObjectStore && limit > 0 && m.source.Size > limit {
+			return invalid("migration %s cannot start: image %s is %d bytes, and %s's import tasks take at most "+
+				"%d (the cloud's limit, IMAGEFLOW_CLOUD_MAX_IMPORT_SIZE); nothing was exported or copied",
+				m.id, m.in.ImageID, m.source.Size, r, limit)
+		}
+	}
 	f, _ := m.sourceFormats()
 	if f == "" || f == "vhd" {
 		return nil

@@ -250,6 +250,8 @@ type WorkerOptions struct {
 	Peers map[string]*cloud.Client
 	// WaitNoticeAfter is the worker's job.waiting threshold (default: the runner's).
 	WaitNoticeAfter time.Duration
+	// MaxImportSize is the largest image the worker takes the cloud's import tasks to accept.
+	MaxImportSize int64
 }
 
 // JetStream connects to the test's NATS (as admin, with NATSAuth).
@@ -283,7 +285,7 @@ func (e *Env) StartWorker(user string, opts ...WorkerOptions) *runner.Runner {
 		cc = e.Cloud(user)
 	}
 	acts := ActivityConfig
-	acts.Peers = o.Peers
+	acts.Peers, acts.MaxImportSize = o.Peers, o.MaxImportSize
 	ro := runner.Options{
 		Cloud:           cc,
 		Temporal:        e.Client,
