@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	"github.com/imageflow/imageflow/emulator/internal/core"
-	"github.com/imageflow/imageflow/emulator/internal/generated"
+	"github.com/imageflow/imageflow/emulator/internal/seeded"
 )
 
 // ImportNotFound is the import task's message for an object it cannot read.
@@ -87,7 +87,7 @@ func (s *Service) checkFooter(src io.ReadSeeker, size int64) error {
 func (s *Service) importBytes(rname, owner, cname, oname string, src io.Reader, img *Image) error {
 	if s.cfg.GeneratedObjects {
 		if secs, ok := s.objects.Sections(rname, owner, cname, oname); ok {
-			if spec, whole := generated.Whole(secs); whole {
+			if spec, whole := seeded.Whole(secs); whole {
 				img.Seed, img.Overlays, img.Size, img.Checksum = spec.Seed, spec.Overlays, spec.Size, spec.Checksum()
 				return nil
 			}

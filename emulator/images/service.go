@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/imageflow/imageflow/emulator/internal/core"
-	"github.com/imageflow/imageflow/emulator/internal/generated"
+	"github.com/imageflow/imageflow/emulator/internal/seeded"
 )
 
 // Image is one image of a region, as its owner and members see it.
@@ -110,9 +110,9 @@ type Objects interface {
 	// PutManifest stores a dynamic large object over the objects named prefix and more.
 	PutManifest(region, tenant, container, object, prefix string) error
 	// PutGenerated stores a section of a generated image as an object that refers to it.
-	PutGenerated(region, tenant, container, object string, sec generated.Section) error
+	PutGenerated(region, tenant, container, object string, sec seeded.Section) error
 	// Sections are an object's parts when all are generated content, each at its offset.
-	Sections(region, tenant, container, object string) ([]generated.Section, bool)
+	Sections(region, tenant, container, object string) ([]seeded.Section, bool)
 }
 
 // TaskFaults decides which tasks fail on purpose.

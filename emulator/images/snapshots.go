@@ -7,7 +7,7 @@ import (
 	"slices"
 
 	"github.com/imageflow/imageflow/emulator/internal/core"
-	"github.com/imageflow/imageflow/emulator/internal/generated"
+	"github.com/imageflow/imageflow/emulator/internal/seeded"
 )
 
 // SnapshotRequest asks for a new snapshot of the server a seeded image was taken from, with a
@@ -48,7 +48,7 @@ func (s *Service) Snapshot(req SnapshotRequest) (string, error) {
 			req.ImageID, req.Region)
 	}
 	seed := "snapshot:" + req.Region + "/" + req.ImageID + "/" + req.Name
-	blocks := (parent.Size - vhdFooterSize) / generated.Block
+	blocks := (parent.Size - vhdFooterSize) / seeded.Block
 	layer := Overlay{Seed: seed, Runs: changedRuns(blocks, req.ChangedPercent, req.Pattern, seed)}
 	g := parent.generated()
 	g.Overlays = append(slices.Clone(g.Overlays), layer)

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/imageflow/imageflow/emulator/internal/core"
-	"github.com/imageflow/imageflow/emulator/internal/generated"
+	"github.com/imageflow/imageflow/emulator/internal/seeded"
 )
 
 func (s *Service) objectOp(w http.ResponseWriter, r *http.Request, fs *fileSpace) {
@@ -112,7 +112,7 @@ func (s *Service) putObject(w http.ResponseWriter, r *http.Request, fs *fileSpac
 // takeUpload keeps an upload's bytes: as a reference when they are generated content (and the
 // store takes such; the length must be known), else in a file.
 func (s *Service) takeUpload(fs *fileSpace, body io.Reader, n int64) (*Object, error) {
-	if s.takeGenerated && n >= 2*generated.Block && n <= s.maxObjectSize {
+	if s.takeGenerated && n >= 2*seeded.Block && n <= s.maxObjectSize {
 		up, err := s.gen.Take(body, n)
 		if err != nil {
 			return nil, err

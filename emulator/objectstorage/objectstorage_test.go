@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/imageflow/imageflow/emulator/internal/core"
-	"github.com/imageflow/imageflow/emulator/internal/generated"
+	"github.com/imageflow/imageflow/emulator/internal/seeded"
 )
 
 // newService serves tenant "t1" in region "R" behind a stand-in for identity that takes the
@@ -19,7 +19,7 @@ func newService(t *testing.T) (*Service, *httptest.Server) {
 	t.Helper()
 	s := New(core.NewStore(t.TempDir(), nil), map[string]Files{"R": {}},
 		map[string]map[string]map[string]string{"R": {}},
-		Options{MaxObjectSize: 1 << 20, Generated: generated.NewRegistry(nil)})
+		Options{MaxObjectSize: 1 << 20, Generated: seeded.NewRegistry(nil)})
 	mux := http.NewServeMux()
 	s.Route(mux, "R")
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/imageflow/imageflow/emulator/internal/generated"
+	"github.com/imageflow/imageflow/emulator/internal/seeded"
 )
 
 // What image tasks do with objects: an export writes an image as segments and a manifest into
@@ -46,7 +46,7 @@ func (s *Service) Put(region, tenant, container, object string, src io.Reader, n
 
 // PutGenerated stores a section of a generated image as an object that keeps a reference to
 // it, no bytes; its ETag is the section's MD5.
-func (s *Service) PutGenerated(region, tenant, container, object string, sec generated.Section) error {
+func (s *Service) PutGenerated(region, tenant, container, object string, sec seeded.Section) error {
 	ref := s.gen.RefOf(sec)
 	return s.record(s.space(region, tenant), container, &Object{Name: object, Size: sec.Len, ETag: sec.MD5(),
 		Gen: &ref, ContentType: "application/octet-stream"})
@@ -54,15 +54,15 @@ func (s *Service) PutGenerated(region, tenant, container, object string, sec gen
 
 // Sections are an object's bytes, its manifest followed, when every part is generated content:
 // what an import needs to make a generated image of it without reading it.
-func (s *Service) Sections(region, tenant, container, object string) ([]generated.Section, bool) {
+func (s *Service) Sections(region, tenant, container, object string) ([]seeded.Section, bool) {
 	o, res, err := s.space(region, tenant).open(container, object)
 	if o == nil || err != nil {
 		return nil, false
 	}
-	secs := make([]generated.Section, 0, len(res.parts))
+	secs := make([]seeded.Section, 0, len(res.parts))
 	var pos int64
 	for _, p := range res.parts {
-		sec, ok := p.Gen.(generated.Section)
+		sec, ok := p.Gen.(seeded.Section)
 		if !ok {
 			return nil, false
 		}

@@ -3,16 +3,16 @@ package images
 import (
 	"time"
 
-	"github.com/imageflow/imageflow/emulator/internal/generated"
+	"github.com/imageflow/imageflow/emulator/internal/seeded"
 )
 
-// Overlay is a snapshot's changed blocks (see generated.Overlay).
-type Overlay = generated.Overlay
+// Overlay is a snapshot's changed blocks (see seeded.Overlay).
+type Overlay = seeded.Overlay
 
 // Seeded is an active image whose bytes are generated from seed (see the generated package):
 // what the emulator's base and demo images are, taking no room on disk.
 func Seeded(id, name, owner, visibility, seed string, size int64, created time.Time) *Image {
-	g := generated.Spec{Seed: seed, Size: size}
+	g := seeded.Spec{Seed: seed, Size: size}
 	return &Image{
 		ID: id, Name: name, Status: "active", Visibility: visibility,
 		Tags: []string{}, Checksum: g.Checksum(), Size: size,
@@ -24,6 +24,6 @@ func Seeded(id, name, owner, visibility, seed string, size int64, created time.T
 }
 
 // generated is a seeded image's content.
-func (img *Image) generated() generated.Spec {
-	return generated.Spec{Seed: img.Seed, Size: img.Size, Overlays: img.Overlays}
+func (img *Image) generated() seeded.Spec {
+	return seeded.Spec{Seed: img.Seed, Size: img.Size, Overlays: img.Overlays}
 }
