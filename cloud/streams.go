@@ -57,6 +57,17 @@ func (s *streams) release() {
 	s.mu.Unlock()
 }
 
+// drain waits until at most n transfers run (a lowered bound takes hold as pieces finish);
+// false once the copy is over.
+func (s *streams) drain(ctx context.Context, n int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for s.active > n && !s.done {
+		s.cond.Wait()
+	}
+	return !s.done && ctx.Err() == nil
+}
+
 func (s *streams) set(limit int) {
 	s.mu.Lock()
 	s.limit = limit
@@ -91,16 +102,25 @@ const (
 	tuneReach = 4
 )
 
-// tune finds the parallelism the link rewards, up to ceiling: it doubles the transfers while the
-// measured rate grows by at least tuneGain of what the added transfers would bring at the
-// current rate per transfer, and steps back to the best bound once a step does not pay (a
-// per-connection cap rewards more transfers; a shared bottleneck, such as this machine's cores
-// or one link's bandwidth, does not). It stops when every piece is handed out.
-//
-// While it tunes, pieces are sized as if four times the transfers ran (up to the ceiling), so
-// transfers added later find bytes left to take.
+// tune finds the parallelism the link rewards, up to ceiling (see ramp), then keeps it fitted
+// while the copy runs (see watch).
 func (r *copyRun) tune(ctx context.Context, s *streams, q *queue, ceiling int) {
-	defer s.settled()
+	limit, rate, ok := r.ramp(ctx, s, q, ceiling)
+	s.settled()
+	if ok {
+		r.watch(ctx, s, q, ceiling, limit, rate)
+	}
+}
+
+// ramp doubles the transfers while the measured rate grows by at least tuneGain of what the
+// added transfers would bring at the current rate per transfer, and steps back to the best bound
+// once a step does not pay (a per-connection cap rewards more transfers; a shared bottleneck,
+// such as this machine's cores or one link's bandwidth, does not). It returns the bound and its
+// rate; false when the copy ended first.
+//
+// While it ramps, pieces are sized as if four times the transfers ran (up to the ceiling), so
+// transfers added later find bytes left to take.
+func (r *copyRun) ramp(ctx context.Context, s *streams, q *queue, ceiling int) (int, float64, bool) {
 	s.mu.Lock()
 	limit := s.limit
 	s.mu.Unlock()
@@ -118,22 +138,85 @@ func (r *copyRun) tune(ctx context.Context, s *streams, q *queue, ceiling int) {
 			rate = max(rate, again)
 		}
 		if !ok {
-			return
+			return 0, 0, false
 		}
 		if !pays(rate) {
 			s.set(best)
 			r.chose(best)
-			return
+			return best, bestRate, true
 		}
 		best, bestRate = limit, rate
 		if limit >= ceiling {
-			return
+			return best, bestRate, true
 		}
 		limit = min(ceiling, limit*2)
 		s.set(limit)
 		s.startTuning(min(ceiling, tuneReach*limit))
 		r.chose(limit)
 	}
+}
+
+// After the ramp, the rate is measured every tuneWatch; a change of tuneDrift either way from
+// what the current bound reached tries another bound.
+const (
+	tuneWatch = 5 * tuneWindow
+	tuneDrift = 0.25
+	// tuneSpare is the share of the rate halving the transfers may give up: a link that degraded
+	// to a shared bottleneck moves as much with half of them, and each costs a connection, its
+	// buffers and CPU.
+	tuneSpare = 0.10
+)
+
+// watch keeps the bound fitted while the copy runs: a link that degrades (its rate falls by
+// tuneDrift) is tried with half the transfers, kept when they move nearly as much; a link that
+// improves is tried with double, kept by the ramp's rule. A bound tried and not kept is
+// restored, and its new rate becomes the one to compare with.
+func (r *copyRun) watch(ctx context.Context, s *streams, q *queue, ceiling, limit int, ref float64) {
+	for {
+		if sleepCtx(ctx, r.scaled(tuneWatch)) != nil {
+			return
+		}
+		rate, ok := r.measure(ctx, q)
+		if !ok {
+			return
+		}
+		try := limit
+		switch {
+		case rate < ref*(1-tuneDrift) && limit > 1:
+			try = max(1, limit/2)
+		case rate > ref*(1+tuneDrift) && limit < ceiling:
+			try = min(ceiling, limit*2)
+		default:
+			continue
+		}
+		s.set(try)
+		if try < limit && !s.drain(ctx, try) {
+			return
+		}
+		got, ok := r.measure(ctx, q)
+		if !ok {
+			return
+		}
+		keep := got >= rate*(1+tuneGain*float64(try-limit)/float64(limit))
+		if try < limit {
+			keep = got >= rate*(1-tuneSpare)
+		}
+		if keep {
+			limit, ref = try, got
+			r.chose(try)
+			continue
+		}
+		s.set(limit)
+		ref = rate
+	}
+}
+
+// scaled is d at the copy's tuning scale (a test's shorter window).
+func (r *copyRun) scaled(d time.Duration) time.Duration {
+	if w := r.opts.tuneWindow; w > 0 {
+		return d * w / tuneWindow
+	}
+	return d
 }
 
 // measure is the link's rate over one tuning window, after the settling time; false when the

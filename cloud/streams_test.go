@@ -2,6 +2,8 @@ package cloud
 
 import (
 	"context"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -104,4 +106,58 @@ func TestTuningFindsAPerConnectionCap(t *testing.T) {
 		t.Fatalf("target MD5 %s, want %s", got, img.Checksum)
 	}
 	t.Logf("per-connection cap: tuning chose %d transfers, %d segments", res.Parallelism, res.Segments)
+}
+
+// TestTuningShrinksWhenTheLinkDegrades: a copy tuned up to 16 transfers on a per-connection cap
+// meets, mid-copy, one shared link of a quarter of that rate: more transfers no longer move more,
+// and the tuner halves them (as their pieces finish) rather than keep 16 connections busy for
+// nothing. The copy still arrives whole.
+func TestTuningShrinksWhenTheLinkDegrades(t *testing.T) {
+	e := startEmu(t, func(c *emulator.Config) {
+		c.Images = []emulator.SeedImage{{Name: "big-01", Size: 320 << 20}}
+		c.ExportSegmentSize = 4 << 20
+	})
+	c := connect(t, e, "demo")
+	img, src := exportImage(t, c, "big-01", "exports")
+	capped := []emulator.Fault{
+		{Kind: "bandwidth", Region: "IAD", Service: "files", Method: "PUT", BytesPerSecond: 2 << 20},
+		{Kind: "latency", Region: "IAD", Service: "files", Latency: "20ms"},
+	}
+	if err := e.ReplaceFaults(capped); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var seen []int
+	degraded := false
+	progress := func(p CopyProgress) {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(seen) == 0 || seen[len(seen)-1] != p.Parallelism {
+			seen = append(seen, p.Parallelism)
+		}
+		if p.Parallelism == 16 && !degraded {
+			degraded = true
+			time.AfterFunc(time.Second, func() {
+				_ = e.ReplaceFaults([]emulator.Fault{
+					{Kind: "link", Region: "IAD", Service: "files", Method: "PUT", BytesPerSecond: 8 << 20},
+					{Kind: "latency", Region: "IAD", Service: "files", Latency: "20ms"},
+				})
+			})
+		}
+	}
+	dst := ObjectRef{Region: "IAD", Container: "in", Object: "degraded.vhd"}
+	opts := CopyOptions{MaxParallelism: 16, tuneWindow: time.Second, Progress: progress}
+	res, err := c.CopyAcrossRegions(context.Background(), src, dst, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	t.Logf("parallelism over the copy: %v", seen)
+	if !degraded || res.Parallelism >= 16 || !slices.Contains(seen, 16) {
+		t.Fatalf("tuning did not shrink after the link degraded: went %v, ended at %d", seen, res.Parallelism)
+	}
+	if got := md5Of(t, c, dst, img.Size); got != img.Checksum {
+		t.Fatalf("target MD5 %s, want %s", got, img.Checksum)
+	}
 }

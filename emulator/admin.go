@@ -55,6 +55,10 @@ func (e *Emulator) adminFaults(w http.ResponseWriter, r *http.Request) {
 // AddFault injects a fault at run time.
 func (e *Emulator) AddFault(f Fault) error { return e.faults.Add(f) }
 
+// ReplaceFaults puts fs in place of every fault at once (nothing changes when one is invalid):
+// a link that changes character mid-copy, with no moment between without a fault.
+func (e *Emulator) ReplaceFaults(fs []Fault) error { return e.faults.Replace(fs) }
+
 // Faults lists the injected faults not used up yet.
 func (e *Emulator) Faults() []Fault { return e.faults.List() }
 

@@ -10,13 +10,16 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // Fault is one injected misbehaviour. Region and Service ("identity", "images", "files") narrow
 // where it applies (empty: everywhere); Method and Path (a prefix) narrow it further. Count is how
 // many requests it affects; 0 means every request until the faults are cleared.
 type Fault struct {
-	// Kind is rate-limit, error, latency, bandwidth, corrupt, task-failure, stall (stop moving
+	// Kind is rate-limit, error, latency, bandwidth (per request), link (shared by all the
+	// requests it applies to), corrupt, task-failure, stall (stop moving
 	// bytes after AfterBytes and hold the connection open, as a link that hangs) or reset (close
 	// the connection after AfterBytes, mid-body).
 	Kind    string `json:"kind"`
@@ -31,7 +34,8 @@ type Fault struct {
 	RetryAfter int `json:"retry_after,omitempty"`
 	// Latency is added before the answer, e.g. "40ms".
 	Latency string `json:"latency,omitempty"`
-	// BytesPerSecond caps each request's body and each response's body.
+	// BytesPerSecond caps each request's body and each response's body (bandwidth), or all the
+	// bodies the fault applies to together (link: one link's capacity, shared by its connections).
 	BytesPerSecond int64 `json:"bytes_per_second,omitempty"`
 	// AfterBytes is where a stall or reset strikes: after this many bytes of the request's body
 	// (PUT, POST) or the response's (others).
@@ -43,14 +47,15 @@ type Fault struct {
 	Message  string `json:"message,omitempty"`
 }
 
-var faultKinds = map[string]bool{"rate-limit": true, "error": true, "latency": true, "bandwidth": true, "corrupt": true,
-	"task-failure": true, "stall": true, "reset": true}
+var faultKinds = map[string]bool{"rate-limit": true, "error": true, "latency": true, "bandwidth": true, "link": true,
+	"corrupt": true, "task-failure": true, "stall": true, "reset": true}
 
 // validate checks a fault against the emulator's regions (Rackspace's, and any generic ones).
 func (f *Fault) validate(regions []string) (time.Duration, error) {
 	if !faultKinds[f.Kind] {
 		return 0, fmt.Errorf(
-			"fault kind %q is not one of rate-limit, error, latency, bandwidth, corrupt, task-failure, stall, reset",
+			"fault kind %q is not one of rate-limit, error, latency, bandwidth, link, corrupt, task-failure, stall, "+
+				"reset",
 			f.Kind,
 		)
 	}
@@ -84,9 +89,9 @@ func (f *Fault) validate(regions []string) (time.Duration, error) {
 			return 0, fmt.Errorf("latency fault needs a positive duration such as \"40ms\", got %q", f.Latency)
 		}
 		lat = d
-	case "bandwidth":
+	case "bandwidth", "link":
 		if f.BytesPerSecond <= 0 {
-			return 0, fmt.Errorf("bandwidth fault needs bytes_per_second above 0")
+			return 0, fmt.Errorf("%s fault needs bytes_per_second above 0", f.Kind)
 		}
 	case "stall", "reset":
 		if f.AfterBytes < 0 {
@@ -156,6 +161,7 @@ type activeFault struct {
 	Fault
 	latency time.Duration
 	used    int
+	link    *rate.Limiter // a link fault's capacity, shared by every body it slows
 }
 
 type Set struct {
@@ -183,7 +189,11 @@ func (s *Set) Add(f Fault) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.faults = append(s.faults, &activeFault{Fault: f, latency: lat})
+	af := &activeFault{Fault: f, latency: lat}
+	if f.Kind == "link" {
+		af.link = rate.NewLimiter(rate.Limit(f.BytesPerSecond), paceChunk)
+	}
+	s.faults = append(s.faults, af)
 	return nil
 }
 

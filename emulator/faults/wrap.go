@@ -1,12 +1,16 @@
 package faults
 
 import (
-	"github.com/imageflow/imageflow/emulator/internal/core"
+	"context"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/imageflow/imageflow/emulator/internal/core"
 )
 
 // Wrap applies the matching faults before handing the request to next.
@@ -23,6 +27,9 @@ func (s *Set) Wrap(region, service string, next http.Handler) http.Handler {
 			case "bandwidth":
 				r.Body = &throttledReader{r: r.Body, limit: f.BytesPerSecond, start: time.Now()}
 				w = &throttledWriter{ResponseWriter: w, limit: f.BytesPerSecond, start: time.Now()}
+			case "link":
+				r.Body = &linkReader{r: r.Body, link: f.link, ctx: r.Context()}
+				w = &linkWriter{ResponseWriter: w, link: f.link, ctx: r.Context()}
 			case "stall", "reset":
 				cut := &cutter{kind: f.Kind, after: f.AfterBytes, done: r.Context().Done()}
 				if r.Method == http.MethodPut || r.Method == http.MethodPost {
@@ -93,6 +100,52 @@ func (t *throttledWriter) Write(p []byte) (int, error) {
 			return written, err
 		}
 		pace(t.n, t.limit, t.start)
+		p = p[c:]
+	}
+	return written, nil
+}
+
+// linkReader and linkWriter move a body through a link shared with other requests: each chunk
+// waits for its share of the link's capacity.
+type linkReader struct {
+	r    io.ReadCloser
+	link *rate.Limiter
+	ctx  context.Context
+}
+
+func (l *linkReader) Read(p []byte) (int, error) {
+	if len(p) > paceChunk {
+		p = p[:paceChunk]
+	}
+	n, err := l.r.Read(p)
+	if n > 0 {
+		if werr := l.link.WaitN(l.ctx, n); werr != nil && err == nil {
+			err = werr
+		}
+	}
+	return n, err
+}
+
+func (l *linkReader) Close() error { return l.r.Close() }
+
+type linkWriter struct {
+	http.ResponseWriter
+	link *rate.Limiter
+	ctx  context.Context
+}
+
+func (l *linkWriter) Write(p []byte) (int, error) {
+	written := 0
+	for len(p) > 0 {
+		c := min(len(p), paceChunk)
+		if err := l.link.WaitN(l.ctx, c); err != nil {
+			return written, err
+		}
+		n, err := l.ResponseWriter.Write(p[:c])
+		written += n
+		if err != nil {
+			return written, err
+		}
 		p = p[c:]
 	}
 	return written, nil
