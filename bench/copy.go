@@ -45,6 +45,44 @@ func (e *env) flowCopy(ctx context.Context, src, dst cloud.ObjectRef, par int, c
 }
 
 // tunedName says what tuning chose over the runs, e.g. "tuned: 8, 8, 16".
+// settings copies src to dst at 4, 8 and 16 fixed transfers and tuned, medians of e.sz.runs
+// each, and judges the tuned copy against the best fixed one of the same run: tuning exists to
+// find that setting without being told. base describes a rate's baseline and ratio.
+func (e *env) settings(ctx context.Context, n int, name string, src, dst cloud.ObjectRef, size int64,
+	base func(rate float64) (string, string)) ([]row, float64, error) {
+	var rows []row
+	var best, tuned float64
+	bestPar := 0
+	for _, par := range []int{4, 8, 16, 0} {
+		var chose []int
+		flow, err := measure(e.sz.runs, size, func() (time.Duration, error) {
+			defer e.clean(ctx, dst)
+			return e.flowCopy(ctx, src, dst, par, &chose)
+		})
+		if err != nil {
+			return nil, 0, err
+		}
+		rate := flow.rate()
+		b, ratio := base(rate)
+		r := row{n: n, name: fmt.Sprintf("%s, %d transfers", name, par), measured: flow.String(), baseline: b,
+			ratio: ratio, goal: "-", met: true}
+		if par == 0 {
+			tuned = rate
+			r.name = fmt.Sprintf("%s, %s transfers", name, tunedName(chose))
+			r.baseline = fmt.Sprintf("%.1f MiB/s, the best fixed setting (%d transfers)", best, bestPar)
+			r.ratio, r.goal = fmt.Sprintf("%.2f of the best", rate/best), ">= 0.95 of the best fixed setting"
+			r.met = rate >= 0.95*best
+			if e.sz.quick {
+				r.unjudged = "not judged at --quick sizes"
+			}
+		} else if rate > best {
+			best, bestPar = rate, par
+		}
+		rows = append(rows, r)
+	}
+	return rows, tuned, nil
+}
+
 func tunedName(chose []int) string {
 	parts := make([]string, len(chose))
 	for i, n := range chose {
@@ -117,24 +155,22 @@ func (e *env) loopbackCopy(ctx context.Context) ([]row, error) {
 	if err != nil {
 		return nil, err
 	}
-	var chose []int
-	flow, err := measure(e.sz.runs, img.Size, func() (time.Duration, error) {
-		defer e.clean(ctx, flowDst)
-		return e.flowCopy(ctx, src, flowDst, 0, &chose)
+	r := raw.rate()
+	e.loopbackMiBps = r
+	name := fmt.Sprintf("cross-region copy, loopback, %d MiB export", img.Size>>20)
+	rows, f, err := e.settings(ctx, 1, name, src, flowDst, img.Size, func(rate float64) (string, string) {
+		return raw.String() + " raw GET->PUT", fmt.Sprintf("%.2fx raw", rate/r)
 	})
 	if err != nil {
 		return nil, err
 	}
-	r, f := raw.rate(), flow.rate()
-	e.loopbackMiBps = r
-	name := fmt.Sprintf("cross-region copy, loopback, %d MiB export", img.Size>>20)
-	rows := []row{{n: 1, name: name + " (" + tunedName(chose) + " transfers)",
-		measured: flow.String(), baseline: raw.String() + " raw GET->PUT",
-		ratio: fmt.Sprintf("%.2f (of medians)", f/r), goal: ">= 1.00", met: f/r >= 1.0,
+	rows = append(rows, row{n: 1, name: name + ", tuned against the raw pipe", measured: fmt.Sprintf("%.1f MiB/s", f),
+		baseline: raw.String() + " raw GET->PUT", ratio: fmt.Sprintf("%.2f (of medians)", f/r), goal: ">= 1.00",
+		met: f/r >= 1.0,
 		note: "the emulator (same process) MD5s and writes every byte to disk on both sides; imageflow " +
 			"copies the export's 256 MiB segments whole, checked by the target against their ETag, and " +
 			"MD5s in the client only the pieces it cuts at the end so no transfer idles",
-	}}
+	})
 	peers, err := e.peerRows(ctx, 1, name, src, cloud.ObjectRef{Region: "IAD", Container: "bench-peer",
 		Object: "loopback.vhd"}, img.Size, f)
 	return append(rows, peers...), err
@@ -170,39 +206,13 @@ func (e *env) slowLink(ctx context.Context) ([]row, error) {
 		return nil, err
 	}
 	rawRate := raw.rate()
-	limit := 8 * float64(cap>>20)
-	if e.loopbackMiBps > 0 && e.loopbackMiBps < limit {
-		limit = e.loopbackMiBps
-	}
-	var rows []row
 	name := fmt.Sprintf("slow link 25 MiB/s + 40 ms, %d MiB", img.Size>>20)
-	var tunedRate float64
-	for _, par := range []int{4, 8, 16, 0} {
-		var chose []int
-		flow, err := measure(e.sz.runs, img.Size, func() (time.Duration, error) {
-			defer e.clean(ctx, dst)
-			return e.flowCopy(ctx, src, dst, par, &chose)
+	rows, tunedRate, err := e.settings(ctx, 2, name, src, dst, img.Size,
+		func(rate float64) (string, string) {
+			return raw.String() + " raw single stream", fmt.Sprintf("%.2fx raw", rate/rawRate)
 		})
-		if err != nil {
-			return nil, err
-		}
-		rate := flow.rate()
-		r := row{n: 2, name: fmt.Sprintf("%s, %d transfers", name, par),
-			measured: flow.String(), baseline: raw.String() + " raw single stream",
-			ratio: fmt.Sprintf("%.2fx raw", rate/rawRate), goal: "-", met: true}
-		if par == 0 {
-			tunedRate = rate
-			r.name = fmt.Sprintf("%s, %s transfers", name, tunedName(chose))
-			r.goal = fmt.Sprintf(">= 0.95 x %.0f MiB/s", limit)
-			r.met = rate >= 0.95*limit
-			r.ratio = fmt.Sprintf("%.2f of %.0f", rate/limit, limit)
-			r.note = fmt.Sprintf("the goal is 8 x 25 MiB/s, or the loopback rate of row 1 (%.0f MiB/s) when "+
-				"lower, reached with the parallelism imageflow chooses by itself", e.loopbackMiBps)
-			if e.sz.quick {
-				r.unjudged = "not judged at --quick sizes"
-			}
-		}
-		rows = append(rows, r)
+	if err != nil {
+		return nil, err
 	}
 	peers, err := e.peerRows(ctx, 2, name, src, cloud.ObjectRef{Region: "LON", Container: "bench-peer",
 		Object: "slow.vhd"}, img.Size, tunedRate)
