@@ -1,7 +1,7 @@
 // Command bench measures imageflow against its limits and alternatives, each against a baseline in
 // the same run, and prints a table (and writes it as Markdown with --out):
 //
-//	go run ./bench                  # all ten rows, about 35 minutes on two cores
+//	go run ./bench                  # all eleven rows (see bench/README.md for the time)
 //	go run ./bench --only 1,4       # some rows
 //	go run ./bench --quick          # smaller sizes, a smoke run of every row
 //
