@@ -89,6 +89,9 @@ type Client struct {
 	tasks  map[string]bool // region -> runs import and export tasks (see HasTasks)
 	// importMethods is region -> the interoperable import methods its Glance offers.
 	importMethods map[string][]string
+	// links is the parallelism the last tuned copy between two regions settled on, by link
+	// (see linkKey): the next copy over it starts there rather than ramping up again.
+	links map[string]int
 }
 
 // apiKeyAuth is Rackspace's RAX-KSKEY credential, which gophercloud does not know.

@@ -172,6 +172,9 @@ func (c *Client) copyOnce(ctx context.Context, src, dst ObjectRef, opts CopyOpti
 	}
 	if opts.Parallelism <= 0 {
 		run.prog.Parallelism = min(startStreams, opts.MaxParallelism)
+		if n, ok := c.settledOn(c.linkKey(dc, src, dst)); ok {
+			run.prog.Parallelism, run.known = min(n, opts.MaxParallelism), true
+		}
 	}
 	todo, skipped, err := run.resume(ctx, pieces, existing)
 	if err != nil {
@@ -184,12 +187,41 @@ func (c *Client) copyOnce(ctx context.Context, src, dst ObjectRef, opts CopyOpti
 		return CopyResult{}, err
 	}
 	res, err := run.writeManifest(ctx, info.Size, existing)
+	if err == nil && opts.Parallelism <= 0 {
+		c.settle(c.linkKey(dc, src, dst), res.Parallelism)
+	}
 	res.SegmentsSkipped = skipped
 	res.BytesReused, res.SegmentsReused = run.prog.BytesReused, run.reusedCount
 	if err == nil && opts.Lineage != nil {
 		err = run.writeRanges(ctx)
 	}
 	return res, err
+}
+
+// linkKey names the link a copy crosses: source and target region, and the target's account
+// when it is another client's.
+func (c *Client) linkKey(dc *Client, src, dst ObjectRef) string {
+	if dc == c {
+		return src.Region + ">" + dst.Region
+	}
+	return src.Region + ">" + dc.tenant + "/" + dst.Region
+}
+
+// settledOn is the parallelism the last tuned copy over link ended with.
+func (c *Client) settledOn(link string) (int, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n, ok := c.links[link]
+	return n, ok && n > 0
+}
+
+func (c *Client) settle(link string, n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.links == nil {
+		c.links = map[string]int{}
+	}
+	c.links[link] = n
 }
 
 // deleteUnder removes every object under prefix.
@@ -225,6 +257,9 @@ type copyRun struct {
 	prog       CopyProgress
 	unreported int64 // bytes streamed since the last report
 	rate       rateWindow
+	// known: the parallelism starts where the last tuned copy over this link settled, so tuning
+	// only watches (see tune).
+	known bool
 }
 
 func sizes(ps []piece) []int64 {

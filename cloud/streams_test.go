@@ -106,6 +106,22 @@ func TestTuningFindsAPerConnectionCap(t *testing.T) {
 		t.Fatalf("target MD5 %s, want %s", got, img.Checksum)
 	}
 	t.Logf("per-connection cap: tuning chose %d transfers, %d segments", res.Parallelism, res.Segments)
+
+	// The next copy over the same link starts where this one settled, without ramping again.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	first := 0
+	opts.Progress = func(p CopyProgress) {
+		if first == 0 {
+			first = p.Parallelism
+			cancel()
+		}
+	}
+	_, _ = c.CopyAcrossRegions(ctx, src, ObjectRef{Region: "IAD", Container: "in", Object: "again.vhd"}, opts)
+	if first != res.Parallelism {
+		t.Fatalf("the next copy over the link started at %d transfers, want the %d the last one settled on",
+			first, res.Parallelism)
+	}
 }
 
 // TestTuningShrinksWhenTheLinkDegrades: a copy tuned up to 16 transfers on a per-connection cap
