@@ -113,7 +113,6 @@ func (r *copyRun) tune(ctx context.Context, s *streams, q *queue, ceiling int) {
 	var rate float64
 	ok := false
 	if r.known {
-		s.settled()
 		s.mu.Lock()
 		limit = s.limit
 		s.mu.Unlock()
@@ -192,6 +191,16 @@ func (r *copyRun) watch(ctx context.Context, s *streams, q *queue, ceiling, limi
 			return
 		}
 		rate, ok := r.measure(ctx, q)
+		if ok && drifted(rate, ref) {
+			// As in the ramp, a second window must agree: a loaded machine's moment (a disk
+			// flush, a collection) is not a link that changed.
+			var again float64
+			again, ok = r.measure(ctx, q)
+			if !drifted(again, ref) {
+				continue
+			}
+			rate = (rate + again) / 2
+		}
 		if !ok {
 			return
 		}
@@ -225,6 +234,9 @@ func (r *copyRun) watch(ctx context.Context, s *streams, q *queue, ceiling, limi
 		ref = rate
 	}
 }
+
+// drifted reports a rate a quarter or more away from ref, either way.
+func drifted(rate, ref float64) bool { return rate < ref*(1-tuneDrift) || rate > ref*(1+tuneDrift) }
 
 // scaled is d at the copy's tuning scale (a test's shorter window).
 func (r *copyRun) scaled(d time.Duration) time.Duration {
