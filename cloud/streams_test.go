@@ -76,23 +76,7 @@ func TestQueueLeavesLineagePiecesWhole(t *testing.T) {
 // the race detector. The image leaves room for two windows at 8 transfers, so a step that does
 // not pay is seen, not cut short by the end of the copy.
 func TestTuningFindsAPerConnectionCap(t *testing.T) {
-	e := startEmu(t, func(c *emulator.Config) {
-		c.Images = []emulator.SeedImage{{Name: "big-01", Size: 320 << 20}}
-		c.ExportSegmentSize = 16 << 20
-	})
-	c := connect(t, e, "demo")
-	img, src := exportImage(t, c, "big-01", "exports")
-	for _, f := range []emulator.Fault{
-		// Low enough that 16 capped transfers stay well under what this machine moves even under
-		// the race detector (which slows hashing and serving several times): the cap, not the
-		// cores, must bound each step.
-		{Kind: "bandwidth", Region: "IAD", Service: "files", Method: "PUT", BytesPerSecond: 2 << 20},
-		{Kind: "latency", Region: "IAD", Service: "files", Latency: "20ms"},
-	} {
-		if err := e.AddFault(f); err != nil {
-			t.Fatal(err)
-		}
-	}
+	_, c, img, src := cappedLink(t, 16<<20)
 	dst := ObjectRef{Region: "IAD", Container: "in", Object: "capped.vhd"}
 	opts := CopyOptions{MaxParallelism: 16, tuneWindow: 5 * time.Second}
 	res, err := c.CopyAcrossRegions(context.Background(), src, dst, opts)
@@ -129,19 +113,7 @@ func TestTuningFindsAPerConnectionCap(t *testing.T) {
 // and the tuner halves them (as their pieces finish) rather than keep 16 connections busy for
 // nothing. The copy still arrives whole.
 func TestTuningShrinksWhenTheLinkDegrades(t *testing.T) {
-	e := startEmu(t, func(c *emulator.Config) {
-		c.Images = []emulator.SeedImage{{Name: "big-01", Size: 320 << 20}}
-		c.ExportSegmentSize = 4 << 20
-	})
-	c := connect(t, e, "demo")
-	img, src := exportImage(t, c, "big-01", "exports")
-	capped := []emulator.Fault{
-		{Kind: "bandwidth", Region: "IAD", Service: "files", Method: "PUT", BytesPerSecond: 2 << 20},
-		{Kind: "latency", Region: "IAD", Service: "files", Latency: "20ms"},
-	}
-	if err := e.ReplaceFaults(capped); err != nil {
-		t.Fatal(err)
-	}
+	e, c, img, src := cappedLink(t, 4<<20)
 	var mu sync.Mutex
 	var seen []int
 	degraded := false
@@ -176,4 +148,25 @@ func TestTuningShrinksWhenTheLinkDegrades(t *testing.T) {
 	if got := md5Of(t, c, dst, img.Size); got != img.Checksum {
 		t.Fatalf("target MD5 %s, want %s", got, img.Checksum)
 	}
+}
+
+// cappedLink exports a 320 MiB image in segments of segSize and caps every upload into IAD at
+// 2 MiB/s per connection, 20 ms a request: low enough that 16 capped transfers stay well under
+// what this machine moves even under the race detector (which slows hashing and serving several
+// times), so the cap, not the cores, bounds each step of tuning.
+func cappedLink(t *testing.T, segSize int64) (*emulator.Emulator, *Client, Image, ObjectRef) {
+	t.Helper()
+	e := startEmu(t, func(c *emulator.Config) {
+		c.Images = []emulator.SeedImage{{Name: "big-01", Size: 320 << 20}}
+		c.ExportSegmentSize = segSize
+	})
+	c := connect(t, e, "demo")
+	img, src := exportImage(t, c, "big-01", "exports")
+	if err := e.ReplaceFaults([]emulator.Fault{
+		{Kind: "bandwidth", Region: "IAD", Service: "files", Method: "PUT", BytesPerSecond: 2 << 20},
+		{Kind: "latency", Region: "IAD", Service: "files", Latency: "20ms"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return e, c, img, src
 }
