@@ -13,9 +13,10 @@ import (
 // TestGeneratedObjectsCrossWithoutDisk: with the emulator keeping generated objects (its mode
 // for images too large to store), an export, a full copy, a lineage copy of a snapshot and the
 // imports of both arrive as generated content: the real client's checks all pass (segment
-// ETags, manifests, the imported images' checksums), the target received every byte sent, and
-// no object or image bytes were written to disk, and a restarted emulator serves them again. A segment corrupted on its way is kept as the
-// bytes that arrived, so the client's check still catches it.
+// ETags, manifests, the imported images' checksums), the target received every byte sent, no
+// object or image bytes were written to disk, and a restarted emulator serves them again. A
+// segment corrupted on its way is kept as the bytes that arrived, so the client's check still
+// catches it.
 func TestGeneratedObjectsCrossWithoutDisk(t *testing.T) {
 	dir := t.TempDir()
 	e := startEmu(t, func(c *emulator.Config) {
