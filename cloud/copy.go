@@ -136,7 +136,7 @@ func (c *Client) copyOnce(ctx context.Context, src, dst ObjectRef, opts CopyOpti
 			return CopyResult{}, err
 		}
 		if useBase {
-			if base, err = dc.loadBase(ctx, dst.Region, *l); err != nil {
+			if base, err = dc.loadBase(ctx, dst.Region, *l, fitsSLO(sizes(pieces))); err != nil {
 				return CopyResult{}, err
 			}
 		} else if err := dc.deleteUnder(ctx, dst.Region, segContainer, prefix); err != nil {

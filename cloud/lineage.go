@@ -112,7 +112,12 @@ func (c *Client) generations(ctx context.Context, region, container string) ([]s
 
 // loadBase finds the newest kept generation other than this one, and its ranges. None is no
 // error: the first copy of a lineage sends everything.
-func (c *Client) loadBase(ctx context.Context, region string, l Lineage) (*lineageBase, error) {
+//
+// inPlace says the copy will name kept ranges in place (a static manifest), which needs the
+// container's listing to check they are still there; a copy ending in a dynamic manifest copies
+// them server-side and learns from the copy, so it skips the listing (at 160 GB, two
+// generations of 38,147 ranges: eight list requests and tens of MiB of the worker's memory).
+func (c *Client) loadBase(ctx context.Context, region string, l Lineage, inPlace bool) (*lineageBase, error) {
 	gens, err := c.generations(ctx, region, l.Container)
 	if err != nil {
 		return nil, err
@@ -126,11 +131,14 @@ func (c *Client) loadBase(ctx context.Context, region string, l Lineage) (*linea
 		if err != nil || !found {
 			return nil, err
 		}
-		objs, err := c.ListObjects(ctx, region, l.Container, "")
-		if err != nil {
-			return nil, err
+		var objs []ObjectInfo
+		if inPlace {
+			if objs, err = c.ListObjects(ctx, region, l.Container, ""); err != nil {
+				return nil, err
+			}
 		}
-		base := &lineageBase{generation: gens[i], byOff: map[int64]keptRange{}, present: map[string]ObjectInfo{}}
+		base := &lineageBase{generation: gens[i], byOff: make(map[int64]keptRange, len(g.Ranges)),
+			present: make(map[string]ObjectInfo, len(objs))}
 		for _, r := range g.Ranges {
 			base.byOff[r.Off] = r
 		}
