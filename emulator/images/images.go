@@ -151,7 +151,7 @@ func (s *Service) downloadImage(w http.ResponseWriter, r *http.Request, reg *Reg
 	w.Header().Set("Content-MD5", checksum)
 	counted := &countingWriter{ResponseWriter: w}
 	http.ServeContent(counted, r, "", time.Time{}, src)
-	s.served.add(rname, counted.n)
+	s.served.Add(rname, counted.n)
 }
 
 // countingWriter counts the body bytes written through it.

@@ -9,7 +9,6 @@ import (
 	"path"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/imageflow/imageflow/emulator/internal/core"
 )
@@ -144,16 +143,10 @@ func (s *Service) fetch(region, id, uri string) {
 			s.setStatus(region, id, "queued")
 			return
 		}
-		s.store.Lock()
-		defer s.store.Unlock()
-		img := s.regions[region].Images[id]
-		if img == nil {
-			s.store.RemoveFile(rel)
-			return
-		}
-		img.Status, img.Size, img.Checksum, img.File, img.UpdatedAt = "active", size, sum, rel, core.Now()
-		img.Props["os_hash_algo"], img.Props["os_hash_value"] = "sha512", hex.EncodeToString(h.Sum(nil))
-		s.store.Commit()
+		s.activate(region, id, rel, func(img *Image) {
+			img.Size, img.Checksum = size, sum
+			img.Props["os_hash_algo"], img.Props["os_hash_value"] = "sha512", hex.EncodeToString(h.Sum(nil))
+		})
 	}()
 }
 
@@ -175,22 +168,31 @@ func (s *Service) pull(region, id string, src Image) {
 			}
 			file = rel
 		}
-		s.store.Lock()
-		defer s.store.Unlock()
-		img := s.regions[region].Images[id]
-		if img == nil {
-			s.store.RemoveFile(file)
-			return
-		}
-		img.Status, img.Size, img.Checksum, img.UpdatedAt = "active", src.Size, src.Checksum, core.Now()
-		img.Seed, img.Overlays, img.File = src.Seed, slices.Clone(src.Overlays), file
-		for _, k := range []string{"os_hash_algo", "os_hash_value"} {
-			if v, ok := src.Props[k]; ok {
-				img.Props[k] = v
+		s.activate(region, id, file, func(img *Image) {
+			img.Size, img.Checksum = src.Size, src.Checksum
+			img.Seed, img.Overlays = src.Seed, slices.Clone(src.Overlays)
+			for _, k := range []string{"os_hash_algo", "os_hash_value"} {
+				if v, ok := src.Props[k]; ok {
+					img.Props[k] = v
+				}
 			}
-		}
-		s.store.Commit()
+		})
 	}()
+}
+
+// activate makes image id of region active with its bytes in file (empty: generated) and what set
+// adds; an image deleted while its bytes arrived leaves no file behind.
+func (s *Service) activate(region, id, file string, set func(*Image)) {
+	s.store.Lock()
+	defer s.store.Unlock()
+	img := s.regions[region].Images[id]
+	if img == nil {
+		s.store.RemoveFile(file)
+		return
+	}
+	img.Status, img.File, img.UpdatedAt = "active", file, core.Now()
+	set(img)
+	s.store.Commit()
 }
 
 func (s *Service) setStatus(region, id, status string) {
@@ -202,24 +204,5 @@ func (s *Service) setStatus(region, id, status string) {
 	}
 }
 
-// served counts image bytes served per region (GET .../file), for tests and benchmarks.
-type served struct {
-	mu    sync.Mutex
-	bytes map[string]int64
-}
-
-func (c *served) add(region string, n int64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.bytes == nil {
-		c.bytes = map[string]int64{}
-	}
-	c.bytes[region] += n
-}
-
 // BytesServed is how many image bytes region's Glance sent to clients since start.
-func (s *Service) BytesServed(region string) int64 {
-	s.served.mu.Lock()
-	defer s.served.mu.Unlock()
-	return s.served.bytes[region]
-}
+func (s *Service) BytesServed(region string) int64 { return s.served.Get(region) }

@@ -150,7 +150,7 @@ type Service struct {
 	objects Objects
 	faults  TaskFaults
 	tasks   sync.WaitGroup
-	served  served
+	served  core.Counter // image bytes served per region (GET .../file)
 }
 
 // New serves regions (the saved state's); tasks read and write objects through objects.

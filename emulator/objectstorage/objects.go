@@ -81,7 +81,7 @@ func (s *Service) putObject(w http.ResponseWriter, r *http.Request, fs *fileSpac
 	}
 	body := &countingBody{r: r.Body}
 	o, err := s.takeUpload(fs, body, r.ContentLength)
-	s.stats.received(fs.region, body.n)
+	s.received.Add(fs.region, body.n)
 	switch {
 	case errors.Is(err, core.ErrTooLarge):
 		core.Fail(
