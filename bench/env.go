@@ -85,7 +85,7 @@ func setup(ctx context.Context, dir string, sz sizes, run func(int) bool) (*env,
 	}
 	if run(6) {
 		for i := 0; i < sz.shares; i++ {
-			imgs = append(imgs, emulator.SeedImage{Name: fmt.Sprintf("bench-share-%04d", i), Size: 64 << 10})
+			imgs = append(imgs, emulator.SeedImage{Name: shareImageName(i), Size: 64 << 10})
 		}
 	}
 	fmt.Fprintf(

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,8 +13,10 @@ import (
 	"go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/imageflow/imageflow/activities"
+	"github.com/imageflow/imageflow/cloud"
 	"github.com/imageflow/imageflow/events"
 	"github.com/imageflow/imageflow/internal/runner"
 	"github.com/imageflow/imageflow/workflows"
@@ -310,13 +313,9 @@ func (e *env) scale(ctx context.Context) ([]row, error) {
 	}
 	defer s2.Unsubscribe()
 	ids := make([]string, n)
-	imgs := make([]string, n)
-	for i := range ids {
-		img, err := e.image(fmt.Sprintf("bench-share-%04d", i))
-		if err != nil {
-			return nil, err
-		}
-		imgs[i] = img.ID
+	imgs, err := e.shareImages(ctx, n)
+	if err != nil {
+		return nil, err
 	}
 	time.Sleep(2 * time.Second)
 	baseRSS := float64(w.rss()) / 1024
@@ -330,13 +329,14 @@ func (e *env) scale(ctx context.Context) ([]row, error) {
 	}
 	// Ten minutes, or 25 per second of the count when that is longer: 30,000 took longer than ten.
 	limit := max(10*time.Minute, time.Duration(n/25)*time.Second)
-	if err := waitN(ctx, offered, n, limit); err != nil {
+	if err := waitN(ctx, "offers", offered, n, limit); err != nil {
 		return nil, fmt.Errorf("offers: %w", err)
 	}
 	time.Sleep(2 * time.Second)
 	waitingRSS := float64(w.rss()) / 1024
 	pub := events.NewPublisher(e.js, subjects, "bench-partner")
 	var lastAccept atomic.Int64
+	acceptsFrom := time.Now()
 	if err := parallel(n, 16, func(i int) error {
 		if _, err := e.partner.UpdateMember(ctx, "DFW", imgs[i], "accepted"); err != nil {
 			return err
@@ -348,10 +348,16 @@ func (e *env) scale(ctx context.Context) ([]row, error) {
 	}); err != nil {
 		return nil, err
 	}
-	if err := waitN(ctx, accepted, n, limit); err != nil {
+	if err := waitN(ctx, "acceptances", accepted, n, limit); err != nil {
 		return nil, fmt.Errorf("acceptances: %w", err)
 	}
 	tail := time.Since(time.Unix(0, lastAccept.Load()))
+	peakMiB := float64(w.hwm()) / 1024
+	rate := float64(n) / time.Since(acceptsFrom).Seconds()
+	hist, err := e.historySample(ctx, ids, 100)
+	if err != nil {
+		return nil, err
+	}
 	missed := 0
 	for _, id := range ids {
 		var res workflows.ShareResult
@@ -368,6 +374,8 @@ func (e *env) scale(ctx context.Context) ([]row, error) {
 				"%.0f MiB idle",
 				baseRSS,
 			),
+			note: fmt.Sprintf("the worker's peak RSS over the whole row (the kernel's high-water mark, "+
+				"acceptances' replays included): %.0f MiB", peakMiB),
 			ratio: fmt.Sprintf("%.0f KiB per run", (waitingRSS-baseRSS)*1024/float64(n)),
 			goal:  "-",
 			met:   true,
@@ -380,21 +388,99 @@ func (e *env) scale(ctx context.Context) ([]row, error) {
 			ratio:    "-",
 			goal:     "none missed",
 			met:      missed == 0,
-			note:     fmt.Sprintf("%d of %d runs ended accepted; %d missed", n-missed, n, missed),
+			note: fmt.Sprintf("%d of %d runs ended accepted; %d missed; %.0f acceptances/s from the first "+
+				"decision to the last completion", n-missed, n, missed, rate),
+		},
+		{
+			n:        6,
+			name:     fmt.Sprintf("history per ShareImage run, %d waiting", n),
+			measured: hist.String(),
+			baseline: "-",
+			ratio:    "-",
+			goal:     "<= 30 events (row 5's)",
+			met:      hist.maxEvents <= 30,
 		},
 	}, nil
 }
 
-func waitN(ctx context.Context, ch chan struct{}, n int, timeout time.Duration) error {
+// histSize is what a sample of runs' histories hold.
+type histSize struct {
+	runs, maxEvents int
+	meanEvents      float64
+	meanBytes       float64
+	maxBytes        int
+}
+
+func (h histSize) String() string {
+	return fmt.Sprintf("%.1f events, %.1f KiB on average (largest %d, %.1f KiB; %d runs sampled)",
+		h.meanEvents, h.meanBytes/1024, h.maxEvents, float64(h.maxBytes)/1024, h.runs)
+}
+
+// historySample reads the histories of k runs spread evenly over ids: enough to see whether a
+// run's history grows with how many wait beside it, without reading 100,000 of them.
+func (e *env) historySample(ctx context.Context, ids []string, k int) (histSize, error) {
+	var h histSize
+	step := max(1, len(ids)/k)
+	for i := 0; i < len(ids); i += step {
+		evs, err := e.history(ctx, ids[i], "")
+		if err != nil {
+			return h, fmt.Errorf("history of %s: %w", ids[i], err)
+		}
+		bytes := 0
+		for _, ev := range evs {
+			bytes += proto.Size(ev)
+		}
+		h.runs++
+		h.meanEvents += float64(len(evs))
+		h.meanBytes += float64(bytes)
+		h.maxEvents, h.maxBytes = max(h.maxEvents, len(evs)), max(h.maxBytes, bytes)
+	}
+	h.meanEvents /= float64(h.runs)
+	h.meanBytes /= float64(h.runs)
+	return h, nil
+}
+
+// waitN waits for n signals on ch, saying on stderr every 30 s how many came and how fast.
+func waitN(ctx context.Context, what string, ch chan struct{}, n int, timeout time.Duration) error {
+	start := time.Now()
 	deadline := time.After(timeout)
-	for got := 0; got < n; got++ {
+	tick := time.NewTicker(30 * time.Second)
+	defer tick.Stop()
+	for got := 0; got < n; {
 		select {
 		case <-ch:
+			got++
+		case <-tick.C:
+			fmt.Fprintf(os.Stderr, "  %s: %d of %d after %s (%.0f/s)\n", what, got, n,
+				time.Since(start).Round(time.Second), float64(got)/time.Since(start).Seconds())
 		case <-deadline:
 			return fmt.Errorf("%d of %d after %s", got, n, timeout)
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	}
+	fmt.Fprintf(os.Stderr, "  %s: %d in %s\n", what, n, time.Since(start).Round(time.Second))
 	return nil
 }
+
+// shareImages finds row 6's seeded images by name with one listing: a filtered listing per image
+// scans every image in the region, which at 100,000 images is quadratic.
+func (e *env) shareImages(ctx context.Context, n int) ([]string, error) {
+	all, err := e.demo.ListImages(ctx, "DFW", cloud.ImageFilter{Limit: 1000})
+	if err != nil {
+		return nil, err
+	}
+	byName := make(map[string]string, len(all))
+	for _, img := range all {
+		byName[img.Name] = img.ID
+	}
+	ids := make([]string, n)
+	for i := range ids {
+		if ids[i] = byName[shareImageName(i)]; ids[i] == "" {
+			return nil, fmt.Errorf("image %s not seeded", shareImageName(i))
+		}
+	}
+	return ids, nil
+}
+
+func shareImageName(i int) string { return fmt.Sprintf("bench-share-%04d", i) }
