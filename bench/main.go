@@ -14,6 +14,8 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net/http"
+	_ "net/http/pprof"
 	"os"
 	"os/signal"
 	"strconv"
@@ -52,7 +54,12 @@ func main() {
 	dir := flag.String("dir", "", "working folder (default: a temporary one, removed at the end)")
 	runs := flag.Int("runs", 3, "times each transfer of rows 1 and 2 runs; the table shows the median and the spread")
 	shares := flag.Int("shares", 0, "waiting shares in row 6 (default 10000; 100 with --quick)")
+	pprofAddr := flag.String("pprof", "", "serve Go's profiles of the bench process (emulator, Temporal, NATS) here, "+
+		"e.g. 127.0.0.1:6060")
 	flag.Parse()
+	if *pprofAddr != "" {
+		go func() { fmt.Fprintln(os.Stderr, "bench: pprof:", http.ListenAndServe(*pprofAddr, nil)) }()
+	}
 	sz := sizes{loopback: 2 << 30, slow: 512 << 20, memSmall: 1 << 30, memLarge: 4 << 30, lineage: 1 << 30,
 		huge: 160_000_000_000, hugeBase: 4 << 30,
 		events: 2000, shares: 10000, scaleOut: 48, scaleOutMiB: 16}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/md5"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"testing"
 )
@@ -94,5 +95,30 @@ func TestWholeFromTwoSnapshots(t *testing.T) {
 	secs[2].Spec = Spec{Seed: "s", Size: night1.Size, Overlays: []Overlay{{Seed: "n3", Runs: [][2]int64{{40, 45}}}}}
 	if got, ok := Whole(secs); ok {
 		t.Fatalf("a copy mixing two nights' changes counts as whole: %+v", got)
+	}
+}
+
+// TestPatternsStayBounded: reading many images' content keeps at most a few hundred patterns,
+// and a pattern dropped and made again is the same bytes.
+func TestPatternsStayBounded(t *testing.T) {
+	first := make([]byte, 4096)
+	if _, err := (Spec{Seed: "bounded-0", Size: 1 << 20}).ReadAt(first, 100); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 * patterns.max {
+		buf := make([]byte, 16)
+		if _, err := (Spec{Seed: fmt.Sprintf("bounded-%d", i), Size: 1 << 20}).ReadAt(buf, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := patterns.len(); n > patterns.max {
+		t.Fatalf("%d patterns kept, at most %d wanted", n, patterns.max)
+	}
+	again := make([]byte, 4096)
+	if _, err := (Spec{Seed: "bounded-0", Size: 1 << 20}).ReadAt(again, 100); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(first, again) {
+		t.Fatal("a pattern made again differs from the first")
 	}
 }

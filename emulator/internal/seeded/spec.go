@@ -5,7 +5,6 @@
 package seeded
 
 import (
-	"bytes"
 	"crypto/md5"
 	"encoding/binary"
 	"encoding/hex"
@@ -110,20 +109,71 @@ func (g Spec) footer() []byte {
 	return vhd.MakeFooter(uint64(g.footerAt()), vhd.DiskFixed, sum)
 }
 
-var patterns sync.Map // seed -> []byte
+// patterns keeps the patterns of the seeds read lately. It is bounded: every image has a seed of
+// its own, and an emulator holding 100,000 small images (bench row 6) kept 64 KiB for each, many
+// GiB, when this was a map that only grew. A reader of one image (and a snapshot's overlays)
+// touches a handful of seeds, so a few hundred recent ones serve every read without regenerating.
+var patterns = patternCache{max: 256}
 
-func patternOf(seed string) []byte {
-	if p, ok := patterns.Load(seed); ok {
-		return p.([]byte)
+type patternCache struct {
+	mu     sync.Mutex
+	max    int
+	tick   uint64
+	bySeed map[string]*cachedPattern
+}
+
+type cachedPattern struct {
+	bytes    []byte
+	lastUsed uint64
+}
+
+func (c *patternCache) get(seed string) []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.tick++
+	if p, ok := c.bySeed[seed]; ok {
+		p.lastUsed = c.tick
+		return p.bytes
 	}
-	// Counter-mode MD5 gives incompressible, reproducible bytes without a PRNG dependency.
-	var buf bytes.Buffer
-	for i := 0; buf.Len() < Block; i++ {
+	if c.bySeed == nil {
+		c.bySeed = map[string]*cachedPattern{}
+	}
+	if len(c.bySeed) >= c.max {
+		c.evictOldest()
+	}
+	p := &cachedPattern{bytes: makePattern(seed), lastUsed: c.tick}
+	c.bySeed[seed] = p
+	return p.bytes
+}
+
+// evictOldest drops the least recently used pattern; a scan of a few hundred, on a miss only.
+func (c *patternCache) evictOldest() {
+	oldest, at := "", c.tick
+	for seed, p := range c.bySeed {
+		if p.lastUsed <= at {
+			oldest, at = seed, p.lastUsed
+		}
+	}
+	delete(c.bySeed, oldest)
+}
+
+func (c *patternCache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.bySeed)
+}
+
+func patternOf(seed string) []byte { return patterns.get(seed) }
+
+// makePattern is seed's block pattern. Counter-mode MD5 gives incompressible, reproducible bytes
+// without a PRNG dependency.
+func makePattern(seed string) []byte {
+	p := make([]byte, 0, Block)
+	for i := 0; len(p) < Block; i++ {
 		s := md5.Sum(fmt.Appendf(nil, "%s/%d", seed, i))
-		buf.Write(s[:])
+		p = append(p, s[:]...)
 	}
-	p, _ := patterns.LoadOrStore(seed, buf.Bytes()[:Block])
-	return p.([]byte)
+	return p
 }
 
 // Checksum is the MD5 of the whole content, computed once per process (a pure function of the
