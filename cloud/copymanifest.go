@@ -24,8 +24,8 @@ func (r *copyRun) writeManifest(ctx context.Context, total int64, existing []Obj
 			return res, &Error{Kind: Unavailable, Op: "copy " + r.src.String(),
 				Message: fmt.Sprintf("the segments leave bytes %d to %d uncovered", pos, off)}
 		}
-		segs[i] = Segment{Container: r.segContainer, Name: d.name, ETag: d.etag, Size: d.size}
-		concat.WriteString(d.etag)
+		segs[i] = Segment{Container: r.segContainer, Name: r.nameOf(off, d), ETag: d.etag.String(), Size: d.size}
+		concat.WriteString(segs[i].ETag)
 		pos += d.size
 	}
 	res.Segments = len(segs)

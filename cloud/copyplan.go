@@ -144,7 +144,10 @@ func sourceTag(etag string) string {
 
 // segName names the segment starting at off: zero-padded, so a listing sorts them by offset
 // (a dynamic manifest joins its prefix's objects in name order).
-func (r *copyRun) segName(off int64) string { return fmt.Sprintf("%s%016d", r.prefix, off) }
+func (r *copyRun) segName(off int64) string { return segmentName(r.prefix, off) }
+
+// segmentName is the name of a copy's own segment at off under prefix.
+func segmentName(prefix string, off int64) string { return fmt.Sprintf("%s%016d", prefix, off) }
 
 // offsetOf reads a segment name back; false for any other object under the prefix.
 func (r *copyRun) offsetOf(name string) (int64, bool) {

@@ -54,11 +54,21 @@ func (r *copyRun) addSent(n int64) {
 	r.mu.Unlock()
 }
 
-// doneSeg is a finished segment of the copy: its own, or a kept one it names in place.
+// doneSeg is a finished segment of the copy: its own, or a kept one it names in place. A lineage
+// copy holds one per range, so it is kept small: the ETag as 16 bytes, and no name for the copy's
+// own segments, whose names follow from their offsets (segName).
 type doneSeg struct {
 	size int64
-	etag string
-	name string
+	etag etag
+	name string // "" for segName(off)
+}
+
+// nameOf is the name of the segment at off.
+func (r *copyRun) nameOf(off int64, d doneSeg) string {
+	if d.name != "" {
+		return d.name
+	}
+	return r.segName(off)
 }
 
 // record counts a finished segment at p's offset, held in the object name.
@@ -72,7 +82,11 @@ type doneSeg struct {
 func (r *copyRun) record(p piece, etag, name string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.done[p.off] = doneSeg{size: p.size, etag: etag, name: name}
+	d := doneSeg{size: p.size, etag: parseETag(etag), name: name}
+	if off, own := r.offsetOf(name); own && off == p.off {
+		d.name = ""
+	}
+	r.done[p.off] = d
 	r.prog.SegmentsDone++
 	r.prog.BytesDone += p.size
 	if p.wantETag == "" && r.opts.Lineage == nil {

@@ -2,6 +2,7 @@ package cloud
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -51,11 +52,37 @@ type generationRanges struct {
 	Ranges     []keptRange `json:"ranges"`
 }
 
-// lineageBase is the kept generation a copy may reuse, by offset.
+// lineageBase is the kept generation a copy may reuse, by offset. It holds a range per 4 MiB of
+// the image, so it is kept small (see doneSeg): a slice in offset order, ETags as 16 bytes, and
+// no names for the kept generation's own segments, which follow from prefix and offset.
 type lineageBase struct {
 	generation string
-	byOff      map[int64]keptRange
+	prefix     string                // the kept generation's own segments' prefix
+	ranges     []baseRange           // by offset
 	present    map[string]ObjectInfo // the lineage container's objects, listed once
+}
+
+// baseRange is a kept range in memory.
+type baseRange struct {
+	off, size int64
+	etag      etag
+	name      string // "" for prefix + the offset as segName writes it
+}
+
+func newLineageBase(g generationRanges) *lineageBase {
+	b := &lineageBase{generation: g.Generation, ranges: make([]baseRange, 0, len(g.Ranges))}
+	if len(g.Ranges) > 0 {
+		b.prefix = g.Ranges[0].Name[:strings.LastIndex(g.Ranges[0].Name, "/")+1]
+	}
+	for _, r := range g.Ranges {
+		br := baseRange{off: r.Off, size: r.Size, etag: parseETag(r.ETag), name: r.Name}
+		if r.Name == segmentName(b.prefix, r.Off) {
+			br.name = ""
+		}
+		b.ranges = append(b.ranges, br)
+	}
+	slices.SortFunc(b.ranges, func(x, y baseRange) int { return cmp.Compare(x.off, y.off) })
+	return b
 }
 
 // lookup finds the kept range at p's offset; a nil base has none.
@@ -63,8 +90,16 @@ func (b *lineageBase) lookup(p piece) (keptRange, bool) {
 	if b == nil {
 		return keptRange{}, false
 	}
-	k, ok := b.byOff[p.off]
-	return k, ok
+	i, ok := slices.BinarySearchFunc(b.ranges, p.off, func(r baseRange, off int64) int { return cmp.Compare(r.off, off) })
+	if !ok {
+		return keptRange{}, false
+	}
+	r := b.ranges[i]
+	name := r.name
+	if name == "" {
+		name = segmentName(b.prefix, r.off)
+	}
+	return keptRange{Off: r.off, Size: r.size, ETag: r.etag.String(), Name: name}, true
 }
 
 // readJSONObject reads a small JSON object; a missing one leaves v untouched and is no error.
@@ -137,11 +172,9 @@ func (c *Client) loadBase(ctx context.Context, region string, l Lineage, inPlace
 				return nil, err
 			}
 		}
-		base := &lineageBase{generation: gens[i], byOff: make(map[int64]keptRange, len(g.Ranges)),
-			present: make(map[string]ObjectInfo, len(objs))}
-		for _, r := range g.Ranges {
-			base.byOff[r.Off] = r
-		}
+		g.Generation = gens[i]
+		base := newLineageBase(g)
+		base.present = make(map[string]ObjectInfo, len(objs))
 		for _, o := range objs {
 			base.present[o.Name] = o
 		}
@@ -267,7 +300,7 @@ func (r *copyRun) writeRanges(ctx context.Context) error {
 	g := generationRanges{Generation: r.opts.Lineage.Generation, Written: time.Now().UTC()}
 	for _, off := range r.offsets() {
 		d := r.done[off]
-		g.Ranges = append(g.Ranges, keptRange{Off: off, Size: d.size, ETag: d.etag, Name: d.name})
+		g.Ranges = append(g.Ranges, keptRange{Off: off, Size: d.size, ETag: d.etag.String(), Name: r.nameOf(off, d)})
 	}
 	return r.dc.writeJSONObject(ctx, r.dst.Region, r.segContainer, rangesObject(g.Generation), g)
 }

@@ -92,29 +92,20 @@ func (s *Service) listImages(w http.ResponseWriter, r *http.Request, reg *Region
 	// Sorting reads the images' fields, which writers change under the lock: sort before
 	// letting go of it.
 	sortImages(found, sortKey, sortDir == "desc")
-	views := map[string]map[string]any{}
-	for _, img := range found {
-		views[img.ID] = img.view()
-	}
-	s.store.Unlock()
-	start := 0
-	if m := q.Get("marker"); m != "" {
-		start = -1
-		for i, img := range found {
-			if img.ID == m {
-				start = i + 1
-			}
-		}
-		if start < 0 {
-			core.Fail(w, 400, "marker %s is not an image in this listing", m)
-			return
-		}
+	start, ok := afterMarker(found, q.Get("marker"))
+	if !ok {
+		s.store.Unlock()
+		core.Fail(w, 400, "marker %s is not an image in this listing", q.Get("marker"))
+		return
 	}
 	end := min(start+limit, len(found))
-	page := []any{}
+	// Only the page's views: building every match's made each page of a 100,000-image listing
+	// cost the whole listing (bench row 6).
+	page := make([]any, 0, end-start)
 	for _, img := range found[start:end] {
-		page = append(page, views[img.ID])
+		page = append(page, img.view())
 	}
+	s.store.Unlock()
 	first := url.Values{}
 	for k, v := range q {
 		if k != "marker" {
@@ -205,6 +196,19 @@ func coreField(img *Image, k string) (string, bool) {
 		return strconv.Itoa(img.MinRAM), true
 	}
 	return "", false
+}
+
+// afterMarker is where the page after marker starts in found; false when marker is not in it.
+func afterMarker(found []*Image, marker string) (int, bool) {
+	if marker == "" {
+		return 0, true
+	}
+	for i, img := range found {
+		if img.ID == marker {
+			return i + 1, true
+		}
+	}
+	return 0, false
 }
 
 func sortImages(imgs []*Image, key string, desc bool) {
