@@ -157,6 +157,15 @@ func (e *env) history(ctx context.Context, id, runID string) ([]*historypb.Histo
 	return evs, nil
 }
 
+// historyBytes is the size of a run's events as Temporal stores them.
+func historyBytes(evs []*historypb.HistoryEvent) int {
+	n := 0
+	for _, ev := range evs {
+		n += proto.Size(ev)
+	}
+	return n
+}
+
 // activityTime sums started-to-completed time of the named activities in a history.
 func activityTime(evs []*historypb.HistoryEvent, names map[string]bool) time.Duration {
 	sched := map[int64]string{}
@@ -426,10 +435,7 @@ func (e *env) historySample(ctx context.Context, ids []string, k int) (histSize,
 		if err != nil {
 			return h, fmt.Errorf("history of %s: %w", ids[i], err)
 		}
-		bytes := 0
-		for _, ev := range evs {
-			bytes += proto.Size(ev)
-		}
+		bytes := historyBytes(evs)
 		h.runs++
 		h.meanEvents += float64(len(evs))
 		h.meanBytes += float64(bytes)

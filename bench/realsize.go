@@ -133,9 +133,7 @@ func (e *env) hugeMigration(ctx context.Context, w *child, img cloud.Image, tag 
 		return r, err
 	}
 	r.events = len(evs)
-	var bytes int
 	for _, ev := range evs {
-		bytes += proto.Size(ev)
 		if a := ev.GetActivityTaskCompletedEventAttributes(); a != nil && len(a.GetResult().GetPayloads()) == 1 {
 			var c cloud.CopyResult
 			if json.Unmarshal(a.GetResult().GetPayloads()[0].GetData(), &c) == nil && c.Segments > 0 {
@@ -143,7 +141,7 @@ func (e *env) hugeMigration(ctx context.Context, w *child, img cloud.Image, tag 
 			}
 		}
 	}
-	r.historyKiB = float64(bytes) / 1024
+	r.historyKiB = float64(historyBytes(evs)) / 1024
 	return r, nil
 }
 

@@ -56,10 +56,9 @@ type generationRanges struct {
 // the image, so it is kept small (see doneSeg): a slice in offset order, ETags as 16 bytes, and
 // no names for the kept generation's own segments, which follow from prefix and offset.
 type lineageBase struct {
-	generation string
-	prefix     string                // the kept generation's own segments' prefix
-	ranges     []baseRange           // by offset
-	present    map[string]ObjectInfo // the lineage container's objects, listed once
+	prefix  string                // the kept generation's own segments' prefix
+	ranges  []baseRange           // by offset
+	present map[string]ObjectInfo // the lineage container's objects, listed once
 }
 
 // baseRange is a kept range in memory.
@@ -70,7 +69,7 @@ type baseRange struct {
 }
 
 func newLineageBase(g generationRanges) *lineageBase {
-	b := &lineageBase{generation: g.Generation, ranges: make([]baseRange, 0, len(g.Ranges))}
+	b := &lineageBase{ranges: make([]baseRange, 0, len(g.Ranges))}
 	if len(g.Ranges) > 0 {
 		b.prefix = g.Ranges[0].Name[:strings.LastIndex(g.Ranges[0].Name, "/")+1]
 	}
@@ -172,7 +171,6 @@ func (c *Client) loadBase(ctx context.Context, region string, l Lineage, inPlace
 				return nil, err
 			}
 		}
-		g.Generation = gens[i]
 		base := newLineageBase(g)
 		base.present = make(map[string]ObjectInfo, len(objs))
 		for _, o := range objs {
