@@ -170,8 +170,8 @@ func (r *copyRun) ramp(ctx context.Context, s *streams, q *queue, ceiling int) (
 	}
 }
 
-// After the ramp, the rate is measured every tuneWatch; a change of tuneDrift either way from
-// what the current bound reached tries another bound.
+// After the ramp, the rate is measured over every tuneWatch; a change of tuneDrift either way
+// from what the current bound reached tries another bound.
 const (
 	tuneWatch = 5 * tuneWindow
 	tuneDrift = 0.25
@@ -179,28 +179,26 @@ const (
 	// to a shared bottleneck moves as much with half of them, and each costs a connection, its
 	// buffers and CPU.
 	tuneSpare = 0.10
+	// tuneBackoff bounds how far apart (in tuneWatch) the halving is tried again on a link that
+	// stays degraded after a try was turned down.
+	tuneBackoff = 16
 )
 
 // watch keeps the bound fitted while the copy runs: a link that degrades (its rate falls by
 // tuneDrift) is tried with half the transfers, kept when they move nearly as much; a link that
-// improves is tried with double, kept by the ramp's rule. A bound tried and not kept is
-// restored, and its new rate becomes the one to compare with.
+// improves is tried with double, kept by the ramp's rule, or, at the ceiling, becomes the rate to
+// compare with.
+//
+// Every look and every try spans a whole tuneWatch, not one tuning window: a window's count is
+// coarse once a link is slow (whole pieces sit in socket buffers, then the transfers wait their
+// turn), and a try turned down by one unlucky window would keep every transfer busy for the rest
+// of a copy that may last hours. For the same reason a halving turned down is tried again while
+// the link stays degraded, at doubling intervals (up to tuneBackoff looks apart), since a
+// per-connection cap that really fell pays for each try with half its rate for one look.
 func (r *copyRun) watch(ctx context.Context, s *streams, q *queue, ceiling, limit int, ref float64) {
+	skip, backoff := 0, 1
 	for {
-		if sleepCtx(ctx, r.scaled(tuneWatch)) != nil {
-			return
-		}
-		rate, ok := r.measure(ctx, q)
-		if ok && drifted(rate, ref) {
-			// As in the ramp, a second window must agree: a loaded machine's moment (a disk
-			// flush, a collection) is not a link that changed.
-			var again float64
-			again, ok = r.measure(ctx, q)
-			if !drifted(again, ref) {
-				continue
-			}
-			rate = (rate + again) / 2
-		}
+		rate, ok := r.look(ctx, q, ref)
 		if !ok {
 			return
 		}
@@ -210,29 +208,72 @@ func (r *copyRun) watch(ctx context.Context, s *streams, q *queue, ceiling, limi
 			try = max(1, limit/2)
 		case rate > ref*(1+tuneDrift) && limit < ceiling:
 			try = min(ceiling, limit*2)
+		case drifted(rate, ref):
+			ref = rate
+			continue
 		default:
+			skip, backoff = 0, 1
 			continue
 		}
-		s.set(try)
-		if try < limit && !s.drain(ctx, try) {
+		if skip > 0 {
+			skip--
+			continue
+		}
+		got, kept, ok := r.try(ctx, s, q, limit, try, rate)
+		switch {
+		case !ok:
 			return
-		}
-		got, ok := r.measure(ctx, q)
-		if !ok {
-			return
-		}
-		keep := got >= rate*(1+tuneGain*float64(try-limit)/float64(limit))
-		if try < limit {
-			keep = got >= rate*(1-tuneSpare)
-		}
-		if keep {
+		case kept:
 			limit, ref = try, got
+			skip, backoff = 0, 1
 			r.chose(try)
-			continue
+		case try < limit:
+			s.set(limit)
+			skip, backoff = backoff, min(tuneBackoff, backoff*2)
+		default:
+			s.set(limit)
+			ref = rate
 		}
-		s.set(limit)
-		ref = rate
 	}
+}
+
+// look is the rate over the next tuneWatch; when it drifted from ref, a second look must agree
+// (a loaded machine's moment, a disk flush or a collection, is not a link that changed), and the
+// rate is the mean of the two. False when the copy ended or every piece is handed out.
+func (r *copyRun) look(ctx context.Context, q *queue, ref float64) (float64, bool) {
+	rate, ok := r.over(ctx, q, r.scaled(tuneWatch))
+	if !ok || !drifted(rate, ref) {
+		return rate, ok
+	}
+	again, ok := r.over(ctx, q, r.scaled(tuneWatch))
+	if !drifted(again, ref) {
+		return again, ok
+	}
+	return (rate + again) / 2, ok
+}
+
+// try runs the copy at bound try and reports its rate over a tuneWatch, whether it beats the
+// current bound's rate by the ramp's rule (more transfers) or keeps within tuneSpare of it (fewer),
+// and false when the copy ended. As elsewhere, a try is given up only when a second look agrees.
+func (r *copyRun) try(ctx context.Context, s *streams, q *queue, limit, try int, rate float64) (float64, bool, bool) {
+	s.set(try)
+	if try < limit && !s.drain(ctx, try) {
+		return 0, false, false
+	}
+	want := rate * (1 + tuneGain*float64(try-limit)/float64(limit))
+	if try < limit {
+		want = rate * (1 - tuneSpare)
+	}
+	if sleepCtx(ctx, r.scaled(tuneSettle)) != nil {
+		return 0, false, false
+	}
+	got, ok := r.over(ctx, q, r.scaled(tuneWatch))
+	if ok && got < want {
+		var again float64
+		again, ok = r.over(ctx, q, r.scaled(tuneWatch))
+		got = max(got, again)
+	}
+	return got, got >= want, ok
 }
 
 // drifted reports a rate a quarter or more away from ref, either way.
@@ -249,15 +290,16 @@ func (r *copyRun) scaled(d time.Duration) time.Duration {
 // measure is the link's rate over one tuning window, after the settling time; false when the
 // copy ended or every piece is handed out, so the count no longer matters.
 func (r *copyRun) measure(ctx context.Context, q *queue) (float64, bool) {
-	settle, window := tuneSettle, tuneWindow
-	if w := r.opts.tuneWindow; w > 0 {
-		settle, window = w*tuneSettle/tuneWindow, w
-	}
-	if sleepCtx(ctx, settle) != nil {
+	if sleepCtx(ctx, r.scaled(tuneSettle)) != nil {
 		return 0, false
 	}
+	return r.over(ctx, q, r.scaled(tuneWindow))
+}
+
+// over is the link's rate over the next d; false as for measure.
+func (r *copyRun) over(ctx context.Context, q *queue, d time.Duration) (float64, bool) {
 	before, t0 := r.moved(), time.Now()
-	if sleepCtx(ctx, window) != nil || q.empty() {
+	if sleepCtx(ctx, d) != nil || q.empty() {
 		return 0, false
 	}
 	return float64(r.moved()-before) / time.Since(t0).Seconds(), true
