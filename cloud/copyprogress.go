@@ -71,6 +71,13 @@ func (r *copyRun) nameOf(off int64, d doneSeg) string {
 	return r.segName(off)
 }
 
+// doneAt is the finished segment at off.
+func (r *copyRun) doneAt(off int64) doneSeg {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.done[off]
+}
+
 // record counts a finished segment at p's offset, held in the object name.
 //
 // Its MD5 goes into the heartbeat's Done only when a retry could not otherwise check the

@@ -70,18 +70,28 @@ type baseRange struct {
 
 func newLineageBase(g generationRanges) *lineageBase {
 	b := &lineageBase{ranges: make([]baseRange, 0, len(g.Ranges))}
-	if len(g.Ranges) > 0 {
-		b.prefix = g.Ranges[0].Name[:strings.LastIndex(g.Ranges[0].Name, "/")+1]
-	}
 	for _, r := range g.Ranges {
-		br := baseRange{off: r.Off, size: r.Size, etag: parseETag(r.ETag), name: r.Name}
-		if r.Name == segmentName(b.prefix, r.Off) {
-			br.name = ""
-		}
-		b.ranges = append(b.ranges, br)
+		b.add(r)
 	}
-	slices.SortFunc(b.ranges, func(x, y baseRange) int { return cmp.Compare(x.off, y.off) })
+	b.sort()
 	return b
+}
+
+// add keeps r; the first range added sets the prefix the generation's own segments share.
+func (b *lineageBase) add(r keptRange) {
+	if len(b.ranges) == 0 {
+		b.prefix = r.Name[:strings.LastIndex(r.Name, "/")+1]
+	}
+	br := baseRange{off: r.Off, size: r.Size, etag: parseETag(r.ETag), name: r.Name}
+	if r.Name == segmentName(b.prefix, r.Off) {
+		br.name = ""
+	}
+	b.ranges = append(b.ranges, br)
+}
+
+// sort orders the ranges by offset for lookup, once all are added.
+func (b *lineageBase) sort() {
+	slices.SortFunc(b.ranges, func(x, y baseRange) int { return cmp.Compare(x.off, y.off) })
 }
 
 // lookup finds the kept range at p's offset; a nil base has none.
@@ -160,18 +170,18 @@ func (c *Client) loadBase(ctx context.Context, region string, l Lineage, inPlace
 		if gens[i] == l.Generation {
 			continue
 		}
-		var g generationRanges
-		found, err := c.readJSONObject(ctx, region, l.Container, rangesObject(gens[i]), &g)
+		base := &lineageBase{}
+		found, err := c.readRanges(ctx, region, l.Container, gens[i], base.add)
 		if err != nil || !found {
 			return nil, err
 		}
+		base.sort()
 		var objs []ObjectInfo
 		if inPlace {
 			if objs, err = c.ListObjects(ctx, region, l.Container, ""); err != nil {
 				return nil, err
 			}
 		}
-		base := newLineageBase(g)
 		base.present = make(map[string]ObjectInfo, len(objs))
 		for _, o := range objs {
 			base.present[o.Name] = o
@@ -225,12 +235,9 @@ func (c *Client) KeepGeneration(ctx context.Context, region, container, generati
 	}
 	needed := map[string]bool{}
 	for _, g := range gens {
-		var rs generationRanges
-		if _, err := c.readJSONObject(ctx, region, container, rangesObject(g), &rs); err != nil {
+		need := func(r keptRange) { needed[r.Name] = true }
+		if _, err := c.readRanges(ctx, region, container, g, need); err != nil {
 			return 0, err
-		}
-		for _, r := range rs.Ranges {
-			needed[r.Name] = true
 		}
 	}
 	if err := c.writeJSONObject(ctx, region, container, lineageIndex, map[string]any{"generations": gens}); err != nil {
@@ -295,10 +302,15 @@ func (r *copyRun) reuse(ctx context.Context, p piece) (bool, error) {
 
 // writeRanges records this generation's segments for the copies after it.
 func (r *copyRun) writeRanges(ctx context.Context) error {
-	g := generationRanges{Generation: r.opts.Lineage.Generation, Written: time.Now().UTC()}
-	for _, off := range r.offsets() {
-		d := r.done[off]
-		g.Ranges = append(g.Ranges, keptRange{Off: off, Size: d.size, ETag: d.etag.String(), Name: r.nameOf(off, d)})
+	offs := r.offsets()
+	rw := rangesWriter{generation: r.opts.Lineage.Generation, written: time.Now().UTC()}
+	rw.ranges = func(yield func(keptRange) bool) {
+		for _, off := range offs {
+			d := r.doneAt(off)
+			if !yield(keptRange{Off: off, Size: d.size, ETag: d.etag.String(), Name: r.nameOf(off, d)}) {
+				return
+			}
+		}
 	}
-	return r.dc.writeJSONObject(ctx, r.dst.Region, r.segContainer, rangesObject(g.Generation), g)
+	return r.dc.putRanges(ctx, r.dst.Region, r.segContainer, rangesObject(rw.generation), rw)
 }
