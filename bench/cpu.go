@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -85,18 +86,29 @@ func (e *env) separateEmulator(ctx context.Context) (*cloud.Client, func(), erro
 	port := l.Addr().(*net.TCPAddr).Port
 	_ = l.Close()
 	cmd := exec.Command(bin, "--addr", fmt.Sprintf("127.0.0.1:%d", port), "--data-dir", filepath.Join(e.dir, "emu-cpu"))
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		return nil, nil, err
 	}
-	stop := func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	stop := func() { _ = cmd.Process.Kill(); <-exited }
 	creds := cloud.Credentials{IdentityURL: fmt.Sprintf("http://127.0.0.1:%d/v2.0/", port), Username: "demo",
 		APIKey: "demo-api-key"}
-	for i := 0; ; i++ {
+	// The emulator hashes its seed images before it listens: seconds alone, longer on a machine
+	// the rows before left busy (a full run once gave up after ten).
+	for deadline := time.Now().Add(2 * time.Minute); ; {
 		c, err := cloud.New(ctx, creds, cloud.Options{})
 		if err == nil {
 			return c, stop, nil
 		}
-		if i == 100 || !strings.Contains(err.Error(), "connect") {
+		select {
+		case werr := <-exited:
+			return nil, nil, fmt.Errorf("the separate emulator exited (%v) before it served: %s", werr, out.String())
+		default:
+		}
+		if time.Now().After(deadline) || !strings.Contains(err.Error(), "connect") {
 			stop()
 			return nil, nil, fmt.Errorf("sign in to the separate emulator: %w", err)
 		}

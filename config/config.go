@@ -44,6 +44,7 @@ type NATS struct {
 	StreamReplicas int           `split_words:"true" default:"1"                     desc:"the stream's replicas in a NATS cluster (3 in production: a node lost loses no event)"`
 	MaxDeliver     int           `split_words:"true" default:"5"                     desc:"deliveries of one event before it is dead-lettered"`
 	AckWait        time.Duration `split_words:"true" default:"30s"                   desc:"time to handle an event before it is redelivered"`
+	MaxBacklog     int64         `split_words:"true" default:"1000"                  desc:"workflow tasks waiting on the worker's queue from which events stay in the stream (0: never held)"`
 	Disabled       bool          `split_words:"true"                                 desc:"run without NATS: no event bridge, facts are only logged"`
 }
 
@@ -170,6 +171,9 @@ func (c Config) validateCommon() error {
 	}
 	if c.NATS.StreamReplicas < 1 || c.NATS.StreamReplicas > 5 {
 		errs = append(errs, "IMAGEFLOW_NATS_STREAM_REPLICAS must be 1 to 5 (JetStream's limit)")
+	}
+	if c.NATS.MaxBacklog < 0 {
+		errs = append(errs, "IMAGEFLOW_NATS_MAX_BACKLOG must be 0 (never hold events) or more")
 	}
 	if c.NATS.MaxDeliver < 1 {
 		errs = append(errs, "IMAGEFLOW_NATS_MAX_DELIVER must be at least 1")

@@ -77,12 +77,22 @@ type BridgeConfig struct {
 	// RecoverFor is how long the bridge tries to re-create a lost stream and consumer before
 	// Run returns the error (default 2m).
 	RecoverFor time.Duration
-	Logger     *slog.Logger
+	// Backlog, when set, paces the bridge by Temporal (see pacing.go): while MaxBacklog or more
+	// workflow tasks wait on TaskQueue, events stay in the stream.
+	Backlog BacklogReader
+	// MaxBacklog is that limit (default 1000: tens of seconds of a worker's workflow tasks). The
+	// runner sets no Backlog when it is negative, so events are never held.
+	MaxBacklog int64
+	// BacklogEvery is how often the backlog is read (default 2s).
+	BacklogEvery time.Duration
+	Logger       *slog.Logger
 }
 
 // Stats count what the bridge did; safe to read at any time.
 type Stats struct {
 	Received, Started, Signalled, Duplicates, Skipped, DeadLettered, Retried atomic.Int64
+	// Held counts events that waited in hand for Temporal's backlog to fall.
+	Held atomic.Int64
 }
 
 // Bridge turns command events into workflow starts and signals. It acks an event only after
@@ -98,6 +108,8 @@ type Bridge struct {
 	Stats  Stats
 	// signals spaces decision signals per share and member (see signalSpacing).
 	signals spacer
+	// pace holds events while Temporal is behind; nil without a BacklogReader.
+	pace *pacer
 	// mu guards stream and cons, which ensure replaces when they were lost.
 	mu     sync.Mutex
 	health atomic.Pointer[error]
@@ -175,7 +187,16 @@ func NewBridge(ctx context.Context, js jetstream.JetStream, t Temporal, cfg Brid
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.MaxBacklog <= 0 {
+		cfg.MaxBacklog = 1000
+	}
+	if cfg.BacklogEvery <= 0 {
+		cfg.BacklogEvery = 2 * time.Second
+	}
 	b := &Bridge{js: js, t: t, cfg: cfg, log: cfg.Logger}
+	if cfg.Backlog != nil {
+		b.pace = &pacer{read: cfg.Backlog, limit: cfg.MaxBacklog, every: cfg.BacklogEvery, log: cfg.Logger}
+	}
 	if err := b.ensure(ctx); err != nil {
 		return nil, err
 	}
@@ -234,6 +255,11 @@ func (b *Bridge) Run(ctx context.Context) error {
 		return err
 	}
 	defer stopWatch()
+	if b.pace != nil {
+		pctx, stopPacing := context.WithCancel(ctx)
+		defer stopPacing()
+		go b.pace.run(pctx)
+	}
 	sem := make(chan struct{}, b.cfg.Concurrency)
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -314,15 +340,51 @@ func (b *Bridge) read(ctx context.Context, c jetstream.Consumer, sem chan struct
 			time.Sleep(time.Second)
 			continue
 		}
-		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
-			defer func() { <-sem; wg.Done() }()
+			defer wg.Done()
+			if !b.admit(ctx, sem, msg) {
+				_ = msg.Nak() // stopping: the event goes back to the stream for the next worker
+				return
+			}
+			defer func() { <-sem }()
 			// Handling outlives ctx on purpose: an event taken is finished, not abandoned.
 			hctx, cancel := context.WithTimeout(context.Background(), b.cfg.AckWait)
 			defer cancel()
 			b.handle(hctx, msg)
 		}()
+	}
+}
+
+// admit waits until msg may be handled: a handler is free and Temporal's backlog is under its
+// limit. Meanwhile it tells JetStream the event is in progress, or its ack wait would run out and
+// the redelivery count toward MaxDeliver: a wait of a few ack waits would dead-letter an event
+// with nothing wrong with it. How many wait at once is bounded by the consumer's MaxAckPending.
+// False when ctx ends first.
+func (b *Bridge) admit(ctx context.Context, sem chan struct{}, msg jetstream.Msg) bool {
+	tick := time.NewTicker(min(b.cfg.BacklogEvery, b.cfg.AckWait/3))
+	defer tick.Stop()
+	counted, touched := false, time.Now()
+	for {
+		free := sem
+		if b.pace.holding() {
+			free = nil // a nil channel is never ready: only the tick or ctx ends this wait
+			if !counted {
+				counted = true
+				b.Stats.Held.Add(1)
+			}
+		}
+		select {
+		case free <- struct{}{}:
+			return true
+		case <-ctx.Done():
+			return false
+		case <-tick.C:
+		}
+		if time.Since(touched) >= b.cfg.AckWait/3 {
+			_ = msg.InProgress()
+			touched = time.Now()
+		}
 	}
 }
 

@@ -105,7 +105,8 @@ func run(ctx context.Context, cfg config.Config, logger *slog.Logger, ready chan
 		sa = searchattr.Present(ctx, tc, cfg.Temporal.Namespace)
 	}
 	w := cfg.Worker
-	ro := runner.Options{Cloud: cc, Temporal: tc, TaskQueue: cfg.Temporal.TaskQueue, Logger: logger,
+	ro := runner.Options{Cloud: cc, Temporal: tc, TaskQueue: cfg.Temporal.TaskQueue, Namespace: cfg.Temporal.Namespace,
+		Logger:              logger,
 		ActivityConcurrency: w.ActivityConcurrency, StopTimeout: w.StopTimeout, WaitNoticeAfter: w.WaitNoticeAfter,
 		Activities: activities.Config{TaskPollInterval: w.TaskPollInterval, TaskPollMaxInterval: w.TaskPollMaxInterval,
 			CopyParallelism: w.CopyParallelism, CopyMaxParallelism: w.CopyMaxParallelism,
@@ -114,7 +115,8 @@ func run(ctx context.Context, cfg config.Config, logger *slog.Logger, ready chan
 			Peers: peers, MaxImportSize: cfg.Cloud.MaxImportSize},
 		Events: events.BridgeConfig{Subjects: events.Subjects{Prefix: cfg.NATS.SubjectPrefix}, Stream: cfg.NATS.Stream,
 			Replicas:   cfg.NATS.StreamReplicas,
-			MaxDeliver: cfg.NATS.MaxDeliver, AckWait: cfg.NATS.AckWait, SearchAttributes: sa, AutoAccept: w.AutoAccept,
+			MaxDeliver: cfg.NATS.MaxDeliver, AckWait: cfg.NATS.AckWait, MaxBacklog: backlogLimit(cfg.NATS.MaxBacklog),
+			SearchAttributes: sa, AutoAccept: w.AutoAccept,
 			AcceptPolicy: workflows.AcceptPolicy{
 				TrustedProducers: w.TrustedProducers,
 				NamePattern:      w.AcceptNamePattern,
@@ -172,7 +174,7 @@ func registerBridgeMetrics(reg *metrics.Registry, b *events.Bridge) {
 		"imageflow_bridge_received_total": &s.Received, "imageflow_bridge_started_total": &s.Started,
 		"imageflow_bridge_signalled_total": &s.Signalled, "imageflow_bridge_duplicates_total": &s.Duplicates,
 		"imageflow_bridge_skipped_total": &s.Skipped, "imageflow_bridge_dead_lettered_total": &s.DeadLettered,
-		"imageflow_bridge_retried_total": &s.Retried,
+		"imageflow_bridge_retried_total": &s.Retried, "imageflow_bridge_held_total": &s.Held,
 	} {
 		reg.CounterFunc(
 			name,
@@ -246,4 +248,13 @@ func connectPeers(ctx context.Context, c config.Cloud, logger *slog.Logger) (map
 		peers[name] = pc
 	}
 	return peers, nil
+}
+
+// backlogLimit is the bridge's backlog limit for the configured one: the configuration's 0 never
+// holds events, which the bridge spells as a negative limit (its 0 takes the default).
+func backlogLimit(n int64) int64 {
+	if n == 0 {
+		return -1
+	}
+	return n
 }

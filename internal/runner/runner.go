@@ -24,9 +24,12 @@ import (
 
 // Options describe one worker.
 type Options struct {
-	Cloud      *cloud.Client // logged in as the worker's account
-	Temporal   client.Client
-	TaskQueue  string
+	Cloud     *cloud.Client // logged in as the worker's account
+	Temporal  client.Client
+	TaskQueue string
+	// Namespace is TaskQueue's Temporal namespace (default "default"): the bridge reads the
+	// queue's backlog there to pace itself.
+	Namespace  string
 	Activities activities.Config
 	// ActivityConcurrency bounds activities at once (default 32).
 	ActivityConcurrency int
@@ -70,6 +73,9 @@ func Start(ctx context.Context, o Options) (*Runner, error) {
 	if o.StopTimeout <= 0 {
 		o.StopTimeout = 30 * time.Second
 	}
+	if o.Namespace == "" {
+		o.Namespace = "default"
+	}
 	r := &Runner{log: o.Logger, failed: make(chan error, 1)}
 	var facts activities.FactPublisher
 	if o.JetStream != nil {
@@ -99,6 +105,9 @@ func Start(ctx context.Context, o Options) (*Runner, error) {
 		bc.Tenant, bc.TaskQueue, bc.Validate, bc.Logger = o.Cloud.Tenant(), o.TaskQueue, events.CloudValidator(
 			o.Cloud,
 		), o.Logger
+		if bc.MaxBacklog >= 0 {
+			bc.Backlog = events.TaskQueueBacklog(o.Temporal.WorkflowService(), o.Namespace, o.TaskQueue)
+		}
 		b, err := events.NewBridge(ctx, o.JetStream, o.Temporal, bc)
 		if err != nil {
 			r.Worker.Stop()
