@@ -92,21 +92,41 @@ func (c *Client) HeadObject(ctx context.Context, region, container, name string)
 
 // ListObjects lists every object whose name starts with prefix.
 func (c *Client) ListObjects(ctx context.Context, region, container, prefix string) ([]ObjectInfo, error) {
+	var out []ObjectInfo
+	err := c.listPages(ctx, region, container, prefix, func(page []ObjectInfo) error {
+		out = append(out, page...)
+		return nil
+	})
+	return out, err
+}
+
+// listPages lists the objects under prefix a page (Swift's, up to 10,000 objects) at a time, so a
+// caller that acts per page never holds the whole listing: a lineage container at 160 GB holds
+// 38,147 objects a generation.
+func (c *Client) listPages(ctx context.Context, region, container, prefix string, each func([]ObjectInfo) error) error {
 	op := fmt.Sprintf("list %s/%s* in %s", container, prefix, region)
 	sc, err := c.Files(region)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	var out []ObjectInfo
+	var failed error // each's own error, returned as it is, not classified as the listing's
 	err = objects.List(sc, container, objects.ListOpts{Prefix: prefix}).
 		EachPage(ctx, func(_ context.Context, p pagination.Page) (bool, error) {
 			infos, err := objects.ExtractInfo(p)
-			for _, o := range infos {
-				out = append(out, ObjectInfo{Name: o.Name, Size: o.Bytes, ETag: o.Hash})
+			if err != nil {
+				return false, err
 			}
-			return true, err
+			page := make([]ObjectInfo, len(infos))
+			for i, o := range infos {
+				page[i] = ObjectInfo{Name: o.Name, Size: o.Bytes, ETag: o.Hash}
+			}
+			failed = each(page)
+			return failed == nil, nil
 		})
-	return out, classify(op, err)
+	if failed != nil {
+		return failed
+	}
+	return classify(op, err)
 }
 
 // Segments returns a large object's segments in order, or the object itself when it is plain.
