@@ -2,6 +2,7 @@ package cloud
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sync"
 	"time"
@@ -42,7 +43,20 @@ type CopyOptions struct {
 	// SegmentRetries is how often one segment is restarted after a transient failure (default 4).
 	SegmentRetries int
 	// VerifyMD5, when set, re-reads the target and checks the whole object's MD5 against it.
+	// When they differ the copy rechecks itself once (see Recheck) before it reports them.
 	VerifyMD5 string
+	// ProvenAtEnd says the caller proves the whole copy end to end once it is done (an import's
+	// checksum against the source image's, or VerifyMD5), so a piece cut from a source segment
+	// goes without the client's MD5: hashing costs more CPU than the rest of the copy together
+	// (bench row 10). The target still checks every whole source segment against its ETag.
+	// Bytes changed on the way in a cut piece are then found by the proof, and Recheck mends them.
+	ProvenAtEnd bool
+	// Recheck distrusts what earlier attempts recorded (Done is ignored and ProvenAtEnd off):
+	// every segment at the target that is not a whole source segment is read again from the
+	// source and hashed, and sent again where the target's MD5 differs. It follows a failed
+	// end-to-end proof; it also catches bytes changed between the source and the client, which
+	// a client-side MD5 taken on the way cannot.
+	Recheck bool
 	// Lineage, when set, makes the copy incremental (see Lineage); SegmentSize is then its
 	// RangeSize and pieces are never cut further, so ranges line up between generations.
 	Lineage *Lineage
@@ -103,7 +117,16 @@ func (c *Client) CopyAcrossRegions(ctx context.Context, src, dst ObjectRef, opts
 	if opts.Lineage != nil {
 		opts.SegmentSize = opts.Lineage.RangeSize
 	}
+	if opts.Recheck {
+		opts.Done, opts.ProvenAtEnd = nil, false
+	}
 	res, err := c.copyOnce(ctx, src, dst, opts, true)
+	if errors.Is(err, errNotTheSource) && !opts.Recheck {
+		// The whole object's MD5 is not the source's: find the segments that differ and send
+		// them again (the one case a per-piece check on the way would have caught sooner).
+		opts.Recheck, opts.Done, opts.ProvenAtEnd = true, nil, false
+		res, err = c.copyOnce(ctx, src, dst, opts, true)
+	}
 	if err != nil && res.SegmentsReused > 0 && (KindOf(err) == Invalid || KindOf(err) == Unavailable) {
 		// The incremental copy did not add up to the source: copy everything, as if the
 		// lineage had nothing kept.
@@ -111,6 +134,9 @@ func (c *Client) CopyAcrossRegions(ctx context.Context, src, dst ObjectRef, opts
 	}
 	return res, err
 }
+
+// errNotTheSource marks a copy whose whole-object MD5 is not the one VerifyMD5 asked for.
+var errNotTheSource = errors.New("the copy is not the source")
 
 func (c *Client) copyOnce(ctx context.Context, src, dst ObjectRef, opts CopyOptions, useBase bool) (CopyResult, error) {
 	dc := opts.Target

@@ -309,6 +309,51 @@ func TestCopyCatchesCorruptionWithoutHashing(t *testing.T) {
 	}
 }
 
+// TestCopyProvenAtEndMendsACutPiece: with ProvenAtEnd a piece cut from a source segment goes
+// unhashed, so a bit flipped on its way lands at the target, as the caller who proves the copy
+// at its end expects; a Recheck then finds that one piece and sends it alone again. With
+// VerifyMD5 too the copy finds and mends it by itself.
+func TestCopyProvenAtEndMendsACutPiece(t *testing.T) {
+	e := startEmu(t, func(c *emulator.Config) { c.ExportSegmentSize = 16 << 20 })
+	c := connect(t, e, "demo")
+	ctx := context.Background()
+	img, src := exportImage(t, c, "demo-web-01", "exports")
+	// 6 MiB pieces of 16 MiB source segments: every piece is cut, none has a known MD5.
+	opts := CopyOptions{Parallelism: 2, SegmentSize: 6 << 20, ProvenAtEnd: true}
+	corrupt := emulator.Fault{Kind: "corrupt", Region: "IAD", Service: "files", Method: "PUT", Count: 1,
+		Path: "/v1/MossoCloudFS_100001/in/"} // a segment, not the container
+
+	_ = e.AddFault(corrupt)
+	dst := ObjectRef{Region: "IAD", Container: "in", Object: "proven.vhd"}
+	res, err := c.CopyAcrossRegions(ctx, src, dst, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := md5Of(t, c, dst, img.Size); got == img.Checksum || res.BytesSent != img.Size {
+		t.Fatalf("MD5 %s after %d bytes sent for %d: the flipped bit should have landed unhashed", got,
+			res.BytesSent, img.Size)
+	}
+	recheck := opts
+	recheck.Recheck = true
+	if res, err = c.CopyAcrossRegions(ctx, src, dst, recheck); err != nil {
+		t.Fatal(err)
+	}
+	if got := md5Of(t, c, dst, img.Size); got != img.Checksum || res.BytesSent == 0 || res.BytesSent > 6<<20 {
+		t.Fatalf("recheck: MD5 %s (want %s), %d bytes sent (want the one bad piece)", got, img.Checksum, res.BytesSent)
+	}
+
+	_ = e.AddFault(corrupt)
+	dst.Object = "verified.vhd"
+	verify := opts
+	verify.VerifyMD5 = img.Checksum
+	if res, err = c.CopyAcrossRegions(ctx, src, dst, verify); err != nil {
+		t.Fatal(err)
+	}
+	if res.BytesSent == 0 || res.BytesSent > 6<<20 || md5Of(t, c, dst, img.Size) != img.Checksum {
+		t.Fatalf("with VerifyMD5: %d bytes sent in the mending pass, want the one bad piece", res.BytesSent)
+	}
+}
+
 // TestCopyCutsAStalledStream: one source GET hangs after 1 MiB with its connection open, one
 // target PUT stops reading after 1 MiB (a hung link each way). With the idle timeout at 1 s (60 s
 // in production, against segments that take seconds to a minute), the copy cuts both, sends the

@@ -143,6 +143,7 @@ func (r *copyRun) verify(ctx context.Context, total int64) error {
 			Kind:    Invalid,
 			Op:      "verify " + r.dst.String(),
 			Message: fmt.Sprintf("whole-object MD5 %s, want %s", got, r.opts.VerifyMD5),
+			Err:     errNotTheSource,
 		}
 	}
 	return nil

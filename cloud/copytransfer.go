@@ -94,7 +94,7 @@ func (r *copyRun) reuseAll(ctx context.Context, todo []piece, q *queue, fail fun
 	for range reuseParallelism {
 		wg.Go(func() {
 			for p := range candidates {
-				ok, err := r.reuse(ctx, p)
+				ok, err := r.reuse(ctx, &p)
 				if err != nil {
 					fail(err)
 					continue
@@ -163,19 +163,20 @@ func (r *copyRun) pipeGuarded(ctx context.Context, guard *idleGuard, p piece, na
 	defer rc.Close()
 	// A whole source segment's MD5 is known (its ETag) and goes with the PUT: the target checks
 	// the bytes against it (422 on a mismatch) and answers it as its ETag, so hashing here again
-	// would only burn CPU. A range that cuts a source segment has no known MD5: hash it here.
+	// would only burn CPU. A range that cuts a source segment has no known MD5: it is hashed here
+	// unless the caller proves the whole copy at its end (ProvenAtEnd).
 	var h hash.Hash
 	var src = guard.reader(rc)
-	if p.wantETag == "" {
+	if p.wantETag == "" && !r.opts.ProvenAtEnd {
 		h = md5.New()
-		src = io.TeeReader(rc, h)
+		src = io.TeeReader(src, h)
 	}
 	body := &countingReader{r: src, add: r.streamed}
 	etag, err := r.dc.PutStream(ctx, r.dst.Region, r.segContainer, name, body, p.size, p.wantETag)
 	sent := body.stop()
 	r.streamed(-sent) // finished or failed, the segment's bytes are no longer in flight
 	var ce *Error
-	if h == nil && errors.As(err, &ce) && ce.Status == http.StatusUnprocessableEntity {
+	if p.wantETag != "" && errors.As(err, &ce) && ce.Status == http.StatusUnprocessableEntity {
 		// The target's MD5 of what arrived is not the source's: the bytes changed on the way.
 		// Send the segment again, as a client-side mismatch would.
 		return "", sent, &Error{Kind: Unavailable, Op: "write " + name, Message: "the target refused the bytes: " +
@@ -188,7 +189,7 @@ func (r *copyRun) pipeGuarded(ctx context.Context, guard *idleGuard, p piece, na
 	if h != nil {
 		got = hex.EncodeToString(h.Sum(nil))
 	}
-	if !strings.EqualFold(got, etag) {
+	if got != "" && !strings.EqualFold(got, etag) {
 		_ = r.dc.DeleteObject(ctx, r.dst.Region, r.segContainer, name)
 		return "", sent, &Error{
 			Kind:    Unavailable,

@@ -278,19 +278,21 @@ func (c *Client) KeepGeneration(ctx context.Context, region, container, generati
 
 // reuse makes p's segment from the base generation when the source range is unchanged: true
 // when it did. The source range's MD5 comes from the source listing when p is a whole source
-// segment, else from reading the range in the source region.
-func (r *copyRun) reuse(ctx context.Context, p piece) (bool, error) {
-	kept, ok := r.base.lookup(p)
+// segment, else from reading the range in the source region; a range read so is sent, if it
+// must be, with that MD5 for the target to check (p's wantETag), not hashed a second time.
+func (r *copyRun) reuse(ctx context.Context, p *piece) (bool, error) {
+	kept, ok := r.base.lookup(*p)
 	if !ok || kept.Size != p.size {
 		return false, nil
 	}
-	sum := p.wantETag
-	if sum == "" {
-		var err error
-		if sum, err = r.hashSource(ctx, p); err != nil {
+	if p.wantETag == "" {
+		sum, err := r.hashSource(ctx, *p)
+		if err != nil {
 			return false, err
 		}
+		p.wantETag = sum
 	}
+	sum := p.wantETag
 	if !strings.EqualFold(sum, kept.ETag) {
 		return false, nil
 	}
@@ -300,7 +302,7 @@ func (r *copyRun) reuse(ctx context.Context, p piece) (bool, error) {
 		if info, ok := r.base.present[kept.Name]; !ok || !strings.EqualFold(info.ETag, sum) || info.Size != p.size {
 			return false, nil // pruned since, or not what its record says: send the bytes
 		}
-		r.reused(p, kept.ETag, kept.Name)
+		r.reused(*p, kept.ETag, kept.Name)
 		return true, nil
 	}
 	// A dynamic manifest reads one prefix: copy the kept segment into it, inside the region.
@@ -315,7 +317,7 @@ func (r *copyRun) reuse(ctx context.Context, p piece) (bool, error) {
 	if !strings.EqualFold(etag, sum) {
 		return false, nil // the kept segment is not what its record says: send the bytes
 	}
-	r.reused(p, etag, name)
+	r.reused(*p, etag, name)
 	return true, nil
 }
 
