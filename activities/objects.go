@@ -91,6 +91,12 @@ type CopyInput struct {
 	Lineage *cloud.Lineage `json:"lineage,omitempty"`
 	// TargetCloud is a peer the worker holds when the target is another cloud or account.
 	TargetCloud string `json:"target_cloud,omitempty"`
+	// ProvenAtEnd: the caller checks the whole copy end to end afterwards (an import's checksum
+	// against ExpectedMD5), so pieces cut from source segments are not hashed on their way.
+	ProvenAtEnd bool `json:"proven_at_end,omitempty"`
+	// Recheck follows a failed end-to-end check: what earlier attempts recorded is distrusted,
+	// cut pieces are read again from the source and hashed, and those that differ sent again.
+	Recheck bool `json:"recheck,omitempty"`
 }
 
 // CopyObjectAcrossRegions streams the object across regions in parallel segments. Progress
@@ -115,7 +121,8 @@ func (a *Activities) CopyObjectAcrossRegions(ctx context.Context, in CopyInput) 
 	defer hb.stop()
 	opts := cloud.CopyOptions{Parallelism: a.cfg.CopyParallelism, MaxParallelism: a.cfg.CopyMaxParallelism,
 		SegmentSize: a.cfg.CopySegmentSize, Done: prev.Done,
-		Progress: func(p cloud.CopyProgress) { hb.set(p) }, Lineage: in.Lineage, Target: target.cloud}
+		Progress: func(p cloud.CopyProgress) { hb.set(p) }, Lineage: in.Lineage, Target: target.cloud,
+		ProvenAtEnd: in.ProvenAtEnd, Recheck: in.Recheck}
 	if l := in.Lineage; l != nil && l.RangeSize <= 0 {
 		withSize := *l
 		withSize.RangeSize = a.cfg.LineageRangeSize

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/imageflow/imageflow/cloud"
 )
@@ -60,12 +61,28 @@ type ImportInput struct {
 	ExpectedMD5 string `json:"expected_md5,omitempty"`
 	// Bytes is the object's size, when known, to measure the cloud's task throughput by.
 	Bytes int64 `json:"bytes,omitempty"`
+	// DeleteMismatch deletes a new image whose checksum is not ExpectedMD5 instead of leaving it
+	// for inspection: the caller will mend the copy and import it again.
+	DeleteMismatch bool `json:"delete_mismatch,omitempty"`
+	// NotTask is an import of the same object not to adopt: the one whose image failed the check.
+	NotTask string `json:"not_task,omitempty"`
+}
+
+// IntegrityFailure is the detail of an import's ErrIntegrity: which image failed the check,
+// made by which task, and whether it was deleted (see ImportInput.DeleteMismatch).
+type IntegrityFailure struct {
+	ImageID string `json:"image_id"`
+	TaskID  string `json:"task_id"`
+	Deleted bool   `json:"deleted"`
 }
 
 // StartImport starts an import task, or adopts the one an earlier attempt of this activity
 // started for the same object (see adoptTask), so a retry never imports twice.
 func (a *Activities) StartImport(ctx context.Context, in ImportInput) (cloud.Task, error) {
 	filter := cloud.TaskFilter{Type: "import", Input: map[string]string{"import_from": in.Container + "/" + in.Object}}
+	if in.NotTask != "" {
+		filter.Except = []string{in.NotTask}
+	}
 	if t, ok, err := a.adoptTask(ctx, in.Region, filter); err != nil || ok {
 		return t, err
 	}
@@ -173,18 +190,26 @@ func (a *Activities) ImportImage(ctx context.Context, in ImportInput) (cloud.Tas
 		return t, err
 	}
 	if img.Checksum != in.ExpectedMD5 {
-		return t, nonRetryable(
-			ErrIntegrity,
-			fmt.Sprintf(
-				"imported image %s in %s has checksum %s, the source has %s; it was left in place for inspection",
-				img.ID,
-				in.Region,
-				img.Checksum,
-				in.ExpectedMD5,
-			),
-		)
+		return t, a.mismatch(ctx, in, img, t.ID)
 	}
 	return t, nil
+}
+
+// mismatch is the error of an imported image whose checksum is not the source's; the image is
+// deleted first when the caller will mend the copy and import again.
+func (a *Activities) mismatch(ctx context.Context, in ImportInput, img cloud.Image, taskID string) error {
+	fate := "it was left in place for inspection"
+	deleted := false
+	if in.DeleteMismatch {
+		err := a.cloud.DeleteImage(ctx, in.Region, img.ID)
+		if deleted = err == nil || cloud.IsNotFound(err); deleted {
+			fate = "it was deleted"
+		}
+	}
+	msg := fmt.Sprintf("imported image %s in %s has checksum %s, the source has %s; %s", img.ID, in.Region,
+		img.Checksum, in.ExpectedMD5, fate)
+	return temporal.NewNonRetryableApplicationError(msg, ErrIntegrity, nil,
+		IntegrityFailure{ImageID: img.ID, TaskID: taskID, Deleted: deleted})
 }
 
 // settle records the task in the heartbeat (so a retry adopts it) and waits for it to end,

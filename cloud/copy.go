@@ -125,7 +125,9 @@ func (c *Client) CopyAcrossRegions(ctx context.Context, src, dst ObjectRef, opts
 		// The whole object's MD5 is not the source's: find the segments that differ and send
 		// them again (the one case a per-piece check on the way would have caught sooner).
 		opts.Recheck, opts.Done, opts.ProvenAtEnd = true, nil, false
+		first := res.BytesSent
 		res, err = c.copyOnce(ctx, src, dst, opts, true)
+		res.BytesSent += first
 	}
 	if err != nil && res.SegmentsReused > 0 && (KindOf(err) == Invalid || KindOf(err) == Unavailable) {
 		// The incremental copy did not add up to the source: copy everything, as if the

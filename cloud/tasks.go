@@ -3,6 +3,7 @@ package cloud
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -98,6 +99,8 @@ type TaskFilter struct {
 	Since time.Time
 	// NotFailed leaves out failed tasks.
 	NotFailed bool
+	// Except leaves out these tasks (an import whose image failed its check).
+	Except []string
 }
 
 // FindTask returns the newest task matching the filter among the account's 100 most recent in
@@ -114,7 +117,8 @@ func (c *Client) FindTask(ctx context.Context, region string, f TaskFilter) (Tas
 		return Task{}, false, err
 	}
 	for _, s := range summaries {
-		if s.Type != f.Type || s.CreatedAt.Before(f.Since) || (f.NotFailed && s.Status == "failure") {
+		if s.Type != f.Type || s.CreatedAt.Before(f.Since) || (f.NotFailed && s.Status == "failure") ||
+			slices.Contains(f.Except, s.ID) {
 			continue
 		}
 		full, err := tasks.Get(ctx, sc, s.ID).Extract()

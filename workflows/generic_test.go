@@ -3,6 +3,8 @@ package workflows_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"strings"
 	"testing"
 	"time"
@@ -365,4 +367,70 @@ func TestTooLargeForImportIsRefusedUpFront(t *testing.T) {
 			t.Fatalf("%d tasks in %s before the refusal", len(tasks), region)
 		}
 	}
+}
+
+// TestCorruptCopyIsMendedAfterTheImport: the migration's copy leaves the pieces it cuts from the
+// source's segments unhashed (the import's checksum proves the copy), so a bit flipped on its
+// way into IAD lands there and the import's check fails. The migration then deletes that image,
+// rechecks the copy against the source (only the bad piece is sent again) and imports once
+// more: one image in IAD, the source's checksum, nothing left for an operator to clean.
+func TestCorruptCopyIsMendedAfterTheImport(t *testing.T) {
+	env := testenv.New(t, testenv.Options{Emulator: func(c *emulator.Config) {
+		c.ExportSegmentSize = 64 << 20 // one source segment: every piece the copy sends is cut from it
+	}})
+	env.StartWorker("demo", testenv.WorkerOptions{NoCopyVerify: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	demo := env.Cloud("demo")
+	web := find(t, demo, "DFW", "demo-web-01")
+	before, err := demo.ListImages(ctx, "IAD", cloud.ImageFilter{Name: web.Name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := workflows.MigrateInput{ImageID: web.ID, SourceRegion: "DFW", TargetRegions: []string{"IAD"}}
+	sum := sha256.Sum256([]byte(workflows.MigrateWorkflowID(demo.Tenant(), in)))
+	segments := "/v1/MossoCloudFS_" + demo.Tenant() + "/imageflow-" + hex.EncodeToString(sum[:6]) + "/" + web.ID +
+		".vhd.parts/"
+	if err := env.Emulator.AddFault(emulator.Fault{Kind: "corrupt", Region: "IAD", Service: "files", Method: "PUT",
+		Path: segments, Count: 1}); err != nil {
+		t.Fatal(err)
+	}
+	res := migrateOnce(ctx, t, env, demo.Tenant(), in)
+	if left := env.Emulator.Faults(); len(left) != 0 {
+		t.Fatalf("the corruption never struck (faults left %+v): the test proves nothing", left)
+	}
+	tr := res.Targets[0]
+	if tr.Status != "succeeded" || tr.BytesSent <= tr.Bytes || tr.BytesSent >= 2*tr.Bytes {
+		t.Fatalf("IAD %+v: want succeeded, with one piece sent again (not the whole image)", tr)
+	}
+	if n := scheduled(ctx, t, env, workflows.MigrateWorkflowID(demo.Tenant(), in)); n["CopyObjectAcrossRegions"] != 2 ||
+		n["ImportImage"] != 2 {
+		t.Fatalf("activities %v: want two copies and two imports (the check failed once, then the mend)", n)
+	}
+	img, err := demo.GetImage(ctx, "IAD", tr.ImageID)
+	if err != nil || img.Checksum != web.Checksum {
+		t.Fatalf("IAD's image %+v (%v), want the source's checksum %s", img, err, web.Checksum)
+	}
+	after, err := demo.ListImages(ctx, "IAD", cloud.ImageFilter{Name: web.Name})
+	if err != nil || len(after) != len(before)+1 {
+		t.Fatalf("IAD holds %d images named %s, had %d (%v): want the mended one only, the bad one deleted",
+			len(after), web.Name, len(before), err)
+	}
+}
+
+// scheduled counts the activities a run scheduled, by type.
+func scheduled(ctx context.Context, t *testing.T, env *testenv.Env, workflowID string) map[string]int {
+	t.Helper()
+	n := map[string]int{}
+	it := env.Client.GetWorkflowHistory(ctx, workflowID, "", false, 0)
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil {
+			n[a.GetActivityType().GetName()]++
+		}
+	}
+	return n
 }

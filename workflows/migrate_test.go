@@ -3,6 +3,7 @@ package workflows
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -253,6 +254,41 @@ func TestMigrateAllPolicyFailsOnOneTarget(t *testing.T) {
 	}
 	if c.has("cleanup") != 0 || c.has("fact migration.failed") != 1 {
 		t.Fatalf("on-success cleanup ran after a failure, or no failed fact: %v", c.names)
+	}
+}
+
+// TestMigrateMendsACopyOnce: an import whose checksum is not the source's is answered by one
+// recheck of the copy and one more import (which must not adopt the first import's task); when
+// that one fails its check too, the target fails and its image is left for inspection.
+func TestMigrateMendsACopyOnce(t *testing.T) {
+	env := newEnv(t)
+	c := &calls{}
+	var imports []activities.ImportInput
+	var copies []activities.CopyInput
+	env.OnActivity(a.CopyObjectAcrossRegions, mock.Anything, mock.Anything).
+		Return(func(_ context.Context, in activities.CopyInput) (cloud.CopyResult, error) {
+			copies = append(copies, in)
+			return cloud.CopyResult{Bytes: 64 << 20, BytesSent: 64 << 20, Segments: 4}, nil
+		})
+	env.OnActivity(a.ImportImage, mock.Anything, mock.Anything).
+		Return(func(_ context.Context, in activities.ImportInput) (cloud.Task, error) {
+			imports = append(imports, in)
+			n := fmt.Sprint(len(imports))
+			return cloud.Task{}, temporal.NewNonRetryableApplicationError("checksum", activities.ErrIntegrity, nil,
+				activities.IntegrityFailure{ImageID: "bad-" + n, TaskID: "t-" + n, Deleted: in.DeleteMismatch})
+		})
+	mockMigration(env, c, nil, nil)
+	in := migrateInput()
+	in.TargetRegions, in.ShareWith = []string{"IAD"}, nil
+	env.ExecuteWorkflow(MigrateImage, in)
+	if err := env.GetWorkflowError(); err == nil || !strings.Contains(err.Error(), "IAD: import") {
+		t.Fatalf("error %v, want the second import's failure", err)
+	}
+	if len(copies) != 2 || !copies[0].ProvenAtEnd || copies[0].Recheck || !copies[1].Recheck {
+		t.Fatalf("copies %+v: want a proven copy, then one recheck", copies)
+	}
+	if len(imports) != 2 || !imports[0].DeleteMismatch || imports[1].DeleteMismatch || imports[1].NotTask != "t-1" {
+		t.Fatalf("imports %+v: want the first's image deleted, the second kept and not adopting t-1", imports)
 	}
 }
 

@@ -265,34 +265,78 @@ func (m *migration) keep(reused bool) *activities.KeepInput {
 
 // copyAndImport is Rackspace's way into a region: copy the export into its Cloud Files, then an
 // import task. It returns the failing step's name with an error.
+//
+// The import's checksum against the source's is the copy's end-to-end proof, so the copy does
+// not hash the pieces it cuts from source segments (most of its CPU otherwise). When that proof
+// fails, the image is deleted, the copy rechecked against the source (only pieces that differ
+// are sent again) and imported once more; a second mismatch is left for inspection.
 func (m *migration) copyAndImport(ctx workflow.Context, region string, export cloud.ObjectRef,
 	res *TargetResult) (string, error) {
 	m.setTarget(ctx, region, "copying")
 	obj := cloud.ObjectRef{Region: region, Container: m.container, Object: m.in.ImageID + ".vhd"}
-	start := workflow.Now(ctx)
-	var copied cloud.CopyResult
-	cctx := withLongActivity(ctx, fmt.Sprintf("copy %d MiB %s -> %s", m.source.Size>>20, export.Region, region),
-		48*time.Hour, m.in.HeartbeatTimeout.D())
-	err := workflow.ExecuteActivity(cctx, a.CopyObjectAcrossRegions, activities.CopyInput{Source: export, Target: obj,
-		ExpectedMD5: m.source.Checksum, Lineage: m.lineage, TargetCloud: m.in.TargetCloud}).Get(ctx, &copied)
-	if err != nil {
+	if err := m.copyTo(ctx, export, obj, false, res); err != nil {
 		return "copy", err
 	}
-	res.Bytes, res.BytesSent, res.BytesReused = copied.Bytes, copied.BytesSent, copied.BytesReused
-	res.CopySeconds = workflow.Now(ctx).Sub(start).Seconds()
-
-	m.setTarget(ctx, region, "importing")
-	start = workflow.Now(ctx)
-	var task cloud.Task
-	ictx := withLongActivity(ctx, "import into "+region, 24*time.Hour, m.in.HeartbeatTimeout.D())
-	if err := workflow.ExecuteActivity(ictx, a.ImportImage, activities.ImportInput{Cloud: m.in.TargetCloud, Region: region,
-		Container: obj.Container, Object: obj.Object, Name: m.targetName(), ExpectedMD5: m.source.Checksum,
-		Bytes: m.source.Size}).Get(ctx, &task); err != nil {
+	task, err := m.importFrom(ctx, obj, "", res)
+	if failed, ok := integrityFailure(err); ok && failed.Deleted {
+		workflow.GetLogger(ctx).Warn("the imported image is not the source; rechecking the copy", "region", region,
+			"image", failed.ImageID)
+		m.setTarget(ctx, region, "rechecking the copy")
+		if err := m.copyTo(ctx, export, obj, true, res); err != nil {
+			return "recheck", err
+		}
+		task, err = m.importFrom(ctx, obj, failed.TaskID, res)
+	}
+	if err != nil {
 		return "import", err
 	}
-	res.ImportSeconds = workflow.Now(ctx).Sub(start).Seconds()
 	res.ImageID = task.Result["image_id"]
 	return "", nil
+}
+
+// copyTo copies the export into obj, or with recheck mends what an earlier copy got wrong.
+func (m *migration) copyTo(ctx workflow.Context, export, obj cloud.ObjectRef, recheck bool, res *TargetResult) error {
+	start := workflow.Now(ctx)
+	var copied cloud.CopyResult
+	what := fmt.Sprintf("copy %d MiB %s -> %s", m.source.Size>>20, export.Region, obj.Region)
+	if recheck {
+		what = "recheck " + what
+	}
+	cctx := withLongActivity(ctx, what, 48*time.Hour, m.in.HeartbeatTimeout.D())
+	err := workflow.ExecuteActivity(cctx, a.CopyObjectAcrossRegions, activities.CopyInput{Source: export, Target: obj,
+		ExpectedMD5: m.source.Checksum, Lineage: m.lineage, TargetCloud: m.in.TargetCloud, ProvenAtEnd: true,
+		Recheck: recheck}).Get(ctx, &copied)
+	if err != nil {
+		return err
+	}
+	res.Bytes, res.BytesSent, res.BytesReused = copied.Bytes, res.BytesSent+copied.BytesSent, copied.BytesReused
+	res.CopySeconds += workflow.Now(ctx).Sub(start).Seconds()
+	return nil
+}
+
+// importFrom imports obj and checks its checksum; notTask is an earlier import not to adopt.
+func (m *migration) importFrom(ctx workflow.Context, obj cloud.ObjectRef, notTask string,
+	res *TargetResult) (cloud.Task, error) {
+	m.setTarget(ctx, obj.Region, "importing")
+	start := workflow.Now(ctx)
+	var task cloud.Task
+	ictx := withLongActivity(ctx, "import into "+obj.Region, 24*time.Hour, m.in.HeartbeatTimeout.D())
+	err := workflow.ExecuteActivity(ictx, a.ImportImage, activities.ImportInput{Cloud: m.in.TargetCloud,
+		Region: obj.Region, Container: obj.Container, Object: obj.Object, Name: m.targetName(),
+		ExpectedMD5: m.source.Checksum, Bytes: m.source.Size, DeleteMismatch: notTask == "",
+		NotTask: notTask}).Get(ctx, &task)
+	res.ImportSeconds += workflow.Now(ctx).Sub(start).Seconds()
+	return task, err
+}
+
+// integrityFailure reads an import's checksum mismatch out of err.
+func integrityFailure(err error) (activities.IntegrityFailure, bool) {
+	var ae *temporal.ApplicationError
+	var failed activities.IntegrityFailure
+	if !errors.As(err, &ae) || ae.Type() != activities.ErrIntegrity || !ae.HasDetails() {
+		return failed, false
+	}
+	return failed, ae.Details(&failed) == nil
 }
 
 // uploads reports whether images arrive in (and leave) region through Glance's image data: it

@@ -252,6 +252,8 @@ type WorkerOptions struct {
 	WaitNoticeAfter time.Duration
 	// MaxImportSize is the largest image the worker takes the cloud's import tasks to accept.
 	MaxImportSize int64
+	// NoCopyVerify leaves a copy's whole-object check to the import, as production's default does.
+	NoCopyVerify bool
 }
 
 // JetStream connects to the test's NATS (as admin, with NATSAuth).
@@ -286,6 +288,7 @@ func (e *Env) StartWorker(user string, opts ...WorkerOptions) *runner.Runner {
 	}
 	acts := ActivityConfig
 	acts.Peers, acts.MaxImportSize = o.Peers, o.MaxImportSize
+	acts.CopyVerify = !o.NoCopyVerify
 	ro := runner.Options{
 		Cloud:           cc,
 		Temporal:        e.Client,
