@@ -36,10 +36,11 @@ func (e *env) rawPipe(
 	return time.Since(start), nil
 }
 
-// flowCopy is imageflow's copy with par transfers (0: tuned); chose collects what it ran with.
+// flowCopy is imageflow's copy with par transfers (0: tuned), as a migration runs it (proven
+// at its end by the import, so cut pieces go unhashed); chose collects what it ran with.
 func (e *env) flowCopy(ctx context.Context, src, dst cloud.ObjectRef, par int, chose *[]int) (time.Duration, error) {
 	start := time.Now()
-	res, err := e.demo.CopyAcrossRegions(ctx, src, dst, cloud.CopyOptions{Parallelism: par})
+	res, err := e.demo.CopyAcrossRegions(ctx, src, dst, cloud.CopyOptions{Parallelism: par, ProvenAtEnd: true})
 	*chose = append(*chose, res.Parallelism)
 	return time.Since(start), err
 }

@@ -85,11 +85,12 @@ type timedCopy struct {
 	took time.Duration
 }
 
-// lineageCopy copies src into LON as a generation of the bench lineage (4 transfers, 4 MiB).
+// lineageCopy copies src into LON as a generation of the bench lineage (4 transfers, 4 MiB), as
+// a migration runs it (proven at its end by the import).
 func (e *env) lineageCopy(ctx context.Context, src cloud.ObjectRef, generation, name string) (timedCopy, error) {
 	dst := cloud.ObjectRef{Region: "LON", Container: "bench-lineage-imports", Object: name + ".vhd"}
 	start := time.Now()
-	res, err := e.demo.CopyAcrossRegions(ctx, src, dst, cloud.CopyOptions{Parallelism: 4,
+	res, err := e.demo.CopyAcrossRegions(ctx, src, dst, cloud.CopyOptions{Parallelism: 4, ProvenAtEnd: true,
 		Lineage: &cloud.Lineage{Container: "bench-lineage", Generation: generation, RangeSize: 4 << 20}})
 	return timedCopy{res: res, took: time.Since(start)}, err
 }
