@@ -92,6 +92,9 @@ type Client struct {
 	// links is the parallelism the last tuned copy between two regions settled on, by link
 	// (see linkKey): the next copy over it starts there rather than ramping up again.
 	links map[string]int
+	// pageLimit, when set, asks for object listings in pages this small: a test's way to walk
+	// many pages without the 10,000 objects a cloud's page holds.
+	pageLimit int
 }
 
 // apiKeyAuth is Rackspace's RAX-KSKEY credential, which gophercloud does not know.

@@ -239,19 +239,9 @@ func (c *Client) KeepGeneration(ctx context.Context, region, container, generati
 		gens = gens[len(gens)-keep:]
 	}
 	dropped := slices.DeleteFunc(slices.Clone(before), func(g string) bool { return slices.Contains(gens, g) })
-	needed := map[string]bool{}
-	for _, g := range gens {
-		if len(dropped) == 0 {
-			break
-		}
-		need := func(r keptRange) {
-			if in, _, _ := strings.Cut(r.Name, "/"); slices.Contains(dropped, in) {
-				needed[r.Name] = true
-			}
-		}
-		if _, err := c.readRanges(ctx, region, container, g, need); err != nil {
-			return 0, err
-		}
+	needed, err := c.namedUnder(ctx, region, container, gens, dropped)
+	if err != nil {
+		return 0, err
 	}
 	if err := c.writeJSONObject(ctx, region, container, lineageIndex, map[string]any{"generations": gens}); err != nil {
 		return 0, err
@@ -274,6 +264,27 @@ func (c *Client) KeepGeneration(ctx context.Context, region, container, generati
 		}
 	}
 	return deleted, nil
+}
+
+// namedUnder is the set of objects under the dropped generations that the kept ones' records
+// name in place: they stay when the rest of a dropped generation goes.
+func (c *Client) namedUnder(ctx context.Context, region, container string, kept, dropped []string) (map[string]bool,
+	error) {
+	needed := map[string]bool{}
+	if len(dropped) == 0 {
+		return needed, nil
+	}
+	need := func(r keptRange) {
+		if in, _, _ := strings.Cut(r.Name, "/"); slices.Contains(dropped, in) {
+			needed[r.Name] = true
+		}
+	}
+	for _, g := range kept {
+		if _, err := c.readRanges(ctx, region, container, g, need); err != nil {
+			return nil, err
+		}
+	}
+	return needed, nil
 }
 
 // reuse makes p's segment from the base generation when the source range is unchanged: true

@@ -63,9 +63,20 @@ func TestLineageCopySendsOnlyChanges(t *testing.T) {
 	if err != nil || len(clustered) != 1 {
 		t.Fatal(clustered, err)
 	}
+	// In listing pages of 7 (a real cloud's hold 10,000; a 160 GB generation has 38,147 ranges),
+	// so the drop walks the first generation's objects and deletes them page by page.
+	c.pageLimit = 7
+	pages, objs := 0, 0
+	if err := c.listPages(ctx, "IAD", "lineage", first.ID+"/", func(p []ObjectInfo) error {
+		pages, objs = pages+1, objs+len(p)
+		return nil
+	}); err != nil || pages != (objs+6)/7 || pages < 2 {
+		t.Fatalf("%d pages of %d objects (%v): the listing does not page by 7", pages, objs, err)
+	}
 	if _, err := c.KeepGeneration(ctx, "IAD", "lineage", clustered[0].ID, 1); err != nil {
 		t.Fatal(err)
 	}
+	c.pageLimit = 0
 	left, err := c.ListObjects(ctx, "IAD", "lineage", first.ID+"/")
 	if err != nil || len(left) != 60 {
 		t.Fatalf(

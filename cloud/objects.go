@@ -110,7 +110,7 @@ func (c *Client) listPages(ctx context.Context, region, container, prefix string
 		return err
 	}
 	var failed error // each's own error, returned as it is, not classified as the listing's
-	err = objects.List(sc, container, objects.ListOpts{Prefix: prefix}).
+	err = objects.List(sc, container, objects.ListOpts{Prefix: prefix, Limit: c.pageLimit}).
 		EachPage(ctx, func(_ context.Context, p pagination.Page) (bool, error) {
 			infos, err := objects.ExtractInfo(p)
 			if err != nil {
