@@ -343,15 +343,18 @@ func (b *Bridge) read(ctx context.Context, c jetstream.Consumer, sem chan struct
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			v, settled := b.judge(msg)
+			if settled != nil {
+				// Wrong in itself: said at once, not after waiting out Temporal's backlog.
+				b.finish(msg, func(context.Context) outcome { return *settled })
+				return
+			}
 			if !b.admit(ctx, sem, msg) {
 				_ = msg.Nak() // stopping: the event goes back to the stream for the next worker
 				return
 			}
 			defer func() { <-sem }()
-			// Handling outlives ctx on purpose: an event taken is finished, not abandoned.
-			hctx, cancel := context.WithTimeout(context.Background(), b.cfg.AckWait)
-			defer cancel()
-			b.handle(hctx, msg)
+			b.finish(msg, func(hctx context.Context) outcome { return b.decide(hctx, v) })
 		}()
 	}
 }
@@ -469,9 +472,17 @@ type outcome struct {
 	reason string // log line for acks
 }
 
-func (b *Bridge) handle(ctx context.Context, msg jetstream.Msg) {
+// finish decides msg and settles it, in a context of its own: handling outlives the bridge's on
+// purpose, as an event taken is finished, not abandoned.
+func (b *Bridge) finish(msg jetstream.Msg, decide func(context.Context) outcome) {
+	hctx, cancel := context.WithTimeout(context.Background(), b.cfg.AckWait)
+	defer cancel()
+	b.handle(hctx, msg, decide(hctx))
+}
+
+// handle settles msg as o says: ack, nak for a later delivery, or dead-letter.
+func (b *Bridge) handle(ctx context.Context, msg jetstream.Msg, o outcome) {
 	b.Stats.Received.Add(1)
-	o := b.decide(ctx, msg)
 	meta, _ := msg.Metadata()
 	switch {
 	case o.retry && meta != nil && int(meta.NumDelivered) >= b.cfg.MaxDeliver:
@@ -489,30 +500,39 @@ func (b *Bridge) handle(ctx context.Context, msg jetstream.Msg) {
 	}
 }
 
-func (b *Bridge) decide(ctx context.Context, msg jetstream.Msg) outcome {
+// verdict is an event judged sound in itself: what it asks Temporal for, and its id.
+type verdict struct {
+	s       start
+	eventID string
+}
+
+// judge reads what msg's subject and bytes say, asking Temporal nothing. An event wrong in
+// itself (or not this worker's) comes back settled, so it never waits behind the pacing hold.
+func (b *Bridge) judge(msg jetstream.Msg) (verdict, *outcome) {
+	settled := func(o outcome) (verdict, *outcome) { return verdict{}, &o }
 	route, err := b.cfg.Subjects.Parse(msg.Subject())
 	if err != nil {
-		return outcome{dead: err.Error()}
+		return settled(outcome{dead: err.Error()})
 	}
 	if !b.addressedTo(route) {
 		// The consumers' filters let nothing else through; a message that comes anyway is not
 		// this worker's to judge.
 		b.Stats.Skipped.Add(1)
-		return outcome{reason: "subject " + msg.Subject() + " is not addressed to this worker"}
+		return settled(outcome{reason: "subject " + msg.Subject() + " is not addressed to this worker"})
 	}
 	ev, err := ParseEvent(msg.Data())
 	if err != nil {
-		return outcome{dead: err.Error()}
+		return settled(outcome{dead: err.Error()})
 	}
 	if want := route.Type(); ev.Type != want {
-		return outcome{
+		return settled(outcome{
 			dead: fmt.Sprintf("event type %q does not match subject %s (want %q)", ev.Type, msg.Subject(), want),
-		}
+		})
 	}
 	if ev.Tenant != route.Tenant {
-		return outcome{dead: fmt.Sprintf("tenant attribute %q disagrees with subject %s, which is account %s's: "+
-			"the subject is what NATS permissions guard, so both must name the same account",
-			truncate(ev.Tenant, 64), msg.Subject(), route.Tenant)}
+		return settled(outcome{dead: fmt.Sprintf("tenant attribute %q disagrees with subject %s, which is "+
+			"account %s's: the subject is what NATS permissions guard, so both must name the same account",
+			truncate(ev.Tenant, 64), msg.Subject(), route.Tenant)})
 	}
 	var s start
 	if route.Name == EvtShareOffered {
@@ -521,8 +541,14 @@ func (b *Bridge) decide(ctx context.Context, msg jetstream.Msg) outcome {
 		s, err = command(route, ev, b.cfg.AcceptPolicy)
 	}
 	if err != nil {
-		return outcome{dead: plain(err)}
+		return settled(outcome{dead: plain(err)})
 	}
+	return verdict{s: s, eventID: ev.ID}, nil
+}
+
+// decide carries a sound event to Temporal: a signal, or a validated start.
+func (b *Bridge) decide(ctx context.Context, v verdict) outcome {
+	s := v.s
 	if s.signalTo != "" {
 		return b.signal(ctx, s)
 	}
@@ -534,7 +560,7 @@ func (b *Bridge) decide(ctx context.Context, msg jetstream.Msg) outcome {
 			return outcome{retry: true, reason: "validation: " + err.Error()}
 		}
 	}
-	return b.start(ctx, s, ev.ID)
+	return b.start(ctx, s, v.eventID)
 }
 
 // addressedTo says the route is this worker's: a command for its account, or an offer to it.
