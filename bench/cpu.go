@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -95,12 +96,25 @@ func (e *env) separateEmulator(ctx context.Context) (*cloud.Client, func(), erro
 	if out, err := exec.Command("go", "build", "-o", bin, "./emulator/cmd/emulator").CombinedOutput(); err != nil {
 		return nil, nil, fmt.Errorf("build the emulator: %v: %s", err, out)
 	}
+	// The port is free when chosen but the emulator binds it only after hashing its seed images,
+	// seconds later: another process may take it first (a full run lost row 10 so). Try anew.
+	for attempt := 1; ; attempt++ {
+		c, stop, err := e.emulatorProcess(ctx, bin)
+		if err == nil || attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
+			return c, stop, err
+		}
+	}
+}
+
+// emulatorProcess starts the emulator's command on a free port and signs in as demo.
+func (e *env) emulatorProcess(ctx context.Context, bin string) (*cloud.Client, func(), error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, nil, err
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	_ = l.Close()
+	_ = os.RemoveAll(filepath.Join(e.dir, "emu-cpu"))
 	cmd := exec.Command(bin, "--addr", fmt.Sprintf("127.0.0.1:%d", port), "--data-dir", filepath.Join(e.dir, "emu-cpu"))
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
