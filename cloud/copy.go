@@ -118,13 +118,13 @@ func (c *Client) CopyAcrossRegions(ctx context.Context, src, dst ObjectRef, opts
 		opts.SegmentSize = opts.Lineage.RangeSize
 	}
 	if opts.Recheck {
-		opts.Done, opts.ProvenAtEnd = nil, false
+		opts = opts.rechecking()
 	}
 	res, err := c.copyOnce(ctx, src, dst, opts, true)
 	if errors.Is(err, errNotTheSource) && !opts.Recheck {
 		// The whole object's MD5 is not the source's: find the segments that differ and send
 		// them again (the one case a per-piece check on the way would have caught sooner).
-		opts.Recheck, opts.Done, opts.ProvenAtEnd = true, nil, false
+		opts = opts.rechecking()
 		first := res.BytesSent
 		res, err = c.copyOnce(ctx, src, dst, opts, true)
 		res.BytesSent += first
@@ -135,6 +135,13 @@ func (c *Client) CopyAcrossRegions(ctx context.Context, src, dst ObjectRef, opts
 		return c.copyOnce(ctx, src, dst, opts, false)
 	}
 	return res, err
+}
+
+// rechecking is o for a Recheck pass: nothing an earlier attempt recorded is trusted, and every
+// piece without a known MD5 is hashed on its way.
+func (o CopyOptions) rechecking() CopyOptions {
+	o.Recheck, o.Done, o.ProvenAtEnd = true, nil, false
+	return o
 }
 
 // errNotTheSource marks a copy whose whole-object MD5 is not the one VerifyMD5 asked for.
