@@ -95,6 +95,9 @@ type Client struct {
 	// pageLimit, when set, asks for object listings in pages this small: a test's way to walk
 	// many pages without the 10,000 objects a cloud's page holds.
 	pageLimit int
+	// manifestLimit, when set, nests static manifests past this many segments instead of
+	// maxManifestSegments: a test's way to nest without a thousand segments.
+	manifestLimit int
 }
 
 // apiKeyAuth is Rackspace's RAX-KSKEY credential, which gophercloud does not know.

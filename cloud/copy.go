@@ -171,7 +171,7 @@ func (c *Client) copyOnce(ctx context.Context, src, dst ObjectRef, opts CopyOpti
 			return CopyResult{}, err
 		}
 		if useBase {
-			if base, err = dc.loadBase(ctx, dst.Region, *l, fitsSLO(sizes(pieces))); err != nil {
+			if base, err = dc.loadBase(ctx, dst.Region, *l); err != nil {
 				return CopyResult{}, err
 			}
 		} else if err := dc.deleteUnder(ctx, dst.Region, segContainer, prefix); err != nil {
@@ -193,7 +193,6 @@ func (c *Client) copyOnce(ctx context.Context, src, dst ObjectRef, opts CopyOpti
 		segContainer: segContainer,
 		base:         base,
 		prefix:       prefix,
-		planSLO:      fitsSLO(sizes(pieces)),
 		opts:         opts,
 		rate:         rateWindow{samples: []rateSample{{at: time.Now()}}},
 		done:         map[int64]doneSeg{},
@@ -221,7 +220,7 @@ func (c *Client) copyOnce(ctx context.Context, src, dst ObjectRef, opts CopyOpti
 	if err := run.transfer(ctx, todo); err != nil {
 		return CopyResult{}, err
 	}
-	res, err := run.writeManifest(ctx, info.Size, existing)
+	res, err := run.writeManifest(ctx, info.Size)
 	if err == nil && opts.Parallelism <= 0 {
 		c.settle(c.linkKey(dc, src, dst), res.Parallelism)
 	}
@@ -282,10 +281,7 @@ type copyRun struct {
 	base         *lineageBase // the kept generation to reuse ranges of; nil for a full copy
 	reusedCount  int
 	prefix       string
-	// planSLO says the planned pieces fit a static manifest; a lineage's pieces are never cut,
-	// so for it this is the manifest the copy ends with.
-	planSLO bool
-	opts    CopyOptions
+	opts         CopyOptions
 
 	mu         sync.Mutex
 	done       map[int64]doneSeg // finished segments by offset

@@ -6,56 +6,81 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"maps"
-	"slices"
 	"strings"
 )
 
-// writeManifest joins the segments: an SLO when Swift's limits allow, else a DLO over the prefix.
-// existing is what the prefix held before this attempt: a DLO joins every object under it, so
-// segments left by an earlier attempt that this copy does not use are deleted first.
+// writeManifest joins the segments in a static manifest, nested when there are more than one
+// manifest may name (a manifest of manifests, as Swift's slo allows ten deep).
 //
-// A lineage of 160 GB has 38,147 segments: past a static manifest's 1,000, so it ends in a DLO,
-// which names a prefix, not segments. The segment list is built only for an SLO; the rest walks
-// the finished segments in offset order.
-func (r *copyRun) writeManifest(ctx context.Context, total int64, existing []ObjectInfo) (CopyResult, error) {
+// Never a dynamic manifest: Swift's dlo middleware serves a DLO's segments at one a second after
+// the tenth (rate_limit_after_segment 10, rate_limit_segments_per_sec 1, its defaults), so the
+// 38,147 segments of a 160 GB lineage would take more than ten hours to read once. A nested SLO
+// is read at full speed: Swift throttles only its leaf segments under 1 MiB, and cutSource makes
+// none but the last.
+func (r *copyRun) writeManifest(ctx context.Context, total int64) (CopyResult, error) {
 	res := CopyResult{Bytes: total, BytesSent: r.prog.BytesSent, Parallelism: r.prog.Parallelism}
 	offs := r.offsets()
 	res.Segments = len(offs)
-	want, err := r.joinedETag(offs, total)
+	if _, err := r.joinedETag(offs, total); err != nil {
+		return res, err
+	}
+	segs, err := r.nest(ctx, r.segments(offs))
 	if err != nil {
 		return res, err
 	}
-	if sizes := r.sizesAt(offs); fitsSLO(sizes) {
-		res.Manifest = "slo"
-		etag, err := r.dc.PutSLO(ctx, r.dst.Region, r.dst.Container, r.dst.Object, r.segments(offs))
-		if err != nil {
-			return res, err
-		}
-		// The cloud checked every segment's size and ETag against the manifest; its ETag is the
-		// MD5 of theirs, so a match needs no further request.
-		if res.ETag = etag; strings.EqualFold(etag, want) {
-			return res, r.verifyWhole(ctx, total)
-		}
-	} else {
-		res.Manifest = "dlo"
-		if err := r.deleteStrays(ctx, existing, offs); err != nil {
-			return res, err
-		}
-		if err := r.dc.PutDLO(ctx, r.dst.Region, r.dst.Container, r.dst.Object, r.segContainer, r.prefix); err != nil {
-			return res, err
-		}
+	res.Manifest = "slo"
+	if len(segs) < len(offs) {
+		res.Manifest = "nested-slo"
 	}
-	head, err := r.dc.HeadObject(ctx, r.dst.Region, r.dst.Container, r.dst.Object)
-	if err != nil {
+	if res.ETag, err = r.putManifest(ctx, r.dst.Container, r.dst.Object, segs); err != nil {
 		return res, err
 	}
-	if head.Size != total || head.ETag != want {
-		return res, &Error{Kind: Unavailable, Op: "copy " + r.src.String(), Message: fmt.Sprintf(
-			"target %s is %d bytes with ETag %s, want %d bytes and %s", r.dst, head.Size, head.ETag, total, want)}
-	}
-	res.ETag = head.ETag
 	return res, r.verifyWhole(ctx, total)
+}
+
+// nest writes sub-manifests of up to maxManifestSegments segments each beside the segments, a
+// level at a time, until one manifest can name what is left; it returns that.
+func (r *copyRun) nest(ctx context.Context, segs []Segment) ([]Segment, error) {
+	limit := maxManifestSegments
+	if r.dc.manifestLimit > 0 {
+		limit = r.dc.manifestLimit
+	}
+	for level := 1; len(segs) > limit; level++ {
+		up := make([]Segment, 0, (len(segs)+limit-1)/limit)
+		for i := 0; i < len(segs); i += limit {
+			part := segs[i:min(i+limit, len(segs))]
+			name := fmt.Sprintf("%smanifest-%d-%06d", r.prefix, level, len(up))
+			etag, err := r.putManifest(ctx, r.segContainer, name, part)
+			if err != nil {
+				return nil, err
+			}
+			sub := Segment{Container: r.segContainer, Name: name, ETag: etag}
+			for _, s := range part {
+				sub.Size += s.Size
+			}
+			up = append(up, sub)
+		}
+		segs = up
+	}
+	return segs, nil
+}
+
+// putManifest writes one static manifest and checks the ETag the cloud gives it: the MD5 of the
+// ETags of the segments it names (the cloud checked each segment's size and ETag against them).
+func (r *copyRun) putManifest(ctx context.Context, container, name string, segs []Segment) (string, error) {
+	etag, err := r.dc.PutSLO(ctx, r.dst.Region, container, name, segs)
+	if err != nil {
+		return "", err
+	}
+	h := md5.New()
+	for _, s := range segs {
+		io.WriteString(h, strings.ToLower(s.ETag))
+	}
+	if want := hex.EncodeToString(h.Sum(nil)); !strings.EqualFold(etag, want) {
+		return "", &Error{Kind: Unavailable, Op: "copy " + r.src.String(), Message: fmt.Sprintf(
+			"manifest %s/%s in %s has ETag %s, want %s", container, name, r.dst.Region, etag, want)}
+	}
+	return etag, nil
 }
 
 // joinedETag is the ETag the joined object must have (the MD5 of its segments' ETags in
@@ -94,29 +119,6 @@ func (r *copyRun) segments(offs []int64) []Segment {
 		segs[i] = Segment{Container: r.segContainer, Name: r.nameOf(off, d), ETag: d.etag.String(), Size: d.size}
 	}
 	return segs
-}
-
-// deleteStrays removes objects under the prefix that are not the segments at offs. What an
-// earlier attempt left is usually little or nothing, so the set is of those, not of the segments.
-func (r *copyRun) deleteStrays(ctx context.Context, existing []ObjectInfo, offs []int64) error {
-	stray := map[string]bool{}
-	for _, o := range existing {
-		if strings.HasPrefix(o.Name, r.prefix) {
-			stray[o.Name] = true
-		}
-	}
-	if len(stray) == 0 {
-		return nil
-	}
-	for _, off := range offs {
-		delete(stray, r.nameOf(off, r.doneAt(off)))
-	}
-	names := slices.Sorted(maps.Keys(stray))
-	if len(names) == 0 {
-		return nil
-	}
-	_, err := r.dc.DeleteObjects(ctx, r.dst.Region, r.segContainer, names)
-	return err
 }
 
 // verifyWhole re-reads the target when the caller asked for the whole object's MD5 to be checked.

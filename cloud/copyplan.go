@@ -25,7 +25,7 @@ func (p piece) end() int64 { return p.off + p.size }
 // cutSource cuts the source into pieces of at most size bytes without crossing source segment
 // boundaries, so a piece that is a whole source segment keeps its known MD5. Cuts fall at fixed
 // multiples of size from each segment's start, which lines a lineage's ranges up between
-// generations.
+// generations. A piece under minSegment is joined to its neighbour (see joinSmall).
 func cutSource(segs []Segment, total, size int64) ([]piece, error) {
 	var out []piece
 	var off int64
@@ -47,7 +47,32 @@ func cutSource(segs []Segment, total, size int64) ([]piece, error) {
 			total,
 		)
 	}
-	return out, nil
+	return joinSmall(out, size), nil
+}
+
+// minSegment is the smallest segment a copy leaves at its target, but for the last. Swift serves
+// a static manifest's segments under 1 MiB at one a second after the tenth (its slo middleware's
+// rate_limit_under_size, rate_limit_after_segment and rate_limit_segments_per_sec defaults), and
+// Rackspace refuses them in a static manifest outright.
+const minSegment = 1 << 20
+
+// joinSmall joins every piece under minSegment to the one after it (or the tail of a source
+// segment to the piece before it), so every piece but the last is at least minSegment. Small
+// pieces are joined up to size; a joined piece spans source segments and has no known MD5.
+func joinSmall(ps []piece, size int64) []piece {
+	out := ps[:0:0]
+	for _, p := range ps {
+		if n := len(out); n > 0 {
+			last := &out[n-1]
+			if last.size < minSegment || p.size < minSegment && last.size+p.size <= size+minSegment {
+				last.size += p.size
+				last.wantETag = ""
+				continue
+			}
+		}
+		out = append(out, p)
+	}
+	return out
 }
 
 // minPiece is the smallest piece the queue cuts: a request's round trip stays small against its
@@ -179,7 +204,7 @@ func (r *copyRun) resume(ctx context.Context, plan []piece, existing []ObjectInf
 		pos := p.off
 		for _, off := range offs[lowerBound(offs, p.off):lowerBound(offs, p.end())] {
 			o := found[off]
-			if off < pos || off+o.Size > p.end() {
+			if off < pos || off+o.Size > p.end() || leavesSmall(pos, off, o.Size, r.prog.BytesTotal) {
 				continue
 			}
 			ok, err := r.verifyKept(ctx, p, off, o)
@@ -208,6 +233,15 @@ func (r *copyRun) resume(ctx context.Context, plan []piece, existing []ObjectInf
 		}
 	}
 	return todo, kept, nil
+}
+
+// leavesSmall reports whether keeping the segment at off (size bytes, the bytes before pos already
+// covered) in an image of total bytes would leave a segment under minSegment that is not the image's last:
+// the segment itself, or the gap before it. An earlier attempt of the same plan leaves none (the
+// queue cuts no piece under minPiece); one with another segment size may.
+func leavesSmall(pos, off, size, total int64) bool {
+	small := func(n int64) bool { return n > 0 && n < minSegment }
+	return small(off-pos) || small(size) && off+size != total
 }
 
 func lowerBound(s []int64, v int64) int {
@@ -247,16 +281,6 @@ func (r *copyRun) hashSource(ctx context.Context, p piece) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// fitsSLO reports whether segments of these sizes fit a static manifest: at most 1000, each but
-// the last at least 1 MiB (Swift's limits). Otherwise a copy ends in a dynamic one.
-func fitsSLO(sizes []int64) bool {
-	if len(sizes) > 1000 {
-		return false
-	}
-	for i, s := range sizes {
-		if i < len(sizes)-1 && s < 1<<20 {
-			return false
-		}
-	}
-	return true
-}
+// maxManifestSegments is how many segments one static manifest may name (Swift's
+// max_manifest_segments default, and Rackspace's limit): a copy with more nests manifests.
+const maxManifestSegments = 1000

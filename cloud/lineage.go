@@ -56,9 +56,8 @@ type generationRanges struct {
 // the image, so it is kept small (see doneSeg): a slice in offset order, ETags as 16 bytes, and
 // no names for the kept generation's own segments, which follow from prefix and offset.
 type lineageBase struct {
-	prefix  string                // the kept generation's own segments' prefix
-	ranges  []baseRange           // by offset
-	present map[string]ObjectInfo // the lineage container's objects, listed once
+	prefix string      // the kept generation's own segments' prefix
+	ranges []baseRange // by offset
 }
 
 // baseRange is a kept range in memory.
@@ -157,11 +156,11 @@ func (c *Client) generations(ctx context.Context, region, container string) ([]s
 // loadBase finds the newest kept generation other than this one, and its ranges. None is no
 // error: the first copy of a lineage sends everything.
 //
-// inPlace says the copy will name kept ranges in place (a static manifest), which needs the
-// container's listing to check they are still there; a copy ending in a dynamic manifest copies
-// them server-side and learns from the copy, so it skips the listing (at 160 GB, two
-// generations of 38,147 ranges: eight list requests and tens of MiB of the worker's memory).
-func (c *Client) loadBase(ctx context.Context, region string, l Lineage, inPlace bool) (*lineageBase, error) {
+// Its segments are not listed: the copy names kept ranges in place, and the cloud checks every
+// segment a static manifest names as it is written (a pruned or changed one fails the manifest,
+// and the copy is then made again in full). Listing them would cost, at 160 GB with two
+// generations of 38,147 ranges, eight list requests and tens of MiB of the worker's memory.
+func (c *Client) loadBase(ctx context.Context, region string, l Lineage) (*lineageBase, error) {
 	gens, err := c.generations(ctx, region, l.Container)
 	if err != nil {
 		return nil, err
@@ -176,16 +175,6 @@ func (c *Client) loadBase(ctx context.Context, region string, l Lineage, inPlace
 			return nil, err
 		}
 		base.sort()
-		var objs []ObjectInfo
-		if inPlace {
-			if objs, err = c.ListObjects(ctx, region, l.Container, ""); err != nil {
-				return nil, err
-			}
-		}
-		base.present = make(map[string]ObjectInfo, len(objs))
-		for _, o := range objs {
-			base.present[o.Name] = o
-		}
 		return base, nil
 	}
 	return nil, nil
@@ -307,28 +296,9 @@ func (r *copyRun) reuse(ctx context.Context, p *piece) (bool, error) {
 	if !strings.EqualFold(sum, kept.ETag) {
 		return false, nil
 	}
-	if r.planSLO {
-		// A static manifest may name segments anywhere: point at the kept one, which pruning
-		// keeps while any kept generation names it. Nothing is written in the target.
-		if info, ok := r.base.present[kept.Name]; !ok || !strings.EqualFold(info.ETag, sum) || info.Size != p.size {
-			return false, nil // pruned since, or not what its record says: send the bytes
-		}
-		r.reused(*p, kept.ETag, kept.Name)
-		return true, nil
-	}
-	// A dynamic manifest reads one prefix: copy the kept segment into it, inside the region.
-	name := r.segName(p.off)
-	etag, err := r.dc.CopyObject(ctx, r.dst.Region, r.segContainer, kept.Name, r.segContainer, name)
-	if IsNotFound(err) {
-		return false, nil // pruned since: send it
-	}
-	if err != nil {
-		return false, err
-	}
-	if !strings.EqualFold(etag, sum) {
-		return false, nil // the kept segment is not what its record says: send the bytes
-	}
-	r.reused(*p, etag, name)
+	// A static manifest may name segments anywhere: point at the kept one, which pruning keeps
+	// while any kept generation names it. Nothing is written in the target.
+	r.reused(*p, kept.ETag, kept.Name)
 	return true, nil
 }
 

@@ -292,20 +292,6 @@ func (c *Client) PutSLO(ctx context.Context, region, container, name string, seg
 	return strings.Trim(resp.Header.Get("ETag"), `"`), nil
 }
 
-// PutDLO writes a dynamic large object manifest over every object under container/prefix.
-func (c *Client) PutDLO(ctx context.Context, region, container, name, segContainer, prefix string) error {
-	op := fmt.Sprintf("write manifest %s/%s in %s", container, name, region)
-	sc, err := c.Files(region)
-	if err != nil {
-		return err
-	}
-	_, err = sc.Put(ctx, objectURL(sc, container, name), bytes.NewReader(nil), nil, &gophercloud.RequestOpts{
-		OkCodes: []int{
-			201,
-		}, MoreHeaders: map[string]string{"X-Object-Manifest": segContainer + "/" + prefix, "Content-Length": "0"}})
-	return classify(op, err)
-}
-
 // DeleteObject deletes one object; a missing object is not an error.
 func (c *Client) DeleteObject(ctx context.Context, region, container, name string) error {
 	sc, err := c.Files(region)

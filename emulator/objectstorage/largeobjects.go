@@ -17,6 +17,9 @@ type resolved struct {
 	parts []core.FilePart
 	size  int64
 	etag  string // quoted for manifests, as Swift does
+	// viaDLO says, per part of a manifest, whether a dynamic manifest named it (nil for a plain
+	// object): Swift paces a DLO's every segment, an SLO's small ones only (see Throttle).
+	viaDLO []bool
 }
 
 // MaxManifestDepth is how deep manifests may nest (Swift's SLO limit): a segment that is itself a
@@ -29,23 +32,30 @@ func (fs *fileSpace) resolve(o *Object) (*resolved, error) {
 	return fs.resolveAt(o, 1)
 }
 
-// segmentParts are the byte parts of one segment of a manifest at depth.
-func (fs *fileSpace) segmentParts(seg *Object, depth int) ([]core.FilePart, int64, error) {
+// addSegment appends the byte parts of one segment of a manifest at depth; dlo says the manifest
+// is a dynamic one.
+func (fs *fileSpace) addSegment(res *resolved, seg *Object, depth int, dlo bool) error {
 	if seg.Manifest == "" && seg.SLO == nil {
-		return []core.FilePart{fs.s.part(seg)}, seg.Size, nil
+		res.parts = append(res.parts, fs.s.part(seg))
+		res.viaDLO = append(res.viaDLO, dlo)
+		res.size += seg.Size
+		return nil
 	}
 	if depth >= MaxManifestDepth {
-		return nil, 0, fmt.Errorf("manifests nest deeper than %d at %s", MaxManifestDepth, seg.Name)
+		return fmt.Errorf("manifests nest deeper than %d at %s", MaxManifestDepth, seg.Name)
 	}
 	sub, err := fs.resolveAt(seg, depth+1)
 	if err != nil {
-		return nil, 0, err
+		return err
 	}
-	return sub.parts, sub.size, nil
+	res.parts = append(res.parts, sub.parts...)
+	res.viaDLO = append(res.viaDLO, sub.viaDLO...)
+	res.size += sub.size
+	return nil
 }
 
 func (fs *fileSpace) resolveAt(o *Object, depth int) (*resolved, error) {
-	res := &resolved{obj: o}
+	res := &resolved{obj: o, viaDLO: []bool{}}
 	switch {
 	case o.Manifest != "":
 		segC, prefix, _ := strings.Cut(o.Manifest, "/")
@@ -65,12 +75,9 @@ func (fs *fileSpace) resolveAt(o *Object, depth int) (*resolved, error) {
 			if seg == o {
 				continue // a manifest whose prefix matches its own name is not its own segment
 			}
-			parts, size, err := fs.segmentParts(seg, depth)
-			if err != nil {
+			if err := fs.addSegment(res, seg, depth, true); err != nil {
 				return nil, err
 			}
-			res.parts = append(res.parts, parts...)
-			res.size += size
 			etags.WriteString(seg.ETag)
 		}
 		res.etag = quotedMD5(etags.String())
@@ -82,18 +89,15 @@ func (fs *fileSpace) resolveAt(o *Object, depth int) (*resolved, error) {
 			if seg == nil || seg.ETag != s.ETag {
 				return nil, fmt.Errorf("segment %s of manifest %s is missing or changed", s.Path, o.Name)
 			}
-			parts, size, err := fs.segmentParts(seg, depth)
-			if err != nil {
+			if err := fs.addSegment(res, seg, depth, false); err != nil {
 				return nil, err
 			}
-			res.parts = append(res.parts, parts...)
-			res.size += size
 			etags.WriteString(seg.ETag)
 		}
 		res.etag = quotedMD5(etags.String())
 	default:
 		res.parts = []core.FilePart{fs.s.part(o)}
-		res.size, res.etag = o.Size, o.ETag
+		res.size, res.etag, res.viaDLO = o.Size, o.ETag, nil
 	}
 	return res, nil
 }

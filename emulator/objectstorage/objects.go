@@ -224,6 +224,7 @@ func (s *Service) getObject(w http.ResponseWriter, r *http.Request, fs *fileSpac
 	r.Header.Del("If-None-Match")
 	body := s.store.OpenParts(res.parts)
 	defer body.Close()
+	body.OnPart(s.throttle.pacer(r.Context(), res))
 	http.ServeContent(w, r, "", time.Time{}, body)
 }
 

@@ -1,6 +1,7 @@
 package objectstorage
 
 import (
+	"context"
 	"fmt"
 	"io"
 
@@ -29,7 +30,10 @@ func (s *Service) Open(region, tenant, container, object string) (
 	if err != nil {
 		return nil, 0, true, err
 	}
-	return s.store.OpenParts(res.parts), res.size, true, nil
+	// An import reads the object through the proxy as any client does, paced as one.
+	body := s.store.OpenParts(res.parts)
+	body.OnPart(s.throttle.pacer(context.Background(), res))
+	return body, res.size, true, nil
 }
 
 // Put stores the n bytes src gives as an object, replacing one of the same name. It fails with

@@ -70,11 +70,18 @@ type PartsReader struct {
 	off     int64
 	cur     *os.File
 	curIdx  int
+	// entered is the last part a read began in; enter, when set, is called as a read begins in
+	// another part (a manifest's read throttling waits there, per segment, as Swift's does).
+	entered int
+	enter   func(part int)
 }
+
+// OnPart calls f before the first byte read from each part (again after a seek back into it).
+func (p *PartsReader) OnPart(f func(part int)) { p.enter = f }
 
 // OpenParts reads parts in order as one stream.
 func (s *Store) OpenParts(parts []FilePart) *PartsReader {
-	p := &PartsReader{dataDir: s.dataDir, parts: parts, curIdx: -1}
+	p := &PartsReader{dataDir: s.dataDir, parts: parts, curIdx: -1, entered: -1}
 	for _, pt := range parts {
 		p.size += pt.Size
 	}
@@ -91,6 +98,10 @@ func (p *PartsReader) Read(b []byte) (int, error) {
 			start += pt.Size
 			continue
 		}
+		if p.entered != i && p.enter != nil {
+			p.enter(i)
+		}
+		p.entered = i
 		var src io.ReaderAt = pt.Gen
 		if src == nil {
 			if p.curIdx != i {
