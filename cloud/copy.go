@@ -86,7 +86,7 @@ type CopyResult struct {
 	// instead of crossing regions; SegmentsReused counts their segments.
 	BytesReused    int64  `json:"bytes_reused,omitempty"`
 	SegmentsReused int    `json:"segments_reused,omitempty"`
-	Manifest       string `json:"manifest"` // slo or dlo
+	Manifest       string `json:"manifest"` // slo, or nested-slo past 1,000 segments
 	ETag           string `json:"etag"`
 	// Parallelism is the transfers the copy ended with: fixed, or what tuning chose.
 	Parallelism int `json:"parallelism"`

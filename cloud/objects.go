@@ -156,9 +156,10 @@ func (c *Client) sloSegments(ctx context.Context, region, container, name string
 		return nil, err
 	}
 	var rows []struct {
-		Name  string `json:"name"`
-		Hash  string `json:"hash"`
-		Bytes int64  `json:"bytes"`
+		Name   string `json:"name"`
+		Hash   string `json:"hash"`
+		Bytes  int64  `json:"bytes"`
+		SubSLO bool   `json:"sub_slo"`
 	}
 	_, err = sc.Get(ctx, objectURL(sc, container, name)+"?multipart-manifest=get", &rows, nil)
 	if err != nil {
@@ -168,6 +169,11 @@ func (c *Client) sloSegments(ctx context.Context, region, container, name string
 	for i, r := range rows {
 		sc, so, _ := strings.Cut(strings.TrimPrefix(r.Name, "/"), "/")
 		segs[i] = Segment{Container: sc, Name: so, Size: r.Bytes, ETag: r.Hash}
+		if r.SubSLO {
+			// A nested manifest's hash is the MD5 of its segments' ETags, not of its bytes: a
+			// piece that is the whole of it has no known MD5.
+			segs[i].ETag = ""
+		}
 	}
 	return segs, nil
 }

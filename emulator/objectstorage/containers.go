@@ -71,7 +71,7 @@ func (s *Service) accountOp(w http.ResponseWriter, r *http.Request, fs *fileSpac
 			names = append(names, name)
 			rw := row{Name: name, Count: len(c.Objects)}
 			for _, o := range c.Objects {
-				rw.Bytes += o.Size
+				rw.Bytes += o.storedBytes()
 			}
 			rows[name] = rw
 			objects += int64(rw.Count)
@@ -161,7 +161,7 @@ func (s *Service) containerOp(w http.ResponseWriter, r *http.Request, fs *fileSp
 		}
 		var bytes int64
 		for _, o := range c.Objects {
-			bytes += o.Size
+			bytes += o.storedBytes()
 		}
 		w.Header().Set("X-Container-Object-Count", strconv.Itoa(len(c.Objects)))
 		w.Header().Set("X-Container-Bytes-Used", strconv.FormatInt(bytes, 10))
@@ -211,6 +211,7 @@ func listObjects(w http.ResponseWriter, r *http.Request, c *Container) {
 		Bytes        int64  `json:"bytes"`
 		ContentType  string `json:"content_type,omitempty"`
 		LastModified string `json:"last_modified,omitempty"`
+		SLOETag      string `json:"slo_etag,omitempty"`
 	}
 	var rows []row
 	seen := map[string]bool{}
@@ -232,8 +233,11 @@ func listObjects(w http.ResponseWriter, r *http.Request, c *Container) {
 			}
 		}
 		o := c.Objects[n]
-		rows = append(rows, row{Name: n, Hash: o.ETag, Bytes: o.Size, ContentType: o.ContentType,
-			LastModified: o.LastModified.Format("2006-01-02T15:04:05.000000")})
+		rw := row{Name: n, Hash: o.ETag, Bytes: o.Size, ContentType: o.ContentType, LastModified: listingTime(o)}
+		if o.SLO != nil { // Swift lists an SLO's manifest hash, and its own ETag beside it
+			rw.Hash, rw.SLOETag = o.manifestETag(), `"`+o.ETag+`"`
+		}
+		rows = append(rows, rw)
 	}
 	if wantsJSON(r) {
 		if rows == nil {
@@ -248,6 +252,9 @@ func listObjects(w http.ResponseWriter, r *http.Request, c *Container) {
 	}
 	writeNames(w, out)
 }
+
+// listingTime is an object's last_modified as Swift lists it.
+func listingTime(o *Object) string { return o.LastModified.Format("2006-01-02T15:04:05.000000") }
 
 // ErrNoContainer says the container vanished while an object's bytes were written.
 var ErrNoContainer = errors.New("container not found")

@@ -142,7 +142,9 @@ func (s *Service) putSLO(w http.ResponseWriter, r *http.Request, fs *fileSpace, 
 			)
 		}
 		sg.Path = "/" + sc + "/" + so
-		sg.ETag, sg.Size = seg.ETag, seg.Size
+		sg.ETag, sg.Size, sg.SubSLO = seg.ETag, seg.Size, seg.SLO != nil
+		// Swift records the segment's Last-Modified, whole seconds.
+		sg.ContentType, sg.LastModified = seg.ContentType, lastModified(seg).Format("2006-01-02T15:04:05.000000")
 		etags.WriteString(seg.ETag)
 	}
 	s.store.Unlock()

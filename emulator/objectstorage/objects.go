@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -196,11 +197,7 @@ func (s *Service) getObject(w http.ResponseWriter, r *http.Request, fs *fileSpac
 		return
 	}
 	if o.SLO != nil && r.URL.Query().Get("multipart-manifest") == "get" {
-		rows := []map[string]any{}
-		for _, s := range o.SLO {
-			rows = append(rows, map[string]any{"name": s.Path, "hash": s.ETag, "bytes": s.Size})
-		}
-		core.WriteJSON(w, 200, rows)
+		s.getManifest(w, r, o)
 		return
 	}
 	h := w.Header()
@@ -212,10 +209,12 @@ func (s *Service) getObject(w http.ResponseWriter, r *http.Request, fs *fileSpac
 	}
 	if o.SLO != nil {
 		h.Set("X-Static-Large-Object", "True")
+		h.Set("X-Manifest-Etag", o.manifestETag())
 	}
+	h.Set("X-Timestamp", xTimestamp(o))
 	h.Set("Content-Type", o.ContentType)
 	h.Set("ETag", res.etag)
-	h.Set("Last-Modified", o.LastModified.Format(http.TimeFormat))
+	h.Set("Last-Modified", lastModified(o).Format(http.TimeFormat))
 	if !conditionsHold(w, r, strings.Trim(res.etag, "\"")) {
 		return
 	}
@@ -226,6 +225,39 @@ func (s *Service) getObject(w http.ResponseWriter, r *http.Request, fs *fileSpac
 	defer body.Close()
 	body.OnPart(s.throttle.pacer(r.Context(), res))
 	http.ServeContent(w, r, "", time.Time{}, body)
+}
+
+// getManifest answers ?multipart-manifest=get: the stored manifest as JSON, ETag its MD5, or
+// with format=raw the manifest as a client would PUT it.
+func (s *Service) getManifest(w http.ResponseWriter, r *http.Request, o *Object) {
+	body := o.manifestJSON()
+	if r.URL.Query().Get("format") == "raw" {
+		body = o.rawManifestJSON()
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("X-Static-Large-Object", "True")
+	h.Set("ETag", o.manifestETag())
+	h.Set("X-Timestamp", xTimestamp(o))
+	h.Set("Last-Modified", lastModified(o).Format(http.TimeFormat))
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(200)
+	_, _ = w.Write(body)
+}
+
+// lastModified is an object's Last-Modified: its write time rounded up to the second, as Swift
+// gives it (an object written at 06:14:07.26 was last modified at 06:14:08).
+func lastModified(o *Object) time.Time {
+	t := o.LastModified.UTC()
+	if r := t.Truncate(time.Second); r.Before(t) {
+		return r.Add(time.Second)
+	}
+	return t
+}
+
+// xTimestamp is an object's X-Timestamp: its write time in seconds, five decimals, as Swift's.
+func xTimestamp(o *Object) string {
+	return strconv.FormatFloat(float64(o.LastModified.UnixMicro())/1e6, 'f', 5, 64)
 }
 
 // conditionsHold applies If-Match and If-None-Match, accepting quoted or bare ETags as Swift does.

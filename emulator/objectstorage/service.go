@@ -41,6 +41,12 @@ type SLOSegment struct {
 	Path string `json:"path"`
 	ETag string `json:"etag"`
 	Size int64  `json:"size_bytes"`
+	// ContentType and LastModified are the segment's when the manifest was written, as Swift
+	// records them in the stored manifest.
+	ContentType  string `json:"content_type,omitempty"`
+	LastModified string `json:"last_modified,omitempty"`
+	// SubSLO marks a segment that is itself a static manifest (Swift nests them ten deep).
+	SubSLO bool `json:"sub_slo,omitempty"`
 }
 
 // Files is one region's files: tenant -> container name -> container.

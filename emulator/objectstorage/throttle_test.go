@@ -9,7 +9,6 @@ import (
 	"time"
 )
 
-
 // readTime is how long a whole GET of path takes.
 func readTime(t *testing.T, url string) time.Duration {
 	t.Helper()
