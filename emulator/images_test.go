@@ -60,6 +60,9 @@ func TestListImages(t *testing.T) {
 		{s, "image_type=snapshot&created_at=gt:2026-01-05T13:00:00Z&created_at=lt:2026-01-05T15:00:00Z", "demo-db-01"},
 		{s, "image_type=snapshot&created_at=neq:2026-01-05T14:00:00Z", "demo-rhel-01,demo-web-01"},
 		{s, "image_type=snapshot&created_at=2026-01-05T15:00:00Z", "demo-rhel-01"},
+		// Glance v2's sort=key[:dir],... (the openstack client's --sort), not a property filter.
+		{s, "image_type=snapshot&sort=name:desc", "demo-web-01,demo-rhel-01,demo-db-01"},
+		{s, "owner=100001&sort=size:asc,name", "demo-rhel-01,demo-web-01,demo-db-01"},
 	}
 	for _, c := range cases {
 		t.Run(c.q, func(t *testing.T) {
@@ -69,7 +72,8 @@ func TestListImages(t *testing.T) {
 		})
 	}
 	for _, q := range []string{"limit=x", "limit=-1", "sort_key=owner", "sort_dir=up", "visibility=all", "member_status=maybe", "size_min=-3", "marker=nope",
-		"created_at=lt:yesterday", "created_at=about:2026-01-05T14:00:00Z"} {
+		"created_at=lt:yesterday", "created_at=about:2026-01-05T14:00:00Z", "sort=name:up", "sort=owner",
+		"sort=name&sort_key=size"} {
 		t.Run("bad "+q, func(t *testing.T) { wantFault(t, s.do("GET", "DFW", "/v2/images?"+q, nil), 400) })
 	}
 }

@@ -1,6 +1,7 @@
 package images
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -19,7 +20,7 @@ var sortKeys = map[string]bool{"name": true, "status": true, "container_format":
 // listParams are the query parameters with their own meaning; any other is a property filter.
 var listParams = map[string]bool{"limit": true, "marker": true, "name": true, "visibility": true,
 	"member_status": true, "owner": true, "tag": true, "status": true, "size_min": true, "size_max": true,
-	"sort_key": true, "sort_dir": true, "created_at": true, "updated_at": true}
+	"sort_key": true, "sort_dir": true, "sort": true, "created_at": true, "updated_at": true}
 
 func (s *Service) listImages(w http.ResponseWriter, r *http.Request, reg *Region, _ string) {
 	q := r.URL.Query()
@@ -32,24 +33,9 @@ func (s *Service) listImages(w http.ResponseWriter, r *http.Request, reg *Region
 		}
 		limit = min(n, 1000)
 	}
-	sortKey, sortDir := q.Get("sort_key"), q.Get("sort_dir")
-	if sortKey == "" {
-		sortKey = "created_at"
-	}
-	if sortDir == "" {
-		sortDir = "desc"
-	}
-	if !sortKeys[sortKey] {
-		core.Fail(
-			w,
-			400,
-			"sort_key %q is not one of name, status, container_format, disk_format, size, id, created_at, updated_at",
-			sortKey,
-		)
-		return
-	}
-	if sortDir != "asc" && sortDir != "desc" {
-		core.Fail(w, 400, "sort_dir must be asc or desc, got %q", sortDir)
+	order, err := sortOrder(q)
+	if err != nil {
+		core.Fail(w, 400, "%v", err)
 		return
 	}
 	vis, memberStatus := q.Get("visibility"), q.Get("member_status")
@@ -91,7 +77,7 @@ func (s *Service) listImages(w http.ResponseWriter, r *http.Request, reg *Region
 	}
 	// Sorting reads the images' fields, which writers change under the lock: sort before
 	// letting go of it.
-	sortImages(found, sortKey, sortDir == "desc")
+	sortImages(found, order)
 	start, ok := afterMarker(found, q.Get("marker"))
 	if !ok {
 		s.store.Unlock()
@@ -211,36 +197,75 @@ func afterMarker(found []*Image, marker string) (int, bool) {
 	return 0, false
 }
 
-func sortImages(imgs []*Image, key string, desc bool) {
-	less := func(a, b *Image) int {
-		switch key {
-		case "name":
-			return strings.Compare(a.Name, b.Name)
-		case "status":
-			return strings.Compare(a.Status, b.Status)
-		case "container_format":
-			return strings.Compare(a.ContainerFormat, b.ContainerFormat)
-		case "disk_format":
-			return strings.Compare(a.DiskFormat, b.DiskFormat)
-		case "size":
-			return cmpInt(a.Size, b.Size)
-		case "updated_at":
-			return a.UpdatedAt.Compare(b.UpdatedAt)
-		case "created_at":
-			return a.CreatedAt.Compare(b.CreatedAt)
-		}
-		return 0
+// sortKey is one key of a listing's order.
+type sortKey struct {
+	key  string
+	desc bool
+}
+
+// sortOrder reads a listing's order as Glance v2 takes it: sort=key[:dir],... or the older
+// sort_key and sort_dir (not both); created_at descending when neither is given.
+func sortOrder(q url.Values) ([]sortKey, error) {
+	if q.Has("sort") && (q.Has("sort_key") || q.Has("sort_dir")) {
+		return nil, errors.New("the sort parameter cannot be combined with sort_key or sort_dir")
 	}
+	pairs := []string{q.Get("sort_key") + ":" + q.Get("sort_dir")}
+	if q.Has("sort") {
+		pairs = strings.Split(q.Get("sort"), ",")
+	}
+	var order []sortKey
+	for _, p := range pairs {
+		k, dir, _ := strings.Cut(strings.TrimSpace(p), ":")
+		if k == "" && !q.Has("sort") {
+			k = "created_at"
+		}
+		if !sortKeys[k] {
+			return nil, fmt.Errorf(
+				"sort key %q is not one of name, status, container_format, disk_format, size, id, created_at, updated_at",
+				k)
+		}
+		if dir == "" {
+			dir = "desc"
+		}
+		if dir != "asc" && dir != "desc" {
+			return nil, fmt.Errorf("sort direction must be asc or desc, got %q", dir)
+		}
+		order = append(order, sortKey{key: k, desc: dir == "desc"})
+	}
+	return order, nil
+}
+
+func sortImages(imgs []*Image, order []sortKey) {
 	sort.SliceStable(imgs, func(i, j int) bool {
-		c := less(imgs[i], imgs[j])
-		if c == 0 {
-			c = strings.Compare(imgs[i].ID, imgs[j].ID)
+		for _, o := range order {
+			if c := compareBy(imgs[i], imgs[j], o.key); c != 0 {
+				return c < 0 != o.desc
+			}
 		}
-		if desc {
-			return c > 0
-		}
-		return c < 0
+		return strings.Compare(imgs[i].ID, imgs[j].ID) < 0 != order[0].desc
 	})
+}
+
+func compareBy(a, b *Image, key string) int {
+	switch key {
+	case "name":
+		return strings.Compare(a.Name, b.Name)
+	case "status":
+		return strings.Compare(a.Status, b.Status)
+	case "container_format":
+		return strings.Compare(a.ContainerFormat, b.ContainerFormat)
+	case "disk_format":
+		return strings.Compare(a.DiskFormat, b.DiskFormat)
+	case "size":
+		return cmpInt(a.Size, b.Size)
+	case "updated_at":
+		return a.UpdatedAt.Compare(b.UpdatedAt)
+	case "created_at":
+		return a.CreatedAt.Compare(b.CreatedAt)
+	case "id":
+		return strings.Compare(a.ID, b.ID)
+	}
+	return 0
 }
 
 func cmpInt(a, b int64) int {
