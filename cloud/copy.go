@@ -159,7 +159,7 @@ func (c *Client) copyOnce(ctx context.Context, src, dst ObjectRef, opts CopyOpti
 	if info.Size == 0 {
 		return CopyResult{}, &Error{Kind: Invalid, Op: "copy " + src.String(), Message: "the source object is empty"}
 	}
-	pieces, err := cutSource(segs, info.Size, opts.SegmentSize)
+	pieces, err := cutSource(segs, info.Size, opts.SegmentSize, joinFloor(opts.SegmentSize, opts.Lineage != nil))
 	if err != nil {
 		return CopyResult{}, &Error{Kind: Invalid, Op: "copy " + src.String(), Message: err.Error()}
 	}

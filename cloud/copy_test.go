@@ -197,7 +197,7 @@ func TestCopySurvivesFaults(t *testing.T) {
 		context.Background(),
 		src,
 		ObjectRef{Region: "IAD", Container: "in", Object: "web.vhd"},
-		CopyOptions{Parallelism: 2, VerifyMD5: img.Checksum},
+		CopyOptions{Parallelism: 2, SegmentSize: 8 << 20, VerifyMD5: img.Checksum},
 	)
 	if err != nil {
 		t.Fatal(err)
@@ -458,5 +458,22 @@ func TestCopyNestsManifestsPastTheLimit(t *testing.T) {
 	again, err := c.CopyAcrossRegions(ctx, src, dst, CopyOptions{SegmentSize: 2 << 20, VerifyMD5: img.Checksum})
 	if err != nil || again.SegmentsSkipped != 32 || again.BytesSent != 0 || again.ETag != res.ETag {
 		t.Fatalf("second run %+v %v, want all 32 kept and ETag %s", again, err, res.ETag)
+	}
+}
+
+// TestSmallSourceSegmentsAreJoined: a source of 4 MiB segments copied at the default segment size
+// arrives in pieces of at least 32 MiB (readableSegment), since Swift spends a request on every
+// segment of a static manifest; whole bytes, and nothing sent twice.
+func TestSmallSourceSegmentsAreJoined(t *testing.T) {
+	e := startEmu(t, func(c *emulator.Config) { c.ExportSegmentSize = 4 << 20 })
+	c := connect(t, e, "demo")
+	img, src := exportImage(t, c, "demo-web-01", "exports") // 64 MiB in 16 segments
+	dst := ObjectRef{Region: "IAD", Container: "in", Object: "joined.vhd"}
+	res, err := c.CopyAcrossRegions(context.Background(), src, dst, CopyOptions{Parallelism: 1, VerifyMD5: img.Checksum})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Segments != 2 || res.BytesSent != img.Size {
+		t.Fatalf("copy %+v, want two 32 MiB segments and every byte sent once", res)
 	}
 }

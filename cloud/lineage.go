@@ -24,13 +24,17 @@ type Lineage struct {
 	Container string `json:"container"`
 	// Generation names this copy in it (the source image's id).
 	Generation string `json:"generation"`
-	// RangeSize is the bytes per range (default 4 MiB). Smaller ranges find more unchanged bytes
-	// when changes are scattered; Swift wants at least 1 MiB per segment for a static manifest.
+	// RangeSize is the bytes per range (default 32 MiB). Smaller ranges find more unchanged bytes
+	// when changes are scattered, but Swift spends a request on every segment a manifest names:
+	// on the rig's Swift a manifest of 4 MiB segments read 1.35x as long as a plain one, of
+	// 32 MiB 1.04x (see readableSegment). At least 1 MiB.
 	RangeSize int64 `json:"range_size,omitempty"`
 }
 
-// DefaultRangeSize is a lineage's range size when none is set.
-const DefaultRangeSize = 4 << 20
+// DefaultRangeSize is a lineage's range size when none is set: readableSegment, so the target
+// reads as fast as a plain copy. A change clustered in one run costs at most two ranges more
+// than its own bytes: 64 MiB, under 1% of a 10 GB image.
+const DefaultRangeSize = readableSegment
 
 // lineageIndex is the object naming a lineage's kept generations, oldest first.
 const lineageIndex = "generations.json"

@@ -77,7 +77,8 @@ func TestQueueLeavesLineagePiecesWhole(t *testing.T) {
 func TestTuningFindsAPerConnectionCap(t *testing.T) {
 	_, c, img, src := cappedLink(t, 16<<20)
 	dst := ObjectRef{Region: "IAD", Container: "in", Object: "capped.vhd"}
-	opts := CopyOptions{MaxParallelism: 16, tuneWindow: 5 * time.Second}
+	// SegmentSize keeps the source's 16 MiB segments whole (scaled from production's 1000 MB).
+	opts := CopyOptions{MaxParallelism: 16, SegmentSize: 16 << 20, tuneWindow: 5 * time.Second}
 	res, err := c.CopyAcrossRegions(context.Background(), src, dst, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -140,7 +141,7 @@ func TestTuningShrinksWhenTheLinkDegrades(t *testing.T) {
 		}
 	}
 	dst := ObjectRef{Region: "IAD", Container: "in", Object: "degraded.vhd"}
-	opts := CopyOptions{MaxParallelism: 16, tuneWindow: time.Second, Progress: progress}
+	opts := CopyOptions{MaxParallelism: 16, SegmentSize: 1 << 20, tuneWindow: time.Second, Progress: progress}
 	if _, err := c.CopyAcrossRegions(context.Background(), src, dst, opts); err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/imageflow/imageflow/cloud"
 	"github.com/imageflow/imageflow/emulator"
 	"github.com/imageflow/imageflow/internal/testenv"
 	"github.com/imageflow/imageflow/workflows"
@@ -69,9 +68,9 @@ func TestIncrementalRemigration(t *testing.T) {
 		}
 		// Keep 1: of the first night only the segments the second names in place remain.
 		old, err := demo.ListObjects(ctx, "IAD", c.Name, night1.ID+"/")
-		if err != nil || int64(len(old)) != second.BytesReused/cloud.DefaultRangeSize {
+		if err != nil || int64(len(old)) != second.BytesReused/testenv.ActivityConfig.LineageRangeSize {
 			t.Fatalf("lineage %s keeps %d objects of the first night; the second reuses %d ranges", c.Name,
-				len(old), second.BytesReused/cloud.DefaultRangeSize)
+				len(old), second.BytesReused/testenv.ActivityConfig.LineageRangeSize)
 		}
 		for _, o := range old {
 			if strings.HasSuffix(o.Name, "ranges.json") {

@@ -233,6 +233,9 @@ var ActivityConfig = activities.Config{
 	TaskPollMaxInterval: 200 * time.Millisecond,
 	CopySegmentSize:     16 << 20,
 	CopyVerify:          true,
+	// Ranges scaled with the test images (256 MiB, not tens of GB): production's 32 MiB would
+	// make a 5% change of one of them a quarter of its ranges.
+	LineageRangeSize: 4 << 20,
 }
 
 // Subjects are the default subjects.
