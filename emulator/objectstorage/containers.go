@@ -53,6 +53,8 @@ func (s *Service) accountOp(w http.ResponseWriter, r *http.Request, fs *fileSpac
 			Name  string `json:"name"`
 			Count int    `json:"count"`
 			Bytes int64  `json:"bytes"`
+			// LastModified is when the container was made (Swift 2.30 lists its put time).
+			LastModified string `json:"last_modified"`
 		}
 		rows := map[string]row{}
 		q := r.URL.Query()
@@ -69,7 +71,7 @@ func (s *Service) accountOp(w http.ResponseWriter, r *http.Request, fs *fileSpac
 				continue
 			}
 			names = append(names, name)
-			rw := row{Name: name, Count: len(c.Objects)}
+			rw := row{Name: name, Count: len(c.Objects), LastModified: c.CreatedAt.UTC().Format("2006-01-02T15:04:05.000000")}
 			for _, o := range c.Objects {
 				rw.Bytes += o.storedBytes()
 			}

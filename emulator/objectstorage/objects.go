@@ -366,8 +366,13 @@ func (s *Service) copyObject(w http.ResponseWriter, r *http.Request, fs *fileSpa
 	if !s.storeObject(w, fs, dc, n) {
 		return
 	}
-	w.Header().Set("ETag", n.ETag)
-	w.Header().Set("X-Copied-From", sc+"/"+so)
+	// Swift names the copy's source, its account and its time, and the new object's time.
+	h := w.Header()
+	h.Set("ETag", n.ETag)
+	h.Set("X-Copied-From", sc+"/"+so)
+	h.Set("X-Copied-From-Account", "MossoCloudFS_"+fs.tenant)
+	h.Set("X-Copied-From-Last-Modified", lastModified(o).Format(http.TimeFormat))
+	h.Set("Last-Modified", lastModified(n).Format(http.TimeFormat))
 	w.WriteHeader(201)
 }
 

@@ -101,3 +101,25 @@ func get(t *testing.T, srv *httptest.Server, path string) (*http.Response, []byt
 	b, _ := io.ReadAll(resp.Body)
 	return resp, b
 }
+
+// TestCopyAnswersAsSwiftDoes: a server-side copy's answer names its source, the source's account
+// and time, and the new object's Last-Modified, as Swift 2.30's copy middleware does.
+func TestCopyAnswersAsSwiftDoes(t *testing.T) {
+	_, srv := newService(t)
+	base := "/v1/MossoCloudFS_t1/c"
+	call(t, srv, "t1", "PUT", base, nil)
+	call(t, srv, "t1", "PUT", base+"/a", []byte("abc"))
+	req, _ := http.NewRequest("PUT", srv.URL+base+"/b", nil)
+	req.Header.Set("X-Auth-Token", "t1")
+	req.Header.Set("X-Copy-From", "/c/a")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	h := resp.Header
+	if resp.StatusCode != 201 || h.Get("X-Copied-From") != "c/a" || h.Get("X-Copied-From-Account") != "MossoCloudFS_t1" ||
+		h.Get("X-Copied-From-Last-Modified") == "" || h.Get("Last-Modified") == "" {
+		t.Fatalf("copy answered %d %v", resp.StatusCode, h)
+	}
+}

@@ -248,18 +248,20 @@ func TestSwiftCopySLO(t *testing.T) {
 	}
 	t.Logf("copy: %+v", res)
 	want := g.md5()
-	if res.Manifest != "slo" || res.Segments != 30 || res.BytesSent != int64(g.size) {
-		t.Fatalf("copy %+v, want an SLO of 30 segments (the tail joined to the piece before it) and every byte sent once", res)
+	// The source's 8 MiB segments are joined into pieces of 32 MiB (cut again only for the last
+	// round of transfers), so the target reads nearly as a plain object does.
+	if res.Manifest != "slo" || res.Segments >= 31 || res.BytesSent != int64(g.size) {
+		t.Fatalf("copy %+v, want an SLO of fewer segments than the source's 31, every byte sent once", res)
 	}
 	if got := swiftMD5(t, dst); got != want {
 		t.Fatalf("swift client reads %s, want %s", got, want)
 	}
 	again, err := c.CopyAcrossRegions(ctx, src, dst, cloud.CopyOptions{ProvenAtEnd: true})
-	if err != nil || again.BytesSent != 0 || again.SegmentsSkipped != 30 {
+	if err != nil || again.BytesSent != 0 || again.SegmentsSkipped != res.Segments {
 		t.Fatalf("second run %+v %v, want nothing sent", again, err)
 	}
 	plain := cloud.ObjectRef{Region: "RegionTwo", Container: "rig-plain", Object: "slo.vhd"}
-	compareRead(t, c, "SLO of 8 MiB segments", dst, plain, int64(g.size))
+	compareRead(t, c, "a copy of an SLO of 8 MiB segments", dst, plain, int64(g.size))
 }
 
 // TestSwiftNestedCopyResumes: 1,050 MiB cut in 1 MiB pieces is past a manifest's 1,000 segments:
