@@ -293,14 +293,6 @@ type copyRun struct {
 	known bool
 }
 
-func sizes(ps []piece) []int64 {
-	out := make([]int64, len(ps))
-	for i, p := range ps {
-		out[i] = p.size
-	}
-	return out
-}
-
 // offsets lists the finished segments' offsets in order.
 func (r *copyRun) offsets() []int64 {
 	r.mu.Lock()

@@ -103,14 +103,6 @@ func (r *copyRun) joinedETag(offs []int64, total int64) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-func (r *copyRun) sizesAt(offs []int64) []int64 {
-	out := make([]int64, len(offs))
-	for i, off := range offs {
-		out[i] = r.doneAt(off).size
-	}
-	return out
-}
-
 // segments lists the segments at offs for a static manifest.
 func (r *copyRun) segments(offs []int64) []Segment {
 	segs := make([]Segment, len(offs))
