@@ -19,11 +19,21 @@ var errNoCloudPath = errors.New("no import method of the target's own for this s
 // of the same cloud in another region, web-download of a temporary URL when the source is an
 // object in an object store (an export). It answers errNoCloudPath when neither applies, or the
 // import failed before the image arrived (the caller then streams, as it would have).
-func (a *Activities) pullInCloud(ctx context.Context, t *Activities, in UploadInput, hb *beat) (cloud.Image, error) {
+func (a *Activities) pullInCloud(ctx context.Context, t *Activities, in UploadInput, hb *beat) (cloud.Image, string,
+	error) {
 	method, start, ok := a.cloudPath(ctx, t, in)
 	if !ok {
-		return cloud.Image{}, errNoCloudPath
+		return cloud.Image{}, "", errNoCloudPath
 	}
+	img, err := t.importWith(ctx, in, hb, method, start)
+	return img, method, err
+}
+
+// importWith creates the stamped image and has the target's Glance fill it by method (start
+// begins the import), waiting until it is active. A refused or failed import answers
+// errNoCloudPath, the image deleted, so the caller can stream instead.
+func (t *Activities) importWith(ctx context.Context, in UploadInput, hb *beat, method string,
+	start func(id string) error) (cloud.Image, error) {
 	spec := in.Image
 	spec.Properties = map[string]string{in.StampKey: in.StampValue}
 	img, err := t.cloud.CreateImage(ctx, in.Region, spec)
@@ -37,14 +47,14 @@ func (a *Activities) pullInCloud(ctx context.Context, t *Activities, in UploadIn
 		_ = t.cloud.DeleteImage(ctx, in.Region, img.ID)
 		return img, errNoCloudPath
 	}
-	wait := a.cfg.TaskPollInterval
+	wait := t.cfg.TaskPollInterval
 	for {
 		select {
 		case <-ctx.Done():
 			return img, ctx.Err()
 		case <-time.After(wait):
 		}
-		wait = min(2*wait, a.cfg.TaskPollMaxInterval)
+		wait = min(2*wait, t.cfg.TaskPollMaxInterval)
 		if img, err = t.cloud.GetImage(ctx, in.Region, img.ID); err != nil {
 			return img, temporalError(err, "")
 		}

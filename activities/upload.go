@@ -29,6 +29,28 @@ type UploadInput struct {
 	// a retry finds and removes an upload an earlier attempt left unfinished.
 	StampKey   string `json:"stamp_key"`
 	StampValue string `json:"stamp_value"`
+	// Stage, when set, is where in the target region's object store the bytes may be staged when
+	// the target cannot pull the source itself: resumable pieces, then web-download (see stage).
+	Stage cloud.ObjectRef `json:"stage,omitzero"`
+}
+
+// How an uploaded image's bytes came (UploadResult.Method, UploadProgress.Method).
+const (
+	// MethodStreamed: through the worker in one upload, which Glance cannot resume.
+	MethodStreamed = "streamed"
+	// MethodStaged: through the worker into the target's object store in verified pieces, which
+	// a retry resumes, then pulled by the target's Glance with web-download.
+	MethodStaged = "staged"
+)
+
+// UploadResult is the image UploadImage made and how its bytes came.
+type UploadResult struct {
+	cloud.Image
+	// Method is glance-download or web-download (the target pulled them, none through the
+	// worker), MethodStaged or MethodStreamed.
+	Method string `json:"method,omitempty"`
+	// BytesSent is what passed through the worker into the target region in this attempt.
+	BytesSent int64 `json:"bytes_sent,omitempty"`
 }
 
 // UploadProgress is UploadImage's heartbeat.
@@ -37,46 +59,70 @@ type UploadProgress struct {
 	ImageID      string `json:"image_id"`
 	BytesDone    int64  `json:"bytes_done"`
 	BytesTotal   int64  `json:"bytes_total"`
-	// Method is how the bytes move: "" (streamed through the worker) or the target's own
-	// import method (glance-download: none through the worker).
+	// Method is how the bytes move: "" (streamed through the worker), the target's own import
+	// method (glance-download: none through the worker), or MethodStaged.
 	Method string `json:"method,omitempty"`
+	// Copy is the staging copy's progress (MethodStaged): a retry resumes from its record.
+	Copy *cloud.CopyProgress `json:"copy,omitempty"`
 }
 
 // UploadImage creates the image (queued, stamped), streams the source into it and checks the
 // checksum Glance computed against the source's. Glance cannot resume an upload, so a retry
 // deletes what an earlier attempt left queued or saving and starts again; an image that arrived
 // whole is found by the migration's stamp before this runs.
-func (a *Activities) UploadImage(ctx context.Context, in UploadInput) (cloud.Image, error) {
+func (a *Activities) UploadImage(ctx context.Context, in UploadInput) (UploadResult, error) {
+	var prev UploadProgress
+	if activity.HasHeartbeatDetails(ctx) {
+		_ = activity.GetHeartbeatDetails(ctx, &prev)
+	}
 	hb := startBeat(ctx, UploadProgress{TargetRegion: in.Region})
 	defer hb.stop()
 	t, err := a.as(in.TargetCloud)
 	if err != nil {
-		return cloud.Image{}, err
+		return UploadResult{}, err
 	}
 	if err := t.removeUnfinished(ctx, in); err != nil {
-		return cloud.Image{}, err
+		return UploadResult{}, err
 	}
-	if img, err := a.pullInCloud(ctx, t, in, hb); !errors.Is(err, errNoCloudPath) {
-		if err == nil {
-			err = t.checkArrived(ctx, img, in, "the imported")
-			activity.GetLogger(ctx).Info("the target pulled the image itself", "region", in.Region,
-				"image", img.ID, "bytes", img.Size)
-		}
-		return img, err
+	if img, method, err := a.pullInCloud(ctx, t, in, hb); !errors.Is(err, errNoCloudPath) {
+		return t.arrived(ctx, UploadResult{Image: img, Method: method}, in, err)
 	}
+	if res, err := a.stage(ctx, t, in, hb, prev); !errors.Is(err, errNoCloudPath) {
+		return t.arrived(ctx, res, in, err)
+	}
+	img, sent, err := a.stream(ctx, t, in, hb)
+	return t.arrived(ctx, UploadResult{Image: img, Method: MethodStreamed, BytesSent: sent}, in, err)
+}
+
+// arrived checks an image that arrived without err against the source's hashes.
+func (t *Activities) arrived(ctx context.Context, res UploadResult, in UploadInput, err error) (UploadResult, error) {
+	if err != nil {
+		return res, err
+	}
+	if err := t.checkArrived(ctx, res.Image, in, res.Method); err != nil {
+		return res, err
+	}
+	activity.GetLogger(ctx).Info("image arrived", "region", in.Region, "image", res.ID, "bytes", res.Size,
+		"method", res.Method, "through_worker", res.BytesSent)
+	return res, nil
+}
+
+// stream creates the image and streams the source into it through the worker in one upload.
+func (a *Activities) stream(ctx context.Context, t *Activities, in UploadInput, hb *beat) (cloud.Image, int64,
+	error) {
 	info, _, err := a.cloud.SourceInfo(ctx, in.Source)
 	if err != nil {
-		return cloud.Image{}, temporalError(err, "")
+		return cloud.Image{}, 0, temporalError(err, "")
 	}
 	spec := in.Image
 	spec.Properties = map[string]string{in.StampKey: in.StampValue}
 	img, err := t.cloud.CreateImage(ctx, in.Region, spec)
 	if err != nil {
-		return img, temporalError(err, "")
+		return img, 0, temporalError(err, "")
 	}
 	rc, err := a.cloud.OpenSource(ctx, in.Source, 0, info.Size)
 	if err != nil {
-		return img, temporalError(err, "")
+		return img, 0, temporalError(err, "")
 	}
 	defer rc.Close()
 	prog := UploadProgress{TargetRegion: in.Region, ImageID: img.ID, BytesTotal: info.Size}
@@ -85,16 +131,10 @@ func (a *Activities) UploadImage(ctx context.Context, in UploadInput) (cloud.Ima
 		hb.set(prog)
 	}}
 	if err := t.cloud.UploadImageData(ctx, in.Region, img.ID, body, info.Size); err != nil {
-		return img, temporalError(err, "")
+		return img, 0, temporalError(err, "")
 	}
-	if img, err = t.cloud.GetImage(ctx, in.Region, img.ID); err != nil {
-		return img, temporalError(err, "")
-	}
-	if err := t.checkArrived(ctx, img, in, "uploaded"); err != nil {
-		return img, err
-	}
-	activity.GetLogger(ctx).Info("upload finished", "region", in.Region, "image", img.ID, "bytes", img.Size)
-	return img, nil
+	img, err = t.cloud.GetImage(ctx, in.Region, img.ID)
+	return img, info.Size, temporalError(err, "")
 }
 
 // hashMismatch says how the new image's hashes differ from the source's, or "" when they agree.
@@ -153,6 +193,9 @@ type RegionInfo struct {
 	ObjectStore bool `json:"object_store"`
 	// MaxImportSize is the largest image the region's import tasks take (0: no limit known).
 	MaxImportSize int64 `json:"max_import_size,omitempty"`
+	// Staging: images arrive by upload, and the region also has an object store and a Glance
+	// that takes web-download, so an upload can be staged there in resumable pieces.
+	Staging bool `json:"staging,omitempty"`
 }
 
 // DescribeInput names regions of the worker's own cloud, or of a peer.
@@ -178,9 +221,17 @@ func (a *Activities) DescribeRegions(ctx context.Context, in DescribeInput) (map
 				return nil, temporalError(err, "")
 			}
 		}
-		out[r] = RegionInfo{ObjectStore: tasks}
-		if tasks {
+		switch {
+		case tasks:
 			out[r] = RegionInfo{ObjectStore: true, MaxImportSize: a.cfg.MaxImportSize}
+		case a.cloud.HasObjectStore(r):
+			web, err := a.cloud.Offers(ctx, r, cloud.MethodWebDownload)
+			if err != nil {
+				return nil, temporalError(err, "")
+			}
+			out[r] = RegionInfo{Staging: web}
+		default:
+			out[r] = RegionInfo{}
 		}
 	}
 	return out, nil

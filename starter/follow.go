@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/imageflow/imageflow/activities"
 	"github.com/imageflow/imageflow/cloud"
 	"github.com/imageflow/imageflow/workflows"
 )
@@ -114,11 +115,7 @@ func (a *app) describe(ctx context.Context, id string) (runStatus, error) {
 		if w, ok := waitOf(pa); ok {
 			st.Waiting = append(st.Waiting, w)
 		}
-		if pa.GetActivityType().GetName() != "CopyObjectAcrossRegions" || pa.GetHeartbeatDetails() == nil {
-			continue
-		}
-		var p cloud.CopyProgress
-		if converter.GetDefaultDataConverter().FromPayloads(pa.GetHeartbeatDetails(), &p) == nil {
+		if p, ok := copyProgressOf(pa); ok {
 			key := p.TargetRegion
 			if key == "" {
 				key = pa.GetActivityId()
@@ -353,4 +350,25 @@ func copyText(c copyStatus) string {
 func mustJSON(v any) []byte {
 	b, _ := json.Marshal(v)
 	return b
+}
+
+// copyProgressOf reads a pending copy's progress: a cross-region copy's, or an upload's staging
+// copy (its bytes through the target's object store).
+func copyProgressOf(pa *workflowpb.PendingActivityInfo) (cloud.CopyProgress, bool) {
+	if pa.GetHeartbeatDetails() == nil {
+		return cloud.CopyProgress{}, false
+	}
+	dc := converter.GetDefaultDataConverter()
+	switch pa.GetActivityType().GetName() {
+	case "CopyObjectAcrossRegions":
+		var p cloud.CopyProgress
+		return p, dc.FromPayloads(pa.GetHeartbeatDetails(), &p) == nil
+	case "UploadImage":
+		var up activities.UploadProgress
+		if dc.FromPayloads(pa.GetHeartbeatDetails(), &up) != nil || up.Copy == nil {
+			return cloud.CopyProgress{}, false
+		}
+		return *up.Copy, true
+	}
+	return cloud.CopyProgress{}, false
 }

@@ -128,9 +128,13 @@ func MigrateWorkflowID(tenant string, in MigrateInput) string {
 
 // TargetResult is one target region's outcome.
 type TargetResult struct {
-	Region    string `json:"region"`
-	Status    string `json:"status"` // succeeded, failed, cancelled
-	ImageID   string `json:"image_id,omitempty"`
+	Region  string `json:"region"`
+	Status  string `json:"status"` // succeeded, failed, cancelled
+	ImageID string `json:"image_id,omitempty"`
+	// Path is how the bytes came, for a region images are uploaded to: glance-download or
+	// web-download (pulled by the target), staged (through its object store, resumable) or
+	// streamed (through the worker in one upload); empty for a copy and an import task.
+	Path      string `json:"path,omitempty"`
 	Reused    bool   `json:"reused,omitempty"` // an earlier attempt had already made the image
 	Bytes     int64  `json:"bytes,omitempty"`
 	BytesSent int64  `json:"bytes_sent,omitempty"`

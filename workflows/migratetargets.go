@@ -350,17 +350,20 @@ func (m *migration) uploads(region string) bool {
 func (m *migration) upload(ctx workflow.Context, region string, export cloud.ObjectRef, res *TargetResult) error {
 	m.setTarget(ctx, region, "uploading")
 	start := workflow.Now(ctx)
-	var img cloud.Image
+	var up activities.UploadResult
 	uctx := withLongActivity(ctx, fmt.Sprintf("upload %d MiB %s -> %s (Glance)", m.source.Size>>20, export.Region,
 		region), 48*time.Hour, m.in.HeartbeatTimeout.D())
-	if err := workflow.ExecuteActivity(uctx, a.UploadImage, activities.UploadInput{
+	in := activities.UploadInput{
 		TargetCloud: m.in.TargetCloud, Source: export, Region: region,
 		ExpectedHashAlgo: m.source.Properties["os_hash_algo"], ExpectedHashValue: m.source.Properties["os_hash_value"],
-		Image: m.newImage(), ExpectedMD5: m.source.Checksum, StampKey: PropMigrationID, StampValue: m.id}).
-		Get(ctx, &img); err != nil {
+		Image: m.newImage(), ExpectedMD5: m.source.Checksum, StampKey: PropMigrationID, StampValue: m.id}
+	if m.regions[region].Staging {
+		in.Stage = cloud.ObjectRef{Region: region, Container: m.container, Object: m.in.ImageID + ".img"}
+	}
+	if err := workflow.ExecuteActivity(uctx, a.UploadImage, in).Get(ctx, &up); err != nil {
 		return err
 	}
-	res.Bytes, res.BytesSent, res.ImageID = img.Size, img.Size, img.ID
+	res.Bytes, res.BytesSent, res.ImageID, res.Path = up.Size, up.BytesSent, up.ID, up.Method
 	res.CopySeconds = workflow.Now(ctx).Sub(start).Seconds()
 	return nil
 }
@@ -450,7 +453,7 @@ func (m *migration) describeRegions(ctx workflow.Context) error {
 }
 
 // cleanups are the objects the migration may have left: the source's export (when it had one)
-// and the targets it copied into (not those it uploaded to), each in its own cloud.
+// and the targets it copied or staged into (not those it only uploaded to), each in its own cloud.
 func (m *migration) cleanups(prefix string) (own, peer *activities.CleanupInput) {
 	mk := func(cloudName string, regions []string) *activities.CleanupInput {
 		if len(regions) == 0 {
@@ -463,7 +466,7 @@ func (m *migration) cleanups(prefix string) (own, peer *activities.CleanupInput)
 		src = []string{m.in.SourceRegion}
 	}
 	for _, r := range m.in.TargetRegions {
-		if !m.uploads(r) {
+		if !m.uploads(r) || m.regions[r].Staging {
 			targets = append(targets, r)
 		}
 	}
