@@ -22,8 +22,12 @@ type Config struct {
 	CopyVerify bool
 	// Peers are other clouds or accounts the worker may migrate into, by name (see as).
 	Peers map[string]*cloud.Client
-	// LineageRangeSize is the range size of incremental copies (default 4 MiB; see cloud.Lineage).
+	// LineageRangeSize is the range size of incremental copies (default 32 MiB; see cloud.Lineage).
 	LineageRangeSize int64
+	// StageMinSize is the smallest image an upload stages in the target's object store (see
+	// stage); a smaller one streams, since resending it costs less than the staging's extra pass.
+	// Zero stages every image a target can stage.
+	StageMinSize int64
 	// CopyRate and TaskRate (bytes per second) estimate a migration's duration until the worker
 	// has measured its own copies and tasks (defaults 50 MiB/s and 20 MiB/s).
 	CopyRate, TaskRate float64

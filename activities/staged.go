@@ -22,6 +22,12 @@ func (a *Activities) stage(ctx context.Context, t *Activities, in UploadInput, h
 	if ok, err := t.cloud.Offers(ctx, in.Region, cloud.MethodWebDownload); err != nil || !ok {
 		return UploadResult{}, errNoCloudPath
 	}
+	// Staging costs a pass more than streaming (into the object store, then Glance reads it: on
+	// the rig 256 MiB took 10.4 s staged and 3.6 s streamed), which only a large image's resend
+	// outweighs.
+	if info, _, err := a.cloud.SourceInfo(ctx, in.Source); err != nil || info.Size < a.cfg.StageMinSize {
+		return UploadResult{}, errNoCloudPath
+	}
 	prog := UploadProgress{TargetRegion: in.Region, Method: MethodStaged}
 	opts := cloud.CopyOptions{Parallelism: a.cfg.CopyParallelism, MaxParallelism: a.cfg.CopyMaxParallelism,
 		SegmentSize: a.cfg.CopySegmentSize, Target: t.cloud, Progress: func(p cloud.CopyProgress) {

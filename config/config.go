@@ -79,6 +79,7 @@ type Worker struct {
 	CopySegmentSize     int64         `split_words:"true" default:"1073741824" desc:"largest copied segment: source segments up to this size are copied whole and verified by their ETag"`
 	CopyVerify          bool          `split_words:"true"                     desc:"re-read each copy at the target to check its whole MD5"`
 	LineageRangeSize    int64         `split_words:"true" default:"33554432"  desc:"bytes per range of incremental (lineage) copies: smaller finds more unchanged bytes when changes are scattered, larger reads faster from Swift (at least 1048576)"`
+	StageMinSize        int64         `split_words:"true" default:"1073741824" desc:"smallest image an upload into a generic region with Swift stages there in resumable pieces (smaller ones stream); 0 stages all"`
 	EstimateCopyRate    float64       `split_words:"true" default:"52428800"  desc:"bytes/s a cross-region copy is assumed to move, until the worker has measured its own"`
 	EstimateTaskRate    float64       `split_words:"true" default:"20971520"  desc:"bytes/s an export or import task is assumed to run at, until measured"`
 	TaskPollInterval    time.Duration `split_words:"true" default:"30s"       desc:"first wait between polls of an export/import task (Rackspace asks for 30s)"`

@@ -46,8 +46,9 @@ func TestWorkerKilledMidStagedUpload(t *testing.T) {
 		t.Fatal(err)
 	}
 	logs := &testenv.SyncBuffer{}
+	// Staged from 256 MiB up: production's 1 GiB threshold scaled as the image is (512 MiB).
 	opts := []string{"IMAGEFLOW_NATS_DISABLED=true", fmt.Sprintf("IMAGEFLOW_WORKER_COPY_PARALLELISM=%d", par),
-		fmt.Sprintf("IMAGEFLOW_WORKER_COPY_SEGMENT_SIZE=%d", segment)}
+		fmt.Sprintf("IMAGEFLOW_WORKER_COPY_SEGMENT_SIZE=%d", segment), "IMAGEFLOW_WORKER_STAGE_MIN_SIZE=268435456"}
 	w := startWorker(t, env, "demo", "rel-staged", logs, opts...)
 	in := workflows.MigrateInput{ImageID: src.ID, SourceRegion: "RegionOne", TargetRegions: []string{"RegionTwo"},
 		HeartbeatTimeout: workflows.Duration(3 * time.Second)}
