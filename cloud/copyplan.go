@@ -53,7 +53,7 @@ func cutSource(segs []Segment, total, size, floor int64) ([]piece, error) {
 // minSegment is the smallest segment a copy leaves at its target, but for the last. Swift serves
 // a static manifest's segments under 1 MiB at one a second after the tenth (its slo middleware's
 // rate_limit_under_size, rate_limit_after_segment and rate_limit_segments_per_sec defaults), and
-// Rackspace refuses them in a static manifest outright.
+// older Swift releases refused them (min_segment_size was 1 MiB before it became 1 byte).
 const minSegment = 1 << 20
 
 // readableSegment is the smallest segment a copy leaves where nothing asks for smaller ones:

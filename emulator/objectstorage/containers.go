@@ -261,9 +261,13 @@ func listingTime(o *Object) string { return o.LastModified.Format("2006-01-02T15
 // ErrNoContainer says the container vanished while an object's bytes were written.
 var ErrNoContainer = errors.New("container not found")
 
+// Static manifests' limits. Rackspace states none for these (it recommends segments of 100 MB
+// and more, and says a container slows past about a million objects), so they are Swift 2.30's
+// defaults: max_manifest_segments 1000 and min_segment_size 1 byte. Segments under 1 MiB are
+// taken but served slowly (see Throttle), as Swift does.
 const (
 	maxSLOSegments = 1000
-	minSLOSegment  = 1 << 20
+	minSLOSegment  = 1
 )
 
 func (s *Service) bulkDelete(w http.ResponseWriter, r *http.Request, fs *fileSpace) {
