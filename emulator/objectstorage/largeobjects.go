@@ -20,6 +20,29 @@ type resolved struct {
 	// viaDLO says, per part of a manifest, whether a dynamic manifest named it (nil for a plain
 	// object): Swift paces a DLO's every segment, an SLO's small ones only (see Throttle).
 	viaDLO []bool
+	// gaps are the byte ranges [start, end) of static manifest segments that are missing or
+	// changed since the manifest was written. Swift still answers HEAD (the manifest says the
+	// sizes), and a GET until it reaches one, where the body is cut short; a GET starting in one
+	// answers 409 (see gapAt).
+	gaps [][2]int64
+}
+
+// gapAt reports whether byte off of the object lies in a missing or changed segment.
+func (res *resolved) gapAt(off int64) bool {
+	for _, g := range res.gaps {
+		if off >= g[0] && off < g[1] {
+			return true
+		}
+	}
+	return false
+}
+
+// gapReader stands for a missing or changed segment: reading it fails, as Swift's read of the
+// manifest fails there.
+type gapReader struct{ path string }
+
+func (g gapReader) ReadAt([]byte, int64) (int, error) {
+	return 0, fmt.Errorf("segment %s is missing or changed since the manifest was written", g.path)
 }
 
 // MaxManifestDepth is how deep manifests may nest (Swift's SLO limit): a segment that is itself a
@@ -47,6 +70,9 @@ func (fs *fileSpace) addSegment(res *resolved, seg *Object, depth int, dlo bool)
 	sub, err := fs.resolveAt(seg, depth+1)
 	if err != nil {
 		return err
+	}
+	for _, g := range sub.gaps {
+		res.gaps = append(res.gaps, [2]int64{res.size + g[0], res.size + g[1]})
 	}
 	res.parts = append(res.parts, sub.parts...)
 	res.viaDLO = append(res.viaDLO, sub.viaDLO...)
@@ -87,7 +113,12 @@ func (fs *fileSpace) resolveAt(o *Object, depth int) (*resolved, error) {
 			sc, so, _ := strings.Cut(strings.TrimPrefix(s.Path, "/"), "/")
 			seg := fs.findObject(sc, so)
 			if seg == nil || seg.ETag != s.ETag {
-				return nil, fmt.Errorf("segment %s of manifest %s is missing or changed", s.Path, o.Name)
+				res.gaps = append(res.gaps, [2]int64{res.size, res.size + s.Size})
+				res.parts = append(res.parts, core.FilePart{Size: s.Size, Gen: gapReader{path: s.Path}})
+				res.viaDLO = append(res.viaDLO, false)
+				res.size += s.Size
+				etags.WriteString(s.ETag)
+				continue
 			}
 			if err := fs.addSegment(res, seg, depth, false); err != nil {
 				return nil, err

@@ -200,6 +200,10 @@ func (s *Service) getObject(w http.ResponseWriter, r *http.Request, fs *fileSpac
 		s.getManifest(w, r, o)
 		return
 	}
+	if r.Method == http.MethodGet && res.gapAt(rangeStart(r.Header.Get("Range"), res.size)) {
+		core.Fail(w, 409, "a segment of %s/%s is missing or changed where the read starts", cname, oname)
+		return
+	}
 	h := w.Header()
 	for k, v := range o.Meta {
 		h.Set(k, v)
@@ -225,6 +229,28 @@ func (s *Service) getObject(w http.ResponseWriter, r *http.Request, fs *fileSpac
 	defer body.Close()
 	body.OnPart(s.throttle.pacer(r.Context(), res))
 	http.ServeContent(w, r, "", time.Time{}, body)
+}
+
+// rangeStart is the first byte a Range header asks for (0 without one, or for one it cannot read).
+func rangeStart(h string, size int64) int64 {
+	spec, ok := strings.CutPrefix(h, "bytes=")
+	if !ok {
+		return 0
+	}
+	first, _, _ := strings.Cut(spec, ",")
+	a, b, _ := strings.Cut(strings.TrimSpace(first), "-")
+	if a == "" { // a suffix: the last b bytes
+		n, err := strconv.ParseInt(b, 10, 64)
+		if err != nil {
+			return 0
+		}
+		return max(size-n, 0)
+	}
+	n, err := strconv.ParseInt(a, 10, 64)
+	if err != nil {
+		return 0
+	}
+	return n
 }
 
 // getManifest answers ?multipart-manifest=get: the stored manifest as JSON, ETag its MD5, or
@@ -342,6 +368,9 @@ func (s *Service) copyObject(w http.ResponseWriter, r *http.Request, fs *fileSpa
 		return
 	case err != nil:
 		core.Fail(w, 409, "%v", err)
+		return
+	case len(res.gaps) > 0:
+		core.Fail(w, 409, "a segment of copy source %s/%s is missing or changed", sc, so)
 		return
 	case !dstExists:
 		core.Fail(w, 404, "Container %s not found.", dc)

@@ -123,3 +123,38 @@ func TestCopyAnswersAsSwiftDoes(t *testing.T) {
 		t.Fatalf("copy answered %d %v", resp.StatusCode, h)
 	}
 }
+
+// TestSLOWithAMissingSegment follows Swift 2.30: HEAD answers 200 from the manifest, a GET 200
+// with its body cut short where the missing segment is, a GET starting in it 409.
+func TestSLOWithAMissingSegment(t *testing.T) {
+	_, srv := newService(t)
+	base := "/v1/MossoCloudFS_t1/c"
+	call(t, srv, "t1", "PUT", base, nil)
+	seg1, seg2 := bytes.Repeat([]byte("a"), 1<<20), bytes.Repeat([]byte("b"), 1000)
+	call(t, srv, "t1", "PUT", base+"/s1", seg1)
+	call(t, srv, "t1", "PUT", base+"/s2", seg2)
+	man := `[{"path":"/c/s1"},{"path":"/c/s2"}]`
+	if code, body := call(t, srv, "t1", "PUT", base+"/big?multipart-manifest=put", []byte(man)); code != 201 {
+		t.Fatalf("put SLO: %d %s", code, body)
+	}
+	call(t, srv, "t1", "DELETE", base+"/s2", nil)
+	if code, _ := call(t, srv, "t1", "HEAD", base+"/big", nil); code != 200 {
+		t.Fatalf("HEAD of an SLO missing a segment: %d, want 200", code)
+	}
+	req, _ := http.NewRequest("GET", srv.URL+base+"/big", nil)
+	req.Header.Set("X-Auth-Token", "t1")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || err == nil || len(got) != 1<<20 {
+		t.Fatalf("GET: %d, %d bytes, %v; want 200 cut short after the first segment's 1 MiB", resp.StatusCode,
+			len(got), err)
+	}
+	req.Header.Set("Range", "bytes=1048576-")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 409 {
+		t.Fatalf("GET of a range in the gap: %v %v, want 409", resp, err)
+	}
+}

@@ -30,6 +30,9 @@ func (s *Service) Open(region, tenant, container, object string) (
 	if err != nil {
 		return nil, 0, true, err
 	}
+	if len(res.gaps) > 0 {
+		return nil, 0, true, fmt.Errorf("a segment of %s/%s is missing or changed", container, object)
+	}
 	// An import reads the object through the proxy as any client does, paced as one.
 	body := s.store.OpenParts(res.parts)
 	body.OnPart(s.throttle.pacer(context.Background(), res))
