@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -475,5 +476,27 @@ func TestSmallSourceSegmentsAreJoined(t *testing.T) {
 	}
 	if res.Segments != 2 || res.BytesSent != img.Size {
 		t.Fatalf("copy %+v, want two 32 MiB segments and every byte sent once", res)
+	}
+}
+
+// TestSourceBreakNamesTheSource: source reads in DFW reset after 4 MiB. The PUT carrying those
+// bytes fails with them, and the error names the source's region and the bytes it was reading,
+// not the target the PUT was going to (it blamed IAD: "write ... in IAD: readfrom tcp ...").
+func TestSourceBreakNamesTheSource(t *testing.T) {
+	e := startEmu(t, func(c *emulator.Config) { c.ExportSegmentSize = 16 << 20 })
+	c := connect(t, e, "demo")
+	_, src := exportImage(t, c, "demo-web-01", "exports")
+	if err := e.AddFault(emulator.Fault{Kind: "reset", Region: "DFW", Service: "files", Method: "GET",
+		AfterBytes: 4 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := c.CopyAcrossRegions(context.Background(), src, ObjectRef{Region: "IAD", Container: "in",
+		Object: "broken.vhd"}, CopyOptions{Parallelism: 1, SegmentSize: 16 << 20, SegmentRetries: 1})
+	if err == nil {
+		t.Fatal("the copy succeeded through a source that resets every read")
+	}
+	msg := err.Error()
+	if KindOf(err) != Unavailable || !strings.Contains(msg, "read source DFW:") || strings.Contains(msg, "in IAD") {
+		t.Fatalf("error %q (%s), want an Unavailable read of the source in DFW, not a write in IAD", msg, KindOf(err))
 	}
 }

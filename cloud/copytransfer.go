@@ -166,7 +166,8 @@ func (r *copyRun) pipeGuarded(ctx context.Context, guard *idleGuard, p piece, na
 	// would only burn CPU. A range that cuts a source segment has no known MD5: it is hashed here
 	// unless the caller proves the whole copy at its end (ProvenAtEnd).
 	var h hash.Hash
-	var src = guard.reader(rc)
+	read := &sourceReader{r: guard.reader(rc)}
+	var src io.Reader = read
 	if p.wantETag == "" && !r.opts.ProvenAtEnd {
 		h = md5.New()
 		src = io.TeeReader(src, h)
@@ -175,6 +176,14 @@ func (r *copyRun) pipeGuarded(ctx context.Context, guard *idleGuard, p piece, na
 	etag, err := r.dc.PutStream(ctx, r.dst.Region, r.segContainer, name, body, p.size, p.wantETag)
 	sent := body.stop()
 	r.streamed(-sent) // finished or failed, the segment's bytes are no longer in flight
+	if srcErr := read.failed(); err != nil && srcErr != nil {
+		// The PUT failed because its body, the source's bytes, broke off: name the source.
+		op := fmt.Sprintf("read source %s bytes %d-%d", r.src, p.off, p.end()-1)
+		if ctx.Err() != nil {
+			return "", sent, classify(op, srcErr)
+		}
+		return "", sent, &Error{Kind: Unavailable, Op: op, Message: "the source broke off mid-piece", Err: srcErr}
+	}
 	var ce *Error
 	if p.wantETag != "" && errors.As(err, &ce) && ce.Status == http.StatusUnprocessableEntity {
 		// The target's MD5 of what arrived is not the source's: the bytes changed on the way.
@@ -219,4 +228,31 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// sourceReader keeps the first error reading the source gave. When the source breaks off
+// mid-piece the PUT carrying its bytes fails with it, and the error must name the source's
+// region, not the target's. The HTTP client reads the body on its own goroutine.
+type sourceReader struct {
+	r   io.Reader
+	mu  sync.Mutex
+	err error
+}
+
+func (s *sourceReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err != nil && err != io.EOF {
+		s.mu.Lock()
+		if s.err == nil {
+			s.err = err
+		}
+		s.mu.Unlock()
+	}
+	return n, err
+}
+
+func (s *sourceReader) failed() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
 }
