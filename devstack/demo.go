@@ -19,6 +19,9 @@ type demoRun struct {
 	what, workflowID, runID string
 	ok                      bool
 	detail                  string
+	// earlier is when the run started, for a run an earlier start of devstack made (the demo's
+	// workflow ids come from its requests, so a restart finds the runs instead of running again).
+	earlier time.Time
 }
 
 // runDemo publishes the demo's commands as events, as another system would, and waits for the
@@ -97,16 +100,13 @@ func (s *stack) runDemo(ctx context.Context) bool {
 		runs = append(runs, srun)
 		acc := workflows.AcceptWorkflowID("100002", workflows.AcceptInput{Region: "IAD", ImageID: share.ImageID})
 		if d, err := s.client.DescribeWorkflowExecution(ctx, acc, ""); err == nil {
-			runs = append(
-				runs,
-				demoRun{
-					what:       "accept (partner)",
-					workflowID: acc,
-					runID:      d.GetWorkflowExecutionInfo().GetExecution().GetRunId(),
-					ok:         true,
-					detail:     "accepted by policy: producer 100001 is trusted",
-				},
-			)
+			info := d.GetWorkflowExecutionInfo()
+			r := demoRun{what: "accept (partner)", workflowID: acc, runID: info.GetExecution().GetRunId(), ok: true,
+				detail: "accepted by policy: producer 100001 is trusted"}
+			if started := info.GetStartTime().AsTime(); started.Before(s.started) {
+				r.earlier = started
+			}
+			runs = append(runs, r)
 		}
 	}
 	return s.summary(runs)
@@ -123,7 +123,14 @@ func (s *stack) await(ctx context.Context, what, id string, publish func() error
 		d, err := s.client.DescribeWorkflowExecution(ctx, id, "")
 		var nf *serviceerror.NotFound
 		if err == nil {
-			r.runID = d.GetWorkflowExecutionInfo().GetExecution().GetRunId()
+			info := d.GetWorkflowExecutionInfo()
+			r.runID = info.GetExecution().GetRunId()
+			if started := info.GetStartTime().AsTime(); started.Before(s.started) {
+				r.earlier = started
+				fmt.Fprintf(s.out, "  %s ran before (started %s); its result follows\n", what, when(started))
+			} else {
+				fmt.Fprintf(s.out, "  %s started: go run ./starter wait %s\n    %s\n", what, id, s.link(r))
+			}
 			break
 		}
 		if !errors.As(err, &nf) || ctx.Err() != nil {
@@ -158,10 +165,14 @@ func (s *stack) summary(runs []demoRun) bool {
 		if !r.ok {
 			mark, all = "FAILED", false
 		}
-		fmt.Fprintf(s.out, "  %s %-17s %s\n         %s\n", mark, r.what, r.detail, s.link(r))
+		detail := r.detail
+		if !r.earlier.IsZero() {
+			detail += " (the earlier run of " + when(r.earlier) + "; nothing new ran)"
+		}
+		fmt.Fprintf(s.out, "  %s %-17s %s\n         %s\n         go run ./starter status %s\n", mark, r.what,
+			detail, s.link(r), r.workflowID)
 	}
 	fmt.Fprintf(s.out, "\n  All runs: %s/namespaces/%s/workflows\n", s.ui.URL, s.temporal.Namespace)
-	fmt.Fprintf(s.out, "  Or:  go run ./starter status --workflow-id <id from a link above>\n")
 	s.createDemoSchedule(context.Background())
 	s.starterEnv()
 	fmt.Fprintf(
@@ -192,3 +203,6 @@ func (s *stack) starterEnv() {
 			events.PasswordVar(events.RoleSender, "100001"))
 	}
 }
+
+// when is a time for the summary: UTC, to the second.
+func when(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") }

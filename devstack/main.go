@@ -42,6 +42,10 @@ func main() {
 		"SQLite: postgres://user:password@host:port/database (created with Temporal's schema when missing)")
 	flag.BoolVar(&o.natsAuth, "nats-auth", false, "run NATS with imageflow's per-account users "+
 		"(nats-auth.conf in the state folder: each account's worker and sender see only its subjects)")
+	flag.StringVar(&o.logLevel, "log-level", o.logLevel, "the workers' log level (debug, info, warn, error); "+
+		"their logs are worker-demo.log and worker-partner.log in the state folder")
+	flag.IntVar(&o.healthPort, "health-port", o.healthPort, "the demo worker's /healthz and /metrics port; the "+
+		"partner's is the next")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -52,6 +56,8 @@ type options struct {
 	dir                                          string
 	host                                         string
 	temporalPort, uiPort, natsPort, emulatorPort int
+	healthPort                                   int // the first worker's /healthz and /metrics
+	logLevel                                     string
 	demo, exitAfterDemo, fresh, natsAuth         bool
 	taskRate                                     int64 // emulator task bytes per second; 0 for quick tasks
 	temporalPostgres                             string
@@ -65,6 +71,8 @@ func defaultOptions() options {
 		uiPort:       8233,
 		natsPort:     4222,
 		emulatorPort: 8900,
+		healthPort:   9090,
+		logLevel:     "info",
 		demo:         true,
 	}
 }

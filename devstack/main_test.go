@@ -21,6 +21,7 @@ func testOptions(t *testing.T, dir string) options {
 	o := defaultOptions()
 	o.dir, o.emulatorPort = dir, testenv.FreePortRun(t, 7)
 	o.temporalPort, o.uiPort, o.natsPort = testenv.FreePort(t), testenv.FreePort(t), testenv.FreePort(t)
+	o.healthPort = testenv.FreePortRun(t, 2)
 	return o
 }
 
@@ -43,6 +44,20 @@ func TestDevstackDemoAndUI(t *testing.T) {
 				t.Errorf("UI root is not HTML: %.200s", page)
 			}
 			list := httpGet(t, s.ui.URL+"/api/v1/namespaces/default/workflows?query=")
+			// Each worker is seen: its health and metrics served, its log written.
+			for i := range 2 {
+				base := "http://" + s.addr(o.healthPort+i)
+				if h := httpGet(t, base+"/healthz"); h != "ok\n" {
+					t.Errorf("worker %d /healthz: %q", i, h)
+				}
+				if m := httpGet(t, base+"/metrics"); !strings.Contains(m, "imageflow_bridge_received_total") {
+					t.Errorf("worker %d /metrics lacks the bridge's counters: %.300s", i, m)
+				}
+			}
+			if b, err := os.ReadFile(filepath.Join(dir, "worker-demo.log")); err != nil ||
+				!strings.Contains(string(b), `"msg"`) {
+				t.Errorf("the demo worker's log: %v %.300s", err, b)
+			}
 			if d, err := s.client.ScheduleClient().GetHandle(context.Background(), demoSchedule).Describe(
 				context.Background()); err != nil || !d.Schedule.State.Paused {
 				t.Errorf("the demo's schedule %s: %v (want it there, paused)", demoSchedule, err)
@@ -67,6 +82,11 @@ func TestDevstackDemoAndUI(t *testing.T) {
 	if strings.Count(first, "ok    ") != 3 || strings.Contains(first, "FAILED") {
 		t.Fatalf("summary:\n%s", first)
 	}
+	// The runs' links and ids are printed as they start, before the summary.
+	if i := strings.Index(first, "migrate started: go run ./starter wait migrate-100001-"); i < 0 ||
+		i > strings.Index(first, "Summary") {
+		t.Fatalf("the migration's id is not printed as it starts:\n%s", first)
+	}
 
 	// Restart on the same folder: Temporal's SQLite file and the emulator's state are kept.
 	o2 := testOptions(t, dir)
@@ -77,6 +97,10 @@ func TestDevstackDemoAndUI(t *testing.T) {
 	}
 	if runID(first, "migrate") == "" || runID(first, "migrate") != runID(out2.String(), "migrate") {
 		t.Fatalf("the restarted stack ran the migration again:\n%s\n---\n%s", first, out2.String())
+	}
+	// ...and says the results it shows are the earlier runs', not new ones.
+	if strings.Count(out2.String(), "; nothing new ran)") != 3 || strings.Contains(first, "nothing new ran") {
+		t.Fatalf("the restart does not say its runs are the earlier ones:\n%s", out2.String())
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -24,6 +25,7 @@ import (
 	"github.com/imageflow/imageflow/emulator"
 	"github.com/imageflow/imageflow/events"
 	"github.com/imageflow/imageflow/internal/devserver"
+	"github.com/imageflow/imageflow/internal/metrics"
 	"github.com/imageflow/imageflow/internal/runner"
 	"github.com/imageflow/imageflow/workflows"
 )
@@ -39,6 +41,7 @@ var subjects = events.Subjects{Prefix: "imageflow"}
 type stack struct {
 	out      io.Writer
 	o        options
+	started  time.Time // runs older than this are an earlier start's
 	temporal *devserver.Temporal
 	ui       *devserver.UI
 	nats     *natsserver.Server
@@ -47,6 +50,9 @@ type stack struct {
 	emu      *emulator.Emulator
 	client   client.Client
 	workers  []*runner.Runner
+	clients  []client.Client // the workers' own clients (their Temporal metrics)
+	servers  []*http.Server  // the workers' /healthz and /metrics
+	logs     []*os.File      // the workers' logs
 }
 
 func (s *stack) step(what string, f func() (string, error)) error {
@@ -62,7 +68,7 @@ func (s *stack) step(what string, f func() (string, error)) error {
 }
 
 func start(ctx context.Context, o options, out io.Writer) (*stack, error) {
-	s := &stack{out: out, o: o}
+	s := &stack{out: out, o: o, started: time.Now()}
 	if o.fresh {
 		if err := os.RemoveAll(o.dir); err != nil {
 			return nil, fmt.Errorf("remove %s: %w", o.dir, err)
@@ -113,6 +119,13 @@ func (s *stack) checkPorts() error {
 			port int
 			flag string
 		}{"the emulator", s.o.emulatorPort + i, "--emulator-port"})
+	}
+	for i := 0; i < 2; i++ {
+		check = append(check, struct {
+			what string
+			port int
+			flag string
+		}{"a worker's /healthz", s.o.healthPort + i, "--health-port"})
 	}
 	for _, c := range check {
 		if err := devserver.PortFree(c.what, s.addr(c.port)); err != nil {
@@ -215,6 +228,8 @@ func (s *stack) startEmulator() (string, error) {
 	return "identity " + e.IdentityURL(), nil
 }
 
+// startWorker starts one account's worker: its log in the state folder, its /healthz and
+// /metrics on the next health port.
 func (s *stack) startWorker(ctx context.Context, user, queue string, autoAccept bool) (string, error) {
 	var acct emulator.Account
 	for _, a := range s.emu.Accounts() {
@@ -234,27 +249,70 @@ func (s *stack) startWorker(ctx context.Context, user, queue string, autoAccept 
 	if err != nil {
 		return "", err
 	}
+	logPath := filepath.Join(s.o.dir, "worker-"+user+".log")
+	logger, err := s.workerLog(logPath)
+	if err != nil {
+		return "", err
+	}
+	reg := metrics.New()
+	tc, err := client.NewClientFromExisting(s.client, client.Options{Namespace: s.temporal.Namespace,
+		MetricsHandler: reg.Handler(), Logger: tlog.NewStructuredLogger(logger)})
+	if err != nil {
+		return "", err
+	}
+	s.clients = append(s.clients, tc)
 	r, err := runner.Start(ctx, runner.Options{
-		Cloud: cc, Temporal: s.client, TaskQueue: queue,
+		Cloud: cc, Temporal: tc, TaskQueue: queue,
 		Activities: activities.Config{TaskPollInterval: 500 * time.Millisecond, TaskPollMaxInterval: 2 * time.Second,
 			CopyParallelism: 4, CopySegmentSize: 16 << 20, TaskRate: float64(s.o.taskRate),
 			MaxImportSize: 160_000_000_000},
 		JetStream: js,
 		Events: events.BridgeConfig{Subjects: subjects, Stream: "IMAGEFLOW", MaxDeliver: 5, AckWait: 30 * time.Second,
 			SearchAttributes: true, AutoAccept: autoAccept, AcceptPolicy: workflows.AcceptPolicy{TrustedProducers: []string{"100001"}}},
-		StopTimeout: 5 * time.Second, Logger: slog.New(slog.DiscardHandler),
+		StopTimeout: 5 * time.Second, Logger: logger,
 	})
 	if err != nil {
 		return "", err
 	}
 	s.workers = append(s.workers, r)
-	return fmt.Sprintf("tenant %s on task queue %s", cc.Tenant(), queue), nil
+	runner.RegisterBridgeMetrics(reg, r.Bridge)
+	addr := s.addr(s.o.healthPort + len(s.servers))
+	srv, err := runner.ServeHTTP(addr, reg, tc, nil, r.Bridge, logger)
+	if err != nil {
+		return "", err
+	}
+	s.servers = append(s.servers, srv)
+	return fmt.Sprintf("tenant %s on task queue %s\n%31slog %s, http://%s/healthz and /metrics", cc.Tenant(), queue,
+		"", logPath, addr), nil
+}
+
+// workerLog opens a worker's log file (appended to across restarts) at the stack's log level.
+func (s *stack) workerLog(path string) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(s.o.logLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level %q is not debug, info, warn or error", s.o.logLevel)
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open the worker's log: %w", err)
+	}
+	s.logs = append(s.logs, f)
+	return slog.New(slog.NewJSONHandler(f, &slog.HandlerOptions{Level: level})), nil
 }
 
 // stop takes everything down in reverse order.
 func (s *stack) stop() {
 	for i := len(s.workers) - 1; i >= 0; i-- {
 		s.workers[i].Stop()
+	}
+	for _, srv := range s.servers {
+		_ = srv.Close()
+	}
+	for _, c := range s.clients {
+		c.Close()
+	}
+	for _, f := range s.logs {
+		_ = f.Close()
 	}
 	if s.client != nil {
 		s.client.Close()

@@ -4,6 +4,8 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/imageflow/imageflow/activities"
@@ -125,27 +127,100 @@ func (a *app) accept(decision string) func(context.Context, []string) error {
 }
 
 func (a *app) status(ctx context.Context, args []string) error {
-	fs := a.flags("status", "--workflow-id ID [--json]")
+	fs := a.flags("status", "[--workflow-id] ID|UI-URL [--follow] [--json]")
 	var o out
 	var id string
+	var follow bool
 	o.flag(fs)
-	st, err := a.runCommand(ctx, fs, args, &id)
+	fs.BoolVar(&follow, "follow", false, "follow the run to its end, as `starter wait` does")
+	if err := a.parseRun(fs, args, &id); err != nil {
+		return err
+	}
+	if follow {
+		return a.follow(ctx, id, nil)
+	}
+	st, err := a.describe(ctx, id)
 	if err != nil {
 		return err
 	}
 	return a.print(o, st, st.rows)
 }
 
-// runCommand parses a command about one run (--workflow-id, required) and describes the run.
+// wait follows any run, however it was started (--wait, --via nats, a schedule, the UI), to its
+// end and prints its result; Ctrl-C stops following, not the run.
+func (a *app) wait(ctx context.Context, args []string) error {
+	fs := a.flags("wait", "[--workflow-id] ID|UI-URL")
+	var id string
+	if err := a.parseRun(fs, args, &id); err != nil {
+		return err
+	}
+	return a.follow(ctx, id, nil)
+}
+
+// runCommand parses a command about one run and describes the run.
 func (a *app) runCommand(ctx context.Context, fs *flag.FlagSet, args []string, id *string) (runStatus, error) {
-	fs.StringVar(id, "workflow-id", "", "the run's workflow id (required)")
-	if err := parse(fs, args); err != nil {
+	if err := a.parseRun(fs, args, id); err != nil {
 		return runStatus{}, err
 	}
-	if *id == "" {
-		return runStatus{}, usageErr("--workflow-id is required")
-	}
 	return a.describe(ctx, *id)
+}
+
+// parseRun parses a command about one run: its id by --workflow-id or as the one argument, before
+// or after the flags, either as the id or as the run's URL in the Temporal UI.
+func (a *app) parseRun(fs *flag.FlagSet, args []string, id *string) error {
+	fs.StringVar(id, "workflow-id", "", "the run's workflow id, or its URL in the Temporal UI (or give it as "+
+		"the argument)")
+	if err := parseLeading(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		if *id != "" {
+			return usageErr("give the run once: --workflow-id %s, or %q as the argument", *id, fs.Arg(0))
+		}
+		*id = fs.Arg(0)
+		if err := parse(fs, fs.Args()[1:]); err != nil {
+			return err
+		}
+	}
+	if *id == "" {
+		return usageErr("which run? give its workflow id (or its URL in the Temporal UI) as the argument or " +
+			"--workflow-id; `starter runs` lists them")
+	}
+	wid, err := workflowIDOf(*id, a.cfg.Temporal.Namespace)
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	*id = wid
+	return nil
+}
+
+// workflowIDOf takes a workflow id, or a Temporal UI address of a run
+// (http://host:8233/namespaces/NS/workflows/ID[/RUN/history]), and gives the workflow id.
+func workflowIDOf(s, namespace string) (string, error) {
+	if !strings.Contains(s, "://") {
+		return s, nil
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return "", fmt.Errorf("%q is neither a workflow id nor a Temporal UI address: %v", s, err)
+	}
+	parts := strings.Split(strings.Trim(u.EscapedPath(), "/"), "/")
+	for i := 0; i+3 < len(parts); i++ {
+		if parts[i] != "namespaces" || parts[i+2] != "workflows" {
+			continue
+		}
+		ns, _ := url.PathUnescape(parts[i+1])
+		id, err := url.PathUnescape(parts[i+3])
+		if err != nil || id == "" {
+			break
+		}
+		if ns != namespace {
+			return "", fmt.Errorf("%s is a run in namespace %q; this starter uses %q (IMAGEFLOW_TEMPORAL_NAMESPACE)",
+				s, ns, namespace)
+		}
+		return id, nil
+	}
+	return "", fmt.Errorf("%s is not a run's address in the Temporal UI (.../namespaces/NS/workflows/ID/...)", s)
 }
 
 // memberRoom refuses a share the image has no room for, before any member is added. When the

@@ -164,8 +164,12 @@ func (st runStatus) rows() [][]string {
 		rows = append(rows, []string{"error", st.Error})
 	}
 	if st.Result != nil {
-		// A table cell is for a glance; --json has the whole result.
-		rows = append(rows, []string{"result", truncateText(string(mustJSON(st.Result)), 160) + " (--json for all)"})
+		made := resultRows(st.Result)
+		rows = append(rows, made...)
+		if len(made) == 0 { // a result of no known shape: a glance at it; --json has the whole
+			rows = append(rows, []string{"result", truncateText(string(mustJSON(st.Result)), 160) +
+				" (--json for all)"})
+		}
 	}
 	return rows
 }
@@ -233,6 +237,9 @@ func (a *app) follow(ctx context.Context, id string, refused func(context.Contex
 			return fmt.Errorf("run %s failed: %s", id, ae.Message())
 		}
 		return fmt.Errorf("run %s: %w", id, err)
+	}
+	for _, r := range resultRows(result) { // the new image ids for people; stdout stays JSON for scripts
+		fmt.Fprintf(a.stderr, "%s: %s\n", r[0], r[1])
 	}
 	return a.printJSON(map[string]any{"workflow_id": id, "result": result})
 }

@@ -8,9 +8,10 @@
 //	go run ./starter prune        --family web-base --keep 3 --regions IAD,LON [--dry-run]
 //	go run ./starter accept       --image ID --region DFW --producer 100001 [--wait]
 //	go run ./starter reject       --image ID --region DFW --producer 100001 [--wait]
-//	go run ./starter status       --workflow-id ID
+//	go run ./starter status       ID|UI-URL [--follow]
+//	go run ./starter wait         ID|UI-URL
 //	go run ./starter runs         [--kind migrate] [--status running] [--image ID] [--region IAD] [--since 24h]
-//	go run ./starter cancel       --workflow-id ID [--wait]
+//	go run ./starter cancel       ID|UI-URL [--wait]
 //	go run ./starter schedule     create --id ID --cron '0 2 * * *' bulk-migrate --from DFW --to IAD ...
 //	go run ./starter list         --region DFW [--name N] [--name-pattern P] [--tag T] [--visibility shared]
 //	go run ./starter get          --image ID --region DFW
@@ -57,7 +58,7 @@ type errDetached struct{ id string }
 
 func (e errDetached) Error() string {
 	return fmt.Sprintf("stopped following run %s; the job goes on. Follow it again with "+
-		"`starter status --workflow-id %s`, or stop it with `starter cancel --workflow-id %s`", e.id, e.id, e.id)
+		"`starter wait %s`, or stop it with `starter cancel %s`", e.id, e.id, e.id)
 }
 
 func main() {
@@ -96,7 +97,8 @@ standing policies (Temporal Schedules):
                 (migrate, bulk-migrate, share, distribute) by cron or interval
 
 runs:
-  status        show a run's step, progress, rate and ETA
+  status        show a run's step, progress, rate and ETA; a finished one's new image ids
+  wait          follow a run, however it was started, to its end and print its result
   runs          list runs by kind, status, image, region and start time
   cancel        cancel a run; a migration cleans up per its cleanup policy
 
@@ -128,7 +130,7 @@ func (a *app) run(ctx context.Context, args []string) int {
 	}
 	cmds := map[string]func(context.Context, []string) error{
 		"migrate": a.migrate, "share": a.share, "accept": a.accept("accepted"), "reject": a.accept("rejected"),
-		"bulk-migrate": a.bulkMigrate, "status": a.status, "runs": a.runs, "cancel": a.cancel,
+		"bulk-migrate": a.bulkMigrate, "status": a.status, "wait": a.wait, "runs": a.runs, "cancel": a.cancel,
 		"list": a.list, "get": a.get, "update": a.update, "tags": a.tags, "members": a.members,
 		"unshare": a.unshare, "delete": a.remove, "export": a.export, "import": a.importVHD,
 		"schedule": a.schedule, "distribute": a.distribute, "prune": a.prune,

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -86,6 +88,28 @@ func TestStarterCommands(t *testing.T) {
 		!strings.Contains(out, res.Result.Targets[0].ImageID) ||
 		!strings.Contains(out, `"closed"`) {
 		t.Fatalf("status: %d %s", code, out)
+	}
+	// The new image ids are what the user came for: rows, not a cut-off JSON cell; the run is
+	// found by a bare id or by its address in the UI, and wait follows any run to its end.
+	newID := res.Result.Targets[0].ImageID
+	if !strings.Contains(errs, "image IAD: "+newID+" (succeeded") {
+		t.Fatalf("migrate --wait does not name the new image for people:\n%s", errs)
+	}
+	uiURL := "http://localhost:8233/namespaces/" + h.cfg.Temporal.Namespace + "/workflows/" +
+		url.PathEscape(res.WorkflowID) + "/some-run/history"
+	for _, args := range [][]string{{"status", res.WorkflowID}, {"status", uiURL}} {
+		code, out, errs = h.run(args...)
+		if code != 0 || !regexp.MustCompile(`image IAD +`+newID+` \(succeeded`).MatchString(out) {
+			t.Fatalf("%v: %d\n%s\n%s", args, code, out, errs)
+		}
+	}
+	code, out, errs = h.run("wait", res.WorkflowID)
+	if code != 0 || !strings.Contains(out, newID) || !strings.Contains(errs, "image IAD: "+newID) {
+		t.Fatalf("wait: %d\n%s\n%s", code, out, errs)
+	}
+	code, _, errs = h.run("status", "--follow", strings.Replace(uiURL, h.cfg.Temporal.Namespace, "other-ns", 1))
+	if code != exitUsage || !strings.Contains(errs, `a run in namespace "other-ns"`) {
+		t.Fatalf("a run of another namespace: %d\n%s", code, errs)
 	}
 	code, out, _ = h.run("get", "--region", "IAD", "--image", res.Result.Targets[0].ImageID, "--json")
 	if code != 0 || !strings.Contains(out, `"imageflow_source_image_id": "`+web+`"`) {
@@ -206,7 +230,7 @@ func TestStarterErrors(t *testing.T) {
 		{[]string{"runs", "--image", "x' OR WorkflowType != '"}, 2, "cannot hold quotes"},
 		{[]string{"runs", "--kind", "party"}, 2, "--kind must be"},
 		{[]string{"runs", "--limit", "0"}, 2, "--limit must be 1 to 1000"},
-		{[]string{"cancel"}, 2, "--workflow-id is required"},
+		{[]string{"cancel"}, 2, "which run? give its workflow id"},
 		{[]string{"cancel", "--workflow-id", "nothing-here"}, 1, `no run with workflow id "nothing-here"`},
 		{[]string{"delete", "--region", "DFW", "--image", "nope", "--yes"}, 1, "image nope was not found"},
 		{[]string{"unshare", "--region", "DFW", "--image", "x"}, 2, "--members is required"},
@@ -321,7 +345,7 @@ func TestCtrlCOnWaitDetaches(t *testing.T) {
 	time.AfterFunc(2*time.Second, interrupt) // the user's Ctrl-C
 	code := a.run(ctx, []string{"migrate", "--image", web, "--from", "DFW", "--to", "IAD", "--wait"})
 	if code != exitDetached || !strings.Contains(errb.String(), "the job goes on") ||
-		!strings.Contains(errb.String(), "starter status --workflow-id migrate-100001-DFW-") {
+		!strings.Contains(errb.String(), "starter wait migrate-100001-DFW-") {
 		t.Fatalf("exit %d\n%s", code, errb.String())
 	}
 }

@@ -184,7 +184,7 @@ func attr[T any](sa *common.SearchAttributes, name string) T {
 // cancel asks a run to stop. A migration stops its copies, cleans up per its cleanup policy
 // and ends as cancelled; --wait follows it until it has.
 func (a *app) cancel(ctx context.Context, args []string) error {
-	fs := a.flags("cancel", "--workflow-id ID [--wait]")
+	fs := a.flags("cancel", "[--workflow-id] ID|UI-URL [--wait]")
 	var id string
 	var wait bool
 	fs.BoolVar(&wait, "wait", false, "wait until the run has stopped and cleaned up, then print its status")

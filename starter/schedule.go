@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -232,7 +233,8 @@ func (a *app) scheduleList(ctx context.Context, args []string) error {
 	})
 }
 
-// specText is a schedule spec in a line.
+// specText is a schedule spec in a line, as it was written: Temporal keeps a cron expression as
+// a structured calendar, which is shown as the cron fields it came from.
 func specText(s *client.ScheduleSpec) string {
 	if s == nil {
 		return "-"
@@ -242,7 +244,7 @@ func specText(s *client.ScheduleSpec) string {
 		parts = append(parts, "cron "+c)
 	}
 	for _, c := range s.Calendars {
-		parts = append(parts, fmt.Sprintf("at %v:%v on %v", c.Hour, c.Minute, c.DayOfWeek))
+		parts = append(parts, "cron "+calendarCron(c))
 	}
 	for _, i := range s.Intervals {
 		parts = append(parts, "every "+i.Every.String())
@@ -251,6 +253,43 @@ func specText(s *client.ScheduleSpec) string {
 		parts = append(parts, "("+s.TimeZoneName+")")
 	}
 	return strings.Join(parts, " ")
+}
+
+// calendarCron writes a calendar as cron's five fields (minute hour day-of-month month
+// day-of-week), with its seconds first when it has any. An empty minute or hour is 0 and an
+// empty day or month is every one, as Temporal reads them.
+func calendarCron(c client.ScheduleCalendarSpec) string {
+	fields := []string{cronField(c.Minute, 0, 59, "0"), cronField(c.Hour, 0, 23, "0"),
+		cronField(c.DayOfMonth, 1, 31, "*"), cronField(c.Month, 1, 12, "*"), cronField(c.DayOfWeek, 0, 6, "*")}
+	if sec := cronField(c.Second, 0, 59, "0"); sec != "0" {
+		fields = append([]string{"second " + sec + ":"}, fields...)
+	}
+	return strings.Join(fields, " ")
+}
+
+// cronField writes one field's ranges as cron does: *, */2, 5, 1-5, 0-30/10, and lists of them.
+func cronField(ranges []client.ScheduleRange, lo, hi int, empty string) string {
+	if len(ranges) == 0 {
+		return empty
+	}
+	var out []string
+	for _, r := range ranges {
+		end, step := max(r.End, r.Start), max(r.Step, 1)
+		var f string
+		switch {
+		case r.Start == lo && end == hi:
+			f = "*"
+		case r.Start == end:
+			f = strconv.Itoa(r.Start)
+		default:
+			f = fmt.Sprintf("%d-%d", r.Start, end)
+		}
+		if step > 1 {
+			f += "/" + strconv.Itoa(step)
+		}
+		out = append(out, f)
+	}
+	return strings.Join(out, ",")
 }
 
 // scheduleID parses a verb's --id.

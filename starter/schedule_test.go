@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/client"
+
 	"github.com/imageflow/imageflow/activities"
 	"github.com/imageflow/imageflow/cloud"
 	"github.com/imageflow/imageflow/emulator"
@@ -148,6 +150,9 @@ func TestNightlyDRSchedule(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("create: %d %s %s", code, out, errs)
 	}
+	if code, out, _ := h.run("schedule", "list"); code != 0 || !strings.Contains(out, "cron 0 2 * * * (UTC)") {
+		t.Fatalf("schedule list does not show the cron as written:\n%s", out)
+	}
 	demo := h.env.Cloud("demo")
 	src, err := demo.GetImage(ctx, "DFW", web)
 	if err != nil {
@@ -202,5 +207,29 @@ func TestNightlyDRSchedule(t *testing.T) {
 	}
 	if n := copies(); n != 1 {
 		t.Fatalf("%d copies after prune --keep 1", n)
+	}
+}
+
+// TestSpecShowsTheCronWritten: a cron schedule lists as the cron it was made from (Temporal
+// keeps it as a calendar, which printed as Go structs: "at [{2 2 1}]:[{0 0 1}] on [{0 6 1}]").
+func TestSpecShowsTheCronWritten(t *testing.T) {
+	r := func(start, end, step int) client.ScheduleRange {
+		return client.ScheduleRange{Start: start, End: end, Step: step}
+	}
+	for want, spec := range map[string]client.ScheduleSpec{
+		"cron 0 2 * * * (UTC)": {TimeZoneName: "UTC", Calendars: []client.ScheduleCalendarSpec{{
+			Minute: []client.ScheduleRange{r(0, 0, 1)}, Hour: []client.ScheduleRange{r(2, 2, 1)},
+			DayOfMonth: []client.ScheduleRange{r(1, 31, 1)}, Month: []client.ScheduleRange{r(1, 12, 1)},
+			DayOfWeek: []client.ScheduleRange{r(0, 6, 1)}}}},
+		"cron */15 9-17 * * 1-5": {Calendars: []client.ScheduleCalendarSpec{{
+			Minute: []client.ScheduleRange{r(0, 59, 15)}, Hour: []client.ScheduleRange{r(9, 17, 1)},
+			DayOfWeek: []client.ScheduleRange{r(1, 5, 0)}}}},
+		"cron 30 0 1,15 * * every 1h0m0s": {Intervals: []client.ScheduleIntervalSpec{{Every: time.Hour}},
+			Calendars: []client.ScheduleCalendarSpec{{Minute: []client.ScheduleRange{r(30, 0, 0)},
+				DayOfMonth: []client.ScheduleRange{r(1, 0, 0), r(15, 0, 0)}}}},
+	} {
+		if got := specText(&spec); got != want {
+			t.Errorf("got %q, want %q", got, want)
+		}
 	}
 }

@@ -1,0 +1,83 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"go.temporal.io/sdk/client"
+
+	"github.com/imageflow/imageflow/events"
+	"github.com/imageflow/imageflow/internal/metrics"
+)
+
+// RegisterBridgeMetrics serves the bridge's counters as imageflow_bridge_*_total.
+func RegisterBridgeMetrics(reg *metrics.Registry, b *events.Bridge) {
+	s := &b.Stats
+	for name, c := range map[string]interface{ Load() int64 }{
+		"imageflow_bridge_received_total": &s.Received, "imageflow_bridge_started_total": &s.Started,
+		"imageflow_bridge_signalled_total": &s.Signalled, "imageflow_bridge_duplicates_total": &s.Duplicates,
+		"imageflow_bridge_skipped_total": &s.Skipped, "imageflow_bridge_dead_lettered_total": &s.DeadLettered,
+		"imageflow_bridge_retried_total": &s.Retried, "imageflow_bridge_held_total": &s.Held,
+	} {
+		reg.CounterFunc(
+			name,
+			"event bridge: "+strings.TrimSuffix(strings.TrimPrefix(name, "imageflow_bridge_"), "_total"),
+			func() float64 { return float64(c.Load()) },
+		)
+	}
+}
+
+// ServeHTTP serves /healthz (Temporal reachable and, with events, NATS connected and the bridge
+// reading its consumer) and /metrics on addr; an empty addr serves nothing.
+func ServeHTTP(
+	addr string,
+	reg *metrics.Registry,
+	tc client.Client,
+	nc *nats.Conn,
+	bridge *events.Bridge,
+	logger *slog.Logger,
+) (*http.Server, error) {
+	if addr == "" {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("serve /healthz and /metrics on %s (IMAGEFLOW_WORKER_HTTP_ADDR): %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", reg.HTTPHandler())
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+		defer cancel()
+		if _, err := tc.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
+			http.Error(w, "temporal: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		if nc != nil && !nc.IsConnected() {
+			http.Error(w, "nats: not connected", http.StatusServiceUnavailable)
+			return
+		}
+		if bridge != nil {
+			if err := bridge.Healthy(); err != nil {
+				http.Error(w, "event bridge: "+err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("health and metrics server failed", "addr", addr, "error", err.Error())
+		}
+	}()
+	return srv, nil
+}
+

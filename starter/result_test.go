@@ -1,0 +1,60 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+// TestResultRowsShowTheNewImages: each shape of result shows what the run made as rows.
+func TestResultRowsShowTheNewImages(t *testing.T) {
+	cases := []struct{ result, want string }{
+		{`{"migration_id":"m","targets":[{"region":"HKG","status":"succeeded","image_id":"i-1","path":"staged"},` +
+			`{"region":"SYD","status":"failed","error":"quota"}]}`,
+			"image HKG=i-1 (succeeded, staged)|image SYD=- (failed, quota)"},
+		{`{"family":"web","regions":[{"region":"IAD","status":"distributed","image_id":"i-2",` +
+			`"members":[{"member":"100002","status":"accepted"}]}]}`,
+			"image IAD=i-2 (distributed)|member 100002=IAD accepted"},
+		{`{"image_id":"i-3","members":[{"member":"100002","status":"expired"}]}`, "member 100002=expired"},
+		{`{"decision":"rejected","reason":"not on the list"}`, "decision=rejected (not on the list)"},
+		{`{"total":3,"succeeded":2,"failed":1,"failures":[{"image_id":"s-3","error":"gone"}],` +
+			`"made":[{"source_image_id":"s-1","images":{"LON":"l-1","IAD":"i-1"}}]}`,
+			"images=2 succeeded, 1 failed of 3|failed s-3=gone|copies of s-1=IAD i-1, LON l-1"},
+		{`{"something":"else"}`, ""},
+	}
+	for _, c := range cases {
+		var v any
+		if err := json.Unmarshal([]byte(c.result), &v); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, r := range resultRows(v) {
+			got = append(got, r[0]+"="+r[1])
+		}
+		if strings.Join(got, "|") != c.want {
+			t.Errorf("%s:\n got %q\nwant %q", c.result, strings.Join(got, "|"), c.want)
+		}
+	}
+}
+
+// TestRunAddresses: a run is named by its id or by its page in the Temporal UI, never silently
+// by a page of another namespace.
+func TestRunAddresses(t *testing.T) {
+	for in, want := range map[string]string{
+		"migrate-100001-DFW-abc": "migrate-100001-DFW-abc",
+		"http://localhost:8233/namespaces/default/workflows/migrate-100001-DFW-abc/0b7e/history": "migrate-100001-DFW-abc",
+		"http://localhost:8233/namespaces/default/workflows/share%2F100001":                      "share/100001",
+	} {
+		if got, err := workflowIDOf(in, "default"); err != nil || got != want {
+			t.Errorf("%s: %q %v, want %q", in, got, err, want)
+		}
+	}
+	for in, want := range map[string]string{
+		"http://localhost:8233/namespaces/tenant-b/workflows/x/y/history": `namespace "tenant-b"`,
+		"http://localhost:8233/namespaces/default/schedules/nightly":      "not a run's address",
+	} {
+		if _, err := workflowIDOf(in, "default"); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want an error saying %q", in, err, want)
+		}
+	}
+}
