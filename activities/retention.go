@@ -71,15 +71,23 @@ func PlanPrune(ctx context.Context, c *cloud.Client, in PruneInput) (PruneResult
 		return res, err
 	}
 	newestFirst(imgs, in.Family != "")
-	for i, img := range imgs {
+	made := 0 // the newest Keep are counted among the images imageflow made, not hand-tagged ones
+	for _, img := range imgs {
 		p := Pruned{ImageID: img.ID, Name: img.Name, Version: version(img)}
-		why, spare, err := spareReason(ctx, c, in, img, i)
+		if img.Properties[PropMadeBy] == "" {
+			p.Reason = "not made by imageflow (not counted in the newest " + strconv.Itoa(in.Keep) + ")"
+			res.Spared = append(res.Spared, p)
+			continue
+		}
+		if made++; made <= in.Keep {
+			p.Reason = fmt.Sprintf("among the newest %d", in.Keep)
+			res.Kept = append(res.Kept, p)
+			continue
+		}
+		why, spare, err := spareReason(ctx, c, in, img)
 		switch {
 		case err != nil:
 			return res, err
-		case i < in.Keep:
-			p.Reason = why
-			res.Kept = append(res.Kept, p)
 		case spare:
 			p.Reason = why
 			res.Spared = append(res.Spared, p)
@@ -91,13 +99,9 @@ func PlanPrune(ctx context.Context, c *cloud.Client, in PruneInput) (PruneResult
 	return res, nil
 }
 
-// spareReason says why image number i (newest first) stays, if it does.
-func spareReason(ctx context.Context, c *cloud.Client, in PruneInput, img cloud.Image, i int) (string, bool, error) {
+// spareReason says why an image imageflow made, older than the newest Keep, stays, if it does.
+func spareReason(ctx context.Context, c *cloud.Client, in PruneInput, img cloud.Image) (string, bool, error) {
 	switch {
-	case i < in.Keep:
-		return fmt.Sprintf("among the newest %d", in.Keep), true, nil
-	case img.Properties[PropMadeBy] == "":
-		return "not made by imageflow", true, nil
 	case img.Protected:
 		return "protected", true, nil
 	case img.Properties[PropLatest] == "true":

@@ -54,6 +54,9 @@ func command(route Route, e Event, configured workflows.AcceptPolicy) (start, er
 		if err == nil {
 			err = workflows.CheckDeadline("migrate: deadline", in.Deadline, time.Now())
 		}
+		if err == nil {
+			err = workflows.CheckNotOwner("migrate: share_with", tenant, in.ShareWith)
+		}
 		return migrateStart(tenant, in), err
 	case "cmd." + CmdBulkMigrate:
 		req, err := decodeRequest[workflows.BulkRequest](e)
@@ -65,12 +68,18 @@ func command(route Route, e Event, configured workflows.AcceptPolicy) (start, er
 			attrs: startAttrs{region: req.SourceRegion, targets: req.TargetRegions}}, err
 	case "cmd." + CmdShare:
 		in, err := decodeRequest[workflows.ShareInput](e)
+		if err == nil {
+			err = workflows.CheckNotOwner("share: members", tenant, in.Members)
+		}
 		return start{workflow: workflows.ShareImageWorkflow, id: workflows.ShareWorkflowID(tenant, in), input: in,
 			attrs: startAttrs{imageID: in.ImageID, region: in.Region, members: in.Members}}, err
 	case "cmd." + CmdDistribute:
 		in, err := decodeRequest[workflows.DistributeInput](e)
 		if err == nil {
 			err = workflows.CheckDeadline("distribute: deadline", in.Deadline, time.Now())
+		}
+		if err == nil {
+			err = workflows.CheckNotOwner("distribute: accounts", tenant, in.Accounts)
 		}
 		return start{workflow: workflows.DistributeImageWorkflow, id: workflows.DistributeWorkflowID(tenant, in),
 			input: in, attrs: startAttrs{imageID: in.ImageID, region: in.SourceRegion, targets: in.Regions,

@@ -3,7 +3,6 @@ package events
 import (
 	"context"
 	"fmt"
-	"slices"
 
 	"github.com/imageflow/imageflow/activities"
 	"github.com/imageflow/imageflow/cloud"
@@ -35,10 +34,6 @@ func CloudValidator(c *cloud.Client) Validator {
 			if img.Owner != c.Tenant() {
 				return fmt.Errorf("%w: image %s in %s is not owned by account %s, so it cannot be shared",
 					ErrRejected, in.ImageID, in.Region, c.Tenant())
-			}
-			if slices.Contains(in.Members, c.Tenant()) {
-				return fmt.Errorf("%w: share %s: member %s is the owner itself; an image is not shared with "+
-					"its own account", ErrRejected, in.ImageID, c.Tenant())
 			}
 			existing, err := c.ListMembers(ctx, in.Region, in.ImageID)
 			if err != nil {

@@ -110,29 +110,30 @@ type jobFlags struct {
 	wait, json, withoutWorker       bool
 }
 
-func (a *app) addJobFlags(fs interface {
+type flagAdder interface {
 	StringVar(*string, string, string, string)
 	BoolVar(*bool, string, bool, string)
-}, j *jobFlags) {
+}
+
+// addJobFlags adds the flags of a job that starts in Temporal or as a command event.
+func (a *app) addJobFlags(fs flagAdder, j *jobFlags) {
 	fs.StringVar(&j.via, "via", "temporal", "temporal: start the workflow directly; nats: publish the command event")
+	fs.StringVar(&j.eventID, "event-id", "", "command event id with --via nats (default: random); the same id is "+
+		"never run twice")
+	a.addTemporalJobFlags(fs, j)
+}
+
+// addTemporalJobFlags adds the flags of a job that only starts in Temporal (it has no event).
+func (a *app) addTemporalJobFlags(fs flagAdder, j *jobFlags) {
+	j.via = "temporal"
 	fs.BoolVar(&j.wait, "wait", false, "follow the run, show progress, print the result as JSON")
 	fs.BoolVar(&j.json, "json", false, "print JSON (jobs print their ids or result as JSON either way; "+
 		"bulk-migrate --dry-run prints its plan as JSON instead of a table)")
 	fs.StringVar(&j.taskQueue, "task-queue", a.cfg.Temporal.TaskQueue, "task queue of the account's worker")
 	fs.BoolVar(&j.withoutWorker, "start-without-worker", false,
 		"start even when no worker polls the task queue (the job waits for one)")
-	fs.StringVar(
-		&j.tenant,
-		"tenant",
-		"",
-		"account (tenant id) whose worker runs the job (default: the configured account's)",
-	)
-	fs.StringVar(
-		&j.eventID,
-		"event-id",
-		"",
-		"command event id with --via nats (default: random); the same id is never run twice",
-	)
+	fs.StringVar(&j.tenant, "tenant", "", "account (tenant id) whose worker runs the job (default: the configured "+
+		"account's)")
 }
 
 // regionsKnown refuses a request naming a region the configured account's catalog lacks, at
@@ -176,9 +177,23 @@ type job struct {
 	targets, members      []string
 }
 
+// checkJob refuses what the job's flags and regions get wrong, before the cloud is asked anything
+// else and before anything starts.
+func (a *app) checkJob(ctx context.Context, j *jobFlags, input any) error {
+	if j.via != "temporal" && j.via != "nats" {
+		return usageErr("--via must be temporal or nats, not %q", j.via)
+	}
+	if j.eventID != "" {
+		if err := events.CheckEventID(j.eventID); err != nil {
+			return usageErr("--event-id: %v", err)
+		}
+	}
+	return a.regionsKnown(ctx, input)
+}
+
 // submit starts or publishes the job, then follows it when asked.
 func (a *app) submit(ctx context.Context, j *jobFlags, jb job) error {
-	if err := a.regionsKnown(ctx, jb.input); err != nil {
+	if err := a.checkJob(ctx, j, jb.input); err != nil {
 		return err
 	}
 	if a.scheduling != nil {

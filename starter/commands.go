@@ -19,7 +19,8 @@ func (a *app) migrate(ctx context.Context, args []string) error {
 	a.addJobFlags(fs, &j)
 	var in workflows.MigrateInput
 	var to, share list
-	fs.StringVar(&in.ImageID, "image", "", "id of the image to migrate (required)")
+	fs.StringVar(&in.ImageID, "image", "", "id or name of the image to migrate (required; a name must be "+
+		"one image's)")
 	fs.StringVar(&in.SourceRegion, "from", "", "source region (required)")
 	fs.Var(&to, "to", "target region(s), comma-separated or repeated (required)")
 	fs.StringVar(&in.TargetName, "name", "", "name of the new images (default: the source's)")
@@ -50,9 +51,18 @@ func (a *app) migrate(ctx context.Context, args []string) error {
 	if err := in.Normalize(); err != nil {
 		return usageErr("%s", plain(err))
 	}
+	if err := a.checkJob(ctx, &j, in); err != nil {
+		return err
+	}
+	if err := a.resolveImage(ctx, in.SourceRegion, &in.ImageID); err != nil {
+		return err
+	}
 	tenant, err := a.tenantFor(ctx, &j)
 	if err != nil {
 		return err
+	}
+	if err := workflows.CheckNotOwner("migrate: share_with", tenant, in.ShareWith); err != nil {
+		return usageErr("%s", plain(err))
 	}
 	return a.submit(ctx, &j, job{workflow: workflows.MigrateImageWorkflow, command: events.CmdMigrate,
 		id: workflows.MigrateWorkflowID(tenant, in), input: in, targets: in.TargetRegions, members: in.ShareWith,
@@ -66,7 +76,7 @@ func (a *app) share(ctx context.Context, args []string) error {
 	var in workflows.ShareInput
 	var members list
 	deadline, poll := 72*time.Hour, time.Hour
-	fs.StringVar(&in.ImageID, "image", "", "id of the image to share (required)")
+	fs.StringVar(&in.ImageID, "image", "", "id or name of the image to share (required)")
 	regionFlag(fs, &in.Region, "")
 	fs.Var(&members, "members", "tenant(s) to share with (required)")
 	fs.Var(spanFlag{&deadline}, "deadline", "how long to wait for decisions (default 72h)")
@@ -80,9 +90,18 @@ func (a *app) share(ctx context.Context, args []string) error {
 	if err := in.Normalize(); err != nil {
 		return usageErr("%s", plain(err))
 	}
+	if err := a.checkJob(ctx, &j, in); err != nil {
+		return err
+	}
+	if err := a.resolveImage(ctx, in.Region, &in.ImageID); err != nil {
+		return err
+	}
 	tenant, err := a.tenantFor(ctx, &j)
 	if err != nil {
 		return err
+	}
+	if err := workflows.CheckNotOwner("share: members", tenant, in.Members); err != nil {
+		return usageErr("%s", plain(err))
 	}
 	if err := a.memberRoom(ctx, in); err != nil {
 		return err

@@ -18,7 +18,7 @@ func (a *app) distribute(ctx context.Context, args []string) error {
 	var in workflows.DistributeInput
 	var to, accounts list
 	shareDeadline := 72 * time.Hour
-	fs.StringVar(&in.ImageID, "image", "", "id of the image that is this version (required)")
+	fs.StringVar(&in.ImageID, "image", "", "id or name of the image that is this version (required)")
 	fs.StringVar(&in.SourceRegion, "from", "", "the image's region (required)")
 	fs.StringVar(&in.Family, "family", "", "the family's name, e.g. web-base (required)")
 	fs.IntVar(&in.Version, "version", 0, "this version's number, 1 or more; higher is newer (required)")
@@ -39,9 +39,18 @@ func (a *app) distribute(ctx context.Context, args []string) error {
 	if err := in.Normalize(); err != nil {
 		return usageErr("%s", plain(err))
 	}
+	if err := a.checkJob(ctx, &j, in); err != nil {
+		return err
+	}
+	if err := a.resolveImage(ctx, in.SourceRegion, &in.ImageID); err != nil {
+		return err
+	}
 	tenant, err := a.tenantFor(ctx, &j)
 	if err != nil {
 		return err
+	}
+	if err := workflows.CheckNotOwner("distribute: accounts", tenant, in.Accounts); err != nil {
+		return usageErr("%s", plain(err))
 	}
 	return a.submit(ctx, &j, job{workflow: workflows.DistributeImageWorkflow, command: events.CmdDistribute,
 		id: workflows.DistributeWorkflowID(tenant, in), input: in, targets: in.Regions, members: in.Accounts,
@@ -53,7 +62,7 @@ func (a *app) distribute(ctx context.Context, args []string) error {
 func (a *app) prune(ctx context.Context, args []string) error {
 	fs := a.flags("prune", "(--family NAME | --lineage SERVER) --keep N --regions REGION[,...] [--dry-run] [flags]")
 	var j jobFlags
-	a.addJobFlags(fs, &j)
+	a.addTemporalJobFlags(fs, &j)
 	var in workflows.PruneRequest
 	var regions list
 	var dryRun bool
@@ -76,9 +85,6 @@ func (a *app) prune(ctx context.Context, args []string) error {
 	}
 	if dryRun {
 		return a.prunePlan(ctx, in, j.json)
-	}
-	if j.via != "temporal" {
-		return usageErr("prune starts in Temporal (--via temporal); there is no prune event")
 	}
 	return a.submit(ctx, &j, job{workflow: workflows.PruneImagesWorkflow, id: workflows.PruneWorkflowID(tenant, in),
 		input: in, attrs: func() []string { return []string{"", in.Regions[0]} }})

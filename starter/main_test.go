@@ -130,13 +130,13 @@ func TestStarterCommands(t *testing.T) {
 	if code != 0 || !strings.Contains(out, `"owner_team": "ops"`) || !strings.Contains(out, `"moved"`) {
 		t.Fatalf("update: %d %s", code, out)
 	}
-	// By event, waiting for the run the bridge starts.
+	// By event, waiting for the run the bridge starts; the image by its name.
 	code, out, errs = h.run(
 		"share",
 		"--via",
 		"nats",
 		"--image",
-		web,
+		"demo-web-01",
 		"--region",
 		"DFW",
 		"--members",
@@ -145,13 +145,16 @@ func TestStarterCommands(t *testing.T) {
 		"1s",
 		"--wait",
 	)
-	if code != 0 || !strings.Contains(out, `"status": "expired"`) {
+	if code != 0 || !strings.Contains(out, `"status": "expired"`) ||
+		!strings.Contains(errs, `image "demo-web-01" in DFW is `+web) {
 		t.Fatalf("share via nats: %d\n%s\n%s", code, out, errs)
 	}
 }
 
 func TestStarterErrors(t *testing.T) {
 	h := setup(t)
+	// Image ids no image has (an id is checked by the run or the bridge; a name by the starter).
+	const missing, missingToo = "00000000-0000-4000-8000-00000000dead", "00000000-0000-4000-8000-00000000beef"
 	cases := []struct {
 		args []string
 		code int
@@ -184,10 +187,25 @@ func TestStarterErrors(t *testing.T) {
 			"image nope was not found in DFW for account 100001",
 		},
 		{
-			[]string{"migrate", "--image", "nope", "--from", "DFW", "--to", "IAD", "--wait"},
+			[]string{"migrate", "--image", missing, "--from", "DFW", "--to", "IAD", "--wait"},
 			1,
-			"image nope was not found",
+			"image " + missing + " was not found",
 		},
+		// Issue 43: a name is taken where it is one image's, else refused before anything starts.
+		{[]string{"migrate", "--image", "demo-web-99", "--from", "DFW", "--to", "IAD"}, 2,
+			`--image "demo-web-99" is neither an image id nor the name of an image of account 100001 in DFW`},
+		{[]string{"migrate", "--image", "demo-web-99", "--from", "DFW", "--to", "IAD", "--via", "nats"}, 2,
+			`--image "demo-web-99" is neither an image id`},
+		{[]string{"distribute", "--image", missing, "--from", "DFW", "--family", "web", "--version", "1",
+			"--to", "IAD,iad"}, 2, "region IAD is listed twice"},
+		{[]string{"distribute", "--image", missing, "--from", "DFW", "--family", "web", "--version", "1",
+			"--to", "IAD", "--accounts", "100001"}, 2, "tenant 100001 is the image's owner"},
+		{[]string{"share", "--image", missing, "--region", "DFW", "--members", "100001", "--via", "nats"}, 2,
+			"tenant 100001 is the image's owner"},
+		{[]string{"migrate", "--image", missing, "--from", "DFW", "--to", "IAD", "--share-with", "100001"}, 2,
+			"tenant 100001 is the image's owner"},
+		{[]string{"prune", "--family", "web", "--keep", "1", "--regions", "IAD", "--via", "nats"}, 2,
+			"flag provided but not defined: -via"},
 		{[]string{"status", "--workflow-id", "nothing-here"}, 1, `no run with workflow id "nothing-here"`},
 		{[]string{"update", "--region", "DFW", "--image", "x", "--set", "novalue"}, 2, "--set wants key=value"},
 		{[]string{"migrate", "--image", "x", "--from", "DFW", "--to", "IAD", "--deadline", "-1h"}, 2,
@@ -211,10 +229,10 @@ func TestStarterErrors(t *testing.T) {
 		{[]string{"share", "--image", "x", "--region", "DFW", "--members", "100002", "--via", "nats",
 			"--event-id", "a\r\nNats-Expected-Stream: other"}, 2, "--event-id: id must be 1 to 256 characters"},
 		// Issue 26: an event no worker would read is refused up front, not left to wait unread.
-		{[]string{"share", "--image", "x", "--region", "DFW", "--members", "100002", "--via", "nats",
+		{[]string{"share", "--image", missing, "--region", "DFW", "--members", "100002", "--via", "nats",
 			"--tenant", "100777"}, 2, "no worker reads account 100777's commands"},
 		// Issue 25: a request the bridge dead-letters ends the wait with its reason.
-		{[]string{"migrate", "--image", "nope-by-event", "--from", "DFW", "--to", "IAD", "--via", "nats", "--wait"}, 1,
+		{[]string{"migrate", "--image", missingToo, "--from", "DFW", "--to", "IAD", "--via", "nats", "--wait"}, 1,
 			"was refused and dead-lettered (imageflow.dlq."},
 		{
 			[]string{"bulk-migrate", "--from", "DFW", "--to", "IAD", "--property", "app"},
@@ -243,6 +261,18 @@ func TestStarterErrors(t *testing.T) {
 		if code != c.code || !strings.Contains(errs, c.want) {
 			t.Errorf("%v: exit %d, stderr %q; want %d and %q", c.args, code, errs, c.code, c.want)
 		}
+	}
+	// A name two images share is refused with both ids to choose from.
+	web := imageIDOf(t, h, "demo-web-01")
+	twin, err := h.env.Emulator.Snapshot(emulator.SnapshotRequest{Region: "DFW", ImageID: web, Name: "demo-web-01",
+		ChangedPercent: 1, Pattern: "clustered"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, _, errs := h.run("migrate", "--image", "demo-web-01", "--from", "DFW", "--to", "IAD")
+	if code != exitUsage || !strings.Contains(errs, `2 images of account 100001 in DFW are named "demo-web-01"`) ||
+		!strings.Contains(errs, web) || !strings.Contains(errs, twin) {
+		t.Fatalf("an ambiguous name: %d %s", code, errs)
 	}
 }
 

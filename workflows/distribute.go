@@ -54,11 +54,16 @@ func (in *DistributeInput) Normalize() error {
 	if len(in.Regions) == 0 {
 		return invalid("distribute: regions needs at least one region")
 	}
+	seen := map[string]bool{}
 	for i, r := range in.Regions {
 		if !regionName.MatchString(r) {
 			return invalid("distribute: region %q is not a region name", r)
 		}
 		in.Regions[i] = CanonicalRegion(r)
+		if seen[in.Regions[i]] {
+			return invalid("distribute: region %s is listed twice", in.Regions[i])
+		}
+		seen[in.Regions[i]] = true
 	}
 	if in.Keep < 0 || in.Keep > 100 {
 		return invalid("distribute: keep must be 0 (all) to 100, got %d", in.Keep)

@@ -95,8 +95,12 @@ func TestDistributeFamilyVersions(t *testing.T) {
 			}
 		}
 	}
-	// Retention alone, as a dry run: keeping 1 would delete versions 2 and 3 in both regions (IAD's
-	// version 1 is protected), and nothing changes.
+	// IAD's version 2 is re-tagged by hand as version 50, without imageflow's migration id: it is
+	// spared as not imageflow's and not counted among the newest kept (it took the one place, and
+	// version 4 was to be deleted).
+	handTagged(t, demo, "IAD", familyCopies(t, demo, "IAD")[2].ID, 50)
+	// Retention alone, as a dry run: keeping 1 would delete version 3 in IAD (1 is protected, 50
+	// is not imageflow's) and 2 and 3 in LON, and nothing changes.
 	pr := workflows.PruneRequest{Regions: []string{"IAD", "LON"}, Family: "web-base", Keep: 1, Force: true,
 		DryRun: true}
 	prun, err := env.Client.ExecuteWorkflow(ctx, workflows.StartOptions(workflows.PruneWorkflowID(demo.Tenant(), pr),
@@ -105,14 +109,26 @@ func TestDistributeFamilyVersions(t *testing.T) {
 		t.Fatal(err)
 	}
 	var plans []activities.PruneResult
-	if err := prun.Get(ctx, &plans); err != nil || len(plans) != 2 || len(plans[0].Deleted) != 2 ||
-		len(plans[0].Spared) != 1 || len(plans[1].Deleted) != 2 {
+	if err := prun.Get(ctx, &plans); err != nil || len(plans) != 2 || len(plans[0].Deleted) != 1 ||
+		len(plans[0].Spared) != 2 || len(plans[0].Kept) != 1 || plans[0].Kept[0].Version != 4 ||
+		len(plans[1].Deleted) != 2 {
 		t.Fatalf("prune dry run: %+v %v", plans, err)
 	}
 	wantFamily(t, demo, "LON", []int{2, 3, 4}, 4)
 	if os.Getenv("IMAGEFLOW_RECORD_HISTORIES") == "1" {
 		record(t, env.Client, run, "distribute")
 		record(t, env.Client, prun, "prune")
+	}
+}
+
+// handTagged turns image id in region into one tagged by hand: version v of web-base without
+// imageflow's migration id, as an operator would mark an image imageflow did not make.
+func handTagged(t *testing.T, c *cloud.Client, region, id string, v int) {
+	t.Helper()
+	ops := []cloud.PatchOp{{Op: "replace", Path: "/" + activities.PropFamilyVersion, Value: strconv.Itoa(v)},
+		{Op: "remove", Path: "/" + activities.PropMadeBy}}
+	if _, err := c.PatchImage(context.Background(), region, id, ops); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -45,6 +46,16 @@ func normalizeImageRef(kind string, region *string, imageID string) error {
 		return checkText(kind+": image_id", imageID, maxIDLen)
 	}
 	return err
+}
+
+// CheckNotOwner refuses a share with the account that owns the image: the cloud refuses it too,
+// but only once the run has started and done other work.
+func CheckNotOwner(what, owner string, members []string) error {
+	if slices.Contains(members, owner) {
+		return invalid("%s: tenant %s is the image's owner (the account the request is for); an image "+
+			"cannot be shared with its owner", what, owner)
+	}
+	return nil
 }
 
 // Normalize fills defaults and rejects a request that cannot be run.
