@@ -80,4 +80,3 @@ func ServeHTTP(
 	}()
 	return srv, nil
 }
-
