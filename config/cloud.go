@@ -3,6 +3,8 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/url"
+	"os"
 	"slices"
 	"strings"
 
@@ -35,6 +37,11 @@ func (c Cloud) Credentials() (cloud.Credentials, error) {
 			errs = append(errs, "IMAGEFLOW_CLOUD_API_KEY or IMAGEFLOW_CLOUD_PASSWORD is required")
 		}
 		if len(errs) > 0 {
+			if set := openStackVars(); len(set) > 0 {
+				errs = append(errs, fmt.Sprintf("%s set, but imageflow reads only OS_CLOUD of the OpenStack "+
+					"clients' variables: put the account in clouds.yaml and set OS_CLOUD (or IMAGEFLOW_CLOUD_NAME), "+
+					"or use the IMAGEFLOW_CLOUD_* variables", strings.Join(set, ", ")))
+			}
 			return creds, errors.New(strings.Join(errs, "; "))
 		}
 	}
@@ -72,4 +79,39 @@ func (c Cloud) accountVars() []string {
 	}
 	slices.Sort(set)
 	return set
+}
+
+// useOSCloud takes OS_CLOUD as the clouds.yaml cloud, as the OpenStack clients do, when no
+// imageflow account is configured: an operator's shell that works for `openstack` works here.
+func (c *Cloud) useOSCloud() {
+	if c.Name == "" && len(c.accountVars()) == 0 {
+		c.Name = os.Getenv("OS_CLOUD")
+	}
+}
+
+// openStackVars names the OpenStack clients' account variables that are set (imageflow does not
+// read them: a password in the environment of every process is what clouds.yaml avoids).
+func openStackVars() []string {
+	var set []string
+	for _, name := range []string{"OS_AUTH_URL", "OS_USERNAME", "OS_PASSWORD", "OS_PROJECT_NAME", "OS_PROJECT_ID",
+		"OS_USER_DOMAIN_NAME", "OS_APPLICATION_CREDENTIAL_ID", "OS_TOKEN"} {
+		if os.Getenv(name) != "" {
+			set = append(set, name)
+		}
+	}
+	return set
+}
+
+// checkIdentityURL refuses an identity URL no client could call, naming the variable (a URL
+// without its scheme failed only at the first call, as "unsupported protocol scheme").
+func (c Cloud) checkIdentityURL() error {
+	if c.Name != "" {
+		return nil
+	}
+	u, err := url.Parse(c.IdentityURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("IMAGEFLOW_CLOUD_IDENTITY_URL=%q is not an http:// or https:// URL (e.g. "+
+			"http://localhost:8900/v2.0/)", c.IdentityURL)
+	}
+	return nil
 }

@@ -50,7 +50,7 @@ type NATS struct {
 
 // Cloud is the account the worker acts as. Every job runs with these credentials only.
 type Cloud struct {
-	Name              string        `split_words:"true"                                                         desc:"a cloud of clouds.yaml (as OS_CLOUD); when set, the account comes from there and the account variables stay unset"`
+	Name              string        `split_words:"true"                                                         desc:"a cloud of clouds.yaml (default: OS_CLOUD when no account variable is set); when set, the account comes from there and the account variables stay unset"`
 	IdentityURL       string        `split_words:"true" default:"https://identity.api.rackspacecloud.com/v2.0/" desc:"Identity v2.0 endpoint, or a Keystone v3 one (ending in /v3)"`
 	Username          string        `split_words:"true"                                                         desc:"account username (required unless an application credential is given)"`
 	APIKey            Secret        `split_words:"true"                                                         desc:"Rackspace API key (v2.0; this or the password)"`
@@ -141,6 +141,7 @@ func LoadWithoutAccount() (Config, error) {
 		}
 		return c, err
 	}
+	c.Cloud.useOSCloud()
 	if err := c.validateCommon(); err != nil {
 		return c, err
 	}
@@ -175,6 +176,9 @@ func (c Config) validateCommon() error {
 	}
 	if c.NATS.MaxBacklog < 0 {
 		errs = append(errs, "IMAGEFLOW_NATS_MAX_BACKLOG must be 0 (never hold events) or more")
+	}
+	if err := c.Cloud.checkIdentityURL(); err != nil {
+		errs = append(errs, err.Error())
 	}
 	if c.NATS.MaxDeliver < 1 {
 		errs = append(errs, "IMAGEFLOW_NATS_MAX_DELIVER must be at least 1")

@@ -102,6 +102,20 @@ func TestLoadRejectsBadInput(t *testing.T) {
 			"go together",
 		},
 	}
+	// Issue 43: a URL without its scheme is named at load, not met as "unsupported protocol scheme"
+	// at the first call; the OpenStack clients' variables are said to be unread, not ignored.
+	cases = append(cases, struct {
+		env  []string
+		want string
+	}{[]string{"IMAGEFLOW_CLOUD_USERNAME", "demo", "IMAGEFLOW_CLOUD_API_KEY", "k",
+		"IMAGEFLOW_CLOUD_IDENTITY_URL", "localhost:8900/v2.0/"},
+		`IMAGEFLOW_CLOUD_IDENTITY_URL="localhost:8900/v2.0/" is not an http:// or https:// URL`,
+	}, struct {
+		env  []string
+		want string
+	}{[]string{"OS_AUTH_URL", "http://keystone:5000/v3", "OS_PASSWORD", "secret"},
+		"OS_AUTH_URL, OS_PASSWORD set, but imageflow reads only OS_CLOUD",
+	})
 	for _, c := range cases {
 		t.Run(c.want, func(t *testing.T) {
 			setEnv(t, c.env...)
@@ -109,6 +123,19 @@ func TestLoadRejectsBadInput(t *testing.T) {
 				t.Fatalf("error %v, want %q", err, c.want)
 			}
 		})
+	}
+}
+
+// TestOSCloudIsRead: OS_CLOUD names the clouds.yaml cloud, as for the openstack CLI, unless
+// an imageflow account variable says otherwise.
+func TestOSCloudIsRead(t *testing.T) {
+	setEnv(t, "OS_CLOUD", "ops")
+	if c, err := LoadWithoutAccount(); err != nil || c.Cloud.Name != "ops" {
+		t.Fatalf("OS_CLOUD alone: %q %v", c.Cloud.Name, err)
+	}
+	setEnv(t, "IMAGEFLOW_CLOUD_USERNAME", "demo")
+	if c, err := LoadWithoutAccount(); err != nil || c.Cloud.Name != "" {
+		t.Fatalf("OS_CLOUD beside IMAGEFLOW_CLOUD_USERNAME: %q %v (the imageflow variable wins)", c.Cloud.Name, err)
 	}
 }
 

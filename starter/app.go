@@ -159,7 +159,7 @@ func (a *app) tenantFor(ctx context.Context, j *jobFlags) (string, error) {
 		return j.tenant, nil
 	}
 	if _, err := a.cfg.Cloud.Credentials(); err != nil {
-		return "", usageErr("set --tenant, or configure the cloud account so the starter can look it up")
+		return "", usageErr("set --tenant, or configure the cloud account so the starter can look it up: %v", err)
 	}
 	cc, err := a.cloud(ctx)
 	if err != nil {

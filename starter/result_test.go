@@ -1,9 +1,13 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/imageflow/imageflow/config"
 )
 
 // TestResultRowsShowTheNewImages: each shape of result shows what the run made as rows.
@@ -56,5 +60,18 @@ func TestRunAddresses(t *testing.T) {
 		if _, err := workflowIDOf(in, "default"); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want an error saying %q", in, err, want)
 		}
+	}
+}
+
+// TestMissingAccountSaysWhatIsMissing: a job without --tenant and without an account says which
+// variables are missing, as list does (it said only "configure the cloud account").
+func TestMissingAccountSaysWhatIsMissing(t *testing.T) {
+	var out, errb bytes.Buffer
+	a := newApp(config.Config{}, &out, &errb, false)
+	code := a.run(context.Background(), []string{"migrate", "--image", "00000000-0000-4000-8000-000000000001",
+		"--from", "DFW", "--to", "IAD"})
+	if code != exitUsage || !strings.Contains(errb.String(), "set --tenant, or configure the cloud account") ||
+		!strings.Contains(errb.String(), "IMAGEFLOW_CLOUD_USERNAME is required") {
+		t.Fatalf("exit %d: %s", code, errb.String())
 	}
 }
