@@ -272,7 +272,8 @@ func (e *env) memory(ctx context.Context) ([]row, error) {
 	}
 	if len(peaks) == 2 {
 		rows[1].ratio = fmt.Sprintf("%.2fx the small one", peaks[1]/peaks[0])
-		rows[1].note = "the process's whole RSS (Go runtime, Temporal and NATS clients included) is counted against the goal; the large/small ratio shows it does not grow with object size"
+		rows[1].note = "the process's whole RSS (Go runtime, Temporal and NATS clients included) is counted " +
+			"against the goal; the large/small ratio shows it does not grow with object size"
 	}
 	return rows, nil
 }

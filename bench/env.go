@@ -106,10 +106,12 @@ func setup(ctx context.Context, dir string, sz sizes, run func(int) bool) (*env,
 	if err != nil {
 		return nil, err
 	}
-	if e.temporal, err = devserver.StartTemporal(devserver.TemporalOptions{DBPath: filepath.Join(e.dir, "temporal.db"), Port: port}); err != nil {
+	if e.temporal, err = devserver.StartTemporal(devserver.TemporalOptions{DBPath: filepath.Join(e.dir, "temporal.db"),
+		Port: port}); err != nil {
 		return nil, err
 	}
-	if e.tc, err = client.Dial(client.Options{HostPort: e.temporal.Address, Namespace: e.temporal.Namespace, Logger: tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))}); err != nil {
+	if e.tc, err = client.Dial(client.Options{HostPort: e.temporal.Address, Namespace: e.temporal.Namespace,
+		Logger: tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))}); err != nil {
 		return nil, err
 	}
 	e.nats, err = natsserver.NewServer(
@@ -135,10 +137,12 @@ func setup(ctx context.Context, dir string, sz sizes, run func(int) bool) (*env,
 	if e.js, err = jetstream.New(e.nc); err != nil {
 		return nil, err
 	}
-	if e.demo, err = cloud.New(ctx, cloud.Credentials{IdentityURL: emu.IdentityURL(), Username: "demo", APIKey: "demo-api-key"}, cloud.Options{}); err != nil {
+	if e.demo, err = cloud.New(ctx, cloud.Credentials{IdentityURL: emu.IdentityURL(), Username: "demo",
+		APIKey: "demo-api-key"}, cloud.Options{}); err != nil {
 		return nil, err
 	}
-	if e.partner, err = cloud.New(ctx, cloud.Credentials{IdentityURL: emu.IdentityURL(), Username: "partner", APIKey: "partner-api-key"}, cloud.Options{}); err != nil {
+	if e.partner, err = cloud.New(ctx, cloud.Credentials{IdentityURL: emu.IdentityURL(), Username: "partner",
+		APIKey: "partner-api-key"}, cloud.Options{}); err != nil {
 		return nil, err
 	}
 	if run(3) || run(6) || run(8) || run(11) {

@@ -329,9 +329,11 @@ func (e *env) scale(ctx context.Context) ([]row, error) {
 	time.Sleep(2 * time.Second)
 	baseRSS := float64(w.rss()) / 1024
 	if err := parallel(n, 16, func(i int) error {
-		in := workflows.ShareInput{Region: "DFW", ImageID: imgs[i], Members: []string{"100002"}, Deadline: workflows.Duration(time.Hour), PollInterval: workflows.Duration(time.Hour)}
+		in := workflows.ShareInput{Region: "DFW", ImageID: imgs[i], Members: []string{"100002"},
+			Deadline: workflows.Duration(time.Hour), PollInterval: workflows.Duration(time.Hour)}
 		ids[i] = workflows.ShareWorkflowID("100001", in)
-		_, err := e.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: ids[i], TaskQueue: "bench-scale"}, workflows.ShareImageWorkflow, in)
+		_, err := e.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: ids[i], TaskQueue: "bench-scale"},
+			workflows.ShareImageWorkflow, in)
 		return err
 	}); err != nil {
 		return nil, err

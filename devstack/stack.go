@@ -112,7 +112,8 @@ func (s *stack) checkPorts() error {
 		what string
 		port int
 		flag string
-	}{{"Temporal", s.o.temporalPort, "--temporal-port"}, {"Temporal UI", s.o.uiPort, "--ui-port"}, {"NATS", s.o.natsPort, "--nats-port"}}
+	}{{"Temporal", s.o.temporalPort, "--temporal-port"}, {"Temporal UI", s.o.uiPort, "--ui-port"},
+		{"NATS", s.o.natsPort, "--nats-port"}}
 	for i := 0; i < 7; i++ {
 		check = append(check, struct {
 			what string
@@ -268,7 +269,8 @@ func (s *stack) startWorker(ctx context.Context, user, queue string, autoAccept 
 			MaxImportSize: 160_000_000_000},
 		JetStream: js,
 		Events: events.BridgeConfig{Subjects: subjects, Stream: "IMAGEFLOW", MaxDeliver: 5, AckWait: 30 * time.Second,
-			SearchAttributes: true, AutoAccept: autoAccept, AcceptPolicy: workflows.AcceptPolicy{TrustedProducers: []string{"100001"}}},
+			SearchAttributes: true, AutoAccept: autoAccept,
+			AcceptPolicy: workflows.AcceptPolicy{TrustedProducers: []string{"100001"}}},
 		StopTimeout: 5 * time.Second, Logger: logger,
 	})
 	if err != nil {

@@ -79,8 +79,8 @@ func (a *app) share(ctx context.Context, args []string) error {
 	fs.StringVar(&in.ImageID, "image", "", "id or name of the image to share (required)")
 	regionFlag(fs, &in.Region, "")
 	fs.Var(&members, "members", "tenant(s) to share with (required)")
-	fs.Var(spanFlag{&deadline}, "deadline", "how long to wait for decisions (default 72h)")
-	fs.Var(spanFlag{&poll}, "poll-interval", "backstop poll of member status (default 1h)")
+	fs.Var(spanFlag{&deadline}, "deadline", "how long to wait for decisions")
+	fs.Var(spanFlag{&poll}, "poll-interval", "backstop poll of member status")
 	fs.StringVar(&in.OnTimeout, "on-timeout", workflows.Revoke, "revoke or keep members that did not answer")
 	fs.StringVar(&in.OnReject, "on-reject", workflows.Keep, "revoke or keep members that rejected")
 	if err := parse(fs, args); err != nil {
@@ -114,18 +114,22 @@ func (a *app) share(ctx context.Context, args []string) error {
 func (a *app) accept(decision string) func(context.Context, []string) error {
 	return func(ctx context.Context, args []string) error {
 		name := map[string]string{"accepted": "accept", "rejected": "reject"}[decision]
-		fs := a.flags(name, "--image ID --region REGION --producer TENANT [flags]")
+		fs := a.flags(name, "--image ID --region REGION [--producer TENANT] [flags]")
 		var j jobFlags
 		a.addJobFlags(fs, &j)
 		var in workflows.AcceptInput
 		fs.StringVar(&in.ImageID, "image", "", "id of the offered image (required)")
 		regionFlag(fs, &in.Region, "")
-		fs.StringVar(&in.Producer, "producer", "", "tenant that shared the image (required)")
+		fs.StringVar(&in.Producer, "producer", "", "tenant that shared the image (default: the image's owner, "+
+			"read from the cloud)")
 		fs.StringVar(&in.ShareWorkflowID, "share-workflow-id", "", "the producer's ShareImage run, to tell it at once")
 		if err := parse(fs, args); err != nil {
 			return err
 		}
 		in.Policy.Decision = decision
+		if err := a.producerOf(ctx, &in); err != nil {
+			return err
+		}
 		if err := in.Normalize(); err != nil {
 			return usageErr("%s", plain(err))
 		}
@@ -256,5 +260,28 @@ func (a *app) memberRoom(ctx context.Context, in workflows.ShareInput) error {
 	if err := activities.MemberRoom(existing, in.Members, workflows.MaxMembers); err != nil {
 		return fmt.Errorf("share %s in %s: %w", in.ImageID, in.Region, err)
 	}
+	return nil
+}
+
+// producerOf fills an acceptance's producer, when not given, with the offered image's owner: the
+// account that shared it is the one that owns it. Without a configured account, or an image it
+// can read, the producer stays required.
+func (a *app) producerOf(ctx context.Context, in *workflows.AcceptInput) error {
+	if in.Producer != "" || in.ImageID == "" || in.Region == "" {
+		return nil
+	}
+	if _, err := a.cfg.Cloud.Credentials(); err != nil {
+		return nil
+	}
+	cc, err := a.cloud(ctx)
+	if err != nil {
+		return err
+	}
+	img, err := cc.GetImage(ctx, workflows.CanonicalRegion(in.Region), in.ImageID)
+	if err != nil {
+		return fmt.Errorf("find who offered image %s in %s (or give --producer): %w", in.ImageID, in.Region, err)
+	}
+	in.Producer = img.Owner
+	fmt.Fprintf(a.stderr, "image %s in %s was offered by its owner, %s\n", in.ImageID, in.Region, img.Owner)
 	return nil
 }

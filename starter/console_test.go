@@ -149,8 +149,14 @@ func TestBulkDryRunRunsAndChain(t *testing.T) {
 		t.Fatalf("a dry run started %d runs", len(rows))
 	}
 	code, out, errs := h.run("bulk-migrate", "--from", "DFW", "--to", "IAD", "--name-pattern", "demo-*", "--wait")
-	if code != 0 || !strings.Contains(out, `"succeeded": 2`) || !strings.Contains(out, `"failed": 1`) {
+	if code != 0 || !strings.Contains(out, `"succeeded": 2`) || !strings.Contains(out, `"failed": 1`) ||
+		!strings.Contains(errs, "images: 2 succeeded, 1 failed of 3") || strings.Count(errs, "copies of ") != 2 {
 		t.Fatalf("bulk: %d\n%s\n%s", code, out, errs)
+	}
+	for _, kind := range []string{"bulk-migrate", "bulk"} { // the command's name, and the older one
+		if rows := h.runsOf("--kind", kind); len(rows) != 1 {
+			t.Fatalf("runs --kind %s: %+v", kind, rows)
+		}
 	}
 	h.jsonOut(&plan, "bulk-migrate", "--from", "DFW", "--to", "IAD", "--name-pattern", "demo-*", "--dry-run")
 	if plan.AlreadyDone != 2 || plan.ToMigrate != 0 || plan.Bytes != 0 ||

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.temporal.io/api/workflowservice/v1"
@@ -131,11 +132,20 @@ func (f timeFlag) checkAhead() error {
 // "-1h" or "0s" are mistakes, not requests for the default (leave the flag out for that).
 type spanFlag struct{ d *time.Duration }
 
+// String is the flag's value as a person writes it (72h, 90m, 1h30m); nothing when it is unset, so
+// -h prints no "(default 0s)" beside a default the usage text explains.
 func (f spanFlag) String() string {
-	if f.d == nil {
+	if f.d == nil || *f.d == 0 {
 		return ""
 	}
-	return f.d.String()
+	s := f.d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 func (f spanFlag) Set(v string) error {

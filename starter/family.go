@@ -28,8 +28,7 @@ func (a *app) distribute(ctx context.Context, args []string) error {
 		"(0: keep all)")
 	fs.BoolVar(&in.Force, "force", false, "with --keep, delete old versions an account accepted too (their members "+
 		"are revoked first)")
-	fs.Var(spanFlag{&shareDeadline}, "share-deadline", "how long each region's share waits for the accounts "+
-		"(default 72h)")
+	fs.Var(spanFlag{&shareDeadline}, "share-deadline", "how long each region's share waits for the accounts")
 	fs.StringVar(&in.OnTimeout, "on-timeout", workflows.Revoke, "revoke or keep accounts that did not answer")
 	fs.Var(deadlineFlag(&in.Deadline), "deadline", "when the copies must be done (6h from now, or a time)")
 	if err := parse(fs, args); err != nil {

@@ -111,7 +111,11 @@ func (a *app) describe(ctx context.Context, id string) (runStatus, error) {
 	info := d.GetWorkflowExecutionInfo()
 	st := runStatus{WorkflowID: id, RunID: info.GetExecution().GetRunId(), Type: info.GetType().GetName(),
 		Status: statusName(info.GetStatus()), Copies: map[string]copyStatus{}, TaskQueue: info.GetTaskQueue()}
+	running := info.GetStatus() == enums.WORKFLOW_EXECUTION_STATUS_RUNNING
 	for _, pa := range d.GetPendingActivities() {
+		if !running {
+			break // an ended run's copies and waits are over: no time left to show
+		}
 		if w, ok := waitOf(pa); ok {
 			st.Waiting = append(st.Waiting, w)
 		}
@@ -125,7 +129,7 @@ func (a *app) describe(ctx context.Context, id string) (runStatus, error) {
 				Reused: p.BytesReused, ETA: p.ETA}
 		}
 	}
-	if info.GetStatus() == enums.WORKFLOW_EXECUTION_STATUS_RUNNING {
+	if running {
 		st.NoWorker = a.noWorkerNote(ctx, st.TaskQueue)
 		if v, err := tc.QueryWorkflow(ctx, id, "", workflows.StatusQuery); err == nil {
 			var step any

@@ -76,7 +76,8 @@ func (a *app) list(ctx context.Context, args []string) error {
 	fs.StringVar(&f.NamePattern, "name-pattern", "", "shell pattern the name must match (web-*)")
 	fs.StringVar(&f.Owner, "owner", "", "owner tenant")
 	fs.StringVar(&f.Visibility, "visibility", "", "public, private or shared")
-	fs.StringVar(&f.MemberStatus, "member-status", "", "for shared images: pending, accepted, rejected or all")
+	fs.StringVar(&f.MemberStatus, "member-status", "", "images shared with this account, by its membership: "+
+		"pending, accepted, rejected or all (implies --visibility shared)")
 	fs.Var(&tags, "tag", "tag(s) every image must carry")
 	var props list
 	fs.Var(&props, "property", "property key=value every image must carry (repeatable), e.g. imageflow_family=web-base")
@@ -86,6 +87,11 @@ func (a *app) list(ctx context.Context, args []string) error {
 	f.Tags = tags
 	if err := setProperties(&f, props); err != nil {
 		return err
+	}
+	if f.MemberStatus != "" && f.Visibility == "" {
+		// Glance filters only shared images by member status and lists every public image
+		// beside them; a member status asks about shares.
+		f.Visibility = "shared"
 	}
 	cc, err := a.cloud(ctx)
 	if err != nil {

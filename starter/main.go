@@ -6,8 +6,8 @@
 //	go run ./starter share        --image ID --region DFW --members 100002 [--deadline 72h] [--wait]
 //	go run ./starter distribute   --image ID --from DFW --family web-base --version 42 --to IAD,LON [--accounts T]
 //	go run ./starter prune        --family web-base --keep 3 --regions IAD,LON [--dry-run]
-//	go run ./starter accept       --image ID --region DFW --producer 100001 [--wait]
-//	go run ./starter reject       --image ID --region DFW --producer 100001 [--wait]
+//	go run ./starter accept       --image ID --region DFW [--producer 100001] [--wait]
+//	go run ./starter reject       --image ID --region DFW [--producer 100001] [--wait]
 //	go run ./starter status       ID|UI-URL [--follow]
 //	go run ./starter wait         ID|UI-URL
 //	go run ./starter runs         [--kind migrate] [--status running] [--image ID] [--region IAD] [--since 24h]

@@ -61,6 +61,14 @@ func TestStarterCommands(t *testing.T) {
 		t.Fatalf("list: %d %s %s", code, out, errs)
 	}
 	web := imgs[0].ID
+	// A member status asks about images shared with the account: the public images Glance lists
+	// beside them are not pending shares (issue 43).
+	var public, pending []cloud.Image
+	h.jsonOut(&public, "list", "--region", "DFW", "--visibility", "public")
+	h.jsonOut(&pending, "list", "--region", "DFW", "--member-status", "pending")
+	if len(public) == 0 || len(pending) != 0 {
+		t.Fatalf("%d public images, %d listed as pending shares (want some, and none)", len(public), len(pending))
+	}
 
 	code, out, errs = h.run("migrate", "--image", web, "--from", "DFW", "--to", "IAD", "--wait")
 	if code != 0 || !strings.Contains(out, `"status": "succeeded"`) || !strings.Contains(errs, "MigrateImage") {
@@ -524,5 +532,29 @@ func TestRunsCarryASummary(t *testing.T) {
 			!strings.Contains(details, asker) {
 			t.Fatalf("via %s: summary %q, details %q", via, summary, details)
 		}
+	}
+}
+
+// TestAcceptKnowsTheProducer: the account that offered an image is its owner, so accept and
+// reject need no --producer (issue 43).
+func TestAcceptKnowsTheProducer(t *testing.T) {
+	env := testenv.New(t)
+	env.StartWorker("partner", testenv.WorkerOptions{})
+	h := harnessFor(t, env)
+	h.cfg.Cloud.Username, h.cfg.Cloud.APIKey = "partner", "partner-api-key"
+	h.cfg.Temporal.TaskQueue = testenv.TaskQueue("partner")
+	ctx := context.Background()
+	demo := env.Cloud("demo")
+	imgs, err := demo.ListImages(ctx, "DFW", cloud.ImageFilter{Name: "demo-web-01", Owner: demo.Tenant()})
+	if err != nil || len(imgs) != 1 {
+		t.Fatalf("demo-web-01: %v %v", imgs, err)
+	}
+	if _, err := demo.AddMember(ctx, "DFW", imgs[0].ID, "100002"); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := h.run("reject", "--image", imgs[0].ID, "--region", "DFW", "--wait")
+	if code != 0 || !strings.Contains(errs, "was offered by its owner, 100001") ||
+		!strings.Contains(out, `"decision": "rejected"`) || !strings.Contains(out, `"producer": "100001"`) {
+		t.Fatalf("reject without --producer: %d\n%s\n%s", code, out, errs)
 	}
 }

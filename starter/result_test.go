@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -73,5 +74,24 @@ func TestMissingAccountSaysWhatIsMissing(t *testing.T) {
 	if code != exitUsage || !strings.Contains(errb.String(), "set --tenant, or configure the cloud account") ||
 		!strings.Contains(errb.String(), "IMAGEFLOW_CLOUD_USERNAME is required") {
 		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+}
+
+// TestHelpSaysEachDefaultOnce: -h shows a default once, never "(default 0s)" for an unset span
+// nor a second "(default 72h0m0s)" after the text's own.
+func TestHelpSaysEachDefaultOnce(t *testing.T) {
+	twice := regexp.MustCompile(`\(default [^)]*\)[^\n]*\(default `)
+	for _, cmd := range []string{"migrate", "share", "distribute", "bulk-migrate", "prune", "accept", "status", "wait"} {
+		var out, errb bytes.Buffer
+		if code := newApp(config.Config{}, &out, &errb, false).run(context.Background(), []string{cmd, "-h"}); code != 0 {
+			t.Fatalf("%s -h: exit %d", cmd, code)
+		}
+		help := errb.String()
+		if strings.Contains(help, "(default 0s)") || twice.MatchString(help) {
+			t.Errorf("%s -h:\n%s", cmd, help)
+		}
+		if cmd == "prune" && strings.Contains(help, "-via") {
+			t.Errorf("prune -h offers --via, which it cannot take:\n%s", help)
+		}
 	}
 }

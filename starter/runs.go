@@ -18,9 +18,11 @@ import (
 	"github.com/imageflow/imageflow/workflows"
 )
 
-// kinds maps the names people use to the workflow types.
+// kinds maps the names people use to the workflow types: each job command's own name (and
+// "bulk", the older name of bulk-migrate).
 var kinds = map[string]string{"migrate": workflows.MigrateImageWorkflow, "share": workflows.ShareImageWorkflow,
 	"accept": workflows.AcceptShareWorkflow, "bulk": workflows.BulkMigrateWorkflow,
+	"bulk-migrate": workflows.BulkMigrateWorkflow,
 	"distribute": workflows.DistributeImageWorkflow, "prune": workflows.PruneImagesWorkflow}
 
 // statuses maps the names people use to Temporal's execution statuses (as its queries spell them).
@@ -90,7 +92,7 @@ func (a *app) runs(ctx context.Context, args []string) error {
 	var o out
 	var f runFilter
 	o.flag(fs)
-	fs.StringVar(&f.kind, "kind", "", "migrate, share, accept, bulk, distribute or prune")
+	fs.StringVar(&f.kind, "kind", "", "migrate, share, accept, bulk-migrate, distribute or prune")
 	fs.StringVar(&f.status, "status", "", "running, completed, failed, cancelled, terminated, timed-out or continued")
 	fs.StringVar(&f.image, "image", "", "runs that touched this image")
 	fs.StringVar(&f.region, "region", "", "runs from or to this region")
@@ -100,7 +102,7 @@ func (a *app) runs(ctx context.Context, args []string) error {
 		return err
 	}
 	if _, ok := kinds[f.kind]; f.kind != "" && !ok {
-		return usageErr("--kind must be migrate, share, accept, bulk, distribute or prune, not %q", f.kind)
+		return usageErr("--kind must be migrate, share, accept, bulk-migrate, distribute or prune, not %q", f.kind)
 	}
 	if _, ok := statuses[f.status]; f.status != "" && !ok {
 		return usageErr("--status %q is not one of running, completed, failed, cancelled, terminated, timed-out, "+

@@ -141,6 +141,7 @@ func mockMigration(
 				),
 			)
 			c.add("fact " + in.Fact.Type)
+			c.add(fmt.Sprintf("fact %s reused=%v", u.Region, in.Fact.Data["reused"]))
 			return cloud.Image{ID: u.ImageID, Checksum: "abc"}, nil
 		}).
 		Maybe()
@@ -333,6 +334,10 @@ func TestMigrateRerunReusesImages(t *testing.T) {
 	}
 	if !res.Targets[0].Reused || res.Targets[0].ImageID != "old-iad" || c.has("update") != 2 {
 		t.Fatalf("result %+v calls %v", res, c.names)
+	}
+	// The target-completed fact says the copy was reused, not a copy of nothing (issue 43).
+	if c.has("fact IAD reused=true") != 1 || c.has("fact LON reused=true") != 1 {
+		t.Fatalf("target-completed facts do not say reused: %v", c.names)
 	}
 }
 

@@ -147,7 +147,10 @@ func (m *migration) target(
 		ID:   runKey(ctx) + ":target:" + region,
 		Data: map[string]any{"migration_id": m.id,
 			"source_image_id": m.in.ImageID, "region": region, "image_id": imageID, "bytes": res.Bytes,
-			"bytes_sent": res.BytesSent, "bytes_reused": res.BytesReused},
+			"bytes_sent": res.BytesSent, "bytes_reused": res.BytesReused,
+			// reused: the image an earlier run made was found and kept, so nothing was sent (the byte
+			// counts are zero for that reason, not because the copy was empty).
+			"reused": reused},
 	}
 	finish := activities.FinishTargetInput{Cloud: m.in.TargetCloud, Fact: &fact, Keep: m.keep(reused),
 		Update: activities.UpdateImageInput{

@@ -78,7 +78,9 @@ func run() error {
 	flag.Var(
 		&faults,
 		"fault",
-		"inject a fault, repeatable: kind=rate-limit|error|latency|bandwidth|task-failure[,region=DFW][,service=identity|images|files][,count=N][,retry_after=S][,status=503][,latency=40ms][,bytes_per_second=N][,task_type=export|import][,image=ID|NAME]",
+		"inject a fault, repeatable: kind=rate-limit|error|latency|bandwidth|task-failure[,region=DFW]"+
+			"[,service=identity|images|files][,count=N][,retry_after=S][,status=503][,latency=40ms]"+
+			"[,bytes_per_second=N][,task_type=export|import][,image=ID|NAME]",
 	)
 	flag.Parse()
 
