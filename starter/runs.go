@@ -23,7 +23,7 @@ import (
 var kinds = map[string]string{"migrate": workflows.MigrateImageWorkflow, "share": workflows.ShareImageWorkflow,
 	"accept": workflows.AcceptShareWorkflow, "bulk": workflows.BulkMigrateWorkflow,
 	"bulk-migrate": workflows.BulkMigrateWorkflow,
-	"distribute": workflows.DistributeImageWorkflow, "prune": workflows.PruneImagesWorkflow}
+	"distribute":   workflows.DistributeImageWorkflow, "prune": workflows.PruneImagesWorkflow}
 
 // statuses maps the names people use to Temporal's execution statuses (as its queries spell them).
 var statuses = map[string]string{"running": "Running", "completed": "Completed", "failed": "Failed",
