@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -156,4 +157,62 @@ func TestTokensGuardEveryService(t *testing.T) {
 	wantCode(t, s.do("GET", "DFW", "/v2/images", nil), 200) // older, long-lived token still works
 	e.ExpireTokens()
 	wantFault(t, s.do("GET", "DFW", "/v2/images", nil), 401)
+}
+
+// TestCatalogNamesTheHostCalled: one emulator serves clients that reach it by different names
+// (a worker in the compose network by "emulator", a starter on the docker host by "localhost"):
+// each catalog lists the regions on the host name that client used, with the regions' ports.
+// Before, the catalog named one configured host, and a starter on the host met "lookup
+// emulator: no such host" (issue 43).
+func TestCatalogNamesTheHostCalled(t *testing.T) {
+	e := startEmu(t, func(c *Config) { c.PublicHost = "emulator" })
+	body := `{"auth":{"RAX-KSKEY:apiKeyCredentials":{"username":"demo","apiKey":"demo-api-key"}}}`
+	identity, err := url.Parse(e.IdentityURL()) // http://emulator:port/v2.0/
+	if err != nil {
+		t.Fatal(err)
+	}
+	dfw, err := url.Parse(e.RegionURL("DFW"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, host := range []string{"localhost", "emulator", "[::1]"} {
+		req, err := http.NewRequest("POST", "http://127.0.0.1:"+identity.Port()+"/v2.0/tokens", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = host + ":" + identity.Port()
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var tok struct {
+			Access struct {
+				ServiceCatalog []struct {
+					Type      string `json:"type"`
+					Endpoints []struct {
+						Region    string `json:"region"`
+						PublicURL string `json:"publicURL"`
+					} `json:"endpoints"`
+				} `json:"serviceCatalog"`
+			} `json:"access"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&tok)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := "http://" + host + ":" + dfw.Port() + "/v2"
+		var got string
+		for _, svc := range tok.Access.ServiceCatalog {
+			for _, ep := range svc.Endpoints {
+				if svc.Type == "image" && ep.Region == "DFW" {
+					got = ep.PublicURL
+				}
+			}
+		}
+		if got != want {
+			t.Errorf("called as %s: DFW's images at %q, want %q", host, got, want)
+		}
+	}
 }

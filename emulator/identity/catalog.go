@@ -1,6 +1,10 @@
 package identity
 
-import "strings"
+import (
+	"net"
+	"net/url"
+	"strings"
+)
 
 // Region is one region's place in the service catalog.
 type Region struct {
@@ -15,11 +19,12 @@ type Region struct {
 }
 
 // catalog is the v2.0 service catalog of tenant: images, object storage and identity in every
-// region that has them.
-func (s *Service) catalog(tenant string) []any {
+// region that has them, on the host the client called (see onHost).
+func (s *Service) catalog(tenant, host string) []any {
 	var imgs, files, ids []any
-	identity := strings.TrimSuffix(s.cfg.URL(), "/")
+	identity := strings.TrimSuffix(onHost(s.cfg.URL(), host), "/")
 	for _, reg := range s.cfg.Regions() {
+		reg.URL = onHost(reg.URL, host)
 		// Clients look up the identity service in the region they work in (openstack image add
 		// project resolves the project through it), so it is listed in every region.
 		ids = append(ids, map[string]any{"region": reg.Name, "tenantId": tenant, "publicURL": identity,
@@ -44,4 +49,25 @@ func (s *Service) catalog(tenant string) []any {
 		map[string]any{"name": "cloudFiles", "type": "object-store", "endpoints": files},
 		map[string]any{"name": "cloudIdentity", "type": "identity", "endpoints": ids},
 	}
+}
+
+// onHost puts u on the host name the client reached identity by, keeping u's port: a starter on
+// a docker host that calls localhost:8900 gets regions on localhost:8901..., a worker in the
+// compose network that calls emulator:8900 gets emulator:8901..., from one emulator. A client
+// that sends another Host misleads only itself. Without a usable Host, u stays as configured.
+func onHost(u, host string) string {
+	name, _, err := net.SplitHostPort(host)
+	if err != nil {
+		name = host
+	}
+	parsed, err := url.Parse(u)
+	if err != nil || name == "" || strings.ContainsAny(name, "/@?#") {
+		return u
+	}
+	if port := parsed.Port(); port != "" {
+		parsed.Host = net.JoinHostPort(strings.Trim(name, "[]"), port)
+	} else {
+		parsed.Host = name
+	}
+	return parsed.String()
 }

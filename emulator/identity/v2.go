@@ -78,7 +78,7 @@ func (s *Service) createToken(w http.ResponseWriter, r *http.Request) {
 			},
 			"RAX-AUTH:defaultRegion": acct.DefaultRegion,
 		},
-		"serviceCatalog": s.catalog(acct.Tenant),
+		"serviceCatalog": s.catalog(acct.Tenant, r.Host),
 	}})
 }
 

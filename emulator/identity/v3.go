@@ -93,7 +93,7 @@ func (s *Service) createTokenV3(w http.ResponseWriter, r *http.Request) {
 		"user":       map[string]any{"id": "user-" + acct.Tenant, "name": acct.Username, "domain": domain},
 		"project":    map[string]any{"id": acct.Tenant, "name": acct.Tenant, "domain": domain},
 		"roles":      []any{map[string]any{"id": "member", "name": "member"}},
-		"catalog":    s.catalogV3(acct.Tenant),
+		"catalog":    s.catalogV3(acct.Tenant, r.Host),
 	}})
 }
 
@@ -139,9 +139,9 @@ func (s *Service) v3Identity(req authV3Request) (acct Account, ok bool, msg stri
 }
 
 // catalogV3 is the v2 catalog in v3 form: one endpoint per region and interface.
-func (s *Service) catalogV3(tenant string) []any {
+func (s *Service) catalogV3(tenant, host string) []any {
 	var out []any
-	for _, svc := range s.catalog(tenant) {
+	for _, svc := range s.catalog(tenant, host) {
 		s := svc.(map[string]any)
 		var eps []any
 		for _, ep := range s["endpoints"].([]any) {
