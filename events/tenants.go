@@ -3,6 +3,10 @@ package events
 import (
 	"context"
 	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -30,4 +34,59 @@ func Served(ctx context.Context, st jetstream.Stream, tenant string) (bool, erro
 		}
 	}
 	return false, lister.Err()
+}
+
+// UnreadCommands are commands in the stream for an account no worker's consumer reads: a
+// mistyped tenant in a raw publish, or an account whose worker was never started. They wait
+// unread until the stream's max age removes them.
+type UnreadCommands struct {
+	// Tenant is the account the subjects name.
+	Tenant string `json:"tenant"`
+	// Subjects are the command subjects holding messages, with how many each holds.
+	Subjects map[string]uint64 `json:"subjects"`
+	// Messages is their sum.
+	Messages uint64 `json:"messages"`
+}
+
+// Unread lists the accounts whose commands sit in the stream with no consumer to read them, by
+// tenant. It reads every command subject's count and every consumer, so it needs the operator's
+// view of the stream (a tenant's user is not allowed it, and the error says so).
+func Unread(ctx context.Context, st jetstream.Stream, s Subjects) ([]UnreadCommands, error) {
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter(s.Prefix+".cmd.>"))
+	if err != nil {
+		return nil, fmt.Errorf("read the stream's command subjects: %w", err)
+	}
+	served := map[string]bool{}
+	lister := st.ListConsumers(ctx)
+	for ci := range lister.Info() {
+		served[strings.TrimPrefix(ci.Name, "imageflow-")] = true
+		if t := ci.Config.Metadata[consumerTenantKey]; t != "" {
+			served[t] = true
+		}
+	}
+	if err := lister.Err(); err != nil {
+		return nil, fmt.Errorf("list the stream's consumers: %w", err)
+	}
+	byTenant := map[string]*UnreadCommands{}
+	for subject, n := range info.State.Subjects {
+		r, err := s.Parse(subject)
+		tenant := r.Tenant
+		if err != nil { // a subject no worker could route: its own entry, named as it is
+			tenant = subject
+		} else if served[tenant] {
+			continue
+		}
+		u := byTenant[tenant]
+		if u == nil {
+			u = &UnreadCommands{Tenant: tenant, Subjects: map[string]uint64{}}
+			byTenant[tenant] = u
+		}
+		u.Subjects[subject] += n
+		u.Messages += n
+	}
+	var out []UnreadCommands
+	for _, t := range slices.Sorted(maps.Keys(byTenant)) {
+		out = append(out, *byTenant[t])
+	}
+	return out, nil
 }

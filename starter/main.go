@@ -10,6 +10,7 @@
 //	go run ./starter reject       --image ID --region DFW [--producer 100001] [--wait]
 //	go run ./starter status       ID|UI-URL [--follow]
 //	go run ./starter wait         ID|UI-URL
+//	go run ./starter unread       [--json]
 //	go run ./starter runs         [--kind migrate] [--status running] [--image ID] [--region IAD] [--since 24h]
 //	go run ./starter cancel       ID|UI-URL [--wait]
 //	go run ./starter schedule     create --id ID --cron '0 2 * * *' bulk-migrate --from DFW --to IAD ...
@@ -101,6 +102,7 @@ runs:
   wait          follow a run, however it was started, to its end and print its result
   runs          list runs by kind, status, image, region and start time
   cancel        cancel a run; a migration cleans up per its cleanup policy
+  unread        commands in the stream that no worker reads (a mistyped tenant); the operator's view
 
 the cloud, directly:
   list          list images in a region
@@ -130,7 +132,7 @@ func (a *app) run(ctx context.Context, args []string) int {
 	}
 	cmds := map[string]func(context.Context, []string) error{
 		"migrate": a.migrate, "share": a.share, "accept": a.accept("accepted"), "reject": a.accept("rejected"),
-		"bulk-migrate": a.bulkMigrate, "status": a.status, "wait": a.wait, "runs": a.runs, "cancel": a.cancel,
+		"bulk-migrate": a.bulkMigrate, "status": a.status, "wait": a.wait, "unread": a.unread, "runs": a.runs, "cancel": a.cancel,
 		"list": a.list, "get": a.get, "update": a.update, "tags": a.tags, "members": a.members,
 		"unshare": a.unshare, "delete": a.remove, "export": a.export, "import": a.importVHD,
 		"schedule": a.schedule, "distribute": a.distribute, "prune": a.prune,

@@ -8,7 +8,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/imageflow/imageflow/config"
+	"github.com/imageflow/imageflow/events"
 )
 
 // TestResultRowsShowTheNewImages: each shape of result shows what the run made as rows.
@@ -93,5 +97,34 @@ func TestHelpSaysEachDefaultOnce(t *testing.T) {
 		if cmd == "prune" && strings.Contains(help, "-via") {
 			t.Errorf("prune -h offers --via, which it cannot take:\n%s", help)
 		}
+	}
+}
+
+// TestUnreadCommandsAreSeen: a raw publish with a mistyped tenant is stored and never read; the
+// operator's `unread` names it, and not the accounts whose workers read theirs (issue 43).
+func TestUnreadCommandsAreSeen(t *testing.T) {
+	h := setup(t)
+	nc, err := nats.Connect(h.env.NATSURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, err := js.Publish(context.Background(), "imageflow.cmd.10001.migrate", []byte(`{}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var list []events.UnreadCommands
+	h.jsonOut(&list, "unread")
+	if len(list) != 1 || list[0].Tenant != "10001" || list[0].Subjects["imageflow.cmd.10001.migrate"] != 2 {
+		t.Fatalf("unread: %+v", list)
+	}
+	code, out, _ := h.run("unread")
+	if code != 0 || !regexp.MustCompile(`10001 +imageflow.cmd.10001.migrate +2`).MatchString(out) {
+		t.Fatalf("unread table: %d\n%s", code, out)
 	}
 }

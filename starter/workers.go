@@ -3,9 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"go.temporal.io/api/enums/v1"
+
+	"github.com/imageflow/imageflow/events"
 )
 
 // errNoWorker is a job that nothing would run: no worker polls its task queue.
@@ -53,4 +57,43 @@ func (a *app) noWorkerNote(ctx context.Context, queue string) string {
 	}
 	return fmt.Sprintf("no worker polls task queue %q: this run waits until one does (start the account's "+
 		"worker for that queue)", queue)
+}
+
+// unread lists commands in the stream that no worker reads: an account with no consumer (a
+// mistyped tenant in a raw `nats pub`, or a worker never started). It is the operator's view: it
+// reads every account's command subjects, which a tenant's NATS user may not.
+func (a *app) unread(ctx context.Context, args []string) error {
+	fs := a.flags("unread", "[--json]")
+	var o out
+	o.flag(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	js, err := a.jetstream("admin")
+	if err != nil {
+		return err
+	}
+	st, err := js.Stream(ctx, a.cfg.NATS.Stream)
+	if err != nil {
+		return fmt.Errorf("stream %s: %w", a.cfg.NATS.Stream, err)
+	}
+	list, err := events.Unread(ctx, st, events.Subjects{Prefix: a.cfg.NATS.SubjectPrefix})
+	if err != nil {
+		return fmt.Errorf("%w (this is the operator's view: run it as NATS's admin user)", err)
+	}
+	if list == nil {
+		list = []events.UnreadCommands{}
+	}
+	return a.print(o, list, func() [][]string {
+		rows := [][]string{{"TENANT", "SUBJECT", "MESSAGES"}}
+		for _, u := range list {
+			for _, s := range slices.Sorted(maps.Keys(u.Subjects)) {
+				rows = append(rows, []string{u.Tenant, s, fmt.Sprint(u.Subjects[s])})
+			}
+		}
+		if len(list) == 0 {
+			fmt.Fprintln(a.stderr, "every account with commands in the stream has a worker's consumer")
+		}
+		return rows
+	})
 }
