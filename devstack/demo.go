@@ -139,12 +139,56 @@ func (s *stack) await(ctx context.Context, what, id string, publish func() error
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	if err := s.client.GetWorkflow(ctx, id, r.runID).Get(ctx, result); err != nil {
+	if err := s.follow(ctx, what, id, r.runID, result); err != nil {
 		r.detail = "failed: " + err.Error()
 		return r
 	}
 	r.ok = true
 	return r
+}
+
+// follow waits for the run's result, saying its step when it has changed, every progressEvery of
+// the options (with slow tasks, --task-bytes-per-second, a migration takes minutes).
+func (s *stack) follow(ctx context.Context, what, id, runID string, result any) error {
+	done := make(chan error, 1)
+	go func() { done <- s.client.GetWorkflow(ctx, id, runID).Get(ctx, result) }()
+	tick := time.NewTicker(s.o.progressEvery)
+	defer tick.Stop()
+	last := ""
+	for {
+		select {
+		case err := <-done:
+			return err
+		case <-tick.C:
+			if step := s.stepOf(ctx, id); step != "" && step != last {
+				fmt.Fprintf(s.out, "  %s: %s\n", what, step)
+				last = step
+			}
+		}
+	}
+}
+
+// stepOf is a run's step as its status query tells it, "" when it cannot be asked.
+func (s *stack) stepOf(ctx context.Context, id string) string {
+	v, err := s.client.QueryWorkflow(ctx, id, "", workflows.StatusQuery)
+	if err != nil {
+		return ""
+	}
+	var st struct {
+		Step string    `json:"step"`
+		ETA  time.Time `json:"eta"`
+	}
+	if v.Get(&st) != nil {
+		var step string
+		if v.Get(&step) != nil {
+			return ""
+		}
+		return step
+	}
+	if !st.ETA.IsZero() {
+		return st.Step + " (ETA " + st.ETA.UTC().Format("15:04:05") + " UTC)"
+	}
+	return st.Step
 }
 
 func (s *stack) link(r demoRun) string {

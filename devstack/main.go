@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 )
 
 func main() {
@@ -56,7 +57,8 @@ type options struct {
 	dir                                          string
 	host                                         string
 	temporalPort, uiPort, natsPort, emulatorPort int
-	healthPort                                   int // the first worker's /healthz and /metrics
+	healthPort                                   int           // the first worker's /healthz and /metrics
+	progressEvery                                time.Duration // how often a demo run says its step
 	logLevel                                     string
 	demo, exitAfterDemo, fresh, natsAuth         bool
 	taskRate                                     int64 // emulator task bytes per second; 0 for quick tasks
@@ -65,15 +67,16 @@ type options struct {
 
 func defaultOptions() options {
 	return options{
-		dir:          ".imageflow",
-		host:         "127.0.0.1",
-		temporalPort: 7233,
-		uiPort:       8233,
-		natsPort:     4222,
-		emulatorPort: 8900,
-		healthPort:   9090,
-		logLevel:     "info",
-		demo:         true,
+		dir:           ".imageflow",
+		host:          "127.0.0.1",
+		temporalPort:  7233,
+		uiPort:        8233,
+		natsPort:      4222,
+		emulatorPort:  8900,
+		healthPort:    9090,
+		progressEvery: 15 * time.Second,
+		logLevel:      "info",
+		demo:          true,
 	}
 }
 

@@ -31,6 +31,8 @@ func testOptions(t *testing.T, dir string) options {
 func TestDevstackDemoAndUI(t *testing.T) {
 	dir := t.TempDir()
 	o := testOptions(t, dir)
+	// Tasks of seconds, as the cloud's take minutes, and the step said every half second.
+	o.taskRate, o.progressEvery = 16<<20, 500*time.Millisecond
 	out := &testenv.SyncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -81,6 +83,10 @@ func TestDevstackDemoAndUI(t *testing.T) {
 	first := out.String()
 	if strings.Count(first, "ok    ") != 3 || strings.Contains(first, "FAILED") {
 		t.Fatalf("summary:\n%s", first)
+	}
+	// A run that takes a while says its step while it goes.
+	if i := strings.Index(first, "  migrate: exporting"); i < 0 || i > strings.Index(first, "Summary") {
+		t.Fatalf("the migration said nothing while it ran:\n%s", first)
 	}
 	// The runs' links and ids are printed as they start, before the summary.
 	if i := strings.Index(first, "migrate started: go run ./starter wait migrate-100001-"); i < 0 ||
