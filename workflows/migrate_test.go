@@ -380,6 +380,14 @@ func TestMigrateWorkflowIDIsStable(t *testing.T) {
 	if named == a || spelled != a {
 		t.Fatalf("target_name did not change the id (%s) or spelled-out defaults did (%s vs %s)", named, spelled, a)
 	}
+	// A deadline is a time ("6h" from each start): part of the id, every repeat would be a new job.
+	// The README's table says a request differing only in it joins the run going (issue 40).
+	deadlined := MigrateWorkflowID("100001", MigrateInput{ImageID: "x", SourceRegion: "DFW",
+		TargetRegions: []string{"IAD", "LON"}, Deadline: time.Date(2026, 12, 7, 4, 20, 0, 0, time.UTC),
+		OutageTolerance: Duration(time.Hour)})
+	if deadlined != a {
+		t.Fatalf("a deadline made another job: %s vs %s", deadlined, a)
+	}
 	long := MigrateWorkflowID(
 		"1",
 		MigrateInput{ImageID: strings.Repeat("x", 300), SourceRegion: "DFW", TargetRegions: []string{"IAD"}},
