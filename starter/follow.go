@@ -283,11 +283,7 @@ func stepText(step any) string {
 	s := fmt.Sprint(m["step"])
 	if eta, ok := m["eta"].(string); ok {
 		if t, err := time.Parse(time.RFC3339, eta); err == nil {
-			passed := ""
-			if t.Before(time.Now()) {
-				passed = ", passed" // an estimate is not a promise: say so rather than show a past time
-			}
-			s += " (ETA " + t.UTC().Format("15:04:05") + " UTC" + passed + ")"
+			s += " (ETA " + t.UTC().Format("15:04:05") + " UTC" + etaNote(t, m["waiting"] != nil) + ")"
 		}
 	}
 	for _, field := range []string{"targets", "members"} { // per region or per member
@@ -382,4 +378,16 @@ func copyProgressOf(pa *workflowpb.PendingActivityInfo) (cloud.CopyProgress, boo
 		return *up.Copy, true
 	}
 	return cloud.CopyProgress{}, false
+}
+
+// etaNote qualifies an ETA for people: while the job waits out a fault the estimate is on hold,
+// and one whose time has gone by is said to have passed rather than shown as if still ahead.
+func etaNote(eta time.Time, waiting bool) string {
+	switch {
+	case waiting:
+		return ", on hold: waiting out a fault"
+	case eta.Before(time.Now()):
+		return ", passed"
+	}
+	return ""
 }

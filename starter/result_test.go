@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -126,5 +127,24 @@ func TestUnreadCommandsAreSeen(t *testing.T) {
 	code, out, _ := h.run("unread")
 	if code != 0 || !regexp.MustCompile(`10001 +imageflow.cmd.10001.migrate +2`).MatchString(out) {
 		t.Fatalf("unread table: %d\n%s", code, out)
+	}
+}
+
+// TestETANotes: an ETA gone by says "passed"; during a wait it says it is on hold, not passed
+// (issue 40: a waiting job's ETA read as a broken promise); one ahead says nothing more.
+func TestETANotes(t *testing.T) {
+	past, ahead := time.Now().Add(-time.Minute).UTC(), time.Now().Add(time.Hour).UTC()
+	for _, c := range []struct {
+		step any
+		want string
+	}{
+		{map[string]any{"step": "migrating", "eta": past.Format(time.RFC3339)}, ", passed)"},
+		{map[string]any{"step": "migrating", "eta": past.Format(time.RFC3339),
+			"waiting": map[string]any{"step": "PollTask"}}, ", on hold: waiting out a fault)"},
+		{map[string]any{"step": "migrating", "eta": ahead.Format(time.RFC3339)}, ahead.Format("15:04:05") + " UTC)"},
+	} {
+		if got := stepText(c.step); !strings.Contains(got, c.want) {
+			t.Errorf("%v: %q, want it to say %q", c.step, got, c.want)
+		}
 	}
 }

@@ -124,7 +124,7 @@ func (a *app) runs(ctx context.Context, args []string) error {
 		for _, r := range rows {
 			end := when(r.Closed)
 			if r.Closed.IsZero() && !r.ETA.IsZero() {
-				end = "eta " + when(r.ETA)
+				end = "eta " + when(r.ETA) + etaNote(r.ETA, r.JobStatus == workflows.JobWaiting)
 			}
 			out = append(out, []string{r.WorkflowID, r.Type, r.Status, orDash(r.JobStatus), when(r.Started), end,
 				orDash(r.Schedule)})
