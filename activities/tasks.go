@@ -271,6 +271,7 @@ func (a *Activities) waitTask(ctx context.Context, in TaskRef, hb *beat, expect 
 		next := nextPoll(time.Now(), expect, wait, a.cfg.TaskPollInterval, ceiling)
 		switch {
 		case err == nil:
+			WaitOver(ctx)
 			hb.set(TaskProgress{Region: in.Region, TaskID: t.ID, Type: t.Type, Status: t.Status, Polls: polls})
 			if t.Done() {
 				return t, taskOutcome(in.Region, t)
@@ -279,6 +280,7 @@ func (a *Activities) waitTask(ctx context.Context, in TaskRef, hb *beat, expect 
 			return t, ctx.Err()
 		case TransientPoll(err):
 			activity.GetLogger(ctx).Warn("task poll failed; will poll again", "task", in.TaskID, "error", err)
+			WaitingInside(ctx, fmt.Sprintf("%s images: poll of task %s: %s", in.Region, in.TaskID, causeOf(err)))
 			var ce *cloud.Error
 			if errors.As(err, &ce) && ce.RetryAfter > next {
 				next = ce.RetryAfter
@@ -320,4 +322,21 @@ func TransientPoll(err error) bool {
 		return true
 	}
 	return errors.Is(err, context.DeadlineExceeded)
+}
+
+// causeOf is a cloud failure without the operation it failed in (the caller names that): the
+// status and the cloud's own message, or the transport's error.
+func causeOf(err error) string {
+	var ce *cloud.Error
+	if !errors.As(err, &ce) {
+		return err.Error()
+	}
+	if ce.Status == 0 && ce.Err != nil {
+		return string(ce.Kind) + ": " + ce.Err.Error()
+	}
+	s := fmt.Sprintf("%d %s", ce.Status, ce.Kind)
+	if ce.Message != "" {
+		s += ": " + ce.Message
+	}
+	return s
 }

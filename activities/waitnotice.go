@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -23,11 +24,23 @@ const DefaultWaitNoticeAfter = 10 * time.Minute
 // activities' retries). Its argument is a Waiting.
 const WaitingSignal = "imageflow.waiting"
 
-// Waiting is a step waiting out a fault: which, on which attempt, since when.
+// Waiting is a step waiting out a fault: which, on which attempt, since when. A Waiting with
+// no Step says the wait is over (a step that waits inside its attempt recovered in it).
 type Waiting struct {
 	Step    string    `json:"step"`
 	Attempt int32     `json:"attempt"`
 	Since   time.Time `json:"since"`
+	// Reason, for a wait inside an attempt, is what keeps failing, the region and service first
+	// (e.g. "LON images: task poll: 503 Unavailable").
+	Reason string `json:"reason,omitempty"`
+}
+
+// Text is the wait for people: the failing side first.
+func (w Waiting) Text() string {
+	if w.Reason != "" {
+		return w.Reason + " (" + w.Step + ")"
+	}
+	return w.Step
 }
 
 // Signaler is what the notice needs of a Temporal client.
@@ -68,25 +81,80 @@ type waitNoticeInbound struct {
 func (n *waitNoticeInbound) ExecuteActivity(ctx context.Context, in *interceptor.ExecuteActivityInput) (any, error) {
 	info := activity.GetInfo(ctx)
 	if f, ok := waitingFact(info, n.w.after, time.Now()); ok && info.ActivityType.Name != "PublishFact" {
-		n.announce(ctx, info, f)
+		n.announce(ctx, info, f, Waiting{Step: info.ActivityType.Name, Attempt: info.Attempt,
+			Since: info.ScheduledTime.UTC()})
 	}
-	return n.Next.ExecuteActivity(ctx, in)
+	return n.Next.ExecuteActivity(context.WithValue(ctx, insideKey{}, &insideWait{n: n}), in)
 }
 
-// announce publishes the fact and tells the run; neither failing stops the step.
-func (n *waitNoticeInbound) announce(ctx context.Context, info activity.Info, f Fact) {
-	if n.w.facts != nil {
+// announce publishes the fact (when there is one) and tells the run; neither failing stops the
+// step.
+func (n *waitNoticeInbound) announce(ctx context.Context, info activity.Info, f Fact, w Waiting) {
+	if n.w.facts != nil && f.Type != "" {
 		if err := n.w.facts.PublishFact(ctx, f); err != nil {
 			activity.GetLogger(ctx).Warn("could not announce a long wait", "error", err)
 		}
 	}
 	if n.w.runs != nil {
-		w := Waiting{Step: info.ActivityType.Name, Attempt: info.Attempt, Since: info.ScheduledTime.UTC()}
 		if err := n.w.runs.SignalWorkflow(ctx, info.WorkflowExecution.ID, info.WorkflowExecution.RunID,
 			WaitingSignal, w); err != nil {
-			activity.GetLogger(ctx).Warn("could not tell the run of a long wait", "error", err)
+			activity.GetLogger(ctx).Warn("could not tell the run of a wait", "error", err)
 		}
 	}
+}
+
+type insideKey struct{}
+
+// insideWait is an attempt's own wait: failures the activity retries within itself (a task poll
+// the images service keeps refusing), which Temporal's retry state never shows.
+type insideWait struct {
+	n       *waitNoticeInbound
+	since   time.Time // first failure of the current wait; zero when none
+	doubled int       // notices published for it (facts at after, 2x after, 4x ...)
+}
+
+// WaitingInside says the activity is waiting out a fault inside its attempt: reason names what
+// fails, the region and service first. The run is told at once (its status says Waiting, with the
+// reason), the operators past the worker's notice threshold and each time the wait doubles, as
+// for retried attempts. Outside a worker with the notice, it does nothing.
+func WaitingInside(ctx context.Context, reason string) {
+	iw, ok := ctx.Value(insideKey{}).(*insideWait)
+	if !ok {
+		return
+	}
+	info := activity.GetInfo(ctx)
+	now := time.Now()
+	first := iw.since.IsZero()
+	if first {
+		iw.since = now
+	}
+	w := Waiting{Step: info.ActivityType.Name, Attempt: info.Attempt, Since: iw.since.UTC(),
+		Reason: truncate(reason, 200)}
+	var f Fact
+	if waited := now.Sub(iw.since); waited >= iw.n.w.after<<iw.doubled {
+		f = Fact{Type: FactJobWaiting, ID: fmt.Sprintf("%s:%s:%s:%d:inside:%d", info.WorkflowExecution.ID,
+			info.WorkflowExecution.RunID, info.ActivityID, info.Attempt, iw.doubled),
+			Data: map[string]any{"workflow_id": info.WorkflowExecution.ID, "step": info.ActivityType.Name,
+				"reason": w.Reason, "attempt": info.Attempt, "waiting_since": w.Since.Format(time.RFC3339),
+				"waited_seconds": int(waited.Seconds())}}
+		if info.WorkflowType != nil {
+			f.Data["workflow_type"] = info.WorkflowType.Name
+		}
+		iw.doubled++
+	}
+	if first || f.Type != "" {
+		iw.n.announce(ctx, info, f, w)
+	}
+}
+
+// WaitOver ends a wait WaitingInside began: the run's status goes back to running.
+func WaitOver(ctx context.Context) {
+	iw, ok := ctx.Value(insideKey{}).(*insideWait)
+	if !ok || iw.since.IsZero() {
+		return
+	}
+	iw.since, iw.doubled = time.Time{}, 0
+	iw.n.announce(ctx, activity.GetInfo(ctx), Fact{}, Waiting{})
 }
 
 // waitingFact is the fact for an attempt that starts waited past after (the doubling it reached
@@ -109,4 +177,12 @@ func waitingFact(info activity.Info, after time.Duration, now time.Time) (Fact, 
 			"step": info.ActivityType.Name, "attempt": info.Attempt,
 			"waiting_since": info.ScheduledTime.UTC().Format(time.RFC3339), "waited_seconds": int(waited.Seconds())},
 	}, true
+}
+
+// truncate cuts s to at most n bytes, on a character boundary.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "..."
 }

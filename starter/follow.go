@@ -281,6 +281,17 @@ func stepText(step any) string {
 		return fmt.Sprint(step)
 	}
 	s := fmt.Sprint(m["step"])
+	if w, ok := m["waiting"].(map[string]any); ok { // first: what fails, within what a glance reads
+		what := str(w["step"])
+		if r := str(w["reason"]); r != "" {
+			what = r
+		}
+		since := ""
+		if t, err := time.Parse(time.RFC3339, str(w["since"])); err == nil {
+			since = " since " + t.UTC().Format("15:04:05") + " UTC"
+		}
+		s += " (waiting out a fault" + since + ": " + truncateText(what, 200) + ")"
+	}
 	if eta, ok := m["eta"].(string); ok {
 		if t, err := time.Parse(time.RFC3339, eta); err == nil {
 			s += " (ETA " + t.UTC().Format("15:04:05") + " UTC" + etaNote(t, m["waiting"] != nil) + ")"

@@ -398,7 +398,7 @@ func (m *migration) setEta(ctx workflow.Context, seconds float64) {
 func (m *migration) etaLine() string {
 	if w := m.status.Waiting; w != nil {
 		return fmt.Sprintf("\nwaiting out a fault: %s failing since %s UTC (attempt %d); ETA %s UTC if it recovers now",
-			w.Step, w.Since.Format("15:04:05"), w.Attempt, m.status.ETA.Format("2006-01-02 15:04:05"))
+			w.Text(), w.Since.Format("15:04:05"), w.Attempt, m.status.ETA.Format("2006-01-02 15:04:05"))
 	}
 	if m.status.ETA.IsZero() || m.status.Estimate == nil {
 		return ""
@@ -434,6 +434,10 @@ func (m *migration) heedWaits(ctx workflow.Context) {
 			var w activities.Waiting
 			if more := ch.Receive(gctx, &w); !more {
 				return
+			}
+			if w.Step == "" { // a wait inside a step ended in it
+				m.recovered(gctx)
+				continue
 			}
 			m.waiting(gctx, w)
 		}
