@@ -279,7 +279,7 @@ func (s *stack) startWorker(ctx context.Context, user, queue string, autoAccept 
 	s.workers = append(s.workers, r)
 	runner.RegisterBridgeMetrics(reg, r.Bridge)
 	addr := s.addr(s.o.healthPort + len(s.servers))
-	srv, err := runner.ServeHTTP(addr, reg, tc, nil, r.Bridge, logger)
+	srv, err := runner.ServeHTTP(addr, reg, runner.Checks(tc, nil, r.Bridge), logger)
 	if err != nil {
 		return "", err
 	}

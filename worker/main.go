@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -65,12 +66,23 @@ func run(ctx context.Context, cfg config.Config, logger *slog.Logger, ready chan
 	if err != nil {
 		return err
 	}
-	cc, err := cloud.New(
-		ctx,
-		creds,
-		cloud.Options{Pacing: cloud.Pacing{RequestsPerSecond: cfg.Cloud.RequestsPerSecond},
-			IdleTimeout: cfg.Cloud.IdleTimeout},
-	)
+	// /healthz answers from the start: not ready, and why, until the worker runs.
+	reg := metrics.New()
+	health := &readiness{}
+	health.notReady(errors.New("starting"))
+	srv, err := runner.ServeHTTP(cfg.Worker.HTTPAddr, reg, health.check, logger)
+	if err != nil {
+		return err
+	}
+	if srv != nil {
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = srv.Shutdown(sctx)
+			cancel()
+		}()
+	}
+	cc, err := connectCloud(ctx, creds, cloud.Options{Pacing: cloud.Pacing{RequestsPerSecond: cfg.Cloud.RequestsPerSecond},
+		IdleTimeout: cfg.Cloud.IdleTimeout}, logger, health)
 	if err != nil {
 		return err
 	}
@@ -80,7 +92,6 @@ func run(ctx context.Context, cfg config.Config, logger *slog.Logger, ready chan
 	if err != nil {
 		return err
 	}
-	reg := metrics.New()
 	opts, err := cfg.Temporal.ClientOptions()
 	if err != nil {
 		return err
@@ -138,11 +149,7 @@ func run(ctx context.Context, cfg config.Config, logger *slog.Logger, ready chan
 	if r.Bridge != nil {
 		runner.RegisterBridgeMetrics(reg, r.Bridge)
 	}
-	srv, err := runner.ServeHTTP(cfg.Worker.HTTPAddr, reg, tc, nc, r.Bridge, logger)
-	if err != nil {
-		r.Stop()
-		return err
-	}
+	health.running(runner.Checks(tc, nc, r.Bridge))
 	if ready != nil {
 		ready <- r
 	}
@@ -154,11 +161,6 @@ func run(ctx context.Context, cfg config.Config, logger *slog.Logger, ready chan
 		logger.Error("stopping: the event bridge cannot read events", "error", failed.Error())
 	}
 	r.Stop()
-	if srv != nil {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_ = srv.Shutdown(sctx)
-		cancel()
-	}
 	if nc != nil {
 		_ = nc.Drain()
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/imageflow/imageflow/cloud"
 	"github.com/imageflow/imageflow/config"
+	"github.com/imageflow/imageflow/emulator"
 	"github.com/imageflow/imageflow/events"
 	"github.com/imageflow/imageflow/internal/runner"
 	"github.com/imageflow/imageflow/internal/testenv"
@@ -144,4 +145,67 @@ func get(t *testing.T, url string) string {
 		t.Fatalf("%s: %d %s", url, resp.StatusCode, b)
 	}
 	return string(b)
+}
+
+// TestWorkerWaitsForIdentityAtStart: a worker started (or restarted by its supervisor) while
+// identity answers 503 waits for it instead of exiting 1 with "authenticate ...: 503"; its
+// /healthz says it is not ready and why, its log says it waits; when identity answers, it starts.
+// Scaled: a 10-minute outage and a 10 s retry cap are here 3 s and 100 ms.
+func TestWorkerWaitsForIdentityAtStart(t *testing.T) {
+	waitFirst, waitCap, waitLogEvery = 25*time.Millisecond, 100*time.Millisecond, time.Second
+	defer func() { waitFirst, waitCap, waitLogEvery = time.Second, 10*time.Second, time.Minute }()
+	env := testenv.New(t)
+	if err := env.Emulator.AddFault(emulator.Fault{Kind: "error", Service: "identity", Status: 503}); err != nil {
+		t.Fatal(err)
+	}
+	addr := freeAddr(t)
+	cfg := config.Config{
+		Temporal: config.Temporal{Address: env.TemporalAddr, Namespace: env.Namespace, TaskQueue: "imageflow-demo"},
+		NATS:     config.NATS{Disabled: true},
+		Cloud:    config.Cloud{IdentityURL: env.Emulator.IdentityURL(), Username: "demo", APIKey: "demo-api-key"},
+		Worker: config.Worker{ActivityConcurrency: 2, CopyParallelism: 1, CopySegmentSize: 16 << 20,
+			HTTPAddr: addr, StopTimeout: time.Second, WorkflowCacheSize: 100},
+	}
+	logs := &testenv.SyncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ready := make(chan *runner.Runner, 1)
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, cfg, slog.New(slog.NewJSONHandler(logs, nil)), ready) }()
+	time.Sleep(3 * time.Second)
+	select {
+	case err := <-done:
+		t.Fatalf("the worker exited during the identity outage: %v", err)
+	case <-ready:
+		t.Fatal("the worker started while identity answered 503")
+	default:
+	}
+	resp, err := http.Get("http://" + addr + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 503 || !strings.Contains(string(body), "waiting for the cloud's identity service since") ||
+		!strings.Contains(string(body), "503") {
+		t.Fatalf("/healthz during the outage: %d %q", resp.StatusCode, body)
+	}
+	if n := strings.Count(logs.String(), "waiting for the cloud's identity service"); n < 2 || n > 4 {
+		t.Errorf("%d log lines in a 3 s wait logged every second, want about 3:\n%s", n, logs.String())
+	}
+	env.Emulator.ClearFaults()
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("the worker exited after identity recovered: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the worker did not start once identity answered")
+	}
+	if b := get(t, "http://"+addr+"/healthz"); b != "ok\n" {
+		t.Fatalf("/healthz once started: %q", b)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("stop: %v", err)
+	}
 }

@@ -34,16 +34,33 @@ func RegisterBridgeMetrics(reg *metrics.Registry, b *events.Bridge) {
 	}
 }
 
-// ServeHTTP serves /healthz (Temporal reachable and, with events, NATS connected and the bridge
-// reading its consumer) and /metrics on addr; an empty addr serves nothing.
-func ServeHTTP(
-	addr string,
-	reg *metrics.Registry,
-	tc client.Client,
-	nc *nats.Conn,
-	bridge *events.Bridge,
-	logger *slog.Logger,
-) (*http.Server, error) {
+// Health says whether the worker is ready; its error is why not, as /healthz answers it.
+type Health func(ctx context.Context) error
+
+// Checks is a running worker's health: Temporal reachable and, with events, NATS connected and
+// the bridge reading its consumer. nc and bridge may be nil.
+func Checks(tc client.Client, nc *nats.Conn, bridge *events.Bridge) Health {
+	return func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		defer cancel()
+		if _, err := tc.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
+			return fmt.Errorf("temporal: %w", err)
+		}
+		if nc != nil && !nc.IsConnected() {
+			return errors.New("nats: not connected")
+		}
+		if bridge != nil {
+			if err := bridge.Healthy(); err != nil {
+				return fmt.Errorf("event bridge: %w", err)
+			}
+		}
+		return nil
+	}
+}
+
+// ServeHTTP serves /healthz (503 with health's reason while it fails) and /metrics on addr; an
+// empty addr serves nothing.
+func ServeHTTP(addr string, reg *metrics.Registry, health Health, logger *slog.Logger) (*http.Server, error) {
 	if addr == "" {
 		return nil, nil
 	}
@@ -54,21 +71,9 @@ func ServeHTTP(
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", reg.HTTPHandler())
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
-		defer cancel()
-		if _, err := tc.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
-			http.Error(w, "temporal: "+err.Error(), http.StatusServiceUnavailable)
+		if err := health(r.Context()); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 			return
-		}
-		if nc != nil && !nc.IsConnected() {
-			http.Error(w, "nats: not connected", http.StatusServiceUnavailable)
-			return
-		}
-		if bridge != nil {
-			if err := bridge.Healthy(); err != nil {
-				http.Error(w, "event bridge: "+err.Error(), http.StatusServiceUnavailable)
-				return
-			}
 		}
 		_, _ = w.Write([]byte("ok\n"))
 	})
