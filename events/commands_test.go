@@ -51,13 +51,13 @@ func TestCommandsRefuseWhatTheyMustNot(t *testing.T) {
 		},
 		{"share_with not a tenant", "migrate", `{` + migrate + `,"share_with":["../admin"]}`, "not a tenant id"},
 		// Issue 43: what the cloud would refuse mid-run is refused before it starts, with one dead letter.
-		{"share_with its owner", "migrate", `{` + migrate + `,"share_with":["100001"]}`, "is the image's owner"},
+		{"share_with its owner", "migrate", `{` + migrate + `,"share_with":["100001"]}`, "is the account the request is for"},
 		{"share with its owner", "share", `{"region":"DFW","image_id":"x","members":["100001"]}`,
-			"is the image's owner"},
+			"is the account the request is for"},
 		{"distribute to one region twice", "distribute", `{"image_id":"x","source_region":"DFW","family":"web",` +
 			`"version":1,"regions":["IAD","iad"]}`, "region IAD is listed twice"},
 		{"distribute to its owner", "distribute", `{"image_id":"x","source_region":"DFW","family":"web",` +
-			`"version":1,"regions":["IAD"],"accounts":["100001"]}`, "is the image's owner"},
+			`"version":1,"regions":["IAD"],"accounts":["100001"]}`, "is the account the request is for"},
 		{
 			"poll_interval of 1ms",
 			"share",

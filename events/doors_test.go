@@ -210,7 +210,7 @@ func TestShareWithoutRoomIsRefusedUpFront(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if dl := d.deadLetter(sent.Seq, 30*time.Second); !strings.Contains(dl.Reason, "is the image's owner") {
+	if dl := d.deadLetter(sent.Seq, 30*time.Second); !strings.Contains(dl.Reason, "is the account the request is for") {
 		t.Fatalf("dead letter reason %q", dl.Reason)
 	}
 	ms, err := c.ListMembers(ctx, "DFW", web)

@@ -207,11 +207,11 @@ func TestStarterErrors(t *testing.T) {
 		{[]string{"distribute", "--image", missing, "--from", "DFW", "--family", "web", "--version", "1",
 			"--to", "IAD,iad"}, 2, "region IAD is listed twice"},
 		{[]string{"distribute", "--image", missing, "--from", "DFW", "--family", "web", "--version", "1",
-			"--to", "IAD", "--accounts", "100001"}, 2, "tenant 100001 is the image's owner"},
+			"--to", "IAD", "--accounts", "100001"}, 2, "tenant 100001 is the account the request is for"},
 		{[]string{"share", "--image", missing, "--region", "DFW", "--members", "100001", "--via", "nats"}, 2,
-			"tenant 100001 is the image's owner"},
+			"tenant 100001 is the account the request is for"},
 		{[]string{"migrate", "--image", missing, "--from", "DFW", "--to", "IAD", "--share-with", "100001"}, 2,
-			"tenant 100001 is the image's owner"},
+			"tenant 100001 is the account the request is for"},
 		{[]string{"prune", "--family", "web", "--keep", "1", "--regions", "IAD", "--via", "nats"}, 2,
 			"flag provided but not defined: -via"},
 		{[]string{"status", "--workflow-id", "nothing-here"}, 1, `no run with workflow id "nothing-here"`},
@@ -343,12 +343,12 @@ func TestForgottenTaskQueueIsSaid(t *testing.T) {
 	h := setup(t)
 	h.cfg.Temporal.TaskQueue = "imageflow"
 	start := time.Now()
-	code, _, errs := h.run("migrate", "--image", "x", "--from", "DFW", "--to", "IAD", "--wait")
+	code, _, errs := h.run("migrate", "--image", "00000000-0000-4000-8000-000000000042", "--from", "DFW", "--to", "IAD", "--wait")
 	if code != 2 || !strings.Contains(errs, `no worker polls task queue "imageflow"`) ||
 		!strings.Contains(errs, "IMAGEFLOW_TEMPORAL_TASK_QUEUE") {
 		t.Fatalf("start on an unserved queue: %d %s", code, errs)
 	}
-	code, out, errs := h.run("migrate", "--image", "x", "--from", "DFW", "--to", "IAD", "--start-without-worker")
+	code, out, errs := h.run("migrate", "--image", "00000000-0000-4000-8000-000000000042", "--from", "DFW", "--to", "IAD", "--start-without-worker")
 	var started map[string]string
 	if code != 0 || json.Unmarshal([]byte(out), &started) != nil {
 		t.Fatalf("start anyway: %d %s %s", code, out, errs)

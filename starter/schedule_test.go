@@ -111,8 +111,9 @@ func TestScheduleRefusals(t *testing.T) {
 		{[]string{"schedule", "create", "--id", "x", "--every", "1h", "--overlap", "sometimes", "migrate"},
 			`--overlap "sometimes"`},
 		{[]string{"schedule", "create", "--id", "x", "--every", "1h", "list"}, "needs the job after its flags"},
-		{[]string{"schedule", "create", "--id", "x", "--every", "1h", "migrate", "--image", "i", "--from", "DFW",
-			"--to", "IAD", "--via", "nats"}, "--via nats and --wait do not apply"},
+		{[]string{"schedule", "create", "--id", "x", "--every", "1h", "migrate", "--image",
+			"00000000-0000-4000-8000-000000000042", "--from", "DFW", "--to", "IAD", "--via", "nats"},
+			"--via nats and --wait do not apply"},
 	} {
 		code, _, errs := h.run(c.args...)
 		if code != 2 || !strings.Contains(errs, c.want) {

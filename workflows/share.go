@@ -52,8 +52,8 @@ func normalizeImageRef(kind string, region *string, imageID string) error {
 // but only once the run has started and done other work.
 func CheckNotOwner(what, owner string, members []string) error {
 	if slices.Contains(members, owner) {
-		return invalid("%s: tenant %s is the image's owner (the account the request is for); an image "+
-			"cannot be shared with its owner", what, owner)
+		return invalid("%s: tenant %s is the account the request is for, which owns the image: an image "+
+			"is not shared with its own account", what, owner)
 	}
 	return nil
 }

@@ -22,9 +22,10 @@ type Region struct {
 // region that has them, on the host the client called (see onHost).
 func (s *Service) catalog(tenant, host string) []any {
 	var imgs, files, ids []any
-	identity := strings.TrimSuffix(onHost(s.cfg.URL(), host), "/")
+	self := hostName(s.cfg.URL())
+	identity := strings.TrimSuffix(onHost(s.cfg.URL(), self, host), "/")
 	for _, reg := range s.cfg.Regions() {
-		reg.URL = onHost(reg.URL, host)
+		reg.URL = onHost(reg.URL, self, host)
 		// Clients look up the identity service in the region they work in (openstack image add
 		// project resolves the project through it), so it is listed in every region.
 		ids = append(ids, map[string]any{"region": reg.Name, "tenantId": tenant, "publicURL": identity,
@@ -51,17 +52,18 @@ func (s *Service) catalog(tenant, host string) []any {
 	}
 }
 
-// onHost puts u on the host name the client reached identity by, keeping u's port: a starter on
-// a docker host that calls localhost:8900 gets regions on localhost:8901..., a worker in the
-// compose network that calls emulator:8900 gets emulator:8901..., from one emulator. A client
-// that sends another Host misleads only itself. Without a usable Host, u stays as configured.
-func onHost(u, host string) string {
+// onHost puts u, when it is on the emulator's own host (self), on the host name the client
+// reached identity by, keeping u's port: a starter on a docker host that calls localhost:8900
+// gets regions on localhost:8901..., a worker in the compose network that calls emulator:8900
+// gets emulator:8901..., from one emulator. URLs on other hosts (regions served elsewhere) stay.
+// A client that sends another Host misleads only itself. Without a usable Host, u stays.
+func onHost(u, self, host string) string {
 	name, _, err := net.SplitHostPort(host)
 	if err != nil {
 		name = host
 	}
 	parsed, err := url.Parse(u)
-	if err != nil || name == "" || strings.ContainsAny(name, "/@?#") {
+	if err != nil || name == "" || parsed.Hostname() != self || strings.ContainsAny(name, "/@?#") {
 		return u
 	}
 	if port := parsed.Port(); port != "" {
@@ -70,4 +72,13 @@ func onHost(u, host string) string {
 		parsed.Host = name
 	}
 	return parsed.String()
+}
+
+// hostName is u's host name, "" when u is not a URL.
+func hostName(u string) string {
+	parsed, err := url.Parse(u)
+	if err != nil {
+		return ""
+	}
+	return parsed.Hostname()
 }

@@ -181,7 +181,7 @@ func TestIsolationByEvents(t *testing.T) {
 		events.CmdShare,
 		"iso-1",
 		"100002",
-		workflows.ShareInput{Region: "DFW", ImageID: web.ID, Members: []string{"100002"}},
+		workflows.ShareInput{Region: "DFW", ImageID: web.ID, Members: []string{"100003"}},
 	)
 	_ = pub.Command(
 		ctx,
@@ -292,7 +292,7 @@ func TestNoSecretsAnywhere(t *testing.T) {
 		events.CmdShare,
 		"s-2",
 		"100001",
-		workflows.ShareInput{Region: "DFW", ImageID: web.ID, Members: []string{"100002"}},
+		workflows.ShareInput{Region: "DFW", ImageID: web.ID, Members: []string{"100003"}},
 	)
 	_ = pub.Command(
 		ctx,
