@@ -411,18 +411,19 @@ func TestCopyCutsAStalledStream(t *testing.T) {
 // TestSlowCutPieceIsNotTakenForAStall: a piece cut from a source segment, hashed on its way,
 // that takes longer than the idle timeout while its bytes keep moving must not be cut. At
 // production's ratio a cut piece of 500 MB at 5 MiB/s takes 100 s against a 60 s timeout; here
-// 6 MiB pieces at 4 MiB/s take 1.5 s against 1 s. The hashing once read the source around the
-// guard, so the guard saw no byte, cut every such piece and the copy failed after its retries.
+// 12 MiB pieces at 4 MiB/s take 3 s against 2 s (with 1 s and 6 MiB, a loaded machine's pause of
+// a second was taken for a stall). The hashing once read the source around the guard, so the
+// guard saw no byte, cut every such piece and the copy failed after its retries.
 func TestSlowCutPieceIsNotTakenForAStall(t *testing.T) {
 	e := startEmu(t, func(c *emulator.Config) { c.ExportSegmentSize = 16 << 20 })
-	c := connect(t, e, "demo", Options{IdleTimeout: time.Second})
+	c := connect(t, e, "demo", Options{IdleTimeout: 2 * time.Second})
 	img, src := exportImage(t, c, "demo-web-01", "exports")
 	if err := e.AddFault(emulator.Fault{Kind: "bandwidth", Region: "IAD", Service: "files", Method: "PUT",
 		BytesPerSecond: 4 << 20}); err != nil {
 		t.Fatal(err)
 	}
 	res, err := c.CopyAcrossRegions(context.Background(), src, ObjectRef{Region: "IAD", Container: "in",
-		Object: "slow.vhd"}, CopyOptions{Parallelism: 4, SegmentSize: 6 << 20})
+		Object: "slow.vhd"}, CopyOptions{Parallelism: 4, SegmentSize: 12 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,8 +22,8 @@ import (
 // "bulk", the older name of bulk-migrate).
 var kinds = map[string]string{"migrate": workflows.MigrateImageWorkflow, "share": workflows.ShareImageWorkflow,
 	"accept": workflows.AcceptShareWorkflow, "bulk": workflows.BulkMigrateWorkflow,
-	"bulk-migrate": workflows.BulkMigrateWorkflow,
-	"distribute":   workflows.DistributeImageWorkflow, "prune": workflows.PruneImagesWorkflow}
+	"bulk-migrate": workflows.BulkMigrateWorkflow, "distribute": workflows.DistributeImageWorkflow,
+	"prune": workflows.PruneImagesWorkflow, "cleanup": workflows.CleanupMigrationWorkflow}
 
 // statuses maps the names people use to Temporal's execution statuses (as its queries spell them).
 var statuses = map[string]string{"running": "Running", "completed": "Completed", "failed": "Failed",
@@ -92,7 +92,7 @@ func (a *app) runs(ctx context.Context, args []string) error {
 	var o out
 	var f runFilter
 	o.flag(fs)
-	fs.StringVar(&f.kind, "kind", "", "migrate, share, accept, bulk-migrate, distribute or prune")
+	fs.StringVar(&f.kind, "kind", "", "migrate, share, accept, bulk-migrate, distribute, prune or cleanup")
 	fs.StringVar(&f.status, "status", "", "running, completed, failed, cancelled, terminated, timed-out or continued")
 	fs.StringVar(&f.image, "image", "", "runs that touched this image")
 	fs.StringVar(&f.region, "region", "", "runs from or to this region")
@@ -102,7 +102,8 @@ func (a *app) runs(ctx context.Context, args []string) error {
 		return err
 	}
 	if _, ok := kinds[f.kind]; f.kind != "" && !ok {
-		return usageErr("--kind must be migrate, share, accept, bulk-migrate, distribute or prune, not %q", f.kind)
+		return usageErr("--kind must be migrate, share, accept, bulk-migrate, distribute, prune or cleanup, not %q",
+			f.kind)
 	}
 	if _, ok := statuses[f.status]; f.status != "" && !ok {
 		return usageErr("--status %q is not one of running, completed, failed, cancelled, terminated, timed-out, "+
@@ -222,5 +223,21 @@ func (a *app) cancel(ctx context.Context, args []string) error {
 			return err
 		}
 	}
+	if err := a.awaitCleanup(ctx, workflows.CleanupWorkflowID(id+"@"+st.RunID)); err != nil {
+		return err
+	}
 	return a.printJSON(st)
+}
+
+// awaitCleanup waits for a migration's cleanup run, which goes on after the migration ends, when
+// there is one: cancel --wait promises the objects are gone.
+func (a *app) awaitCleanup(ctx context.Context, id string) error {
+	if _, err := a.tc.DescribeWorkflowExecution(ctx, id, ""); err != nil {
+		return nil // nothing to clean up (no objects yet, or the policy keeps them)
+	}
+	fmt.Fprintf(a.stderr, "waiting for its cleanup, run %s\n", id)
+	if err := a.tc.GetWorkflow(ctx, id, "").Get(ctx, nil); err != nil {
+		return fmt.Errorf("cleanup run %s: %s", id, plain(err))
+	}
+	return nil
 }

@@ -57,6 +57,7 @@ func TestMigrateAcrossCloudsAndAccounts(t *testing.T) {
 		if err := run.Get(ctx, &res); err != nil {
 			t.Fatalf("%s: %v", c.peer, err)
 		}
+		env.AwaitCleanup(res.Cleanup)
 		img, err := c.as.GetImage(ctx, c.region, res.Targets[0].ImageID)
 		if err != nil || img.Checksum != web.Checksum || img.Owner != c.as.Tenant() || img.Properties["app"] != "web" ||
 			img.Properties[workflows.PropMigrationID] != run.GetID() {

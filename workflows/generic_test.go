@@ -45,6 +45,7 @@ func TestMigrateToGenericOpenStackRegion(t *testing.T) {
 	if err := run.Get(ctx, &res); err != nil {
 		t.Fatal(err)
 	}
+	env.AwaitCleanup(res.Cleanup)
 	env.Emulator.ClearFaults()
 	for _, tr := range res.Targets {
 		if tr.Region == "RegionOne" && tr.CopySeconds < 3 {
@@ -86,6 +87,7 @@ func TestMigrateToGenericOpenStackRegion(t *testing.T) {
 	if err := run.Get(ctx, &res2); err != nil {
 		t.Fatal(err)
 	}
+	env.AwaitCleanup(res2.Cleanup)
 	img, err := demo.GetImage(ctx, "ORD", res2.Targets[0].ImageID)
 	if err != nil || img.Checksum != web.Checksum || res2.ExportSeconds != 0 {
 		t.Fatalf("back in ORD: %+v %v (export %.1fs)", img, err, res2.ExportSeconds)
@@ -191,6 +193,7 @@ func TestSwiftWithoutTasksIsNotRackspace(t *testing.T) {
 		if err := run.Get(ctx, &res); err != nil {
 			t.Fatalf("%s -> %v: %v", in.SourceRegion, in.TargetRegions, err)
 		}
+		env.AwaitCleanup(res.Cleanup)
 		return res.Targets[0]
 	}
 	into := migrate(workflows.MigrateInput{ImageID: web.ID, SourceRegion: "DFW", TargetRegions: []string{"RegionOne"}})

@@ -35,6 +35,7 @@ func TestIncrementalRemigration(t *testing.T) {
 		if err := run.Get(ctx, &res); err != nil {
 			t.Fatal(err)
 		}
+		env.AwaitCleanup(res.Cleanup)
 		return res
 	}
 	first := migrate(night1.ID).Targets[0]

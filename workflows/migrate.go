@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"go.temporal.io/api/enums/v1"
 	"strings"
 	"time"
 
@@ -150,14 +151,16 @@ type TargetResult struct {
 
 // MigrateResult is the whole migration's outcome.
 type MigrateResult struct {
-	MigrationID    string         `json:"migration_id"`
-	SourceRegion   string         `json:"source_region"`
-	SourceImageID  string         `json:"source_image_id"`
-	Checksum       string         `json:"checksum"`
-	Targets        []TargetResult `json:"targets"`
-	ExportSeconds  float64        `json:"export_seconds"`
-	TotalSeconds   float64        `json:"total_seconds"`
-	ObjectsDeleted int            `json:"objects_deleted"`
+	MigrationID   string         `json:"migration_id"`
+	SourceRegion  string         `json:"source_region"`
+	SourceImageID string         `json:"source_image_id"`
+	Checksum      string         `json:"checksum"`
+	Targets       []TargetResult `json:"targets"`
+	ExportSeconds float64        `json:"export_seconds"`
+	TotalSeconds  float64        `json:"total_seconds"`
+	// Cleanup is the CleanupMigration run deleting the intermediate objects, which goes on after
+	// this one ends ("" when nothing is to be deleted, or the cleanup policy keeps them).
+	Cleanup string `json:"cleanup_workflow_id,omitempty"`
 }
 
 // MigrateStatus answers the status query.
@@ -462,8 +465,8 @@ func (m *migration) recovered(ctx workflow.Context) {
 	}
 }
 
-// finish deletes intermediate objects per the cleanup policy and announces the outcome, in one
-// activity. It runs on a disconnected context so a cancelled migration still tidies up.
+// finish starts the cleanup run the cleanup policy asks for and announces the outcome. It runs
+// on a disconnected context so a cancelled migration still tidies up.
 func (m *migration) finish(ctx workflow.Context, err error) {
 	status, typ := JobSucceeded, activities.FactMigrationCompleted
 	for _, t := range m.result.Targets {
@@ -476,28 +479,49 @@ func (m *migration) finish(ctx workflow.Context, err error) {
 		status, typ = JobFailed, activities.FactMigrationFailed
 		data["error"] = reason(err)
 	}
-	in := activities.FinishMigrationInput{Fact: activities.Fact{Type: typ, ID: runKey(ctx) + ":" + typ, Data: data}}
 	stopped := m.overdue != "" || temporal.IsCanceledError(err)
 	if stopped && m.overdue == "" {
 		status, data["error"] = JobCancelled, "cancelled"
 	}
-	// A migration stopped on purpose is not resumed, so on-success tidies up after it too.
-	if m.in.Cleanup == CleanupAlways || (m.in.Cleanup == CleanupOnSuccess && (err == nil || stopped)) {
-		in.Cleanup, in.TargetCleanup = m.cleanups(m.in.ImageID)
-		m.status.Step = "cleaning up"
-	}
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
-	var n int
-	// Cleanup may delete thousands of objects: it heartbeats, so a worker that dies in it hands
-	// it on within the heartbeat timeout rather than the half hour it may take.
-	fctx := withLongActivity(dctx, "clean up and announce "+typ, 30*time.Minute, m.in.HeartbeatTimeout.D())
-	if ferr := workflow.ExecuteActivity(fctx, a.FinishMigration, in).Get(dctx, &n); ferr != nil {
-		workflow.GetLogger(ctx).
-			Warn("cleanup failed; intermediate objects remain", "container", m.container, "error", ferr)
-		publish(dctx, typ, runKey(ctx)+":"+typ, data)
+	// A migration stopped on purpose is not resumed, so on-success tidies up after it too. The
+	// deletion is a run of its own: the job ends now, whatever the storage meets.
+	if m.in.Cleanup == CleanupAlways || (m.in.Cleanup == CleanupOnSuccess && (err == nil || stopped)) {
+		if id := m.startCleanup(dctx); id != "" {
+			m.result.Cleanup, data["cleanup_workflow_id"] = id, id
+		}
 	}
-	m.result.ObjectsDeleted = n
+	publish(dctx, typ, runKey(ctx)+":"+typ, data)
 	setJobStatus(dctx, status, fmt.Sprintf("%s: %s", strings.ToLower(status), summarize(m.result)))
+}
+
+// startCleanup starts the run that deletes this migration's intermediate objects, abandoned to
+// outlive this one, and returns its workflow id ("" when it could not start: the objects stay,
+// and the log says so).
+func (m *migration) startCleanup(ctx workflow.Context) string {
+	own, peer := m.cleanups(m.in.ImageID)
+	if own == nil && peer == nil {
+		return ""
+	}
+	// Recorded as a side effect: a replay (which runs under another execution's id) must name
+	// the same child as the run did.
+	var id string
+	if err := workflow.SideEffect(ctx, func(ctx workflow.Context) any { return CleanupWorkflowID(runKey(ctx)) }).
+		Get(&id); err != nil {
+		workflow.GetLogger(ctx).Warn("cleanup did not start; intermediate objects remain", "error", err)
+		return ""
+	}
+	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{WorkflowID: id,
+		ParentClosePolicy: enums.PARENT_CLOSE_POLICY_ABANDON, StaticSummary: "clean up after " + m.id})
+	req := CleanupRequest{MigrationID: m.id, Own: own, Peer: peer, OutageTolerance: m.in.OutageTolerance,
+		MaxRetryInterval: m.in.MaxRetryInterval, HeartbeatTimeout: m.in.HeartbeatTimeout}
+	child := workflow.ExecuteChildWorkflow(cctx, CleanupMigrationWorkflow, req)
+	if err := child.GetChildWorkflowExecution().Get(ctx, nil); err != nil {
+		workflow.GetLogger(ctx).Warn("cleanup did not start; intermediate objects remain", "container",
+			m.container, "error", err)
+		return ""
+	}
+	return id
 }
 
 func summarize(r MigrateResult) string {

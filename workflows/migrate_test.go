@@ -183,7 +183,7 @@ func TestMigrateSucceeds(t *testing.T) {
 	}
 	_ = env.GetWorkflowResult(&res)
 	if len(res.Targets) != 2 || res.Targets[0].ImageID != "new-IAD" || res.Targets[1].ImageID != "new-LON" ||
-		res.ObjectsDeleted != 9 ||
+		!strings.HasPrefix(res.Cleanup, "cleanup--migrate-100001-x@") ||
 		res.Checksum != "abc" {
 		t.Fatalf("result %+v", res)
 	}
@@ -208,10 +208,10 @@ func TestMigrateValidationFailsAtOnce(t *testing.T) {
 	env.OnActivity(a.CheckExportable, mock.Anything, mock.Anything).Return(cloud.Image{},
 		temporal.NewNonRetryableApplicationError("image img-1 (rhel) in DFW carries licensed software", activities.ErrNotExportable, nil),
 	)
-	env.OnActivity(a.FinishMigration, mock.Anything, mock.Anything).
-		Return(func(_ context.Context, in activities.FinishMigrationInput) (int, error) {
-			c.add("fact " + in.Fact.Type)
-			return 0, nil
+	env.OnActivity(a.PublishFact, mock.Anything, mock.Anything).
+		Return(func(_ context.Context, f activities.Fact) error {
+			c.add("fact " + f.Type)
+			return nil
 		})
 	env.ExecuteWorkflow(MigrateImage, migrateInput())
 	err := env.GetWorkflowError()

@@ -13,4 +13,5 @@ func Register(r worker.WorkflowRegistry) {
 	r.RegisterWorkflowWithOptions(BulkMigrate, workflow.RegisterOptions{Name: BulkMigrateWorkflow})
 	r.RegisterWorkflowWithOptions(DistributeImage, workflow.RegisterOptions{Name: DistributeImageWorkflow})
 	r.RegisterWorkflowWithOptions(PruneImages, workflow.RegisterOptions{Name: PruneImagesWorkflow})
+	r.RegisterWorkflowWithOptions(CleanupMigration, workflow.RegisterOptions{Name: CleanupMigrationWorkflow})
 }

@@ -77,6 +77,7 @@ func TestWorkerKilledMidCopy(t *testing.T) {
 	if err := run.Get(cctx, &res); err != nil {
 		t.Fatalf("migration after the kill: %v\n%s", err, logs.String())
 	}
+	env.AwaitCleanup(res.Cleanup)
 	again := env.Emulator.BytesReceived("IAD") - gib
 	t.Logf("killed at %d MiB received; %d MiB sent again (allowance %d MiB)", atKill>>20, again>>20, par*segment>>20)
 	if again > par*segment {

@@ -80,6 +80,7 @@ func TestWorkerKilledMidStagedUpload(t *testing.T) {
 	if err != nil || img.Checksum != src.Checksum || img.Status != "active" {
 		t.Fatalf("RegionTwo's image %+v (%v), want checksum %s", img, err, src.Checksum)
 	}
+	env.AwaitCleanup(res.Cleanup)
 	if n := leftovers(t, demo, "RegionTwo"); n != 0 {
 		t.Errorf("%d staged objects left in RegionTwo", n)
 	}

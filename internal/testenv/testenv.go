@@ -328,6 +328,22 @@ func (e *Env) Runs(id string) int {
 	return len(resp.Executions)
 }
 
+// AwaitCleanup waits for a migration's cleanup run (MigrateResult.Cleanup, which outlives the
+// migration) to end, and returns what it deleted; an empty id waits for nothing.
+func (e *Env) AwaitCleanup(id string) workflows.CleanupResult {
+	e.t.Helper()
+	var res workflows.CleanupResult
+	if id == "" {
+		return res
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if err := e.Client.GetWorkflow(ctx, id, "").Get(ctx, &res); err != nil {
+		e.t.Fatalf("cleanup run %s: %v", id, err)
+	}
+	return res
+}
+
 // Collector gathers what a core NATS subscription sees on a subject (a publish the stream then
 // drops as a duplicate included).
 type Collector struct {
