@@ -292,7 +292,7 @@ func TestNoSecretsAnywhere(t *testing.T) {
 		events.CmdShare,
 		"s-2",
 		"100001",
-		workflows.ShareInput{Region: "DFW", ImageID: web.ID, Members: []string{"100003"}},
+		workflows.ShareInput{Region: "DFW", ImageID: web.ID, Members: []string{"100002"}},
 	)
 	_ = pub.Command(
 		ctx,
