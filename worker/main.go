@@ -81,14 +81,15 @@ func run(ctx context.Context, cfg config.Config, logger *slog.Logger, ready chan
 			cancel()
 		}()
 	}
-	cc, err := connectCloud(ctx, creds, cloud.Options{Pacing: cloud.Pacing{RequestsPerSecond: cfg.Cloud.RequestsPerSecond},
-		IdleTimeout: cfg.Cloud.IdleTimeout}, logger, health)
+	copts := cloud.Options{Pacing: cloud.Pacing{RequestsPerSecond: cfg.Cloud.RequestsPerSecond},
+		IdleTimeout: cfg.Cloud.IdleTimeout}
+	cc, err := connectCloud(ctx, "the cloud's identity service", creds, copts, logger, health)
 	if err != nil {
 		return err
 	}
 	logger.Info("cloud account ready", "tenant", cc.Tenant(), "default_region", cc.DefaultRegion(),
 		"regions", strings.Join(cc.Regions(), ","))
-	peers, err := connectPeers(ctx, cfg.Cloud, logger)
+	peers, err := connectPeers(ctx, cfg.Cloud, logger, health)
 	if err != nil {
 		return err
 	}
@@ -169,15 +170,17 @@ func run(ctx context.Context, cfg config.Config, logger *slog.Logger, ready chan
 }
 
 // connectPeers signs in to every peer cloud the worker may migrate into.
-func connectPeers(ctx context.Context, c config.Cloud, logger *slog.Logger) (map[string]*cloud.Client, error) {
+func connectPeers(ctx context.Context, c config.Cloud, logger *slog.Logger,
+	ready *readiness) (map[string]*cloud.Client, error) {
 	creds, err := c.PeerCredentials()
 	if err != nil {
 		return nil, err
 	}
 	peers := map[string]*cloud.Client{}
 	for name, cr := range creds {
-		pc, err := cloud.New(ctx, cr, cloud.Options{Pacing: cloud.Pacing{RequestsPerSecond: c.RequestsPerSecond},
-			IdleTimeout: c.IdleTimeout})
+		pc, err := connectCloud(ctx, "peer cloud "+name+"'s identity service", cr,
+			cloud.Options{Pacing: cloud.Pacing{RequestsPerSecond: c.RequestsPerSecond}, IdleTimeout: c.IdleTimeout},
+			logger, ready)
 		if err != nil {
 			return nil, fmt.Errorf("peer cloud %s: %w", name, err)
 		}

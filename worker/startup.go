@@ -51,11 +51,12 @@ var (
 	waitLogEvery = time.Minute
 )
 
-// connectCloud signs in to the cloud, waiting while identity is down or busy (a worker started,
+// connectCloud signs in to a cloud (what names its identity service for people), waiting while
+// identity is down or busy (a worker started,
 // or restarted by its supervisor, during an outage waits it out instead of exiting; its
 // /healthz says why it is not ready). Credentials the cloud refuses, and every other error,
 // end the wait at once.
-func connectCloud(ctx context.Context, creds cloud.Credentials, opts cloud.Options, logger *slog.Logger,
+func connectCloud(ctx context.Context, what string, creds cloud.Credentials, opts cloud.Options, logger *slog.Logger,
 	ready *readiness) (*cloud.Client, error) {
 	var since, logged time.Time
 	wait := waitFirst
@@ -64,7 +65,7 @@ func connectCloud(ctx context.Context, creds cloud.Credentials, opts cloud.Optio
 		switch kind := cloud.KindOf(err); {
 		case err == nil:
 			if !since.IsZero() {
-				logger.Info("the cloud's identity service answers again", "waited", time.Since(since).Round(time.Second).String())
+				logger.Info(what+" answers again", "waited", time.Since(since).Round(time.Second).String())
 			}
 			return cc, nil
 		case ctx.Err() != nil:
@@ -76,10 +77,9 @@ func connectCloud(ctx context.Context, creds cloud.Credentials, opts cloud.Optio
 		if since.IsZero() {
 			since = now
 		}
-		ready.notReady(fmt.Errorf("waiting for the cloud's identity service since %s UTC: %w",
-			since.UTC().Format("15:04:05"), err))
+		ready.notReady(fmt.Errorf("waiting for %s since %s UTC: %w", what, since.UTC().Format("15:04:05"), err))
 		if now.Sub(logged) >= waitLogEvery {
-			logger.Warn("waiting for the cloud's identity service; the worker starts when it answers",
+			logger.Warn("waiting for "+what+"; the worker starts when it answers",
 				"since", since.UTC().Format(time.RFC3339), "error", err.Error())
 			logged = now
 		}
