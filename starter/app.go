@@ -104,6 +104,16 @@ func (a *app) cloud(ctx context.Context) (*cloud.Client, error) {
 	return cc, nil
 }
 
+// accountCloud is the configured account's cloud for a check the starter may make before a job
+// starts: nil and no error without an account (only --tenant; the worker decides then), nil and
+// the error when the account is configured but cannot be used.
+func (a *app) accountCloud(ctx context.Context) (*cloud.Client, error) {
+	if _, err := a.cfg.Cloud.Credentials(); err != nil {
+		return nil, nil
+	}
+	return a.cloud(ctx)
+}
+
 // jobFlags are shared by the commands that start workflows.
 type jobFlags struct {
 	via, taskQueue, tenant, eventID string

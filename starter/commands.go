@@ -270,11 +270,8 @@ func (a *app) producerOf(ctx context.Context, in *workflows.AcceptInput) error {
 	if in.Producer != "" || in.ImageID == "" || in.Region == "" {
 		return nil
 	}
-	if _, err := a.cfg.Cloud.Credentials(); err != nil {
-		return nil
-	}
-	cc, err := a.cloud(ctx)
-	if err != nil {
+	cc, err := a.accountCloud(ctx)
+	if cc == nil {
 		return err
 	}
 	img, err := cc.GetImage(ctx, workflows.CanonicalRegion(in.Region), in.ImageID)

@@ -22,11 +22,8 @@ func (a *app) resolveImage(ctx context.Context, region string, ref *string) erro
 	if *ref == "" || imageIDForm.MatchString(*ref) {
 		return nil
 	}
-	if _, err := a.cfg.Cloud.Credentials(); err != nil {
-		return nil
-	}
-	cc, err := a.cloud(ctx)
-	if err != nil {
+	cc, err := a.accountCloud(ctx)
+	if cc == nil {
 		return err
 	}
 	imgs, err := cc.ListImages(ctx, region, cloud.ImageFilter{Name: *ref, Owner: cc.Tenant()})
