@@ -100,6 +100,7 @@ func TestStagedUploadOnTheRig(t *testing.T) {
 		}
 		t.Logf("%s: %d MiB in %.1fs, the worker read %d MiB and sent %d MiB", want, size>>20, took.Seconds(),
 			read>>20, target.BytesSent>>20)
+		env.AwaitCleanup(res.Cleanup) // the staging is deleted by the migration's own cleanup run
 		cs, err := alpha.ListContainers(ctx, "RegionTwo")
 		if err != nil {
 			t.Fatal(err)
