@@ -10,7 +10,7 @@ import (
 	"github.com/imageflow/imageflow/events"
 )
 
-// authFile is the authorization devstack writes for --nats-auth, to read and to copy.
+// authFile is the accounts configuration devstack writes for --nats-auth, to read and to copy.
 const authFile = "nats-auth.conf"
 
 // devstackTenants are the emulator's demo accounts.
@@ -20,8 +20,9 @@ var devstackTenants = []string{"100001", "100002"}
 // credential, like the emulator's demo-api-key, and never one to use elsewhere.
 func demoNATSPassword(role, tenant string) string { return role + "-" + tenant + "-demo-password" }
 
-// authOptions writes the authorization for the demo accounts into dir and loads it as
-// nats-server would, with each password from its variable (set here to the demo one if unset).
+// authOptions writes the accounts of the demo tenants into dir and loads it as nats-server
+// would, with each password from its variable (set here to the demo one if unset). The admin's
+// demo password is "admin-devstack-demo-password".
 func authOptions(dir string) (*natsserver.Options, error) {
 	if os.Getenv(events.AdminPasswordVar) == "" {
 		_ = os.Setenv(events.AdminPasswordVar, demoNATSPassword("admin", "devstack"))
@@ -34,7 +35,7 @@ func authOptions(dir string) (*natsserver.Options, error) {
 		}
 	}
 	path := filepath.Join(dir, authFile)
-	if err := os.WriteFile(path, []byte(events.AuthorizationConfig(subjects, "IMAGEFLOW", devstackTenants)),
+	if err := os.WriteFile(path, []byte(events.AccountsConfig(subjects, "IMAGEFLOW", devstackTenants)),
 		0o600); err != nil {
 		return nil, fmt.Errorf("write %s: %w", path, err)
 	}

@@ -191,12 +191,19 @@ func (s *stack) startNATS() (string, error) {
 		return "", fmt.Errorf("NATS did not start on %s", s.addr(s.o.natsPort))
 	}
 	s.nats = ns
+	if s.o.natsAuth {
+		// The operator's step: each account's stream, made by its admin (workers may not).
+		if err := events.SetUpAccounts(context.Background(), ns.ClientURL(), subjects, "IMAGEFLOW", 1, devstackTenants,
+			os.Getenv(events.AdminPasswordVar)); err != nil {
+			return "", err
+		}
+	}
 	// The demo sends as the demo account's sender, as the starter would.
 	if s.js, err = s.natsAs(events.RoleSender, "100001"); err != nil {
 		return "", err
 	}
 	if s.o.natsAuth {
-		return ns.ClientURL() + " (per-account users: " + filepath.Join(s.o.dir, authFile) + ")", nil
+		return ns.ClientURL() + " (an account per tenant: " + filepath.Join(s.o.dir, authFile) + ")", nil
 	}
 	return ns.ClientURL(), nil
 }
@@ -279,7 +286,7 @@ func (s *stack) startWorker(ctx context.Context, user, queue string, autoAccept 
 	s.workers = append(s.workers, r)
 	runner.RegisterBridgeMetrics(reg, r.Bridge)
 	addr := s.addr(s.o.healthPort + len(s.servers))
-	srv, err := runner.ServeHTTP(addr, reg, runner.Checks(tc, nil, r.Bridge), logger)
+	srv, err := runner.ServeHTTP(addr, reg, runner.Checks(tc, nil, r.Bridge, nil), logger)
 	if err != nil {
 		return "", err
 	}

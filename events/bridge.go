@@ -118,11 +118,36 @@ type Bridge struct {
 // EnsureStream makes sure the stream holding commands, facts and dead letters exists with the
 // settings imageflow needs: a two-minute duplicate window for publishers' message ids, direct
 // gets (a sender reads its dead letter by subject), replicas nodes of a cluster (at least 1). A
-// stream that has them is only read, so a worker whose NATS user may not change streams (see
-// nats-permissions.conf) still starts; one that lacks them is created or updated.
+// stream that has them is only read. One that lacks them is created or updated, which in a
+// tenant's NATS account only its admin may do (SetUpStream, devstack): a worker or sender is
+// refused, and the error then says what is missing and who makes it.
 func EnsureStream(ctx context.Context, js jetstream.JetStream, name string, s Subjects,
 	replicas int) (jetstream.Stream, error) {
-	want := jetstream.StreamConfig{
+	want := StreamConfig(name, s, replicas)
+	st, err := js.Stream(ctx, name)
+	switch {
+	case err == nil && streamServes(st.CachedInfo().Config, want):
+		return st, nil
+	case err == nil:
+		if st, err = js.UpdateStream(ctx, want); err != nil {
+			err = Refused(js.Conn(), "$JS.API.STREAM.UPDATE."+name, "update the stream's settings", err)
+			return nil, notSetUp(name, "its settings are not imageflow's", err)
+		}
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		if st, err = js.CreateStream(ctx, want); err != nil {
+			err = Refused(js.Conn(), "$JS.API.STREAM.CREATE."+name, "create the stream", err)
+			return nil, notSetUp(name, "it does not exist in this NATS account", err)
+		}
+	default:
+		err = Refused(js.Conn(), "$JS.API.STREAM.INFO."+name, "read the stream's settings", err)
+		return nil, fmt.Errorf("read stream %s: %w", name, err)
+	}
+	return st, nil
+}
+
+// StreamConfig is the stream imageflow needs.
+func StreamConfig(name string, s Subjects, replicas int) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
 		Name:        name,
 		Subjects:    []string{s.Prefix + ".cmd.>", s.Prefix + ".evt.>", s.DLQ()},
 		Storage:     jetstream.FileStorage,
@@ -131,22 +156,17 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, name string, s Su
 		Replicas:    max(replicas, 1),
 		AllowDirect: true,
 	}
-	st, err := js.Stream(ctx, name)
-	switch {
-	case err == nil && streamServes(st.CachedInfo().Config, want):
-		return st, nil
-	case err == nil:
-		if st, err = js.UpdateStream(ctx, want); err != nil {
-			return nil, fmt.Errorf("update stream %s to imageflow's settings: %w", name, err)
-		}
-	case errors.Is(err, jetstream.ErrStreamNotFound):
-		if st, err = js.CreateStream(ctx, want); err != nil {
-			return nil, fmt.Errorf("create stream %s: %w", name, err)
-		}
-	default:
-		return nil, fmt.Errorf("read stream %s: %w", name, err)
+}
+
+// notSetUp explains a stream this user could not make right: a refusal means an operator's step
+// is missing, anything else is said as it is.
+func notSetUp(name, what string, err error) error {
+	var pe *PermissionError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("stream %s: %s, and %w; the account's admin sets it up (go run ./starter setup-stream, "+
+			"or devstack does it)", name, what, err)
 	}
-	return st, nil
+	return fmt.Errorf("stream %s: %s, and making it so failed: %w", name, what, err)
 }
 
 // streamServes says an existing stream's settings are those imageflow needs.
@@ -233,6 +253,8 @@ func (b *Bridge) ensure(ctx context.Context) error {
 			Metadata: map[string]string{consumerTenantKey: cfg.Tenant},
 		})
 		if err != nil {
+			err = Refused(b.js.Conn(), "$JS.API.CONSUMER.CREATE."+cfg.Stream+"."+name+"."+filters[name],
+				"create the worker's consumer", err)
 			return fmt.Errorf("create or update consumer %s on %s: %w", name, cfg.Stream, err)
 		}
 		cons = append(cons, c)

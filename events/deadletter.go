@@ -213,8 +213,8 @@ func (b *Bridge) deadLetterBySeq(ctx context.Context, adv maxDeliveriesAdvisory)
 	case errors.Is(err, jetstream.ErrMsgNotFound):
 		dl = newDeadLetter("", nil, reason+"; the original is no longer in the stream")
 	case err != nil:
-		// Reading a message by sequence reads any account's: a worker whose NATS user may
-		// not (see nats-permissions.conf) leaves the original to an operator who may.
+		// A worker whose NATS user may not read by sequence leaves the original to an
+		// operator who may.
 		dl = newDeadLetter("", nil, fmt.Sprintf("%s; the original (stream message %d) could not be read: %v",
 			reason, adv.StreamSeq, err))
 	default:

@@ -105,6 +105,7 @@ func (p *Publisher) publish(ctx context.Context, subject, typ, id, tenant string
 	}
 	ack, err := p.js.Publish(ctx, subject, b, jetstream.WithMsgID(id))
 	if err != nil {
+		err = Refused(p.js.Conn(), subject, "publish "+typ, err)
 		return Sent{}, fmt.Errorf("publish %s %s: %w", subject, id, err)
 	}
 	return Sent{Seq: ack.Sequence, Duplicate: ack.Duplicate}, nil
@@ -112,9 +113,10 @@ func (p *Publisher) publish(ctx context.Context, subject, typ, id, tenant string
 
 // Connect dials NATS with the configured credentials and TLS, naming what went wrong. Replies
 // come to tenant's own inboxes (_INBOX.<tenant>.*), so NATS permissions can let each account's
-// users hear only their own (see nats-permissions.conf).
-func Connect(c config.NATS, name, tenant string) (*nats.Conn, error) {
+// users hear only their own (see WorkerPermissions).
+func Connect(c config.NATS, name, tenant string, extra ...nats.Option) (*nats.Conn, error) {
 	opts := []nats.Option{nats.Name(name), nats.MaxReconnects(-1), nats.CustomInboxPrefix(InboxPrefix(tenant))}
+	opts = append(opts, extra...)
 	if c.User != "" {
 		opts = append(opts, nats.UserInfo(c.User, c.Password.Value()))
 	}

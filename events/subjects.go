@@ -7,7 +7,7 @@ import (
 
 // Subjects spells every subject imageflow uses, under a prefix (default "imageflow"). Each
 // carries the account it belongs to, so NATS permissions can keep accounts apart (see
-// nats-permissions.conf) and each worker's consumer reads its own account's events only:
+// AccountsConfig) and each worker's consumer reads its own account's events only:
 //
 //	<prefix>.cmd.<tenant>.<verb>                     a command for tenant's worker
 //	<prefix>.cmd.<producer>.member-status.<member>   a member's decision, for the producer's worker

@@ -11,6 +11,7 @@
 //	go run ./starter status       ID|UI-URL [--follow]
 //	go run ./starter wait         ID|UI-URL
 //	go run ./starter unread       [--json]
+//	go run ./starter setup-stream
 //	go run ./starter runs         [--kind migrate] [--status running] [--image ID] [--region IAD] [--since 24h]
 //	go run ./starter cancel       ID|UI-URL [--wait]
 //	go run ./starter schedule     create --id ID --cron '0 2 * * *' bulk-migrate --from DFW --to IAD ...
@@ -103,6 +104,7 @@ runs:
   runs          list runs by kind, status, image, region and start time
   cancel        cancel a run; a migration cleans up per its cleanup policy
   unread        commands in the stream that no worker reads (a mistyped tenant); the operator's view
+  setup-stream  make the account's stream (as its NATS admin: the operator's step before its workers)
 
 the cloud, directly:
   list          list images in a region
@@ -132,7 +134,7 @@ func (a *app) run(ctx context.Context, args []string) int {
 	}
 	cmds := map[string]func(context.Context, []string) error{
 		"migrate": a.migrate, "share": a.share, "accept": a.accept("accepted"), "reject": a.accept("rejected"),
-		"bulk-migrate": a.bulkMigrate, "status": a.status, "wait": a.wait, "unread": a.unread, "runs": a.runs, "cancel": a.cancel,
+		"bulk-migrate": a.bulkMigrate, "status": a.status, "wait": a.wait, "unread": a.unread, "setup-stream": a.setupStream, "runs": a.runs, "cancel": a.cancel,
 		"list": a.list, "get": a.get, "update": a.update, "tags": a.tags, "members": a.members,
 		"unshare": a.unshare, "delete": a.remove, "export": a.export, "import": a.importVHD,
 		"schedule": a.schedule, "distribute": a.distribute, "prune": a.prune,

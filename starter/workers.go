@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"go.temporal.io/api/enums/v1"
@@ -96,4 +97,28 @@ func (a *app) unread(ctx context.Context, args []string) error {
 		}
 		return rows
 	})
+}
+
+// setupStream is the operator's step for an account: with the account's admin credentials
+// (IMAGEFLOW_NATS_USER=admin-<tenant>) it makes the account's stream with imageflow's settings,
+// or brings an existing one to them. Workers and senders may not; a worker that finds the stream
+// missing or wrong says so and names this command.
+func (a *app) setupStream(ctx context.Context, args []string) error {
+	fs := a.flags("setup-stream", "(as the account's NATS admin)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	js, err := a.jetstream("admin")
+	if err != nil {
+		return err
+	}
+	st, err := events.EnsureStream(ctx, js, a.cfg.NATS.Stream, events.Subjects{Prefix: a.cfg.NATS.SubjectPrefix},
+		a.cfg.NATS.StreamReplicas)
+	if err != nil {
+		return err
+	}
+	c := st.CachedInfo().Config
+	fmt.Fprintf(a.stdout, "stream %s ready: subjects %s, %d replica(s), kept %s\n", c.Name,
+		strings.Join(c.Subjects, " "), c.Replicas, c.MaxAge)
+	return nil
 }

@@ -132,8 +132,9 @@ func run(ctx context.Context, cfg config.Config, logger *slog.Logger, ready chan
 				NamePattern:      w.AcceptNamePattern,
 			}}}
 	var nc *nats.Conn
+	refusals := &events.Refusals{}
 	if !cfg.NATS.Disabled {
-		if nc, err = events.Connect(cfg.NATS, "imageflow-worker-"+cc.Tenant(), cc.Tenant()); err != nil {
+		if nc, err = connectNATS(ctx, cfg, cc.Tenant(), refusals, logger); err != nil {
 			return err
 		}
 		defer nc.Close()
@@ -150,7 +151,7 @@ func run(ctx context.Context, cfg config.Config, logger *slog.Logger, ready chan
 	if r.Bridge != nil {
 		runner.RegisterBridgeMetrics(reg, r.Bridge)
 	}
-	health.running(runner.Checks(tc, nc, r.Bridge))
+	health.running(runner.Checks(tc, nc, r.Bridge, refusals))
 	if ready != nil {
 		ready <- r
 	}
@@ -167,6 +168,26 @@ func run(ctx context.Context, cfg config.Config, logger *slog.Logger, ready chan
 	}
 	logger.Info("stopped")
 	return failed
+}
+
+// connectNATS connects as the configured user and, when the server asks for one (a user or a
+// credentials file is set), proves the user may publish what the worker must before it takes any
+// event: a missing right ends the start with the permission and subject named.
+func connectNATS(ctx context.Context, cfg config.Config, tenant string, refusals *events.Refusals,
+	logger *slog.Logger) (*nats.Conn, error) {
+	nc, err := events.Connect(cfg.NATS, "imageflow-worker-"+tenant, tenant,
+		nats.ErrorHandler(refusals.Handler(logger, cfg.NATS.User)))
+	if err != nil {
+		return nil, err
+	}
+	if cfg.NATS.User == "" && cfg.NATS.CredsFile == "" {
+		return nc, nil
+	}
+	if err := events.ProveWorker(ctx, nc, events.Subjects{Prefix: cfg.NATS.SubjectPrefix}, tenant); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("NATS user %s cannot serve account %s: %w", cfg.NATS.User, tenant, err)
+	}
+	return nc, nil
 }
 
 // connectPeers signs in to every peer cloud the worker may migrate into.

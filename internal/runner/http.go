@@ -37,9 +37,14 @@ func RegisterBridgeMetrics(reg *metrics.Registry, b *events.Bridge) {
 // Health says whether the worker is ready; its error is why not, as /healthz answers it.
 type Health func(ctx context.Context) error
 
-// Checks is a running worker's health: Temporal reachable and, with events, NATS connected and
-// the bridge reading its consumer. nc and bridge may be nil.
-func Checks(tc client.Client, nc *nats.Conn, bridge *events.Bridge) Health {
+// refusalShown is how long a permission NATS refused keeps the worker unhealthy: long enough for
+// a probe or an operator to see it, after which a right restored by the operator clears it.
+const refusalShown = 10 * time.Minute
+
+// Checks is a running worker's health: Temporal reachable and, with events, NATS connected, no
+// permission refused lately and the bridge reading its consumer. nc, bridge and refusals may be
+// nil.
+func Checks(tc client.Client, nc *nats.Conn, bridge *events.Bridge, refusals *events.Refusals) Health {
 	return func(ctx context.Context) error {
 		ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		defer cancel()
@@ -48,6 +53,11 @@ func Checks(tc client.Client, nc *nats.Conn, bridge *events.Bridge) Health {
 		}
 		if nc != nil && !nc.IsConnected() {
 			return errors.New("nats: not connected")
+		}
+		if refusals != nil {
+			if err := refusals.Since(refusalShown); err != nil {
+				return fmt.Errorf("nats: %w", err)
+			}
 		}
 		if bridge != nil {
 			if err := bridge.Healthy(); err != nil {

@@ -44,18 +44,19 @@ type Env struct {
 	Namespace    string
 	NATS         *natsserver.Server
 	NATSURL      string
-	// NATSAuth says NATS runs with imageflow's per-account users (Options.NATSAuth): workers
-	// and JetStreamAs connect as those users, JetStream as admin.
-	NATSAuth bool
-	Emulator *emulator.Emulator
-	t        testing.TB
+	// NATSAuth says NATS runs with imageflow's per-tenant accounts (Options.NATSAuth): workers
+	// and JetStreamAs connect as their users, JetStream and Collect as the first account's admin.
+	NATSAuth    bool
+	natsTenants []string
+	Emulator    *emulator.Emulator
+	t           testing.TB
 }
 
 // Options adjust the world.
 type Options struct {
 	Emulator     func(*emulator.Config) // adjust the emulator before it starts
 	EmulatorAddr string                 // identity address (regions on the next six ports); default free ports
-	// NATSAuth runs NATS with events.AuthorizationConfig for these tenants, passwords from
+	// NATSAuth runs NATS with events.AccountsConfig for these tenants, passwords from
 	// NATSPassword.
 	NATSAuth []string
 }
@@ -85,7 +86,7 @@ func New(t *testing.T, opts ...Options) *Env {
 	}
 	if len(o.NATSAuth) > 0 {
 		e.NATS, e.NATSURL = StartNATSWithAuth(t, t.TempDir(), o.NATSAuth)
-		e.NATSAuth = true
+		e.NATSAuth, e.natsTenants = true, o.NATSAuth
 	} else {
 		e.NATS, e.NATSURL = StartNATS(t, t.TempDir())
 	}
@@ -167,8 +168,9 @@ func serveNATS(t testing.TB, opts *natsserver.Options) (*natsserver.Server, stri
 	return ns, ns.ClientURL()
 }
 
-// StartNATSWithAuth runs NATS as StartNATS does, loading the authorization imageflow documents
-// for tenants (events.AuthorizationConfig) from a file, as an operator's nats-server would.
+// StartNATSWithAuth runs NATS as StartNATS does, loading the accounts imageflow documents for
+// tenants (events.AccountsConfig) from a file, as an operator's nats-server would, and sets each
+// account's stream up as its admin (events.SetUpAccounts).
 func StartNATSWithAuth(t *testing.T, dir string, tenants []string) (*natsserver.Server, string) {
 	t.Helper()
 	t.Setenv(events.AdminPasswordVar, NATSPassword("admin", ""))
@@ -178,7 +180,7 @@ func StartNATSWithAuth(t *testing.T, dir string, tenants []string) (*natsserver.
 		}
 	}
 	conf := fmt.Sprintf("host: 127.0.0.1\nport: -1\njetstream: {store_dir: %q}\n", dir) +
-		events.AuthorizationConfig(Subjects, "IMAGEFLOW", tenants)
+		events.AccountsConfig(Subjects, "IMAGEFLOW", tenants)
 	path := filepath.Join(dir, "nats.conf")
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
@@ -188,10 +190,16 @@ func StartNATSWithAuth(t *testing.T, dir string, tenants []string) (*natsserver.
 		t.Fatalf("load %s: %v", path, err)
 	}
 	opts.NoLog, opts.NoSigs = true, true
-	return serveNATS(t, opts)
+	ns, url := serveNATS(t, opts)
+	if err := events.SetUpAccounts(context.Background(), url, Subjects, "IMAGEFLOW", 1, tenants,
+		NATSPassword(events.RoleAdmin, "")); err != nil {
+		t.Fatal(err)
+	}
+	return ns, url
 }
 
-// NATSPassword is the test password of a NATS user (role "admin" has no tenant).
+// NATSPassword is the test password of a NATS user (the admins of every account share one, the
+// operator's, whose tenant is "").
 func NATSPassword(role, tenant string) string { return "test-" + role + "-" + tenant + "-pw" }
 
 // JetStreamAs connects to the test's NATS as role's user of tenant (with NATSAuth), as the
@@ -199,7 +207,11 @@ func NATSPassword(role, tenant string) string { return "test-" + role + "-" + te
 func (e *Env) JetStreamAs(role, tenant string) (jetstream.JetStream, error) {
 	c := config.NATS{URL: e.NATSURL}
 	if e.NATSAuth {
-		c.User, c.Password = events.UserName(role, tenant), config.Secret(NATSPassword(role, tenant))
+		pw := NATSPassword(role, tenant)
+		if role == events.RoleAdmin {
+			pw = NATSPassword(role, "")
+		}
+		c.User, c.Password = events.UserName(role, tenant), config.Secret(pw)
 	}
 	nc, err := events.Connect(c, "test-"+role+"-"+tenant, tenant)
 	if err != nil {
@@ -259,12 +271,13 @@ type WorkerOptions struct {
 	NoCopyVerify bool
 }
 
-// JetStream connects to the test's NATS (as admin, with NATSAuth).
+// JetStream connects to the test's NATS (with NATSAuth, as the admin of the first account).
 func (e *Env) JetStream() jetstream.JetStream {
 	e.t.Helper()
 	var opts []nats.Option
 	if e.NATSAuth {
-		opts = append(opts, nats.UserInfo("admin", NATSPassword("admin", "")))
+		opts = append(opts, nats.UserInfo(events.UserName(events.RoleAdmin, e.natsTenants[0]),
+			NATSPassword(events.RoleAdmin, "")))
 	}
 	nc, err := nats.Connect(e.NATSURL, opts...)
 	if err != nil {
@@ -358,12 +371,14 @@ func (c *Collector) All() [][]byte {
 	return append([][]byte(nil), c.msgs...)
 }
 
-// Collect subscribes to subject on the test's NATS until the test ends (as admin, with NATSAuth).
+// Collect subscribes to subject on the test's NATS until the test ends (with NATSAuth, as the
+// first account's admin).
 func (e *Env) Collect(subject string) *Collector {
 	e.t.Helper()
 	var opts []nats.Option
 	if e.NATSAuth {
-		opts = append(opts, nats.UserInfo("admin", NATSPassword("admin", "")))
+		opts = append(opts, nats.UserInfo(events.UserName(events.RoleAdmin, e.natsTenants[0]),
+			NATSPassword(events.RoleAdmin, "")))
 	}
 	nc, err := nats.Connect(e.NATSURL, opts...)
 	if err != nil {
