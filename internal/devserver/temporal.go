@@ -7,15 +7,18 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	sdkclient "go.temporal.io/sdk/client"
+	"go.temporal.io/server/common/authorization"
 	"go.temporal.io/server/common/cluster"
 	"go.temporal.io/server/common/config"
 	"go.temporal.io/server/common/dynamicconfig"
@@ -45,14 +48,22 @@ type TemporalOptions struct {
 	// LogLevel of the server's own log on stderr; empty keeps it silent (it is chatty even at
 	// error level when shutting down).
 	LogLevel string
+	// Keys, when set, keep tenants apart: a namespace per tenant, opened only by its API key
+	// (see Keys). Namespace is then the admin's.
+	Keys *Keys
 }
 
 // Temporal is a running embedded server.
 type Temporal struct {
-	srv       temporal.Server
-	Address   string // host:port of the frontend
-	Namespace string
-	postgres  bool // the namespace is registered through the frontend after the start
+	srv     temporal.Server
+	Address string // host:port of the frontend
+	// InternalAddress is, with Keys, the internal frontend's host:port: no key asked, everything
+	// allowed, for the server's own worker service and the operator's UI. Never expose it.
+	InternalAddress string
+	Namespace       string
+	// Tenants' namespaces, with Keys.
+	tenantNamespaces []string
+	postgres         bool // the namespace is registered through the frontend after the start
 }
 
 // prepareStore makes the store ready: the SQLite file with its schema and the namespace, or
@@ -75,16 +86,29 @@ func prepareStore(o TemporalOptions) (config.Persistence, error) {
 	for _, k := range workflows.SearchAttributeKeys {
 		attrs[k.GetName()] = k.GetValueType()
 	}
-	ns, err := sqlite.NewNamespaceConfig("active", o.Namespace, false, attrs)
-	if err != nil {
-		return config.Persistence{}, err
-	}
-	// Does nothing for a namespace that exists; its search attributes are added after start.
-	if err := sqlite.CreateNamespaces(sqlCfg, ns); err != nil {
-		return config.Persistence{}, fmt.Errorf("create namespace %s: %w", o.Namespace, err)
+	for _, name := range namespaces(o) {
+		ns, err := sqlite.NewNamespaceConfig("active", name, false, attrs)
+		if err != nil {
+			return config.Persistence{}, err
+		}
+		// Does nothing for a namespace that exists; its search attributes are added after start.
+		if err := sqlite.CreateNamespaces(sqlCfg, ns); err != nil {
+			return config.Persistence{}, fmt.Errorf("create namespace %s: %w", name, err)
+		}
 	}
 	return config.Persistence{DefaultStore: "sqlite", VisibilityStore: "sqlite", NumHistoryShards: 1,
 		DataStores: map[string]config.DataStore{"sqlite": {SQL: sqlCfg}}}, nil
+}
+
+// namespaces are the server's: the admin's and, with Keys, each tenant's.
+func namespaces(o TemporalOptions) []string {
+	ns := []string{o.Namespace}
+	if o.Keys != nil {
+		for _, t := range slices.Sorted(maps.Keys(o.Keys.Tenants)) {
+			ns = append(ns, NamespaceOf(t))
+		}
+	}
+	return ns
 }
 
 // PortFree reports a clear error when something already listens on addr.
@@ -142,9 +166,17 @@ func StartTemporal(o TemporalOptions) (*Temporal, error) {
 	if o.LogLevel != "" {
 		logger = log.NewZapLogger(log.BuildZapLogger(log.Config{Level: o.LogLevel}))
 	}
-	srv, err := temporal.NewServer(
+	services := temporal.DefaultServices
+	opts := []temporal.ServerOption{}
+	if o.Keys != nil {
+		services = append(slices.Clone(services), string(primitives.InternalFrontendService))
+		keys := keyClaims{*o.Keys}
+		opts = append(opts, temporal.WithAuthorizer(authorization.NewDefaultAuthorizer()),
+			temporal.WithClaimMapper(func(*config.Config) authorization.ClaimMapper { return keys }))
+	}
+	srv, err := temporal.NewServer(append(opts,
 		temporal.WithConfig(cfg),
-		temporal.ForServices(temporal.DefaultServices),
+		temporal.ForServices(services),
 		temporal.WithStaticHosts(hosts),
 		temporal.WithLogger(logger),
 		temporal.WithDynamicConfigClient(dynamicconfig.StaticClient{
@@ -152,14 +184,18 @@ func StartTemporal(o TemporalOptions) (*Temporal, error) {
 				{Value: true},
 			},
 		}),
-	)
+	)...)
 	if err != nil {
 		return nil, fmt.Errorf("create Temporal server: %w", err)
 	}
 	if err := srv.Start(); err != nil {
 		return nil, fmt.Errorf("start Temporal server: %w", err)
 	}
-	t := &Temporal{srv: srv, Address: frontend, Namespace: o.Namespace, postgres: o.PostgresURL != ""}
+	t := &Temporal{srv: srv, Address: frontend, Namespace: o.Namespace, postgres: o.PostgresURL != "",
+		tenantNamespaces: namespaces(o)[1:]}
+	if o.Keys != nil {
+		t.InternalAddress = net.JoinHostPort(o.Host, strconv.Itoa(cfg.Services["internal-frontend"].RPC.GRPCPort))
+	}
 	if err := t.registerSearchAttributes(); err != nil {
 		_ = srv.Stop()
 		return nil, err
@@ -170,10 +206,14 @@ func StartTemporal(o TemporalOptions) (*Temporal, error) {
 func (t *Temporal) registerSearchAttributes() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	addr := t.Address
+	if t.InternalAddress != "" {
+		addr = t.InternalAddress
+	}
 	c, err := sdkclient.DialContext(
 		ctx,
 		sdkclient.Options{
-			HostPort:  t.Address,
+			HostPort:  addr,
 			Namespace: t.Namespace,
 			Logger:    tlog.NewStructuredLogger(slog.New(slog.DiscardHandler)),
 		},
@@ -182,12 +222,17 @@ func (t *Temporal) registerSearchAttributes() error {
 		return fmt.Errorf("connect to the embedded Temporal: %w", err)
 	}
 	defer c.Close()
-	if t.postgres {
-		if err := registerNamespace(ctx, c.WorkflowService(), t.Namespace); err != nil {
+	for _, ns := range append([]string{t.Namespace}, t.tenantNamespaces...) {
+		if t.postgres {
+			if err := registerNamespace(ctx, c.WorkflowService(), ns); err != nil {
+				return err
+			}
+		}
+		if err := searchattr.Register(ctx, c, ns); err != nil {
 			return err
 		}
 	}
-	return searchattr.Register(ctx, c, t.Namespace)
+	return nil
 }
 
 // Stop stops every service.
@@ -198,7 +243,7 @@ func serverConfig(
 	persistence config.Persistence,
 ) (*config.Config, map[primitives.ServiceName]static.Hosts, error) {
 	ports := map[string]int{"frontend": o.Port}
-	for _, s := range []string{"history", "matching", "worker", "frontend-http"} {
+	for _, s := range []string{"history", "matching", "worker", "frontend-http", "internal-frontend"} {
 		p, err := freePort(o.Host)
 		if err != nil {
 			return nil, nil, fmt.Errorf("find a free port for %s: %w", s, err)
@@ -241,6 +286,13 @@ func serverConfig(
 		primitives.HistoryService:  static.SingleLocalHost(addr("history")),
 		primitives.MatchingService: static.SingleLocalHost(addr("matching")),
 		primitives.WorkerService:   static.SingleLocalHost(addr("worker")),
+	}
+	if o.Keys != nil {
+		// The server's worker service (schedules, system workflows) calls the frontend without a
+		// key: it gets its own, internal one, which Temporal serves without the authorizer.
+		cfg.Services["internal-frontend"] = svc("internal-frontend")
+		cfg.PublicClient = config.PublicClient{}
+		hosts[primitives.InternalFrontendService] = static.SingleLocalHost(addr("internal-frontend"))
 	}
 	return cfg, hosts, nil
 }
