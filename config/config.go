@@ -27,7 +27,8 @@ type Temporal struct {
 	CAFile        string `split_words:"true"                          desc:"CA bundle to verify the Temporal server (default: system roots)"`
 	TLSServerName string `split_words:"true"                          desc:"server name to verify, when it differs from the address"`
 	TLS           bool   `split_words:"true"                          desc:"use TLS even without certificate files (Temporal Cloud with an API key)"`
-	APIKey        Secret `split_words:"true"                          desc:"Temporal Cloud API key (implies TLS)"`
+	APIKey        Secret `split_words:"true"                          desc:"Temporal API key: Temporal Cloud's (implies TLS), or a tenant's on a server that keeps tenants apart"`
+	Plaintext     bool   `split_words:"true"                          desc:"send the API key over plain gRPC (devstack --isolated on this machine; never across a network)"`
 }
 
 // NATS says where events come from and go to.

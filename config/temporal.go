@@ -10,7 +10,7 @@ import (
 // with an API key (Temporal Cloud), or plain gRPC for a local server.
 func (t Temporal) ClientOptions() (client.Options, error) {
 	o := client.Options{HostPort: t.Address, Namespace: t.Namespace}
-	if t.TLSCert != "" || t.CAFile != "" || t.TLS || t.APIKey != "" {
+	if t.TLSCert != "" || t.CAFile != "" || t.TLS || (t.APIKey != "" && !t.Plaintext) {
 		tc := &tls.Config{MinVersion: tls.VersionTLS12}
 		if t.TLSCert != "" || t.CAFile != "" {
 			var err error
@@ -23,6 +23,7 @@ func (t Temporal) ClientOptions() (client.Options, error) {
 	}
 	if t.APIKey != "" {
 		o.Credentials = client.NewAPIKeyStaticCredentials(t.APIKey.Value())
+		o.ConnectionOptions.TLSDisabled = o.ConnectionOptions.TLS == nil
 	}
 	return o, nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 // demo results, for the summary and for tests.
 type demoRun struct {
 	what, workflowID, runID string
+	tenant                  string // whose namespace holds it ("" for the producer's)
 	ok                      bool
 	detail                  string
 	// earlier is when the run started, for a run an earlier start of devstack made (the demo's
@@ -99,10 +101,15 @@ func (s *stack) runDemo(ctx context.Context) bool {
 		}
 		runs = append(runs, srun)
 		acc := workflows.AcceptWorkflowID("100002", workflows.AcceptInput{Region: "IAD", ImageID: share.ImageID})
-		if d, err := s.client.DescribeWorkflowExecution(ctx, acc, ""); err == nil {
+		pc, err := s.clientOf("100002")
+		if err != nil {
+			fmt.Fprintln(s.out, "  cannot reach the partner's namespace:", err)
+			return false
+		}
+		if d, err := pc.DescribeWorkflowExecution(ctx, acc, ""); err == nil {
 			info := d.GetWorkflowExecutionInfo()
 			r := demoRun{what: "accept (partner)", workflowID: acc, runID: info.GetExecution().GetRunId(), ok: true,
-				detail: "accepted by policy: producer 100001 is trusted"}
+				detail: "accepted by policy: producer 100001 is trusted", tenant: "100002"}
 			if started := info.GetStartTime().AsTime(); started.Before(s.started) {
 				r.earlier = started
 			}
@@ -195,7 +202,7 @@ func (s *stack) link(r demoRun) string {
 	return fmt.Sprintf(
 		"%s/namespaces/%s/workflows/%s/%s/history",
 		s.ui.URL,
-		s.temporal.Namespace,
+		s.namespace(cmp.Or(r.tenant, "100001")),
 		url.PathEscape(r.workflowID),
 		r.runID,
 	)
@@ -216,7 +223,7 @@ func (s *stack) summary(runs []demoRun) bool {
 		fmt.Fprintf(s.out, "  %s %-17s %s\n         %s\n         go run ./starter status %s\n", mark, r.what,
 			detail, s.link(r), r.workflowID)
 	}
-	fmt.Fprintf(s.out, "\n  All runs: %s/namespaces/%s/workflows\n", s.ui.URL, s.temporal.Namespace)
+	fmt.Fprintf(s.out, "\n  All runs: %s/namespaces/%s/workflows\n", s.ui.URL, s.namespace("100001"))
 	s.createDemoSchedule(context.Background())
 	s.starterEnv()
 	fmt.Fprintf(
@@ -240,7 +247,11 @@ func (s *stack) starterEnv() {
 		"      IMAGEFLOW_TEMPORAL_TASK_QUEUE=%s IMAGEFLOW_NATS_URL=%s \\\n"+
 		"      IMAGEFLOW_CLOUD_IDENTITY_URL=%s IMAGEFLOW_CLOUD_USERNAME=%s\n"+
 		"    and IMAGEFLOW_CLOUD_API_KEY, the demo account's key (in the README; never printed here)\n",
-		s.temporal.Address, s.temporal.Namespace, producerQueue, natsURL, s.emu.IdentityURL(), "demo")
+		s.temporal.Address, s.namespace("100001"), producerQueue, natsURL, s.emu.IdentityURL(), "demo")
+	if s.o.isolated {
+		fmt.Fprintf(s.out, "    with --isolated also IMAGEFLOW_TEMPORAL_PLAINTEXT=true and IMAGEFLOW_TEMPORAL_API_KEY, the "+
+			"demo tenant's key (in the README; it opens only %s)\n", s.namespace("100001"))
+	}
 	if s.o.natsAuth {
 		fmt.Fprintf(s.out, "    with --nats-auth also IMAGEFLOW_NATS_USER=%s and IMAGEFLOW_NATS_PASSWORD, that user's "+
 			"password (%s; the README has the demo one)\n", events.UserName(events.RoleSender, "100001"),

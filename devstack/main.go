@@ -41,13 +41,16 @@ func main() {
 		"size/rate, as the cloud's do (0: a fixed short time); the workers estimate with this rate too")
 	flag.StringVar(&o.temporalPostgres, "temporal-postgres", "", "store Temporal in PostgreSQL instead of "+
 		"SQLite: postgres://user:password@host:port/database (created with Temporal's schema when missing)")
-	flag.BoolVar(&o.natsAuth, "nats-auth", false, "run NATS with imageflow's per-account users "+
-		"(nats-auth.conf in the state folder: each account's worker and sender see only its subjects)")
+	flag.BoolVar(&o.natsAuth, "nats-auth", false, "run NATS with an account per tenant "+
+		"(nats-auth.conf in the state folder: each tenant's users see only its own subjects and stream)")
+	flag.BoolVar(&o.isolated, "isolated", false, "keep tenants apart everywhere: --nats-auth, and in Temporal a "+
+		"namespace per tenant opened only by its API key (the UI is the operator's, on this host only)")
 	flag.StringVar(&o.logLevel, "log-level", o.logLevel, "the workers' log level (debug, info, warn, error); "+
 		"their logs are worker-demo.log and worker-partner.log in the state folder")
 	flag.IntVar(&o.healthPort, "health-port", o.healthPort, "the demo worker's /healthz and /metrics port; the "+
 		"partner's is the next")
 	flag.Parse()
+	o.natsAuth = o.natsAuth || o.isolated
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	os.Exit(run(ctx, o, os.Stdout, nil))
@@ -61,6 +64,7 @@ type options struct {
 	progressEvery                                time.Duration // how often a demo run says its step
 	logLevel                                     string
 	demo, exitAfterDemo, fresh, natsAuth         bool
+	isolated                                     bool // tenants apart in Temporal too (implies natsAuth)
 	taskRate                                     int64 // emulator task bytes per second; 0 for quick tasks
 	temporalPostgres                             string
 }

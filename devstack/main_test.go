@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -15,6 +16,9 @@ import (
 	"github.com/imageflow/imageflow/events"
 	"github.com/imageflow/imageflow/internal/testenv"
 	"github.com/nats-io/nats.go"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
 )
 
 func testOptions(t *testing.T, dir string) options {
@@ -152,13 +156,14 @@ func httpGet(t *testing.T, url string) string {
 	return string(b)
 }
 
-// TestDevstackDemoUnderNATSAuth: with --nats-auth the demo runs whole (migrate, share, the
-// partner accepting by event) while NATS refuses a connection without a user, and the
-// authorization it used is in the state folder to copy.
-func TestDevstackDemoUnderNATSAuth(t *testing.T) {
+// TestDevstackDemoIsolated: with --isolated the demo runs whole (migrate, share, the partner
+// accepting by event) with an NATS account and a Temporal namespace per tenant, while NATS refuses
+// a connection without a user and Temporal a call without a key or with the partner's key in the
+// demo's namespace; the accounts it used are in the state folder to copy.
+func TestDevstackDemoIsolated(t *testing.T) {
 	dir := t.TempDir()
 	o := testOptions(t, dir)
-	o.natsAuth, o.exitAfterDemo = true, true
+	o.isolated, o.natsAuth, o.exitAfterDemo = true, true, true
 	// devstack sets the demo passwords in its environment; the test's is restored after it.
 	t.Setenv(events.AdminPasswordVar, "")
 	for _, tn := range devstackTenants {
@@ -171,10 +176,28 @@ func TestDevstackDemoUnderNATSAuth(t *testing.T) {
 			nc.Close()
 			t.Error("NATS took a connection without a user")
 		}
+		for _, key := range []string{"", demoTemporalKey("100002")} {
+			co := client.Options{HostPort: s.temporal.Address, Namespace: s.namespace("100001")}
+			if key != "" {
+				co.Credentials, co.ConnectionOptions.TLSDisabled = client.NewAPIKeyStaticCredentials(key), true
+			}
+			c, err := client.NewLazyClient(co)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = c.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{})
+			var denied *serviceerror.PermissionDenied
+			if !errors.As(err, &denied) {
+				t.Errorf("listing the demo's runs with key %q: %v", key, err)
+			}
+			c.Close()
+		}
 	})
 	summary := out.String()
 	if code != 0 || strings.Count(summary, "ok    ") != 3 || strings.Contains(summary, "FAILED") ||
-		!strings.Contains(summary, "IMAGEFLOW_NATS_USER=sender-100001") {
+		!strings.Contains(summary, "IMAGEFLOW_NATS_USER=sender-100001") ||
+		!strings.Contains(summary, "/namespaces/imageflow-100001/workflows/") ||
+		!strings.Contains(summary, "/namespaces/imageflow-100002/workflows/accept-") {
 		t.Fatalf("exit %d, summary:\n%s", code, summary)
 	}
 	conf, err := os.ReadFile(filepath.Join(dir, authFile))

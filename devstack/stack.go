@@ -137,34 +137,64 @@ func (s *stack) checkPorts() error {
 }
 
 func (s *stack) startTemporal() (string, error) {
-	t, err := devserver.StartTemporal(
-		devserver.TemporalOptions{
-			DBPath:      filepath.Join(s.o.dir, "temporal.db"),
-			PostgresURL: s.o.temporalPostgres,
-			Host:        s.o.host,
-			Port:        s.o.temporalPort,
-		},
-	)
+	o := devserver.TemporalOptions{DBPath: filepath.Join(s.o.dir, "temporal.db"), PostgresURL: s.o.temporalPostgres,
+		Host: s.o.host, Port: s.o.temporalPort}
+	co := client.Options{Logger: tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))}
+	if s.o.isolated {
+		o.Keys = &devserver.Keys{Admin: demoTemporalKey("admin"), Tenants: map[string]string{}}
+		for _, t := range devstackTenants {
+			o.Keys.Tenants[t] = demoTemporalKey(t)
+		}
+		// devstack drives the demo as the operator: the admin's key, in the producer's namespace.
+		co.Credentials = client.NewAPIKeyStaticCredentials(demoTemporalKey("admin"))
+		co.ConnectionOptions.TLSDisabled = true
+	}
+	t, err := devserver.StartTemporal(o)
 	if err != nil {
 		return "", err
 	}
 	s.temporal = t
-	c, err := client.Dial(
-		client.Options{
-			HostPort:  t.Address,
-			Namespace: t.Namespace,
-			Logger:    tlog.NewStructuredLogger(slog.New(slog.DiscardHandler)),
-		},
-	)
-	if err != nil {
+	co.HostPort, co.Namespace = t.Address, s.namespace("100001")
+	if s.client, err = client.Dial(co); err != nil {
 		return "", err
 	}
-	s.client = c
+	if s.o.isolated {
+		return fmt.Sprintf("gRPC %s, a namespace per tenant (%s, %s), each opened by its key only", t.Address,
+			s.namespace("100001"), s.namespace("100002")), nil
+	}
 	return "gRPC " + t.Address + ", namespace " + t.Namespace, nil
 }
 
+// namespace is where tenant's runs live: its own with --isolated, else the one namespace.
+func (s *stack) namespace(tenant string) string {
+	if s.o.isolated {
+		return config.TenantNamespace(tenant)
+	}
+	return s.temporal.Namespace
+}
+
+// clientOf is a client of tenant's namespace with devstack's (the operator's) key.
+func (s *stack) clientOf(tenant string) (client.Client, error) {
+	if s.namespace(tenant) == s.namespace("100001") {
+		return s.client, nil
+	}
+	c, err := client.NewClientFromExisting(s.client, client.Options{Namespace: s.namespace(tenant)})
+	if err == nil {
+		s.clients = append(s.clients, c)
+	}
+	return c, err
+}
+
+// demoTemporalKey is the API key of a devstack tenant (or "admin") with --isolated: a demo
+// credential, like the emulator's demo-api-key, never one to use elsewhere.
+func demoTemporalKey(tenant string) string { return "temporal-" + tenant + "-demo-key" }
+
 func (s *stack) startUI() (string, error) {
-	u, err := devserver.StartUI(s.temporal.Address, s.temporal.Namespace, s.o.host, s.o.uiPort)
+	addr := s.temporal.Address
+	if s.temporal.InternalAddress != "" {
+		addr = s.temporal.InternalAddress // the operator's console sees every tenant's namespace
+	}
+	u, err := devserver.StartUI(addr, s.namespace("100001"), s.o.host, s.o.uiPort)
 	if err != nil {
 		return "", err
 	}
@@ -263,8 +293,7 @@ func (s *stack) startWorker(ctx context.Context, user, queue string, autoAccept 
 		return "", err
 	}
 	reg := metrics.New()
-	tc, err := client.NewClientFromExisting(s.client, client.Options{Namespace: s.temporal.Namespace,
-		MetricsHandler: reg.Handler(), Logger: tlog.NewStructuredLogger(logger)})
+	tc, err := s.workerClient(cc.Tenant(), reg, logger)
 	if err != nil {
 		return "", err
 	}
@@ -293,6 +322,20 @@ func (s *stack) startWorker(ctx context.Context, user, queue string, autoAccept 
 	s.servers = append(s.servers, srv)
 	return fmt.Sprintf("tenant %s on task queue %s\n%31slog %s, http://%s/healthz and /metrics", cc.Tenant(), queue,
 		"", logPath, addr), nil
+}
+
+// workerClient is a worker's Temporal client: with --isolated its own tenant's key and namespace,
+// as a worker elsewhere would have, else the stack's connection.
+func (s *stack) workerClient(tenant string, reg *metrics.Registry, logger *slog.Logger) (client.Client, error) {
+	o := client.Options{Namespace: s.namespace(tenant), MetricsHandler: reg.Handler(),
+		Logger: tlog.NewStructuredLogger(logger)}
+	if !s.o.isolated {
+		return client.NewClientFromExisting(s.client, o)
+	}
+	o.HostPort = s.temporal.Address
+	o.Credentials = client.NewAPIKeyStaticCredentials(demoTemporalKey(tenant))
+	o.ConnectionOptions.TLSDisabled = true
+	return client.Dial(o)
 }
 
 // workerLog opens a worker's log file (appended to across restarts) at the stack's log level.

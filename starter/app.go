@@ -164,16 +164,35 @@ func (a *app) regionsKnown(ctx context.Context, input any) error {
 }
 
 // tenantFor resolves the account the job belongs to: the flag, else the configured account.
+//
+// A --tenant is proven, not taken on its word: it must be the account of every credential that
+// names one (the Temporal namespace a tenant's key opens, the NATS user) and of the cloud account
+// when one is configured; a job for another account is refused before anything is sent.
 func (a *app) tenantFor(ctx context.Context, j *jobFlags) (string, error) {
-	if j.tenant != "" {
-		return j.tenant, nil
+	tenant := j.tenant
+	if tenant == "" {
+		for _, t := range a.cfg.CredentialTenants() {
+			tenant = t
+		}
+	}
+	if tenant != "" {
+		if err := a.cfg.CheckTenant(tenant); err != nil {
+			return "", usageErr("--tenant %s: %v", tenant, err)
+		}
 	}
 	if _, err := a.cfg.Cloud.Credentials(); err != nil {
+		if tenant != "" {
+			return tenant, nil
+		}
 		return "", usageErr("set --tenant, or configure the cloud account so the starter can look it up: %v", err)
 	}
 	cc, err := a.cloud(ctx)
 	if err != nil {
 		return "", err // the account is configured: say why it could not be used (credentials refused, ...)
+	}
+	if tenant != "" && tenant != cc.Tenant() {
+		return "", usageErr("--tenant %s: the configured cloud account is %s's; credentials act only for their own "+
+			"account", tenant, cc.Tenant())
 	}
 	return cc.Tenant(), nil
 }

@@ -16,6 +16,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
@@ -89,6 +91,9 @@ func run(ctx context.Context, cfg config.Config, logger *slog.Logger, ready chan
 	}
 	logger.Info("cloud account ready", "tenant", cc.Tenant(), "default_region", cc.DefaultRegion(),
 		"regions", strings.Join(cc.Regions(), ","))
+	if err := cfg.CheckTenant(cc.Tenant()); err != nil {
+		return fmt.Errorf("the cloud account is %s's: %w", cc.Tenant(), err)
+	}
 	peers, err := connectPeers(ctx, cfg.Cloud, logger, health)
 	if err != nil {
 		return err
@@ -108,6 +113,9 @@ func run(ctx context.Context, cfg config.Config, logger *slog.Logger, ready chan
 		)
 	}
 	defer tc.Close()
+	if err := proveNamespace(ctx, tc, cfg.Temporal.Namespace); err != nil {
+		return err
+	}
 	sa := true
 	if err := searchattr.Register(ctx, tc, cfg.Temporal.Namespace); err != nil {
 		logger.Warn("search attributes not registered; runs will not carry them", "error", err.Error())
@@ -168,6 +176,22 @@ func run(ctx context.Context, cfg config.Config, logger *slog.Logger, ready chan
 	}
 	logger.Info("stopped")
 	return failed
+}
+
+// proveNamespace checks the worker's key opens its namespace before it polls: on a server that
+// keeps tenants apart a worker given another tenant's namespace would otherwise only log refused
+// polls.
+func proveNamespace(ctx context.Context, tc client.Client, ns string) error {
+	_, err := tc.WorkflowService().DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: ns})
+	var denied *serviceerror.PermissionDenied
+	switch {
+	case errors.As(err, &denied):
+		return fmt.Errorf("the Temporal server refused namespace %s to this worker's key (IMAGEFLOW_TEMPORAL_API_KEY opens only "+
+			"its tenant's namespace, %s): %w", ns, config.TenantNamespace("<tenant>"), err)
+	case err != nil:
+		return fmt.Errorf("Temporal namespace %s: %w", ns, err)
+	}
+	return nil
 }
 
 // connectNATS connects as the configured user and, when the server asks for one (a user or a

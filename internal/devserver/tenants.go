@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"go.temporal.io/server/common/authorization"
+
+	"github.com/imageflow/imageflow/config"
 )
 
 // Keys make the embedded server serve tenants apart: each tenant has its own namespace
@@ -21,7 +23,7 @@ type Keys struct {
 }
 
 // NamespaceOf is tenant's Temporal namespace: the only one its key opens.
-func NamespaceOf(tenant string) string { return "imageflow-" + tenant }
+func NamespaceOf(tenant string) string { return config.TenantNamespace(tenant) }
 
 // errUnknownKey is a key that is no tenant's and not the admin's.
 var errUnknownKey = errors.New("the API key is not one this server knows")
