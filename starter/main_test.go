@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/converter"
 
 	"github.com/imageflow/imageflow/cloud"
@@ -236,9 +237,9 @@ func TestStarterErrors(t *testing.T) {
 			2, "U+2028"},
 		{[]string{"share", "--image", "x", "--region", "DFW", "--members", "100002", "--via", "nats",
 			"--event-id", "a\r\nNats-Expected-Stream: other"}, 2, "--event-id: id must be 1 to 256 characters"},
-		// Issue 26: an event no worker would read is refused up front, not left to wait unread.
+		// Issue 39: a --tenant the configured account's credentials do not belong to is refused.
 		{[]string{"share", "--image", missing, "--region", "DFW", "--members", "100002", "--via", "nats",
-			"--tenant", "100777"}, 2, "no worker reads account 100777's commands"},
+			"--tenant", "100777"}, 2, "the configured cloud account is 100001's"},
 		// Issue 25: a request the bridge dead-letters ends the wait with its reason.
 		{[]string{"migrate", "--image", missingToo, "--from", "DFW", "--to", "IAD", "--via", "nats", "--wait"}, 1,
 			"was refused and dead-lettered (imageflow.dlq."},
@@ -269,6 +270,14 @@ func TestStarterErrors(t *testing.T) {
 		if code != c.code || !strings.Contains(errs, c.want) {
 			t.Errorf("%v: exit %d, stderr %q; want %d and %q", c.args, code, errs, c.code, c.want)
 		}
+	}
+	// Issue 26: an event no worker would read is refused up front, not left to wait unread (a
+	// starter with no cloud account takes --tenant as its only word on the account).
+	bare := *h
+	bare.cfg.Cloud = config.Cloud{}
+	if code, _, errs := bare.run("share", "--image", missing, "--region", "DFW", "--members", "100002", "--via",
+		"nats", "--tenant", "100777"); code != 2 || !strings.Contains(errs, "no worker reads account 100777's commands") {
+		t.Errorf("--tenant with no worker: exit %d, %s", code, errs)
 	}
 	// A name two images share is refused with both ids to choose from.
 	web := imageIDOf(t, h, "demo-web-01")
@@ -556,5 +565,41 @@ func TestAcceptKnowsTheProducer(t *testing.T) {
 	if code != 0 || !strings.Contains(errs, "was offered by its owner, 100001") ||
 		!strings.Contains(out, `"decision": "rejected"`) || !strings.Contains(out, `"producer": "100001"`) {
 		t.Fatalf("reject without --producer: %d\n%s\n%s", code, out, errs)
+	}
+}
+
+// TestTenantIsProven: --tenant is refused when the credentials name another account, whichever
+// names it (the Temporal namespace, the NATS user, the cloud account), before anything is sent;
+// issue 39's `starter --tenant 999999` ran as 100001.
+func TestTenantIsProven(t *testing.T) {
+	env := testenv.New(t)
+	imgs, err := env.Cloud("demo").ListImages(context.Background(), "DFW", cloud.ImageFilter{Name: "demo-web-01"})
+	if err != nil || len(imgs) != 1 {
+		t.Fatalf("demo-web-01: %v %v", imgs, err)
+	}
+	cases := []struct {
+		tenant string
+		set    func(*config.Config)
+		want   string
+	}{
+		{"999999", func(c *config.Config) { c.Temporal.Namespace = "imageflow-100001" },
+			"IMAGEFLOW_TEMPORAL_NAMESPACE imageflow-100001 belongs to (100001)"},
+		{"100001", func(c *config.Config) { c.NATS.User = "sender-100002" },
+			"IMAGEFLOW_NATS_USER sender-100002 belongs to (100002)"},
+		{"100002", func(*config.Config) {}, "the configured cloud account is 100001's"},
+	}
+	for _, c := range cases {
+		h := harnessFor(t, env)
+		c.set(&h.cfg)
+		code, _, errs := h.run("migrate", "--image", imgs[0].ID, "--from", "DFW", "--to", "IAD", "--tenant", c.tenant,
+			"--start-without-worker")
+		if code != exitUsage || !strings.Contains(errs, "--tenant "+c.tenant) || !strings.Contains(errs, c.want) {
+			t.Errorf("--tenant %s: exit %d, %s (want %q)", c.tenant, code, errs, c.want)
+		}
+	}
+	resp, err := env.Client.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{
+		Namespace: env.Namespace})
+	if err != nil || len(resp.Executions) != 0 {
+		t.Errorf("runs started for refused tenants: %v %v", resp, err)
 	}
 }

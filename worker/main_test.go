@@ -209,3 +209,30 @@ func TestWorkerWaitsForIdentityAtStart(t *testing.T) {
 		t.Fatalf("stop: %v", err)
 	}
 }
+
+// TestWorkerRefusedPermissionsNamed: a worker given its account's sender credentials exits 1
+// before it takes an event, naming the right it lacks and the subject; one given another
+// account's worker credentials does not start either, naming whose they are (issue 39: both
+// used to end in "context deadline exceeded").
+func TestWorkerRefusedPermissionsNamed(t *testing.T) {
+	env := testenv.New(t, testenv.Options{NATSAuth: []string{"100001", "100002"}})
+	for _, c := range []struct{ role, tenant, want string }{
+		{events.RoleSender, "100001", `NATS refused user sender-100001 permission to publish "imageflow.evt.100001.`},
+		{events.RoleWorker, "100002", "account 100001 is not the one IMAGEFLOW_NATS_USER worker-100002 belongs to"},
+	} {
+		cfg := config.Config{
+			Temporal: config.Temporal{Address: env.TemporalAddr, Namespace: env.Namespace, TaskQueue: "imageflow-demo"},
+			NATS: config.NATS{URL: env.NATSURL, SubjectPrefix: "imageflow", Stream: "IMAGEFLOW", StreamReplicas: 1,
+				User: events.UserName(c.role, c.tenant), Password: config.Secret(testenv.NATSPassword(c.role, c.tenant))},
+			Cloud: config.Cloud{IdentityURL: env.Emulator.IdentityURL(), Username: "demo", APIKey: "demo-api-key"},
+			Worker: config.Worker{ActivityConcurrency: 2, CopyParallelism: 1, CopySegmentSize: 16 << 20,
+				StopTimeout: time.Second, WorkflowCacheSize: 100},
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		err := run(ctx, cfg, slog.New(slog.DiscardHandler), nil)
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("a worker logged in as %s: %v (want %q)", events.UserName(c.role, c.tenant), err, c.want)
+		}
+	}
+}
