@@ -64,7 +64,7 @@ type options struct {
 	progressEvery                                time.Duration // how often a demo run says its step
 	logLevel                                     string
 	demo, exitAfterDemo, fresh, natsAuth         bool
-	isolated                                     bool // tenants apart in Temporal too (implies natsAuth)
+	isolated                                     bool  // tenants apart in Temporal too (implies natsAuth)
 	taskRate                                     int64 // emulator task bytes per second; 0 for quick tasks
 	temporalPostgres                             string
 }
