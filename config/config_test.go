@@ -184,3 +184,22 @@ func TestTestSwitchIsNotASetting(t *testing.T) {
 		t.Fatalf("a misspelt switch was accepted: %v", err)
 	}
 }
+
+// TestEnvFileSharedWithNATSServer: one env file may hold nats-server's password variables
+// (NATS_PASSWORD_*, read by its accounts configuration) and the worker's; the worker used to
+// stop on them as unknown IMAGEFLOW_ variables (issue 39).
+func TestEnvFileSharedWithNATSServer(t *testing.T) {
+	setEnv(t, "IMAGEFLOW_CLOUD_USERNAME", "demo", "IMAGEFLOW_CLOUD_API_KEY", "k",
+		"IMAGEFLOW_NATS_USER", "worker-100001", "IMAGEFLOW_NATS_PASSWORD", "pw",
+		"NATS_PASSWORD_ADMIN", "a", "NATS_PASSWORD_WORKER_100001", "pw", "NATS_PASSWORD_SENDER_100001", "s")
+	c, err := Load()
+	if err != nil {
+		t.Fatalf("a worker beside nats-server's variables: %v", err)
+	}
+	if err := c.CheckTenant("100001"); err != nil {
+		t.Errorf("worker-100001 for account 100001: %v", err)
+	}
+	if err := c.CheckTenant("100002"); err == nil || !strings.Contains(err.Error(), "IMAGEFLOW_NATS_USER worker-100001") {
+		t.Errorf("worker-100001 for account 100002: %v", err)
+	}
+}
