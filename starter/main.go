@@ -134,7 +134,8 @@ func (a *app) run(ctx context.Context, args []string) int {
 	}
 	cmds := map[string]func(context.Context, []string) error{
 		"migrate": a.migrate, "share": a.share, "accept": a.accept("accepted"), "reject": a.accept("rejected"),
-		"bulk-migrate": a.bulkMigrate, "status": a.status, "wait": a.wait, "unread": a.unread, "setup-stream": a.setupStream, "runs": a.runs, "cancel": a.cancel,
+		"bulk-migrate": a.bulkMigrate, "status": a.status, "wait": a.wait, "runs": a.runs, "cancel": a.cancel,
+		"unread": a.unread, "setup-stream": a.setupStream,
 		"list": a.list, "get": a.get, "update": a.update, "tags": a.tags, "members": a.members,
 		"unshare": a.unshare, "delete": a.remove, "export": a.export, "import": a.importVHD,
 		"schedule": a.schedule, "distribute": a.distribute, "prune": a.prune,

@@ -186,10 +186,11 @@ func proveNamespace(ctx context.Context, tc client.Client, ns string) error {
 	var denied *serviceerror.PermissionDenied
 	switch {
 	case errors.As(err, &denied):
-		return fmt.Errorf("the Temporal server refused namespace %s to this worker's key (IMAGEFLOW_TEMPORAL_API_KEY opens only "+
-			"its tenant's namespace, %s): %w", ns, config.TenantNamespace("<tenant>"), err)
+		return fmt.Errorf("the Temporal server refused namespace %s to this worker's key "+
+			"(IMAGEFLOW_TEMPORAL_API_KEY opens only its tenant's namespace, %s): %w", ns,
+			config.TenantNamespace("<tenant>"), err)
 	case err != nil:
-		return fmt.Errorf("Temporal namespace %s: %w", ns, err)
+		return fmt.Errorf("read namespace %s from the Temporal server: %w", ns, err)
 	}
 	return nil
 }
