@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/imageflow/imageflow/config"
 	"github.com/imageflow/imageflow/emulator"
 	"github.com/imageflow/imageflow/events"
+	"github.com/imageflow/imageflow/internal/devserver"
 	"github.com/imageflow/imageflow/internal/runner"
 	"github.com/imageflow/imageflow/internal/testenv"
 	"github.com/imageflow/imageflow/workflows"
@@ -233,6 +235,39 @@ func TestWorkerRefusedPermissionsNamed(t *testing.T) {
 		cancel()
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("a worker logged in as %s: %v (want %q)", events.UserName(c.role, c.tenant), err, c.want)
+		}
+	}
+}
+
+// TestWorkerProvesItsNamespace: on a Temporal that keeps tenants apart, a worker whose key does
+// not open its namespace exits before it polls, saying so; one whose namespace is another
+// tenant's does not start either (issue 39).
+func TestWorkerProvesItsNamespace(t *testing.T) {
+	env := testenv.New(t)
+	keys := &devserver.Keys{Admin: "admin-key", Tenants: map[string]string{"100001": "demo-key", "100002": "partner-key"}}
+	ts, err := devserver.StartTemporal(devserver.TemporalOptions{DBPath: filepath.Join(t.TempDir(), "t.db"),
+		Port: testenv.FreePort(t), Keys: keys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ts.Stop() })
+	for _, c := range []struct{ ns, key, want string }{
+		{"imageflow-100001", "partner-key", "the Temporal server refused namespace imageflow-100001 to this worker's key"},
+		{"imageflow-100002", "partner-key", "account 100001 is not the one IMAGEFLOW_TEMPORAL_NAMESPACE imageflow-100002"},
+	} {
+		cfg := config.Config{
+			Temporal: config.Temporal{Address: ts.Address, Namespace: c.ns, TaskQueue: "imageflow-demo",
+				APIKey: config.Secret(c.key), Plaintext: true},
+			NATS:  config.NATS{Disabled: true},
+			Cloud: config.Cloud{IdentityURL: env.Emulator.IdentityURL(), Username: "demo", APIKey: "demo-api-key"},
+			Worker: config.Worker{ActivityConcurrency: 2, CopyParallelism: 1, CopySegmentSize: 16 << 20,
+				StopTimeout: time.Second, WorkflowCacheSize: 100},
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		err := run(ctx, cfg, slog.New(slog.DiscardHandler), nil)
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("namespace %s with key %s: %v (want %q)", c.ns, c.key, err, c.want)
 		}
 	}
 }
