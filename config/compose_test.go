@@ -188,3 +188,44 @@ func loadCompose(t *testing.T) *types.Project {
 	}
 	return project
 }
+
+// TestComposeKeepsTenantsApartInTemporal: compose runs the tenants-apart Temporal (a namespace
+// per tenant, a key each, from the environment) and each worker in its own tenant's namespace with
+// its own tenant's key; the UI, the operator's, talks to the internal frontend, which is not
+// published.
+func TestComposeKeepsTenantsApartInTemporal(t *testing.T) {
+	project := loadCompose(t)
+	tsvc := project.Services["temporal"]
+	if len(tsvc.Command) != 3 || tsvc.Command[0] != "/temporal-server" || tsvc.Command[2] != "100001,100002" ||
+		tsvc.Build == nil {
+		t.Fatalf("the temporal service runs %v", tsvc.Command)
+	}
+	keys := map[string]bool{}
+	for _, who := range []string{"ADMIN", "100001", "100002"} {
+		v := tsvc.Environment["TEMPORAL_API_KEY_"+who]
+		if v == nil || *v == "" || keys[*v] {
+			t.Errorf("TEMPORAL_API_KEY_%s: %v (every key set, none shared)", who, v)
+			continue
+		}
+		keys[*v] = true
+	}
+	for name, tenant := range map[string]string{"worker": "100001", "partner-worker": "100002"} {
+		env := project.Services[name].Environment
+		if ns := env["IMAGEFLOW_TEMPORAL_NAMESPACE"]; ns == nil || *ns != TenantNamespace(tenant) {
+			t.Errorf("%s runs in namespace %v, not its tenant's", name, ns)
+		}
+		key := env["IMAGEFLOW_TEMPORAL_API_KEY"]
+		if want := tsvc.Environment["TEMPORAL_API_KEY_"+tenant]; key == nil || want == nil || *key != *want {
+			t.Errorf("%s's key is not tenant %s's", name, tenant)
+		}
+	}
+	ui := project.Services["temporal-ui"]
+	if a := ui.Environment["TEMPORAL_ADDRESS"]; a == nil || *a != "temporal:7236" {
+		t.Errorf("the UI talks to %v, not the internal frontend", a)
+	}
+	for _, p := range tsvc.Ports {
+		if p.Target == 7236 {
+			t.Error("the internal frontend is published")
+		}
+	}
+}

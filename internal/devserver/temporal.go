@@ -51,6 +51,8 @@ type TemporalOptions struct {
 	// Keys, when set, keep tenants apart: a namespace per tenant, opened only by its API key
 	// (see Keys). Namespace is then the admin's.
 	Keys *Keys
+	// InternalPort is the internal frontend's port with Keys (0: a free one).
+	InternalPort int
 }
 
 // Temporal is a running embedded server.
@@ -242,8 +244,11 @@ func serverConfig(
 	o TemporalOptions,
 	persistence config.Persistence,
 ) (*config.Config, map[primitives.ServiceName]static.Hosts, error) {
-	ports := map[string]int{"frontend": o.Port}
+	ports := map[string]int{"frontend": o.Port, "internal-frontend": o.InternalPort}
 	for _, s := range []string{"history", "matching", "worker", "frontend-http", "internal-frontend"} {
+		if ports[s] != 0 {
+			continue
+		}
 		p, err := freePort(o.Host)
 		if err != nil {
 			return nil, nil, fmt.Errorf("find a free port for %s: %w", s, err)
