@@ -46,11 +46,10 @@ func temporalError(err error, msg string) error {
 		return temporal.NewApplicationErrorWithOptions(msg, ErrRateLimited, temporal.ApplicationErrorOptions{
 			NextRetryDelay: ce.RetryAfter, Cause: err})
 	case cloud.Unavailable:
-		return temporal.NewApplicationErrorWithOptions(
-			msg,
-			ErrUnavailable,
-			temporal.ApplicationErrorOptions{Cause: err},
-		)
+		// RetryAfter is set when the request waited for its host until its deadline: the next
+		// attempt waits again without a request, so it need not wait for the backoff first.
+		return temporal.NewApplicationErrorWithOptions(msg, ErrUnavailable,
+			temporal.ApplicationErrorOptions{NextRetryDelay: ce.RetryAfter, Cause: err})
 	}
 	return temporal.NewNonRetryableApplicationError(msg, string(ce.Kind), err)
 }

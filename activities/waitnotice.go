@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"sync"
 	"time"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/interceptor"
+
+	"github.com/imageflow/imageflow/cloud"
 )
 
 // FactJobWaiting announces a step that has been waiting out a fault for longer than the
@@ -108,9 +111,12 @@ type insideKey struct{}
 // insideWait is an attempt's own wait: failures the activity retries within itself (a task poll
 // the images service keeps refusing), which Temporal's retry state never shows.
 type insideWait struct {
-	n       *waitNoticeInbound
+	n *waitNoticeInbound
+	// mu guards the rest: the requests of one attempt (a copy's transfers) may wait at once.
+	mu      sync.Mutex
 	since   time.Time // first failure of the current wait; zero when none
 	doubled int       // notices published for it (facts at after, 2x after, 4x ...)
+	reason  string    // what the wait was last said to be
 }
 
 // WaitingInside says the activity is waiting out a fault inside its attempt: reason names what
@@ -122,6 +128,35 @@ func WaitingInside(ctx context.Context, reason string) {
 	if !ok {
 		return
 	}
+	iw.mu.Lock()
+	defer iw.mu.Unlock()
+	iw.waiting(ctx, reason)
+}
+
+// WaitingForHost is WaitingInside for a request the cloud client holds because its host is down
+// (cloud.Health.OnWait): the activity's own words for the wait, when it said any, stay.
+func WaitingForHost(ctx context.Context, w cloud.HostWait) {
+	iw, ok := ctx.Value(insideKey{}).(*insideWait)
+	if !ok {
+		return
+	}
+	iw.mu.Lock()
+	defer iw.mu.Unlock()
+	reason := w.Text()
+	if iw.reason != "" && !iw.since.IsZero() {
+		reason = iw.reason
+	}
+	iw.waiting(ctx, reason)
+}
+
+// HostHealth is the cloud client's Health for a worker: every ProbeEvery one probe per down
+// host, and the activities whose requests wait for it show the wait (WaitingForHost, WaitOver).
+func HostHealth(probeEvery time.Duration) cloud.Health {
+	return cloud.Health{Watch: true, ProbeEvery: probeEvery, OnWait: WaitingForHost, OnBack: WaitOver}
+}
+
+func (iw *insideWait) waiting(ctx context.Context, reason string) {
+	iw.reason = reason
 	info := activity.GetInfo(ctx)
 	now := time.Now()
 	first := iw.since.IsZero()
@@ -150,10 +185,15 @@ func WaitingInside(ctx context.Context, reason string) {
 // WaitOver ends a wait WaitingInside began: the run's status goes back to running.
 func WaitOver(ctx context.Context) {
 	iw, ok := ctx.Value(insideKey{}).(*insideWait)
-	if !ok || iw.since.IsZero() {
+	if !ok {
 		return
 	}
-	iw.since, iw.doubled = time.Time{}, 0
+	iw.mu.Lock()
+	defer iw.mu.Unlock()
+	if iw.since.IsZero() {
+		return
+	}
+	iw.since, iw.doubled, iw.reason = time.Time{}, 0, ""
 	iw.n.announce(ctx, activity.GetInfo(ctx), Fact{}, Waiting{})
 }
 

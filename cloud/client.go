@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -71,6 +72,9 @@ type Options struct {
 	// IdleTimeout cuts a streamed body (a copy's GET and PUT) that moves no byte for this long
 	// (default DefaultIdleTimeout; negative: never).
 	IdleTimeout time.Duration
+	// Health shares each host's state among the client's users: a host that keeps failing is
+	// watched by one probe while requests for it wait (see Health).
+	Health Health
 }
 
 // Client is one account's session with the cloud. It is safe for concurrent use.
@@ -130,7 +134,8 @@ func New(ctx context.Context, creds Credentials, opts Options) (*Client, error) 
 	case opts.IdleTimeout < 0:
 		opts.IdleTimeout = 0
 	}
-	transport := newPacer(base, opts.Pacing)
+	health := newGate(newPacer(base, opts.Pacing), opts.Health)
+	transport := http.RoundTripper(health)
 	provider, err := openstack.NewClient(identityEndpoint(creds))
 	if err != nil {
 		return nil, fmt.Errorf("identity URL %q: %w", creds.IdentityURL, err)
@@ -154,6 +159,7 @@ func New(ctx context.Context, creds Credentials, opts Options) (*Client, error) 
 	if err := c.readAccount(); err != nil {
 		return nil, err
 	}
+	health.setName(c.serviceName)
 	if creds.DefaultRegion != "" {
 		if err := c.CheckRegions(creds.DefaultRegion); err != nil {
 			return nil, fmt.Errorf("the configured default region (clouds.yaml's region_name): %w", err)
@@ -161,6 +167,28 @@ func New(ctx context.Context, creds Credentials, opts Options) (*Client, error) 
 		c.defaultRegion = creds.DefaultRegion
 	}
 	return c, nil
+}
+
+// serviceName names the service a URL belongs to by the catalog's endpoints: "IAD files",
+// "DFW images", "identity"; "" for a URL of none the client has used.
+func (c *Client) serviceName(u *url.URL) string {
+	s := u.String()
+	if strings.HasPrefix(s, c.provider.IdentityEndpoint) || strings.HasPrefix(s, c.provider.IdentityBase) {
+		return "identity"
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, svc := range []struct {
+		name    string
+		clients map[string]*gophercloud.ServiceClient
+	}{{"images", c.images}, {"files", c.files}} {
+		for region, sc := range svc.clients {
+			if strings.HasPrefix(s, sc.Endpoint) {
+				return region + " " + svc.name
+			}
+		}
+	}
+	return ""
 }
 
 func identityEndpoint(c Credentials) string {

@@ -36,7 +36,7 @@ type Error struct {
 	Status     int           // HTTP status, 0 for transport failures
 	Op         string        // what was attempted, e.g. "get image 123 in DFW"
 	Message    string        // the cloud's message, when it gave one
-	RetryAfter time.Duration // for RateLimited: how long the cloud asked to wait
+	RetryAfter time.Duration // RateLimited: how long the cloud asked to wait; Unavailable: when to try again
 	Err        error
 }
 
@@ -106,6 +106,11 @@ func classify(op string, err error) error {
 	var ce *Error
 	if errors.As(err, &ce) {
 		return err
+	}
+	var down *HostDownError
+	if errors.As(err, &down) {
+		// The next attempt waits for the host again, so it may come at once.
+		return &Error{Kind: Unavailable, Op: op, Message: down.Text(), RetryAfter: time.Second, Err: err}
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("%s: %w", op, err)

@@ -92,6 +92,7 @@ type Worker struct {
 	AcceptNamePattern   string        `split_words:"true"                     desc:"shell pattern an offered image's name must match to be accepted"`
 	StopTimeout         time.Duration `split_words:"true" default:"30s"       desc:"how long a stopping worker waits for running activities"`
 	WaitNoticeAfter     time.Duration `split_words:"true" default:"10m"       desc:"announce a step waiting out a fault this long (a job.waiting fact), and each time the wait doubles"`
+	HostProbeEvery      time.Duration `split_words:"true" default:"5s"        desc:"how often one probe asks a region's service (or identity) that keeps failing whether it answers again; the worker's requests for it wait, unsent, meanwhile"`
 }
 
 // Config is everything.

@@ -278,7 +278,7 @@ func (s *stack) startWorker(ctx context.Context, user, queue string, autoAccept 
 	cc, err := cloud.New(
 		ctx,
 		cloud.Credentials{IdentityURL: s.emu.IdentityURL(), Username: acct.Username, APIKey: acct.APIKey},
-		cloud.Options{},
+		cloud.Options{Health: activities.HostHealth(5 * time.Second)},
 	)
 	if err != nil {
 		return "", err

@@ -2,6 +2,7 @@ package events_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"strings"
@@ -183,6 +184,42 @@ func TestPermissionsKeepAccountsApart(t *testing.T) {
 	// What the partner learns from its stream after all that: its own subjects, the offer made to
 	// it and its decision; nothing of the demo's migration, nor how many messages the demo has.
 	partnerSeesOnlyItsOwn(t, partnerSender, st)
+	senderReadsItsDeadLetter(t, demoSender, send, mig)
+}
+
+// senderReadsItsDeadLetter: the README's recipe for a refused command, under the sender's own
+// rights: `nats stream get IMAGEFLOW --last-for imageflow.dlq.<tenant>.<seq>` is STREAM.MSG.GET
+// with last_by_subj, which the issue found refused to senders.
+func senderReadsItsDeadLetter(t *testing.T, js jetstream.JetStream, send *events.Publisher,
+	mig workflows.MigrateInput) {
+	t.Helper()
+	ctx := context.Background()
+	mig.TargetRegions = []string{"NOWHERE"}
+	sent, err := send.Send(ctx, events.CmdMigrate, "bad-region-1", "100001", mig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := json.Marshal(map[string]string{"last_by_subj": subjects.DeadLetter("100001", sent.Seq)})
+	var got struct {
+		Message *struct {
+			Subject string `json:"subject"`
+			Data    []byte `json:"data"`
+		} `json:"message"`
+		Error *struct {
+			Description string `json:"description"`
+		} `json:"error"`
+	}
+	waitFor(t, "the sender reading its dead letter by STREAM.MSG.GET", func() bool {
+		msg, err := js.Conn().Request("$JS.API.STREAM.MSG.GET.IMAGEFLOW", req, 2*time.Second)
+		if err != nil {
+			t.Fatalf("STREAM.MSG.GET as the sender: %v", err)
+		}
+		got.Message, got.Error = nil, nil
+		return json.Unmarshal(msg.Data, &got) == nil && got.Message != nil
+	})
+	if !strings.Contains(string(got.Message.Data), "NOWHERE") {
+		t.Errorf("the dead letter does not say what was refused: %s", got.Message.Data)
+	}
 }
 
 // partnerSeesOnlyItsOwn reads the partner's stream as its sender (STREAM.INFO with every subject,

@@ -84,6 +84,7 @@ func run(ctx context.Context, cfg config.Config, logger *slog.Logger, ready chan
 		}()
 	}
 	copts := cloud.Options{Pacing: cloud.Pacing{RequestsPerSecond: cfg.Cloud.RequestsPerSecond},
+		Health:      activities.HostHealth(cfg.Worker.HostProbeEvery),
 		IdleTimeout: cfg.Cloud.IdleTimeout}
 	cc, err := connectCloud(ctx, "the cloud's identity service", creds, copts, logger, health)
 	if err != nil {
@@ -94,7 +95,7 @@ func run(ctx context.Context, cfg config.Config, logger *slog.Logger, ready chan
 	if err := cfg.CheckTenant(cc.Tenant()); err != nil {
 		return fmt.Errorf("the cloud account is %s's: %w", cc.Tenant(), err)
 	}
-	peers, err := connectPeers(ctx, cfg.Cloud, logger, health)
+	peers, err := connectPeers(ctx, cfg.Cloud, cfg.Worker.HostProbeEvery, logger, health)
 	if err != nil {
 		return err
 	}
@@ -216,7 +217,7 @@ func connectNATS(ctx context.Context, cfg config.Config, tenant string, refusals
 }
 
 // connectPeers signs in to every peer cloud the worker may migrate into.
-func connectPeers(ctx context.Context, c config.Cloud, logger *slog.Logger,
+func connectPeers(ctx context.Context, c config.Cloud, probeEvery time.Duration, logger *slog.Logger,
 	ready *readiness) (map[string]*cloud.Client, error) {
 	creds, err := c.PeerCredentials()
 	if err != nil {
@@ -225,7 +226,8 @@ func connectPeers(ctx context.Context, c config.Cloud, logger *slog.Logger,
 	peers := map[string]*cloud.Client{}
 	for name, cr := range creds {
 		pc, err := connectCloud(ctx, "peer cloud "+name+"'s identity service", cr,
-			cloud.Options{Pacing: cloud.Pacing{RequestsPerSecond: c.RequestsPerSecond}, IdleTimeout: c.IdleTimeout},
+			cloud.Options{Pacing: cloud.Pacing{RequestsPerSecond: c.RequestsPerSecond}, IdleTimeout: c.IdleTimeout,
+				Health: activities.HostHealth(probeEvery)},
 			logger, ready)
 		if err != nil {
 			return nil, fmt.Errorf("peer cloud %s: %w", name, err)

@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -224,10 +225,16 @@ func (e *Env) JetStreamAs(role, tenant string) (jetstream.JetStream, error) {
 // Cloud logs in to the emulator as user ("demo" or "partner"; the API key is "<user>-api-key").
 func (e *Env) Cloud(user string) *cloud.Client {
 	e.t.Helper()
+	return e.CloudWith(user, cloud.Options{})
+}
+
+// CloudWith is Cloud with the client's options.
+func (e *Env) CloudWith(user string, o cloud.Options) *cloud.Client {
+	e.t.Helper()
 	c, err := cloud.New(
 		context.Background(),
 		cloud.Credentials{IdentityURL: e.Emulator.IdentityURL(), Username: user, APIKey: user + "-api-key"},
-		cloud.Options{},
+		o,
 	)
 	if err != nil {
 		e.t.Fatal(err)
@@ -269,6 +276,12 @@ type WorkerOptions struct {
 	MaxImportSize int64
 	// NoCopyVerify leaves a copy's whole-object check to the import, as production's default does.
 	NoCopyVerify bool
+	// HostProbeEvery, when set, gives the worker's cloud client production's shared host health
+	// (activities.HostHealth) with this probe interval; without it every request is sent, so a
+	// test sees each job's own retries.
+	HostProbeEvery time.Duration
+	// Transport, with HostProbeEvery, is under the worker's client (a test counting requests).
+	Transport http.RoundTripper
 }
 
 // JetStream connects to the test's NATS (with NATSAuth, as the admin of the first account).
@@ -299,7 +312,10 @@ func (e *Env) StartWorker(user string, opts ...WorkerOptions) *runner.Runner {
 		o = opts[0]
 	}
 	cc := o.Cloud
-	if cc == nil {
+	switch {
+	case cc == nil && o.HostProbeEvery > 0:
+		cc = e.CloudWith(user, cloud.Options{Health: activities.HostHealth(o.HostProbeEvery), Transport: o.Transport})
+	case cc == nil:
 		cc = e.Cloud(user)
 	}
 	acts := ActivityConfig
