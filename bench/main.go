@@ -1,7 +1,7 @@
 // Command bench measures imageflow against its limits and alternatives, each against a baseline in
 // the same run, and prints a table (and writes it as Markdown with --out):
 //
-//	go run ./bench                  # all eleven rows (see bench/README.md for the time)
+//	go run ./bench                  # all twelve rows (see bench/README.md for the time)
 //	go run ./bench --only 1,4       # some rows
 //	go run ./bench --quick          # smaller sizes, a smoke run of every row
 //
@@ -48,7 +48,7 @@ type sizes struct {
 }
 
 func main() {
-	only := flag.String("only", "", "comma-separated rows to run (1-11); default all")
+	only := flag.String("only", "", "comma-separated rows to run (1-12); default all")
 	quick := flag.Bool("quick", false, "smaller sizes: a smoke run of every row (numbers are not comparable)")
 	out := flag.String("out", "", "also write the table as Markdown to this file")
 	dir := flag.String("dir", "", "working folder (default: a temporary one, removed at the end)")
@@ -105,7 +105,7 @@ func main() {
 	}{
 		{1, e.loopbackCopy}, {2, e.slowLink}, {3, e.memory}, {4, e.eventStarts}, {5, e.orchestration}, {6, e.scale},
 		{7, e.lineage}, {8, e.scaleOut}, {9, e.tenants},
-		{10, e.cpuPerGiB}, {11, e.realSize},
+		{10, e.cpuPerGiB}, {11, e.realSize}, {12, e.regionOutage},
 	}
 	for _, s := range steps {
 		if !run(s.n) {
