@@ -34,6 +34,9 @@ type Config struct {
 	// MaxImportSize is the largest image the cloud's import tasks take (0: no limit): a region
 	// that imports by task says so, and a migration refuses a larger image before it exports.
 	MaxImportSize int64
+	// EtaShift is how far a copy's measured end must move from what its run last heard before
+	// the run is told (EtaSignal), or a tenth of the time left if more (default 30s).
+	EtaShift time.Duration
 }
 
 // Rates assumed until measured: a cross-region copy's, and an export or import task's.
@@ -43,6 +46,9 @@ const (
 )
 
 func (c Config) withDefaults() Config {
+	if c.EtaShift <= 0 {
+		c.EtaShift = 30 * time.Second
+	}
 	if c.TaskPollInterval <= 0 {
 		c.TaskPollInterval = 30 * time.Second
 	}

@@ -97,6 +97,9 @@ type CopyInput struct {
 	// Recheck follows a failed end-to-end check: what earlier attempts recorded is distrusted,
 	// cut pieces are read again from the source and hashed, and those that differ sent again.
 	Recheck bool `json:"recheck,omitempty"`
+	// ExpectedEnd is when the run expects the copy to end (zero: it has no estimate); the copy
+	// tells the run its measured end when that moves away (EtaSignal).
+	ExpectedEnd time.Time `json:"expected_end,omitzero"`
 }
 
 // CopyObjectAcrossRegions streams the object across regions in parallel segments. Progress
@@ -119,9 +122,10 @@ func (a *Activities) CopyObjectAcrossRegions(ctx context.Context, in CopyInput) 
 	}
 	hb := startBeat(ctx, prev)
 	defer hb.stop()
+	eta := newEtaTeller(ctx, in.Target.Region, in.ExpectedEnd, a.cfg.EtaShift)
 	opts := cloud.CopyOptions{Parallelism: a.cfg.CopyParallelism, MaxParallelism: a.cfg.CopyMaxParallelism,
 		SegmentSize: a.cfg.CopySegmentSize, Done: prev.Done,
-		Progress: func(p cloud.CopyProgress) { hb.set(p) }, Lineage: in.Lineage, Target: target.cloud,
+		Progress: func(p cloud.CopyProgress) { hb.set(p); eta.observe(p) }, Lineage: in.Lineage, Target: target.cloud,
 		ProvenAtEnd: in.ProvenAtEnd, Recheck: in.Recheck}
 	if l := in.Lineage; l != nil && l.RangeSize <= 0 {
 		withSize := *l

@@ -182,6 +182,17 @@ func (iw *insideWait) waiting(ctx context.Context, reason string) {
 	}
 }
 
+// signalRun signals the activity's run through the worker's notice (nothing outside a worker
+// with it).
+func signalRun(ctx context.Context, name string, arg any) error {
+	iw, ok := ctx.Value(insideKey{}).(*insideWait)
+	if !ok || iw.n.w.runs == nil || !activity.IsActivity(ctx) {
+		return nil
+	}
+	info := activity.GetInfo(ctx)
+	return iw.n.w.runs.SignalWorkflow(ctx, info.WorkflowExecution.ID, info.WorkflowExecution.RunID, name, arg)
+}
+
 // WaitOver ends a wait WaitingInside began: the run's status goes back to running.
 func WaitOver(ctx context.Context) {
 	iw, ok := ctx.Value(insideKey{}).(*insideWait)

@@ -192,6 +192,8 @@ type migration struct {
 	// sourceInfo how the image leaves the source (an export, or Glance's image data).
 	regions    map[string]activities.RegionInfo
 	sourceInfo activities.RegionInfo
+	// copyEnds are the copies' measured ends, by target region, as the copies told them.
+	copyEnds map[string]time.Time
 }
 
 // MigrateImage validates the image, exports it, then for each target region in parallel copies
@@ -215,6 +217,7 @@ func MigrateImage(ctx workflow.Context, in MigrateInput) (MigrateResult, error) 
 		return MigrateResult{}, err
 	}
 	m.heedWaits(ctx)
+	m.heedEtas(ctx)
 	start := workflow.Now(ctx)
 	if !in.Deadline.IsZero() && !in.Deadline.After(start) {
 		return MigrateResult{}, temporal.NewNonRetryableApplicationError(
@@ -455,6 +458,57 @@ func (m *migration) waiting(ctx workflow.Context, w activities.Waiting) {
 	}
 	m.status.Waiting = &w
 	setJobStatus(ctx, JobWaiting, fmt.Sprintf("migration %s waiting out a fault%s", m.id, m.etaLine()))
+}
+
+// heedEtas takes the copies' measured ends (activities.EtaSignal): the ETA becomes the latest
+// copy's end plus the import's estimate, wherever it is shown (status, current details,
+// ImageflowEta), instead of standing on the estimate made before the copies began.
+func (m *migration) heedEtas(ctx workflow.Context) {
+	ch := workflow.GetSignalChannel(ctx, activities.EtaSignal)
+	workflow.Go(ctx, func(gctx workflow.Context) {
+		for {
+			var end activities.CopyEnd
+			if more := ch.Receive(gctx, &end); !more {
+				return
+			}
+			m.copyEnded(gctx, end)
+		}
+	})
+}
+
+func (m *migration) copyEnded(ctx workflow.Context, end activities.CopyEnd) {
+	if m.copyEnds == nil {
+		m.copyEnds = map[string]time.Time{}
+	}
+	m.copyEnds[end.Region] = end.Ends
+	var latest time.Time
+	for _, r := range m.in.TargetRegions { // in order: maps are not iterated for effects
+		if t := m.copyEnds[r]; t.After(latest) {
+			latest = t
+		}
+	}
+	var importing time.Duration
+	if m.status.Estimate != nil {
+		importing = time.Duration(m.status.Estimate.ImportSeconds * float64(time.Second))
+	}
+	eta := latest.Add(importing).UTC().Truncate(time.Second)
+	if eta.Equal(m.status.ETA) {
+		return
+	}
+	m.status.ETA = eta
+	setEta(ctx, eta)
+	if m.status.Waiting == nil {
+		m.showTargets(ctx)
+	}
+}
+
+// copyExpectedEnd is when the run expects a copy begun now to end: its ETA less the import's
+// estimate (zero without an estimate).
+func (m *migration) copyExpectedEnd() time.Time {
+	if m.status.ETA.IsZero() || m.status.Estimate == nil {
+		return time.Time{}
+	}
+	return m.status.ETA.Add(-time.Duration(m.status.Estimate.ImportSeconds * float64(time.Second)))
 }
 
 // recovered clears a wait once the run moves on.

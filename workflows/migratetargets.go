@@ -182,6 +182,11 @@ func (m *migration) target(
 func (m *migration) setTarget(ctx workflow.Context, region, step string) {
 	m.recovered(ctx)
 	m.status.Targets[region] = step
+	m.showTargets(ctx)
+}
+
+// showTargets writes where each region stands, and the ETA, into the UI's current details.
+func (m *migration) showTargets(ctx workflow.Context) {
 	parts := make([]string, len(m.in.TargetRegions))
 	for i, r := range m.in.TargetRegions {
 		parts[i] = r + ": " + m.status.Targets[r]
@@ -308,7 +313,7 @@ func (m *migration) copyTo(ctx workflow.Context, export, obj cloud.ObjectRef, re
 	cctx := withLongActivity(ctx, what, 48*time.Hour, m.in.HeartbeatTimeout.D())
 	err := workflow.ExecuteActivity(cctx, a.CopyObjectAcrossRegions, activities.CopyInput{Source: export, Target: obj,
 		ExpectedMD5: m.source.Checksum, Lineage: m.lineage, TargetCloud: m.in.TargetCloud, ProvenAtEnd: true,
-		Recheck: recheck}).Get(ctx, &copied)
+		Recheck: recheck, ExpectedEnd: m.copyExpectedEnd()}).Get(ctx, &copied)
 	if err != nil {
 		return err
 	}

@@ -282,6 +282,9 @@ type WorkerOptions struct {
 	HostProbeEvery time.Duration
 	// Transport, with HostProbeEvery, is under the worker's client (a test counting requests).
 	Transport http.RoundTripper
+	// EtaShift is how far a copy's measured end moves before its run is told (default: the
+	// activities' 30 s).
+	EtaShift time.Duration
 }
 
 // JetStream connects to the test's NATS (with NATSAuth, as the admin of the first account).
@@ -321,6 +324,7 @@ func (e *Env) StartWorker(user string, opts ...WorkerOptions) *runner.Runner {
 	acts := ActivityConfig
 	acts.Peers, acts.MaxImportSize = o.Peers, o.MaxImportSize
 	acts.CopyVerify = !o.NoCopyVerify
+	acts.EtaShift = o.EtaShift
 	ro := runner.Options{
 		Cloud:           cc,
 		Temporal:        e.Client,
