@@ -7,7 +7,9 @@ import (
 	"time"
 
 	sdkpb "go.temporal.io/api/sdk/v1"
+	"go.temporal.io/sdk/converter"
 
+	"github.com/imageflow/imageflow/cloud"
 	"github.com/imageflow/imageflow/emulator"
 	"github.com/imageflow/imageflow/internal/testenv"
 	"github.com/imageflow/imageflow/workflows"
@@ -50,8 +52,8 @@ func TestEtaMovesWithTheCopy(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	copyBegan := time.Now()
-	if st.ETA.After(copyBegan.Add(copyTakes / 2)) {
+	estimated := st.ETA
+	if estimated.After(time.Now().Add(copyTakes / 2)) {
 		t.Fatalf("the estimate already expects a slow copy (%s); the test needs it wrong", st.ETA)
 	}
 	time.Sleep(copyTakes / 2)
@@ -59,10 +61,16 @@ func TestEtaMovesWithTheCopy(t *testing.T) {
 	if err != nil || v.Get(&st) != nil {
 		t.Fatal(err)
 	}
-	// Half the copy is left; the ETA must be at least most of it away, not seconds in the past.
-	if left := time.Until(st.ETA); left < copyTakes/4 || left > copyTakes {
-		t.Errorf("half-way through a %s copy the ETA is %s away (%s), want about %s", copyTakes,
-			left.Round(time.Second), st.ETA, copyTakes/2)
+	// Half-way the run's ETA is the copy's own (from its measured rate, in its heartbeat) plus the
+	// import's estimate, within the shift or a tenth of the time left; not the estimate, passed.
+	own := copyEnd(t, env, run.GetID())
+	want := own.Add(time.Duration(st.Estimate.ImportSeconds * float64(time.Second)))
+	if off := st.ETA.Sub(want).Abs(); off > max(2*time.Second, time.Until(want)/10)+time.Second {
+		t.Errorf("half-way the run's ETA is %s, the copy's end plus the import %s", st.ETA, want)
+	}
+	if !st.ETA.After(time.Now()) || st.ETA.Sub(estimated) < copyTakes/4 {
+		t.Errorf("half-way through a %s copy the ETA is %s, the estimate was %s: it did not move with the copy",
+			copyTakes, st.ETA, estimated)
 	}
 	desc, err := env.Client.DescribeWorkflowExecution(ctx, run.GetID(), run.GetRunID())
 	if err != nil {
@@ -80,12 +88,37 @@ func TestEtaMovesWithTheCopy(t *testing.T) {
 	if !strings.Contains(md.GetCurrentDetails(), st.ETA.Format("2006-01-02 15:04:05")) {
 		t.Errorf("current details %q, the status's ETA %s", md.GetCurrentDetails(), st.ETA)
 	}
-	halfway := time.Until(st.ETA).Round(time.Second)
+	moved := st.ETA.Sub(estimated).Round(time.Second)
 	env.Emulator.ClearFaults()
 	var res workflows.MigrateResult
 	if err := run.Get(ctx, &res); err != nil || len(res.Targets) != 1 {
 		t.Fatalf("%+v %v", res, err)
 	}
-	t.Logf("a %s copy estimated at %s; half-way its ETA was %s away", copyTakes,
-		time.Duration(st.Estimate.CopySeconds*float64(time.Second)).Round(time.Millisecond), halfway)
+	t.Logf("a %s copy estimated at %s; half-way the run's ETA had moved %s later, to the copy's own end",
+		copyTakes, time.Duration(st.Estimate.CopySeconds*float64(time.Second)).Round(time.Millisecond), moved)
+}
+
+// copyEnd is the end the run's copy measures for itself, from its last heartbeat.
+func copyEnd(t *testing.T, env *testenv.Env, id string) time.Time {
+	t.Helper()
+	desc, err := env.Client.DescribeWorkflowExecution(context.Background(), id, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pa := range desc.GetPendingActivities() {
+		if pa.GetActivityType().GetName() != "CopyObjectAcrossRegions" {
+			continue
+		}
+		var p cloud.CopyProgress
+		if err := converter.GetDefaultDataConverter().FromPayloads(pa.GetHeartbeatDetails(), &p); err != nil {
+			t.Fatal(err)
+		}
+		end, err := time.Parse(time.RFC3339, p.ETA)
+		if err != nil {
+			t.Fatalf("the copy's heartbeat has no end: %+v", p)
+		}
+		return end
+	}
+	t.Fatal("no copy is running")
+	return time.Time{}
 }
