@@ -226,11 +226,14 @@ func (s *stack) summary(runs []demoRun) bool {
 	fmt.Fprintf(s.out, "\n  All runs: %s/namespaces/%s/workflows\n", s.ui.URL, s.namespace("100001"))
 	s.createDemoSchedule(context.Background())
 	s.starterEnv()
-	fmt.Fprintf(
-		s.out,
-		"  With the temporal CLI (https://docs.temporal.io/cli#install): temporal workflow list --address %s\n",
-		s.temporal.Address,
-	)
+	cli := "temporal workflow list --address " + s.temporal.Address
+	if s.o.isolated {
+		// The operator's view, as the UI's: the internal frontend asks no key and sees every namespace.
+		cli = fmt.Sprintf("temporal workflow list --address %s --namespace %s (the operator's internal "+
+			"frontend; tenants use %s with their key)", s.temporal.InternalAddress, s.namespace("100001"),
+			s.temporal.Address)
+	}
+	fmt.Fprintf(s.out, "  With the temporal CLI (https://docs.temporal.io/cli#install): %s\n", cli)
 	return all
 }
 

@@ -197,7 +197,8 @@ func TestDevstackDemoIsolated(t *testing.T) {
 	if code != 0 || strings.Count(summary, "ok    ") != 3 || strings.Contains(summary, "FAILED") ||
 		!strings.Contains(summary, "IMAGEFLOW_NATS_USER=sender-100001") ||
 		!strings.Contains(summary, "/namespaces/imageflow-100001/workflows/") ||
-		!strings.Contains(summary, "/namespaces/imageflow-100002/workflows/accept-") {
+		!strings.Contains(summary, "/namespaces/imageflow-100002/workflows/accept-") ||
+		!strings.Contains(summary, "--namespace imageflow-100001 (the operator's internal frontend") {
 		t.Fatalf("exit %d, summary:\n%s", code, summary)
 	}
 	conf, err := os.ReadFile(filepath.Join(dir, authFile))
