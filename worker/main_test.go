@@ -226,13 +226,10 @@ func TestWorkerRefusedPermissionsNamed(t *testing.T) {
 			Temporal: config.Temporal{Address: env.TemporalAddr, Namespace: env.Namespace, TaskQueue: "imageflow-demo"},
 			NATS: config.NATS{URL: env.NATSURL, SubjectPrefix: "imageflow", Stream: "IMAGEFLOW", StreamReplicas: 1,
 				User: events.UserName(c.role, c.tenant), Password: config.Secret(testenv.NATSPassword(c.role, c.tenant))},
-			Cloud: config.Cloud{IdentityURL: env.Emulator.IdentityURL(), Username: "demo", APIKey: "demo-api-key"},
-			Worker: config.Worker{ActivityConcurrency: 2, CopyParallelism: 1, CopySegmentSize: 16 << 20,
-				StopTimeout: time.Second, WorkflowCacheSize: 100},
+			Cloud:  config.Cloud{IdentityURL: env.Emulator.IdentityURL(), Username: "demo", APIKey: "demo-api-key"},
+			Worker: smallWorker,
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		err := run(ctx, cfg, slog.New(slog.DiscardHandler), nil)
-		cancel()
+		err := startErr(cfg)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("a worker logged in as %s: %v (want %q)", events.UserName(c.role, c.tenant), err, c.want)
 		}
@@ -258,16 +255,24 @@ func TestWorkerProvesItsNamespace(t *testing.T) {
 		cfg := config.Config{
 			Temporal: config.Temporal{Address: ts.Address, Namespace: c.ns, TaskQueue: "imageflow-demo",
 				APIKey: config.Secret(c.key), Plaintext: true},
-			NATS:  config.NATS{Disabled: true},
-			Cloud: config.Cloud{IdentityURL: env.Emulator.IdentityURL(), Username: "demo", APIKey: "demo-api-key"},
-			Worker: config.Worker{ActivityConcurrency: 2, CopyParallelism: 1, CopySegmentSize: 16 << 20,
-				StopTimeout: time.Second, WorkflowCacheSize: 100},
+			NATS:   config.NATS{Disabled: true},
+			Cloud:  config.Cloud{IdentityURL: env.Emulator.IdentityURL(), Username: "demo", APIKey: "demo-api-key"},
+			Worker: smallWorker,
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		err := run(ctx, cfg, slog.New(slog.DiscardHandler), nil)
-		cancel()
+		err := startErr(cfg)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("namespace %s with key %s: %v (want %q)", c.ns, c.key, err, c.want)
 		}
 	}
+}
+
+// smallWorker is a worker's tuning for tests that only see it start (or refuse to).
+var smallWorker = config.Worker{ActivityConcurrency: 2, CopyParallelism: 1, CopySegmentSize: 16 << 20,
+	StopTimeout: time.Second, WorkflowCacheSize: 100}
+
+// startErr runs a worker with cfg until it returns, at most a minute: the error it stopped with.
+func startErr(cfg config.Config) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	return run(ctx, cfg, slog.New(slog.DiscardHandler), nil)
 }
