@@ -280,7 +280,7 @@ func (a *Activities) waitTask(ctx context.Context, in TaskRef, hb *beat, expect 
 			return t, ctx.Err()
 		case TransientPoll(err):
 			activity.GetLogger(ctx).Warn("task poll failed; will poll again", "task", in.TaskID, "error", err)
-			WaitingInside(ctx, fmt.Sprintf("%s images: poll of task %s: %s", in.Region, in.TaskID, causeOf(err)))
+			WaitingInside(ctx, fmt.Sprintf("%s images: poll of task %s: %s", in.Region, in.TaskID, CauseOf(err)))
 			var ce *cloud.Error
 			if errors.As(err, &ce) && ce.RetryAfter > next {
 				next = ce.RetryAfter
@@ -324,9 +324,9 @@ func TransientPoll(err error) bool {
 	return errors.Is(err, context.DeadlineExceeded)
 }
 
-// causeOf is a cloud failure without the operation it failed in (the caller names that): the
+// CauseOf is a cloud failure without the operation it failed in (the caller names that): the
 // status and the cloud's own message, or the transport's error.
-func causeOf(err error) string {
+func CauseOf(err error) string {
 	var ce *cloud.Error
 	if !errors.As(err, &ce) {
 		return err.Error()

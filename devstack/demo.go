@@ -31,12 +31,13 @@ type demoRun struct {
 // partner, whose worker accepts it by event. It prints a summary with links to the UI.
 func (s *stack) runDemo(ctx context.Context) bool {
 	fmt.Fprintln(s.out, "\nDemo")
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	// The sign-in and the look-up get the quick part of the demo's time; the runs get theirs below.
+	lctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	var runs []demoRun
 	pub := events.NewPublisher(s.js, subjects, "devstack")
 	cc, err := cloud.New(
-		ctx,
+		lctx,
 		cloud.Credentials{IdentityURL: s.emu.IdentityURL(), Username: "demo", APIKey: "demo-api-key"},
 		cloud.Options{},
 	)
@@ -44,12 +45,14 @@ func (s *stack) runDemo(ctx context.Context) bool {
 		fmt.Fprintln(s.out, "  cannot log in to the emulator:", err)
 		return false
 	}
-	imgs, err := cc.ListImages(ctx, "DFW", cloud.ImageFilter{Name: "demo-web-01", Owner: cc.Tenant()})
+	imgs, err := cc.ListImages(lctx, "DFW", cloud.ImageFilter{Name: "demo-web-01", Owner: cc.Tenant()})
 	if err != nil || len(imgs) != 1 {
 		fmt.Fprintln(s.out, "  demo-web-01 is missing from the emulator's DFW region:", err)
 		return false
 	}
 	web := imgs[0]
+	ctx, cancel = context.WithTimeout(ctx, s.demoTimeout(web.Size))
+	defer cancel()
 
 	mig := workflows.MigrateInput{ImageID: web.ID, SourceRegion: "DFW", TargetRegions: []string{"IAD", "LON"}}
 	migID := workflows.MigrateWorkflowID(cc.Tenant(), mig)
@@ -152,6 +155,16 @@ func (s *stack) await(ctx context.Context, what, id string, publish func() error
 	}
 	r.ok = true
 	return r
+}
+
+// demoTimeout is how long the demo's runs may take: ten minutes, and with slow tasks
+// (--task-bytes-per-second) twice the migration's export and import besides.
+func (s *stack) demoTimeout(size int64) time.Duration {
+	d := 10 * time.Minute
+	if s.o.taskRate > 0 {
+		d += 4 * time.Duration(float64(size)/float64(s.o.taskRate)*float64(time.Second))
+	}
+	return d
 }
 
 // follow waits for the run's result, saying its step when it has changed, every progressEvery of

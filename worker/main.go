@@ -83,10 +83,20 @@ func run(ctx context.Context, cfg config.Config, logger *slog.Logger, ready chan
 			cancel()
 		}()
 	}
+	// Temporal first: a worker that waits for the cloud tells its runs why nothing moves.
+	tc, sa, err := connectTemporal(ctx, cfg.Temporal, logger, reg)
+	if err != nil {
+		return err
+	}
+	defer tc.Close()
+	// One cache for the process's runs, sized before any worker starts (the SDK's rule).
+	worker.SetStickyWorkflowCacheSize(cfg.Worker.WorkflowCacheSize)
+	told := newRunsTold(tc, cfg.Temporal.Namespace, cfg.Temporal.TaskQueue, logger)
+	defer told.stop()
 	copts := cloud.Options{Pacing: cloud.Pacing{RequestsPerSecond: cfg.Cloud.RequestsPerSecond},
 		Health:      activities.HostHealth(cfg.Worker.HostProbeEvery),
 		IdleTimeout: cfg.Cloud.IdleTimeout}
-	cc, err := connectCloud(ctx, "the cloud's identity service", creds, copts, logger, health)
+	cc, err := connectCloud(ctx, "the cloud's identity service", creds, copts, logger, health, told)
 	if err != nil {
 		return err
 	}
@@ -95,32 +105,9 @@ func run(ctx context.Context, cfg config.Config, logger *slog.Logger, ready chan
 	if err := cfg.CheckTenant(cc.Tenant()); err != nil {
 		return fmt.Errorf("the cloud account is %s's: %w", cc.Tenant(), err)
 	}
-	peers, err := connectPeers(ctx, cfg.Cloud, cfg.Worker.HostProbeEvery, logger, health)
+	peers, err := connectPeers(ctx, cfg.Cloud, cfg.Worker.HostProbeEvery, logger, health, told)
 	if err != nil {
 		return err
-	}
-	opts, err := cfg.Temporal.ClientOptions()
-	if err != nil {
-		return err
-	}
-	opts.Logger, opts.MetricsHandler = tlog.NewStructuredLogger(logger), reg.Handler()
-	tc, err := client.DialContext(ctx, opts)
-	if err != nil {
-		return fmt.Errorf(
-			"connect to Temporal at %s (namespace %s): %w",
-			cfg.Temporal.Address,
-			cfg.Temporal.Namespace,
-			err,
-		)
-	}
-	defer tc.Close()
-	if err := proveNamespace(ctx, tc, cfg.Temporal.Namespace); err != nil {
-		return err
-	}
-	sa := true
-	if err := searchattr.Register(ctx, tc, cfg.Temporal.Namespace); err != nil {
-		logger.Warn("search attributes not registered; runs will not carry them", "error", err.Error())
-		sa = searchattr.Present(ctx, tc, cfg.Temporal.Namespace)
 	}
 	w := cfg.Worker
 	ro := runner.Options{Cloud: cc, Temporal: tc, TaskQueue: cfg.Temporal.TaskQueue, Namespace: cfg.Temporal.Namespace,
@@ -151,8 +138,6 @@ func run(ctx context.Context, cfg config.Config, logger *slog.Logger, ready chan
 			return fmt.Errorf("JetStream: %w", err)
 		}
 	}
-	// One cache for the process's runs, sized before the worker starts (the SDK's rule).
-	worker.SetStickyWorkflowCacheSize(w.WorkflowCacheSize)
 	r, err := runner.Start(ctx, ro)
 	if err != nil {
 		return err
@@ -177,6 +162,30 @@ func run(ctx context.Context, cfg config.Config, logger *slog.Logger, ready chan
 	}
 	logger.Info("stopped")
 	return failed
+}
+
+// connectTemporal dials Temporal, proves the worker's key opens its namespace, and registers
+// the search attributes; sa says whether runs may carry them.
+func connectTemporal(ctx context.Context, c config.Temporal, logger *slog.Logger,
+	reg *metrics.Registry) (tc client.Client, sa bool, err error) {
+	opts, err := c.ClientOptions()
+	if err != nil {
+		return nil, false, err
+	}
+	opts.Logger, opts.MetricsHandler = tlog.NewStructuredLogger(logger), reg.Handler()
+	if tc, err = client.DialContext(ctx, opts); err != nil {
+		return nil, false, fmt.Errorf("connect to Temporal at %s (namespace %s): %w", c.Address, c.Namespace, err)
+	}
+	if err := proveNamespace(ctx, tc, c.Namespace); err != nil {
+		tc.Close()
+		return nil, false, err
+	}
+	sa = true
+	if err := searchattr.Register(ctx, tc, c.Namespace); err != nil {
+		logger.Warn("search attributes not registered; runs will not carry them", "error", err.Error())
+		sa = searchattr.Present(ctx, tc, c.Namespace)
+	}
+	return tc, sa, nil
 }
 
 // proveNamespace checks the worker's key opens its namespace before it polls: on a server that
@@ -218,7 +227,7 @@ func connectNATS(ctx context.Context, cfg config.Config, tenant string, refusals
 
 // connectPeers signs in to every peer cloud the worker may migrate into.
 func connectPeers(ctx context.Context, c config.Cloud, probeEvery time.Duration, logger *slog.Logger,
-	ready *readiness) (map[string]*cloud.Client, error) {
+	ready *readiness, runs *runsTold) (map[string]*cloud.Client, error) {
 	creds, err := c.PeerCredentials()
 	if err != nil {
 		return nil, err
@@ -228,7 +237,7 @@ func connectPeers(ctx context.Context, c config.Cloud, probeEvery time.Duration,
 		pc, err := connectCloud(ctx, "peer cloud "+name+"'s identity service", cr,
 			cloud.Options{Pacing: cloud.Pacing{RequestsPerSecond: c.RequestsPerSecond}, IdleTimeout: c.IdleTimeout,
 				Health: activities.HostHealth(probeEvery)},
-			logger, ready)
+			logger, ready, runs)
 		if err != nil {
 			return nil, fmt.Errorf("peer cloud %s: %w", name, err)
 		}

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 
 	"github.com/imageflow/imageflow/cloud"
 	"github.com/imageflow/imageflow/config"
@@ -114,7 +116,8 @@ func TestWorkerProcess(t *testing.T) {
 func TestWorkerFailsClearlyOnBadCredentials(t *testing.T) {
 	env := testenv.New(t)
 	cfg := config.Config{
-		Cloud: config.Cloud{IdentityURL: env.Emulator.IdentityURL(), Username: "demo", APIKey: "wrong-key-123"},
+		Temporal: config.Temporal{Address: env.TemporalAddr, Namespace: env.Namespace, TaskQueue: "imageflow-demo"},
+		Cloud:    config.Cloud{IdentityURL: env.Emulator.IdentityURL(), Username: "demo", APIKey: "wrong-key-123"},
 	}
 	err := run(context.Background(), cfg, slog.New(slog.DiscardHandler), nil)
 	if err == nil || !strings.Contains(err.Error(), "rejected the credentials") ||
@@ -151,12 +154,16 @@ func get(t *testing.T, url string) string {
 
 // TestWorkerWaitsForIdentityAtStart: a worker started (or restarted by its supervisor) while
 // identity answers 503 waits for it instead of exiting 1 with "authenticate ...: 503"; its
-// /healthz says it is not ready and why, its log says it waits; when identity answers, it starts.
-// Scaled: a 10-minute outage and a 10 s retry cap are here 3 s and 100 ms.
+// /healthz says it is not ready and why, its log says it waits, and a migration waiting on its
+// task queue says why nothing moves (it used to say only Running); when identity answers, it
+// starts and the migration ends with its image.
+// Scaled: a 10-minute outage, a 10 s retry cap and a minute between log lines are here 3 s,
+// 100 ms and 1 s.
 func TestWorkerWaitsForIdentityAtStart(t *testing.T) {
 	waitFirst, waitCap, waitLogEvery = 25*time.Millisecond, 100*time.Millisecond, time.Second
 	defer func() { waitFirst, waitCap, waitLogEvery = time.Second, 10*time.Second, time.Minute }()
 	env := testenv.New(t)
+	mig := startMigration(t, env, "imageflow-demo")
 	if err := env.Emulator.AddFault(emulator.Fault{Kind: "error", Service: "identity", Status: 503}); err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +173,8 @@ func TestWorkerWaitsForIdentityAtStart(t *testing.T) {
 		NATS:     config.NATS{Disabled: true},
 		Cloud:    config.Cloud{IdentityURL: env.Emulator.IdentityURL(), Username: "demo", APIKey: "demo-api-key"},
 		Worker: config.Worker{ActivityConcurrency: 2, CopyParallelism: 1, CopySegmentSize: 16 << 20,
-			HTTPAddr: addr, StopTimeout: time.Second, WorkflowCacheSize: 100},
+			HTTPAddr: addr, StopTimeout: time.Second, WorkflowCacheSize: 100,
+			TaskPollInterval: 50 * time.Millisecond, TaskPollMaxInterval: 200 * time.Millisecond},
 	}
 	logs := &testenv.SyncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -175,6 +183,14 @@ func TestWorkerWaitsForIdentityAtStart(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, cfg, slog.New(slog.NewJSONHandler(logs, nil)), ready) }()
 	time.Sleep(3 * time.Second)
+	st := migrationStatus(t, env, mig)
+	if st.Waiting == nil || !strings.HasPrefix(st.Waiting.Reason, "waiting for the cloud's identity service since") ||
+		!strings.Contains(st.Waiting.Reason, "503") {
+		t.Fatalf("the migration's status while its worker waits for identity: %+v", st.Waiting)
+	}
+	if js := jobStatus(t, env, mig); js != workflows.JobWaiting {
+		t.Errorf("ImageflowJobStatus while the worker waits: %q, want %q", js, workflows.JobWaiting)
+	}
 	select {
 	case err := <-done:
 		t.Fatalf("the worker exited during the identity outage: %v", err)
@@ -205,6 +221,12 @@ func TestWorkerWaitsForIdentityAtStart(t *testing.T) {
 	}
 	if b := get(t, "http://"+addr+"/healthz"); b != "ok\n" {
 		t.Fatalf("/healthz once started: %q", b)
+	}
+	if err := mig.Get(ctx, nil); err != nil {
+		t.Fatalf("the migration after identity recovered: %v", err)
+	}
+	if st := migrationStatus(t, env, mig); st.Waiting != nil {
+		t.Errorf("the migration still says it waits: %+v", st.Waiting)
 	}
 	cancel()
 	if err := <-done; err != nil {
@@ -275,4 +297,52 @@ func startErr(cfg config.Config) error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	return run(ctx, cfg, slog.New(slog.DiscardHandler), nil)
+}
+
+// startMigration starts a migration of demo-web-01 from DFW to IAD on queue, as the bridge would.
+func startMigration(t *testing.T, env *testenv.Env, queue string) client.WorkflowRun {
+	t.Helper()
+	ctx := context.Background()
+	imgs, err := env.Cloud("demo").ListImages(ctx, "DFW", cloud.ImageFilter{Name: "demo-web-01"})
+	if err != nil || len(imgs) != 1 {
+		t.Fatalf("demo-web-01 in DFW: %v (%d)", err, len(imgs))
+	}
+	in := workflows.MigrateInput{ImageID: imgs[0].ID, SourceRegion: "DFW", TargetRegions: []string{"IAD"}}
+	run, err := env.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID: workflows.MigrateWorkflowID("100001", in), TaskQueue: queue,
+		TypedSearchAttributes: workflows.StartAttributes(imgs[0].ID, "DFW", in.TargetRegions, nil),
+	}, workflows.MigrateImageWorkflow, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return run
+}
+
+// migrationStatus asks a migration's status query.
+func migrationStatus(t *testing.T, env *testenv.Env, run client.WorkflowRun) workflows.MigrateStatus {
+	t.Helper()
+	var st workflows.MigrateStatus
+	v, err := env.Client.QueryWorkflow(context.Background(), run.GetID(), run.GetRunID(), workflows.StatusQuery)
+	if err == nil {
+		err = v.Get(&st)
+	}
+	if err != nil {
+		t.Fatalf("status of %s: %v", run.GetID(), err)
+	}
+	return st
+}
+
+// jobStatus is a run's ImageflowJobStatus search attribute.
+func jobStatus(t *testing.T, env *testenv.Env, run client.WorkflowRun) string {
+	t.Helper()
+	desc, err := env.Client.DescribeWorkflowExecution(context.Background(), run.GetID(), run.GetRunID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := desc.GetWorkflowExecutionInfo().GetSearchAttributes().GetIndexedFields()[workflows.SearchJobStatus.GetName()]
+	var v string
+	if p != nil {
+		_ = converter.GetDefaultDataConverter().FromPayload(p, &v)
+	}
+	return v
 }

@@ -52,12 +52,12 @@ var (
 )
 
 // connectCloud signs in to a cloud (what names its identity service for people), waiting while
-// identity is down or busy (a worker started,
-// or restarted by its supervisor, during an outage waits it out instead of exiting; its
-// /healthz says why it is not ready). Credentials the cloud refuses, and every other error,
-// end the wait at once.
+// identity is down or busy: a worker started, or restarted by its supervisor, during an outage
+// waits it out instead of exiting; its /healthz says why it is not ready, and runs (nil: none)
+// tells the runs on its task queue. Credentials the cloud refuses, and every other error, end
+// the wait at once.
 func connectCloud(ctx context.Context, what string, creds cloud.Credentials, opts cloud.Options, logger *slog.Logger,
-	ready *readiness) (*cloud.Client, error) {
+	ready *readiness, runs *runsTold) (*cloud.Client, error) {
 	var since, logged time.Time
 	wait := waitFirst
 	for {
@@ -66,6 +66,7 @@ func connectCloud(ctx context.Context, what string, creds cloud.Credentials, opt
 		case err == nil:
 			if !since.IsZero() {
 				logger.Info(what+" answers again", "waited", time.Since(since).Round(time.Second).String())
+				runs.over(ctx)
 			}
 			return cc, nil
 		case ctx.Err() != nil:
@@ -82,6 +83,7 @@ func connectCloud(ctx context.Context, what string, creds cloud.Credentials, opt
 			logger.Warn("waiting for "+what+"; the worker starts when it answers",
 				"since", since.UTC().Format(time.RFC3339), "error", err.Error())
 			logged = now
+			runs.waiting(ctx, what, since, err)
 		}
 		select {
 		case <-ctx.Done():
