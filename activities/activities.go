@@ -37,6 +37,8 @@ type Config struct {
 	// EtaShift is how far a copy's measured end must move from what its run last heard before
 	// the run is told (EtaSignal), or a tenth of the time left if more (default 30s).
 	EtaShift time.Duration
+	// Runs starts the runs a job hands its leftovers to (Conclude): the worker's Temporal client.
+	Runs RunStarter
 }
 
 // Rates assumed until measured: a cross-region copy's, and an export or import task's.

@@ -3,9 +3,9 @@ package workflows
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"go.temporal.io/api/enums/v1"
 	"strings"
 	"time"
 
@@ -540,42 +540,30 @@ func (m *migration) finish(ctx workflow.Context, err error) {
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	// A migration stopped on purpose is not resumed, so on-success tidies up after it too. The
 	// deletion is a run of its own: the job ends now, whatever the storage meets.
+	var then *activities.RunStart
 	if m.in.Cleanup == CleanupAlways || (m.in.Cleanup == CleanupOnSuccess && (err == nil || stopped)) {
-		if id := m.startCleanup(dctx); id != "" {
-			m.result.Cleanup, data["cleanup_workflow_id"] = id, id
-		}
+		then = m.cleanupRun(ctx)
 	}
-	publish(dctx, typ, runKey(ctx)+":"+typ, data)
+	m.result.Cleanup = conclude(dctx, activities.Fact{Type: typ, ID: runKey(ctx) + ":" + typ, Data: data}, then)
 	setJobStatus(dctx, status, fmt.Sprintf("%s: %s", strings.ToLower(status), summarize(m.result)))
 }
 
-// startCleanup starts the run that deletes this migration's intermediate objects, abandoned to
-// outlive this one, and returns its workflow id ("" when it could not start: the objects stay,
-// and the log says so).
-func (m *migration) startCleanup(ctx workflow.Context) string {
+// cleanupRun is the run that deletes this migration's intermediate objects, to outlive this
+// one (nil when there are none).
+func (m *migration) cleanupRun(ctx workflow.Context) *activities.RunStart {
 	own, peer := m.cleanups(m.in.ImageID)
 	if own == nil && peer == nil {
-		return ""
+		return nil
 	}
-	// Recorded as a side effect: a replay (which runs under another execution's id) must name
-	// the same child as the run did.
-	var id string
-	if err := workflow.SideEffect(ctx, func(ctx workflow.Context) any { return CleanupWorkflowID(runKey(ctx)) }).
-		Get(&id); err != nil {
-		workflow.GetLogger(ctx).Warn("cleanup did not start; intermediate objects remain", "error", err)
-		return ""
+	req, err := json.Marshal(CleanupRequest{MigrationID: m.id, Own: own, Peer: peer,
+		OutageTolerance: m.in.OutageTolerance, MaxRetryInterval: m.in.MaxRetryInterval,
+		HeartbeatTimeout: m.in.HeartbeatTimeout})
+	if err != nil {
+		workflow.GetLogger(ctx).Warn("cleanup not started; intermediate objects remain", "error", err)
+		return nil
 	}
-	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{WorkflowID: id,
-		ParentClosePolicy: enums.PARENT_CLOSE_POLICY_ABANDON, StaticSummary: "clean up after " + m.id})
-	req := CleanupRequest{MigrationID: m.id, Own: own, Peer: peer, OutageTolerance: m.in.OutageTolerance,
-		MaxRetryInterval: m.in.MaxRetryInterval, HeartbeatTimeout: m.in.HeartbeatTimeout}
-	child := workflow.ExecuteChildWorkflow(cctx, CleanupMigrationWorkflow, req)
-	if err := child.GetChildWorkflowExecution().Get(ctx, nil); err != nil {
-		workflow.GetLogger(ctx).Warn("cleanup did not start; intermediate objects remain", "container",
-			m.container, "error", err)
-		return ""
-	}
-	return id
+	return &activities.RunStart{WorkflowID: CleanupWorkflowID(runKey(ctx)), WorkflowType: CleanupMigrationWorkflow,
+		Summary: "clean up after " + m.id, Input: req, FactKey: "cleanup_workflow_id"}
 }
 
 func summarize(r MigrateResult) string {

@@ -2,10 +2,12 @@ package workflows
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -43,11 +45,22 @@ func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
 	return env
 }
 
-// calls records which activities ran with which inputs.
-type calls struct{ names []string }
+// calls records which activities ran with which inputs. The test environment runs a
+// workflow's parallel activities (one per target) on goroutines of their own.
+type calls struct {
+	mu    sync.Mutex
+	names []string
+}
 
-func (c *calls) add(s string) { c.names = append(c.names, s) }
+func (c *calls) add(s string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.names = append(c.names, s)
+}
+
 func (c *calls) has(prefix string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	n := 0
 	for _, s := range c.names {
 		if strings.HasPrefix(s, prefix) {
@@ -66,11 +79,7 @@ func mockMigration(
 	existing map[string]string,
 ) {
 	env.OnActivity(a.CheckExportable, mock.Anything, mock.Anything).Return(source, nil)
-	env.OnActivity(a.PublishFact, mock.Anything, mock.Anything).
-		Return(func(_ context.Context, f activities.Fact) error {
-			c.add("fact " + f.Type)
-			return nil
-		})
+	mockFacts(env, c)
 	env.OnActivity(a.DescribeRegions, mock.Anything, mock.Anything).
 		Return(func(_ context.Context, in activities.DescribeInput) (map[string]activities.RegionInfo, error) {
 			out := map[string]activities.RegionInfo{}
@@ -159,6 +168,35 @@ func mockMigration(
 		Maybe()
 }
 
+// mockFacts records the facts a migration publishes and, at its end (Conclude), the fact and the
+// regions whose objects it hands to its cleanup run.
+func mockFacts(env *testsuite.TestWorkflowEnvironment, c *calls) {
+	env.OnActivity(a.PublishFact, mock.Anything, mock.Anything).
+		Return(func(_ context.Context, f activities.Fact) error {
+			c.add("fact " + f.Type)
+			return nil
+		}).Maybe()
+	env.OnActivity(a.Conclude, mock.Anything, mock.Anything).
+		Return(func(_ context.Context, in activities.ConcludeInput) (string, error) {
+			c.add("fact " + in.Fact.Type)
+			if in.Then == nil {
+				return "", nil
+			}
+			var req CleanupRequest
+			if err := json.Unmarshal(in.Then.Input, &req); err != nil {
+				return "", err
+			}
+			for _, part := range []*activities.CleanupInput{req.Own, req.Peer} {
+				if part != nil {
+					for _, r := range part.Regions {
+						c.add("cleanup " + r)
+					}
+				}
+			}
+			return in.Then.WorkflowID, nil
+		}).Maybe()
+}
+
 // testRates make the 64 MiB source take 64 s to export, 32 s to copy and 64 s to import.
 var testRates = activities.Rates{CopyBytesPerSecond: 2 << 20, TaskBytesPerSecond: 1 << 20, Basis: "configured"}
 
@@ -208,11 +246,7 @@ func TestMigrateValidationFailsAtOnce(t *testing.T) {
 	env.OnActivity(a.CheckExportable, mock.Anything, mock.Anything).Return(cloud.Image{},
 		temporal.NewNonRetryableApplicationError("image img-1 (rhel) in DFW carries licensed software", activities.ErrNotExportable, nil),
 	)
-	env.OnActivity(a.PublishFact, mock.Anything, mock.Anything).
-		Return(func(_ context.Context, f activities.Fact) error {
-			c.add("fact " + f.Type)
-			return nil
-		})
+	mockFacts(env, c)
 	env.ExecuteWorkflow(MigrateImage, migrateInput())
 	err := env.GetWorkflowError()
 	var ae *temporal.ApplicationError

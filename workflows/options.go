@@ -114,6 +114,19 @@ func withLongActivity(ctx workflow.Context, summary string, timeout, heartbeat t
 	})
 }
 
+// conclude is a job's last step (activities.Conclude): it starts the run then goes on with what
+// the job leaves, when there is one, and publishes the job's fact, naming that run. It returns
+// the run's workflow id, "" when none started (a failure is logged: the job's outcome stands).
+func conclude(ctx workflow.Context, f activities.Fact, then *activities.RunStart) string {
+	ctx = withActivity(ctx, "conclude: "+f.Type, 30*time.Second)
+	var started string
+	if err := workflow.ExecuteActivity(ctx, a.Conclude, activities.ConcludeInput{Fact: f, Then: then}).
+		Get(ctx, &started); err != nil {
+		workflow.GetLogger(ctx).Warn("could not conclude", "fact", f.Type, "error", err)
+	}
+	return started
+}
+
 // publish sends a lifecycle fact through the PublishFact activity; a failure to publish is
 // logged, never fatal to the job.
 func publish(ctx workflow.Context, typ, id string, data map[string]any) {

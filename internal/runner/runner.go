@@ -81,6 +81,9 @@ func Start(ctx context.Context, o Options) (*Runner, error) {
 	if o.JetStream != nil {
 		facts = events.NewPublisher(o.JetStream, o.Events.Subjects, o.Cloud.Tenant())
 	}
+	if o.Activities.Runs == nil {
+		o.Activities.Runs = o.Temporal
+	}
 	acts := activities.New(o.Cloud, o.Activities, facts)
 	r.Worker = worker.New(o.Temporal, o.TaskQueue, worker.Options{
 		MaxConcurrentActivityExecutionSize: o.ActivityConcurrency,
