@@ -127,6 +127,7 @@ func (a *Activities) CopyObjectAcrossRegions(ctx context.Context, in CopyInput) 
 		SegmentSize: a.cfg.CopySegmentSize, Done: prev.Done,
 		Progress: func(p cloud.CopyProgress) { hb.set(p); eta.observe(p) }, Lineage: in.Lineage, Target: target.cloud,
 		ProvenAtEnd: in.ProvenAtEnd, Recheck: in.Recheck}
+	waitOutFaults(ctx, &opts)
 	if l := in.Lineage; l != nil && l.RangeSize <= 0 {
 		withSize := *l
 		withSize.RangeSize = a.cfg.LineageRangeSize
@@ -154,6 +155,14 @@ func (a *Activities) CopyObjectAcrossRegions(ctx context.Context, in CopyInput) 
 		"bytes", res.Bytes, "sent", res.BytesSent, "reused", res.BytesReused, "segments", res.Segments,
 		"skipped", res.SegmentsSkipped)
 	return res, nil
+}
+
+// waitOutFaults makes a copy wait out faults that outlast its quick retries inside the attempt,
+// its run told at once which side fails: an attempt that failed instead waited out Temporal's
+// backoff after the fault ended (a copy resumed 98 s after its source recovered).
+func waitOutFaults(ctx context.Context, opts *cloud.CopyOptions) {
+	opts.OnWait = func(reason string) { WaitingInside(ctx, reason) }
+	opts.OnBack = func() { WaitOver(ctx) }
 }
 
 // FinishMigrationInput ends a migration: optional cleanup, then the final fact.

@@ -37,6 +37,7 @@ func (a *Activities) stage(ctx context.Context, t *Activities, in UploadInput, h
 	if prev.Method == MethodStaged && prev.Copy != nil {
 		opts.Done = prev.Copy.Done
 	}
+	waitOutFaults(ctx, &opts)
 	copied, err := a.cloud.CopyAcrossRegions(ctx, in.Source, in.Stage, opts)
 	if err != nil {
 		return UploadResult{}, temporalError(err, "")

@@ -298,18 +298,31 @@ func (a *Activities) waitTask(ctx context.Context, in TaskRef, hb *beat, expect 
 }
 
 // nextPoll is the wait before the next poll of a task expected to end at expect. Without an
-// expectation it is wait (the doubling backoff). Before the expected end, no wait passes it, so
-// a poll lands just after it, where a doubling backoff could miss the end by up to its ceiling
-// (a finished 6-minute task noticed a minute late).
-// After it, polls come at a fortieth of the overrun (a task 10 minutes late is noticed within
-// 15 s of ending), never closer than floor (the cloud's asked-for spacing) nor further than
-// ceiling.
+// expectation it is wait (the doubling backoff). Before the expected end, polls are placed so
+// one lands just after it, where a doubling backoff could miss the end by up to its ceiling (a
+// finished 6-minute task noticed a minute late). No poll may come closer than floor (the cloud's
+// asked-for spacing) to the one before, so a poll that would land within floor of that mark
+// is moved: to exactly floor before it, or, when the wait cannot be split, to the mark itself
+// (left alone it forced the poll after the end up to 30 s late, by the task's phase).
+// After the end, polls come at a fortieth of the overrun (a task 10 minutes late is noticed
+// within 15 s of ending), never closer than floor nor further than ceiling.
 func nextPoll(now, expect time.Time, wait, floor, ceiling time.Duration) time.Duration {
 	if expect.IsZero() {
 		return wait
 	}
+	floor = min(floor, ceiling)
 	if left := expect.Sub(now); left > 0 {
-		return max(min(wait, left+floor/10), min(floor, ceiling))
+		mark := left + floor/10
+		switch {
+		case mark <= wait:
+			return max(mark, floor)
+		case mark-wait >= floor:
+			return wait
+		case mark-floor >= floor:
+			return mark - floor
+		default:
+			return min(mark, ceiling)
+		}
 	}
 	return min(max(now.Sub(expect)/40, floor), ceiling)
 }

@@ -159,6 +159,22 @@ func TestNextPollLandsNearTheEnd(t *testing.T) {
 			t.Errorf("%s past the expected end: next poll in %s, want %s", over, got, want)
 		}
 	}
+	// Whatever the task's phase against the polls, the poll after its end lands within seconds:
+	// before, a poll that fell just short of the end forced the next a floor (30 s) later.
+	for d := 5 * time.Minute; d <= 7*time.Minute; d += 700 * time.Millisecond {
+		now, wait, prev := start, floor, start
+		end := start.Add(d)
+		for now.Before(end) {
+			prev, now = now, now.Add(nextPoll(now, end, wait, floor, ceiling))
+			if now.Sub(prev) < floor {
+				t.Fatalf("a %s task: polls %s apart, closer than %s", d, now.Sub(prev), floor)
+			}
+			wait = min(2*wait, ceiling)
+		}
+		if late := now.Sub(end); late > floor/10+time.Millisecond {
+			t.Errorf("a %s task: the poll after its end came %s late", d, late)
+		}
+	}
 	if got := nextPoll(start, time.Time{}, 40*time.Second, floor, ceiling); got != 40*time.Second {
 		t.Errorf("without an expected end the backoff's wait is kept; got %s", got)
 	}

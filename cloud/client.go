@@ -86,6 +86,9 @@ type Client struct {
 	stores        []string      // with an object store
 	httpClient    *http.Client  // for streamed bodies: no overall timeout
 	idleTimeout   time.Duration // for streamed bodies: cut after this long without a byte
+	// retryCap is the longest a copy's waiting piece sleeps between tries: the health probe's
+	// interval when the client watches hosts, so a piece resumes as soon as a probe would.
+	retryCap time.Duration
 
 	mu     sync.Mutex
 	images map[string]*gophercloud.ServiceClient
@@ -154,7 +157,8 @@ func New(ctx context.Context, creds Credentials, opts Options) (*Client, error) 
 		return nil, ce
 	}
 	c := &Client{provider: provider, httpClient: &http.Client{Transport: transport}, idleTimeout: opts.IdleTimeout,
-		images: map[string]*gophercloud.ServiceClient{}, files: map[string]*gophercloud.ServiceClient{},
+		retryCap: health.retryCap(),
+		images:   map[string]*gophercloud.ServiceClient{}, files: map[string]*gophercloud.ServiceClient{},
 		tasks: map[string]bool{}, importMethods: map[string][]string{}}
 	if err := c.readAccount(); err != nil {
 		return nil, err

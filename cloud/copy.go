@@ -42,6 +42,13 @@ type CopyOptions struct {
 	Progress func(CopyProgress)
 	// SegmentRetries is how often one segment is restarted after a transient failure (default 4).
 	SegmentRetries int
+	// OnWait, when set, makes the copy wait out a transient fault that outlasts SegmentRetries (a
+	// source that keeps breaking off, a target answering 503) instead of failing: the piece is
+	// tried again, at most a health probe's interval apart, for as long as ctx lasts, and OnWait
+	// says what fails, the region and service first. OnBack is called when a waiting piece moves.
+	// Both may be called from several transfers at once.
+	OnWait func(reason string)
+	OnBack func()
 	// VerifyMD5, when set, re-reads the target and checks the whole object's MD5 against it.
 	// When they differ the copy rechecks itself once (see Recheck) before it reports them.
 	VerifyMD5 string

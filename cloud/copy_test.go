@@ -501,3 +501,49 @@ func TestSourceBreakNamesTheSource(t *testing.T) {
 		t.Fatalf("error %q (%s), want an Unavailable read of the source in DFW, not a write in IAD", msg, KindOf(err))
 	}
 }
+
+// TestCopyWaitsOutABreakingSource: source reads in DFW reset after 4 MiB for 3 s (on devstack, 3
+// minutes). A copy that waits faults out (OnWait) keeps its attempt: it says the source's region
+// and store fail, tries again at most a probe interval apart (here 100 ms; production's 5 s),
+// and finishes within a few intervals of the source's recovery, every byte sent once after it.
+func TestCopyWaitsOutABreakingSource(t *testing.T) {
+	const probe, outage = 100 * time.Millisecond, 3 * time.Second
+	e := startEmu(t, func(c *emulator.Config) { c.ExportSegmentSize = 16 << 20 })
+	c := connect(t, e, "demo", Options{Health: Health{Watch: true, ProbeEvery: probe}})
+	img, src := exportImage(t, c, "demo-web-01", "exports")
+	if err := e.AddFault(emulator.Fault{Kind: "reset", Region: "DFW", Service: "files", Method: "GET",
+		AfterBytes: 4 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var reasons []string
+	backs := 0
+	recovered := make(chan time.Time, 1)
+	go func() {
+		time.Sleep(outage)
+		e.ClearFaults()
+		recovered <- time.Now()
+	}()
+	res, err := c.CopyAcrossRegions(context.Background(), src, ObjectRef{Region: "IAD", Container: "in",
+		Object: "waited.vhd"}, CopyOptions{Parallelism: 2, SegmentSize: 16 << 20, VerifyMD5: img.Checksum,
+		OnWait: func(r string) { mu.Lock(); reasons = append(reasons, r); mu.Unlock() },
+		OnBack: func() { mu.Lock(); backs++; mu.Unlock() }})
+	done := time.Now()
+	if err != nil {
+		t.Fatalf("the copy did not wait out the source's resets: %v", err)
+	}
+	if late := done.Sub(<-recovered); late > 10*probe {
+		t.Errorf("the copy ended %s after the source recovered, want within a few probe intervals (%s)", late, probe)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(reasons) == 0 || !strings.HasPrefix(reasons[0], "DFW files: read source DFW:") {
+		t.Fatalf("waits told: %q, want the source's region and store first", reasons)
+	}
+	if backs != len(reasons) {
+		t.Errorf("%d waits told, %d ends of a wait", len(reasons), backs)
+	}
+	if res.Bytes != img.Size {
+		t.Errorf("copied %d bytes of %d", res.Bytes, img.Size)
+	}
+}

@@ -119,19 +119,24 @@ func (r *copyRun) reuseAll(ctx context.Context, todo []piece, q *queue, fail fun
 	wg.Wait()
 }
 
-// copyPiece pipes one source range into one target segment, restarting it on transient failures.
+// copyPiece pipes one source range into one target segment, restarting it on transient failures
+// (SegmentRetries times, or for as long as ctx lasts when the caller waits faults out: OnWait).
 func (r *copyRun) copyPiece(ctx context.Context, p piece) error {
 	name := r.segName(p.off)
 	var lastErr error
-	for attempt := 0; attempt <= r.opts.SegmentRetries; attempt++ {
+	waiting := false
+	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
-			if err := sleepCtx(ctx, retryDelay(lastErr, attempt)); err != nil {
+			if err := sleepCtx(ctx, retryDelay(lastErr, attempt, r.c.retryCap)); err != nil {
 				return err
 			}
 		}
 		etag, sent, err := r.pipe(ctx, p, name)
 		r.addSent(sent)
 		if err == nil {
+			if waiting && r.opts.OnBack != nil {
+				r.opts.OnBack()
+			}
 			r.finish(p, etag, name)
 			return nil
 		}
@@ -143,8 +148,42 @@ func (r *copyRun) copyPiece(ctx context.Context, p piece) error {
 			return err
 		}
 		lastErr = err
+		if attempt < r.opts.SegmentRetries {
+			continue
+		}
+		if r.opts.OnWait == nil || !transient(err) {
+			return fmt.Errorf("segment at byte %d of %s after %d attempts: %w", p.off, r.src, attempt+1, err)
+		}
+		if !waiting {
+			waiting = true
+			r.opts.OnWait(sideOf(err, r.dst.Region) + " files: " + err.Error())
+		}
 	}
-	return fmt.Errorf("segment at byte %d of %s after %d attempts: %w", p.off, r.src, r.opts.SegmentRetries+1, lastErr)
+}
+
+// transient reports a fault worth waiting out: the cloud busy or away.
+func transient(err error) bool {
+	k := KindOf(err)
+	return k == Unavailable || k == RateLimited
+}
+
+// sideError is a piece's failure with the region whose object store failed: the source's for a
+// read, the target's for a write.
+type sideError struct {
+	region string
+	err    error
+}
+
+func (e *sideError) Error() string { return e.err.Error() }
+func (e *sideError) Unwrap() error { return e.err }
+
+// sideOf is the region a piece's failure names (otherwise the target's, which the PUT was going to).
+func sideOf(err error, otherwise string) string {
+	var se *sideError
+	if errors.As(err, &se) {
+		return se.region
+	}
+	return otherwise
 }
 
 func (r *copyRun) pipe(ctx context.Context, p piece, name string) (etag string, sent int64, err error) {
@@ -158,7 +197,7 @@ func (r *copyRun) pipe(ctx context.Context, p piece, name string) (etag string, 
 func (r *copyRun) pipeGuarded(ctx context.Context, guard *idleGuard, p piece, name string) (string, int64, error) {
 	rc, err := r.c.OpenSource(ctx, r.src, p.off, p.size)
 	if err != nil {
-		return "", 0, err
+		return "", 0, &sideError{region: r.src.Region, err: err}
 	}
 	defer rc.Close()
 	// A whole source segment's MD5 is known (its ETag) and goes with the PUT: the target checks
@@ -182,7 +221,8 @@ func (r *copyRun) pipeGuarded(ctx context.Context, guard *idleGuard, p piece, na
 		if ctx.Err() != nil {
 			return "", sent, classify(op, srcErr)
 		}
-		return "", sent, &Error{Kind: Unavailable, Op: op, Message: "the source broke off mid-piece", Err: srcErr}
+		return "", sent, &sideError{region: r.src.Region, err: &Error{Kind: Unavailable, Op: op,
+			Message: "the source broke off mid-piece", Err: srcErr}}
 	}
 	var ce *Error
 	if p.wantETag != "" && errors.As(err, &ce) && ce.Status == http.StatusUnprocessableEntity {
@@ -209,14 +249,21 @@ func (r *copyRun) pipeGuarded(ctx context.Context, guard *idleGuard, p piece, na
 	return etag, sent, nil
 }
 
-// retryDelay waits what a rate limit asked for, else backs off exponentially from 200ms.
-func retryDelay(err error, attempt int) time.Duration {
+// maxRetryDelay caps retryDelay's backoff.
+const maxRetryDelay = 10 * time.Second
+
+// retryDelay waits what a rate limit asked for, else backs off exponentially from 200ms up to
+// limit (maxRetryDelay when unset).
+func retryDelay(err error, attempt int, limit time.Duration) time.Duration {
 	var ce *Error
 	if errors.As(err, &ce) && ce.Kind == RateLimited && ce.RetryAfter > 0 {
 		return ce.RetryAfter
 	}
-	d := 200 * time.Millisecond << (attempt - 1)
-	return min(d, 10*time.Second)
+	if limit <= 0 {
+		limit = maxRetryDelay
+	}
+	d := 200 * time.Millisecond << min(attempt-1, 10)
+	return min(d, limit)
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {

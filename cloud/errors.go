@@ -109,8 +109,10 @@ func classify(op string, err error) error {
 	}
 	var down *HostDownError
 	if errors.As(err, &down) {
-		// The next attempt waits for the host again, so it may come at once.
-		return &Error{Kind: Unavailable, Op: op, Message: down.Text(), RetryAfter: time.Second, Err: err}
+		// The next attempt waits for the host again, so it may come at once (a fifth of a probe's
+		// interval, at most a second: a test's scaled probe keeps production's ratio).
+		return &Error{Kind: Unavailable, Op: op, Message: down.Text(), Err: err,
+			RetryAfter: max(min(time.Second, down.ProbeEvery/5), time.Millisecond)}
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("%s: %w", op, err)

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -92,6 +94,15 @@ func newGate(next http.RoundTripper, cfg Health) *gate {
 	return &gate{next: next, cfg: cfg, hosts: map[string]*hostState{}}
 }
 
+// retryCap is how long a retry loop outside the gate (a copy's waiting piece) may sleep: as long
+// as a probe's interval when hosts are watched, else maxRetryDelay.
+func (g *gate) retryCap() time.Duration {
+	if g.cfg.Watch {
+		return min(g.cfg.ProbeEvery, maxRetryDelay)
+	}
+	return maxRetryDelay
+}
+
 func (g *gate) RoundTrip(req *http.Request) (*http.Response, error) {
 	if !g.cfg.Watch {
 		return g.next.RoundTrip(req)
@@ -99,10 +110,37 @@ func (g *gate) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err := g.waitUp(req); err != nil {
 		return nil, err
 	}
+	var body *bodyWatch
+	if req.Body != nil && req.Body != http.NoBody {
+		body = &bodyWatch{ReadCloser: req.Body}
+		shallow := *req
+		shallow.Body = body
+		req = &shallow
+	}
 	resp, err := g.next.RoundTrip(req)
+	if err != nil && body.broke() {
+		// The request's own body broke off (a copy's source): not this host's failure.
+		return resp, err
+	}
 	g.record(req, resp, err)
 	return resp, err
 }
+
+// bodyWatch remembers whether a request body's reader failed.
+type bodyWatch struct {
+	io.ReadCloser
+	failed atomic.Bool
+}
+
+func (b *bodyWatch) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF {
+		b.failed.Store(true)
+	}
+	return n, err
+}
+
+func (b *bodyWatch) broke() bool { return b != nil && b.failed.Load() }
 
 // waitUp holds a request while its host is down, until the probe hears it or the request's
 // deadline is near (then a HostDownError, so the attempt ends in time to be retried).

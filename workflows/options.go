@@ -70,10 +70,12 @@ func patienceOf(ctx workflow.Context) patience {
 	return patience{tolerance: DefaultOutageTolerance, maxInterval: DefaultMaxRetryInterval}
 }
 
-// retryPolicy backs off from a second (or the cap, when lower) to the cap, without a count.
+// retryPolicy backs off to the cap without a count, from a 300th of the cap (a second for the
+// default 5 minutes), at most a second: a run that lowers its cap keeps production's ladder, so
+// a fault that outlasts three quick tries has reached a shared host gate just as soon.
 func (p patience) retryPolicy() *temporal.RetryPolicy {
 	return &temporal.RetryPolicy{
-		InitialInterval:    min(time.Second, p.maxInterval),
+		InitialInterval:    max(min(time.Second, p.maxInterval/300), time.Millisecond),
 		BackoffCoefficient: 2,
 		MaximumInterval:    p.maxInterval,
 	}

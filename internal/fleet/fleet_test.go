@@ -6,10 +6,12 @@ package fleet
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,36 +23,68 @@ import (
 	"github.com/imageflow/imageflow/workflows"
 )
 
-// counter is the worker's transport, counting what it sends to one host, by time.
+// counter is the worker's transport, recording what it sends to each host, by time.
 type counter struct {
 	next http.RoundTripper
-	host string
 	mu   sync.Mutex
 	sent []sent
 }
 
 type sent struct {
 	at     time.Time
+	where  string // host and path
 	method string
 	ok     bool // answered 2xx
+	// body, for a GET answered 2xx, says whether its body was read without breaking off (a
+	// source that resets answers 200, then breaks).
+	body *bodyState
 }
+
+func newCounter() *counter { return &counter{next: http.DefaultTransport} }
 
 func (c *counter) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := c.next.RoundTrip(req)
-	if req.URL.Host == c.host {
-		c.mu.Lock()
-		c.sent = append(c.sent, sent{at: time.Now(), method: req.Method, ok: err == nil && resp.StatusCode < 300})
-		c.mu.Unlock()
+	s := sent{at: time.Now(), where: req.URL.Host + req.URL.Path, method: req.Method,
+		ok: err == nil && resp.StatusCode < 300}
+	if s.ok && req.Method == http.MethodGet {
+		s.body = &bodyState{}
+		resp.Body = &watchedBody{ReadCloser: resp.Body, state: s.body}
 	}
+	c.mu.Lock()
+	c.sent = append(c.sent, s)
+	c.mu.Unlock()
 	return resp, err
 }
 
-// between counts requests sent in [from, to): the probes (HEAD) and the jobs' own.
-func (c *counter) between(from, to time.Time) (probes, own int) {
+// bodyState is how a response body's reading went: closed, and broken off before its end.
+type bodyState struct{ closed, broken atomic.Bool }
+
+func (b *bodyState) whole() bool { return b == nil || (b.closed.Load() && !b.broken.Load()) }
+
+type watchedBody struct {
+	io.ReadCloser
+	state *bodyState
+}
+
+func (b *watchedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF {
+		b.state.broken.Store(true)
+	}
+	return n, err
+}
+
+func (b *watchedBody) Close() error {
+	b.state.closed.Store(true)
+	return b.ReadCloser.Close()
+}
+
+// between counts requests to a service (see serviceOf) sent in [from, to): the probes (HEAD) and the jobs' own.
+func (c *counter) between(service string, from, to time.Time) (probes, own int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, s := range c.sent {
-		if s.at.Before(from) || !s.at.Before(to) {
+		if !strings.HasPrefix(s.where, service) || s.at.Before(from) || !s.at.Before(to) {
 			continue
 		}
 		if s.method == http.MethodHead {
@@ -62,16 +96,36 @@ func (c *counter) between(from, to time.Time) (probes, own int) {
 	return probes, own
 }
 
-// firstOwnOK is when the first of the jobs' own requests answered 2xx after t.
-func (c *counter) firstOwnOK(t time.Time) time.Time {
+// firstOwnOK is when the first of the jobs' own requests to a service answered 2xx after t (a
+// GET: and its body came whole).
+func (c *counter) firstOwnOK(service string, t time.Time) time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, s := range c.sent {
-		if s.at.After(t) && s.method != http.MethodHead && s.ok {
+		if strings.HasPrefix(s.where, service) && s.at.After(t) && s.method != http.MethodHead && s.ok &&
+			s.body.whole() {
 			return s.at
 		}
 	}
 	return time.Time{}
+}
+
+// serviceOf is a region's service as the worker's client calls it: its endpoint's host and path
+// (the emulator serves a region's images and files on one host).
+func serviceOf(t *testing.T, c *cloud.Client, region, service string) string {
+	t.Helper()
+	sc, err := c.Images(region)
+	if service == "files" {
+		sc, err = c.Files(region)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(sc.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.Host + u.Path
 }
 
 // TestRegionOutageMetAsAFleet: eight migrations into IAD while IAD's Cloud Files answer 503.
@@ -83,12 +137,8 @@ func TestRegionOutageMetAsAFleet(t *testing.T) {
 	const n, probe, outage = 8, 100 * time.Millisecond, 6 * time.Second
 	env := testenv.New(t, testenv.Options{Emulator: func(c *emulator.Config) { c.ExportSegmentSize = 16 << 20 }})
 	demo := env.Cloud("demo")
-	iad, err := demo.Images("IAD")
-	if err != nil {
-		t.Fatal(err)
-	}
-	u, _ := url.Parse(iad.Endpoint)
-	cnt := &counter{next: http.DefaultTransport, host: u.Host}
+	iad := serviceOf(t, demo, "IAD", "files")
+	cnt := newCounter()
 	env.StartWorker("demo", testenv.WorkerOptions{HostProbeEvery: probe, Transport: cnt})
 	imgs, err := demo.ListImages(context.Background(), "DFW", cloud.ImageFilter{Name: "demo-web-01"})
 	if err != nil || len(imgs) != 1 {
@@ -117,7 +167,7 @@ func TestRegionOutageMetAsAFleet(t *testing.T) {
 	mid := time.Now()
 	time.Sleep(outage / 2)
 	recovered := time.Now()
-	probes, own := cnt.between(mid, recovered)
+	probes, own := cnt.between(iad, mid, recovered)
 	status := statusOf(t, env, runs[0])
 	env.Emulator.ClearFaults()
 	if own != 0 {
@@ -135,12 +185,12 @@ func TestRegionOutageMetAsAFleet(t *testing.T) {
 			t.Fatalf("%s: %+v %v", run.GetID(), res, err)
 		}
 	}
-	first := cnt.firstOwnOK(recovered)
+	first := cnt.firstOwnOK(iad, recovered)
 	if first.IsZero() || first.Sub(recovered) > 3*probe {
 		t.Errorf("the first write after IAD answered came %s after, want within a probe interval (%s)",
 			first.Sub(recovered), probe)
 	}
-	_, before := cnt.between(began, mid)
+	_, before := cnt.between(iad, began, mid)
 	t.Logf("%d migrations: %d of their requests reached IAD before it was marked down, 0 after; %d probes in "+
 		"the second %s; first write %s after recovery", n, before, probes, outage/2, first.Sub(recovered))
 }

@@ -285,6 +285,9 @@ type WorkerOptions struct {
 	// EtaShift is how far a copy's measured end moves before its run is told (default: the
 	// activities' 30 s).
 	EtaShift time.Duration
+	// Tune, when set, adjusts the activities' configuration last (a test at production's ratios
+	// polls tasks as production does, scaled).
+	Tune func(*activities.Config)
 }
 
 // JetStream connects to the test's NATS (with NATSAuth, as the admin of the first account).
@@ -325,6 +328,9 @@ func (e *Env) StartWorker(user string, opts ...WorkerOptions) *runner.Runner {
 	acts.Peers, acts.MaxImportSize = o.Peers, o.MaxImportSize
 	acts.CopyVerify = !o.NoCopyVerify
 	acts.EtaShift = o.EtaShift
+	if o.Tune != nil {
+		o.Tune(&acts)
+	}
 	ro := runner.Options{
 		Cloud:           cc,
 		Temporal:        e.Client,
