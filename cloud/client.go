@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
@@ -99,6 +100,9 @@ type Client struct {
 	// links is the parallelism the last tuned copy between two regions settled on, by link
 	// (see linkKey): the next copy over it starts there rather than ramping up again.
 	links map[string]int
+	// copying counts the copies running: a new one's first transfers are a share of the ceiling
+	// (see startingStreams).
+	copying atomic.Int32
 	// pageLimit, when set, asks for object listings in pages this small: a test's way to walk
 	// many pages without the 10,000 objects a cloud's page holds.
 	pageLimit int

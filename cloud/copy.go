@@ -127,6 +127,8 @@ func (c *Client) CopyAcrossRegions(ctx context.Context, src, dst ObjectRef, opts
 	if opts.Recheck {
 		opts = opts.rechecking()
 	}
+	c.copying.Add(1)
+	defer c.copying.Add(-1)
 	res, err := c.copyOnce(ctx, src, dst, opts, true)
 	if errors.Is(err, errNotTheSource) && !opts.Recheck {
 		// The whole object's MD5 is not the source's: find the segments that differ and send
@@ -212,9 +214,10 @@ func (c *Client) copyOnce(ctx context.Context, src, dst ObjectRef, opts CopyOpti
 		},
 	}
 	if opts.Parallelism <= 0 {
-		run.prog.Parallelism = min(startStreams, opts.MaxParallelism)
+		run.prog.Parallelism = c.startingStreams(opts.MaxParallelism)
 		if n, ok := c.settledOn(c.linkKey(dc, src, dst)); ok {
-			run.prog.Parallelism, run.known = min(n, opts.MaxParallelism), true
+			// Where the last tuned copy over this link settled (see tune).
+			run.prog.Parallelism = min(n, opts.MaxParallelism)
 		}
 	}
 	todo, skipped, err := run.resume(ctx, pieces, existing)
@@ -295,9 +298,6 @@ type copyRun struct {
 	prog       CopyProgress
 	unreported int64 // bytes streamed since the last report
 	rate       rateWindow
-	// known: the parallelism starts where the last tuned copy over this link settled, so tuning
-	// only watches (see tune).
-	known bool
 }
 
 // offsets lists the finished segments' offsets in order.

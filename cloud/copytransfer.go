@@ -33,7 +33,7 @@ func (r *copyRun) transfer(ctx context.Context, todo []piece) error {
 		ceiling = r.opts.MaxParallelism
 	}
 	s := newStreams(ctx, r.prog.Parallelism)
-	if r.opts.Parallelism <= 0 && !r.known {
+	if r.opts.Parallelism <= 0 {
 		s.startTuning(min(ceiling, tuneReach*r.prog.Parallelism)) // before the first piece goes
 	}
 	var wg sync.WaitGroup

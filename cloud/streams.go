@@ -88,16 +88,19 @@ func (s *streams) settled() {
 	s.mu.Unlock()
 }
 
-// Tuning: a copy with no fixed parallelism starts at startStreams transfers and doubles them
-// while the link rewards it. Each step is judged over tuneWindow, after tuneSettle lets new
-// transfers get past their first round trip.
+// Tuning: a copy with no fixed parallelism starts at its share of the ceiling (see
+// startingStreams) and doubles its transfers while the link rewards it. Each step is judged over
+// tuneWindow, after tuneSettle lets new transfers get past their first round trip.
 const (
+	// startStreams is the fewest transfers a copy starts with.
 	startStreams = 4
 	tuneSettle   = 100 * time.Millisecond
 	tuneWindow   = 400 * time.Millisecond
 	// tuneGain is the share of the proportional gain a step must bring to be kept: doubling
-	// from 4 to 8 is kept when the rate grows by at least half of 4 transfers' worth.
-	tuneGain = 0.5
+	// from 4 to 8 is kept when the rate grows by at least a tenth of 4 transfers' worth. Half,
+	// as it was, turned down a doubling that brought 40% on a machine short of CPU, and that copy
+	// ran at 0.7 of the best setting: a step is judged by what it moves, not by its efficiency.
+	tuneGain = 0.1
 	// tuneReach is how many times the running transfers pieces are sized for while tuning: enough
 	// for the next doubling to find bytes, and no more, since a piece cut from a source segment
 	// is hashed in the client (sized for four times, a loopback copy of 256 MiB segments cut and
@@ -105,22 +108,24 @@ const (
 	tuneReach = 2
 )
 
+// startingStreams is how many transfers a copy with no link history starts with: the ceiling
+// shared among the copies running (this one included), at least startStreams. A copy alone
+// starts at the ceiling: a ramp from 4 cost a 512 MiB copy on row 2's link a quarter of its time
+// (0.70 of the best setting on its first run), and more transfers than a link rewards cost little
+// (row 1's loopback moves as much at 16 as at 4). Copies that run together start lower, so fifty
+// of them do not open eight hundred connections before the first window.
+func (c *Client) startingStreams(ceiling int) int {
+	n := max(1, int(c.copying.Load()))
+	return min(ceiling, max(startStreams, ceiling/n))
+}
+
 // tune finds the parallelism the link rewards, up to ceiling (see ramp), then keeps it fitted
 // while the copy runs (see watch). A copy over a link an earlier copy tuned starts where that one
-// settled and only watches: a 512 MiB copy on row 2's link spent half its time ramping up.
+// settled (a 512 MiB copy on row 2's link spent half its time ramping up from 4) and ramps on
+// from there, so one copy that settled low on a busy moment does not hold every later one there.
 func (r *copyRun) tune(ctx context.Context, s *streams, q *queue, ceiling int) {
-	var limit int
-	var rate float64
-	ok := false
-	if r.known {
-		s.mu.Lock()
-		limit = s.limit
-		s.mu.Unlock()
-		rate, ok = r.measure(ctx, q)
-	} else {
-		limit, rate, ok = r.ramp(ctx, s, q, ceiling)
-		s.settled()
-	}
+	limit, rate, ok := r.ramp(ctx, s, q, ceiling)
+	s.settled()
 	if ok {
 		r.watch(ctx, s, q, ceiling, limit, rate)
 	}

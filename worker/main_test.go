@@ -239,8 +239,21 @@ func TestWorkerWaitsForIdentityAtStart(t *testing.T) {
 	if b := get(t, "http://"+addr+"/healthz"); b != "ok\n" {
 		t.Fatalf("/healthz once started: %q", b)
 	}
-	if err := mig.Get(ctx, nil); err != nil {
-		t.Fatalf("the migration after identity recovered: %v", err)
+	var res workflows.MigrateResult
+	if err := mig.Get(ctx, &res); err != nil || len(res.Targets) != 1 || res.Targets[0].ImageID == "" {
+		t.Fatalf("the migration after identity recovered: %+v %v", res, err)
+	}
+	env.AwaitCleanup(res.Cleanup)
+	for _, region := range []string{"DFW", "IAD"} {
+		cs, err := env.Cloud("demo").ListContainers(ctx, region)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range cs {
+			if strings.HasPrefix(c.Name, "imageflow-") && c.Count > 0 {
+				t.Errorf("%d objects left in %s %s", c.Count, region, c.Name)
+			}
+		}
 	}
 	if st := migrationStatus(t, env, mig); st.Waiting != nil {
 		t.Errorf("the migration still says it waits: %+v", st.Waiting)
