@@ -52,7 +52,8 @@ func main() {
 	quick := flag.Bool("quick", false, "smaller sizes: a smoke run of every row (numbers are not comparable)")
 	out := flag.String("out", "", "also write the table as Markdown to this file")
 	dir := flag.String("dir", "", "working folder (default: a temporary one, removed at the end)")
-	runs := flag.Int("runs", 3, "times each transfer of rows 1 and 2 runs; the table shows the median and the spread")
+	runs := flag.Int("runs", 3, "times each transfer of row 1 (and row 2's raw stream) runs; the table shows the "+
+		"median and the spread (row 2 always runs five rounds of its settings)")
 	shares := flag.Int("shares", 0, "waiting shares in row 6 (default 10000; 100 with --quick)")
 	pprofAddr := flag.String("pprof", "", "serve Go's profiles of the bench process (emulator, Temporal, NATS) here, "+
 		"e.g. 127.0.0.1:6060")
