@@ -129,12 +129,3 @@ func conclude(ctx workflow.Context, f activities.Fact, then *activities.RunStart
 	return started
 }
 
-// publish sends a lifecycle fact through the PublishFact activity; a failure to publish is
-// logged, never fatal to the job.
-func publish(ctx workflow.Context, typ, id string, data map[string]any) {
-	ctx = withActivity(ctx, "publish "+typ, 30*time.Second)
-	err := workflow.ExecuteActivity(ctx, a.PublishFact, activities.Fact{Type: typ, ID: id, Data: data}).Get(ctx, nil)
-	if err != nil {
-		workflow.GetLogger(ctx).Warn("could not publish fact", "type", typ, "error", err)
-	}
-}
