@@ -128,4 +128,3 @@ func conclude(ctx workflow.Context, f activities.Fact, then *activities.RunStart
 	}
 	return started
 }
-
