@@ -216,7 +216,7 @@ func TestWorkerWaitsForIdentityAtStart(t *testing.T) {
 		t.Fatalf("/healthz during the outage: %d %q", resp.StatusCode, body)
 	}
 	if n, want := strings.Count(logs.String(), "waiting for the cloud's identity service"),
-		int(outage/waitLogEvery); n < want-1 || n > want+1 {
+		int(outage/waitLogEvery); n < want/2 || n > want+1 { // a loaded machine's sign-ins run slow
 		t.Errorf("%d log lines in a %s wait logged every %s, want about %d:\n%s", n, outage, waitLogEvery, want,
 			logs.String())
 	}
@@ -224,8 +224,9 @@ func TestWorkerWaitsForIdentityAtStart(t *testing.T) {
 	recovered := time.Now()
 	select {
 	case <-ready:
-		// Production's goal is 15 s; the start-up after the sign-in (NATS, the worker) is not scaled.
-		if d := time.Since(recovered); d > 15*time.Second/scale+time.Second {
+		// Production's goal is 15 s; the start-up after the sign-in (Temporal's pollers, under CI's
+		// load) is not scaled. A retry cap left at production's 10 s would miss this by seconds.
+		if d := time.Since(recovered); d > 15*time.Second/scale+3*time.Second {
 			t.Errorf("the worker started %s after identity answered, want within %s and its start-up", d,
 				15*time.Second/scale)
 		} else {
