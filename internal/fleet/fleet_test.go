@@ -163,6 +163,15 @@ func TestRegionOutageMetAsAFleet(t *testing.T) {
 		runs = append(runs, run)
 	}
 	began := time.Now()
+	// The outage's second half counts from when IAD is down for the worker (a run says it waits for
+	// it), not from the starts: on a loaded machine the exports ran long and the first writes, the
+	// three failures that mark IAD down, came in what was meant to be the quiet half.
+	for !waitingFor(t, env, runs, "IAD files:") {
+		if time.Since(began) > time.Minute {
+			t.Fatal("no run ever waited for IAD files")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	time.Sleep(outage / 2)
 	mid := time.Now()
 	time.Sleep(outage / 2)
@@ -193,6 +202,16 @@ func TestRegionOutageMetAsAFleet(t *testing.T) {
 	_, before := cnt.between(iad, began, mid)
 	t.Logf("%d migrations: %d of their requests reached IAD before it was marked down, 0 after; %d probes in "+
 		"the second %s; first write %s after recovery", n, before, probes, outage/2, first.Sub(recovered))
+}
+
+// waitingFor reports whether any of the runs says it waits, the wait's text starting with prefix.
+func waitingFor(t *testing.T, env *testenv.Env, runs []client.WorkflowRun, prefix string) bool {
+	for _, run := range runs {
+		if st := statusOf(t, env, run); st.Waiting != nil && strings.HasPrefix(st.Waiting.Text(), prefix) {
+			return true
+		}
+	}
+	return false
 }
 
 func statusOf(t *testing.T, env *testenv.Env, run client.WorkflowRun) workflows.MigrateStatus {
