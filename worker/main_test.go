@@ -246,14 +246,8 @@ func TestWorkerWaitsForIdentityAtStart(t *testing.T) {
 	}
 	env.AwaitCleanup(res.Cleanup)
 	for _, region := range []string{"DFW", "IAD"} {
-		cs, err := env.Cloud("demo").ListContainers(ctx, region)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, c := range cs {
-			if strings.HasPrefix(c.Name, "imageflow-") && c.Count > 0 {
-				t.Errorf("%d objects left in %s %s", c.Count, region, c.Name)
-			}
+		if n := testenv.Leftovers(t, env.Cloud("demo"), region); n != 0 {
+			t.Errorf("%d intermediate objects left in %s", n, region)
 		}
 	}
 	if st := migrationStatus(t, env, mig); st.Waiting != nil {

@@ -154,7 +154,7 @@ func (r *faultRig) finish() (workflows.MigrateResult, time.Time) {
 		r.t.Errorf("%d images in IAD (%v), want 1", len(imgs), err)
 	}
 	for _, region := range []string{"DFW", "IAD"} {
-		if n := objectsLeft(r.t, r.demo, region); n != 0 {
+		if n := testenv.Leftovers(r.t, r.demo, region); n != 0 {
 			r.t.Errorf("%d intermediate objects left in %s", n, region)
 		}
 	}
@@ -174,21 +174,6 @@ func (r *faultRig) resumed(service string, recovered time.Time) time.Duration {
 			scaled(prodGoal), prodGoal, fixedCost)
 	}
 	return first.Sub(recovered)
-}
-
-// objectsLeft counts the objects in region's imageflow containers.
-func objectsLeft(t *testing.T, c *cloud.Client, region string) int64 {
-	cs, err := c.ListContainers(context.Background(), region)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var n int64
-	for _, ct := range cs {
-		if strings.HasPrefix(ct.Name, "imageflow-") {
-			n += ct.Count
-		}
-	}
-	return n
 }
 
 // TestSourceResetsWaitedOutInTheCopy: the source's storage (DFW) breaks every read off after 4

@@ -87,7 +87,7 @@ func TestWorkerKilledMidCopy(t *testing.T) {
 		t.Errorf("%d images in IAD for the migration, want exactly 1", n)
 	}
 	for _, r := range []string{"DFW", "IAD"} {
-		if n := leftovers(t, demo, r); n != 0 {
+		if n := testenv.Leftovers(t, demo, r); n != 0 {
 			t.Errorf("%d intermediate objects left in %s", n, r)
 		}
 	}

@@ -191,21 +191,6 @@ func countImages(t *testing.T, c *cloud.Client, region, sourceID string) int {
 	return len(imgs)
 }
 
-// leftovers counts the objects left in every imageflow container of region.
-func leftovers(t *testing.T, c *cloud.Client, region string) int64 {
-	cs, err := c.ListContainers(context.Background(), region)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var n int64
-	for _, c := range cs {
-		if strings.HasPrefix(c.Name, "imageflow-") {
-			n += c.Count
-		}
-	}
-	return n
-}
-
 func wait(t *testing.T, what string, timeout time.Duration, ok func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)

@@ -154,7 +154,7 @@ func TestCleanupDoesNotHoldCompletion(t *testing.T) {
 		t.Fatalf("the cleanup run deleted nothing: %+v", done)
 	}
 	for _, r := range []string{"DFW", "IAD"} {
-		if n := leftovers(t, demo, r); n != 0 {
+		if n := testenv.Leftovers(t, demo, r); n != 0 {
 			t.Errorf("%d intermediate objects left in %s", n, r)
 		}
 	}

@@ -81,7 +81,7 @@ func TestWorkerKilledMidStagedUpload(t *testing.T) {
 		t.Fatalf("RegionTwo's image %+v (%v), want checksum %s", img, err, src.Checksum)
 	}
 	env.AwaitCleanup(res.Cleanup)
-	if n := leftovers(t, demo, "RegionTwo"); n != 0 {
+	if n := testenv.Leftovers(t, demo, "RegionTwo"); n != 0 {
 		t.Errorf("%d staged objects left in RegionTwo", n)
 	}
 	scanForSecrets(t, env, logs.String())

@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -381,6 +382,23 @@ func (e *Env) AwaitCleanup(id string) workflows.CleanupResult {
 		e.t.Fatalf("cleanup run %s: %v", id, err)
 	}
 	return res
+}
+
+// Leftovers counts the objects left in every imageflow container of region: what a migration's
+// cleanup must have deleted.
+func Leftovers(t testing.TB, c *cloud.Client, region string) int64 {
+	t.Helper()
+	cs, err := c.ListContainers(context.Background(), region)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, ct := range cs {
+		if strings.HasPrefix(ct.Name, "imageflow-") {
+			n += ct.Count
+		}
+	}
+	return n
 }
 
 // Collector gathers what a core NATS subscription sees on a subject (a publish the stream then
