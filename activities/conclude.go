@@ -3,20 +3,7 @@ package activities
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
-
-	"go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/serviceerror"
-	"go.temporal.io/sdk/activity"
-	"go.temporal.io/sdk/client"
 )
-
-// RunStarter starts workflow runs: the worker's Temporal client.
-type RunStarter interface {
-	ExecuteWorkflow(ctx context.Context, options client.StartWorkflowOptions, workflow any,
-		args ...any) (client.WorkflowRun, error)
-}
 
 // RunStart is a run a job hands its leftovers to, to outlive it (a migration's cleanup). It runs
 // on the job's task queue.
@@ -57,19 +44,4 @@ func (a *Activities) Conclude(ctx context.Context, in ConcludeInput) (string, er
 		}
 	}
 	return started, a.PublishFact(ctx, in.Fact)
-}
-
-func (a *Activities) startRun(ctx context.Context, r RunStart) error {
-	if a.cfg.Runs == nil {
-		return errors.New("this worker cannot start runs (no Temporal client given to its activities)")
-	}
-	_, err := a.cfg.Runs.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: r.WorkflowID,
-		TaskQueue: activity.GetInfo(ctx).TaskQueue, StaticSummary: r.Summary,
-		// One run per id, ever: an attempt retried after its run ended must not start another.
-		WorkflowIDReusePolicy: enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE}, r.WorkflowType, r.Input)
-	var already *serviceerror.WorkflowExecutionAlreadyStarted
-	if err != nil && !errors.As(err, &already) {
-		return fmt.Errorf("start %s run %s: %w", r.WorkflowType, r.WorkflowID, err)
-	}
-	return nil
 }

@@ -132,10 +132,7 @@ func (a *app) describe(ctx context.Context, id string) (runStatus, error) {
 	if running {
 		st.NoWorker = a.noWorkerNote(ctx, st.TaskQueue)
 		if v, err := tc.QueryWorkflow(ctx, id, "", workflows.StatusQuery); err == nil {
-			var step any
-			if v.Get(&step) == nil {
-				st.Step = step
-			}
+			st.Step = stepOf(st.Type, v)
 		}
 		return st, nil
 	}
@@ -151,6 +148,9 @@ func (st runStatus) rows() [][]string {
 	rows := [][]string{{"FIELD", "VALUE"}, {"workflow", st.WorkflowID}, {"type", st.Type}, {"status", st.Status}}
 	if st.Step != nil {
 		rows = append(rows, []string{"step", stepText(st.Step)})
+	}
+	if b, ok := st.Step.(workflows.BulkStatus); ok { // the reasons, while it runs: a result has them after
+		rows = append(rows, failureRows(b.Summary.Failures)...)
 	}
 	for _, k := range slices.Sorted(maps.Keys(st.Copies)) {
 		rows = append(rows, []string{"copy " + k, copyText(st.Copies[k])})
@@ -245,7 +245,11 @@ func (a *app) follow(ctx context.Context, id string, refused func(context.Contex
 	for _, r := range resultRows(result) { // the new image ids for people; stdout stays JSON for scripts
 		fmt.Fprintf(a.stderr, "%s: %s\n", r[0], r[1])
 	}
-	return a.printJSON(map[string]any{"workflow_id": id, "result": result})
+	doc := map[string]any{"workflow_id": id, "result": result}
+	if made, ok := a.bulkImages(ctx, id); ok {
+		doc["images"] = made
+	}
+	return a.printJSON(doc)
 }
 
 // progress shows a line: rewritten in place on a terminal, one per change otherwise.
@@ -276,6 +280,9 @@ func progressLine(st runStatus) string {
 }
 
 func stepText(step any) string {
+	if b, ok := step.(workflows.BulkStatus); ok {
+		return bulkText(b)
+	}
 	m, ok := step.(map[string]any)
 	if !ok {
 		return fmt.Sprint(step)

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"go.temporal.io/api/enums/v1"
+	"errors"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/imageflow/imageflow/activities"
@@ -101,11 +101,19 @@ type BulkInput struct {
 
 // BulkSummary counts outcomes; Failures keeps the first 100 reasons.
 type BulkSummary struct {
-	Total     int           `json:"total"`
-	Succeeded int           `json:"succeeded"`
-	Failed    int           `json:"failed"`
-	Failures  []BulkFailure `json:"failures,omitempty"`
-	Runs      int           `json:"runs"`
+	Total     int `json:"total"`
+	Succeeded int `json:"succeeded"`
+	// AlreadyDone counts the succeeded images an earlier run of the same migration had done (a
+	// bulk started again after a cancel, or to retry what failed): their outcome is taken from
+	// that run, nothing is redone.
+	AlreadyDone int `json:"already_done,omitempty"`
+	Failed      int `json:"failed"`
+	// NotStarted counts the images a cancelled bulk left; the same request started again takes them.
+	NotStarted int           `json:"not_started,omitempty"`
+	Failures   []BulkFailure `json:"failures,omitempty"`
+	Runs       int           `json:"runs"`
+	// Started is when the bulk began migrating (its first run), the start of its rate.
+	Started time.Time `json:"started,omitzero"`
 	// Made lists which image each migrated source became in each target (the first MaxBulkMade).
 	Made []BulkMade `json:"made,omitempty"`
 }
@@ -145,10 +153,33 @@ type BulkFailure struct {
 
 // BulkStatus answers the status query.
 type BulkStatus struct {
-	Step    string      `json:"step"`
+	// Step is listing, migrating, draining (cancelled: the running migrations finish, no more
+	// start), pruning or done.
+	Step string `json:"step"`
+	// Running is how many migrations are under way; Left how many are not started yet.
 	Running int         `json:"running"`
 	Left    int         `json:"left"`
 	Summary BulkSummary `json:"summary"`
+	// PerHour is the images ended per hour since the bulk began, and ETA when the rest would end
+	// at that rate, as of the workflow's last step (a child ending); status recomputes both.
+	PerHour float64   `json:"per_hour,omitempty"`
+	ETA     time.Time `json:"eta,omitzero"`
+}
+
+// Ended is how many images have an outcome.
+func (s BulkStatus) Ended() int { return s.Summary.Succeeded + s.Summary.Failed }
+
+// Pace sets PerHour and ETA as of now: the rate since the bulk began, and the images not ended
+// yet at that rate. Without an image ended there is no rate, and no ETA.
+func (s *BulkStatus) Pace(now time.Time) {
+	took := now.Sub(s.Summary.Started)
+	if s.Summary.Started.IsZero() || took <= 0 || s.Ended() == 0 {
+		s.PerHour, s.ETA = 0, time.Time{}
+		return
+	}
+	s.PerHour = float64(s.Ended()) / took.Hours()
+	rest := float64(s.Left + s.Running)
+	s.ETA = now.Add(time.Duration(rest / s.PerHour * float64(time.Hour))).UTC().Truncate(time.Second)
 }
 
 // BulkWorkflowID is the run for this request.
@@ -204,84 +235,29 @@ func BulkMigrate(ctx workflow.Context, in BulkInput) (BulkSummary, error) {
 	}
 	if !in.Listed {
 		f := in.ListFilter(workflow.Now(ctx), acct.Tenant)
-		var imgs []cloud.Image
-		if err := workflow.ExecuteActivity(withActivity(ctx, "list images to migrate", 10*time.Minute), a.ListImages,
-			activities.ListImagesInput{Region: in.SourceRegion, Filter: f}).Get(ctx, &imgs); err != nil {
+		var imgs []activities.Listed
+		if err := workflow.ExecuteActivity(withActivity(ctx, "list images to migrate", 10*time.Minute),
+			a.ListImageIDs, activities.ListImagesInput{Region: in.SourceRegion, Filter: f}).Get(ctx, &imgs); err != nil {
 			return in.Summary, err
 		}
 		for _, img := range imgs {
 			in.Pending = append(in.Pending, img.ID)
-			if l := img.Properties["instance_uuid"]; in.Keep > 0 && l != "" && !slices.Contains(in.Lineages, l) {
+			if l := img.Lineage; in.Keep > 0 && l != "" && !slices.Contains(in.Lineages, l) {
 				in.Lineages = append(in.Lineages, l)
 			}
 		}
 		in.Listed, in.Summary.Total = true, len(imgs)
 	}
+	if in.Summary.Started.IsZero() {
+		in.Summary.Started = workflow.Now(ctx)
+	}
 	st.Step = "migrating"
-	started, running := 0, 0
-	sel := workflow.NewSelector(ctx)
-	for len(in.Pending) > 0 || running > 0 {
-		for running < in.Concurrency && len(in.Pending) > 0 && started < in.BatchSize {
-			id := in.Pending[0]
-			if !in.Deadline.IsZero() && !workflow.Now(ctx).Before(in.Deadline) {
-				in.skipOverdue()
-				break
-			}
-			child := MigrateInput{
-				ImageID:       id,
-				SourceRegion:  in.SourceRegion,
-				TargetRegions: in.TargetRegions,
-				Policy:        in.Policy,
-				Cleanup:       in.Cleanup,
-				Deadline:      in.Deadline,
-				LineageKeep:   in.LineageKeep,
-			}
-			in.Pending = in.Pending[1:]
-			cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
-				WorkflowID:            MigrateWorkflowID(acct.Tenant, child),
-				WorkflowIDReusePolicy: enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY,
-				StaticSummary: fmt.Sprintf(
-					"migrate %s from %s to %s",
-					id,
-					in.SourceRegion,
-					strings.Join(in.TargetRegions, ", "),
-				),
-				TypedSearchAttributes: childAttributes(ctx, id, in.SourceRegion, in.TargetRegions, nil),
-			})
-			sel.AddFuture(workflow.ExecuteChildWorkflow(cctx, MigrateImageWorkflow, child), func(f workflow.Future) {
-				running--
-				var res MigrateResult
-				if err := f.Get(ctx, &res); err != nil {
-					in.Summary.Failed++
-					if len(in.Summary.Failures) < 100 {
-						in.Summary.Failures = append(in.Summary.Failures, BulkFailure{ImageID: id, Error: err.Error()})
-					}
-				} else {
-					in.Summary.Succeeded++
-					in.Summary.made(id, res)
-				}
-			})
-			started++
-			running++
-		}
-		st.Running, st.Left, st.Summary = running, len(in.Pending), in.Summary
-		workflow.SetCurrentDetails(
-			ctx,
-			fmt.Sprintf(
-				"%d of %d done (%d failed), %d running",
-				in.Summary.Succeeded+in.Summary.Failed,
-				in.Summary.Total,
-				in.Summary.Failed,
-				running,
-			),
-		)
-		if running == 0 {
-			break
-		}
-		sel.Select(ctx)
-		if running == 0 && started >= in.BatchSize && len(in.Pending) > 0 {
-			return in.Summary, workflow.NewContinueAsNewError(ctx, BulkMigrateWorkflow, in)
-		}
+	b := &bulkRun{in: &in, st: st, tenant: acct.Tenant}
+	switch err := b.migrate(ctx); {
+	case errors.Is(err, errBatchDone):
+		return in.Summary, workflow.NewContinueAsNewError(ctx, BulkMigrateWorkflow, in)
+	case err != nil:
+		return in.Summary, err
 	}
 	st.Step = "pruning"
 	if err := in.prune(ctx); err != nil {
