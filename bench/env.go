@@ -46,6 +46,8 @@ type env struct {
 	partner       *cloud.Client
 	workerBin     string
 	loopbackMiBps float64
+	// oneReplicaPerHour is row 8's one-replica rate, once measured: row 13's baseline.
+	oneReplicaPerHour float64
 }
 
 func numCPU() int { return runtime.NumCPU() }
@@ -76,7 +78,10 @@ func setup(ctx context.Context, dir string, sz sizes, run func(int) bool) (*env,
 			emulator.SeedImage{Name: "bench-mem-large", Size: sz.memLarge},
 		)
 	}
-	if run(8) {
+	if run(13) {
+		imgs = append(imgs, evacuateSeeds(sz)...)
+	}
+	if run(8) || run(13) {
 		for _, n := range scaleOutReplicas {
 			for i := 0; i < sz.scaleOut; i++ {
 				imgs = append(imgs, emulator.SeedImage{Name: scaleOutImage(n, i), Size: int64(sz.scaleOutMiB) << 20})
@@ -145,7 +150,7 @@ func setup(ctx context.Context, dir string, sz sizes, run func(int) bool) (*env,
 		APIKey: "partner-api-key"}, cloud.Options{}); err != nil {
 		return nil, err
 	}
-	if run(3) || run(6) || run(8) || run(11) {
+	if run(3) || run(6) || run(8) || run(11) || run(13) {
 		e.workerBin = filepath.Join(e.dir, "worker")
 		fmt.Fprintln(os.Stderr, "building the worker binary ...")
 		if out, err := exec.Command("go", "build", "-o", e.workerBin, "./worker").CombinedOutput(); err != nil {

@@ -43,18 +43,22 @@ type sizes struct {
 	huge, hugeBase                              int64 // row 11: the real-size image and its baseline
 	events, shares                              int
 	scaleOut, scaleOutMiB                       int  // row 8: migrations per replica count, and their size
+	evacuate, evacuateLimited                   int  // row 13: images evacuated, without and with a rate limit
 	quick                                       bool // smoke sizes: goals that need full sizes are not judged
 	runs                                        int  // repetitions of each transfer in rows 1 and 2
 }
 
 func main() {
-	only := flag.String("only", "", "comma-separated rows to run (1-12); default all")
+	only := flag.String("only", "", "comma-separated rows to run (1-13); default all")
 	quick := flag.Bool("quick", false, "smaller sizes: a smoke run of every row (numbers are not comparable)")
 	out := flag.String("out", "", "also write the table as Markdown to this file")
 	dir := flag.String("dir", "", "working folder (default: a temporary one, removed at the end)")
 	runs := flag.Int("runs", 3, "times each transfer of row 1 (and row 2's raw stream) runs; the table shows the "+
 		"median and the spread (row 2 always runs five rounds of its settings)")
 	shares := flag.Int("shares", 0, "waiting shares in row 6 (default 10000; 100 with --quick)")
+	evac := flag.Int("evacuate", 0, "images row 13 evacuates (default 10000; 200 with --quick)")
+	evacLimited := flag.Int("evacuate-limited", 0, "images row 13 evacuates under the rate limit (default 2000; "+
+		"100 with --quick)")
 	pprofAddr := flag.String("pprof", "", "serve Go's profiles of the bench process (emulator, Temporal, NATS) here, "+
 		"e.g. 127.0.0.1:6060")
 	flag.Parse()
@@ -63,7 +67,7 @@ func main() {
 	}
 	sz := sizes{loopback: 2 << 30, slow: 512 << 20, memSmall: 1 << 30, memLarge: 4 << 30, lineage: 1 << 30,
 		huge: 160_000_000_000, hugeBase: 4 << 30,
-		events: 2000, shares: 10000, scaleOut: 48, scaleOutMiB: 16}
+		events: 2000, shares: 10000, scaleOut: 48, scaleOutMiB: 16, evacuate: 10000, evacuateLimited: 2000}
 	if *quick {
 		sz = sizes{
 			loopback: 256 << 20,
@@ -76,12 +80,19 @@ func main() {
 			events:   200,
 			shares:   100,
 			scaleOut: 8, scaleOutMiB: 4,
+			evacuate: 200, evacuateLimited: 100,
 			quick: true,
 		}
 	}
 	sz.runs = *runs
 	if *shares > 0 {
 		sz.shares = *shares
+	}
+	if *evac > 0 {
+		sz.evacuate = *evac
+	}
+	if *evacLimited > 0 {
+		sz.evacuateLimited = *evacLimited
 	}
 	want := map[int]bool{}
 	for _, s := range strings.Split(*only, ",") {
@@ -106,7 +117,7 @@ func main() {
 	}{
 		{1, e.loopbackCopy}, {2, e.slowLink}, {3, e.memory}, {4, e.eventStarts}, {5, e.orchestration}, {6, e.scale},
 		{7, e.lineage}, {8, e.scaleOut}, {9, e.tenants},
-		{10, e.cpuPerGiB}, {11, e.realSize}, {12, e.regionOutage},
+		{10, e.cpuPerGiB}, {11, e.realSize}, {12, e.regionOutage}, {13, e.evacuate},
 	}
 	for _, s := range steps {
 		if !run(s.n) {

@@ -29,7 +29,7 @@ func (e *env) scaleOut(ctx context.Context) ([]row, error) {
 			return nil, fmt.Errorf("%d replicas: %w", n, err)
 		}
 		if n == 1 {
-			base = perHour
+			base, e.oneReplicaPerHour = perHour, perHour
 		}
 		rows = append(rows, row{n: 8,
 			name: fmt.Sprintf("%d migrations (%d MiB each) by event, %d worker replica(s)", e.sz.scaleOut,

@@ -3,6 +3,7 @@ package cloud
 import (
 	"context"
 	"io"
+	"math"
 	"net/http"
 	"sync"
 	"time"
@@ -28,6 +29,11 @@ type Pacing struct {
 // limit, every request to that host holds until its Retry-After has passed. Requests whose body
 // can be replayed are retried after the wait; a streamed body cannot be, so its caller gets the
 // rate-limit answer and restarts the stream itself.
+//
+// The bucket also learns the host's limit, which no cloud publishes: a refusal cuts the bucket's
+// rate to just under what the host accepted over the last seconds (what it allows), and each
+// second without one raises it a little, so a bulk settles at the limit instead of meeting it
+// with every request in flight. A learnt rate the work no longer comes near is forgotten.
 type pacer struct {
 	next http.RoundTripper
 	cfg  Pacing
@@ -36,10 +42,28 @@ type pacer struct {
 	hosts map[string]*hostPace
 }
 
+// Learning's constants: a cut goes to cutTo of the accepted rate (a little under the limit, so the
+// requests after it pass); a raise adds raiseBy per quiet second (a limit 10% higher is found
+// again in about three seconds); a learnt rate four times what the work asks is dropped.
+const (
+	cutTo      = 0.95
+	raiseBy    = 1.03
+	minLearnt  = 0.2 // requests per second
+	forgetAt   = 4
+	acceptedOf = 4 // seconds of answers the accepted rate is measured over
+)
+
 type hostPace struct {
-	lim   *rate.Limiter
-	mu    sync.Mutex
-	until time.Time
+	lim     *rate.Limiter
+	ceiling rate.Limit // the configured rate (Inf: none): a learnt rate stays under it
+
+	mu       sync.Mutex
+	until    time.Time
+	answers  [acceptedOf + 1]int // answers per second, by Unix second modulo the ring's length
+	secs     [acceptedOf + 1]int64
+	first    time.Time // the first answer
+	cutAt    time.Time
+	raisedAt time.Time
 }
 
 func newPacer(next http.RoundTripper, cfg Pacing) *pacer {
@@ -61,7 +85,7 @@ func (p *pacer) host(h string) *hostPace {
 		if p.cfg.RequestsPerSecond > 0 {
 			limit = rate.Limit(p.cfg.RequestsPerSecond)
 		}
-		hp = &hostPace{lim: rate.NewLimiter(limit, p.cfg.Burst)}
+		hp = &hostPace{lim: rate.NewLimiter(limit, p.cfg.Burst), ceiling: limit}
 		p.hosts[h] = hp
 	}
 	return hp
@@ -83,12 +107,69 @@ func (hp *hostPace) wait(ctx context.Context) error {
 	return hp.lim.Wait(ctx)
 }
 
-func (hp *hostPace) block(d time.Duration) {
+// accepted counts an answer that was not a refusal, and raises a learnt rate after a quiet second.
+func (hp *hostPace) accepted(now time.Time) {
 	hp.mu.Lock()
-	if u := time.Now().Add(d); u.After(hp.until) {
+	defer hp.mu.Unlock()
+	sec := now.Unix()
+	i := sec % int64(len(hp.answers))
+	if hp.secs[i] != sec {
+		hp.secs[i], hp.answers[i] = sec, 0
+	}
+	hp.answers[i]++
+	if hp.first.IsZero() {
+		hp.first = now
+	}
+	lim := hp.lim.Limit()
+	if lim >= hp.ceiling || now.Sub(hp.raisedAt) < time.Second || now.Sub(hp.cutAt) < time.Second {
+		return
+	}
+	hp.raisedAt = now
+	next := lim * raiseBy
+	if next >= hp.ceiling || (now.Sub(hp.cutAt) > 2*acceptedOf*time.Second &&
+		float64(next) > forgetAt*hp.acceptedRate(now)) {
+		next = hp.ceiling
+	}
+	hp.setLimit(next)
+}
+
+// acceptedRate is the answers per second over the last acceptedOf seconds and the current one
+// (over at least a second: a host refusing in its first moments has not shown its rate yet).
+func (hp *hostPace) acceptedRate(now time.Time) float64 {
+	n := 0
+	for i, sec := range hp.secs {
+		if age := now.Unix() - sec; age >= 0 && age <= acceptedOf {
+			n += hp.answers[i]
+		}
+	}
+	span := time.Duration(acceptedOf)*time.Second + time.Duration(now.Nanosecond())
+	span = max(min(span, now.Sub(hp.first)), time.Second)
+	return float64(n) / span.Seconds()
+}
+
+// refused holds the host for the refusal's Retry-After and cuts the rate to under what it
+// accepted; refusals within a second of a cut are the same overload's, in flight before it.
+func (hp *hostPace) refused(now time.Time, d time.Duration) {
+	hp.mu.Lock()
+	defer hp.mu.Unlock()
+	if u := now.Add(d); u.After(hp.until) {
 		hp.until = u
 	}
-	hp.mu.Unlock()
+	if now.Sub(hp.cutAt) < time.Second {
+		return
+	}
+	hp.cutAt, hp.raisedAt = now, now
+	next := rate.Limit(max(hp.acceptedRate(now)*cutTo, minLearnt))
+	hp.setLimit(min(next, hp.lim.Limit()*cutTo, hp.ceiling))
+}
+
+// setLimit sets the bucket's rate, and a burst of one second's requests at it: what the host's
+// own bucket refilled while the pacer held, taken when the hold ends.
+func (hp *hostPace) setLimit(r rate.Limit) {
+	hp.lim.SetLimit(r)
+	if r != rate.Inf {
+		hp.lim.SetBurst(max(1, int(math.Ceil(float64(r)))))
+	}
 }
 
 func (p *pacer) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -100,10 +181,13 @@ func (p *pacer) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		resp, err := p.next.RoundTrip(req)
 		if err != nil || !isRateLimit(resp.StatusCode, resp.Header) {
+			if err == nil {
+				hp.accepted(time.Now())
+			}
 			return resp, err
 		}
 		d := retryAfter(resp.Header)
-		hp.block(d)
+		hp.refused(time.Now(), d)
 		replayable := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
 		if !replayable || waited+d > p.cfg.MaxRetryAfterWait {
 			return resp, nil

@@ -5,10 +5,12 @@ package faults
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -32,6 +34,15 @@ type Fault struct {
 	Status int `json:"status,omitempty"`
 	// RetryAfter is the rate-limit kind's Retry-After in seconds (default 1).
 	RetryAfter int `json:"retry_after,omitempty"`
+	// RequestsPerSecond, for the rate-limit kind, is the rate it allows: requests within it pass
+	// (a token bucket holding one second's worth), only those beyond it are refused, as a cloud's
+	// API limit does. 0 refuses every request the fault applies to. The rate-limit kind answers
+	// Status 413 (Rackspace's, the default) or 429.
+	RequestsPerSecond float64 `json:"requests_per_second,omitempty"`
+	// Passed and Refused count a rated rate-limit's requests so far; the emulator sets them in
+	// its list of faults and ignores them in a request.
+	Passed  int64 `json:"passed,omitempty"`
+	Refused int64 `json:"refused,omitempty"`
 	// Latency is added before the answer, e.g. "40ms".
 	Latency string `json:"latency,omitempty"`
 	// BytesPerSecond caps each request's body and each response's body (bandwidth), or all the
@@ -83,6 +94,15 @@ func (f *Fault) validate(regions []string) (time.Duration, error) {
 		if f.RetryAfter <= 0 {
 			f.RetryAfter = 1
 		}
+		if f.Status == 0 {
+			f.Status = 413
+		}
+		if f.Status != 413 && f.Status != 429 {
+			return 0, fmt.Errorf("rate-limit fault status %d is not 413 or 429", f.Status)
+		}
+		if f.RequestsPerSecond < 0 || math.IsNaN(f.RequestsPerSecond) || math.IsInf(f.RequestsPerSecond, 0) {
+			return 0, fmt.Errorf("rate-limit fault requests_per_second %v is not a rate", f.RequestsPerSecond)
+		}
 	case "latency":
 		d, err := time.ParseDuration(f.Latency)
 		if err != nil || d <= 0 {
@@ -132,6 +152,8 @@ func Parse(spec string, regions []string) (Fault, error) {
 			f.Status, err = strconv.Atoi(v)
 		case "retry_after":
 			f.RetryAfter, err = strconv.Atoi(v)
+		case "requests_per_second":
+			f.RequestsPerSecond, err = strconv.ParseFloat(v, 64)
 		case "latency":
 			f.Latency = v
 		case "bytes_per_second":
@@ -162,6 +184,19 @@ type activeFault struct {
 	latency time.Duration
 	used    int
 	link    *rate.Limiter // a link fault's capacity, shared by every body it slows
+	allowed *rate.Limiter // a rated rate-limit's allowance, shared by every request it applies to
+	passed  atomic.Int64
+	refused atomic.Int64
+}
+
+// refuses says whether a rate-limit fault refuses this request, and counts it.
+func (f *activeFault) refuses() bool {
+	if f.allowed != nil && f.allowed.Allow() {
+		f.passed.Add(1)
+		return false
+	}
+	f.refused.Add(1)
+	return true
 }
 
 type Set struct {
@@ -189,9 +224,13 @@ func (s *Set) Add(f Fault) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	f.Passed, f.Refused = 0, 0
 	af := &activeFault{Fault: f, latency: lat}
 	if f.Kind == "link" {
 		af.link = rate.NewLimiter(rate.Limit(f.BytesPerSecond), paceChunk)
+	}
+	if f.Kind == "rate-limit" && f.RequestsPerSecond > 0 {
+		af.allowed = rate.NewLimiter(rate.Limit(f.RequestsPerSecond), max(1, int(math.Ceil(f.RequestsPerSecond))))
 	}
 	s.faults = append(s.faults, af)
 	return nil
@@ -204,7 +243,11 @@ func (s *Set) List() []Fault {
 	out := []Fault{}
 	for _, f := range s.faults {
 		if f.Count == 0 || f.used < f.Count {
-			out = append(out, f.Fault)
+			c := f.Fault
+			if f.allowed != nil {
+				c.Passed, c.Refused = f.passed.Load(), f.refused.Load()
+			}
+			out = append(out, c)
 		}
 	}
 	return out

@@ -41,8 +41,11 @@ func (s *Set) Wrap(region, service string, next http.Handler) http.Handler {
 				// A bit flipped on the way in: what an MD5 check exists to catch.
 				r.Body = &corruptReader{r: r.Body}
 			case "rate-limit":
+				if !f.refuses() {
+					continue
+				}
 				w.Header().Set("Retry-After", strconv.Itoa(f.RetryAfter))
-				core.Fail(w, 413, "Rate limit exceeded, retry after %d seconds.", f.RetryAfter)
+				core.Fail(w, f.Status, "Rate limit exceeded, retry after %d seconds.", f.RetryAfter)
 				return
 			case "error":
 				core.Fail(w, f.Status, "The service is temporarily unavailable (injected fault).")
