@@ -57,7 +57,7 @@ func main() {
 		"median and the spread (row 2 always runs five rounds of its settings)")
 	shares := flag.Int("shares", 0, "waiting shares in row 6 (default 10000; 100 with --quick)")
 	evac := flag.Int("evacuate", 0, "images row 13 evacuates (default 10000; 200 with --quick)")
-	evacLimited := flag.Int("evacuate-limited", 0, "images row 13 evacuates under the rate limit (default 2000; "+
+	evacLimited := flag.Int("evacuate-limited", 0, "images row 13 evacuates under the rate limit (default 1000; "+
 		"100 with --quick)")
 	pprofAddr := flag.String("pprof", "", "serve Go's profiles of the bench process (emulator, Temporal, NATS) here, "+
 		"e.g. 127.0.0.1:6060")
@@ -67,7 +67,7 @@ func main() {
 	}
 	sz := sizes{loopback: 2 << 30, slow: 512 << 20, memSmall: 1 << 30, memLarge: 4 << 30, lineage: 1 << 30,
 		huge: 160_000_000_000, hugeBase: 4 << 30,
-		events: 2000, shares: 10000, scaleOut: 48, scaleOutMiB: 16, evacuate: 10000, evacuateLimited: 2000}
+		events: 2000, shares: 10000, scaleOut: 48, scaleOutMiB: 16, evacuate: 10000, evacuateLimited: 1000}
 	if *quick {
 		sz = sizes{
 			loopback: 256 << 20,
