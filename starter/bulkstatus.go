@@ -44,7 +44,11 @@ func bulkText(b workflows.BulkStatus) string {
 	if b.PerHour > 0 {
 		line += fmt.Sprintf("; %.0f images/h", b.PerHour)
 		if b.Left+b.Running > 0 {
-			line += fmt.Sprintf(", ETA %s UTC (in %s)", b.ETA.Format("15:04:05"), left(time.Until(b.ETA)))
+			in := time.Until(b.ETA)
+			if in > 10*time.Minute { // a bulk's hours are not known to the second
+				in = in.Round(time.Minute)
+			}
+			line += fmt.Sprintf(", ETA %s UTC (in %s)", b.ETA.Format("15:04:05"), left(in))
 		}
 	}
 	if s.Runs > 1 {

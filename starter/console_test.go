@@ -153,6 +153,13 @@ func TestBulkDryRunRunsAndChain(t *testing.T) {
 		!strings.Contains(errs, "images: 2 succeeded, 1 failed of 3") || strings.Count(errs, "copies of ") != 2 {
 		t.Fatalf("bulk: %d\n%s\n%s", code, out, errs)
 	}
+	var ended struct {
+		Images map[string][]madeImage `json:"images"` // every copy by region, not only the summary's first 500
+	}
+	if json.Unmarshal([]byte(out), &ended) != nil || len(ended.Images["IAD"]) != 2 ||
+		ended.Images["IAD"][0].ImageID == "" || !strings.Contains(errs, "IAD: 2 of 3 images have their copy") {
+		t.Fatalf("bulk --wait's copies by region: %s\n%s", out, errs)
+	}
 	for _, kind := range []string{"bulk-migrate", "bulk"} { // the command's name, and the older one
 		if rows := h.runsOf("--kind", kind); len(rows) != 1 {
 			t.Fatalf("runs --kind %s: %+v", kind, rows)
