@@ -142,7 +142,8 @@ func New(ctx context.Context, creds Credentials, opts Options) (*Client, error) 
 		opts.IdleTimeout = 0
 	}
 	health := newGate(newPacer(base, opts.Pacing), opts.Health)
-	transport := http.RoundTripper(health)
+	spans := &traced{next: health}
+	transport := http.RoundTripper(spans)
 	provider, err := openstack.NewClient(identityEndpoint(creds))
 	if err != nil {
 		return nil, fmt.Errorf("identity URL %q: %w", creds.IdentityURL, err)
@@ -168,6 +169,7 @@ func New(ctx context.Context, creds Credentials, opts Options) (*Client, error) 
 		return nil, err
 	}
 	health.setName(c.serviceName)
+	spans.name = c.serviceName
 	if creds.DefaultRegion != "" {
 		if err := c.CheckRegions(creds.DefaultRegion); err != nil {
 			return nil, fmt.Errorf("the configured default region (clouds.yaml's region_name): %w", err)

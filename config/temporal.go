@@ -4,6 +4,8 @@ import (
 	"crypto/tls"
 
 	"go.temporal.io/sdk/client"
+
+	"github.com/imageflow/imageflow/internal/tracing"
 )
 
 // ClientOptions are the Temporal client options for this configuration: mTLS from files, or TLS
@@ -24,6 +26,13 @@ func (t Temporal) ClientOptions() (client.Options, error) {
 	if t.APIKey != "" {
 		o.Credentials = client.NewAPIKeyStaticCredentials(t.APIKey.Value())
 		o.ConnectionOptions.TLSDisabled = o.ConnectionOptions.TLS == nil
+	}
+	if tracing.Enabled() { // off, a run's header carries no trace and nothing is intercepted
+		ti, err := tracing.Interceptor()
+		if err != nil {
+			return o, err
+		}
+		o.Interceptors = append(o.Interceptors, ti)
 	}
 	return o, nil
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
@@ -376,7 +377,13 @@ func (b *Bridge) read(ctx context.Context, c jetstream.Consumer, sem chan struct
 				return
 			}
 			defer func() { <-sem }()
-			b.finish(msg, func(hctx context.Context) outcome { return b.decide(hctx, v) })
+			b.finish(msg, func(hctx context.Context) outcome {
+				hctx, span := v.receive(hctx, msg.Subject())
+				defer span.End()
+				o := b.decide(hctx, v)
+				span.SetAttributes(attribute.String("imageflow.outcome", o.name()))
+				return o
+			})
 		}()
 	}
 }
@@ -494,6 +501,17 @@ type outcome struct {
 	reason string // log line for acks
 }
 
+// name is the outcome in a word, for the bridge's span.
+func (o outcome) name() string {
+	switch {
+	case o.retry:
+		return "redeliver"
+	case o.dead != "":
+		return "dead-letter"
+	}
+	return "ack"
+}
+
 // finish decides msg and settles it, in a context of its own: handling outlives the bridge's on
 // purpose, as an event taken is finished, not abandoned.
 func (b *Bridge) finish(msg jetstream.Msg, decide func(context.Context) outcome) {
@@ -522,10 +540,12 @@ func (b *Bridge) handle(ctx context.Context, msg jetstream.Msg, o outcome) {
 	}
 }
 
-// verdict is an event judged sound in itself: what it asks Temporal for, and its id.
+// verdict is an event judged sound in itself: what it asks Temporal for, its id and type, and
+// the trace it came with.
 type verdict struct {
-	s       start
-	eventID string
+	s                       start
+	eventID, eventType      string
+	traceParent, traceState string
 }
 
 // judge reads what msg's subject and bytes say, asking Temporal nothing. An event wrong in
@@ -565,7 +585,9 @@ func (b *Bridge) judge(msg jetstream.Msg) (verdict, *outcome) {
 	if err != nil {
 		return settled(outcome{dead: plain(err)})
 	}
-	return verdict{s: s, eventID: ev.ID}, nil
+	v := verdict{s: s, eventID: ev.ID, eventType: ev.Type}
+	v.traceParent, v.traceState = traceOf(ev, msg.Headers())
+	return v, nil
 }
 
 // decide carries a sound event to Temporal: a signal, or a validated start.

@@ -50,6 +50,10 @@ type Event struct {
 	// DataBase64 is CloudEvents' field for binary data. imageflow's commands are JSON, so an
 	// event that carries it (alone, or beside data, where a reader could pick either) is refused.
 	DataBase64 *string `json:"data_base64,omitempty"`
+	// TraceParent and TraceState are CloudEvents' distributed-tracing extension: the W3C trace
+	// context the event belongs to (see trace.go).
+	TraceParent string `json:"traceparent,omitempty"`
+	TraceState  string `json:"tracestate,omitempty"`
 }
 
 // NewEvent wraps data in an envelope.
@@ -107,6 +111,7 @@ func ParseEvent(b []byte) (Event, error) {
 	if e.DataBase64 != nil {
 		problems = append(problems, "data_base64 is not accepted: give the command as a JSON object in data")
 	}
+	problems = append(problems, checkTrace(e.TraceParent, e.TraceState)...)
 	if d := bytes.TrimSpace(e.Data); len(d) == 0 || d[0] != '{' {
 		problems = append(problems, "data must be a JSON object")
 	}

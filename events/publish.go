@@ -99,11 +99,14 @@ func (p *Publisher) publish(ctx context.Context, subject, typ, id, tenant string
 	if err != nil {
 		return Sent{}, err
 	}
+	ev.TraceParent, ev.TraceState = traceFields(ctx)
 	b, err := json.Marshal(ev)
 	if err != nil {
 		return Sent{}, fmt.Errorf("encode event: %w", err)
 	}
-	ack, err := p.js.Publish(ctx, subject, b, jetstream.WithMsgID(id))
+	msg := &nats.Msg{Subject: subject, Data: b, Header: nats.Header{}}
+	traceHeader(msg.Header, ev)
+	ack, err := p.js.PublishMsg(ctx, msg, jetstream.WithMsgID(id))
 	if err != nil {
 		err = Refused(p.js.Conn(), subject, "publish "+typ, err)
 		return Sent{}, fmt.Errorf("publish %s %s: %w", subject, id, err)

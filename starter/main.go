@@ -40,10 +40,13 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
+	"go.opentelemetry.io/otel"
 	"golang.org/x/term"
 
 	"github.com/imageflow/imageflow/config"
+	"github.com/imageflow/imageflow/internal/tracing"
 )
 
 // Exit codes.
@@ -75,7 +78,28 @@ func main() {
 	if isTerminal(os.Stdin) {
 		a.stdin = os.Stdin
 	}
-	os.Exit(a.run(ctx, os.Args[1:]))
+	os.Exit(traced(ctx, "imageflow-starter", os.Args[1:], a.run))
+}
+
+// traced runs the command as the root span of a trace when the OTEL_* environment asks for
+// traces: a job it starts (through Temporal or an event) continues that trace.
+func traced(ctx context.Context, service string, args []string, run func(context.Context, []string) int) int {
+	stop, err := tracing.Start(ctx, service)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "starter:", err)
+		return exitUsage
+	}
+	name := "starter"
+	if len(args) > 0 {
+		name += " " + args[0]
+	}
+	sctx, span := otel.Tracer("github.com/imageflow/imageflow/starter").Start(ctx, name)
+	code := run(sctx, args)
+	span.End()
+	fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = stop(fctx)
+	return code
 }
 
 // isTerminal asks the terminal itself: a character device is not enough (/dev/null is one).

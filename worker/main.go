@@ -28,6 +28,7 @@ import (
 	"github.com/imageflow/imageflow/events"
 	"github.com/imageflow/imageflow/internal/metrics"
 	"github.com/imageflow/imageflow/internal/runner"
+	"github.com/imageflow/imageflow/internal/tracing"
 	"github.com/imageflow/imageflow/internal/searchattr"
 	"github.com/imageflow/imageflow/workflows"
 )
@@ -83,6 +84,15 @@ func run(ctx context.Context, cfg config.Config, logger *slog.Logger, ready chan
 			cancel()
 		}()
 	}
+	stopTracing, err := tracing.Start(ctx, "imageflow-worker")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = stopTracing(sctx) // the last spans, flushed
+		cancel()
+	}()
 	// Temporal first: a worker that waits for the cloud tells its runs why nothing moves.
 	tc, sa, err := connectTemporal(ctx, cfg.Temporal, logger, reg)
 	if err != nil {

@@ -289,6 +289,9 @@ type WorkerOptions struct {
 	// Tune, when set, adjusts the activities' configuration last (a test at production's ratios
 	// polls tasks as production does, scaled).
 	Tune func(*activities.Config)
+	// Temporal, when set, is the worker's Temporal client instead of the test's (one with
+	// interceptors: tracing).
+	Temporal client.Client
 }
 
 // JetStream connects to the test's NATS (with NATSAuth, as the admin of the first account).
@@ -332,9 +335,13 @@ func (e *Env) StartWorker(user string, opts ...WorkerOptions) *runner.Runner {
 	if o.Tune != nil {
 		o.Tune(&acts)
 	}
+	tc := e.Client
+	if o.Temporal != nil {
+		tc = o.Temporal
+	}
 	ro := runner.Options{
 		Cloud:           cc,
-		Temporal:        e.Client,
+		Temporal:        tc,
 		TaskQueue:       TaskQueue(user),
 		Activities:      acts,
 		StopTimeout:     5 * time.Second,
