@@ -62,7 +62,7 @@ func setup(ctx context.Context, dir string, sz sizes, run func(int) bool) (*env,
 		e.dir, e.tempDir = d, true
 	}
 	var imgs []emulator.SeedImage
-	if run(1) {
+	if run(1) || run(14) {
 		imgs = append(imgs, emulator.SeedImage{Name: "bench-loopback", Size: sz.loopback})
 	}
 	if run(2) {

@@ -49,7 +49,7 @@ type sizes struct {
 }
 
 func main() {
-	only := flag.String("only", "", "comma-separated rows to run (1-13); default all")
+	only := flag.String("only", "", "comma-separated rows to run (1-14); default all")
 	quick := flag.Bool("quick", false, "smaller sizes: a smoke run of every row (numbers are not comparable)")
 	out := flag.String("out", "", "also write the table as Markdown to this file")
 	dir := flag.String("dir", "", "working folder (default: a temporary one, removed at the end)")
@@ -118,6 +118,7 @@ func main() {
 		{1, e.loopbackCopy}, {2, e.slowLink}, {3, e.memory}, {4, e.eventStarts}, {5, e.orchestration}, {6, e.scale},
 		{7, e.lineage}, {8, e.scaleOut}, {9, e.tenants},
 		{10, e.cpuPerGiB}, {11, e.realSize}, {12, e.regionOutage}, {13, e.evacuate},
+		{14, e.tracingCost},
 	}
 	for _, s := range steps {
 		if !run(s.n) {

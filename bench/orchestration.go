@@ -115,6 +115,12 @@ func (e *env) directStarts(ctx context.Context, from, count, conc int) (time.Dur
 // bridgeStarts publishes requests [from, from+count) as commands, then times a bridge from its
 // start to its last start: the events wait in the stream, so only the bridge is measured.
 func (e *env) bridgeStarts(ctx context.Context, from, count, conc int) (time.Duration, *events.Stats, error) {
+	return e.bridgeStartsWith(ctx, e.tc, from, count, conc)
+}
+
+// bridgeStartsWith is bridgeStarts with the bridge on tc.
+func (e *env) bridgeStartsWith(ctx context.Context, tc client.Client, from, count, conc int) (time.Duration,
+	*events.Stats, error) {
 	pub := events.NewPublisher(e.js, subjects, "bench")
 	if err := parallel(count, conc, func(i int) error {
 		return pub.Command(ctx, events.CmdMigrate, fmt.Sprintf("bench-evt-%05d", from+i), "100001",
@@ -122,7 +128,7 @@ func (e *env) bridgeStarts(ctx context.Context, from, count, conc int) (time.Dur
 	}); err != nil {
 		return 0, nil, err
 	}
-	b, err := events.NewBridge(ctx, e.js, e.tc, events.BridgeConfig{Subjects: subjects, Stream: "IMAGEFLOW",
+	b, err := events.NewBridge(ctx, e.js, tc, events.BridgeConfig{Subjects: subjects, Stream: "IMAGEFLOW",
 		Tenant: "100001", TaskQueue: "bench-nobody", Consumer: "bench-bridge", Concurrency: conc,
 		Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {

@@ -21,7 +21,8 @@ import (
 // `nats pub -H traceparent:...` sends). The bridge continues the envelope's, else the header's,
 // else starts a trace of its own.
 
-var tracer = otel.Tracer("github.com/imageflow/imageflow/events")
+// tracer is the global provider's, looked up at each event (one installed later is used).
+func tracer() trace.Tracer { return otel.GetTracerProvider().Tracer("github.com/imageflow/imageflow/events") }
 
 // traceParentPattern is a W3C traceparent: version, trace id, parent id, flags.
 var traceParentPattern = regexp.MustCompile(`^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$`)
@@ -85,7 +86,7 @@ func (v verdict) receive(ctx context.Context, subject string) (context.Context, 
 		ctx = otel.GetTextMapPropagator().Extract(ctx, propagation.MapCarrier{
 			"traceparent": v.traceParent, "tracestate": v.traceState})
 	}
-	return tracer.Start(ctx, "bridge "+v.eventType, trace.WithSpanKind(trace.SpanKindConsumer),
+	return tracer().Start(ctx, "bridge "+v.eventType, trace.WithSpanKind(trace.SpanKindConsumer),
 		trace.WithAttributes(
 			attribute.String("messaging.system", "nats"),
 			attribute.String("messaging.destination.name", subject),
