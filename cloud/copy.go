@@ -129,6 +129,7 @@ func (c *Client) CopyAcrossRegions(ctx context.Context, src, dst ObjectRef, opts
 	}
 	c.copying.Add(1)
 	defer c.copying.Add(-1)
+	defer countCopy(src, dst)()
 	res, err := c.copyOnce(ctx, src, dst, opts, true)
 	if errors.Is(err, errNotTheSource) && !opts.Recheck {
 		// The whole object's MD5 is not the source's: find the segments that differ and send

@@ -49,6 +49,7 @@ func (p CopyProgress) Copied() int64 { return p.BytesDone + p.BytesInFlight }
 const progressEvery = 1 << 20
 
 func (r *copyRun) addSent(n int64) {
+	countBytes(r.src, r.dst, n)
 	r.mu.Lock()
 	r.prog.BytesSent += n
 	r.mu.Unlock()

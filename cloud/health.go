@@ -82,6 +82,7 @@ type downState struct {
 	failure string
 	probe   *http.Request // the last failed request, to ask again with HEAD
 	up      chan struct{} // closed when the probe hears the host
+	service string        // the host's service, "DFW images", for the worker's metrics
 }
 
 func newGate(next http.RoundTripper, cfg Health) *gate {
@@ -187,14 +188,22 @@ func (g *gate) waitUp(req *http.Request) error {
 }
 
 func (g *gate) waitOf(host string, d *downState) HostWait {
-	w := HostWait{Host: host, Since: d.since, Failure: d.failure, ProbeEvery: g.cfg.ProbeEvery}
+	return HostWait{Host: host, Since: d.since, Failure: d.failure, ProbeEvery: g.cfg.ProbeEvery,
+		Name: g.serviceName(d.probe.URL)}
+}
+
+// serviceName names u's service ("DFW images"), or its host before the client knows its catalog.
+func (g *gate) serviceName(u *url.URL) string {
 	g.mu.Lock()
 	name := g.name
 	g.mu.Unlock()
-	if name != nil {
-		w.Name = name(d.probe.URL)
+	if name == nil {
+		return u.Host
 	}
-	return w
+	if n := name(u); n != "" {
+		return n
+	}
+	return u.Host
 }
 
 // setName tells the gate how to name a URL's service (the client's catalog).
@@ -213,6 +222,10 @@ func (g *gate) record(req *http.Request, resp *http.Response, err error) {
 		failure = err.Error()
 	case err == nil && serverError(resp.StatusCode):
 		failure = resp.Status
+	}
+	service := ""
+	if failure != "" {
+		service = g.serviceName(req.URL)
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -233,7 +246,8 @@ func (g *gate) record(req *http.Request, resp *http.Response, err error) {
 	}
 	d := &downState{since: time.Now(), failure: truncateText(failure, 120), probe: probeOf(req),
 		up: make(chan struct{})}
-	hs.down = d
+	hs.down, d.service = d, service
+	countDown(service, 1)
 	go g.probe(req.URL.Host, d)
 }
 
@@ -253,6 +267,7 @@ func (g *gate) probe(host string, d *downState) {
 			hs := g.hosts[host]
 			hs.down, hs.failures = nil, 0
 			g.mu.Unlock()
+			countDown(d.service, -1)
 			close(d.up)
 			return
 		}

@@ -14,7 +14,9 @@ import (
 // tracer names the spans of cloud calls. It is the global provider's, looked up at each call (a
 // provider installed or replaced later is the one used): a no-op until a program installs one
 // (internal/tracing), and then each call costs a span only when its trace is sampled.
-func tracer() trace.Tracer { return otel.GetTracerProvider().Tracer("github.com/imageflow/imageflow/cloud") }
+func tracer() trace.Tracer {
+	return otel.GetTracerProvider().Tracer("github.com/imageflow/imageflow/cloud")
+}
 
 // traced is an http.RoundTripper that makes each cloud call a client span: "DFW images GET",
 // with the method, region and service, the path, the status and the bytes each way. It is the

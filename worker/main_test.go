@@ -91,7 +91,9 @@ func TestWorkerProcess(t *testing.T) {
 		t.Fatal("no migration.completed event")
 	}
 	m := get(t, "http://"+addr+"/metrics")
-	for _, want := range []string{"imageflow_bridge_started_total 1", "imageflow_bridge_received_total 1", "temporal_", "go_goroutines"} {
+	for _, want := range []string{"imageflow_bridge_started_total 1", "imageflow_bridge_received_total 1",
+		"temporal_", "go_goroutines", `imageflow_copy_bytes_total{source_region="DFW",target_region="ORD"} 6.7108864e+07`,
+		`imageflow_copies_in_flight{source_region="DFW",target_region="ORD"} 0`} {
 		if !strings.Contains(m, want) {
 			t.Errorf("metrics lack %q", want)
 		}

@@ -8,8 +8,10 @@ import (
 	"time"
 )
 
-// TestPrometheusOutput: SDK counters, gauges and timers appear, a family whose series carry
-// different tags is padded to one label set (or the scrape would fail), and func counters read live.
+// TestPrometheusOutput: SDK counters, gauges and timers appear under the names scraped before
+// the metrics moved onto OpenTelemetry (counters without an added _total, timers as seconds), a
+// family whose series carry different tags scrapes (a missing label is Prometheus's empty one),
+// and func counters read live.
 func TestPrometheusOutput(t *testing.T) {
 	r := New()
 	h := r.Handler()
@@ -27,10 +29,11 @@ func TestPrometheusOutput(t *testing.T) {
 		t.Fatalf("scrape failed: %d %s", rec.Code, out)
 	}
 	for _, want := range []string{
-		`temporal_request{operation=""} 2`,
+		"temporal_request 2",
 		`temporal_request{operation="StartWorkflowExecution"} 3`,
 		`temporal_worker_slots{task_queue="q"} 7`,
 		`temporal_request_latency_seconds_sum 1.5`,
+		`temporal_request_latency_seconds_bucket{le="2.5"} 1`,
 		`temporal_request_latency_seconds_count 1`,
 		`imageflow_bridge_started_total 1`,
 		`go_goroutines`,
