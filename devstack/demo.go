@@ -69,7 +69,11 @@ func (s *stack) runDemo(ctx context.Context) bool {
 		ctx,
 		"migrate",
 		migID,
-		func() error { return pub.Command(ctx, events.CmdMigrate, "devstack-demo-migrate", cc.Tenant(), mig) },
+		func() error {
+			return s.traced(ctx, "devstack demo: migrate", func(ctx context.Context) error {
+				return pub.Command(ctx, events.CmdMigrate, "devstack-demo-migrate", cc.Tenant(), mig)
+			})
+		},
 		&res,
 	)
 	if run.ok {
@@ -237,6 +241,14 @@ func (s *stack) summary(runs []demoRun) bool {
 			detail, s.link(r), r.workflowID)
 	}
 	fmt.Fprintf(s.out, "\n  All runs: %s/namespaces/%s/workflows\n", s.ui.URL, s.namespace("100001"))
+	if link := s.traceLink(); link != "" {
+		fmt.Fprintf(s.out, "  The migration's trace (bridge, workflow, activities, cloud calls): %s\n", link)
+		found, err := s.checkTrace(context.Background())
+		if err != nil {
+			found, all = "FAILED: "+err.Error(), false
+		}
+		fmt.Fprintf(s.out, "    in Jaeger: %s\n", found)
+	}
 	s.createDemoSchedule(context.Background())
 	s.starterEnv()
 	cli := "temporal workflow list --address " + s.temporal.Address

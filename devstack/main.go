@@ -49,6 +49,8 @@ func main() {
 		"their logs are worker-demo.log and worker-partner.log in the state folder")
 	flag.IntVar(&o.healthPort, "health-port", o.healthPort, "the demo worker's /healthz and /metrics port; the "+
 		"partner's is the next")
+	flag.BoolVar(&o.tracing, "tracing", false, "start Jaeger v2 (built from tools/jaeger: minutes the first time) "+
+		"on :16686 and trace the workers into it; the summary links the demo migration's trace")
 	flag.Parse()
 	o.natsAuth = o.natsAuth || o.isolated
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -65,6 +67,7 @@ type options struct {
 	logLevel                                     string
 	demo, exitAfterDemo, fresh, natsAuth         bool
 	isolated                                     bool  // tenants apart in Temporal too (implies natsAuth)
+	tracing                                      bool  // Jaeger, and the workers traced into it
 	taskRate                                     int64 // emulator task bytes per second; 0 for quick tasks
 	temporalPostgres                             string
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 
 	tlog "go.temporal.io/sdk/log"
 
@@ -27,6 +29,7 @@ import (
 	"github.com/imageflow/imageflow/internal/devserver"
 	"github.com/imageflow/imageflow/internal/metrics"
 	"github.com/imageflow/imageflow/internal/runner"
+	"github.com/imageflow/imageflow/internal/tracing"
 	"github.com/imageflow/imageflow/workflows"
 )
 
@@ -53,6 +56,11 @@ type stack struct {
 	clients  []client.Client // the workers' own clients (their Temporal metrics)
 	servers  []*http.Server  // the workers' /healthz and /metrics
 	logs     []*os.File      // the workers' logs
+	// With --tracing: Jaeger, its UI, this process's tracer provider, and the demo's trace.
+	jaeger      *exec.Cmd
+	jaegerUI    string
+	stopTracing func(context.Context) error
+	demoTrace   string
 }
 
 func (s *stack) step(what string, f func() (string, error)) error {
@@ -85,6 +93,7 @@ func start(ctx context.Context, o options, out io.Writer) (*stack, error) {
 		name string
 		f    func() (string, error)
 	}{
+		{"Jaeger (--tracing)", s.startJaeger},
 		{"Temporal server", s.startTemporal},
 		{"Temporal UI", s.startUI},
 		{"NATS JetStream", s.startNATS},
@@ -94,6 +103,9 @@ func start(ctx context.Context, o options, out io.Writer) (*stack, error) {
 			"partner worker (partner)",
 			func() (string, error) { return s.startWorker(ctx, "partner", partnerQueue, true) },
 		},
+	}
+	if !o.tracing {
+		steps = steps[1:]
 	}
 	for _, st := range steps {
 		if err := s.step(st.name, st.f); err != nil {
@@ -329,6 +341,13 @@ func (s *stack) startWorker(ctx context.Context, user, queue string, autoAccept 
 func (s *stack) workerClient(tenant string, reg *metrics.Registry, logger *slog.Logger) (client.Client, error) {
 	o := client.Options{Namespace: s.namespace(tenant), MetricsHandler: reg.Handler(),
 		Logger: tlog.NewStructuredLogger(logger)}
+	if tracing.Enabled() {
+		ti, err := tracing.Interceptor()
+		if err != nil {
+			return nil, err
+		}
+		o.Interceptors = []interceptor.ClientInterceptor{ti}
+	}
 	if !s.o.isolated {
 		return client.NewClientFromExisting(s.client, o)
 	}
@@ -357,6 +376,7 @@ func (s *stack) stop() {
 	for i := len(s.workers) - 1; i >= 0; i-- {
 		s.workers[i].Stop()
 	}
+	defer s.stopJaeger()
 	for _, srv := range s.servers {
 		_ = srv.Close()
 	}

@@ -5,12 +5,13 @@
 // stay as they were scraped before: counters keep their names (no _total added), timers are
 // histograms in seconds (<name>_seconds_bucket, _sum and _count).
 //
-// A registry is also the global meter provider (see New).
+// A process's first registry is also the global meter provider (see New).
 package metrics
 
 import (
 	"context"
 	"net/http"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -46,11 +47,12 @@ func New() *Registry {
 	r.provider = sdkmetric.NewMeterProvider(sdkmetric.WithReader(exp), sdkmetric.WithView(seconds))
 	r.meter = r.provider.Meter("github.com/imageflow/imageflow")
 	// The cloud client's series (copies in flight, bytes by region pair, hosts down) are made on
-	// the global provider: the registry a process made last before its first copy reports them (a
-	// worker makes one).
-	otel.SetMeterProvider(r.provider)
+	// the global provider: a process's first registry (devstack's demo worker; a worker has one).
+	globalOnce.Do(func() { otel.SetMeterProvider(r.provider) })
 	return r
 }
+
+var globalOnce sync.Once
 
 // HTTPHandler serves /metrics.
 func (r *Registry) HTTPHandler() http.Handler {
