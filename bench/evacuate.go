@@ -113,7 +113,9 @@ func evacuationRows(free, limited evacuation, base, demand, allowed float64) []r
 // evacuateRun moves set's n images with one bulk on a new worker and checks what it made.
 func (e *env) evacuateRun(ctx context.Context, set string, n int) (evacuation, error) {
 	v := evacuation{images: n}
-	w, err := e.startWorker("demo", "bench-"+set)
+	// Profiles on a known port: `go tool pprof http://127.0.0.1:9470/debug/pprof/heap` while it runs.
+	w, err := e.startWorker("demo", "bench-"+set, "IMAGEFLOW_WORKER_HTTP_ADDR=127.0.0.1:9470",
+		"IMAGEFLOW_WORKER_PROFILES=true")
 	if err != nil {
 		return v, err
 	}

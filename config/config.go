@@ -75,6 +75,7 @@ type Worker struct {
 	// replayed from its history when it next hears something (a share's ~25 events take
 	// milliseconds), so thousands of waiting shares need not all stay resident.
 	WorkflowCacheSize   int           `split_words:"true" default:"2000" desc:"runs kept in memory between their events (others are replayed when they next hear something)"`
+	Profiles            bool          `split_words:"true" default:"false"     desc:"also serve Go's profiles at /debug/pprof/ on the HTTP address (diagnosis; keep that address private)"`
 	CopyParallelism     int           `split_words:"true" default:"0"         desc:"parallel segment transfers per cross-region copy; 0 tunes them to the link while each copy runs"`
 	CopyMaxParallelism  int           `split_words:"true" default:"16"        desc:"ceiling of tuned parallelism (bounds each copy's connections and memory)"`
 	CopySegmentSize     int64         `split_words:"true" default:"1073741824" desc:"largest copied segment: source segments up to this size are copied whole and verified by their ETag"`

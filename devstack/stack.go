@@ -327,7 +327,7 @@ func (s *stack) startWorker(ctx context.Context, user, queue string, autoAccept 
 	s.workers = append(s.workers, r)
 	runner.RegisterBridgeMetrics(reg, r.Bridge)
 	addr := s.addr(s.o.healthPort + len(s.servers))
-	srv, err := runner.ServeHTTP(addr, reg, runner.Checks(tc, nil, r.Bridge, nil), logger)
+	srv, err := runner.ServeHTTP(addr, reg, runner.Checks(tc, nil, r.Bridge, nil), false, logger)
 	if err != nil {
 		return "", err
 	}

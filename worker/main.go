@@ -73,7 +73,7 @@ func run(ctx context.Context, cfg config.Config, logger *slog.Logger, ready chan
 	reg := metrics.New()
 	health := &readiness{}
 	health.notReady(errors.New("starting"))
-	srv, err := runner.ServeHTTP(cfg.Worker.HTTPAddr, reg, health.check, logger)
+	srv, err := runner.ServeHTTP(cfg.Worker.HTTPAddr, reg, health.check, cfg.Worker.Profiles, logger)
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"time"
 
@@ -68,9 +69,10 @@ func Checks(tc client.Client, nc *nats.Conn, bridge *events.Bridge, refusals *ev
 	}
 }
 
-// ServeHTTP serves /healthz (503 with health's reason while it fails) and /metrics on addr; an
-// empty addr serves nothing.
-func ServeHTTP(addr string, reg *metrics.Registry, health Health, logger *slog.Logger) (*http.Server, error) {
+// ServeHTTP serves /healthz (503 with health's reason while it fails) and /metrics on addr, and
+// with profiles Go's profiles under /debug/pprof/; an empty addr serves nothing.
+func ServeHTTP(addr string, reg *metrics.Registry, health Health, profiles bool,
+	logger *slog.Logger) (*http.Server, error) {
 	if addr == "" {
 		return nil, nil
 	}
@@ -80,6 +82,10 @@ func ServeHTTP(addr string, reg *metrics.Registry, health Health, logger *slog.L
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", reg.HTTPHandler())
+	if profiles {
+		mux.HandleFunc("/debug/pprof/", pprof.Index) // Index serves heap, goroutine, allocs... by name
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	}
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		if err := health(r.Context()); err != nil {
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)
