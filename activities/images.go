@@ -21,6 +21,9 @@ type ImageRef struct {
 type ListImagesInput struct {
 	Region string            `json:"region"`
 	Filter cloud.ImageFilter `json:"filter"`
+	// Lineages, for ListImageIDs, fills each image's lineage: only a bulk that prunes needs them,
+	// and without them ten thousand images take 0.4 MB of the result instead of 0.95.
+	Lineages bool `json:"lineages,omitempty"`
 }
 
 // ListImages lists the images visible to the account that match the filter.
@@ -45,7 +48,10 @@ func (a *Activities) ListImageIDs(ctx context.Context, in ListImagesInput) ([]Li
 	}
 	out := make([]Listed, len(imgs))
 	for i, img := range imgs {
-		out[i] = Listed{ID: img.ID, Lineage: img.Properties["instance_uuid"]}
+		out[i] = Listed{ID: img.ID}
+		if in.Lineages {
+			out[i].Lineage = img.Properties["instance_uuid"]
+		}
 	}
 	return out, nil
 }

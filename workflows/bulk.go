@@ -237,7 +237,8 @@ func BulkMigrate(ctx workflow.Context, in BulkInput) (BulkSummary, error) {
 		f := in.ListFilter(workflow.Now(ctx), acct.Tenant)
 		var imgs []activities.Listed
 		if err := workflow.ExecuteActivity(withActivity(ctx, "list images to migrate", 10*time.Minute),
-			a.ListImageIDs, activities.ListImagesInput{Region: in.SourceRegion, Filter: f}).Get(ctx, &imgs); err != nil {
+			a.ListImageIDs, activities.ListImagesInput{Region: in.SourceRegion, Filter: f, Lineages: in.Keep > 0}).
+			Get(ctx, &imgs); err != nil {
 			return in.Summary, err
 		}
 		for _, img := range imgs {
