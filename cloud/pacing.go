@@ -43,14 +43,16 @@ type pacer struct {
 }
 
 // Learning's constants: a cut goes to cutTo of the accepted rate (a little under the limit, so the
-// requests after it pass); a raise adds raiseBy per quiet second (a limit 10% higher is found
-// again in about three seconds); a learnt rate four times what the work asks is dropped.
+// requests after it pass); after settle, a raise adds raiseBy per quiet second (the limit is
+// probed again about six seconds after a cut, a limit 10% higher found in eight); a learnt rate
+// four times what the work asks is dropped.
 const (
 	cutTo      = 0.95
-	raiseBy    = 1.03
+	raiseBy    = 1.02
 	minLearnt  = 0.2 // requests per second
 	forgetAt   = 4
-	acceptedOf = 4 // seconds of answers the accepted rate is measured over
+	acceptedOf = 4               // seconds of answers the accepted rate is measured over
+	settle     = 3 * time.Second // after a cut, before the first raise: the cut rate's own answers
 )
 
 type hostPace struct {
@@ -121,7 +123,7 @@ func (hp *hostPace) accepted(now time.Time) {
 		hp.first = now
 	}
 	lim := hp.lim.Limit()
-	if lim >= hp.ceiling || now.Sub(hp.raisedAt) < time.Second || now.Sub(hp.cutAt) < time.Second {
+	if lim >= hp.ceiling || now.Sub(hp.raisedAt) < time.Second || now.Sub(hp.cutAt) < settle {
 		return
 	}
 	hp.raisedAt = now
@@ -147,20 +149,27 @@ func (hp *hostPace) acceptedRate(now time.Time) float64 {
 	return float64(n) / span.Seconds()
 }
 
-// refused holds the host for the refusal's Retry-After and cuts the rate to under what it
-// accepted; refusals within a second of a cut are the same overload's, in flight before it.
-func (hp *hostPace) refused(now time.Time, d time.Duration) {
+// refused cuts the rate to under what the host accepted, and says whether the whole host holds
+// for the refusal's Retry-After: it does while its limit is unknown (the first refusal, or a
+// storm the cuts have not caught up with); once a rate is learnt the cut is the slowing down, and
+// only the refused request waits (a host held a second at each probe of the limit took 75% of
+// it). Refusals within a second of a cut are the same overload's, in flight before it.
+func (hp *hostPace) refused(now time.Time, d time.Duration) (held bool) {
 	hp.mu.Lock()
 	defer hp.mu.Unlock()
-	if u := now.Add(d); u.After(hp.until) {
-		hp.until = u
+	if hp.lim.Limit() >= hp.ceiling {
+		if u := now.Add(d); u.After(hp.until) {
+			hp.until = u
+		}
+		held = true
 	}
 	if now.Sub(hp.cutAt) < time.Second {
-		return
+		return held
 	}
 	hp.cutAt, hp.raisedAt = now, now
 	next := rate.Limit(max(hp.acceptedRate(now)*cutTo, minLearnt))
 	hp.setLimit(min(next, hp.lim.Limit()*cutTo, hp.ceiling))
+	return held
 }
 
 // setLimit sets the bucket's rate, and a burst of one second's requests at it: what the host's
@@ -187,7 +196,7 @@ func (p *pacer) RoundTrip(req *http.Request) (*http.Response, error) {
 			return resp, err
 		}
 		d := retryAfter(resp.Header)
-		hp.refused(time.Now(), d)
+		held := hp.refused(time.Now(), d)
 		replayable := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
 		if !replayable || waited+d > p.cfg.MaxRetryAfterWait {
 			return resp, nil
@@ -196,6 +205,11 @@ func (p *pacer) RoundTrip(req *http.Request) (*http.Response, error) {
 		resp.Body.Close()
 		if p.cfg.OnRateLimit != nil {
 			p.cfg.OnRateLimit(req.URL.Host, d)
+		}
+		if !held {
+			if err := sleepFor(req.Context(), d); err != nil {
+				return nil, err
+			}
 		}
 		waited += d
 		if req.GetBody != nil {
@@ -206,5 +220,17 @@ func (p *pacer) RoundTrip(req *http.Request) (*http.Response, error) {
 			req = req.Clone(req.Context())
 			req.Body = body
 		}
+	}
+}
+
+// sleepFor waits d, or less when ctx ends first (its error).
+func sleepFor(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
