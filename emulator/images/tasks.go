@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"sort"
 	"strings"
 	"time"
 
@@ -107,31 +106,6 @@ func validateTaskInput(typ string, raw json.RawMessage) error {
 		return fmt.Errorf("task type %q is not export or import", typ)
 	}
 	return nil
-}
-
-func (s *Service) listTasks(w http.ResponseWriter, r *http.Request, reg *Region, _ string) {
-	tenant := core.Caller(r)
-	q := r.URL.Query()
-	s.store.Lock()
-	var ts []*Task
-	for _, t := range reg.Tasks {
-		if t.Owner == tenant && (q.Get("type") == "" || q.Get("type") == t.Type) &&
-			(q.Get("status") == "" || q.Get("status") == t.Status) {
-			ts = append(ts, t)
-		}
-	}
-	sort.Slice(ts, func(i, j int) bool {
-		if !ts[i].CreatedAt.Equal(ts[j].CreatedAt) {
-			return ts[i].CreatedAt.After(ts[j].CreatedAt)
-		}
-		return ts[i].ID > ts[j].ID
-	})
-	out := []any{}
-	for _, t := range ts {
-		out = append(out, t.view(false))
-	}
-	s.store.Unlock()
-	core.WriteJSON(w, 200, map[string]any{"tasks": out, "schema": "/v2/schemas/tasks", "first": "/v2/tasks"})
 }
 
 func (s *Service) getTask(w http.ResponseWriter, r *http.Request, reg *Region, _ string) {
