@@ -56,7 +56,7 @@ func (s *stack) startJaeger() (string, error) {
 	s.jaeger = cmd
 	ui := fmt.Sprintf("http://%s", s.addr(jaegerUIPort))
 	if err := awaitHTTP(ui+"/api/services", 60*time.Second); err != nil {
-		return "", fmt.Errorf("Jaeger did not answer (see %s): %w", logf.Name(), err)
+		return "", fmt.Errorf("no answer from Jaeger (see %s): %w", logf.Name(), err)
 	}
 	os.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", fmt.Sprintf("http://%s", s.addr(jaegerOTLPPort)))
 	os.Setenv("OTEL_BSP_SCHEDULE_DELAY", "500") // ms: the demo's spans show while it runs
@@ -155,7 +155,7 @@ func (s *stack) checkTrace(ctx context.Context) (string, error) {
 			if err != nil {
 				return "", err
 			}
-			return "", fmt.Errorf("Jaeger's trace %s lacks %v", s.demoTrace, missing)
+			return "", fmt.Errorf("the trace %s in Jaeger lacks %v", s.demoTrace, missing)
 		}
 		time.Sleep(time.Second)
 	}
@@ -180,7 +180,7 @@ func (s *stack) traceSpans(ctx context.Context) (map[string]int, error) {
 		} `json:"data"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		return nil, fmt.Errorf("Jaeger's answer for trace %s: %s: %w", s.demoTrace, resp.Status, err)
+		return nil, fmt.Errorf("the answer of Jaeger's query API for trace %s: %s: %w", s.demoTrace, resp.Status, err)
 	}
 	names := map[string]int{}
 	for _, t := range body.Data {
