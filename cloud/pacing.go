@@ -53,6 +53,13 @@ const (
 	forgetAt   = 4
 	acceptedOf = 4               // seconds of answers the accepted rate is measured over
 	settle     = 3 * time.Second // after a cut, before the first raise: the cut rate's own answers
+	// minAnswers is the answers a window must hold for its rate to be a limit: a refusal met at a
+	// trickle (one migration's calls) says nothing of the host's rate, and a pace learnt from it
+	// would strand the work far under any limit; such a refusal only holds the host.
+	minAnswers = 10
+	// forgetAfter without a refusal drops a learnt pace: the work may have outgrown it, and the
+	// next refusal learns the limit again.
+	forgetAfter = time.Minute
 )
 
 type hostPace struct {
@@ -128,8 +135,8 @@ func (hp *hostPace) accepted(now time.Time) {
 	}
 	hp.raisedAt = now
 	next := lim * raiseBy
-	if next >= hp.ceiling || (now.Sub(hp.cutAt) > 2*acceptedOf*time.Second &&
-		float64(next) > forgetAt*hp.acceptedRate(now)) {
+	if next >= hp.ceiling || now.Sub(hp.cutAt) > forgetAfter || (now.Sub(hp.cutAt) > 2*acceptedOf*time.Second &&
+		float64(next) > forgetAt*hp.rateOnly(now)) {
 		next = hp.ceiling
 	}
 	hp.setLimit(next)
@@ -137,7 +144,7 @@ func (hp *hostPace) accepted(now time.Time) {
 
 // acceptedRate is the answers per second over the last acceptedOf seconds and the current one
 // (over at least a second: a host refusing in its first moments has not shown its rate yet).
-func (hp *hostPace) acceptedRate(now time.Time) float64 {
+func (hp *hostPace) acceptedRate(now time.Time) (float64, int) {
 	n := 0
 	for i, sec := range hp.secs {
 		if age := now.Unix() - sec; age >= 0 && age <= acceptedOf {
@@ -146,7 +153,12 @@ func (hp *hostPace) acceptedRate(now time.Time) float64 {
 	}
 	span := time.Duration(acceptedOf)*time.Second + time.Duration(now.Nanosecond())
 	span = max(min(span, now.Sub(hp.first)), time.Second)
-	return float64(n) / span.Seconds()
+	return float64(n) / span.Seconds(), n
+}
+
+func (hp *hostPace) rateOnly(now time.Time) float64 {
+	r, _ := hp.acceptedRate(now)
+	return r
 }
 
 // refused cuts the rate to under what the host accepted, and says whether the whole host holds
@@ -166,8 +178,15 @@ func (hp *hostPace) refused(now time.Time, d time.Duration) (held bool) {
 	if now.Sub(hp.cutAt) < time.Second {
 		return held
 	}
+	accepted, n := hp.acceptedRate(now)
+	if n < minAnswers {
+		if u := now.Add(d); u.After(hp.until) {
+			hp.until = u
+		}
+		return true
+	}
 	hp.cutAt, hp.raisedAt = now, now
-	next := rate.Limit(max(hp.acceptedRate(now)*cutTo, minLearnt))
+	next := rate.Limit(max(accepted*cutTo, minLearnt))
 	hp.setLimit(min(next, hp.lim.Limit()*cutTo, hp.ceiling))
 	return held
 }
