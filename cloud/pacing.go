@@ -226,7 +226,7 @@ func (p *pacer) RoundTrip(req *http.Request) (*http.Response, error) {
 			p.cfg.OnRateLimit(req.URL.Host, d)
 		}
 		if !held {
-			if err := sleepFor(req.Context(), d); err != nil {
+			if err := sleepCtx(req.Context(), d); err != nil {
 				return nil, err
 			}
 		}
@@ -239,17 +239,5 @@ func (p *pacer) RoundTrip(req *http.Request) (*http.Response, error) {
 			req = req.Clone(req.Context())
 			req.Body = body
 		}
-	}
-}
-
-// sleepFor waits d, or less when ctx ends first (its error).
-func sleepFor(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }

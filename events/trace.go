@@ -22,7 +22,9 @@ import (
 // else starts a trace of its own.
 
 // tracer is the global provider's, looked up at each event (one installed later is used).
-func tracer() trace.Tracer { return otel.GetTracerProvider().Tracer("github.com/imageflow/imageflow/events") }
+func tracer() trace.Tracer {
+	return otel.GetTracerProvider().Tracer("github.com/imageflow/imageflow/events")
+}
 
 // traceParentPattern is a W3C traceparent: version, trace id, parent id, flags.
 var traceParentPattern = regexp.MustCompile(`^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$`)

@@ -28,8 +28,8 @@ import (
 	"github.com/imageflow/imageflow/events"
 	"github.com/imageflow/imageflow/internal/metrics"
 	"github.com/imageflow/imageflow/internal/runner"
-	"github.com/imageflow/imageflow/internal/tracing"
 	"github.com/imageflow/imageflow/internal/searchattr"
+	"github.com/imageflow/imageflow/internal/tracing"
 	"github.com/imageflow/imageflow/workflows"
 )
 
