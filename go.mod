@@ -3,6 +3,7 @@ module github.com/imageflow/imageflow
 go 1.26.8
 
 require (
+	github.com/cloudevents/sdk-go/v2 v2.16.2
 	github.com/compose-spec/compose-go/v2 v2.16.2
 	github.com/gophercloud/gophercloud/v2 v2.15.0
 	github.com/kelseyhightower/envconfig v1.4.0

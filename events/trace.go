@@ -29,17 +29,37 @@ func tracer() trace.Tracer {
 // traceParentPattern is a W3C traceparent: version, trace id, parent id, flags.
 var traceParentPattern = regexp.MustCompile(`^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$`)
 
-// checkTrace says what is wrong with an event's trace-context attributes, if anything.
+// checkTrace says what is wrong with an event's trace-context attributes, if anything. A trace
+// context is not authority: a forged one can only file the bridge's spans under a trace id of
+// the sender's choosing. What is refused is what the W3C rules call invalid, so that nothing
+// malformed travels on in the facts the worker publishes.
 func checkTrace(parent, state string) []string {
 	var problems []string
-	if parent != "" && !traceParentPattern.MatchString(parent) {
+	if parent != "" && !validTraceParent(parent) {
 		problems = append(problems, fmt.Sprintf("traceparent %q is not a W3C trace context "+
-			"(00-<32 hex digits>-<16 hex digits>-<2 hex digits>)", truncate(parent, 64)))
+			"(00-<32 hex digits, not all zero>-<16 hex digits, not all zero>-<2 hex digits>)", truncate(parent, 64)))
 	}
-	if len(state) > 512 || strings.ContainsFunc(state, workflows.UnsafeRune) {
+	switch {
+	case state == "":
+	case len(state) > 512 || strings.ContainsFunc(state, workflows.UnsafeRune):
 		problems = append(problems, "tracestate may hold at most 512 characters, none of them control characters")
+	default:
+		if _, err := trace.ParseTraceState(state); err != nil {
+			problems = append(problems, fmt.Sprintf("tracestate %q is not a W3C trace state (key=value, "+
+				"comma-separated, at most 32): %v", truncate(state, 64), err))
+		}
 	}
 	return problems
+}
+
+// validTraceParent: the form, a version other than ff, and trace and parent ids not all zero.
+func validTraceParent(p string) bool {
+	if !traceParentPattern.MatchString(p) || strings.HasPrefix(p, "ff") {
+		return false
+	}
+	_, errTrace := trace.TraceIDFromHex(p[3:35])
+	_, errSpan := trace.SpanIDFromHex(p[36:52])
+	return errTrace == nil && errSpan == nil
 }
 
 // traceFields is ctx's trace context as an event's traceparent and tracestate ("" without one).

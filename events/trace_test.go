@@ -16,10 +16,30 @@ func TestEventTraceContext(t *testing.T) {
 	body := `{"specversion":"1.0","id":"e1","source":"s","type":"imageflow.cmd.migrate","tenant":"100001",` +
 		`"data":{}%s}`
 	for _, bad := range []string{"00-xyz", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\n" +
-		"X-Injected: 1", strings.Repeat("0", 600)} {
+		"X-Injected: 1", strings.Repeat("0", 600),
+		"00-00000000000000000000000000000000-00f067aa0ba902b7-01", // W3C: an all-zero id is invalid
+		"00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+		"ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", // version ff is forbidden
+		"00-4BF92F3577B34DA6A3CE929D0E0E4736-00F067AA0BA902B7-01", // upper case is not the form
+	} {
 		_, err := ParseEvent([]byte(strings.Replace(body, "%s", `,"traceparent":`+quote(bad), 1)))
 		if err == nil || !strings.Contains(err.Error(), "traceparent") {
 			t.Errorf("traceparent %q: %v", bad, err)
+		}
+	}
+	// Forms that reach the other checks: a number, the key twice or in another case, trace states
+	// that are not lists of key=value, or carry a line break into the facts published after.
+	for name, extra := range map[string]string{
+		"number":           `,"traceparent":4`,
+		"twice":            `,"traceparent":"` + good + `","traceparent":"` + other + `"`,
+		"other case":       `,"TraceParent":"` + good + `"`,
+		"state not a list": `,"traceparent":"` + good + `","tracestate":"not a list"`,
+		"state newline":    `,"traceparent":"` + good + `","tracestate":"a=b\nX-Injected: 1"`,
+		"state too long":   `,"traceparent":"` + good + `","tracestate":"` + strings.Repeat("a=b,", 200) + `a=b"`,
+	} {
+		_, err := ParseEvent([]byte(strings.Replace(body, "%s", extra, 1)))
+		if err == nil || !strings.Contains(strings.ToLower(err.Error()), "trace") {
+			t.Errorf("%s: %v", name, err)
 		}
 	}
 	ev, err := ParseEvent([]byte(strings.Replace(body, "%s", `,"traceparent":"`+good+`","tracestate":"a=b"`, 1)))
