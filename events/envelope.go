@@ -12,6 +12,7 @@ import (
 	"maps"
 	"mime"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -166,6 +167,9 @@ func (o ownAttributes) check() []string {
 	return append(problems, checkTrace(o.TraceParent, o.TraceState)...)
 }
 
+// extensionName is the spec's form for an attribute's name.
+var extensionName = regexp.MustCompile(`^[a-z0-9]{1,20}$`)
+
 // extensionProblems names the extension attributes the SDK would refuse without naming them: a
 // name that is not lower-case letters and digits, a value that is not a string, number or boolean.
 func extensionProblems(attrs map[string]json.RawMessage) []string {
@@ -179,8 +183,7 @@ func extensionProblems(attrs map[string]json.RawMessage) []string {
 		if known[k] {
 			continue
 		}
-		if k == "" || len(k) > 20 || strings.ContainsFunc(k, func(r rune) bool { return (r < 'a' || r > 'z') &&
-			(r < '0' || r > '9') }) {
+		if !extensionName.MatchString(k) {
 			problems = append(problems, fmt.Sprintf("attribute name %q: CloudEvents names are 1 to 20 lower-case "+
 				"letters and digits", truncate(k, 64)))
 			continue
