@@ -34,15 +34,15 @@ func (s *stack) startJaeger() (string, error) {
 	if _, err := os.Stat(filepath.Join(src, "go.mod")); err != nil {
 		return "", fmt.Errorf("--tracing builds Jaeger from %s: run devstack from the repository's root", src)
 	}
-	bin := filepath.Join(s.o.dir, "jaeger")
-	build := exec.Command("go", "build", "-o", bin, "github.com/jaegertracing/jaeger/cmd/jaeger")
+	// Absolute: the build runs in tools/jaeger, where a relative state folder is another folder.
+	abs, err := filepath.Abs(filepath.Join(s.o.dir, "jaeger"))
+	if err != nil {
+		return "", err
+	}
+	build := exec.Command("go", "build", "-o", abs, "github.com/jaegertracing/jaeger/cmd/jaeger")
 	build.Dir = src
 	if out, err := build.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("build Jaeger: %v: %s", err, out)
-	}
-	abs, err := filepath.Abs(bin)
-	if err != nil {
-		return "", err
 	}
 	logf, err := os.Create(filepath.Join(s.o.dir, "jaeger.log"))
 	if err != nil {
