@@ -124,9 +124,10 @@ func (e *env) tracingCost(ctx context.Context) ([]row, error) {
 // tracedRound is one copy and per bridged starts, traced or not.
 func (e *env) tracedRound(ctx context.Context, sink *traceSink, src cloud.ObjectRef, on bool, first, per int) (
 	copyTime, startTime time.Duration, err error) {
-	stop, tc := func() {}, e.tc
+	tc := e.tc
 	if on {
-		if stop, err = sink.traceOn(ctx); err != nil {
+		stop, err := sink.traceOn(ctx)
+		if err != nil {
 			return 0, 0, err
 		}
 		defer stop()
