@@ -1,7 +1,13 @@
 package events
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"maps"
+	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -174,4 +180,44 @@ func migrateStart(tenant string, in workflows.MigrateInput) start {
 func acceptStart(tenant string, in workflows.AcceptInput) start {
 	return start{workflow: workflows.AcceptShareWorkflow, id: workflows.AcceptWorkflowID(tenant, in), input: in,
 		attrs: startAttrs{imageID: in.ImageID, region: in.Region, members: []string{tenant}}}
+}
+
+// decodeData reads the event's data into v, refusing fields v does not have, so a typo in an
+// event is reported instead of silently ignored.
+func (e Event) decodeData(v any) error {
+	if err := checkKeys(e.Data, reflect.TypeOf(v)); err != nil {
+		return fmt.Errorf("%s data: %v", e.Type, err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(e.Data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var pe *time.ParseError
+		if errors.As(err, &pe) { // encoding/json does not say which field held the bad time
+			return fmt.Errorf("%s data: %s %q is not an RFC 3339 time (e.g. 2026-11-28T18:00:00Z)", e.Type,
+				keyHolding(e.Data, pe.Value), pe.Value)
+		}
+		return fmt.Errorf("%s data: %v", e.Type, err)
+	}
+	return nil
+}
+
+// keyHolding names the key (dotted, for nested objects) whose string value is value.
+func keyHolding(data json.RawMessage, value string) string {
+	var m map[string]any
+	if json.Unmarshal(data, &m) != nil {
+		return "a time field"
+	}
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		switch v := m[k].(type) {
+		case string:
+			if v == value {
+				return k
+			}
+		case map[string]any:
+			if inner, _ := json.Marshal(v); keyHolding(inner, value) != "a time field" {
+				return k + "." + keyHolding(inner, value)
+			}
+		}
+	}
+	return "a time field"
 }
