@@ -24,14 +24,10 @@ var listParams = map[string]bool{"limit": true, "marker": true, "name": true, "v
 
 func (s *Service) listImages(w http.ResponseWriter, r *http.Request, reg *Region, _ string) {
 	q := r.URL.Query()
-	limit := 25
-	if s := q.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 0 {
-			core.Fail(w, 400, "limit must be a non-negative integer, got %q", s)
-			return
-		}
-		limit = min(n, 1000)
+	limit, err := pageLimit(q)
+	if err != nil {
+		core.Fail(w, 400, "%v", err)
+		return
 	}
 	order, err := sortOrder(q)
 	if err != nil {
@@ -321,4 +317,17 @@ func (fs timeFilters) match(img *Image) bool {
 		}
 	}
 	return true
+}
+
+// pageLimit is a Glance listing's page size: limit, 25 by default, at most 1,000.
+func pageLimit(q url.Values) (int, error) {
+	v := q.Get("limit")
+	if v == "" {
+		return 25, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("limit must be a non-negative integer, got %q", v)
+	}
+	return min(n, 1000), nil
 }

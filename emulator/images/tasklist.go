@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
-	"strconv"
 	"time"
 
 	"github.com/imageflow/imageflow/emulator/internal/core"
@@ -18,14 +17,10 @@ import (
 // whole list returned on every call, growing with the run).
 func (s *Service) listTasks(w http.ResponseWriter, r *http.Request, reg *Region, _ string) {
 	q := r.URL.Query()
-	limit := 25
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			core.Fail(w, 400, "limit must be a non-negative integer, got %q", v)
-			return
-		}
-		limit = min(n, 1000)
+	limit, err := pageLimit(q)
+	if err != nil {
+		core.Fail(w, 400, "%v", err)
+		return
 	}
 	key, dir := q.Get("sort_key"), q.Get("sort_dir")
 	if key == "" {
