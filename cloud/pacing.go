@@ -170,9 +170,7 @@ func (hp *hostPace) refused(now time.Time, d time.Duration) (held bool) {
 	hp.mu.Lock()
 	defer hp.mu.Unlock()
 	if hp.lim.Limit() >= hp.ceiling {
-		if u := now.Add(d); u.After(hp.until) {
-			hp.until = u
-		}
+		hp.holdFor(now, d)
 		held = true
 	}
 	if now.Sub(hp.cutAt) < time.Second {
@@ -180,15 +178,20 @@ func (hp *hostPace) refused(now time.Time, d time.Duration) (held bool) {
 	}
 	accepted, n := hp.acceptedRate(now)
 	if n < minAnswers {
-		if u := now.Add(d); u.After(hp.until) {
-			hp.until = u
-		}
+		hp.holdFor(now, d)
 		return true
 	}
 	hp.cutAt, hp.raisedAt = now, now
 	next := rate.Limit(max(accepted*cutTo, minLearnt))
 	hp.setLimit(min(next, hp.lim.Limit()*cutTo, hp.ceiling))
 	return held
+}
+
+// holdFor keeps every request to the host waiting until d after now (a later hold stands).
+func (hp *hostPace) holdFor(now time.Time, d time.Duration) {
+	if u := now.Add(d); u.After(hp.until) {
+		hp.until = u
+	}
 }
 
 // setLimit sets the bucket's rate, and a burst of one second's requests at it: what the host's
