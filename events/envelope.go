@@ -170,17 +170,21 @@ func (o ownAttributes) check() []string {
 // extensionName is the spec's form for an attribute's name.
 var extensionName = regexp.MustCompile(`^[a-z0-9]{1,20}$`)
 
+// envelopeKeys are the attributes that are not extensions: Event's keys and the spec's dataschema.
+var envelopeKeys = func() map[string]bool {
+	keys := map[string]bool{"dataschema": true}
+	for f := range jsonFields(reflect.TypeOf(Event{})) {
+		keys[f.name] = true
+	}
+	return keys
+}()
+
 // extensionProblems names the extension attributes the SDK would refuse without naming them: a
 // name that is not lower-case letters and digits, a value that is not a string, number or boolean.
 func extensionProblems(attrs map[string]json.RawMessage) []string {
-	known := map[string]bool{}
-	for f := range jsonFields(reflect.TypeOf(Event{})) {
-		known[f.name] = true
-	}
-	known["dataschema"] = true
 	var problems []string
 	for _, k := range slices.Sorted(maps.Keys(attrs)) {
-		if known[k] {
+		if envelopeKeys[k] {
 			continue
 		}
 		if !extensionName.MatchString(k) {
