@@ -26,12 +26,12 @@ import (
 // ImageflowEta and current details then say the copy's end, not the stale estimate.
 func TestEtaMovesWithTheCopy(t *testing.T) {
 	env := testenv.New(t)
-	// Four transfers, not the ceiling's sixteen: each connection's socket buffers take bytes the
+	// Two transfers, not the ceiling's sixteen: each connection's socket buffers take bytes the
 	// slow link has not carried (the copy counts them sent), and on a machine whose buffers grow
 	// to megabytes sixteen of them held half of this 64 MiB image, so the copy's own end swung by
 	// seconds at each burst; a real image is gigabytes, where the buffers are a rounding error.
 	env.StartWorker("demo", testenv.WorkerOptions{EtaShift: 2 * time.Second,
-		Tune: func(c *activities.Config) { c.CopyParallelism, c.CopyMaxParallelism = 4, 4 }})
+		Tune: func(c *activities.Config) { c.CopyParallelism, c.CopyMaxParallelism = 2, 2 }})
 	demo := env.Cloud("demo")
 	web := find(t, demo, "DFW", "demo-web-01")
 	if err := env.Emulator.AddFault(emulator.Fault{Kind: "link", Region: "IAD", Service: "files", Method: "PUT",
